@@ -1,0 +1,45 @@
+// swift-tools-version:6.0
+// Fathom: an in-cluster metrics agent for Linkerd-meshed Kubernetes clusters.
+// The target layout follows ../shared/DESIGN.md: pure cores inside, IO at the edge.
+import PackageDescription
+
+let package = Package(
+    name: "fathom",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "fathom-agent", targets: ["fathom-agent"]),
+        .executable(name: "fathom-bench", targets: ["fathom-bench"]),
+    ],
+    targets: [
+        // Zero-copy pull parser for the Prometheus text exposition format (0.0.4 and the
+        // OpenMetrics block linkerd-proxy appends). Standard library and libc only.
+        .target(name: "PrometheusText"),
+        // Value types shared by the pure cores: series identities, proxy snapshots, workloads.
+        .target(name: "FathomModel"),
+        // Linkerd metric and label names of both generations; parsed page -> ProxySnapshot.
+        .target(name: "LinkerdMetrics", dependencies: ["PrometheusText", "FathomModel"]),
+        // Pure aggregation: counter deltas and resets, histogram merge, windows, quantiles.
+        .target(name: "RouteAggregation", dependencies: ["FathomModel"]),
+        // Counts heap allocations by interposing malloc; linked into the benchmark only.
+        .target(name: "AllocationCounter"),
+        // Test-only helpers: the shared fixtures, page generators, and later the in-process fakes.
+        .target(name: "AgentTestSupport", dependencies: ["FathomModel"]),
+        .executableTarget(
+            name: "fathom-bench",
+            dependencies: [
+                "PrometheusText", "LinkerdMetrics", "RouteAggregation", "FathomModel", "AllocationCounter",
+                "AgentTestSupport",
+            ]
+        ),
+        .executableTarget(
+            name: "fathom-agent",
+            dependencies: ["PrometheusText", "LinkerdMetrics", "RouteAggregation", "FathomModel"]
+        ),
+        .testTarget(name: "PrometheusTextTests", dependencies: ["PrometheusText", "AgentTestSupport"]),
+        .testTarget(
+            name: "LinkerdMetricsTests",
+            dependencies: ["LinkerdMetrics", "PrometheusText", "FathomModel", "AgentTestSupport"]
+        ),
+        .testTarget(name: "RouteAggregationTests", dependencies: ["RouteAggregation", "FathomModel"]),
+    ]
+)

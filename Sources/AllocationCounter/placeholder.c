@@ -1,0 +1,1 @@
+int fathom_placeholder;

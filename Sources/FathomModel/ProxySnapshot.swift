@@ -1,0 +1,83 @@
+/// The cumulative route counters of one proxy at one scrape.
+///
+/// Raw series keep their identity (a dense index stable across the scrapes of one decoder) so the
+/// aggregator can take deltas per series, as Prometheus's `rate` does, before summing them.
+/// `routes` and `series` only grow between scrapes and are shared copy-on-write with the decoder,
+/// so handing a snapshot over costs no copy in steady state.
+public struct ProxySnapshot: Sendable {
+    /// Identifies the decoder's series numbering; a new epoch means indices were reassigned and
+    /// the proxy must be baselined again.
+    public var epoch: UInt64
+    /// Route identities, referenced by `SeriesDescriptor.route`.
+    public var routes: [RouteIdentity]
+    /// Every series the decoder has numbered, by index.
+    public var series: [SeriesDescriptor]
+    /// The value of each series on this page (same count as `series`); NaN where the series was
+    /// absent from the page.
+    public var values: [Double]
+    /// `process_start_time_seconds`: changes when the proxy restarts.
+    public var processStartTime: Double?
+    /// `proxy_build_info`, when the page has it.
+    public var build: ProxyBuildInfo?
+    /// What reading the page found besides the series.
+    public var stats: PageStats
+
+    public init(
+        epoch: UInt64, routes: [RouteIdentity] = [], series: [SeriesDescriptor] = [], values: [Double] = [],
+        processStartTime: Double? = nil, build: ProxyBuildInfo? = nil, stats: PageStats = PageStats()
+    ) {
+        self.epoch = epoch
+        self.routes = routes
+        self.series = series
+        self.values = values
+        self.processStartTime = processStartTime
+        self.build = build
+        self.stats = stats
+    }
+}
+
+/// The proxy's version, from `proxy_build_info`.
+public struct ProxyBuildInfo: Sendable, Hashable {
+    /// `version` (current proxies) or `git_version` (2020–2022 proxies).
+    public var version: String
+    public var gitSHA: String
+    public var vendor: String
+
+    public init(version: String, gitSHA: String, vendor: String) {
+        self.version = version
+        self.gitSHA = gitSHA
+        self.vendor = vendor
+    }
+}
+
+/// Counts from reading one page.
+public struct PageStats: Sendable, Equatable {
+    public var bytes = 0
+    public var lines = 0
+    public var samples = 0
+    /// Samples of the families the agent aggregates.
+    public var routeSamples = 0
+    /// Lines that did not parse and were skipped.
+    public var badLines = 0
+    /// The first bad line, for the log.
+    public var firstBadLine: PageProblem?
+    /// New series not numbered because the decoder reached its series limit; their counts are lost.
+    public var seriesOverLimit = 0
+
+    public init() {}
+}
+
+/// A problem found on a page, with a bounded `reason` suitable as a metric label.
+public struct PageProblem: Sendable, Equatable, CustomStringConvertible {
+    public var reason: String
+    public var line: Int
+    public var column: Int
+
+    public init(reason: String, line: Int, column: Int) {
+        self.reason = reason
+        self.line = line
+        self.column = column
+    }
+
+    public var description: String { "\(reason) at line \(line), column \(column)" }
+}

@@ -1,0 +1,25 @@
+/// The Linkerd metric families a route series comes from.
+///
+/// Sources differ in meaning (per endpoint or per route, effective or actual requests), so series
+/// of different sources are never merged.
+public enum RouteSource: String, Sendable, Hashable, CaseIterable {
+    /// Legacy `response_total` / `response_latency_ms`: per authority outbound, per server and
+    /// policy route inbound. Exported by every proxy version.
+    case endpoint
+    /// Legacy ServiceProfile routes: `route_response_total` / `route_response_latency_ms` (`rt_route`).
+    case serviceProfileRoute
+    /// Legacy ServiceProfile routes counting every attempt, retries included: `route_actual_response_total`.
+    case serviceProfileRouteActual
+    /// Modern `outbound_http_route_request_*`: HTTPRoute requests as the application sees them.
+    case httpRoute
+    /// Modern `outbound_grpc_route_request_*`.
+    case grpcRoute
+    /// Modern `outbound_http_route_backend_response_*`: each request dispatched to a backend.
+    case httpBackend
+    /// Modern `outbound_grpc_route_backend_response_*`.
+    case grpcBackend
+    /// Modern `inbound_http_statuses_total` / `inbound_http_request_duration_seconds` (edge-26.3+).
+    case inboundHTTPRoute
+    /// Modern `inbound_grpc_*`.
+    case inboundGRPCRoute
+}

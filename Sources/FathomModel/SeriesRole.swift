@@ -1,0 +1,20 @@
+/// What one raw series of a proxy page contributes to its route.
+public enum SeriesRole: Sendable, Equatable {
+    /// A counter of completed responses, classified by Linkerd's success rules.
+    case responses(success: Bool)
+    /// A cumulative histogram bucket; the bound is in seconds (`+infinity` for `le="+Inf"`).
+    case latencyBucket(upperBoundSeconds: Double)
+    /// A histogram sum, to be multiplied by the factor to get seconds (0.001 for `_ms` families).
+    case latencySum(secondsPerUnit: Double)
+}
+
+/// A raw series: which route it belongs to (an index into `ProxySnapshot.routes`) and its role.
+public struct SeriesDescriptor: Sendable, Equatable {
+    public var route: Int32
+    public var role: SeriesRole
+
+    public init(route: Int32, role: SeriesRole) {
+        self.route = route
+        self.role = role
+    }
+}

@@ -1,0 +1,149 @@
+import FathomModel
+import PrometheusText
+
+/// Reads the pages of one linkerd-proxy into `ProxySnapshot`s, one decoder per scrape target.
+///
+/// The first time a series (metric name plus label set, exactly as written) appears, its line is
+/// parsed and validated completely and the series is classified: a route counter, a histogram
+/// bucket or sum, the start time, the build info, or ignored. The decoder then remembers only a
+/// 64-bit fingerprint of the series text. On later pages a line whose series text has a known
+/// fingerprint costs a hash and the parse of its value: no label parsing, no allocation. Lines
+/// that do not parse are skipped and counted, or reject the page, as `badLinePolicy` says.
+public struct ProxyPageDecoder: Sendable {
+    /// How many series (route series and ignored ones) one proxy may have numbered. A page with
+    /// more new series than this has the excess counted in `PageStats.seriesOverLimit`.
+    public var maxSeries: Int
+    public var badLinePolicy: BadLinePolicy
+
+    private var table = SeriesTable()
+    private var routes: [RouteIdentity] = []
+    private var routeIndex: [RouteIdentity: Int32] = [:]
+    private var series: [SeriesDescriptor] = []
+    private var values: [Double] = []
+    private var build: ProxyBuildInfo?
+    private let epoch: UInt64
+
+    public init(maxSeries: Int = 100_000, badLinePolicy: BadLinePolicy = .skipLine) {
+        self.maxSeries = maxSeries
+        self.badLinePolicy = badLinePolicy
+        self.epoch = UInt64.random(in: 1...UInt64.max)
+    }
+
+    /// Decodes one page given as bytes.
+    public mutating func decode(_ bytes: [UInt8]) throws(ParseError) -> ProxySnapshot {
+        let result = bytes.withUnsafeBytes { buffer -> Result<ProxySnapshot, ParseError> in
+            do throws(ParseError) {
+                return .success(try decode(buffer))
+            } catch {
+                return .failure(error)
+            }
+        }
+        return try result.get()
+    }
+
+    /// Decodes one page. Throws only under `.rejectPage`; the decoder's numbering is kept either way.
+    public mutating func decode(_ bytes: UnsafeRawBufferPointer) throws(ParseError) -> ProxySnapshot {
+        var parser = ExpositionParser(bytes)
+        let page = parser.page
+        var stats = PageStats()
+        stats.bytes = bytes.count
+        var processStartTime: Double?
+        var sawBuild = false
+        for index in values.indices { values[index] = .nan }
+
+        while let line = parser.nextLine() {
+            guard line.start < line.end else {
+                // A blank line; the final one is empty by construction.
+                continue
+            }
+            let first = page[line.start]
+            if first == UInt8(ascii: "#") && line.isTerminated { continue }
+
+            // Fast path: a complete line whose series was seen before.
+            if line.isTerminated, first != UInt8(ascii: " "), let keyEnd = parser.seriesEnd(of: line) {
+                let length = keyEnd - line.start
+                let fingerprint = SeriesFingerprint.hash(page.base + line.start, count: length)
+                if let target = table.find(fingerprint, length: length),
+                    let (value, _) = try? parser.parseValue(of: line, after: keyEnd)
+                {
+                    stats.samples += 1
+                    record(target, value, &stats, &processStartTime, &sawBuild)
+                    continue
+                }
+            }
+
+            // Slow path: validate the whole line, then classify the series if it is new.
+            let entry: Entry?
+            do throws(ParseError) {
+                entry = try parser.parse(line)
+            } catch {
+                stats.badLines += 1
+                if stats.firstBadLine == nil {
+                    stats.firstBadLine = PageProblem(
+                        reason: error.reason.rawValue, line: error.line, column: error.column)
+                }
+                if badLinePolicy == .rejectPage { throw error }
+                continue
+            }
+            guard case .sample(let sample) = entry else { continue }
+            stats.samples += 1
+            let fingerprint = SeriesFingerprint.hash(page, sample.series)
+            let target: Int32
+            if let known = table.find(fingerprint, length: sample.series.count) {
+                target = known
+            } else {
+                guard table.count < maxSeries else {
+                    if SeriesClassifier.classify(page, sample) != .ignored { stats.seriesOverLimit += 1 }
+                    continue
+                }
+                target = register(SeriesClassifier.classify(page, sample))
+                table.insert(fingerprint, length: sample.series.count, target: target)
+            }
+            record(target, sample.value, &stats, &processStartTime, &sawBuild)
+        }
+        stats.lines = parser.lineNumber
+        return ProxySnapshot(
+            epoch: epoch, routes: routes, series: series, values: values, processStartTime: processStartTime,
+            build: sawBuild ? build : nil, stats: stats)
+    }
+
+    @inline(__always)
+    private mutating func record(
+        _ target: Int32, _ value: Double, _ stats: inout PageStats, _ processStartTime: inout Double?,
+        _ sawBuild: inout Bool
+    ) {
+        if target >= 0 {
+            values[Int(target)] = value
+            stats.routeSamples += 1
+        } else if target == SeriesTable.processStartTime {
+            processStartTime = value
+        } else if target == SeriesTable.buildInfo {
+            sawBuild = true
+        }
+    }
+
+    /// Numbers a newly seen series and returns its table target.
+    private mutating func register(_ kind: SeriesClass) -> Int32 {
+        switch kind {
+        case .ignored:
+            return SeriesTable.ignored
+        case .processStartTime:
+            return SeriesTable.processStartTime
+        case .buildInfo(let info):
+            build = info
+            return SeriesTable.buildInfo
+        case .route(let identity, let role):
+            let route: Int32
+            if let known = routeIndex[identity] {
+                route = known
+            } else {
+                route = Int32(routes.count)
+                routes.append(identity)
+                routeIndex[identity] = route
+            }
+            series.append(SeriesDescriptor(route: route, role: role))
+            values.append(.nan)
+            return Int32(series.count - 1)
+        }
+    }
+}

@@ -1,0 +1,179 @@
+import FathomModel
+import PrometheusText
+
+/// How the decoder treats one series, decided the first time the series is seen.
+enum SeriesClass: Equatable {
+    case ignored
+    case processStartTime
+    case buildInfo(ProxyBuildInfo)
+    case route(RouteIdentity, SeriesRole)
+}
+
+/// Turns one parsed sample of a recognised family into its route identity and role, applying
+/// Linkerd's own success rules. Runs once per new series, so it may allocate.
+enum SeriesClassifier {
+    static func classify(_ page: PageView, _ sample: Sample) -> SeriesClass {
+        guard let family = LinkerdFamily.recognize(page, sample.name) else { return .ignored }
+        let labels = LabelMap(page: page, labels: sample.labels)
+        switch family {
+        case .processStartTime:
+            return .processStartTime
+        case .buildInfo:
+            return .buildInfo(
+                ProxyBuildInfo(
+                    version: labels["version"] ?? labels["git_version"] ?? "",
+                    gitSHA: labels["git_sha"] ?? "",
+                    vendor: labels["vendor"] ?? ""))
+        case .responses(let source):
+            guard let identity = routeIdentity(source, labels) else { return .ignored }
+            return .route(identity, .responses(success: isSuccess(source, labels)))
+        case .latencyBucket(let source, let secondsPerUnit):
+            guard let identity = routeIdentity(source, labels), let bound = labels["le"].flatMap(parseBound) else {
+                return .ignored
+            }
+            return .route(
+                identity, .latencyBucket(upperBoundSeconds: bound.isInfinite ? bound : bound * secondsPerUnit))
+        case .latencySum(let source, let secondsPerUnit):
+            guard let identity = routeIdentity(source, labels) else { return .ignored }
+            return .route(identity, .latencySum(secondsPerUnit: secondsPerUnit))
+        }
+    }
+
+    /// `le` values as Prometheus reads them: `+Inf`, integers or floats such as `1.0`.
+    private static func parseBound(_ text: String) -> Double? {
+        if text == "+Inf" || text == "Inf" { return .infinity }
+        return Double(text)
+    }
+
+    // MARK: Success rules (FORMAT.md §5)
+
+    /// Linkerd's classification of a response series.
+    ///
+    /// - Legacy families carry `classification="success|failure"`; without it (very old proxies),
+    ///   a 5xx `status_code` or a non-zero `grpc_status` is a failure.
+    /// - Modern HTTP families: a 5xx `http_status` or a non-empty `error` is a failure, as
+    ///   `linkerd viz stat-outbound` counts it (so `200` with `error="UNKNOWN"`, the v2.288.0
+    ///   regression, is a failure there too).
+    /// - Modern gRPC families: `grpc_status` other than `OK`, or a non-empty `error`.
+    /// - Modern inbound families: `status` is the HTTP status (5xx fails) or the numeric gRPC code
+    ///   (non-zero fails).
+    static func isSuccess(_ source: RouteSource, _ labels: LabelMap) -> Bool {
+        switch source {
+        case .endpoint, .serviceProfileRoute, .serviceProfileRouteActual:
+            if let classification = labels["classification"] {
+                return classification != "failure"
+            }
+            if let grpc = labels["grpc_status"], !grpc.isEmpty, grpc != "0" { return false }
+            return !(labels["status_code"] ?? "").hasPrefix("5")
+        case .httpRoute, .httpBackend:
+            if let error = labels["error"], !error.isEmpty { return false }
+            return !(labels["http_status"] ?? "").hasPrefix("5")
+        case .grpcRoute, .grpcBackend:
+            if let error = labels["error"], !error.isEmpty { return false }
+            return (labels["grpc_status"] ?? "OK") == "OK"
+        case .inboundHTTPRoute:
+            return !(labels["status"] ?? "").hasPrefix("5")
+        case .inboundGRPCRoute:
+            return (labels["status"] ?? "0") == "0"
+        }
+    }
+
+    // MARK: Route identities (FORMAT.md §2, §3)
+
+    static func routeIdentity(_ source: RouteSource, _ labels: LabelMap) -> RouteIdentity? {
+        switch source {
+        case .endpoint:
+            guard let direction = labels["direction"].flatMap(TrafficDirection.init(rawValue:)) else { return nil }
+            switch direction {
+            case .outbound:
+                let target =
+                    labels["authority"] ?? labels["dst_service"].map { service in
+                        "\(service).\(labels["dst_namespace"] ?? "")"
+                    } ?? labels["target_addr"] ?? ""
+                return RouteIdentity(
+                    direction: .outbound, source: source, target: target, route: "", peer: destinationWorkload(labels))
+            case .inbound:
+                let port = labels["target_port"] ?? ""
+                let target: String
+                if let server = labels["srv_name"] {
+                    target = joined(labels["srv_kind"], server) + ":" + port
+                } else {
+                    target = labels["authority"] ?? ":" + port
+                }
+                let route = labels["route_name"].map { joined(labels["route_kind"], $0) } ?? ""
+                let peer = labels["tls"] == "true" ? labels["client_id"] ?? "" : ""
+                return RouteIdentity(direction: .inbound, source: source, target: target, route: route, peer: peer)
+            }
+        case .serviceProfileRoute, .serviceProfileRouteActual:
+            guard let direction = labels["direction"].flatMap(TrafficDirection.init(rawValue:)) else { return nil }
+            // Requests that match no ServiceProfile route carry no rt_route; `linkerd viz routes`
+            // shows them as [DEFAULT].
+            return RouteIdentity(
+                direction: direction, source: source, target: labels["dst"] ?? "",
+                route: labels["rt_route"] ?? "[DEFAULT]", peer: "")
+        case .httpRoute, .grpcRoute, .httpBackend, .grpcBackend:
+            let parent = reference(
+                kind: labels["parent_kind"], namespace: labels["parent_namespace"], name: labels["parent_name"],
+                port: labels["parent_port"])
+            let route = reference(
+                kind: labels["route_kind"], namespace: labels["route_namespace"], name: labels["route_name"], port: nil)
+            var peer = ""
+            if source == .httpBackend || source == .grpcBackend {
+                peer = reference(
+                    kind: labels["backend_kind"], namespace: labels["backend_namespace"], name: labels["backend_name"],
+                    port: labels["backend_port"])
+            }
+            return RouteIdentity(direction: .outbound, source: source, target: parent, route: route, peer: peer)
+        case .inboundHTTPRoute, .inboundGRPCRoute:
+            let server = reference(
+                kind: labels["parent_kind"], namespace: nil, name: labels["parent_name"], port: labels["parent_port"])
+            let route = reference(kind: labels["route_kind"], namespace: nil, name: labels["route_name"], port: nil)
+            return RouteIdentity(direction: .inbound, source: source, target: server, route: route, peer: "")
+        }
+    }
+
+    /// `kind/namespace/name:port`, leaving out empty parts.
+    private static func reference(kind: String?, namespace: String?, name: String?, port: String?) -> String {
+        var text = ""
+        for part in [kind, namespace, name] {
+            guard let part, !part.isEmpty else { continue }
+            text += text.isEmpty ? part : "/" + part
+        }
+        if let port, !port.isEmpty { text += ":" + port }
+        return text
+    }
+
+    private static func joined(_ kind: String?, _ name: String) -> String {
+        guard let kind, !kind.isEmpty else { return name }
+        return kind + "/" + name
+    }
+
+    /// The owning workload of the destination pod, from the destination controller's `dst_*`
+    /// metadata: `namespace/kind/name`, or empty when the destination is not a known workload.
+    private static func destinationWorkload(_ labels: LabelMap) -> String {
+        let kinds: [(label: String, kind: String)] = [
+            ("dst_deployment", "deployment"), ("dst_statefulset", "statefulset"), ("dst_daemonset", "daemonset"),
+            ("dst_k8s_job", "job"), ("dst_cronjob", "cronjob"), ("dst_replicaset", "replicaset"),
+            ("dst_replicationcontroller", "replicationcontroller"),
+        ]
+        for (label, kind) in kinds {
+            if let name = labels[label], !name.isEmpty {
+                return "\(labels["dst_namespace"] ?? "")/\(kind)/\(name)"
+            }
+        }
+        return ""
+    }
+}
+
+/// The labels of one sample as unescaped strings, for classification.
+struct LabelMap {
+    private var values: [String: String] = [:]
+
+    init(page: PageView, labels: Range<Int>) {
+        for label in LabelIterator(page: page, labels: labels) {
+            values[page.string(label.name)] = page.labelValue(label)
+        }
+    }
+
+    subscript(name: String) -> String? { values[name] }
+}

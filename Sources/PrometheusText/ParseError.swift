@@ -1,0 +1,40 @@
+/// Why a line of an exposition page could not be read, with where it happened.
+///
+/// `line` and `column` are 1-based; `column` counts bytes from the start of the line, so an
+/// editor showing the raw page points at the offending byte.
+public struct ParseError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// A bounded set of reasons, suitable as a metric label value.
+    public enum Reason: String, Sendable, CaseIterable {
+        case invalidMetricName = "invalid_metric_name"
+        case invalidLabelName = "invalid_label_name"
+        case duplicateLabelName = "duplicate_label_name"
+        case expectedEquals = "expected_equals"
+        case expectedQuote = "expected_quote"
+        case unterminatedLabelValue = "unterminated_label_value"
+        case expectedCommaOrBrace = "expected_comma_or_brace"
+        case missingValue = "missing_value"
+        case invalidValue = "invalid_value"
+        case invalidTimestamp = "invalid_timestamp"
+        case unexpectedContent = "unexpected_content"
+        case invalidTypeLine = "invalid_type_line"
+        case invalidHelpLine = "invalid_help_line"
+        case invalidUnitLine = "invalid_unit_line"
+        case contentAfterEOF = "content_after_eof"
+        /// The page ended in the middle of a line: it was cut short in transit.
+        case truncated = "truncated"
+    }
+
+    public var reason: Reason
+    public var line: Int
+    public var column: Int
+
+    public init(_ reason: Reason, line: Int, column: Int) {
+        self.reason = reason
+        self.line = line
+        self.column = column
+    }
+
+    public var description: String {
+        "\(reason.rawValue) at line \(line), column \(column)"
+    }
+}
