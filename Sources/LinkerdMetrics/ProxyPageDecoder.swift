@@ -93,7 +93,16 @@ public struct ProxyPageDecoder: Sendable {
                 target = known
             } else {
                 guard table.count < maxSeries else {
-                    if SeriesClassifier.classify(page, sample) != .ignored { stats.seriesOverLimit += 1 }
+                    // Past the limit nothing new is remembered, but the proxy's start time and
+                    // version are still read: restart detection must not depend on the limit.
+                    switch SeriesClassifier.classify(page, sample) {
+                    case .route: stats.seriesOverLimit += 1
+                    case .processStartTime: processStartTime = sample.value
+                    case .buildInfo(let info):
+                        build = info
+                        sawBuild = true
+                    case .ignored: break
+                    }
                     continue
                 }
                 target = register(SeriesClassifier.classify(page, sample))

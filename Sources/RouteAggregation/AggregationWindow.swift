@@ -1,0 +1,36 @@
+import FathomModel
+
+/// What a closed window holds: every route with traffic in it.
+public struct AggregationWindow: Sendable {
+    /// Seconds since the epoch.
+    public var start: Double
+    public var end: Double
+    public var routes: [RouteWindow]
+
+    public var duration: Double { end - start }
+}
+
+/// One route's traffic in one window.
+public struct RouteWindow: Sendable {
+    public var key: RouteKey
+    public var successCount: Double
+    public var failureCount: Double
+    /// Merged latency buckets; empty when the family has no histogram (e.g. `route_actual_*`).
+    public var latency: LatencyHistogram
+    /// For an overflow series: how many route mappings were folded into it so far.
+    public var foldedRoutes: Int
+    /// The window's length in seconds, for rates.
+    public var duration: Double
+
+    /// Completed responses.
+    public var requestCount: Double { successCount + failureCount }
+
+    /// Responses per second over the window.
+    public var requestRate: Double { duration > 0 ? requestCount / duration : 0 }
+
+    /// Successful fraction of responses; nil when there were none.
+    public var successRate: Double? { requestCount > 0 ? successCount / requestCount : nil }
+
+    /// Latency quantile in seconds as `histogram_quantile` gives it (NaN without observations).
+    public func latencyQuantile(_ q: Double) -> Double { latency.quantile(q) }
+}

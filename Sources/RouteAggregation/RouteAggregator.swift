@@ -1,0 +1,277 @@
+import FathomModel
+
+/// Turns the cumulative snapshots of many proxies into per-route windows. Pure: no clock, no IO;
+/// the caller passes the time.
+///
+/// For each raw series it keeps the previous value and adds the increase since then to the
+/// route's window, as Prometheus's `increase` does:
+/// - a value lower than the previous one means the counter was reset (the proxy restarted or the
+///   series expired and came back), so the whole new value is the increase;
+/// - a proxy whose `process_start_time_seconds` changed restarted: every value counts in full;
+/// - a series absent from a complete page is forgotten (Linkerd drops idle series after 10
+///   minutes); when it returns it started again from zero, so its value counts in full;
+/// - the first page of a proxy is only a baseline, unless the proxy started after the aggregator
+///   did, in which case everything on it happened while we watched and counts.
+/// Deltas of many pods are summed per workload route; histograms merge bucket by bucket.
+public struct RouteAggregator: Sendable {
+    /// Limits that keep memory bounded whatever the proxies expose.
+    public struct Limits: Sendable {
+        /// Distinct routes one workload may have; more are folded into an overflow series.
+        public var maxRoutesPerWorkload: Int
+
+        public init(maxRoutesPerWorkload: Int = 1_000) {
+            self.maxRoutesPerWorkload = maxRoutesPerWorkload
+        }
+    }
+
+    /// Running totals for the agent's own metrics.
+    public struct Stats: Sendable, Equatable {
+        public var snapshotsIngested = 0
+        /// Counter resets seen (a series lower than before).
+        public var counterResets = 0
+        /// Proxy restarts seen (a new process start time).
+        public var proxyRestarts = 0
+        /// Proxies whose numbering changed so they were baselined again (their counts for one
+        /// interval are lost).
+        public var rebaselines = 0
+        /// Route mappings folded into an overflow series.
+        public var foldedRoutes = 0
+    }
+
+    private struct ProxyState {
+        var workload: WorkloadRef
+        var epoch: UInt64
+        var processStartTime: Double?
+        /// Previous value per series index; NaN when unknown.
+        var previous: [Double] = []
+        /// Aggregate slot per snapshot route index; -1 until resolved.
+        var slotOfRoute: [Int32] = []
+        /// Bucket index in the slot per series index; -1 until resolved.
+        var bucketOfSeries: [Int32] = []
+    }
+
+    private struct Slot {
+        var key: RouteKey
+        var success = 0.0
+        var failure = 0.0
+        /// Bucket bounds in the order first seen; indices stay stable so proxies can cache them.
+        var bounds: [Double] = []
+        var buckets: [Double] = []
+        var latencySum = 0.0
+        var foldedRoutes = 0
+        var active = false
+        /// Proxies that map a route to this slot.
+        var references = 0
+        var inUse = true
+    }
+
+    public let limits: Limits
+    public private(set) var stats = Stats()
+    private let startedAt: Double
+    private var windowStart: Double
+    private var proxies: [ProxyID: ProxyState] = [:]
+    private var slots: [Slot] = []
+    private var freeSlots: [Int32] = []
+    private var slotIndex: [RouteKey: Int32] = [:]
+    private var routesPerWorkload: [WorkloadRef: Int] = [:]
+
+    /// - Parameter startedAt: now, in seconds since the epoch; the first window starts here.
+    public init(startedAt: Double, limits: Limits = Limits()) {
+        self.startedAt = startedAt
+        self.windowStart = startedAt
+        self.limits = limits
+    }
+
+    /// Number of proxies being tracked.
+    public var proxyCount: Int { proxies.count }
+
+    /// Number of aggregated series held (routes and overflow series).
+    public var seriesCount: Int { slotIndex.count }
+
+    // MARK: Ingest
+
+    /// Adds the increases in `snapshot` since the same proxy's previous snapshot.
+    public mutating func ingest(_ snapshot: ProxySnapshot, from proxy: ProxyID, workload: WorkloadRef) {
+        stats.snapshotsIngested += 1
+        var state: ProxyState
+        var baseline: Bool
+        let existing = proxies.removeValue(forKey: proxy)
+        if let existing, existing.epoch == snapshot.epoch, existing.workload == workload {
+            state = existing
+            baseline = false
+            if let before = state.processStartTime, let now = snapshot.processStartTime, before != now {
+                stats.proxyRestarts += 1
+                // Everything the restarted proxy reports happened since it started.
+                for index in state.previous.indices { state.previous[index] = .nan }
+            }
+        } else {
+            if let existing {
+                // New numbering or a new owner: start over from a baseline.
+                release(existing)
+                stats.rebaselines += 1
+            }
+            state = ProxyState(workload: workload, epoch: snapshot.epoch, processStartTime: nil)
+            // A proxy that started after we did has nothing on its page we have not watched.
+            baseline = !(snapshot.processStartTime.map { $0 >= startedAt } ?? false)
+        }
+        if let startTime = snapshot.processStartTime { state.processStartTime = startTime }
+
+        let seriesCount = snapshot.series.count
+        if state.previous.count < seriesCount {
+            state.previous.append(contentsOf: repeatElement(.nan, count: seriesCount - state.previous.count))
+            state.bucketOfSeries.append(contentsOf: repeatElement(-1, count: seriesCount - state.bucketOfSeries.count))
+        }
+        if state.slotOfRoute.count < snapshot.routes.count {
+            state.slotOfRoute.append(
+                contentsOf: repeatElement(-1, count: snapshot.routes.count - state.slotOfRoute.count))
+        }
+        // On an incomplete page (bad or truncated lines) a missing series may just be cut off,
+        // so only a complete page proves a series gone.
+        let pageComplete = snapshot.stats.badLines == 0
+
+        for index in 0..<min(seriesCount, snapshot.values.count) {
+            let value = snapshot.values[index]
+            let previous = state.previous[index]
+            if value.isNaN {
+                if pageComplete { state.previous[index] = .nan }
+                continue
+            }
+            state.previous[index] = value
+            if baseline { continue }
+            let increase: Double
+            if previous.isNaN {
+                increase = value
+            } else if value < previous {
+                stats.counterResets += 1
+                increase = value
+            } else {
+                increase = value - previous
+            }
+            guard increase > 0 else { continue }
+            let descriptor = snapshot.series[index]
+            let slot = resolveSlot(&state, route: descriptor.route, routes: snapshot.routes)
+            switch descriptor.role {
+            case .responses(let success):
+                if success {
+                    slots[Int(slot)].success += increase
+                } else {
+                    slots[Int(slot)].failure += increase
+                }
+            case .latencyBucket(let bound):
+                var bucket = state.bucketOfSeries[index]
+                if bucket < 0 {
+                    bucket = bucketIndex(slot, bound)
+                    state.bucketOfSeries[index] = bucket
+                }
+                slots[Int(slot)].buckets[Int(bucket)] += increase
+            case .latencySum(let secondsPerUnit):
+                slots[Int(slot)].latencySum += increase * secondsPerUnit
+            }
+            slots[Int(slot)].active = true
+        }
+        proxies[proxy] = state
+    }
+
+    /// Stops tracking a proxy (its pod went away). Nothing is counted for it.
+    public mutating func forgetProxy(_ proxy: ProxyID) {
+        guard let state = proxies.removeValue(forKey: proxy) else { return }
+        release(state)
+    }
+
+    private mutating func release(_ state: ProxyState) {
+        for slot in state.slotOfRoute where slot >= 0 {
+            slots[Int(slot)].references -= 1
+        }
+    }
+
+    private mutating func resolveSlot(_ state: inout ProxyState, route: Int32, routes: [RouteIdentity]) -> Int32 {
+        let cached = state.slotOfRoute[Int(route)]
+        if cached >= 0 { return cached }
+        let identity = routes[Int(route)]
+        var key = RouteKey(workload: state.workload, identity: identity)
+        var slot: Int32
+        if let known = slotIndex[key] {
+            slot = known
+        } else if routesPerWorkload[state.workload, default: 0] < limits.maxRoutesPerWorkload {
+            slot = allocateSlot(key)
+            routesPerWorkload[state.workload, default: 0] += 1
+        } else {
+            key = RouteKey(
+                workload: state.workload,
+                identity: RouteIdentity(
+                    direction: identity.direction, source: identity.source, target: "", route: "", peer: ""),
+                isOverflow: true)
+            slot = slotIndex[key] ?? allocateSlot(key)
+            slots[Int(slot)].foldedRoutes += 1
+            stats.foldedRoutes += 1
+        }
+        slots[Int(slot)].references += 1
+        state.slotOfRoute[Int(route)] = slot
+        return slot
+    }
+
+    private mutating func allocateSlot(_ key: RouteKey) -> Int32 {
+        let slot: Int32
+        if let free = freeSlots.popLast() {
+            slot = free
+            slots[Int(slot)] = Slot(key: key)
+        } else {
+            slot = Int32(slots.count)
+            slots.append(Slot(key: key))
+        }
+        slotIndex[key] = slot
+        return slot
+    }
+
+    private mutating func bucketIndex(_ slot: Int32, _ bound: Double) -> Int32 {
+        if let known = slots[Int(slot)].bounds.firstIndex(of: bound) { return Int32(known) }
+        slots[Int(slot)].bounds.append(bound)
+        slots[Int(slot)].buckets.append(0)
+        return Int32(slots[Int(slot)].bounds.count - 1)
+    }
+
+    // MARK: Windows
+
+    /// Closes the current window at `now`, returns what it holds, and starts the next one.
+    ///
+    /// Series no proxy maps any more and without traffic in the window are dropped here, which
+    /// is what keeps memory bounded as pods and routes come and go.
+    public mutating func closeWindow(at now: Double) -> AggregationWindow {
+        let duration = now - windowStart
+        var routes: [RouteWindow] = []
+        for index in slots.indices where slots[index].inUse {
+            if slots[index].active {
+                routes.append(window(of: slots[index], duration: duration))
+                slots[index].success = 0
+                slots[index].failure = 0
+                slots[index].latencySum = 0
+                for bucket in slots[index].buckets.indices { slots[index].buckets[bucket] = 0 }
+                slots[index].active = false
+            } else if slots[index].references <= 0 {
+                let key = slots[index].key
+                slotIndex[key] = nil
+                if !key.isOverflow {
+                    routesPerWorkload[key.workload, default: 1] -= 1
+                    if routesPerWorkload[key.workload] == 0 { routesPerWorkload[key.workload] = nil }
+                }
+                slots[index].inUse = false
+                slots[index].bounds = []
+                slots[index].buckets = []
+                freeSlots.append(Int32(index))
+            }
+        }
+        let closed = AggregationWindow(start: windowStart, end: now, routes: routes)
+        windowStart = now
+        return closed
+    }
+
+    private func window(of slot: Slot, duration: Double) -> RouteWindow {
+        let order = slot.bounds.indices.sorted { slot.bounds[$0] < slot.bounds[$1] }
+        let histogram = LatencyHistogram(
+            upperBounds: order.map { slot.bounds[$0] }, cumulativeCounts: order.map { slot.buckets[$0] },
+            sum: slot.latencySum)
+        return RouteWindow(
+            key: slot.key, successCount: slot.success, failureCount: slot.failure, latency: histogram,
+            foldedRoutes: slot.foldedRoutes, duration: duration)
+    }
+}

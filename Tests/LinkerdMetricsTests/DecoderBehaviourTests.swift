@@ -1,0 +1,106 @@
+import AgentTestSupport
+import FathomModel
+import LinkerdMetrics
+import PrometheusText
+import Testing
+
+/// The decoder's memory across pages: the fast path for known series must agree with a full
+/// parse, see changed values, and still catch bad lines.
+@Suite struct DecoderBehaviourTests {
+    static let page = """
+        # HELP response_total Total count of HTTP responses.
+        # TYPE response_total counter
+        response_total{direction="outbound",authority="cart.shop.svc.cluster.local:80",target_addr="10.0.0.1:80",dst_deployment="cart",dst_namespace="shop",status_code="200",classification="success",grpc_status="",error=""} 100
+        response_total{direction="outbound",authority="cart.shop.svc.cluster.local:80",target_addr="10.0.0.2:80",dst_deployment="cart",dst_namespace="shop",status_code="200",classification="success",grpc_status="",error=""} 50
+        response_total{direction="outbound",authority="cart.shop.svc.cluster.local:80",target_addr="10.0.0.2:80",dst_deployment="cart",dst_namespace="shop",status_code="500",classification="failure",grpc_status="",error=""} 5
+        route_response_total{direction="outbound",dst="cart.shop.svc.cluster.local:80",rt_route="GET /items/{id}",status_code="200",classification="success"} 140
+        tcp_open_total{direction="outbound",peer="dst"} 12
+        process_start_time_seconds 1700000000
+
+        """
+
+    static let cart = RouteIdentity(
+        direction: .outbound, source: .endpoint, target: "cart.shop.svc.cluster.local:80", route: "",
+        peer: "shop/deployment/cart")
+    static let items = RouteIdentity(
+        direction: .outbound, source: .serviceProfileRoute, target: "cart.shop.svc.cluster.local:80",
+        route: "GET /items/{id}", peer: "")
+
+    @Test func secondPageUsesKnownSeriesAndSeesNewValues() throws {
+        var decoder = ProxyPageDecoder()
+        let first = try decoder.decode(Array(Self.page.utf8))
+        #expect(first.totals()[Self.cart] == RouteTotals(success: 150, failure: 5))
+        #expect(first.stats.samples == 6)
+        #expect(first.stats.routeSamples == 4)
+
+        let changed = Self.page.replacingOccurrences(of: "} 100\n", with: "} 130\n")
+            .replacingOccurrences(of: "} 140\n", with: "} 1.5e2\n")
+        let second = try decoder.decode(Array(changed.utf8))
+        #expect(second.epoch == first.epoch)
+        #expect(second.series.count == first.series.count)
+        #expect(second.totals()[Self.cart] == RouteTotals(success: 180, failure: 5))
+        #expect(second.totals()[Self.items] == RouteTotals(success: 150))
+        #expect(second.processStartTime == 1_700_000_000)
+
+        // A fresh decoder reading the changed page fully agrees with the fast path.
+        var fresh = ProxyPageDecoder()
+        #expect(try fresh.decode(Array(changed.utf8)).totals() == second.totals())
+    }
+
+    @Test func badValueOnKnownSeriesIsCaughtAndOnlyThatLineIsLost() throws {
+        var decoder = ProxyPageDecoder()
+        _ = try decoder.decode(Array(Self.page.utf8))
+        let broken = Self.page.replacingOccurrences(of: "} 100\n", with: "} 1O0\n")
+        let snapshot = try decoder.decode(Array(broken.utf8))
+        #expect(snapshot.stats.badLines == 1)
+        #expect(snapshot.stats.firstBadLine == PageProblem(reason: "invalid_value", line: 3, column: 217))
+        #expect(snapshot.totals()[Self.cart] == RouteTotals(success: 50, failure: 5))
+        #expect(snapshot.totals()[Self.items] == RouteTotals(success: 140))
+    }
+
+    @Test func rejectPolicyThrows() throws {
+        var decoder = ProxyPageDecoder(badLinePolicy: .rejectPage)
+        let truncated = String(Self.page.dropLast(3))
+        #expect(throws: ParseError.self) { try decoder.decode(Array(truncated.utf8)) }
+    }
+
+    @Test func truncatedPageCountsABadLine() throws {
+        var decoder = ProxyPageDecoder()
+        _ = try decoder.decode(Array(Self.page.utf8))
+        // Cut inside the value of the last line: the known series must not be read as 17.
+        let cut = Self.page.replacingOccurrences(of: "1700000000\n", with: "17")
+        let snapshot = try decoder.decode(Array(cut.utf8))
+        #expect(snapshot.stats.badLines == 1)
+        #expect(snapshot.stats.firstBadLine?.reason == "truncated")
+        #expect(snapshot.processStartTime == nil)
+    }
+
+    @Test func seriesLimitCountsWhatItDrops() throws {
+        var decoder = ProxyPageDecoder(maxSeries: 3)
+        let snapshot = try decoder.decode(Array(Self.page.utf8))
+        // Three series fit; of the other three only the ServiceProfile route is a route series
+        // (tcp_open_total is ignored), and the start time is read all the same.
+        #expect(snapshot.series.count == 3)
+        #expect(snapshot.stats.seriesOverLimit == 1)
+        #expect(snapshot.processStartTime == 1_700_000_000)
+    }
+
+    @Test func absentSeriesAreNaN() throws {
+        var decoder = ProxyPageDecoder()
+        _ = try decoder.decode(Array(Self.page.utf8))
+        let lines = Self.page.split(separator: "\n", omittingEmptySubsequences: false)
+        let without = lines.filter { !$0.contains("10.0.0.1:80") }.joined(separator: "\n")
+        let snapshot = try decoder.decode(Array(without.utf8))
+        #expect(snapshot.values[0].isNaN)
+        #expect(snapshot.totals()[Self.cart] == RouteTotals(success: 50, failure: 5))
+    }
+
+    @Test func escapedLabelValuesAreUnescapedInIdentities() throws {
+        let page =
+            #"route_response_total{direction="inbound",dst="a:80",rt_route="GET /say/\"hi\"",classification="success"} 3"#
+            + "\n"
+        var decoder = ProxyPageDecoder()
+        let snapshot = try decoder.decode(Array(page.utf8))
+        #expect(snapshot.routes.map(\.route) == [#"GET /say/"hi""#])
+    }
+}

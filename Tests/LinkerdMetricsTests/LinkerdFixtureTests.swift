@@ -1,0 +1,124 @@
+import AgentTestSupport
+import FathomModel
+import LinkerdMetrics
+import Testing
+
+/// The decoder on real pages of both metric generations, with the expected numbers read off the
+/// fixture lines by hand.
+@Suite struct LinkerdFixtureTests {
+    func decode(_ name: String) throws -> ProxySnapshot {
+        var decoder = ProxyPageDecoder()
+        let snapshot = try decoder.decode(try Fixtures.bytes(name))
+        #expect(snapshot.stats.badLines == 0)
+        return snapshot
+    }
+
+    @Test func modernRouteAndBackendFamilies() throws {
+        let totals = try decode("linkerd2-proxy_pr4300_outbound_route_metrics_main_v2.329.txt").totals()
+        let route = RouteIdentity(
+            direction: .outbound, source: .httpRoute, target: "Service/simple-app/simple-app-v1:80",
+            route: "default/http", peer: "")
+        let backend = RouteIdentity(
+            direction: .outbound, source: .httpBackend, target: "Service/simple-app/simple-app-v1:80",
+            route: "default/http", peer: "Service/simple-app/simple-app-v1:80")
+        #expect(Set(totals.keys) == [route, backend])
+        #expect(totals[route]?.success == 284)
+        #expect(totals[route]?.failure == 0)
+        #expect(totals[route]?.buckets == [0.05: 284, 0.5: 284, 1: 284, 10: 284, .infinity: 284])
+        #expect(totals[route]?.latencySumSeconds == 0.5594713199999999)
+        #expect(totals[backend]?.buckets.keys.sorted() == [0.025, 0.05, 0.1, 0.25, 0.5, 1, 10, .infinity])
+        #expect(totals[backend]?.success == 284)
+    }
+
+    @Test func egressRoutesWithErrorsAndGRPCStatuses() throws {
+        let totals = try decode("sma_2-17-features_egress_route_request_statuses.txt").totals()
+        func http(_ parent: String, _ route: String) -> RouteIdentity {
+            RouteIdentity(direction: .outbound, source: .httpRoute, target: parent, route: route, peer: "")
+        }
+        func grpc(_ parent: String, _ route: String) -> RouteIdentity {
+            RouteIdentity(direction: .outbound, source: .grpcRoute, target: parent, route: route, peer: "")
+        }
+        // Two hostnames of the fallback route merge.
+        #expect(totals[http("default/egress-fallback", "default/egress-fallback")] == RouteTotals(success: 16382))
+        // FAIL_FAST and LOAD_SHED with an empty status are failures; a 403 is not.
+        #expect(
+            totals[http("EgressNetwork/linkerd-egress/all-egress:80", "HTTPRoute/faces/allow-smiley-center")]
+                == RouteTotals(success: 416, failure: 32))
+        #expect(
+            totals[http("EgressNetwork/linkerd-egress/all-egress:80", "default/http-egress-deny")]
+                == RouteTotals(success: 22))
+        // gRPC: UNKNOWN with an error, and PERMISSION_DENIED, fail.
+        #expect(
+            totals[grpc("EgressNetwork/linkerd-egress/all-egress:8000", "GRPCRoute/faces/allow-color-center")]
+                == RouteTotals(success: 416, failure: 32))
+        #expect(
+            totals[grpc("EgressNetwork/linkerd-egress/all-egress:8000", "default/grpc-egress-deny")]
+                == RouteTotals(failure: 22))
+        #expect(totals.count == 7)
+    }
+
+    @Test func errorLabelMakesA2xxFail() throws {
+        let totals = try decode("linkerd2-proxy_pr3856_request_statuses_proxy-v2.288.0_bug.txt").totals()
+        let route = RouteIdentity(
+            direction: .outbound, source: .httpRoute, target: "Service/booksapp/authors:7001", route: "default/http",
+            peer: "")
+        #expect(totals == [route: RouteTotals(success: 5, failure: 15)])
+    }
+
+    @Test func legacyEndpointFamiliesWithCurrentLabels() throws {
+        let totals = try decode("playground-lab_05_response_total_app_503.txt").totals()
+        // A Flagger canary: one authority, two destination deployments.
+        func outbound(_ deployment: String) -> RouteIdentity {
+            RouteIdentity(
+                direction: .outbound, source: .endpoint,
+                target: "playground-server-http.playground.svc.cluster.local:8080", route: "",
+                peer: "playground/deployment/" + deployment)
+        }
+        let inbound = RouteIdentity(
+            direction: .inbound, source: .endpoint, target: "default/all-unauthenticated:4191",
+            route: "default/default", peer: "")
+        #expect(
+            totals == [
+                outbound("playground-server-http-primary"): RouteTotals(failure: 65),
+                outbound("playground-server-http-canary"): RouteTotals(failure: 7),
+                inbound: RouteTotals(failure: 1),
+            ])
+    }
+
+    @Test func legacyServiceProfileRoutesAndProcessStart() throws {
+        let snapshot = try decode("datadog_integrations-core_linkerd_v2_linkerd-2.3-era_controller-pod.txt")
+        #expect(snapshot.processStartTime == 1_560_322_933)
+        #expect(snapshot.stats.samples == 1328)
+        let totals = snapshot.totals()
+        let prometheus = RouteIdentity(
+            direction: .outbound, source: .serviceProfileRoute,
+            target: "linkerd-prometheus.linkerd.svc.cluster.local:9090",
+            route: "[DEFAULT]", peer: "")
+        #expect(totals[prometheus]?.success == 16275)
+        #expect(totals[prometheus]?.buckets[.infinity] != nil)
+        // Latency bounds are converted from milliseconds: 25 finite bounds + Inf.
+        #expect(totals[prometheus]?.buckets.keys.sorted().first == 0.001)
+        #expect(totals[prometheus]?.buckets.count == 26)
+        let sources = Set(totals.keys.map(\.source))
+        #expect(sources == [.endpoint, .serviceProfileRoute, .serviceProfileRouteActual])
+    }
+
+    @Test func buildInfoOfBothGenerations() throws {
+        let old = try decode("linkerd2-proxy_pr600_proxy_build_info_2020.txt")
+        #expect(old.build == ProxyBuildInfo(version: "release/v2.104.1-11-gea34a589", gitSHA: "", vendor: ""))
+        let sample = try decode("linkerd2_prommatch_sampleMetrics.txt")
+        #expect(sample.build?.gitSHA == "279b301")
+        #expect(sample.processStartTime == 1_650_967_123)
+        // An opaque-TCP app: only the inbound endpoint families.
+        #expect(Set(sample.routes.map(\.direction)) == [.inbound])
+    }
+
+    @Test func everyFixtureDecodesWithoutBadLines() throws {
+        for name in try Fixtures.pageNames() {
+            var decoder = ProxyPageDecoder(badLinePolicy: .rejectPage)
+            let snapshot = try decoder.decode(try Fixtures.bytes(name))
+            #expect(snapshot.series.count == snapshot.values.count, "\(name)")
+            #expect(snapshot.stats.badLines == 0, "\(name)")
+        }
+    }
+}
