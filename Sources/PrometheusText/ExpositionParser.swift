@@ -152,6 +152,7 @@ public struct ExpositionParser {
 
         var labels = index..<index
         var labelCount = 0
+        var seen = LabelNames()
         if index < end && page[index] == UInt8(ascii: "{") {
             index += 1
             let labelsStart = index
@@ -165,27 +166,17 @@ public struct ExpositionParser {
                 index += 1
                 while index < end && ByteClass.isLabelNameContinuation(page[index]) { index += 1 }
                 let labelName = labelNameStart..<index
-                if labelCount > 0, containsLabel(named: labelName, in: labelsStart..<labelNameStart) {
+                if labelCount > 0, seen.contains(labelName, in: page, span: labelsStart..<labelNameStart) {
                     throw fail(.duplicateLabelName, labelNameStart)
                 }
+                seen.add(labelName)
                 while index < end && ByteClass.isBlank(page[index]) { index += 1 }
                 guard index < end && page[index] == UInt8(ascii: "=") else { throw fail(.expectedEquals, index) }
                 index += 1
                 while index < end && ByteClass.isBlank(page[index]) { index += 1 }
                 guard index < end && page[index] == UInt8(ascii: "\"") else { throw fail(.expectedQuote, index) }
                 index += 1
-                // Label value: any bytes but an unescaped quote; a backslash escapes the next byte.
-                while true {
-                    guard index < end else { throw fail(.unterminatedLabelValue, index) }
-                    let byte = page[index]
-                    if byte == UInt8(ascii: "\"") { break }
-                    if byte == UInt8(ascii: "\\") {
-                        guard index + 1 < end else { throw fail(.unterminatedLabelValue, index + 1) }
-                        index += 2
-                    } else {
-                        index += 1
-                    }
-                }
+                index = try endOfLabelValue(from: index, end: end, line: line)
                 index += 1
                 labelCount += 1
                 while index < end && ByteClass.isBlank(page[index]) { index += 1 }
@@ -207,13 +198,32 @@ public struct ExpositionParser {
             value: value, timestamp: timestamp)
     }
 
-    /// Whether a label named like `name` occurs in an already validated label span.
-    private func containsLabel(named name: Range<Int>, in span: Range<Int>) -> Bool {
-        var labels = LabelIterator(page: page, labels: span)
-        while let label = labels.next() {
-            if page.equals(label.name, name) { return true }
+    /// The offset of the quote that closes a label value starting at `start`: any bytes but an
+    /// unescaped quote, where a backslash escapes the next byte. Searches with `memchr`, since
+    /// values are long and escapes rare.
+    @inline(__always)
+    private func endOfLabelValue(from start: Int, end: Int, line: ExpositionLine) throws(ParseError) -> Int {
+        var index = start
+        while true {
+            guard index < end, let found = memchr(page.base + index, 0x22, end - index) else {
+                throw ParseError(.unterminatedLabelValue, line: line.number, column: end - line.start + 1)
+            }
+            let quote = UnsafeRawPointer(found) - page.base
+            guard memchr(page.base + index, 0x5C, quote - index) != nil else { return quote }
+            // An escape before the quote: walk this stretch byte by byte.
+            while index < quote {
+                if page[index] == 0x5C {
+                    guard index + 1 < end else {
+                        throw ParseError(.unterminatedLabelValue, line: line.number, column: index + 1 - line.start + 1)
+                    }
+                    index += 2
+                } else {
+                    index += 1
+                }
+            }
+            // The quote was escaped if the walk stepped over it.
+            if index == quote { return quote }
         }
-        return false
     }
 
     /// Where the series identity of a sample line ends: after the closing `}` of its label set,
@@ -332,5 +342,48 @@ public struct ExpositionParser {
             guard index == end, let type = MetricType(rawValue: page.string(typeRange)) else { throw fail(typeStart) }
             return .type(metric: metric, type: type)
         }
+    }
+}
+
+/// The label names of one sample so far, for the duplicate check. The first 32 are kept inline
+/// (offset and length packed in one word) so the check allocates nothing; a sample with more
+/// labels is checked by rescanning its label set.
+private struct LabelNames {
+    private static let capacity = 32
+    private var names: InlineArray<32, UInt64>
+    private var count = 0
+
+    @inline(__always)
+    init() {
+        // Only the first `count` entries are ever read.
+        names = InlineArray(repeating: 0)
+    }
+
+    @inline(__always)
+    mutating func add(_ name: Range<Int>) {
+        if count < Self.capacity {
+            names[count] = UInt64(truncatingIfNeeded: name.lowerBound) << 16 | UInt64(truncatingIfNeeded: name.count)
+        }
+        count += 1
+    }
+
+    /// Whether `name` was added before. `span` is the label set up to `name`, for the rescan.
+    @inline(__always)
+    func contains(_ name: Range<Int>, in page: PageView, span: Range<Int>) -> Bool {
+        guard count <= Self.capacity, name.count < 1 << 16 else {
+            var labels = LabelIterator(page: page, labels: span)
+            while let label = labels.next() {
+                if page.equals(label.name, name) { return true }
+            }
+            return false
+        }
+        let length = UInt64(truncatingIfNeeded: name.count)
+        for index in 0..<count {
+            let packed = names[index]
+            guard packed & 0xFFFF == length else { continue }
+            let start = Int(truncatingIfNeeded: packed >> 16)
+            if page.equals(start..<start + name.count, name) { return true }
+        }
+        return false
     }
 }

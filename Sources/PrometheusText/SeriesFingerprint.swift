@@ -1,8 +1,8 @@
 /// A fast 64-bit fingerprint of a byte range, used to recognise a series seen in an earlier
 /// scrape without comparing (or keeping) its full text.
 ///
-/// Each 16-byte block is folded into the state with one 64×64→128-bit multiplication, so hashing
-/// runs at several bytes per cycle. Two different series of one proxy collide with probability
+/// Each 16-byte block is folded into the state with one 64×64→128-bit multiplication, in two
+/// independent lanes for long keys, so hashing runs at several bytes per cycle. Two different series of one proxy collide with probability
 /// about n²/2⁶⁵ (n series), i.e. never in practice; callers also compare the key length.
 public enum SeriesFingerprint {
     private static let blockKey0: UInt64 = 0x9E37_79B9_7F4A_7C15
@@ -28,6 +28,21 @@ public enum SeriesFingerprint {
         var state = UInt64(truncatingIfNeeded: count) &* finalKey1 ^ blockKey0
         var cursor = start
         var remaining = count
+        if remaining > 32 {
+            // Two independent lanes over 32-byte blocks, so the multiplications overlap.
+            var other = state ^ finalKey0
+            repeat {
+                let x0 = cursor.loadUnaligned(as: UInt64.self)
+                let y0 = cursor.loadUnaligned(fromByteOffset: 8, as: UInt64.self)
+                let x1 = cursor.loadUnaligned(fromByteOffset: 16, as: UInt64.self)
+                let y1 = cursor.loadUnaligned(fromByteOffset: 24, as: UInt64.self)
+                state = fold(x0 ^ state ^ blockKey0, y0 ^ blockKey1)
+                other = fold(x1 ^ other ^ finalKey0, y1 ^ finalKey1)
+                cursor += 32
+                remaining -= 32
+            } while remaining > 32
+            state = fold(state ^ blockKey1, other ^ blockKey0)
+        }
         while remaining > 16 {
             let x = cursor.loadUnaligned(as: UInt64.self)
             let y = cursor.loadUnaligned(fromByteOffset: 8, as: UInt64.self)

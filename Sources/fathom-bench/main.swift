@@ -1,1 +1,195 @@
-print("soon")
+// fathom-bench: throughput and allocations of the hot path (parse, decode, aggregate) on real
+// and generated linkerd-proxy pages. Run in release mode:
+//
+//     swift run -c release fathom-bench [--seconds S] [PAGE ...]
+//
+// Without PAGE arguments it measures every fixture in ../shared/fixtures/linkerd.
+import AgentTestSupport
+import AllocationCounter
+import FathomModel
+import Foundation
+import LinkerdMetrics
+import PrometheusText
+import RouteAggregation
+
+struct Options {
+    var seconds = 1.0
+    var pages: [String] = []
+
+    init(arguments: [String]) {
+        var iterator = arguments.dropFirst().makeIterator()
+        while let argument = iterator.next() {
+            switch argument {
+            case "--seconds":
+                seconds = iterator.next().flatMap(Double.init) ?? seconds
+            case "-h", "--help":
+                print("usage: fathom-bench [--seconds S] [PAGE ...]")
+                exit(0)
+            default:
+                pages.append(argument)
+            }
+        }
+    }
+}
+
+/// A page and versions of it whose counters grew, so aggregation does real work each round.
+struct Workload {
+    var name: String
+    var variants: [[UInt8]]
+    var bytes: Int { variants[0].count }
+
+    init(name: String, page: [UInt8], variantCount: Int = 8) {
+        self.name = name
+        let text = String(decoding: page, as: UTF8.self)
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        variants = (0..<variantCount).map { round in
+            guard round > 0 else { return page }
+            let grown = lines.map { line -> String in
+                guard !line.hasPrefix("#"), !line.hasPrefix("process_"), let space = line.lastIndex(of: " "),
+                    let value = Double(line[line.index(after: space)...])
+                else { return String(line) }
+                let next = value + Double(7 * round)
+                let formatted = next == next.rounded() && abs(next) < 1e15 ? String(Int64(next)) : String(next)
+                return line[...space] + formatted
+            }
+            return Array(grown.joined(separator: "\n").utf8)
+        }
+    }
+}
+
+struct Measurement {
+    var iterations: Int
+    var seconds: Double
+}
+
+/// Runs `body` in five rounds sharing `target` seconds and keeps the fastest round, which is the
+/// least disturbed by other work on the machine.
+func measure(seconds target: Double, _ body: (Int) -> Void) -> Measurement {
+    let clock = ContinuousClock()
+    var best: Measurement?
+    var iterations = 0
+    for _ in 0..<5 {
+        let start = clock.now
+        var elapsed = Duration.zero
+        var roundIterations = 0
+        repeat {
+            body(iterations)
+            iterations += 1
+            roundIterations += 1
+            elapsed = clock.now - start
+        } while elapsed < .seconds(target / 5) || roundIterations < 3
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+        let round = Measurement(iterations: roundIterations, seconds: seconds)
+        if let current = best, Double(current.iterations) / current.seconds >= Double(roundIterations) / seconds {
+            continue
+        }
+        best = round
+    }
+    return best!
+}
+
+/// Keeps results observable so the optimiser cannot drop the work.
+nonisolated(unsafe) var sink = 0.0
+
+func parseOnly(_ page: [UInt8]) -> Int {
+    page.withUnsafeBytes { buffer in
+        var parser = ExpositionParser(buffer)
+        var samples = 0
+        while true {
+            do {
+                guard let entry = try parser.next() else { break }
+                if case .sample(let sample) = entry {
+                    samples += 1
+                    sink += sample.value
+                }
+            } catch {
+                continue
+            }
+        }
+        return samples
+    }
+}
+
+func run(_ workload: Workload, seconds: Double) -> [String] {
+    let megabytes = Double(workload.bytes) / 1_000_000
+
+    let samples = parseOnly(workload.variants[0])
+    let parse = measure(seconds: seconds) { round in
+        _ = parseOnly(workload.variants[round % workload.variants.count])
+    }
+
+    var decoder = ProxyPageDecoder()
+    for variant in workload.variants { _ = try? decoder.decode(variant) }
+    let decode = measure(seconds: seconds) { round in
+        let snapshot = try? decoder.decode(workload.variants[round % workload.variants.count])
+        sink += Double(snapshot?.stats.samples ?? 0)
+    }
+
+    var pipelineDecoder = ProxyPageDecoder()
+    var aggregator = RouteAggregator(startedAt: 0)
+    let proxy = ProxyID("bench-pod")
+    let owner = WorkloadRef(kind: "Deployment", namespace: "bench", name: "web")
+    func pipelineRound(_ round: Int) {
+        if let snapshot = try? pipelineDecoder.decode(workload.variants[round % workload.variants.count]) {
+            aggregator.ingest(snapshot, from: proxy, workload: owner)
+        }
+        if round % 64 == 63 { sink += Double(aggregator.closeWindow(at: Double(round)).routes.count) }
+    }
+    for round in 0..<(2 * workload.variants.count) { pipelineRound(round) }
+    let pipeline = measure(seconds: seconds, pipelineRound)
+
+    // Steady-state allocations: whole rounds, window closes excluded (they allocate the report).
+    let rounds = 200
+    let before = fathom_allocation_count()
+    for round in 0..<rounds where round % 64 != 63 { pipelineRound(round) }
+    let allocations = Double(fathom_allocation_count() - before) / Double(rounds - rounds / 64)
+
+    // First sight: a new decoder numbers and classifies every series (this one allocates).
+    let firstSightBefore = fathom_allocation_count()
+    var freshDecoder = ProxyPageDecoder()
+    sink += Double((try? freshDecoder.decode(workload.variants[0]))?.series.count ?? 0)
+    let firstSight = fathom_allocation_count() - firstSightBefore
+
+    func rate(_ measurement: Measurement) -> Double {
+        megabytes * Double(measurement.iterations) / measurement.seconds
+    }
+    let samplesPerSecond = Double(samples * pipeline.iterations) / pipeline.seconds
+    return [
+        workload.name, String(workload.bytes), String(samples), String(format: "%.0f", rate(parse)),
+        String(format: "%.0f", rate(decode)), String(format: "%.0f", rate(pipeline)),
+        String(format: "%.1f", samplesPerSecond / 1e6),
+        fathom_allocation_counting_available() == 1 ? String(format: "%.1f", allocations) : "n/a",
+        fathom_allocation_counting_available() == 1 ? String(firstSight) : "n/a",
+    ]
+}
+
+let options = Options(arguments: CommandLine.arguments)
+var workloads: [Workload] = []
+do {
+    if options.pages.isEmpty {
+        for name in try Fixtures.pageNames() {
+            workloads.append(Workload(name: name, page: try Fixtures.bytes(name)))
+        }
+    } else {
+        for path in options.pages {
+            guard let data = FileManager.default.contents(atPath: path) else {
+                FileHandle.standardError.write(Data("cannot read \(path)\n".utf8))
+                exit(1)
+            }
+            workloads.append(Workload(name: (path as NSString).lastPathComponent, page: [UInt8](data)))
+        }
+    }
+} catch {
+    FileHandle.standardError.write(Data("\(error)\n".utf8))
+    exit(1)
+}
+
+let header = [
+    "page", "bytes", "samples", "parse MB/s", "decode MB/s", "decode+aggregate MB/s", "M samples/s (pipeline)",
+    "allocs/page (pipeline)", "allocs (first sight)",
+]
+print("| " + header.joined(separator: " | ") + " |")
+print("|" + header.map { _ in "---" }.joined(separator: "|") + "|")
+for workload in workloads {
+    print("| " + run(workload, seconds: options.seconds).joined(separator: " | ") + " |")
+}

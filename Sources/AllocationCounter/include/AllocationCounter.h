@@ -1,0 +1,10 @@
+#ifndef FATHOM_ALLOCATION_COUNTER_H
+#define FATHOM_ALLOCATION_COUNTER_H
+
+/// Heap allocations (malloc, calloc, realloc, aligned allocations) made by this process so far.
+/// Counting works on Linux with glibc, where this target replaces the allocator's entry points
+/// and forwards to glibc's; elsewhere it stays 0 and fathom_allocation_counting_available is 0.
+unsigned long long fathom_allocation_count(void);
+int fathom_allocation_counting_available(void);
+
+#endif

@@ -1,1 +1,0 @@
-int fathom_placeholder;
