@@ -1,5 +1,5 @@
 /// What one raw series of a proxy page contributes to its route.
-public enum SeriesRole: Sendable, Equatable {
+public enum SeriesRole: Sendable, Hashable {
     /// A counter of completed responses, classified by Linkerd's success rules.
     case responses(success: Bool)
     /// A cumulative histogram bucket; the bound is in seconds (`+infinity` for `le="+Inf"`).
