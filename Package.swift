@@ -22,8 +22,11 @@ let package = Package(
         .target(name: "RouteAggregation", dependencies: ["FathomModel"]),
         // Counts heap allocations by interposing malloc; linked into the benchmark only.
         .target(name: "AllocationCounter"),
-        // Test-only helpers: the shared fixtures, page generators, and later the in-process fakes.
-        .target(name: "AgentTestSupport", dependencies: ["FathomModel"]),
+        // Simulated linkerd-proxies serving realistic, changing pages, with the ground truth of
+        // every request; used by the demo, the benchmark and end-to-end tests.
+        .target(name: "ProxySimulation", dependencies: ["FathomModel"]),
+        // Test-only helpers: the shared fixtures, page damage, and later the in-process fakes.
+        .target(name: "AgentTestSupport", dependencies: ["FathomModel", "ProxySimulation"]),
         .executableTarget(
             name: "fathom-bench",
             dependencies: [
@@ -33,13 +36,19 @@ let package = Package(
         ),
         .executableTarget(
             name: "fathom-agent",
-            dependencies: ["PrometheusText", "LinkerdMetrics", "RouteAggregation", "FathomModel"]
+            dependencies: ["PrometheusText", "LinkerdMetrics", "RouteAggregation", "FathomModel", "ProxySimulation"]
         ),
-        .testTarget(name: "PrometheusTextTests", dependencies: ["PrometheusText", "AgentTestSupport"]),
+        .testTarget(
+            name: "PrometheusTextTests", dependencies: ["PrometheusText", "AgentTestSupport", "ProxySimulation"]),
         .testTarget(
             name: "LinkerdMetricsTests",
-            dependencies: ["LinkerdMetrics", "PrometheusText", "FathomModel", "AgentTestSupport"]
+            dependencies: ["LinkerdMetrics", "PrometheusText", "FathomModel", "AgentTestSupport", "ProxySimulation"]
         ),
         .testTarget(name: "RouteAggregationTests", dependencies: ["RouteAggregation", "FathomModel"]),
+        // The pipeline end to end: simulated proxies -> decoder -> aggregator, checked against the truth.
+        .testTarget(
+            name: "PipelineTests",
+            dependencies: ["LinkerdMetrics", "RouteAggregation", "FathomModel", "ProxySimulation"]
+        ),
     ]
 )

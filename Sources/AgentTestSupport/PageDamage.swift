@@ -1,3 +1,5 @@
+import ProxySimulation
+
 /// Random damage to a page, as a flaky network or a buggy exporter would do it: flipped and
 /// inserted bytes (quotes, backslashes, braces, line breaks, NUL, invalid UTF-8), deleted
 /// stretches, truncation and duplicated stretches.

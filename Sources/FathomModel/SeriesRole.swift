@@ -4,8 +4,8 @@ public enum SeriesRole: Sendable, Hashable {
     case responses(success: Bool)
     /// A cumulative histogram bucket; the bound is in seconds (`+infinity` for `le="+Inf"`).
     case latencyBucket(upperBoundSeconds: Double)
-    /// A histogram sum, to be multiplied by the factor to get seconds (0.001 for `_ms` families).
-    case latencySum(secondsPerUnit: Double)
+    /// A histogram sum, in units of which `unitsPerSecond` make a second (1000 for `_ms` families).
+    case latencySum(unitsPerSecond: Double)
 }
 
 /// A raw series: which route it belongs to (an index into `ProxySnapshot.routes`) and its role.

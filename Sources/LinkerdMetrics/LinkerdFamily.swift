@@ -10,14 +10,12 @@ import PrometheusText
 enum LinkerdFamily: Equatable {
     /// A counter of completed responses of `source`.
     case responses(RouteSource)
-    /// A latency histogram bucket of `source`, in units of `secondsPerUnit` seconds.
-    case latencyBucket(RouteSource, secondsPerUnit: Double)
+    /// A latency histogram bucket of `source`; `unitsPerSecond` units make a second.
+    case latencyBucket(RouteSource, unitsPerSecond: Double)
     /// A latency histogram sum of `source`.
-    case latencySum(RouteSource, secondsPerUnit: Double)
+    case latencySum(RouteSource, unitsPerSecond: Double)
     case buildInfo
     case processStartTime
-
-    private static let milliseconds = 0.001
 
     /// The family of the sample named by `name`, or nil for a family the agent does not read.
     static func recognize(_ page: PageView, _ name: Range<Int>) -> LinkerdFamily? {
@@ -31,45 +29,45 @@ enum LinkerdFamily: Equatable {
     private static let table: [(StaticString, LinkerdFamily)] = [
         // Legacy endpoint families (linkerd2-proxy http/metrics requests/report.rs).
         ("response_total", .responses(.endpoint)),
-        ("response_latency_ms_bucket", .latencyBucket(.endpoint, secondsPerUnit: milliseconds)),
-        ("response_latency_ms_sum", .latencySum(.endpoint, secondsPerUnit: milliseconds)),
+        ("response_latency_ms_bucket", .latencyBucket(.endpoint, unitsPerSecond: 1_000)),
+        ("response_latency_ms_sum", .latencySum(.endpoint, unitsPerSecond: 1_000)),
         // Legacy ServiceProfile route families.
         ("route_response_total", .responses(.serviceProfileRoute)),
-        ("route_response_latency_ms_bucket", .latencyBucket(.serviceProfileRoute, secondsPerUnit: milliseconds)),
-        ("route_response_latency_ms_sum", .latencySum(.serviceProfileRoute, secondsPerUnit: milliseconds)),
+        ("route_response_latency_ms_bucket", .latencyBucket(.serviceProfileRoute, unitsPerSecond: 1_000)),
+        ("route_response_latency_ms_sum", .latencySum(.serviceProfileRoute, unitsPerSecond: 1_000)),
         ("route_actual_response_total", .responses(.serviceProfileRouteActual)),
         // Exported with latencies only before proxy #467/#468 (2020).
         (
             "route_actual_response_latency_ms_bucket",
-            .latencyBucket(.serviceProfileRouteActual, secondsPerUnit: milliseconds)
+            .latencyBucket(.serviceProfileRouteActual, unitsPerSecond: 1_000)
         ),
-        ("route_actual_response_latency_ms_sum", .latencySum(.serviceProfileRouteActual, secondsPerUnit: milliseconds)),
+        ("route_actual_response_latency_ms_sum", .latencySum(.serviceProfileRouteActual, unitsPerSecond: 1_000)),
         // Modern outbound route and backend families (prometheus-client block).
         ("outbound_http_route_request_statuses_total", .responses(.httpRoute)),
-        ("outbound_http_route_request_duration_seconds_bucket", .latencyBucket(.httpRoute, secondsPerUnit: 1)),
-        ("outbound_http_route_request_duration_seconds_sum", .latencySum(.httpRoute, secondsPerUnit: 1)),
+        ("outbound_http_route_request_duration_seconds_bucket", .latencyBucket(.httpRoute, unitsPerSecond: 1)),
+        ("outbound_http_route_request_duration_seconds_sum", .latencySum(.httpRoute, unitsPerSecond: 1)),
         ("outbound_grpc_route_request_statuses_total", .responses(.grpcRoute)),
-        ("outbound_grpc_route_request_duration_seconds_bucket", .latencyBucket(.grpcRoute, secondsPerUnit: 1)),
-        ("outbound_grpc_route_request_duration_seconds_sum", .latencySum(.grpcRoute, secondsPerUnit: 1)),
+        ("outbound_grpc_route_request_duration_seconds_bucket", .latencyBucket(.grpcRoute, unitsPerSecond: 1)),
+        ("outbound_grpc_route_request_duration_seconds_sum", .latencySum(.grpcRoute, unitsPerSecond: 1)),
         ("outbound_http_route_backend_response_statuses_total", .responses(.httpBackend)),
         (
             "outbound_http_route_backend_response_duration_seconds_bucket",
-            .latencyBucket(.httpBackend, secondsPerUnit: 1)
+            .latencyBucket(.httpBackend, unitsPerSecond: 1)
         ),
-        ("outbound_http_route_backend_response_duration_seconds_sum", .latencySum(.httpBackend, secondsPerUnit: 1)),
+        ("outbound_http_route_backend_response_duration_seconds_sum", .latencySum(.httpBackend, unitsPerSecond: 1)),
         ("outbound_grpc_route_backend_response_statuses_total", .responses(.grpcBackend)),
         (
             "outbound_grpc_route_backend_response_duration_seconds_bucket",
-            .latencyBucket(.grpcBackend, secondsPerUnit: 1)
+            .latencyBucket(.grpcBackend, unitsPerSecond: 1)
         ),
-        ("outbound_grpc_route_backend_response_duration_seconds_sum", .latencySum(.grpcBackend, secondsPerUnit: 1)),
+        ("outbound_grpc_route_backend_response_duration_seconds_sum", .latencySum(.grpcBackend, unitsPerSecond: 1)),
         // Modern inbound route families (edge-26.1+ statuses, edge-26.3+ durations).
         ("inbound_http_statuses_total", .responses(.inboundHTTPRoute)),
-        ("inbound_http_request_duration_seconds_bucket", .latencyBucket(.inboundHTTPRoute, secondsPerUnit: 1)),
-        ("inbound_http_request_duration_seconds_sum", .latencySum(.inboundHTTPRoute, secondsPerUnit: 1)),
+        ("inbound_http_request_duration_seconds_bucket", .latencyBucket(.inboundHTTPRoute, unitsPerSecond: 1)),
+        ("inbound_http_request_duration_seconds_sum", .latencySum(.inboundHTTPRoute, unitsPerSecond: 1)),
         ("inbound_grpc_statuses_total", .responses(.inboundGRPCRoute)),
-        ("inbound_grpc_request_duration_seconds_bucket", .latencyBucket(.inboundGRPCRoute, secondsPerUnit: 1)),
-        ("inbound_grpc_request_duration_seconds_sum", .latencySum(.inboundGRPCRoute, secondsPerUnit: 1)),
+        ("inbound_grpc_request_duration_seconds_bucket", .latencyBucket(.inboundGRPCRoute, unitsPerSecond: 1)),
+        ("inbound_grpc_request_duration_seconds_sum", .latencySum(.inboundGRPCRoute, unitsPerSecond: 1)),
         // Proxy identity and restarts.
         ("proxy_build_info", .buildInfo),
         ("process_start_time_seconds", .processStartTime),

@@ -27,15 +27,15 @@ enum SeriesClassifier {
         case .responses(let source):
             guard let identity = routeIdentity(source, labels) else { return .ignored }
             return .route(identity, .responses(success: isSuccess(source, labels)))
-        case .latencyBucket(let source, let secondsPerUnit):
+        case .latencyBucket(let source, let unitsPerSecond):
             guard let identity = routeIdentity(source, labels), let bound = labels["le"].flatMap(parseBound) else {
                 return .ignored
             }
-            return .route(
-                identity, .latencyBucket(upperBoundSeconds: bound.isInfinite ? bound : bound * secondsPerUnit))
-        case .latencySum(let source, let secondsPerUnit):
+            // Dividing gives the correctly rounded bound (5 ms is exactly the double nearest 0.005).
+            return .route(identity, .latencyBucket(upperBoundSeconds: bound / unitsPerSecond))
+        case .latencySum(let source, let unitsPerSecond):
             guard let identity = routeIdentity(source, labels) else { return .ignored }
-            return .route(identity, .latencySum(secondsPerUnit: secondsPerUnit))
+            return .route(identity, .latencySum(unitsPerSecond: unitsPerSecond))
         }
     }
 

@@ -164,8 +164,8 @@ public struct RouteAggregator: Sendable {
                     state.bucketOfSeries[index] = bucket
                 }
                 slots[Int(slot)].buckets[Int(bucket)] += increase
-            case .latencySum(let secondsPerUnit):
-                slots[Int(slot)].latencySum += increase * secondsPerUnit
+            case .latencySum(let unitsPerSecond):
+                slots[Int(slot)].latencySum += increase / unitsPerSecond
             }
             slots[Int(slot)].active = true
         }

@@ -1,6 +1,7 @@
 import AgentTestSupport
 import FathomModel
 import LinkerdMetrics
+import ProxySimulation
 import Testing
 
 /// The fast path (known series, value-only parse) must give exactly what a fresh decoder's full

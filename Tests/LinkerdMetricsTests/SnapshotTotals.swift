@@ -24,8 +24,8 @@ extension ProxySnapshot {
                 }
             case .latencyBucket(let bound):
                 result[route, default: RouteTotals()].buckets[bound, default: 0] += value
-            case .latencySum(let secondsPerUnit):
-                result[route, default: RouteTotals()].latencySumSeconds += value * secondsPerUnit
+            case .latencySum(let unitsPerSecond):
+                result[route, default: RouteTotals()].latencySumSeconds += value / unitsPerSecond
             }
         }
         return result

@@ -1,5 +1,6 @@
 import AgentTestSupport
 import PrometheusText
+import ProxySimulation
 import Testing
 
 /// Random pages from a model, written out, must parse back to the model; random damage to real

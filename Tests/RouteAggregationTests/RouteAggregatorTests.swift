@@ -13,7 +13,7 @@ struct SnapshotBuilder {
         SeriesDescriptor(route: 0, role: .latencyBucket(upperBoundSeconds: 0.1)),
         SeriesDescriptor(route: 0, role: .latencyBucket(upperBoundSeconds: 1)),
         SeriesDescriptor(route: 0, role: .latencyBucket(upperBoundSeconds: .infinity)),
-        SeriesDescriptor(route: 0, role: .latencySum(secondsPerUnit: 0.001)),
+        SeriesDescriptor(route: 0, role: .latencySum(unitsPerSecond: 1_000)),
     ]
 
     var epoch: UInt64 = 7

@@ -1,0 +1,101 @@
+import FathomModel
+
+extension SimulatedProxy {
+    /// Whether the proxy is recent enough to append the prometheus-client block (proxy v2.215+).
+    var hasModernBlock: Bool {
+        traffic.contains {
+            if case .modernRoute = $0.shape { return true }
+            return false
+        }
+    }
+
+    mutating func declareFamilies() {
+        store.declare(
+            "response_latency_ms",
+            help: "Elapsed times between a request's headers being received and its response stream completing",
+            kind: .legacyHistogram, bounds: Self.legacyBoundsMilliseconds)
+        store.declare("response_total", help: "Total count of HTTP responses.", kind: .counter)
+        store.declare(
+            "route_response_latency_ms",
+            help: "Elapsed times between a request's headers being received and its response stream completing",
+            kind: .legacyHistogram, bounds: Self.legacyBoundsMilliseconds)
+        store.declare("route_response_total", help: "Total count of HTTP responses.", kind: .counter)
+        for proto in ["http", "grpc"] {
+            store.declare(
+                "outbound_\(proto)_route_request_duration_seconds",
+                help: "The time between request initialization and response completion.", kind: .modernHistogram,
+                unit: "seconds", bounds: Self.routeBoundsSeconds)
+            store.declare(
+                "outbound_\(proto)_route_request_statuses_total", help: "Completed request-response streams.",
+                kind: .counter)
+            store.declare(
+                "outbound_\(proto)_route_backend_response_duration_seconds",
+                help: "The time between request completion and response completion.", kind: .modernHistogram,
+                unit: "seconds", bounds: Self.backendBoundsSeconds)
+            store.declare(
+                "outbound_\(proto)_route_backend_response_statuses_total", help: "Completed responses.", kind: .counter)
+        }
+    }
+
+    /// The proxy's `/metrics` page as it is now.
+    public func page() -> String {
+        var text = ""
+        text.reserveCapacity(64 * 1024)
+        let modern = hasModernBlock
+        for family in store.families where !family.name.hasPrefix("outbound_") {
+            render(family, into: &text, modern: false)
+        }
+        // Families the agent does not read, as every page has them.
+        text += "# HELP tcp_open_total Total count of opened connections\n# TYPE tcp_open_total counter\n"
+        text += "tcp_open_total{direction=\"inbound\",peer=\"src\",target_addr=\"0.0.0.0:4143\",tls=\"true\"} 42\n"
+        if modern {
+            for family in store.families where family.name.hasPrefix("outbound_") {
+                render(family, into: &text, modern: true)
+            }
+        }
+        text += "# HELP process_start_time_seconds Time that the process started (in seconds since the UNIX epoch).\n"
+        text += "# TYPE process_start_time_seconds gauge\n"
+        text += "process_start_time_seconds \(Int(processStartTime))\n"
+        text += "# HELP proxy_build_info Proxy build info.\n# TYPE proxy_build_info gauge\n"
+        text +=
+            "proxy_build_info{date=\"2025-11-12T00:00:00Z\",git_sha=\"f4e7b83\",profile=\"release\",vendor=\"linkerd\",version=\"\(proxyVersion)\"} 1\n"
+        if modern { text += "# EOF\n" }
+        return text
+    }
+
+    private func render(_ family: SeriesStore.Family, into text: inout String, modern: Bool) {
+        guard !family.labels.isEmpty else { return }
+        // The prometheus-client block declares counters without `_total` and appends a period.
+        let declared = modern && family.kind == .counter ? String(family.name.dropLast(6)) : family.name
+        text +=
+            "# HELP \(declared) \(family.help)\n# TYPE \(declared) \(family.kind == .counter ? "counter" : "histogram")\n"
+        if let unit = family.unit { text += "# UNIT \(declared) \(unit)\n" }
+        for (position, labels) in family.labels.enumerated() {
+            let value = family.values[position]
+            switch family.kind {
+            case .counter:
+                text += "\(family.name){\(labels)} \(Int(value))\n"
+            case .legacyHistogram:
+                var cumulative = 0.0
+                for (bucket, bound) in family.bounds.enumerated() {
+                    cumulative += family.buckets[position][bucket]
+                    text += "\(family.name)_bucket{\(labels),le=\"\(Int(bound))\"} \(Int(cumulative))\n"
+                }
+                cumulative += family.buckets[position][family.bounds.count]
+                text += "\(family.name)_bucket{\(labels),le=\"+Inf\"} \(Int(cumulative))\n"
+                text += "\(family.name)_count{\(labels)} \(Int(cumulative))\n"
+                text += "\(family.name)_sum{\(labels)} \(Int(value))\n"
+            case .modernHistogram:
+                let count = family.buckets[position].reduce(0, +)
+                text += "\(family.name)_sum{\(labels)} \(value)\n"
+                text += "\(family.name)_count{\(labels)} \(Int(count))\n"
+                var cumulative = 0.0
+                for (bucket, bound) in family.bounds.enumerated() {
+                    cumulative += family.buckets[position][bucket]
+                    text += "\(family.name)_bucket{le=\"\(bound)\",\(labels)} \(Int(cumulative))\n"
+                }
+                text += "\(family.name)_bucket{le=\"+Inf\",\(labels)} \(Int(count))\n"
+            }
+        }
+    }
+}

@@ -1,0 +1,187 @@
+import FathomModel
+
+/// A linkerd-proxy that serves realistic, changing `/metrics` pages: the legacy text block, then
+/// (for modern proxies) the prometheus-client block ending in `# EOF`, with Linkerd's label order,
+/// bucket layouts and success rules. It also keeps the ground truth of every request it made up,
+/// named the way the agent should name it, so tests can check the agent's numbers exactly.
+public struct SimulatedProxy: Sendable {
+    public let podName: String
+    public let podIP: String
+    public let workload: WorkloadRef
+    public let proxyVersion: String
+    public private(set) var traffic: [TrafficSpec]
+    public private(set) var processStartTime: Double
+    private var lastAdvance: Double
+    var store = SeriesStore()
+    private var pendingTruth: [RouteIdentity: RouteTruth] = [:]
+    private var random: SeededRandom
+    private var requestCounter = 0
+
+    /// Linkerd's legacy latency buckets in milliseconds (linkerd2-proxy metrics/latency.rs).
+    public static let legacyBoundsMilliseconds: [Double] = [
+        1, 2, 3, 4, 5, 10, 20, 30, 40, 50, 100, 200, 300, 400, 500, 1_000, 2_000, 3_000, 4_000, 5_000, 10_000,
+        20_000, 30_000, 40_000, 50_000,
+    ]
+    /// `outbound_*_route_request_duration_seconds` buckets.
+    public static let routeBoundsSeconds: [Double] = [0.05, 0.5, 1.0, 10.0]
+    /// `outbound_*_route_backend_response_duration_seconds` buckets.
+    public static let backendBoundsSeconds: [Double] = [0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 10.0]
+
+    public init(
+        podName: String, podIP: String, workload: WorkloadRef, proxyVersion: String = "v2.329.0",
+        traffic: [TrafficSpec], startedAt: Double, seed: UInt64
+    ) {
+        self.podName = podName
+        self.podIP = podIP
+        self.workload = workload
+        self.proxyVersion = proxyVersion
+        self.traffic = traffic
+        self.processStartTime = startedAt
+        self.lastAdvance = startedAt
+        self.random = SeededRandom(seed: seed)
+        declareFamilies()
+    }
+
+    /// Generates the requests of the time since the last call.
+    public mutating func advance(to now: Double) {
+        let elapsed = max(0, now - lastAdvance)
+        lastAdvance = now
+        for index in traffic.indices {
+            let expected = traffic[index].requestsPerSecond * elapsed
+            var count = Int(expected)
+            if random.unit() < expected - Double(count) { count += 1 }
+            for _ in 0..<count { makeRequest(traffic[index]) }
+        }
+    }
+
+    /// The proxy process restarts: every counter starts again from zero.
+    public mutating func restart(at now: Double) {
+        advance(to: now)
+        store.reset()
+        processStartTime = now
+    }
+
+    /// Replaces the traffic (a rollout changing behaviour, a route going bad).
+    public mutating func setTraffic(_ traffic: [TrafficSpec]) {
+        self.traffic = traffic
+    }
+
+    /// What happened since the last call, per route as the agent names it; then forgets it.
+    public mutating func takeTruth() -> [RouteIdentity: RouteTruth] {
+        defer { pendingTruth = [:] }
+        return pendingTruth
+    }
+
+    // MARK: Requests
+
+    private mutating func makeRequest(_ spec: TrafficSpec) {
+        requestCounter += 1
+        let failed = random.unit() < spec.failureRate
+        // Log-normal around the median, at least 1 ms.
+        let latencyMilliseconds = max(1, (spec.medianLatencyMilliseconds * exp(0.7 * random.gaussian())).rounded())
+        let seconds = latencyMilliseconds / 1_000
+        switch spec.shape {
+        case .legacyOutbound(let service, let destination, let pods, let routes):
+            let pod = pods[requestCounter % pods.count]
+            let status = failed ? "500" : "200"
+            let labels = legacyOutboundLabels(service: service, destination: destination, pod: pod)
+            store.increment(
+                "response_total",
+                labels
+                    + ",status_code=\"\(status)\",classification=\"\(failed ? "failure" : "success")\",grpc_status=\"\",error=\"\""
+            )
+            store.observe("response_latency_ms", labels + ",status_code=\"\(status)\"", latencyMilliseconds)
+            let peer = "\(destination.namespace)/\(destination.kind.lowercased())/\(destination.name)"
+            record(
+                RouteIdentity(
+                    direction: .outbound, source: .endpoint, target: service.authority, route: "", peer: peer),
+                failed, seconds, Self.legacyBoundsMilliseconds.map { $0 / 1_000 })
+            guard !routes.isEmpty else { return }
+            let route = routes[requestCounter % routes.count]
+            let routeLabels = "direction=\"outbound\",dst=\"\(service.authority)\",rt_route=\"\(route)\""
+            store.increment(
+                "route_response_total",
+                routeLabels
+                    + ",status_code=\"\(status)\",classification=\"\(failed ? "failure" : "success")\",grpc_status=\"\",error=\"\""
+            )
+            store.observe("route_response_latency_ms", routeLabels + ",status_code=\"\(status)\"", latencyMilliseconds)
+            record(
+                RouteIdentity(
+                    direction: .outbound, source: .serviceProfileRoute, target: service.authority, route: route,
+                    peer: ""),
+                failed, seconds, Self.legacyBoundsMilliseconds.map { $0 / 1_000 })
+        case .legacyInbound(let server, let port, let routeName, let client):
+            let status = failed ? "503" : "200"
+            let labels =
+                "direction=\"inbound\",target_addr=\"0.0.0.0:\(port)\",target_ip=\"0.0.0.0\",target_port=\"\(port)\",tls=\"true\",client_id=\"\(client)\",srv_group=\"policy.linkerd.io\",srv_kind=\"server\",srv_name=\"\(server)\",srv_port=\"\(port)\",route_group=\"\",route_kind=\"default\",route_name=\"\(routeName)\",authz_group=\"policy.linkerd.io\",authz_kind=\"authorizationpolicy\",authz_name=\"\(server)-authn\""
+            store.increment(
+                "response_total",
+                labels
+                    + ",status_code=\"\(status)\",classification=\"\(failed ? "failure" : "success")\",grpc_status=\"\",error=\"\""
+            )
+            store.observe("response_latency_ms", labels + ",status_code=\"\(status)\"", latencyMilliseconds)
+            record(
+                RouteIdentity(
+                    direction: .inbound, source: .endpoint, target: "server/\(server):\(port)",
+                    route: "default/\(routeName)", peer: client),
+                failed, seconds, Self.legacyBoundsMilliseconds.map { $0 / 1_000 })
+        case .modernRoute(let grpc, let parent, let routeName, let routeNamespace, let backend):
+            let proto = grpc ? "grpc" : "http"
+            let routeKind = routeName == nil ? "default" : (grpc ? "GRPCRoute" : "HTTPRoute")
+            let name = routeName ?? proto
+            let namespace = routeName == nil ? "" : routeNamespace
+            let parentLabels =
+                "parent_group=\"core\",parent_kind=\"Service\",parent_namespace=\"\(parent.namespace)\",parent_name=\"\(parent.name)\",parent_port=\"\(parent.port)\",parent_section_name=\"\""
+            let routeLabels =
+                parentLabels
+                + ",route_group=\"\(routeName == nil ? "" : "gateway.networking.k8s.io")\",route_kind=\"\(routeKind)\",route_namespace=\"\(namespace)\",route_name=\"\(name)\""
+            let backendLabels =
+                routeLabels
+                + ",backend_group=\"core\",backend_kind=\"Service\",backend_namespace=\"\(backend.namespace)\",backend_name=\"\(backend.name)\",backend_port=\"\(backend.port)\",backend_section_name=\"\""
+            let outcome: String
+            if grpc {
+                outcome = failed ? "grpc_status=\"UNAVAILABLE\",error=\"\"" : "grpc_status=\"OK\",error=\"\""
+            } else if failed {
+                // Some failures are the proxy's own (no response at all), most are the app's 5xx.
+                outcome =
+                    requestCounter % 4 == 0 ? "http_status=\"\",error=\"FAIL_FAST\"" : "http_status=\"503\",error=\"\""
+            } else {
+                outcome = "http_status=\"200\",error=\"\""
+            }
+            store.increment("outbound_\(proto)_route_request_statuses_total", routeLabels + ",hostname=\"\"," + outcome)
+            store.observe("outbound_\(proto)_route_request_duration_seconds", routeLabels + ",hostname=\"\"", seconds)
+            store.increment("outbound_\(proto)_route_backend_response_statuses_total", backendLabels + "," + outcome)
+            store.observe("outbound_\(proto)_route_backend_response_duration_seconds", backendLabels, seconds)
+            let target = "Service/\(parent.namespace)/\(parent.name):\(parent.port)"
+            let route = routeName == nil ? "default/\(proto)" : "\(routeKind)/\(routeNamespace)/\(name)"
+            record(
+                RouteIdentity(
+                    direction: .outbound, source: grpc ? .grpcRoute : .httpRoute, target: target, route: route, peer: ""
+                ),
+                failed, seconds, Self.routeBoundsSeconds)
+            record(
+                RouteIdentity(
+                    direction: .outbound, source: grpc ? .grpcBackend : .httpBackend, target: target, route: route,
+                    peer: "Service/\(backend.namespace)/\(backend.name):\(backend.port)"),
+                failed, seconds, Self.backendBoundsSeconds)
+        }
+    }
+
+    private func legacyOutboundLabels(service: ServiceRef, destination: WorkloadRef, pod: String) -> String {
+        // A stable address per pod name (String.hashValue is seeded per process).
+        let hash = pod.utf8.reduce(UInt32(7)) { $0 &* 31 &+ UInt32($1) }
+        let ip = "10.42.\(hash % 200).\(hash / 200 % 250 + 2)"
+        return
+            "direction=\"outbound\",authority=\"\(service.authority)\",target_addr=\"\(ip):\(service.port)\",target_ip=\"\(ip)\",target_port=\"\(service.port)\",tls=\"true\",server_id=\"\(destination.name).\(destination.namespace).serviceaccount.identity.linkerd.cluster.local\",dst_control_plane_ns=\"linkerd\",dst_\(destination.kind.lowercased())=\"\(destination.name)\",dst_namespace=\"\(destination.namespace)\",dst_pod=\"\(pod)\",dst_pod_template_hash=\"7d9f8c6b5\",dst_service=\"\(service.name)\",dst_serviceaccount=\"\(destination.name)\",dst_zone=\"\",dst_zone_locality=\"unknown\""
+    }
+
+    private mutating func record(_ identity: RouteIdentity, _ failed: Bool, _ seconds: Double, _ bounds: [Double]) {
+        pendingTruth[identity, default: RouteTruth()].record(success: !failed, latencySeconds: seconds, bounds: bounds)
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif

@@ -1,0 +1,74 @@
+import FathomModel
+
+/// A Kubernetes Service as a route parent or backend: `Service/namespace/name:port` on pages.
+public struct ServiceRef: Sendable, Hashable {
+    public var namespace: String
+    public var name: String
+    public var port: Int
+
+    public init(namespace: String, name: String, port: Int) {
+        self.namespace = namespace
+        self.name = name
+        self.port = port
+    }
+
+    /// The cluster-local authority clients use, `name.namespace.svc.cluster.local:port`.
+    public var authority: String { "\(name).\(namespace).svc.cluster.local:\(port)" }
+}
+
+/// Which metric families a stream of simulated requests shows up in.
+public enum TrafficShape: Sendable {
+    /// Legacy endpoint families (`response_total`, `response_latency_ms`) towards `service`, whose
+    /// pods belong to `destination`, plus ServiceProfile route families when `serviceProfileRoutes`
+    /// is not empty (each request then matches one of them).
+    case legacyOutbound(
+        service: ServiceRef, destination: WorkloadRef, destinationPods: [String], serviceProfileRoutes: [String])
+    /// Legacy inbound endpoint families on a server's port and policy route, from one client identity.
+    case legacyInbound(serverName: String, port: Int, routeName: String, clientIdentity: String)
+    /// Modern outbound route and backend families (Linkerd 2.16+), for an HTTPRoute or GRPCRoute.
+    case modernRoute(grpc: Bool, parent: ServiceRef, routeName: String?, routeNamespace: String, backend: ServiceRef)
+}
+
+/// One stream of simulated requests through a proxy.
+public struct TrafficSpec: Sendable {
+    public var shape: TrafficShape
+    public var requestsPerSecond: Double
+    /// Fraction of requests that fail (5xx, a gRPC error, or a proxy error such as FAIL_FAST).
+    public var failureRate: Double
+    /// Median latency; latencies are log-normal around it.
+    public var medianLatencyMilliseconds: Double
+
+    public init(shape: TrafficShape, requestsPerSecond: Double, failureRate: Double, medianLatencyMilliseconds: Double)
+    {
+        self.shape = shape
+        self.requestsPerSecond = requestsPerSecond
+        self.failureRate = failureRate
+        self.medianLatencyMilliseconds = medianLatencyMilliseconds
+    }
+}
+
+/// What really happened on one route, as the agent should name it: the reference a test
+/// compares the agent's windows against.
+public struct RouteTruth: Sendable, Equatable {
+    public var success = 0.0
+    public var failure = 0.0
+    /// Observations at or below each bound (seconds), like cumulative buckets.
+    public var cumulativeBuckets: [Double: Double] = [:]
+    public var latencySumSeconds = 0.0
+
+    public init() {}
+
+    mutating func record(success: Bool, latencySeconds: Double, bounds: [Double]) {
+        if success { self.success += 1 } else { failure += 1 }
+        for bound in bounds where latencySeconds <= bound { cumulativeBuckets[bound, default: 0] += 1 }
+        cumulativeBuckets[.infinity, default: 0] += 1
+        latencySumSeconds += latencySeconds
+    }
+
+    public mutating func add(_ other: RouteTruth) {
+        success += other.success
+        failure += other.failure
+        for (bound, count) in other.cumulativeBuckets { cumulativeBuckets[bound, default: 0] += count }
+        latencySumSeconds += other.latencySumSeconds
+    }
+}
