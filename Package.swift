@@ -10,6 +10,9 @@ let package = Package(
         .executable(name: "fathom-agent", targets: ["fathom-agent"]),
         .executable(name: "fathom-bench", targets: ["fathom-bench"]),
     ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2")
+    ],
     targets: [
         // Zero-copy pull parser for the Prometheus text exposition format (0.0.4 and the
         // OpenMetrics block linkerd-proxy appends). Standard library and libc only.
@@ -34,9 +37,14 @@ let package = Package(
                 "AgentTestSupport",
             ]
         ),
+        // Composition root: the demo and (later) configuration, buildAgent, admin server.
+        .target(
+            name: "AgentApp",
+            dependencies: ["PrometheusText", "LinkerdMetrics", "RouteAggregation", "FathomModel", "ProxySimulation"]
+        ),
         .executableTarget(
             name: "fathom-agent",
-            dependencies: ["PrometheusText", "LinkerdMetrics", "RouteAggregation", "FathomModel", "ProxySimulation"]
+            dependencies: ["AgentApp", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .testTarget(
             name: "PrometheusTextTests", dependencies: ["PrometheusText", "AgentTestSupport", "ProxySimulation"]),
@@ -45,6 +53,7 @@ let package = Package(
             dependencies: ["LinkerdMetrics", "PrometheusText", "FathomModel", "AgentTestSupport", "ProxySimulation"]
         ),
         .testTarget(name: "RouteAggregationTests", dependencies: ["RouteAggregation", "FathomModel"]),
+        .testTarget(name: "AgentAppTests", dependencies: ["AgentApp", "RouteAggregation", "FathomModel"]),
         // The pipeline end to end: simulated proxies -> decoder -> aggregator, checked against the truth.
         .testTarget(
             name: "PipelineTests",

@@ -22,6 +22,18 @@ public struct RouteWindow: Sendable {
     /// The window's length in seconds, for rates.
     public var duration: Double
 
+    public init(
+        key: RouteKey, successCount: Double, failureCount: Double, latency: LatencyHistogram, foldedRoutes: Int,
+        duration: Double
+    ) {
+        self.key = key
+        self.successCount = successCount
+        self.failureCount = failureCount
+        self.latency = latency
+        self.foldedRoutes = foldedRoutes
+        self.duration = duration
+    }
+
     /// Completed responses.
     public var requestCount: Double { successCount + failureCount }
 

@@ -112,7 +112,8 @@ public struct RouteAggregator: Sendable {
             }
             state = ProxyState(workload: workload, epoch: snapshot.epoch, processStartTime: nil)
             // A proxy that started after we did has nothing on its page we have not watched.
-            baseline = !(snapshot.processStartTime.map { $0 >= startedAt } ?? false)
+            // Start times on pages are whole seconds, hence the rounding.
+            baseline = !(snapshot.processStartTime.map { $0 >= startedAt.rounded(.down) } ?? false)
         }
         if let startTime = snapshot.processStartTime { state.processStartTime = startTime }
 

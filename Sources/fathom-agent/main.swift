@@ -1,1 +1,57 @@
-print("soon")
+// The fathom-agent executable: command-line entry points only; the work lives in AgentApp.
+import AgentApp
+import ArgumentParser
+import Foundation
+
+@main
+struct FathomAgent: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "fathom-agent",
+        abstract: "In-cluster metrics agent for Linkerd-meshed Kubernetes clusters.",
+        subcommands: [DemoCommand.self, VersionCommand.self])
+}
+
+struct DemoCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "demo",
+        abstract: "Run the agent's pipeline on a built-in simulated mesh and print a live per-route table.")
+
+    @Option(help: "Seconds to run; 0 runs until interrupted.")
+    var duration: Double = 60
+
+    @Option(help: "Seconds between scrapes of each simulated proxy.")
+    var scrapeInterval: Double = 2
+
+    @Option(help: "Seconds per aggregation window (one table per window).")
+    var window: Double = 10
+
+    @Option(help: "Seed of the simulated traffic.")
+    var seed: UInt64 = 42
+
+    func validate() throws {
+        guard scrapeInterval > 0 else { throw ValidationError("--scrape-interval must be positive") }
+        guard window >= scrapeInterval else { throw ValidationError("--window must be at least --scrape-interval") }
+    }
+
+    func run() async throws {
+        var options = DemoOptions()
+        options.duration = duration
+        options.scrapeInterval = scrapeInterval
+        options.windowLength = window
+        options.seed = seed
+        let demo = Demo(
+            options: options,
+            now: { Date().timeIntervalSince1970 },
+            sleep: { seconds in try await Task.sleep(for: .milliseconds(Int(seconds * 1_000))) },
+            output: { line in print(line) })
+        try await demo.run()
+    }
+}
+
+struct VersionCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "version", abstract: "Print the agent's version.")
+
+    func run() {
+        print("fathom-agent \(AgentVersion.current)")
+    }
+}

@@ -1,0 +1,95 @@
+import FathomModel
+import RouteAggregation
+
+/// Formats a window's routes as a fixed-width table, like `linkerd viz routes`: one row per
+/// workload route with success rate, request rate and latency quantiles.
+public enum RouteTable {
+    /// Short names for the metric families a route comes from.
+    public static func kind(_ source: RouteSource) -> String {
+        switch source {
+        case .endpoint: return "endpoint"
+        case .serviceProfileRoute: return "sp-route"
+        case .serviceProfileRouteActual: return "sp-actual"
+        case .httpRoute: return "http-route"
+        case .grpcRoute: return "grpc-route"
+        case .httpBackend: return "http-backend"
+        case .grpcBackend: return "grpc-backend"
+        case .inboundHTTPRoute: return "http-inbound"
+        case .inboundGRPCRoute: return "grpc-inbound"
+        }
+    }
+
+    /// `98.25%`, or `-` without responses.
+    public static func percent(_ rate: Double?) -> String {
+        guard let rate else { return "-" }
+        return formatted(rate * 100, decimals: 2) + "%"
+    }
+
+    /// Seconds as milliseconds: `4.5ms`, `120ms`, `1.2s`; `-` for NaN.
+    public static func latency(_ seconds: Double) -> String {
+        guard seconds.isFinite else { return "-" }
+        let milliseconds = seconds * 1_000
+        if milliseconds >= 1_000 { return formatted(seconds, decimals: 1) + "s" }
+        if milliseconds >= 10 { return formatted(milliseconds, decimals: 0) + "ms" }
+        return formatted(milliseconds, decimals: 1) + "ms"
+    }
+
+    /// A fixed-point decimal without Foundation's formatters.
+    static func formatted(_ value: Double, decimals: Int) -> String {
+        var scale = 1.0
+        for _ in 0..<decimals { scale *= 10 }
+        let scaled = (value * scale).rounded()
+        let whole = Int(scaled / scale)
+        guard decimals > 0 else { return String(whole) }
+        let fraction = Int(abs(scaled) - abs(Double(whole)) * scale)
+        let digits = String(fraction)
+        return "\(whole)." + String(repeating: "0", count: max(0, decimals - digits.count)) + digits
+    }
+
+    public static let header = [
+        "WORKLOAD", "DIR", "KIND", "TARGET", "ROUTE", "PEER", "SUCCESS", "RPS", "P50", "P95", "P99",
+    ]
+
+    /// The rows of a window, sorted by workload, direction, kind, target and route.
+    public static func rows(_ routes: [RouteWindow]) -> [[String]] {
+        routes.sorted { lhs, rhs in
+            let left = lhs.key
+            let right = rhs.key
+            if left.workload != right.workload { return left.workload < right.workload }
+            return (
+                left.identity.direction.rawValue, kind(left.identity.source), left.identity.target, left.identity.route
+            )
+                < (
+                    right.identity.direction.rawValue, kind(right.identity.source), right.identity.target,
+                    right.identity.route
+                )
+        }
+        .map { route in
+            let identity = route.key.identity
+            return [
+                "\(route.key.workload.namespace)/\(route.key.workload.name)", identity.direction.rawValue,
+                kind(identity.source), route.key.isOverflow ? "(other routes: \(route.foldedRoutes))" : identity.target,
+                identity.route.isEmpty ? "-" : identity.route, identity.peer.isEmpty ? "-" : identity.peer,
+                percent(route.successRate), formatted(route.requestRate, decimals: 1),
+                latency(route.latencyQuantile(0.5)), latency(route.latencyQuantile(0.95)),
+                latency(route.latencyQuantile(0.99)),
+            ]
+        }
+    }
+
+    /// The whole table as text, columns padded to their widest cell.
+    public static func render(_ routes: [RouteWindow]) -> String {
+        let table = [header] + rows(routes)
+        var widths = Array(repeating: 0, count: header.count)
+        for row in table {
+            for (column, cell) in row.enumerated() { widths[column] = max(widths[column], cell.count) }
+        }
+        return table.map { row in
+            row.enumerated().map { column, cell in
+                column == row.count - 1 ? cell : cell + String(repeating: " ", count: widths[column] - cell.count)
+            }
+            .joined(separator: "  ")
+        }
+        .joined(separator: "\n")
+    }
+}

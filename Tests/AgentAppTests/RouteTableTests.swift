@@ -1,0 +1,43 @@
+import AgentApp
+import FathomModel
+import RouteAggregation
+import Testing
+
+@Suite struct RouteTableTests {
+    @Test(arguments: [
+        (0.0045, "4.5ms"), (0.012, "12ms"), (0.0999, "100ms"), (1.25, "1.3s"), (Double.nan, "-"), (0.0, "0.0ms"),
+    ])
+    func latencyFormatting(seconds: Double, text: String) {
+        #expect(RouteTable.latency(seconds) == text)
+    }
+
+    @Test func percentFormatting() {
+        #expect(RouteTable.percent(0.98765) == "98.77%")
+        #expect(RouteTable.percent(1) == "100.00%")
+        #expect(RouteTable.percent(0.0005) == "0.05%")
+        #expect(RouteTable.percent(nil) == "-")
+    }
+
+    @Test func rowsCarryTheWindowsNumbers() {
+        let key = RouteKey(
+            workload: WorkloadRef(kind: "Deployment", namespace: "shop", name: "web"),
+            identity: RouteIdentity(
+                direction: .outbound, source: .serviceProfileRoute, target: "cart:80", route: "GET /items/{id}",
+                peer: ""))
+        let route = RouteWindow(
+            key: key, successCount: 95, failureCount: 5,
+            latency: LatencyHistogram(upperBounds: [0.01, 0.1, .infinity], cumulativeCounts: [50, 100, 100]),
+            foldedRoutes: 0, duration: 10)
+        // p50: 100 · 50/50 of (0, 10 ms] = 10 ms; p95: 10 + 90 · 45/50 = 91 ms; p99: 10 + 90 · 49/50 = 98.2 ms.
+        #expect(
+            RouteTable.rows([route]) == [
+                [
+                    "shop/web", "outbound", "sp-route", "cart:80", "GET /items/{id}", "-", "95.00%", "10.0", "10ms",
+                    "91ms", "98ms",
+                ]
+            ])
+        let text = RouteTable.render([route])
+        #expect(text.split(separator: "\n").count == 2)
+        #expect(text.hasPrefix("WORKLOAD  DIR"))
+    }
+}
