@@ -21,6 +21,9 @@ public struct ProxySnapshot: Sendable {
     public var build: ProxyBuildInfo?
     /// What reading the page found besides the series.
     public var stats: PageStats
+    /// Set on the page where the decoder dropped long-unseen series and renumbered the rest: how
+    /// to carry state kept under the previous epoch over to this one.
+    public var renumbering: SeriesRenumbering?
 
     public init(
         epoch: UInt64, routes: [RouteIdentity] = [], series: [SeriesDescriptor] = [], values: [Double] = [],
@@ -33,6 +36,23 @@ public struct ProxySnapshot: Sendable {
         self.processStartTime = processStartTime
         self.build = build
         self.stats = stats
+    }
+}
+
+/// How a decoder renumbered its series and routes when it dropped the ones a proxy no longer
+/// reports (pods churn, so label values like `dst_pod` come and go).
+public struct SeriesRenumbering: Sendable, Equatable {
+    /// The epoch the maps translate from.
+    public var fromEpoch: UInt64
+    /// New index of each old series index, or -1 for a dropped series.
+    public var series: [Int32]
+    /// New index of each old route index, or -1 for a dropped route.
+    public var routes: [Int32]
+
+    public init(fromEpoch: UInt64, series: [Int32], routes: [Int32]) {
+        self.fromEpoch = fromEpoch
+        self.series = series
+        self.routes = routes
     }
 }
 

@@ -14,6 +14,12 @@ public struct ProxyPageDecoder: Sendable {
     /// more new series than this has the excess counted in `PageStats.seriesOverLimit`.
     public var maxSeries: Int
     public var badLinePolicy: BadLinePolicy
+    /// A series missing from this many consecutive pages is forgotten, and the remaining series
+    /// renumbered (see `SeriesRenumbering`). Linkerd itself drops idle series after 10 minutes;
+    /// at a 10 s scrape interval the default is 15 minutes.
+    public var staleAfterPages: Int = 90
+    /// How often, in pages, to look for forgotten series.
+    public var compactionCheckInterval: Int = 30
 
     private var table = SeriesTable()
     private var routes: [RouteIdentity] = []
@@ -21,7 +27,8 @@ public struct ProxyPageDecoder: Sendable {
     private var series: [SeriesDescriptor] = []
     private var values: [Double] = []
     private var build: ProxyBuildInfo?
-    private let epoch: UInt64
+    private var epoch: UInt64
+    private var pageNumber: UInt32 = 0
 
     public init(maxSeries: Int = 100_000, badLinePolicy: BadLinePolicy = .skipLine) {
         self.maxSeries = maxSeries
@@ -44,11 +51,13 @@ public struct ProxyPageDecoder: Sendable {
     /// Decodes one page. Throws only under `.rejectPage`; the decoder's numbering is kept either way.
     public mutating func decode(_ bytes: UnsafeRawBufferPointer) throws(ParseError) -> ProxySnapshot {
         var parser = ExpositionParser(bytes)
-        let page = parser.page
+        let view = parser.page
         var stats = PageStats()
         stats.bytes = bytes.count
         var processStartTime: Double?
         var sawBuild = false
+        pageNumber &+= 1
+        let page = pageNumber
         for index in values.indices { values[index] = .nan }
 
         while let line = parser.nextLine() {
@@ -56,14 +65,14 @@ public struct ProxyPageDecoder: Sendable {
                 // A blank line; the final one is empty by construction.
                 continue
             }
-            let first = page[line.start]
+            let first = view[line.start]
             if first == UInt8(ascii: "#") && line.isTerminated { continue }
 
             // Fast path: a complete line whose series was seen before.
             if line.isTerminated, first != UInt8(ascii: " "), let keyEnd = parser.seriesEnd(of: line) {
                 let length = keyEnd - line.start
-                let fingerprint = SeriesFingerprint.hash(page.base + line.start, count: length)
-                if let target = table.find(fingerprint, length: length),
+                let fingerprint = SeriesFingerprint.hash(view.base + line.start, count: length)
+                if let target = table.find(fingerprint, length: length, page: page),
                     let (value, _) = try? parser.parseValue(of: line, after: keyEnd)
                 {
                     stats.samples += 1
@@ -87,15 +96,15 @@ public struct ProxyPageDecoder: Sendable {
             }
             guard case .sample(let sample) = entry else { continue }
             stats.samples += 1
-            let fingerprint = SeriesFingerprint.hash(page, sample.series)
+            let fingerprint = SeriesFingerprint.hash(view, sample.series)
             let target: Int32
-            if let known = table.find(fingerprint, length: sample.series.count) {
+            if let known = table.find(fingerprint, length: sample.series.count, page: page) {
                 target = known
             } else {
                 guard table.count < maxSeries else {
                     // Past the limit nothing new is remembered, but the proxy's start time and
                     // version are still read: restart detection must not depend on the limit.
-                    switch SeriesClassifier.classify(page, sample) {
+                    switch SeriesClassifier.classify(view, sample) {
                     case .route: stats.seriesOverLimit += 1
                     case .processStartTime: processStartTime = sample.value
                     case .buildInfo(let info):
@@ -105,15 +114,54 @@ public struct ProxyPageDecoder: Sendable {
                     }
                     continue
                 }
-                target = register(SeriesClassifier.classify(page, sample))
-                table.insert(fingerprint, length: sample.series.count, target: target)
+                target = register(SeriesClassifier.classify(view, sample))
+                table.insert(fingerprint, length: sample.series.count, target: target, page: page)
             }
             record(target, sample.value, &stats, &processStartTime, &sawBuild)
         }
         stats.lines = parser.lineNumber
-        return ProxySnapshot(
+        let renumbering = page % UInt32(max(1, compactionCheckInterval)) == 0 ? compactIfStale() : nil
+        var snapshot = ProxySnapshot(
             epoch: epoch, routes: routes, series: series, values: values, processStartTime: processStartTime,
             build: sawBuild ? build : nil, stats: stats)
+        snapshot.renumbering = renumbering
+        return snapshot
+    }
+
+    /// Drops the series not seen for `staleAfterPages` pages once they make up a quarter of the
+    /// table (or the table is full), and renumbers the rest.
+    private mutating func compactIfStale() -> SeriesRenumbering? {
+        guard pageNumber > UInt32(staleAfterPages) else { return nil }
+        let since = pageNumber - UInt32(staleAfterPages)
+        let stale = table.staleCount(before: since)
+        guard stale > 0, stale * 4 >= table.count || table.count >= maxSeries else { return nil }
+
+        let live = table.liveSeries(since: since, seriesCount: series.count)
+        var seriesMap = [Int32](repeating: -1, count: series.count)
+        var routeMap = [Int32](repeating: -1, count: routes.count)
+        var keptSeries: [SeriesDescriptor] = []
+        var keptValues: [Double] = []
+        var keptRoutes: [RouteIdentity] = []
+        var keptRouteIndex: [RouteIdentity: Int32] = [:]
+        for index in series.indices where live[index] {
+            let route = Int(series[index].route)
+            if routeMap[route] < 0 {
+                routeMap[route] = Int32(keptRoutes.count)
+                keptRoutes.append(routes[route])
+                keptRouteIndex[routes[route]] = routeMap[route]
+            }
+            seriesMap[index] = Int32(keptSeries.count)
+            keptSeries.append(SeriesDescriptor(route: routeMap[route], role: series[index].role))
+            keptValues.append(values[index])
+        }
+        table = table.compacted(keepingSince: since, remap: seriesMap)
+        let previousEpoch = epoch
+        epoch = UInt64.random(in: 1...UInt64.max)
+        series = keptSeries
+        values = keptValues
+        routes = keptRoutes
+        routeIndex = keptRouteIndex
+        return SeriesRenumbering(fromEpoch: previousEpoch, series: seriesMap, routes: routeMap)
     }
 
     @inline(__always)

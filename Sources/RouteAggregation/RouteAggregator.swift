@@ -36,6 +36,8 @@ public struct RouteAggregator: Sendable {
         public var rebaselines = 0
         /// Route mappings folded into an overflow series.
         public var foldedRoutes = 0
+        /// Decoder renumberings carried over without losing counts.
+        public var renumberings = 0
     }
 
     private struct ProxyState {
@@ -95,9 +97,17 @@ public struct RouteAggregator: Sendable {
         stats.snapshotsIngested += 1
         var state: ProxyState
         var baseline: Bool
-        let existing = proxies.removeValue(forKey: proxy)
-        if let existing, existing.epoch == snapshot.epoch, existing.workload == workload {
-            state = existing
+        var existing = proxies.removeValue(forKey: proxy)
+        if let renumbering = snapshot.renumbering, let known = existing, known.workload == workload,
+            renumbering.fromEpoch == known.epoch
+        {
+            apply(renumbering, to: &existing!, epoch: snapshot.epoch)
+            stats.renumberings += 1
+        }
+        if let known = existing, known.epoch == snapshot.epoch, known.workload == workload {
+            // Move the state out so its arrays stay uniquely referenced (no copy on write).
+            state = known
+            existing = nil
             baseline = false
             if let before = state.processStartTime, let now = snapshot.processStartTime, before != now {
                 stats.proxyRestarts += 1
@@ -105,10 +115,11 @@ public struct RouteAggregator: Sendable {
                 for index in state.previous.indices { state.previous[index] = .nan }
             }
         } else {
-            if let existing {
+            if let stale = existing {
                 // New numbering or a new owner: start over from a baseline.
-                release(existing)
+                release(stale)
                 stats.rebaselines += 1
+                existing = nil
             }
             state = ProxyState(workload: workload, epoch: snapshot.epoch, processStartTime: nil)
             // A proxy that started after we did has nothing on its page we have not watched.
@@ -177,6 +188,32 @@ public struct RouteAggregator: Sendable {
     public mutating func forgetProxy(_ proxy: ProxyID) {
         guard let state = proxies.removeValue(forKey: proxy) else { return }
         release(state)
+    }
+
+    /// Carries a proxy's state over to its decoder's new numbering.
+    private mutating func apply(_ renumbering: SeriesRenumbering, to state: inout ProxyState, epoch: UInt64) {
+        let seriesCount = renumbering.series.reduce(0) { max($0, Int($1) + 1) }
+        var previous = [Double](repeating: .nan, count: seriesCount)
+        var buckets = [Int32](repeating: -1, count: seriesCount)
+        for (old, new) in renumbering.series.enumerated() where new >= 0 && old < state.previous.count {
+            previous[Int(new)] = state.previous[old]
+            buckets[Int(new)] = state.bucketOfSeries[old]
+        }
+        let routeCount = renumbering.routes.reduce(0) { max($0, Int($1) + 1) }
+        var slots = [Int32](repeating: -1, count: routeCount)
+        for (old, new) in renumbering.routes.enumerated() where old < state.slotOfRoute.count {
+            let slot = state.slotOfRoute[old]
+            if new >= 0 {
+                slots[Int(new)] = slot
+            } else if slot >= 0 {
+                // The proxy no longer reports this route.
+                self.slots[Int(slot)].references -= 1
+            }
+        }
+        state.previous = previous
+        state.bucketOfSeries = buckets
+        state.slotOfRoute = slots
+        state.epoch = epoch
     }
 
     private mutating func release(_ state: ProxyState) {
