@@ -11,7 +11,8 @@ let package = Package(
         .executable(name: "fathom-bench", targets: ["fathom-bench"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2")
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         // Zero-copy pull parser for the Prometheus text exposition format (0.0.4 and the
@@ -23,6 +24,21 @@ let package = Package(
         .target(name: "LinkerdMetrics", dependencies: ["PrometheusText", "FathomModel"]),
         // Pure aggregation: counter deltas and resets, histogram merge, windows, quantiles.
         .target(name: "RouteAggregation", dependencies: ["FathomModel"]),
+        // The system zlib, for gzip.
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        // Generated code only (scripts/generate-protos.sh), from proto/fathom/agent/v1.
+        .target(
+            name: "ReportProtos",
+            dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")]
+        ),
+        // Domain -> protobuf batches, gzip, retry policy, bounded queue and disk spool.
+        .target(
+            name: "Reporting",
+            dependencies: [
+                "CZlib", "ReportProtos", "RouteAggregation", "FathomModel",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ]
+        ),
         // Counts heap allocations by interposing malloc; linked into the benchmark only.
         .target(name: "AllocationCounter"),
         // Simulated linkerd-proxies serving realistic, changing pages, with the ground truth of
@@ -53,6 +69,10 @@ let package = Package(
             dependencies: ["LinkerdMetrics", "PrometheusText", "FathomModel", "AgentTestSupport", "ProxySimulation"]
         ),
         .testTarget(name: "RouteAggregationTests", dependencies: ["RouteAggregation", "FathomModel"]),
+        .testTarget(
+            name: "ReportingTests",
+            dependencies: ["Reporting", "ReportProtos", "RouteAggregation", "FathomModel", "ProxySimulation"]
+        ),
         .testTarget(name: "AgentAppTests", dependencies: ["AgentApp", "RouteAggregation", "FathomModel"]),
         // The pipeline end to end: simulated proxies -> decoder -> aggregator, checked against the truth.
         .testTarget(

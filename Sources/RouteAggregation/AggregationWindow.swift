@@ -7,6 +7,12 @@ public struct AggregationWindow: Sendable {
     public var end: Double
     public var routes: [RouteWindow]
 
+    public init(start: Double, end: Double, routes: [RouteWindow]) {
+        self.start = start
+        self.end = end
+        self.routes = routes
+    }
+
     public var duration: Double { end - start }
 }
 

@@ -1,0 +1,2 @@
+// The system zlib, for gzip-compressed report batches.
+#include <zlib.h>

@@ -1,0 +1,135 @@
+import FathomModel
+import ReportProtos
+import RouteAggregation
+import SwiftProtobuf
+
+/// Who the agent is, as every batch says.
+public struct AgentIdentity: Sendable, Equatable {
+    public var agentID: String
+    /// Random per process start; names batches together with the sequence number.
+    public var instanceID: String
+    public var clusterName: String
+    public var agentVersion: String
+    public var nodeName: String
+
+    public init(agentID: String, instanceID: String, clusterName: String, agentVersion: String, nodeName: String = "") {
+        self.agentID = agentID
+        self.instanceID = instanceID
+        self.clusterName = clusterName
+        self.agentVersion = agentVersion
+        self.nodeName = nodeName
+    }
+}
+
+/// The agent's own counters over a window, for `AgentHealth`.
+public struct HealthSummary: Sendable, Equatable {
+    public var targets = 0
+    public var scrapesSucceeded = 0
+    public var scrapeFailures: [String: Int] = [:]
+    public var pageBadLines = 0
+    public var seriesOverLimit = 0
+    public var foldedRoutes = 0
+    public var dropped: [String: Int] = [:]
+    public var queuedBatches = 0
+
+    public init() {}
+}
+
+/// Turns closed windows into numbered, encoded, gzip-compressed report batches.
+public struct BatchBuilder: Sendable {
+    public let identity: AgentIdentity
+    /// The sequence number the next batch gets; starts at 1.
+    public private(set) var nextSequence: UInt64 = 1
+
+    public init(identity: AgentIdentity) {
+        self.identity = identity
+    }
+
+    /// The protobuf message for a window (inventory and rollout events join with the Kubernetes work).
+    public mutating func message(window: AggregationWindow, health: HealthSummary) -> Fathom_Agent_V1_ReportBatch {
+        var batch = Fathom_Agent_V1_ReportBatch()
+        batch.agent = .with {
+            $0.agentID = identity.agentID
+            $0.instanceID = identity.instanceID
+            $0.clusterName = identity.clusterName
+            $0.agentVersion = identity.agentVersion
+            $0.nodeName = identity.nodeName
+        }
+        batch.sequence = nextSequence
+        nextSequence += 1
+        batch.windowStartUnixMs = Self.milliseconds(window.start)
+        batch.windowEndUnixMs = Self.milliseconds(window.end)
+        batch.routeMetrics = window.routes.map(Self.routeMetrics)
+        batch.health = .with {
+            $0.targets = UInt32(clamping: health.targets)
+            $0.scrapesSucceeded = UInt64(clamping: health.scrapesSucceeded)
+            $0.scrapeFailures = Self.reasons(health.scrapeFailures)
+            $0.pageBadLines = UInt64(clamping: health.pageBadLines)
+            $0.seriesOverLimit = UInt64(clamping: health.seriesOverLimit)
+            $0.foldedRoutes = UInt64(clamping: health.foldedRoutes)
+            $0.dropped = Self.reasons(health.dropped)
+            $0.queuedBatches = UInt32(clamping: health.queuedBatches)
+        }
+        return batch
+    }
+
+    /// Encodes and compresses a window's batch.
+    public mutating func encode(window: AggregationWindow, health: HealthSummary) throws -> EncodedBatch {
+        let message = message(window: window, health: health)
+        let body = try Gzip.compress(try message.serializedBytes())
+        return EncodedBatch(
+            idempotencyKey: "\(identity.instanceID)-\(message.sequence)", sequence: message.sequence,
+            windowEndUnixMilliseconds: message.windowEndUnixMs, body: body)
+    }
+
+    static func milliseconds(_ seconds: Double) -> Int64 {
+        Int64((seconds * 1_000).rounded())
+    }
+
+    static func reasons(_ counts: [String: Int]) -> [Fathom_Agent_V1_ReasonCount] {
+        counts.keys.sorted().map { reason in
+            .with {
+                $0.reason = reason
+                $0.count = UInt64(clamping: counts[reason]!)
+            }
+        }
+    }
+
+    static func routeMetrics(_ route: RouteWindow) -> Fathom_Agent_V1_RouteMetrics {
+        .with {
+            $0.workload = .with {
+                $0.kind = route.key.workload.kind
+                $0.namespace = route.key.workload.namespace
+                $0.name = route.key.workload.name
+            }
+            $0.direction = route.key.identity.direction == .inbound ? .inbound : .outbound
+            $0.source = source(route.key.identity.source)
+            $0.target = route.key.identity.target
+            $0.route = route.key.identity.route
+            $0.peer = route.key.identity.peer
+            $0.overflow = route.key.isOverflow
+            $0.foldedRoutes = UInt32(clamping: route.foldedRoutes)
+            $0.successCount = route.successCount
+            $0.failureCount = route.failureCount
+            $0.latency = .with {
+                $0.upperBoundsSeconds = route.latency.upperBounds
+                $0.cumulativeCounts = route.latency.cumulativeCounts
+                $0.sumSeconds = route.latency.sum
+            }
+        }
+    }
+
+    static func source(_ source: RouteSource) -> Fathom_Agent_V1_Source {
+        switch source {
+        case .endpoint: return .endpoint
+        case .serviceProfileRoute: return .serviceProfileRoute
+        case .serviceProfileRouteActual: return .serviceProfileRouteActual
+        case .httpRoute: return .httpRoute
+        case .grpcRoute: return .grpcRoute
+        case .httpBackend: return .httpBackend
+        case .grpcBackend: return .grpcBackend
+        case .inboundHTTPRoute: return .inboundHTTPRoute
+        case .inboundGRPCRoute: return .inboundGrpcRoute
+        }
+    }
+}

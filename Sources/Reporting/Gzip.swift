@@ -1,0 +1,77 @@
+import CZlib
+
+/// gzip (RFC 1952) compression and decompression with the system zlib.
+public enum Gzip {
+    /// Why zlib refused.
+    public struct Failure: Error, Equatable, CustomStringConvertible {
+        public var operation: String
+        public var code: Int32
+        public var description: String { "zlib \(operation) failed with code \(code)" }
+    }
+
+    /// Decompressed data would exceed the caller's limit.
+    public struct TooLarge: Error, Equatable {
+        public var limit: Int
+
+        public init(limit: Int) { self.limit = limit }
+    }
+
+    /// gzip-compresses `bytes` (level 1 fastest … 9 smallest).
+    public static func compress(_ bytes: [UInt8], level: Int32 = 6) throws -> [UInt8] {
+        var stream = z_stream()
+        // windowBits 15 + 16 selects the gzip wrapper instead of zlib's.
+        var status = deflateInit2_(
+            &stream, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY, zlibVersion(),
+            Int32(MemoryLayout<z_stream>.size))
+        guard status == Z_OK else { throw Failure(operation: "deflateInit2", code: status) }
+        defer { deflateEnd(&stream) }
+        var output = [UInt8](repeating: 0, count: Int(deflateBound(&stream, uLong(bytes.count))) + 32)
+        var produced = 0
+        status = bytes.withUnsafeBufferPointer { input in
+            output.withUnsafeMutableBufferPointer { out in
+                stream.next_in = UnsafeMutablePointer(mutating: input.baseAddress)
+                stream.avail_in = uInt(input.count)
+                stream.next_out = out.baseAddress
+                stream.avail_out = uInt(out.count)
+                let result = deflate(&stream, Z_FINISH)
+                produced = out.count - Int(stream.avail_out)
+                return result
+            }
+        }
+        guard status == Z_STREAM_END else { throw Failure(operation: "deflate", code: status) }
+        output.removeSubrange(produced...)
+        return output
+    }
+
+    /// Decompresses a gzip stream, refusing to produce more than `limit` bytes.
+    public static func decompress(_ bytes: [UInt8], limit: Int) throws -> [UInt8] {
+        var stream = z_stream()
+        var status = inflateInit2_(&stream, 15 + 16, zlibVersion(), Int32(MemoryLayout<z_stream>.size))
+        guard status == Z_OK else { throw Failure(operation: "inflateInit2", code: status) }
+        defer { inflateEnd(&stream) }
+        var output: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 64 * 1024)
+        try bytes.withUnsafeBufferPointer { input in
+            stream.next_in = UnsafeMutablePointer(mutating: input.baseAddress)
+            stream.avail_in = uInt(input.count)
+            repeat {
+                let produced = chunk.withUnsafeMutableBufferPointer { out -> Int in
+                    stream.next_out = out.baseAddress
+                    stream.avail_out = uInt(out.count)
+                    status = inflate(&stream, Z_NO_FLUSH)
+                    return out.count - Int(stream.avail_out)
+                }
+                guard status == Z_OK || status == Z_STREAM_END else {
+                    throw Failure(operation: "inflate", code: status)
+                }
+                guard output.count + produced <= limit else { throw TooLarge(limit: limit) }
+                output.append(contentsOf: chunk[..<produced])
+                if status == Z_OK && produced == 0 && stream.avail_in == 0 {
+                    // Input ended before the gzip trailer: a truncated stream.
+                    throw Failure(operation: "inflate", code: Z_BUF_ERROR)
+                }
+            } while status != Z_STREAM_END
+        }
+        return output
+    }
+}

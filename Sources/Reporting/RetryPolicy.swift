@@ -1,0 +1,63 @@
+/// What to do after an upload attempt: pure, so every rule is a table test.
+///
+/// - 2xx acknowledges the batch.
+/// - 408, 429, every 5xx and transport errors (refused, reset, timeout, TLS) are transient: retry
+///   with jittered exponential backoff, waiting at least what `Retry-After` asks (capped).
+/// - Any other status is permanent: the batch is dropped, counted, and the server's message logged.
+public struct RetryPolicy: Sendable, Equatable {
+    /// The first retry waits about this long, in seconds.
+    public var initialBackoff: Double = 1
+    /// Backoff stops growing here.
+    public var maxBackoff: Double = 60
+    public var multiplier: Double = 2
+    /// A server asking for more than this (seconds) is capped, so a bad header cannot stall reporting.
+    public var maxRetryAfter: Double = 600
+
+    public init() {}
+
+    /// How one attempt ended.
+    public enum Outcome: Sendable, Equatable {
+        case status(Int, retryAfter: Double?)
+        /// The request did not get a response; `reason` is a bounded label (refused, reset, timeout, tls, other).
+        case transportError(reason: String)
+    }
+
+    public enum Decision: Sendable, Equatable {
+        case acknowledged
+        /// Try again after `delay` seconds; `reason` is a bounded label for the retries metric.
+        case retry(delay: Double, reason: String)
+        /// Give up on this batch; `reason` is a bounded label for the dropped metric.
+        case drop(reason: String)
+    }
+
+    /// The decision after attempt number `attempt` (1 for the first try) ended with `outcome`.
+    /// `random` gives the jitter: the delay is uniformly between half and all of the backoff.
+    public func decide(_ outcome: Outcome, attempt: Int, random: inout some RandomNumberGenerator) -> Decision {
+        let reason: String
+        var serverDelay = 0.0
+        switch outcome {
+        case .status(let code, let retryAfter):
+            switch code {
+            case 200..<300:
+                return .acknowledged
+            case 408, 429, 500..<600:
+                reason = code == 429 ? "throttled" : "http_\(code / 100)xx"
+                serverDelay = min(maxRetryAfter, max(0, retryAfter ?? 0))
+            default:
+                return .drop(reason: "rejected")
+            }
+        case .transportError(let transportReason):
+            reason = transportReason
+        }
+        let exponent = Double(max(0, attempt - 1))
+        let backoff = min(maxBackoff, initialBackoff * pow(multiplier, exponent))
+        let jittered = backoff / 2 + Double.random(in: 0...(backoff / 2), using: &random)
+        return .retry(delay: max(serverDelay, jittered), reason: reason)
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif

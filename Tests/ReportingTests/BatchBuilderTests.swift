@@ -1,0 +1,77 @@
+import FathomModel
+import ReportProtos
+import Reporting
+import RouteAggregation
+import Testing
+
+@Suite struct BatchBuilderTests {
+    let identity = AgentIdentity(agentID: "fathom", instanceID: "abc123", clusterName: "prod-eu", agentVersion: "0.1.0")
+
+    func window() -> AggregationWindow {
+        let key = RouteKey(
+            workload: WorkloadRef(kind: "Deployment", namespace: "shop", name: "web"),
+            identity: RouteIdentity(
+                direction: .outbound, source: .inboundGRPCRoute, target: "t", route: "GET /items/{id}", peer: "p"))
+        let route = RouteWindow(
+            key: key, successCount: 95, failureCount: 5,
+            latency: LatencyHistogram(
+                upperBounds: [0.01, 0.1, .infinity], cumulativeCounts: [50, 100, 100], sum: 3.5),
+            foldedRoutes: 0, duration: 10)
+        return AggregationWindow(start: 1_700_000_000.25, end: 1_700_000_010.25, routes: [route])
+    }
+
+    @Test func encodedBatchDecodesToWhatWentIn() throws {
+        var builder = BatchBuilder(identity: identity)
+        var health = HealthSummary()
+        health.targets = 12
+        health.scrapeFailures = ["timeout": 2, "refused": 1]
+        let encoded = try builder.encode(window: window(), health: health)
+        #expect(encoded.idempotencyKey == "abc123-1")
+        #expect(encoded.windowEndUnixMilliseconds == 1_700_000_010_250)
+
+        let decoded = try Fathom_Agent_V1_ReportBatch(
+            serializedBytes: try Gzip.decompress(encoded.body, limit: 1 << 20))
+        #expect(decoded.sequence == 1)
+        #expect(decoded.agent.clusterName == "prod-eu")
+        #expect(decoded.windowStartUnixMs == 1_700_000_000_250)
+        #expect(decoded.routeMetrics.count == 1)
+        let route = decoded.routeMetrics[0]
+        #expect(route.workload.name == "web")
+        #expect(route.source == .inboundGrpcRoute)
+        #expect(route.direction == .outbound)
+        #expect(route.route == "GET /items/{id}")
+        #expect(route.successCount == 95 && route.failureCount == 5)
+        #expect(route.latency.upperBoundsSeconds == [0.01, 0.1, .infinity])
+        #expect(route.latency.cumulativeCounts == [50, 100, 100])
+        #expect(decoded.health.targets == 12)
+        #expect(decoded.health.scrapeFailures.map(\.reason) == ["refused", "timeout"])
+        #expect(decoded.health.scrapeFailures.map(\.count) == [1, 2])
+    }
+
+    @Test func sequenceGrowsByOne() throws {
+        var builder = BatchBuilder(identity: identity)
+        let keys = try (0..<3).map { _ in try builder.encode(window: window(), health: HealthSummary()).idempotencyKey }
+        #expect(keys == ["abc123-1", "abc123-2", "abc123-3"])
+        #expect(builder.nextSequence == 4)
+    }
+
+    @Test func everyRouteSourceHasAWireValue() {
+        let values = RouteSource.allCases.map { BatchBuilderTests.wire($0) }
+        #expect(Set(values).count == RouteSource.allCases.count)
+        #expect(!values.contains(.unspecified))
+    }
+
+    static func wire(_ source: RouteSource) -> Fathom_Agent_V1_Source {
+        let key = RouteKey(
+            workload: WorkloadRef(kind: "Deployment", namespace: "n", name: "w"),
+            identity: RouteIdentity(direction: .inbound, source: source, target: "", route: "", peer: ""))
+        let route = RouteWindow(
+            key: key, successCount: 1, failureCount: 0,
+            latency: LatencyHistogram(upperBounds: [], cumulativeCounts: []),
+            foldedRoutes: 0, duration: 1)
+        var builder = BatchBuilder(
+            identity: AgentIdentity(agentID: "a", instanceID: "i", clusterName: "c", agentVersion: "v"))
+        return builder.message(window: AggregationWindow(start: 0, end: 1, routes: [route]), health: HealthSummary())
+            .routeMetrics[0].source
+    }
+}
