@@ -13,6 +13,9 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
         // Zero-copy pull parser for the Prometheus text exposition format (0.0.4 and the
@@ -37,6 +40,10 @@ let package = Package(
             dependencies: [
                 "CZlib", "ReportProtos", "RouteAggregation", "FathomModel",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
         // Counts heap allocations by interposing malloc; linked into the benchmark only.
@@ -45,7 +52,15 @@ let package = Package(
         // every request; used by the demo, the benchmark and end-to-end tests.
         .target(name: "ProxySimulation", dependencies: ["FathomModel"]),
         // Test-only helpers: the shared fixtures, page damage, and later the in-process fakes.
-        .target(name: "AgentTestSupport", dependencies: ["FathomModel", "ProxySimulation"]),
+        .target(
+            name: "AgentTestSupport",
+            dependencies: [
+                "FathomModel", "ProxySimulation", "Reporting", "ReportProtos",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
         .executableTarget(
             name: "fathom-bench",
             dependencies: [
@@ -71,7 +86,11 @@ let package = Package(
         .testTarget(name: "RouteAggregationTests", dependencies: ["RouteAggregation", "FathomModel"]),
         .testTarget(
             name: "ReportingTests",
-            dependencies: ["Reporting", "ReportProtos", "RouteAggregation", "FathomModel", "ProxySimulation"]
+            dependencies: [
+                "Reporting", "ReportProtos", "RouteAggregation", "FathomModel", "ProxySimulation", "AgentTestSupport",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         .testTarget(name: "AgentAppTests", dependencies: ["AgentApp", "RouteAggregation", "FathomModel"]),
         // The pipeline end to end: simulated proxies -> decoder -> aggregator, checked against the truth.

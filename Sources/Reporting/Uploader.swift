@@ -1,0 +1,259 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+
+/// Settings of the uploader.
+public struct UploaderConfiguration: Sendable {
+    /// The collector's URL, e.g. `https://ingest.example.com/v1/reports`.
+    public var endpoint: String
+    /// File holding the API token (mounted from a Secret); no `Authorization` header without it.
+    public var tokenFile: String?
+    /// Seconds one POST may take, connection included.
+    public var requestTimeout: Double = 10
+    /// Bound of the in-memory queue, in compressed bytes.
+    public var queueMaxBytes: Int = 64 << 20
+    /// Directory for the disk spool (an emptyDir); nil keeps batches in memory only.
+    public var spoolDirectory: String?
+    public var spoolMaxBytes: Int = 256 << 20
+    public var retry = RetryPolicy()
+    /// Sent as `User-Agent`.
+    public var userAgent = "fathom-agent"
+
+    public init(endpoint: String) {
+        self.endpoint = endpoint
+    }
+}
+
+/// What the uploader did, for the agent's own metrics.
+public struct UploaderStats: Sendable, Equatable {
+    public var batchesSent = 0
+    public var bytesSent = 0
+    /// Retries by bounded reason (throttled, http_5xx, refused, timeout, ...).
+    public var retries: [String: Int] = [:]
+    /// Batches given up by bounded reason (rejected, queue_full, spool_full).
+    public var dropped: [String: Int] = [:]
+    public var queuedBatches = 0
+    public var queuedBytes = 0
+    /// Seconds each acknowledged POST took, most recent last (bounded).
+    public var recentUploadSeconds: [Double] = []
+}
+
+/// Sends encoded batches to the collector, oldest first, one at a time.
+///
+/// A batch stays queued (and spooled) until the collector acknowledges it or rejects it for good;
+/// transient failures are retried with `RetryPolicy`. New batches keep arriving during an outage
+/// and the bounded queue drops the oldest, counting each drop.
+public actor Uploader {
+    public let configuration: UploaderConfiguration
+    private let client: HTTPClient
+    private let logger: Logger
+    private let token: TokenFile?
+    private let spool: BatchSpool?
+    private let sleep: @Sendable (Double) async throws -> Void
+    private var queue: BatchQueue
+    private var stats = UploaderStats()
+    private var random = SystemRandomNumberGenerator()
+    private var wakeUp: AsyncStream<Void>.Continuation?
+    private var failingSince: Int?
+
+    /// Loads batches left in the spool by an earlier run, oldest first.
+    public init(
+        configuration: UploaderConfiguration, client: HTTPClient, logger: Logger,
+        sleep: @escaping @Sendable (Double) async throws -> Void = { try await Task.sleep(for: .seconds($0)) }
+    ) throws {
+        self.configuration = configuration
+        self.client = client
+        self.logger = logger
+        self.sleep = sleep
+        self.token = configuration.tokenFile.map(TokenFile.init(path:))
+        self.queue = BatchQueue(maxBytes: configuration.queueMaxBytes)
+        if let directory = configuration.spoolDirectory {
+            let spool = try BatchSpool(directory: directory, maxBytes: configuration.spoolMaxBytes)
+            self.spool = spool
+            for batch in try spool.load() {
+                for dropped in queue.enqueue(batch) {
+                    spool.remove(dropped)
+                    stats.dropped["queue_full", default: 0] += 1
+                }
+            }
+            let resumed = queue.count
+            if resumed > 0 {
+                logger.info(
+                    "Resuming batches from the spool",
+                    metadata: ["spool.batches": "\(resumed)", "spool.directory": "\(directory)"])
+            }
+        } else {
+            self.spool = nil
+        }
+    }
+
+    public var currentStats: UploaderStats {
+        var current = stats
+        current.queuedBatches = queue.count
+        current.queuedBytes = queue.bytes
+        return current
+    }
+
+    /// Queues a batch (and writes it to the spool); the oldest batches go when the bound is hit.
+    public func enqueue(_ batch: EncodedBatch) {
+        if let spool {
+            do {
+                for dropped in try spool.store(batch) {
+                    stats.dropped["spool_full", default: 0] += 1
+                    logger.warning(
+                        "Spool full: dropped the oldest batch", metadata: ["batch.key": "\(dropped.idempotencyKey)"])
+                }
+            } catch {
+                logger.error("Cannot write the spool", metadata: ["error": "\(error)"])
+            }
+        }
+        for dropped in queue.enqueue(batch) {
+            spool?.remove(dropped)
+            stats.dropped["queue_full", default: 0] += 1
+            logger.warning("Queue full: dropped the oldest batch", metadata: ["batch.key": "\(dropped.idempotencyKey)"])
+        }
+        wakeUp?.yield()
+    }
+
+    /// Sends queued batches until cancelled.
+    public func run() async {
+        let (signals, continuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        wakeUp = continuation
+        defer { continuation.finish() }
+        var waiting = signals.makeAsyncIterator()
+        while !Task.isCancelled {
+            if queue.isEmpty {
+                guard await waiting.next() != nil else { return }
+                continue
+            }
+            if case .retry(let delay, _) = await sendFirst(attempt: nextAttempt()) {
+                do { try await sleep(delay) } catch { return }
+            }
+        }
+    }
+
+    /// Tries to send everything queued before `deadline` seconds from now (at shutdown). What is
+    /// left stays in the spool for the next start. Returns whether the queue was emptied.
+    public func flush(within deadline: Double) async -> Bool {
+        let start = ContinuousClock.now
+        while !queue.isEmpty {
+            let elapsed = ContinuousClock.now - start
+            guard elapsed < .seconds(deadline) else { break }
+            if case .retry = await sendFirst(attempt: nextAttempt()) { break }
+        }
+        if !queue.isEmpty {
+            logger.warning(
+                "Shutting down with unsent batches",
+                metadata: ["queue.batches": "\(queue.count)", "spooled": "\(spool != nil)"])
+        }
+        return queue.isEmpty
+    }
+
+    private var attempts: [String: Int] = [:]
+
+    private func nextAttempt() -> Int {
+        guard let key = queue.first?.idempotencyKey else { return 1 }
+        attempts[key, default: 0] += 1
+        return attempts[key]!
+    }
+
+    /// Posts the oldest batch once and acts on the result.
+    @discardableResult
+    private func sendFirst(attempt: Int) async -> RetryPolicy.Decision {
+        guard let batch = queue.first else { return .acknowledged }
+        let started = ContinuousClock.now
+        let (outcome, serverMessage) = await post(batch)
+        let decision = configuration.retry.decide(outcome, attempt: attempt, random: &random)
+        switch decision {
+        case .acknowledged:
+            finish(batch)
+            stats.batchesSent += 1
+            stats.bytesSent += batch.body.count
+            let elapsed = ContinuousClock.now - started
+            stats.recentUploadSeconds.append(
+                Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18)
+            if stats.recentUploadSeconds.count > 64 { stats.recentUploadSeconds.removeFirst() }
+            if let since = failingSince {
+                logger.info("Collector reachable again", metadata: ["retries": "\(since)"])
+                failingSince = nil
+            }
+        case .drop(let reason):
+            finish(batch)
+            stats.dropped[reason, default: 0] += 1
+            logger.error(
+                "Collector rejected a batch; dropped",
+                metadata: [
+                    "batch.key": "\(batch.idempotencyKey)", "http.status": "\(outcome)",
+                    "collector.message": "\(serverMessage.prefix(500))",
+                ])
+        case .retry(let delay, let reason):
+            stats.retries[reason, default: 0] += 1
+            // Logged once when an outage starts, then every 20 failures, not on every retry.
+            let failures = (failingSince ?? 0) + 1
+            failingSince = failures
+            if failures == 1 || failures % 20 == 0 {
+                logger.warning(
+                    "Upload failed; retrying",
+                    metadata: [
+                        "reason": "\(reason)", "retry.in": "\(Int(delay.rounded(.up)))s",
+                        "queue.batches": "\(queue.count)", "failures": "\(failures)",
+                    ])
+            }
+        }
+        return decision
+    }
+
+    private func finish(_ batch: EncodedBatch) {
+        // The queue may have dropped the batch meanwhile; only pop it if it is still first.
+        if queue.first?.idempotencyKey == batch.idempotencyKey { queue.popFirst() }
+        attempts[batch.idempotencyKey] = nil
+        spool?.remove(batch)
+    }
+
+    private func post(_ batch: EncodedBatch) async -> (RetryPolicy.Outcome, String) {
+        var request = HTTPClientRequest(url: configuration.endpoint)
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/x-protobuf")
+        request.headers.add(name: "Content-Encoding", value: "gzip")
+        request.headers.add(name: "Idempotency-Key", value: batch.idempotencyKey)
+        request.headers.add(name: "User-Agent", value: configuration.userAgent)
+        if let token = token?.token() {
+            request.headers.add(name: "Authorization", value: "Bearer \(token)")
+        }
+        request.body = .bytes(ByteBuffer(bytes: batch.body))
+        do {
+            let response = try await client.execute(
+                request, timeout: .milliseconds(Int64(configuration.requestTimeout * 1_000)))
+            let body = try await response.body.collect(upTo: 16 * 1024)
+            let retryAfter = response.headers.first(name: "Retry-After").flatMap {
+                RetryAfter.seconds($0, now: Date().timeIntervalSince1970)
+            }
+            return (.status(Int(response.status.code), retryAfter: retryAfter), String(buffer: body))
+        } catch {
+            return (.transportError(reason: Self.transportReason(error)), "\(error)")
+        }
+    }
+
+    /// A bounded label for a failed request.
+    static func transportReason(_ error: any Error) -> String {
+        if let error = error as? HTTPClientError {
+            switch error {
+            case .connectTimeout, .deadlineExceeded, .readTimeout, .writeTimeout, .getConnectionFromPoolTimeout,
+                .tlsHandshakeTimeout:
+                return "timeout"
+            case .remoteConnectionClosed:
+                return "reset"
+            default:
+                break
+            }
+        }
+        let text = String(describing: error).lowercased()
+        if text.contains("refused") { return "refused" }
+        if text.contains("reset") || text.contains("eof") || text.contains("closed") { return "reset" }
+        if text.contains("timeout") || text.contains("timed out") { return "timeout" }
+        if text.contains("ssl") || text.contains("tls") || text.contains("certificate") { return "tls" }
+        return "other"
+    }
+}

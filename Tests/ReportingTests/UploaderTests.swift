@@ -1,0 +1,191 @@
+import AgentTestSupport
+import AsyncHTTPClient
+import Foundation
+import Logging
+import Reporting
+import RouteAggregation
+import Synchronization
+import Testing
+
+/// Delays the uploader asked to sleep, shared with the test.
+final class DelayLog: Sendable {
+    let delays = Mutex<[Double]>([])
+
+    init() {}
+}
+
+/// The real uploader, over real HTTP on loopback, against the fake collector.
+@Suite(.serialized) struct UploaderTests {
+    /// Polls `condition` until it holds or `seconds` pass: waits on a condition, never a fixed sleep.
+    func eventually(within seconds: Double = 10, _ condition: () async -> Bool) async -> Bool {
+        let deadline = ContinuousClock.now + .seconds(seconds)
+        while ContinuousClock.now < deadline {
+            if await condition() { return true }
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        return await condition()
+    }
+
+    func batches(_ count: Int, instance: String = "inst") throws -> [EncodedBatch] {
+        var builder = BatchBuilder(
+            identity: AgentIdentity(agentID: "fathom", instanceID: instance, clusterName: "test", agentVersion: "0.1.0")
+        )
+        return try (0..<count).map { index in
+            try builder.encode(
+                window: AggregationWindow(start: Double(index) * 10, end: Double(index + 1) * 10, routes: []),
+                health: HealthSummary())
+        }
+    }
+
+    func configuration(_ collector: FakeCollector) -> UploaderConfiguration {
+        var configuration = UploaderConfiguration(endpoint: collector.url)
+        configuration.retry.initialBackoff = 0.02
+        configuration.retry.maxBackoff = 0.1
+        configuration.requestTimeout = 2
+        return configuration
+    }
+
+    /// Runs `body` with a started uploader whose run loop is cancelled afterwards.
+    func withUploader(
+        _ configuration: UploaderConfiguration, delays: DelayLog? = nil, _ body: (Uploader) async throws -> Void
+    ) async throws {
+        let client = HTTPClient(eventLoopGroupProvider: .singleton)
+        let uploader = try Uploader(
+            configuration: configuration, client: client, logger: Logger(label: "test"),
+            sleep: { delay in
+                delays?.delays.withLock { $0.append(delay) }
+                // Retry-After asks for seconds; the test honours the decision but shortens the wait.
+                try await Task.sleep(for: .milliseconds(Int(min(delay, 0.05) * 1_000)))
+            })
+        let loop = Task { await uploader.run() }
+        do {
+            try await body(uploader)
+        } catch {
+            loop.cancel()
+            try await client.shutdown()
+            throw error
+        }
+        loop.cancel()
+        _ = await loop.value
+        try await client.shutdown()
+    }
+
+    @Test func sendsInOrderWithHeadersAndToken() async throws {
+        let collector = try await FakeCollector.start()
+        let tokenPath = NSTemporaryDirectory() + "fathom-token-\(UInt64.random(in: 0...UInt64.max))"
+        try "s3cret\n".write(toFile: tokenPath, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: tokenPath) }
+        var settings = configuration(collector)
+        settings.tokenFile = tokenPath
+        try await withUploader(settings) { uploader in
+            for batch in try batches(3) { await uploader.enqueue(batch) }
+            #expect(await eventually { collector.acceptedBatches.count == 3 })
+            // A rotated Secret is picked up without a restart.
+            try "rotated".write(toFile: tokenPath, atomically: true, encoding: .utf8)
+            for batch in try batches(1, instance: "next") { await uploader.enqueue(batch) }
+            #expect(await eventually { collector.acceptedBatches.count == 4 })
+            let stats = await uploader.currentStats
+            #expect(stats.batchesSent == 4)
+            #expect(stats.queuedBatches == 0)
+        }
+        #expect(collector.acceptedBatches.map(\.sequence) == [1, 2, 3, 1])
+        let requests = collector.requests
+        #expect(requests.map(\.idempotencyKey) == ["inst-1", "inst-2", "inst-3", "next-1"])
+        #expect(requests.prefix(3).allSatisfy { $0.authorization == "Bearer s3cret" })
+        #expect(requests.last?.authorization == "Bearer rotated")
+        #expect(requests.allSatisfy { $0.contentEncoding == "gzip" && $0.contentType == "application/x-protobuf" })
+        try await collector.shutdown()
+    }
+
+    @Test func outageIsRetriedAndNothingIsLostOrDoubled() async throws {
+        let collector = try await FakeCollector.start(script: [
+            .status(503), .status(429, retryAfter: "7"), .dropConnection, .status(502), .accept, .status(500),
+        ])
+        let delays = DelayLog()
+        try await withUploader(configuration(collector), delays: delays) { uploader in
+            for batch in try batches(4) { await uploader.enqueue(batch) }
+            #expect(await eventually { collector.acceptedBatches.count == 4 })
+            let stats = await uploader.currentStats
+            #expect(stats.retries == ["http_5xx": 3, "throttled": 1, "reset": 1])
+            #expect(stats.dropped.isEmpty)
+        }
+        #expect(collector.acceptedBatches.map(\.sequence) == [1, 2, 3, 4])
+        // Retries repeat the same key: the first batch was tried five times.
+        #expect(collector.requests.filter { $0.idempotencyKey == "inst-1" }.count == 5)
+        // The 429's Retry-After was honoured.
+        #expect(delays.delays.withLock { $0.contains(7) })
+        try await collector.shutdown()
+    }
+
+    @Test func rejectedBatchIsDroppedAndCounted() async throws {
+        let collector = try await FakeCollector.start(script: [.status(400, message: "unknown cluster")])
+        try await withUploader(configuration(collector)) { uploader in
+            for batch in try batches(2) { await uploader.enqueue(batch) }
+            #expect(await eventually { collector.acceptedBatches.count == 1 })
+            #expect(await uploader.currentStats.dropped == ["rejected": 1])
+        }
+        #expect(collector.acceptedBatches.map(\.sequence) == [2])
+        try await collector.shutdown()
+    }
+
+    @Test func slowCollectorTimesOutThenDeduplicates() async throws {
+        let collector = try await FakeCollector.start(script: [.slow(seconds: 1.5, then: .accept)])
+        var settings = configuration(collector)
+        settings.requestTimeout = 0.3
+        try await withUploader(settings) { uploader in
+            for batch in try batches(1) { await uploader.enqueue(batch) }
+            #expect(
+                await eventually {
+                    let sent = await uploader.currentStats.batchesSent
+                    return collector.requests.count >= 2 && sent == 1
+                })
+            #expect(await uploader.currentStats.retries == ["timeout": 1])
+        }
+        // The collector processed the slow request too, but kept the batch once.
+        #expect(collector.acceptedBatches.count == 1)
+        try await collector.shutdown()
+    }
+
+    @Test func spoolCarriesBatchesAcrossARestart() async throws {
+        let spool = NSTemporaryDirectory() + "fathom-spool-\(UInt64.random(in: 0...UInt64.max))"
+        defer { try? FileManager.default.removeItem(atPath: spool) }
+        // First run: the collector is unreachable (nothing listens on the port any more).
+        let gone = try await FakeCollector.start()
+        var settings = configuration(gone)
+        try await gone.shutdown()
+        settings.spoolDirectory = spool
+        let client = HTTPClient(eventLoopGroupProvider: .singleton)
+        let first = try Uploader(configuration: settings, client: client, logger: Logger(label: "test"))
+        for batch in try batches(3) { await first.enqueue(batch) }
+        #expect(await first.flush(within: 0.5) == false)
+        #expect(await first.currentStats.retries["refused", default: 0] >= 1)
+        try await client.shutdown()
+
+        // Second run, a new process: the spooled batches go first, then new ones.
+        let collector = try await FakeCollector.start()
+        settings.endpoint = collector.url
+        try await withUploader(settings) { uploader in
+            #expect(await uploader.currentStats.queuedBatches == 3)
+            for batch in try batches(1, instance: "second") { await uploader.enqueue(batch) }
+            #expect(await eventually { collector.acceptedBatches.count == 4 })
+        }
+        #expect(collector.requests.map(\.idempotencyKey) == ["inst-1", "inst-2", "inst-3", "second-1"])
+        #expect(try FileManager.default.contentsOfDirectory(atPath: spool).isEmpty)
+        try await collector.shutdown()
+    }
+
+    @Test func fullQueueDropsOldestAndCountsIt() async throws {
+        let collector = try await FakeCollector.start(script: Array(repeating: .status(503), count: 3))
+        let all = try batches(6)
+        var settings = configuration(collector)
+        // Room for exactly three batches (later windows encode a few bytes larger).
+        settings.queueMaxBytes = all.map(\.body.count).max()! * 3
+        try await withUploader(settings) { uploader in
+            for batch in all { await uploader.enqueue(batch) }
+            #expect(await eventually { collector.acceptedBatches.count == 3 })
+            #expect(await uploader.currentStats.dropped == ["queue_full": 3])
+        }
+        #expect(collector.acceptedBatches.map(\.sequence) == [4, 5, 6])
+        try await collector.shutdown()
+    }
+}
