@@ -52,15 +52,17 @@ let package = Package(
         // every request; used by the demo, the benchmark and end-to-end tests.
         .target(name: "ProxySimulation", dependencies: ["FathomModel"]),
         // Test-only helpers: the shared fixtures, page damage, and later the in-process fakes.
+        // The SaaS collector's stand-in on loopback: the demo's local sink and the tests' SaaS.
         .target(
-            name: "AgentTestSupport",
+            name: "LocalCollector",
             dependencies: [
-                "FathomModel", "ProxySimulation", "Reporting", "ReportProtos",
+                "Reporting", "ReportProtos",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
+        .target(name: "AgentTestSupport", dependencies: ["FathomModel", "ProxySimulation"]),
         .executableTarget(
             name: "fathom-bench",
             dependencies: [
@@ -71,7 +73,12 @@ let package = Package(
         // Composition root: the demo and (later) configuration, buildAgent, admin server.
         .target(
             name: "AgentApp",
-            dependencies: ["PrometheusText", "LinkerdMetrics", "RouteAggregation", "FathomModel", "ProxySimulation"]
+            dependencies: [
+                "PrometheusText", "LinkerdMetrics", "RouteAggregation", "FathomModel", "ProxySimulation", "Reporting",
+                "ReportProtos", "LocalCollector",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         .executableTarget(
             name: "fathom-agent",
@@ -87,7 +94,7 @@ let package = Package(
         .testTarget(
             name: "ReportingTests",
             dependencies: [
-                "Reporting", "ReportProtos", "RouteAggregation", "FathomModel", "ProxySimulation", "AgentTestSupport",
+                "Reporting", "ReportProtos", "RouteAggregation", "FathomModel", "ProxySimulation", "LocalCollector",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
             ]

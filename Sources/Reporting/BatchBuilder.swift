@@ -119,6 +119,11 @@ public struct BatchBuilder: Sendable {
         }
     }
 
+    /// The domain source of a wire value; nil for values this agent version does not know.
+    static func source(_ source: Fathom_Agent_V1_Source) -> RouteSource? {
+        RouteSource.allCases.first { Self.source($0) == source }
+    }
+
     static func source(_ source: RouteSource) -> Fathom_Agent_V1_Source {
         switch source {
         case .endpoint: return .endpoint

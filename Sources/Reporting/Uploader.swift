@@ -164,7 +164,11 @@ public actor Uploader {
     private func sendFirst(attempt: Int) async -> RetryPolicy.Decision {
         guard let batch = queue.first else { return .acknowledged }
         let started = ContinuousClock.now
-        let (outcome, serverMessage) = await post(batch)
+        guard let (outcome, serverMessage) = await post(batch) else {
+            // Shutting down mid-request is not a failed upload: the batch stays first in the
+            // queue (and spool) for `flush`, and nothing is counted or logged.
+            return .retry(delay: 0, reason: "cancelled")
+        }
         let decision = configuration.retry.decide(outcome, attempt: attempt, random: &random)
         switch decision {
         case .acknowledged:
@@ -199,6 +203,7 @@ public actor Uploader {
                     metadata: [
                         "reason": "\(reason)", "retry.in": "\(Int(delay.rounded(.up)))s",
                         "queue.batches": "\(queue.count)", "failures": "\(failures)",
+                        "error": "\(serverMessage.prefix(300))",
                     ])
             }
         }
@@ -212,7 +217,8 @@ public actor Uploader {
         spool?.remove(batch)
     }
 
-    private func post(_ batch: EncodedBatch) async -> (RetryPolicy.Outcome, String) {
+    /// One POST; nil when the task was cancelled during it.
+    private func post(_ batch: EncodedBatch) async -> (RetryPolicy.Outcome, String)? {
         var request = HTTPClientRequest(url: configuration.endpoint)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/x-protobuf")
@@ -232,6 +238,7 @@ public actor Uploader {
             }
             return (.status(Int(response.status.code), retryAfter: retryAfter), String(buffer: body))
         } catch {
+            if error is CancellationError || Task.isCancelled { return nil }
             return (.transportError(reason: Self.transportReason(error)), "\(error)")
         }
     }

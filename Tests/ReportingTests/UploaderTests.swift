@@ -1,6 +1,6 @@
-import AgentTestSupport
 import AsyncHTTPClient
 import Foundation
+import LocalCollector
 import Logging
 import Reporting
 import RouteAggregation
@@ -186,6 +186,37 @@ final class DelayLog: Sendable {
             #expect(await uploader.currentStats.dropped == ["queue_full": 3])
         }
         #expect(collector.acceptedBatches.map(\.sequence) == [4, 5, 6])
+        try await collector.shutdown()
+    }
+}
+
+@Suite struct UploaderShutdownTests {
+    @Test func cancellingDuringAnUploadIsNotAFailure() async throws {
+        let collector = try await FakeCollector.start(script: [.slow(seconds: 0.5, then: .accept)])
+        let client = HTTPClient(eventLoopGroupProvider: .singleton)
+        let uploader = try Uploader(
+            configuration: UploaderConfiguration(endpoint: collector.url), client: client, logger: Logger(label: "test")
+        )
+        let loop = Task { await uploader.run() }
+        var builder = BatchBuilder(
+            identity: AgentIdentity(agentID: "a", instanceID: "i", clusterName: "c", agentVersion: "v"))
+        await uploader.enqueue(
+            try builder.encode(window: AggregationWindow(start: 0, end: 1, routes: []), health: HealthSummary()))
+        // Cancel while the slow request is in flight.
+        let deadline = ContinuousClock.now + .seconds(5)
+        while collector.requests.isEmpty && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        loop.cancel()
+        await loop.value
+        let stats = await uploader.currentStats
+        #expect(stats.retries.isEmpty)
+        #expect(stats.dropped.isEmpty)
+        #expect(stats.queuedBatches == 1)
+        // The shutdown flush sends it; the collector keeps it once.
+        #expect(await uploader.flush(within: 5))
+        #expect(collector.acceptedBatches.count == 1)
+        try await client.shutdown()
         try await collector.shutdown()
     }
 }

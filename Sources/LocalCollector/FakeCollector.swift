@@ -8,7 +8,7 @@ import Synchronization
 /// An in-process stand-in for the SaaS collector on 127.0.0.1 (port 0), speaking HTTP/1.1 like the
 /// real one: it decodes every gzip-compressed `ReportBatch`, acknowledges with 200, de-duplicates
 /// retries by `Idempotency-Key`, and can be scripted to answer 429 with `Retry-After`, 5xx, 4xx,
-/// slowly, or by dropping the connection.
+/// slowly, or by dropping the connection. The demo uses it as its local sink; tests as the SaaS.
 public final class FakeCollector: Sendable {
     /// How to answer one request.
     public enum Answer: Sendable, Equatable {
@@ -44,20 +44,28 @@ public final class FakeCollector: Sendable {
     }
 
     private let state = Mutex(State())
+    private let onBatch: @Sendable (Fathom_Agent_V1_ReportBatch) -> Void
     private let channel: any Channel
     private let group: MultiThreadedEventLoopGroup
     public let port: Int
 
     public var url: String { "http://127.0.0.1:\(port)/v1/reports" }
 
-    private init(channel: any Channel, group: MultiThreadedEventLoopGroup, port: Int) {
+    private init(
+        channel: any Channel, group: MultiThreadedEventLoopGroup, port: Int,
+        onBatch: @escaping @Sendable (Fathom_Agent_V1_ReportBatch) -> Void
+    ) {
         self.channel = channel
         self.group = group
         self.port = port
+        self.onBatch = onBatch
     }
 
-    /// Starts a collector answering `script` in order, then accepting everything.
-    public static func start(script: [Answer] = []) async throws -> FakeCollector {
+    /// Starts a collector answering `script` in order, then accepting everything. `onBatch` sees
+    /// each batch the first time it is acknowledged.
+    public static func start(
+        script: [Answer] = [], onBatch: @escaping @Sendable (Fathom_Agent_V1_ReportBatch) -> Void = { _ in }
+    ) async throws -> FakeCollector {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let box = Mutex<FakeCollector?>(nil)
         let channel = try await ServerBootstrap(group: group)
@@ -68,7 +76,8 @@ public final class FakeCollector: Sendable {
                 }
             }
             .bind(host: "127.0.0.1", port: 0).get()
-        let collector = FakeCollector(channel: channel, group: group, port: channel.localAddress?.port ?? 0)
+        let collector = FakeCollector(
+            channel: channel, group: group, port: channel.localAddress?.port ?? 0, onBatch: onBatch)
         collector.state.withLock { $0.script = script }
         box.withLock { $0 = collector }
         return collector
@@ -97,7 +106,8 @@ public final class FakeCollector: Sendable {
         let batch = (try? Gzip.decompress(body, limit: 64 << 20)).flatMap {
             try? Fathom_Agent_V1_ReportBatch(serializedBytes: $0)
         }
-        return state.withLock { state in
+        var firstAcknowledged: Fathom_Agent_V1_ReportBatch?
+        let answer = state.withLock { state -> Answer in
             let answer = state.script.isEmpty ? .accept : state.script.removeFirst()
             let key = head.headers.first(name: "Idempotency-Key")
             var status: Int?
@@ -109,6 +119,7 @@ public final class FakeCollector: Sendable {
             if status == 200, let key, let batch, state.accepted[key] == nil {
                 state.accepted[key] = batch
                 state.acceptedOrder.append(key)
+                firstAcknowledged = batch
             }
             state.requests.append(
                 Request(
@@ -118,6 +129,8 @@ public final class FakeCollector: Sendable {
             if status == 400 { return .status(400, message: "body is not a gzip-compressed ReportBatch") }
             return answer
         }
+        if let firstAcknowledged { onBatch(firstAcknowledged) }
+        return answer
     }
 }
 

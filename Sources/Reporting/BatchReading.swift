@@ -1,0 +1,32 @@
+import FathomModel
+import ReportProtos
+import RouteAggregation
+
+/// Reads route windows back out of a decoded batch: what a collector (the demo's local one, or a
+/// `fathom-agent routes` client) shows.
+extension RouteWindow {
+    public init(_ metrics: Fathom_Agent_V1_RouteMetrics, duration: Double) {
+        let workload = WorkloadRef(
+            kind: metrics.workload.kind, namespace: metrics.workload.namespace, name: metrics.workload.name)
+        let identity = RouteIdentity(
+            direction: metrics.direction == .inbound ? .inbound : .outbound,
+            source: BatchBuilder.source(metrics.source) ?? .endpoint, target: metrics.target, route: metrics.route,
+            peer: metrics.peer)
+        self.init(
+            key: RouteKey(workload: workload, identity: identity, isOverflow: metrics.overflow),
+            successCount: metrics.successCount, failureCount: metrics.failureCount,
+            latency: LatencyHistogram(
+                upperBounds: metrics.latency.upperBoundsSeconds, cumulativeCounts: metrics.latency.cumulativeCounts,
+                sum: metrics.latency.sumSeconds),
+            foldedRoutes: Int(metrics.foldedRoutes), duration: duration)
+    }
+}
+
+extension AggregationWindow {
+    /// The window a batch reports.
+    public init(_ batch: Fathom_Agent_V1_ReportBatch) {
+        let start = Double(batch.windowStartUnixMs) / 1_000
+        let end = Double(batch.windowEndUnixMs) / 1_000
+        self.init(start: start, end: end, routes: batch.routeMetrics.map { RouteWindow($0, duration: end - start) })
+    }
+}
