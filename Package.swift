@@ -29,6 +29,8 @@ let package = Package(
         .target(name: "RouteAggregation", dependencies: ["FathomModel"]),
         // The system zlib, for gzip.
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        // gzip compression and bounded decompression on the system zlib.
+        .target(name: "GzipCodec", dependencies: ["CZlib"]),
         // Generated code only (scripts/generate-protos.sh), from proto/fathom/agent/v1.
         .target(
             name: "ReportProtos",
@@ -38,8 +40,19 @@ let package = Package(
         .target(
             name: "Reporting",
             dependencies: [
-                "CZlib", "ReportProtos", "RouteAggregation", "FathomModel",
+                "GzipCodec", "ReportProtos", "RouteAggregation", "FathomModel",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
+        // One scrape loop per meshed pod: HTTP fetch with timeout, size cap and gzip; decoding.
+        .target(
+            name: "Scraping",
+            dependencies: [
+                "LinkerdMetrics", "FathomModel", "RouteAggregation", "GzipCodec",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -52,11 +65,12 @@ let package = Package(
         // every request; used by the demo, the benchmark and end-to-end tests.
         .target(name: "ProxySimulation", dependencies: ["FathomModel"]),
         // Test-only helpers: the shared fixtures, page damage, and later the in-process fakes.
-        // The SaaS collector's stand-in on loopback: the demo's local sink and the tests' SaaS.
+        // Stand-ins on loopback for the demo and tests: the SaaS collector (the demo's local sink)
+        // and simulated linkerd-proxies serving their pages over HTTP.
         .target(
-            name: "LocalCollector",
+            name: "LocalServers",
             dependencies: [
-                "Reporting", "ReportProtos",
+                "Reporting", "ReportProtos", "GzipCodec", "ProxySimulation",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -75,7 +89,7 @@ let package = Package(
             name: "AgentApp",
             dependencies: [
                 "PrometheusText", "LinkerdMetrics", "RouteAggregation", "FathomModel", "ProxySimulation", "Reporting",
-                "ReportProtos", "LocalCollector",
+                "ReportProtos", "LocalServers",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -91,10 +105,19 @@ let package = Package(
             dependencies: ["LinkerdMetrics", "PrometheusText", "FathomModel", "AgentTestSupport", "ProxySimulation"]
         ),
         .testTarget(name: "RouteAggregationTests", dependencies: ["RouteAggregation", "FathomModel"]),
+        .testTarget(name: "GzipCodecTests", dependencies: ["GzipCodec"]),
+        .testTarget(
+            name: "ScrapingTests",
+            dependencies: [
+                "Scraping", "LocalServers", "ProxySimulation", "FathomModel", "RouteAggregation", "GzipCodec",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .testTarget(
             name: "ReportingTests",
             dependencies: [
-                "Reporting", "ReportProtos", "RouteAggregation", "FathomModel", "ProxySimulation", "LocalCollector",
+                "Reporting", "ReportProtos", "RouteAggregation", "FathomModel", "ProxySimulation", "LocalServers",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -1,7 +1,7 @@
 import AsyncHTTPClient
 import FathomModel
 import LinkerdMetrics
-import LocalCollector
+import LocalServers
 import Logging
 import ProxySimulation
 import ReportProtos

@@ -1,4 +1,5 @@
 import FathomModel
+import GzipCodec
 import ReportProtos
 import RouteAggregation
 import SwiftProtobuf

@@ -1,6 +1,6 @@
 import AsyncHTTPClient
 import Foundation
-import LocalCollector
+import LocalServers
 import Logging
 import Reporting
 import RouteAggregation

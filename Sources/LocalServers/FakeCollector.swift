@@ -1,6 +1,6 @@
+import GzipCodec
 import NIOCore
 import NIOHTTP1
-import NIOPosix
 import ReportProtos
 import Reporting
 import Synchronization
@@ -45,19 +45,12 @@ public final class FakeCollector: Sendable {
 
     private let state = Mutex(State())
     private let onBatch: @Sendable (Fathom_Agent_V1_ReportBatch) -> Void
-    private let channel: any Channel
-    private let group: MultiThreadedEventLoopGroup
-    public let port: Int
+    private let server = Mutex<LoopbackHTTPServer?>(nil)
 
+    public var port: Int { server.withLock { $0?.port ?? 0 } }
     public var url: String { "http://127.0.0.1:\(port)/v1/reports" }
 
-    private init(
-        channel: any Channel, group: MultiThreadedEventLoopGroup, port: Int,
-        onBatch: @escaping @Sendable (Fathom_Agent_V1_ReportBatch) -> Void
-    ) {
-        self.channel = channel
-        self.group = group
-        self.port = port
+    private init(onBatch: @escaping @Sendable (Fathom_Agent_V1_ReportBatch) -> Void) {
         self.onBatch = onBatch
     }
 
@@ -66,21 +59,29 @@ public final class FakeCollector: Sendable {
     public static func start(
         script: [Answer] = [], onBatch: @escaping @Sendable (Fathom_Agent_V1_ReportBatch) -> Void = { _ in }
     ) async throws -> FakeCollector {
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let box = Mutex<FakeCollector?>(nil)
-        let channel = try await ServerBootstrap(group: group)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelInitializer { channel in
-                channel.pipeline.configureHTTPServerPipeline().flatMap {
-                    channel.pipeline.addHandler(CollectorHandler(collector: { box.withLock { $0 } }))
-                }
-            }
-            .bind(host: "127.0.0.1", port: 0).get()
-        let collector = FakeCollector(
-            channel: channel, group: group, port: channel.localAddress?.port ?? 0, onBatch: onBatch)
+        let collector = FakeCollector(onBatch: onBatch)
         collector.state.withLock { $0.script = script }
-        box.withLock { $0 = collector }
+        let server = try await LoopbackHTTPServer.start { [collector] request in
+            collector.response(to: collector.handle(head: request.head, body: request.body))
+        }
+        collector.server.withLock { $0 = server }
         return collector
+    }
+
+    private func response(to answer: Answer) -> LoopbackHTTPServer.Response {
+        switch answer {
+        case .accept:
+            return .reply(status: 200)
+        case .status(let code, let retryAfter, let message):
+            return .reply(
+                status: code, headers: retryAfter.map { [("Retry-After", $0)] } ?? [], body: Array(message.utf8))
+        case .slow(let seconds, .accept):
+            return .delayed(seconds: seconds, status: 200)
+        case .slow(let seconds, .status(let code)):
+            return .delayed(seconds: seconds, status: code)
+        case .dropConnection:
+            return .dropConnection
+        }
     }
 
     /// Adds answers to give before accepting again.
@@ -97,8 +98,7 @@ public final class FakeCollector: Sendable {
     }
 
     public func shutdown() async throws {
-        try await channel.close()
-        try await group.shutdownGracefully()
+        try await server.withLock { $0 }?.shutdown()
     }
 
     /// Decides the answer to a complete request and records it.
@@ -131,73 +131,5 @@ public final class FakeCollector: Sendable {
         }
         if let firstAcknowledged { onBatch(firstAcknowledged) }
         return answer
-    }
-}
-
-/// Collects one request's head and body, then answers as the collector decides.
-private final class CollectorHandler: ChannelInboundHandler, @unchecked Sendable {
-    typealias InboundIn = HTTPServerRequestPart
-    typealias OutboundOut = HTTPServerResponsePart
-
-    private let collector: @Sendable () -> FakeCollector?
-    private var head: HTTPRequestHead?
-    private var body: [UInt8] = []
-
-    init(collector: @escaping @Sendable () -> FakeCollector?) {
-        self.collector = collector
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
-        case .head(let head):
-            self.head = head
-            body = []
-        case .body(let buffer):
-            body.append(contentsOf: buffer.readableBytesView)
-        case .end:
-            guard let head, let collector = collector() else { return }
-            let answer = collector.handle(head: head, body: body)
-            respond(context: context, answer: answer, keepAlive: head.isKeepAlive)
-        }
-    }
-
-    private func respond(context: ChannelHandlerContext, answer: FakeCollector.Answer, keepAlive: Bool) {
-        switch answer {
-        case .accept:
-            write(context: context, status: 200, retryAfter: nil, message: "", keepAlive: keepAlive)
-        case .status(let code, let retryAfter, let message):
-            write(context: context, status: code, retryAfter: retryAfter, message: message, keepAlive: keepAlive)
-        case .slow(let seconds, let then):
-            let code: Int
-            switch then {
-            case .accept: code = 200
-            case .status(let status): code = status
-            }
-            let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-            context.eventLoop.scheduleTask(in: .milliseconds(Int64(seconds * 1_000))) {
-                let (handler, context) = loopBound.value
-                guard context.channel.isActive else { return }
-                handler.write(context: context, status: code, retryAfter: nil, message: "", keepAlive: keepAlive)
-            }
-        case .dropConnection:
-            context.close(promise: nil)
-        }
-    }
-
-    private func write(
-        context: ChannelHandlerContext, status: Int, retryAfter: String?, message: String, keepAlive: Bool
-    ) {
-        var headers = HTTPHeaders()
-        headers.add(name: "Content-Length", value: String(message.utf8.count))
-        if let retryAfter { headers.add(name: "Retry-After", value: retryAfter) }
-        if !keepAlive { headers.add(name: "Connection", value: "close") }
-        let head = HTTPResponseHead(version: .http1_1, status: HTTPResponseStatus(statusCode: status), headers: headers)
-        context.write(wrapOutboundOut(.head(head)), promise: nil)
-        if !message.isEmpty {
-            context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: message)))), promise: nil)
-        }
-        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in
-            if !keepAlive { context.close(promise: nil) }
-        }
     }
 }

@@ -1,4 +1,4 @@
-import Reporting
+import GzipCodec
 import Testing
 
 @Suite struct GzipTests {

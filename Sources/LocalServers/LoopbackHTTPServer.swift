@@ -1,0 +1,111 @@
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+/// A minimal HTTP/1.1 server on 127.0.0.1 (port 0) for the demo's and tests' stand-ins: it hands
+/// each complete request to `respond` and writes back what it says, keeping connections alive
+/// as real servers do.
+public final class LoopbackHTTPServer: Sendable {
+    /// One request: head and body.
+    public struct Request: Sendable {
+        public var head: HTTPRequestHead
+        public var body: [UInt8]
+    }
+
+    /// What to do with a request.
+    public enum Response: Sendable {
+        case reply(status: Int, headers: [(String, String)] = [], body: [UInt8] = [])
+        /// Answer after a delay (a slow peer); the client may give up first.
+        case delayed(seconds: Double, status: Int, headers: [(String, String)] = [], body: [UInt8] = [])
+        /// Close the connection without answering.
+        case dropConnection
+    }
+
+    private let channel: any Channel
+    private let group: MultiThreadedEventLoopGroup
+    public let port: Int
+
+    private init(channel: any Channel, group: MultiThreadedEventLoopGroup, port: Int) {
+        self.channel = channel
+        self.group = group
+        self.port = port
+    }
+
+    public static func start(
+        respond: @escaping @Sendable (Request) -> Response
+    ) async throws -> LoopbackHTTPServer {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let channel = try await ServerBootstrap(group: group)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                channel.pipeline.configureHTTPServerPipeline().flatMap {
+                    channel.pipeline.addHandler(RequestHandler(respond: respond))
+                }
+            }
+            .bind(host: "127.0.0.1", port: 0).get()
+        return LoopbackHTTPServer(channel: channel, group: group, port: channel.localAddress?.port ?? 0)
+    }
+
+    public func shutdown() async throws {
+        try await channel.close()
+        try await group.shutdownGracefully()
+    }
+}
+
+/// Collects one request's head and body, then writes the response `respond` chooses.
+private final class RequestHandler: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private let respond: @Sendable (LoopbackHTTPServer.Request) -> LoopbackHTTPServer.Response
+    private var head: HTTPRequestHead?
+    private var body: [UInt8] = []
+
+    init(respond: @escaping @Sendable (LoopbackHTTPServer.Request) -> LoopbackHTTPServer.Response) {
+        self.respond = respond
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            self.head = head
+            body = []
+        case .body(let buffer):
+            body.append(contentsOf: buffer.readableBytesView)
+        case .end:
+            guard let head else { return }
+            let keepAlive = head.isKeepAlive
+            switch respond(LoopbackHTTPServer.Request(head: head, body: body)) {
+            case .reply(let status, let headers, let body):
+                write(context: context, status, headers, body, keepAlive: keepAlive)
+            case .delayed(let seconds, let status, let headers, let body):
+                let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+                context.eventLoop.scheduleTask(in: .milliseconds(Int64(seconds * 1_000))) {
+                    let (handler, context) = bound.value
+                    guard context.channel.isActive else { return }
+                    handler.write(context: context, status, headers, body, keepAlive: keepAlive)
+                }
+            case .dropConnection:
+                context.close(promise: nil)
+            }
+        }
+    }
+
+    private func write(
+        context: ChannelHandlerContext, _ status: Int, _ extraHeaders: [(String, String)], _ body: [UInt8],
+        keepAlive: Bool
+    ) {
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Length", value: String(body.count))
+        for (name, value) in extraHeaders { headers.add(name: name, value: value) }
+        if !keepAlive { headers.add(name: "Connection", value: "close") }
+        let head = HTTPResponseHead(version: .http1_1, status: HTTPResponseStatus(statusCode: status), headers: headers)
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        if !body.isEmpty {
+            context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(bytes: body)))), promise: nil)
+        }
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in
+            if !keepAlive { context.close(promise: nil) }
+        }
+    }
+}

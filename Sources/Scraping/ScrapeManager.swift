@@ -1,0 +1,144 @@
+import FathomModel
+import LinkerdMetrics
+import Logging
+
+/// What the scrape loops report.
+public enum ScrapeEvent: Sendable {
+    /// A page was read; the snapshot's stats say whether some lines were bad.
+    case scraped(ScrapeTarget, ProxySnapshot, seconds: Double)
+    case failed(ScrapeTarget, ScrapeFailure, detail: String)
+    /// The target left the set: its loop ended and its state can be forgotten.
+    case removed(ScrapeTarget)
+}
+
+/// Runs one scrape loop per target. The newest target set wins: loops of new targets start, loops
+/// of removed (or changed) targets end, and the others go on undisturbed, each with its own page
+/// decoder. Scrapes of a target happen at a fixed offset within the interval.
+public actor ScrapeManager {
+    public let settings: ScrapeSettings
+    private let fetcher: PageFetcher
+    private let logger: Logger
+    private let deliver: @Sendable (ScrapeEvent) async -> Void
+    private let permits: ScrapePermits
+    private var targets: Set<ScrapeTarget> = []
+    private var running: Set<ScrapeTarget> = []
+    private var changes: AsyncStream<Void>.Continuation?
+
+    public init(
+        settings: ScrapeSettings, fetcher: PageFetcher, logger: Logger,
+        deliver: @escaping @Sendable (ScrapeEvent) async -> Void
+    ) {
+        self.settings = settings
+        self.fetcher = fetcher
+        self.logger = logger
+        self.deliver = deliver
+        self.permits = ScrapePermits(settings.maxConcurrentScrapes)
+    }
+
+    /// Replaces the target set.
+    public func update(targets: [ScrapeTarget]) {
+        self.targets = Set(targets)
+        changes?.yield()
+    }
+
+    /// Number of targets being scraped.
+    public var targetCount: Int { targets.count }
+
+    /// Runs the loops until cancelled.
+    public func run() async {
+        let (updates, continuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        changes = continuation
+        continuation.yield()
+        await withTaskGroup(of: Void.self) { group in
+            for await _ in updates {
+                for target in targets where !running.contains(target) {
+                    running.insert(target)
+                    group.addTask { await self.loop(target) }
+                }
+            }
+            group.cancelAll()
+        }
+    }
+
+    /// Stops `run()` from waiting for further target updates.
+    public func finish() {
+        changes?.finish()
+    }
+
+    private func isCurrent(_ target: ScrapeTarget) -> Bool { targets.contains(target) }
+
+    private func ended(_ target: ScrapeTarget) {
+        running.remove(target)
+        // The same target may have come back while this loop was ending.
+        if targets.contains(target) { changes?.yield() }
+    }
+
+    /// Scrapes one target every interval, at its offset, until it leaves the set.
+    private func loop(_ target: ScrapeTarget) async {
+        var decoder = ProxyPageDecoder()
+        var failing: ScrapeFailure?
+        let clock = ContinuousClock()
+        let interval = Duration.milliseconds(Int64(settings.interval * 1_000))
+        var next =
+            clock.now
+            + .milliseconds(Int64(ScrapeOffset.seconds(for: target.proxy, interval: settings.interval) * 1_000))
+        while !Task.isCancelled {
+            do { try await Task.sleep(until: next, clock: clock) } catch { break }
+            guard isCurrent(target) else { break }
+            next += interval
+            // A scrape that overran its slot does not make the next ones bunch up.
+            while next < clock.now { next += interval }
+
+            await permits.acquire()
+            let started = clock.now
+            let fetched = await fetcher.fetch(target.url, timeout: settings.timeout, maxBytes: settings.maxPageBytes)
+            await permits.release()
+            let seconds = Self.seconds(clock.now - started)
+
+            let event: ScrapeEvent
+            switch fetched {
+            case .success(let page):
+                let snapshot = try? decoder.decode(page)
+                if let snapshot, snapshot.stats.samples > 0 || snapshot.stats.badLines == 0 {
+                    event = .scraped(target, snapshot, seconds: seconds)
+                    if snapshot.stats.badLines > 0, let problem = snapshot.stats.firstBadLine {
+                        logger.warning(
+                            "Proxy page has bad lines; they were skipped",
+                            metadata: [
+                                "scrape.target": "\(target.url)", "k8s.pod": "\(target.proxy)",
+                                "page.bad_lines": "\(snapshot.stats.badLines)", "page.first_problem": "\(problem)",
+                            ])
+                    }
+                } else {
+                    event = .failed(target, .parseError, detail: "no sample on the page could be read")
+                }
+            case .failure(let error):
+                event = .failed(target, error.reason, detail: error.detail)
+            }
+            if case .failed(_, let reason, let detail) = event {
+                // Logged when a target starts failing or fails differently, not on every interval.
+                if failing != reason {
+                    logger.warning(
+                        "Scrape failed",
+                        metadata: [
+                            "scrape.target": "\(target.url)", "k8s.pod": "\(target.proxy)",
+                            "reason": "\(reason.rawValue)",
+                            "error": "\(detail.prefix(300))",
+                        ])
+                }
+                failing = reason
+            } else if failing != nil {
+                logger.info("Scrapes succeed again", metadata: ["scrape.target": "\(target.url)"])
+                failing = nil
+            }
+            guard isCurrent(target) else { break }
+            await deliver(event)
+        }
+        await deliver(.removed(target))
+        ended(target)
+    }
+
+    static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) * 1e-18
+    }
+}

@@ -1,0 +1,55 @@
+import FathomModel
+import RouteAggregation
+
+/// A meshed pod's linkerd-proxy to scrape.
+public struct ScrapeTarget: Hashable, Sendable {
+    /// The proxy (pod UID in the cluster).
+    public var proxy: ProxyID
+    public var workload: WorkloadRef
+    /// `http://<pod IP>:<admin port>/metrics`.
+    public var url: String
+
+    public init(proxy: ProxyID, workload: WorkloadRef, url: String) {
+        self.proxy = proxy
+        self.workload = workload
+        self.url = url
+    }
+}
+
+/// Scrape settings (the `scrape.*` configuration keys).
+public struct ScrapeSettings: Sendable, Equatable {
+    /// Seconds between two scrapes of one proxy.
+    public var interval: Double = 10
+    /// Seconds one scrape may take; below the interval.
+    public var timeout: Double = 5
+    /// Largest page accepted, after decompression, in bytes.
+    public var maxPageBytes: Int = 16 << 20
+    /// Scrapes in flight at once across all proxies.
+    public var maxConcurrentScrapes: Int = 32
+
+    public init() {}
+}
+
+/// Why a scrape failed: a bounded set, used as the `reason` label of the failures metric.
+public enum ScrapeFailure: String, Sendable, CaseIterable, Error {
+    case timeout
+    case refused
+    case reset
+    case httpStatus = "http_status"
+    case tooLarge = "too_large"
+    case parseError = "parse_error"
+    case other
+}
+
+/// The offset of a proxy's scrapes within the interval, the same on every run, so scrapes of many
+/// proxies spread evenly instead of all firing at once (as Prometheus does per target).
+public enum ScrapeOffset {
+    public static func seconds(for proxy: ProxyID, interval: Double) -> Double {
+        // FNV-1a: stable across processes, unlike String.hashValue.
+        var hash: UInt64 = 0xCBF2_9CE4_8422_2325
+        for byte in proxy.rawValue.utf8 {
+            hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01B3
+        }
+        return Double(hash % 1_000_000) / 1_000_000 * interval
+    }
+}

@@ -1,0 +1,99 @@
+import AsyncHTTPClient
+import GzipCodec
+import LocalServers
+import Scraping
+import Synchronization
+import Testing
+
+/// Accept-Encoding values the server saw.
+final class SeenEncodings: Sendable {
+    let values = Mutex<[String]>([])
+    init() {}
+}
+
+@Suite(.serialized) struct PageFetcherTests {
+    static let page = Array(
+        String(repeating: "response_total{direction=\"inbound\",classification=\"success\"} 7\n", count: 200).utf8)
+
+    func withServer(
+        _ respond: @escaping @Sendable (LoopbackHTTPServer.Request) -> LoopbackHTTPServer.Response,
+        run body: (PageFetcher, String) async throws -> Void
+    ) async throws {
+        let server = try await LoopbackHTTPServer.start(respond: respond)
+        let client = HTTPClient(eventLoopGroupProvider: .singleton)
+        do {
+            try await body(PageFetcher(client: client), "http://127.0.0.1:\(server.port)/metrics")
+        } catch {
+            try await client.shutdown()
+            try await server.shutdown()
+            throw error
+        }
+        try await client.shutdown()
+        try await server.shutdown()
+    }
+
+    func reason(_ result: Result<[UInt8], PageFetcher.FetchError>) -> ScrapeFailure? {
+        if case .failure(let error) = result { return error.reason }
+        return nil
+    }
+
+    @Test func plainAndGzipPages() async throws {
+        let seen = SeenEncodings()
+        try await withServer(
+            { request in
+                let encoding = request.head.headers.first(name: "Accept-Encoding") ?? ""
+                seen.values.withLock { $0.append(encoding) }
+                if request.head.uri.hasSuffix("gz") {
+                    return .reply(
+                        status: 200, headers: [("Content-Encoding", "gzip")], body: try! Gzip.compress(Self.page))
+                }
+                return .reply(status: 200, body: Self.page)
+            },
+            run: { fetcher, url in
+                let plain = try await fetcher.fetch(url, timeout: 2, maxBytes: 1 << 20).get()
+                let compressed = try await fetcher.fetch(url + "?gz", timeout: 2, maxBytes: 1 << 20).get()
+                #expect(plain == Self.page)
+                #expect(compressed == Self.page)
+            })
+        #expect(seen.values.withLock { $0 } == ["gzip", "gzip"])
+    }
+
+    @Test func failuresHaveBoundedReasons() async throws {
+        try await withServer(
+            { request in
+                switch request.head.uri {
+                case "/500": return .reply(status: 500, body: Array("boom".utf8))
+                case "/big": return .reply(status: 200, body: [UInt8](repeating: 0x61, count: 5_000))
+                case "/bomb":
+                    return .reply(
+                        status: 200, headers: [("Content-Encoding", "gzip")],
+                        body: try! Gzip.compress([UInt8](repeating: 0x61, count: 5_000_000)))
+                case "/badgzip":
+                    return .reply(status: 200, headers: [("Content-Encoding", "gzip")], body: [1, 2, 3, 4])
+                case "/slow": return .delayed(seconds: 1, status: 200, body: Self.page)
+                case "/drop": return .dropConnection
+                default: return .reply(status: 404)
+                }
+            },
+            run: { fetcher, url in
+                let base = String(url.dropLast("/metrics".count))
+                #expect(reason(await fetcher.fetch(base + "/500", timeout: 2, maxBytes: 1 << 20)) == .httpStatus)
+                #expect(reason(await fetcher.fetch(base + "/big", timeout: 2, maxBytes: 1_000)) == .tooLarge)
+                #expect(reason(await fetcher.fetch(base + "/bomb", timeout: 2, maxBytes: 1 << 20)) == .tooLarge)
+                #expect(reason(await fetcher.fetch(base + "/badgzip", timeout: 2, maxBytes: 1 << 20)) == .parseError)
+                #expect(reason(await fetcher.fetch(base + "/slow", timeout: 0.2, maxBytes: 1 << 20)) == .timeout)
+                #expect(reason(await fetcher.fetch(base + "/drop", timeout: 2, maxBytes: 1 << 20)) == .reset)
+            })
+    }
+
+    @Test func refusedWhenNothingListens() async throws {
+        let server = try await LoopbackHTTPServer.start { _ in .reply(status: 200) }
+        let port = server.port
+        try await server.shutdown()
+        let client = HTTPClient(eventLoopGroupProvider: .singleton)
+        let result = await PageFetcher(client: client).fetch(
+            "http://127.0.0.1:\(port)/metrics", timeout: 2, maxBytes: 100)
+        #expect(reason(result) == .refused)
+        try await client.shutdown()
+    }
+}

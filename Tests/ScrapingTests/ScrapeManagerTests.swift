@@ -1,0 +1,126 @@
+import AsyncHTTPClient
+import FathomModel
+import LocalServers
+import Logging
+import RouteAggregation
+import Scraping
+import Synchronization
+import Testing
+
+/// Events the manager delivered, and how many requests were in flight at most.
+final class Recorder: Sendable {
+    let events = Mutex<[ScrapeEvent]>([])
+    let inFlight = Mutex<(now: Int, most: Int)>((0, 0))
+    init() {}
+
+    func scraped(_ proxy: String) -> [UInt64] {
+        events.withLock { events in
+            events.compactMap { event in
+                if case .scraped(let target, let snapshot, _) = event, target.proxy.rawValue == proxy {
+                    return snapshot.epoch
+                }
+                return nil
+            }
+        }
+    }
+
+    func removed() -> [String] {
+        events.withLock { events in
+            events.compactMap { event in
+                if case .removed(let target) = event { return target.proxy.rawValue }
+                return nil
+            }
+        }
+    }
+}
+
+@Suite(.serialized) struct ScrapeManagerTests {
+    static let page = Array(
+        "response_total{direction=\"outbound\",authority=\"a:80\",classification=\"success\"} 1\n".utf8)
+
+    func eventually(within seconds: Double = 10, _ condition: () -> Bool) async -> Bool {
+        let deadline = ContinuousClock.now + .seconds(seconds)
+        while ContinuousClock.now < deadline {
+            if condition() { return true }
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        return condition()
+    }
+
+    func target(_ name: String, _ port: Int) -> ScrapeTarget {
+        ScrapeTarget(
+            proxy: ProxyID(name), workload: WorkloadRef(kind: "Deployment", namespace: "n", name: "w"),
+            url: "http://127.0.0.1:\(port)/\(name)/metrics")
+    }
+
+    @Test func latestTargetSetWinsWithoutRestartingOthers() async throws {
+        let recorder = Recorder()
+        let server = try await LoopbackHTTPServer.start { _ in .reply(status: 200, body: Self.page) }
+        let client = HTTPClient(eventLoopGroupProvider: .singleton)
+        var settings = ScrapeSettings()
+        settings.interval = 0.05
+        settings.timeout = 0.04
+        let manager = ScrapeManager(
+            settings: settings, fetcher: PageFetcher(client: client), logger: Logger(label: "test"),
+            deliver: { event in recorder.events.withLock { $0.append(event) } })
+        let running = Task { await manager.run() }
+        await manager.update(targets: [target("a", server.port), target("b", server.port)])
+        #expect(await eventually { recorder.scraped("a").count >= 3 && recorder.scraped("b").count >= 3 })
+
+        await manager.update(targets: [target("a", server.port), target("c", server.port)])
+        #expect(await eventually { recorder.removed() == ["b"] && recorder.scraped("c").count >= 3 })
+        let bScrapes = recorder.scraped("b").count
+        let aBefore = recorder.scraped("a").count
+        #expect(await eventually { recorder.scraped("a").count >= aBefore + 3 })
+        // "b" stays stopped; "a" kept one decoder (one epoch) through the change.
+        #expect(recorder.scraped("b").count == bScrapes)
+        #expect(Set(recorder.scraped("a")).count == 1)
+
+        await manager.finish()
+        running.cancel()
+        await running.value
+        try await client.shutdown()
+        try await server.shutdown()
+    }
+
+    @Test func concurrencyIsCapped() async throws {
+        let recorder = Recorder()
+        let server = try await LoopbackHTTPServer.start { _ in
+            recorder.inFlight.withLock { state in
+                state.now += 1
+                state.most = max(state.most, state.now)
+            }
+            return .delayed(seconds: 0.03, status: 200, body: Self.page)
+        }
+        let client = HTTPClient(eventLoopGroupProvider: .singleton)
+        var settings = ScrapeSettings()
+        settings.interval = 0.05
+        settings.timeout = 1
+        settings.maxConcurrentScrapes = 2
+        let manager = ScrapeManager(
+            settings: settings, fetcher: PageFetcher(client: client), logger: Logger(label: "test"),
+            deliver: { event in
+                recorder.inFlight.withLock { $0.now -= 1 }
+                recorder.events.withLock { $0.append(event) }
+            })
+        let running = Task { await manager.run() }
+        await manager.update(targets: (0..<6).map { target("p\($0)", server.port) })
+        #expect(await eventually { recorder.events.withLock { $0.count } >= 24 })
+        await manager.finish()
+        running.cancel()
+        await running.value
+        #expect(recorder.inFlight.withLock { $0.most } <= 2)
+        #expect(recorder.inFlight.withLock { $0.most } == 2)
+        try await client.shutdown()
+        try await server.shutdown()
+    }
+
+    @Test func offsetsAreStableAndSpread() {
+        let offsets = (0..<1_000).map { ScrapeOffset.seconds(for: ProxyID("pod-\($0)"), interval: 10) }
+        #expect(offsets.allSatisfy { $0 >= 0 && $0 < 10 })
+        #expect(ScrapeOffset.seconds(for: ProxyID("pod-1"), interval: 10) == offsets[1])
+        // Roughly uniform: every second of the interval gets some proxies.
+        let buckets = Set(offsets.map { Int($0) })
+        #expect(buckets.count == 10)
+    }
+}
