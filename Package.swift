@@ -89,7 +89,7 @@ let package = Package(
             name: "AgentApp",
             dependencies: [
                 "PrometheusText", "LinkerdMetrics", "RouteAggregation", "FathomModel", "ProxySimulation", "Reporting",
-                "ReportProtos", "LocalServers",
+                "ReportProtos", "LocalServers", "Scraping",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -1,12 +1,13 @@
 import AsyncHTTPClient
 import FathomModel
-import LinkerdMetrics
+import Foundation
 import LocalServers
 import Logging
 import ProxySimulation
 import ReportProtos
 import Reporting
 import RouteAggregation
+import Scraping
 
 /// Settings of `fathom-agent demo`.
 public struct DemoOptions: Sendable {
@@ -21,25 +22,20 @@ public struct DemoOptions: Sendable {
     public init() {}
 }
 
-/// The demo: a simulated meshed cluster whose proxies serve changing pages of both Linkerd metric
-/// generations, read by the agent's real decoder and aggregator; every window becomes a real
-/// report batch (protobuf, gzip) that the real uploader POSTs to a local collector on loopback,
-/// which decodes it and prints the per-route table. Kubernetes discovery and HTTP scraping join
-/// as they are built.
-public struct Demo {
+/// The demo: the agent's real pipeline against a simulated meshed cluster on loopback.
+///
+/// Six simulated linkerd-proxies (both metric generations, failing routes, one restart) are each
+/// served over HTTP on their own port; the real scrape manager scrapes them; the real decoder and
+/// aggregator turn pages into windows; every window becomes a real report batch (protobuf, gzip)
+/// that the real uploader POSTs to a local collector, which decodes it and prints the per-route
+/// table. Kubernetes discovery joins when the Kubernetes work lands; until then the targets are
+/// the simulated pods.
+public struct Demo: Sendable {
     public var options: DemoOptions
-    /// Seconds since the epoch; injected so the demo loop can be tested without waiting.
-    public var now: @Sendable () -> Double
-    public var sleep: @Sendable (Double) async throws -> Void
     public var output: @Sendable (String) -> Void
 
-    public init(
-        options: DemoOptions, now: @escaping @Sendable () -> Double,
-        sleep: @escaping @Sendable (Double) async throws -> Void, output: @escaping @Sendable (String) -> Void
-    ) {
+    public init(options: DemoOptions, output: @escaping @Sendable (String) -> Void) {
         self.options = options
-        self.now = now
-        self.sleep = sleep
         self.output = output
     }
 
@@ -47,43 +43,71 @@ public struct Demo {
     @discardableResult
     public func run() async throws -> [AggregationWindow] {
         let output = self.output
-        let collector = try await FakeCollector.start(onBatch: { batch in
-            output(Self.describe(batch))
-        })
-        let client = HTTPClient(eventLoopGroupProvider: .singleton)
+        let now: @Sendable () -> Double = { Date().timeIntervalSince1970 }
+        let start = now()
         var logger = Logger(label: "fathom.demo")
         logger.logLevel = .warning
-        let uploader: Uploader
-        do {
-            uploader = try Uploader(
-                configuration: UploaderConfiguration(endpoint: collector.url), client: client, logger: logger)
-        } catch {
-            try await client.shutdown()
-            try await collector.shutdown()
-            throw error
-        }
-        let uploading = Task { await uploader.run() }
+
+        let collector = try await FakeCollector.start(onBatch: { output(Self.describe($0)) })
+        let mesh = SimulatedMesh.demo(startedAt: start, seed: options.seed)
+        let proxies = try await SimulatedProxyServers.start(mesh: mesh, now: now)
+        let client = HTTPClient(eventLoopGroupProvider: .singleton)
+        let pipeline = DemoPipeline(aggregator: RouteAggregator(startedAt: start))
+        var scrapeSettings = ScrapeSettings()
+        scrapeSettings.interval = options.scrapeInterval
+        scrapeSettings.timeout = min(5, options.scrapeInterval * 0.8)
+        let scraper = ScrapeManager(
+            settings: scrapeSettings, fetcher: PageFetcher(client: client), logger: logger,
+            deliver: { await pipeline.handle($0) })
+        await scraper.update(
+            targets: mesh.proxies.indices.map { index in
+                ScrapeTarget(
+                    proxy: ProxyID(mesh.proxies[index].podName), workload: mesh.proxies[index].workload,
+                    url: proxies.url(index))
+            })
+
         let result: Result<[AggregationWindow], any Error>
+        var delivered = false
         do {
-            result = .success(try await pipeline(uploader: uploader))
+            let uploader = try Uploader(
+                configuration: UploaderConfiguration(endpoint: collector.url), client: client, logger: logger)
+            output(
+                "fathom demo: \(mesh.proxies.count) simulated linkerd-proxies in "
+                    + "\(Set(mesh.proxies.map(\.workload)).count) workloads, each served on its own loopback port; "
+                    + "scraping every \(RouteTable.formatted(options.scrapeInterval, decimals: 1)) s, a report batch "
+                    + "every \(RouteTable.formatted(options.windowLength, decimals: 1)) s to a local collector at "
+                    + collector.url)
+            result = await withTaskGroup(of: Void.self) { group -> Result<[AggregationWindow], any Error> in
+                group.addTask { await scraper.run() }
+                group.addTask { await uploader.run() }
+                let windows: Result<[AggregationWindow], any Error>
+                do {
+                    windows = .success(
+                        try await windowLoop(
+                            start: start, now: now, pipeline: pipeline, uploader: uploader, proxies: proxies))
+                } catch {
+                    windows = .failure(error)
+                }
+                await scraper.finish()
+                group.cancelAll()
+                return windows
+            }
+            delivered = await uploader.flush(within: 5)
         } catch {
             result = .failure(error)
         }
-        uploading.cancel()
-        await uploading.value
-        let delivered = await uploader.flush(within: 5)
-        if !delivered { output("some batches could not be delivered to the local collector") }
+        if case .success = result, !delivered { output("some batches could not be delivered to the local collector") }
         try await client.shutdown()
+        try await proxies.shutdown()
         try await collector.shutdown()
         return try result.get()
     }
 
-    /// Scrape, decode, aggregate, and hand each closed window to the uploader.
-    private func pipeline(uploader: Uploader) async throws -> [AggregationWindow] {
-        let start = now()
-        var mesh = SimulatedMesh.demo(startedAt: start, seed: options.seed)
-        var decoders = mesh.proxies.map { _ in ProxyPageDecoder() }
-        var aggregator = RouteAggregator(startedAt: start)
+    /// Closes a window every `windowLength` seconds and hands it to the uploader as a batch.
+    private func windowLoop(
+        start: Double, now: @Sendable () -> Double, pipeline: DemoPipeline, uploader: Uploader,
+        proxies: SimulatedProxyServers
+    ) async throws -> [AggregationWindow] {
         var builder = BatchBuilder(
             identity: AgentIdentity(
                 agentID: "fathom-demo", instanceID: String(UInt32.random(in: 0...UInt32.max), radix: 16),
@@ -91,52 +115,32 @@ public struct Demo {
         var windows: [AggregationWindow] = []
         var nextWindow = start + options.windowLength
         var restarted = options.restartAfter < 0
-        var health = HealthSummary()
-        var bytes = 0
-
-        output(
-            "fathom demo: \(mesh.proxies.count) simulated linkerd-proxies in \(Set(mesh.proxies.map(\.workload)).count) workloads; "
-                + "scraping every \(RouteTable.formatted(options.scrapeInterval, decimals: 0)) s, "
-                + "a report batch every \(RouteTable.formatted(options.windowLength, decimals: 0)) s to a local collector"
-        )
-        while options.duration <= 0 || now() - start < options.duration {
-            try await sleep(options.scrapeInterval)
-            let time = now()
-            mesh.advance(to: time)
-            for (index, proxy) in mesh.proxies.enumerated() {
-                let page = Array(proxy.page().utf8)
-                bytes += page.count
-                let snapshot = try decoders[index].decode(page)
-                health.scrapesSucceeded += 1
-                health.pageBadLines += snapshot.stats.badLines
-                health.seriesOverLimit += snapshot.stats.seriesOverLimit
-                if let problem = snapshot.stats.firstBadLine {
-                    output("page of \(proxy.podName): \(snapshot.stats.badLines) bad lines, first: \(problem)")
-                }
-                aggregator.ingest(snapshot, from: ProxyID(proxy.podName), workload: proxy.workload)
-            }
-            if !restarted && time - start >= options.restartAfter {
+        while options.duration <= 0 || nextWindow <= start + options.duration + 1e-9 {
+            var wakeAt = nextWindow
+            if !restarted { wakeAt = min(wakeAt, start + options.restartAfter) }
+            let wait = wakeAt - now()
+            if wait > 0 { try await Task.sleep(for: .milliseconds(Int64(wait * 1_000))) }
+            if !restarted && now() >= start + options.restartAfter {
                 restarted = true
-                mesh.proxies[0].restart(at: time)
-                output("» simulated restart of the linkerd-proxy in pod \(mesh.proxies[0].podName)")
+                let pod = proxies.mesh.withLock { mesh in
+                    mesh.proxies[0].restart(at: now())
+                    return mesh.proxies[0].podName
+                }
+                output("» simulated restart of the linkerd-proxy in pod \(pod)")
             }
-            if time >= nextWindow {
-                nextWindow += options.windowLength
-                let window = aggregator.closeWindow(at: time)
-                windows.append(window)
-                health.targets = mesh.proxies.count
-                health.foldedRoutes = aggregator.stats.foldedRoutes
-                health.queuedBatches = await uploader.currentStats.queuedBatches
-                let batch = try builder.encode(window: window, health: health)
-                await uploader.enqueue(batch)
-                output(
-                    "\nagent: window closed with \(window.routes.count) routes from "
-                        + "\(RouteTable.formatted(Double(bytes) / 1_000, decimals: 0)) kB of pages; "
-                        + "proxy restarts seen: \(aggregator.stats.proxyRestarts); "
-                        + "batch \(batch.idempotencyKey) (\(batch.body.count) bytes gzip) queued")
-                health = HealthSummary()
-                bytes = 0
-            }
+            guard now() >= nextWindow else { continue }
+            nextWindow += options.windowLength
+            var (window, health, pageBytes, stats) = await pipeline.closeWindow(at: now())
+            health.queuedBatches = await uploader.currentStats.queuedBatches
+            let batch = try builder.encode(window: window, health: health)
+            await uploader.enqueue(batch)
+            windows.append(window)
+            output(
+                "\nagent: window closed with \(window.routes.count) routes from "
+                    + "\(RouteTable.formatted(Double(pageBytes) / 1_000, decimals: 0)) kB of pages; "
+                    + "proxy restarts seen: \(stats.proxyRestarts), counter resets: \(stats.counterResets); "
+                    + "batch \(batch.idempotencyKey) "
+                    + "(\(batch.body.count) bytes gzip) queued")
         }
         return windows
     }
@@ -145,11 +149,53 @@ public struct Demo {
     static func describe(_ batch: Fathom_Agent_V1_ReportBatch) -> String {
         let window = AggregationWindow(batch)
         let health = batch.health
+        let failures = health.scrapeFailures.map { "\($0.reason)=\($0.count)" }.joined(separator: ",")
         let header =
             "collector: batch \(batch.agent.instanceID)-\(batch.sequence) from cluster \(batch.agent.clusterName), "
             + "window of \(RouteTable.formatted(window.duration, decimals: 1)) s, \(window.routes.count) routes; "
             + "agent health: \(health.targets) targets, \(health.scrapesSucceeded) scrapes, "
-            + "\(health.pageBadLines) bad lines"
+            + "failures: \(failures.isEmpty ? "none" : failures), \(health.pageBadLines) bad lines"
         return header + "\n" + RouteTable.render(window.routes)
+    }
+}
+
+/// The demo's aggregation state, fed by the scrape loops.
+actor DemoPipeline {
+    private var aggregator: RouteAggregator
+    private var health = HealthSummary()
+    private var pageBytes = 0
+    private var targets: Set<ProxyID> = []
+
+    init(aggregator: RouteAggregator) {
+        self.aggregator = aggregator
+    }
+
+    func handle(_ event: ScrapeEvent) {
+        switch event {
+        case .scraped(let target, let snapshot, _):
+            targets.insert(target.proxy)
+            health.scrapesSucceeded += 1
+            health.pageBadLines += snapshot.stats.badLines
+            health.seriesOverLimit += snapshot.stats.seriesOverLimit
+            pageBytes += snapshot.stats.bytes
+            aggregator.ingest(snapshot, from: target.proxy, workload: target.workload)
+        case .failed(let target, let reason, _):
+            targets.insert(target.proxy)
+            health.scrapeFailures[reason.rawValue, default: 0] += 1
+        case .removed(let target):
+            targets.remove(target.proxy)
+            aggregator.forgetProxy(target.proxy)
+        }
+    }
+
+    /// Closes the window; returns it with the health and page volume since the previous one.
+    func closeWindow(at time: Double) -> (AggregationWindow, HealthSummary, Int, RouteAggregator.Stats) {
+        var summary = health
+        summary.targets = targets.count
+        summary.foldedRoutes = aggregator.stats.foldedRoutes
+        let result = (aggregator.closeWindow(at: time), summary, pageBytes, aggregator.stats)
+        health = HealthSummary()
+        pageBytes = 0
+        return result
     }
 }

@@ -1,7 +1,6 @@
 // The fathom-agent executable: command-line entry points only; the work lives in AgentApp.
 import AgentApp
 import ArgumentParser
-import Foundation
 
 @main
 struct FathomAgent: AsyncParsableCommand {
@@ -39,11 +38,7 @@ struct DemoCommand: AsyncParsableCommand {
         options.scrapeInterval = scrapeInterval
         options.windowLength = window
         options.seed = seed
-        let demo = Demo(
-            options: options,
-            now: { Date().timeIntervalSince1970 },
-            sleep: { seconds in try await Task.sleep(for: .milliseconds(Int(seconds * 1_000))) },
-            output: { line in print(line) })
+        let demo = Demo(options: options, output: { line in print(line) })
         try await demo.run()
     }
 }

@@ -1,0 +1,51 @@
+import GzipCodec
+import ProxySimulation
+import Synchronization
+
+/// Serves a simulated mesh's proxies over HTTP, one loopback server (port) per proxy as each pod
+/// has its own address. A request first generates the proxy's traffic up to now, then answers its
+/// current page, gzip-compressed when asked for, as linkerd-proxy does.
+public final class SimulatedProxyServers: Sendable {
+    public let mesh: Mutex<SimulatedMesh>
+    private let servers: [LoopbackHTTPServer]
+
+    /// The URL of proxy `index`'s metrics page.
+    public func url(_ index: Int) -> String { "http://127.0.0.1:\(servers[index].port)/metrics" }
+
+    private init(mesh: SimulatedMesh, servers: [LoopbackHTTPServer]) {
+        self.mesh = Mutex(mesh)
+        self.servers = servers
+    }
+
+    /// Starts one server per proxy of `mesh`; `now` is the time in Unix seconds.
+    public static func start(
+        mesh: SimulatedMesh, now: @escaping @Sendable () -> Double
+    ) async throws -> SimulatedProxyServers {
+        let box = Mutex<SimulatedProxyServers?>(nil)
+        var servers: [LoopbackHTTPServer] = []
+        for index in mesh.proxies.indices {
+            servers.append(
+                try await LoopbackHTTPServer.start { request in
+                    guard let owner = box.withLock({ $0 }) else { return .reply(status: 503) }
+                    let page = owner.mesh.withLock { mesh in
+                        mesh.proxies[index].advance(to: now())
+                        return Array(mesh.proxies[index].page().utf8)
+                    }
+                    let acceptsGzip = request.head.headers.first(name: "Accept-Encoding")?.contains("gzip") ?? false
+                    if acceptsGzip, let compressed = try? Gzip.compress(page, level: 1) {
+                        return .reply(
+                            status: 200, headers: [("Content-Type", "text/plain"), ("Content-Encoding", "gzip")],
+                            body: compressed)
+                    }
+                    return .reply(status: 200, headers: [("Content-Type", "text/plain")], body: page)
+                })
+        }
+        let started = SimulatedProxyServers(mesh: mesh, servers: servers)
+        box.withLock { $0 = started }
+        return started
+    }
+
+    public func shutdown() async throws {
+        for server in servers { try await server.shutdown() }
+    }
+}
