@@ -16,6 +16,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         // Zero-copy pull parser for the Prometheus text exposition format (0.0.4 and the
@@ -84,19 +85,23 @@ let package = Package(
                 "AgentTestSupport",
             ]
         ),
+        // The configuration: one key table drives YAML parsing, validation, env overrides and docs.
+        .target(name: "AgentConfiguration", dependencies: [.product(name: "Yams", package: "Yams")]),
         // Composition root: the demo and (later) configuration, buildAgent, admin server.
         .target(
             name: "AgentApp",
             dependencies: [
                 "PrometheusText", "LinkerdMetrics", "RouteAggregation", "FathomModel", "ProxySimulation", "Reporting",
-                "ReportProtos", "LocalServers", "Scraping",
+                "ReportProtos", "LocalServers", "Scraping", "AgentConfiguration",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .executableTarget(
             name: "fathom-agent",
-            dependencies: ["AgentApp", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: [
+                "AgentApp", "AgentConfiguration", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
         ),
         .testTarget(
             name: "PrometheusTextTests", dependencies: ["PrometheusText", "AgentTestSupport", "ProxySimulation"]),
@@ -106,6 +111,7 @@ let package = Package(
         ),
         .testTarget(name: "RouteAggregationTests", dependencies: ["RouteAggregation", "FathomModel"]),
         .testTarget(name: "GzipCodecTests", dependencies: ["GzipCodec"]),
+        .testTarget(name: "AgentConfigurationTests", dependencies: ["AgentConfiguration", "AgentApp"]),
         .testTarget(
             name: "ScrapingTests",
             dependencies: [

@@ -20,18 +20,21 @@ enum NumberParsing {
         1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
     ]
 
+    /// An optional leading sign: whether it is `-`, and where what follows it starts. Nil when
+    /// nothing follows.
+    @inline(__always)
+    private static func sign(_ base: UnsafeRawPointer, _ start: Int, _ end: Int) -> (Bool, Int)? {
+        guard start < end else { return nil }
+        let first = base.load(fromByteOffset: start, as: UInt8.self)
+        guard first == UInt8(ascii: "-") || first == UInt8(ascii: "+") else { return (false, start) }
+        return start + 1 < end ? (first == UInt8(ascii: "-"), start + 1) : nil
+    }
+
     /// Parses the value token in `start..<end`, or returns nil when it is not a number.
     @inline(__always)
     static func parseDouble(_ base: UnsafeRawPointer, _ start: Int, _ end: Int) -> Double? {
-        var index = start
-        guard index < end else { return nil }
-        var negative = false
-        let first = base.load(fromByteOffset: index, as: UInt8.self)
-        if first == UInt8(ascii: "-") || first == UInt8(ascii: "+") {
-            negative = first == UInt8(ascii: "-")
-            index += 1
-            guard index < end else { return nil }
-        }
+        guard let (negative, digitsStart) = sign(base, start, end) else { return nil }
+        var index = digitsStart
         let lead = base.load(fromByteOffset: index, as: UInt8.self)
         if !ByteClass.isDigit(lead) && lead != UInt8(ascii: ".") {
             return parseSpecial(base, index, end, negative: negative)
@@ -150,15 +153,9 @@ enum NumberParsing {
 
     /// Parses an integer millisecond timestamp in `start..<end`.
     static func parseTimestamp(_ base: UnsafeRawPointer, _ start: Int, _ end: Int) -> Int64? {
-        var index = start
-        guard index < end else { return nil }
-        var negative = false
-        let first = base.load(fromByteOffset: index, as: UInt8.self)
-        if first == UInt8(ascii: "-") || first == UInt8(ascii: "+") {
-            negative = first == UInt8(ascii: "-")
-            index += 1
-        }
-        guard index < end, end - index <= 18 else { return nil }
+        guard let (negative, digitsStart) = sign(base, start, end) else { return nil }
+        var index = digitsStart
+        guard end - index <= 18 else { return nil }
         var value: Int64 = 0
         while index < end {
             let digit = base.load(fromByteOffset: index, as: UInt8.self) &- 0x30

@@ -1,13 +1,15 @@
 // The fathom-agent executable: command-line entry points only; the work lives in AgentApp.
 import AgentApp
+import AgentConfiguration
 import ArgumentParser
+import Foundation
 
 @main
 struct FathomAgent: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fathom-agent",
         abstract: "In-cluster metrics agent for Linkerd-meshed Kubernetes clusters.",
-        subcommands: [DemoCommand.self, VersionCommand.self])
+        subcommands: [DemoCommand.self, CheckCommand.self, ConfigReferenceCommand.self, VersionCommand.self])
 }
 
 struct DemoCommand: AsyncParsableCommand {
@@ -40,6 +42,29 @@ struct DemoCommand: AsyncParsableCommand {
         options.seed = seed
         let demo = Demo(options: options, output: { line in print(line) })
         try await demo.run()
+    }
+}
+
+struct CheckCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check", abstract: "Check the configuration and print a checklist with a hint per failure.")
+
+    @Option(help: "The configuration file (mounted from the chart's ConfigMap).")
+    var config = "/etc/fathom/config.yaml"
+
+    func run() throws {
+        let items = ConfigurationCheck.run(path: config, environment: ProcessInfo.processInfo.environment)
+        print(ConfigurationCheck.render(items))
+        if items.contains(where: { !$0.passed }) { throw ExitCode(1) }
+    }
+}
+
+struct ConfigReferenceCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "config-reference", abstract: "Print every configuration key as a Markdown table.")
+
+    func run() {
+        print(ConfigurationKey.reference, terminator: "")
     }
 }
 

@@ -1,0 +1,68 @@
+import AgentConfiguration
+import Foundation
+
+/// The checks `fathom-agent check` runs today, as a checklist with a hint per failure, in the
+/// spirit of `linkerd check`. Kubernetes permissions and collector reachability join with the
+/// Kubernetes client and the `run` command.
+public enum ConfigurationCheck {
+    /// One line of the checklist.
+    public struct Item: Sendable, Equatable {
+        public var passed: Bool
+        public var title: String
+        /// What to do about a failure.
+        public var hint: String?
+    }
+
+    /// Checks the file at `path` with `environment` overrides.
+    public static func run(path: String, environment: [String: String]) -> [Item] {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            return [
+                Item(
+                    passed: false, title: "configuration file \(path) is readable",
+                    hint: "pass --config with the path of the mounted ConfigMap's config.yaml")
+            ]
+        }
+        var items = [Item(passed: true, title: "configuration file \(path) is readable", hint: nil)]
+        let configuration: AgentConfiguration
+        do {
+            configuration = try ConfigurationLoader.load(
+                yaml: String(decoding: data, as: UTF8.self), environment: environment)
+            items.append(Item(passed: true, title: "configuration is valid", hint: nil))
+        } catch {
+            items.append(
+                Item(
+                    passed: false, title: "configuration is valid",
+                    hint: error.problems.map(\.description).joined(separator: "; ")
+                        + " (run `fathom-agent config-reference` for every key)"))
+            return items
+        }
+        let token = FileManager.default.contents(atPath: configuration.tokenFile)
+        let tokenPresent =
+            token.map { !String(decoding: $0, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines).isEmpty }
+            ?? false
+        items.append(
+            Item(
+                passed: tokenPresent, title: "API token file \(configuration.tokenFile) holds a token",
+                hint: tokenPresent
+                    ? nil : "mount the Secret with the API token there, or set report.tokenFile to where it is mounted")
+        )
+        if let spool = configuration.spoolDirectory {
+            let writable =
+                FileManager.default.isWritableFile(atPath: spool)
+                || !FileManager.default.fileExists(atPath: spool)
+            items.append(
+                Item(
+                    passed: writable, title: "spool directory \(spool) is writable",
+                    hint: writable ? nil : "mount a writable emptyDir there, or set report.spool.directory to \"\""))
+        }
+        return items
+    }
+
+    /// The checklist as printed.
+    public static func render(_ items: [Item]) -> String {
+        items.map { item in
+            (item.passed ? "√ " : "× ") + item.title + (item.hint.map { "\n    see: \($0)" } ?? "")
+        }
+        .joined(separator: "\n")
+    }
+}

@@ -1,0 +1,60 @@
+/// The agent's configuration, typed and validated (see `ConfigurationKey.all` for every key).
+public struct AgentConfiguration: Sendable, Equatable {
+    public var clusterName = ""
+    public var agentID = ""
+    public var scrapeInterval = 10.0
+    public var scrapeTimeout = 5.0
+    public var maxPageBytes = 16 << 20
+    public var maxConcurrentScrapes = 32
+    public var includeNamespaces: [String] = []
+    public var excludeNamespaces: [String] = []
+    public var reportEndpoint = ""
+    public var tokenFile = ""
+    public var reportInterval = 30.0
+    public var requestTimeout = 10.0
+    public var queueMaxBytes = 64 << 20
+    /// Nil when the spool is disabled.
+    public var spoolDirectory: String?
+    public var spoolMaxBytes = 256 << 20
+    public var maxRoutesPerWorkload = 1_000
+    public var maxSeriesPerProxy = 100_000
+    public var adminPort = 9_990
+    public var logLevel = "info"
+    public var logFormat = "json"
+
+    public init() {}
+
+    /// Whether the namespace filters let pods of `namespace` be scraped.
+    public func scrapes(namespace: String) -> Bool {
+        if excludeNamespaces.contains(namespace) { return false }
+        return includeNamespaces.isEmpty || includeNamespaces.contains(namespace)
+    }
+}
+
+/// One problem with the configuration, at a key.
+public struct ConfigurationProblem: Sendable, Equatable, CustomStringConvertible {
+    /// The dotted key path, or the environment variable that set it.
+    public var key: String
+    public var message: String
+
+    public init(key: String, message: String) {
+        self.key = key
+        self.message = message
+    }
+
+    public var description: String { "\(key): \(message)" }
+}
+
+/// Every problem found, so a user fixes them all in one round.
+public struct ConfigurationError: Error, Sendable, Equatable, CustomStringConvertible {
+    public var problems: [ConfigurationProblem]
+
+    public init(problems: [ConfigurationProblem]) {
+        self.problems = problems
+    }
+
+    public var description: String {
+        "invalid configuration (\(problems.count) problem\(problems.count == 1 ? "" : "s")):\n"
+            + problems.map { "  - \($0)" }.joined(separator: "\n")
+    }
+}

@@ -1,0 +1,249 @@
+import Foundation
+import Yams
+
+/// Reads the configuration: the YAML file (mounted from a ConfigMap), then `FATHOM_*` environment
+/// variables over it, then defaults; checks every key and reports all problems at once.
+public enum ConfigurationLoader {
+    /// Parses and validates `yaml` with `environment` overrides.
+    public static func load(yaml: String, environment: [String: String] = [:]) throws(ConfigurationError)
+        -> AgentConfiguration
+    {
+        var problems: [ConfigurationProblem] = []
+        var raw: [String: RawValue] = [:]
+
+        // 1. The file.
+        let tree: Any?
+        do {
+            tree = try Yams.load(yaml: yaml)
+        } catch {
+            throw ConfigurationError(problems: [
+                ConfigurationProblem(key: "(file)", message: "not valid YAML: \(error)")
+            ])
+        }
+        if let tree {
+            if let mapping = tree as? [String: Any] {
+                flatten(mapping, prefix: "", into: &raw, problems: &problems)
+            } else {
+                problems.append(ConfigurationProblem(key: "(file)", message: "must be a mapping of keys to values"))
+            }
+        }
+        // 2. The environment, over the file.
+        for key in ConfigurationKey.all {
+            if let value = environment[key.environmentVariable] {
+                raw[key.path] = RawValue(value: value, source: key.environmentVariable)
+            }
+        }
+        // 3. Typed values, defaults, checks.
+        var parser = TypedValues(raw: raw)
+        let configuration = parser.configuration()
+        problems += parser.problems
+        if configuration.scrapeTimeout >= configuration.scrapeInterval, !parser.failed("scrape.timeout"),
+            !parser.failed("scrape.interval")
+        {
+            problems.append(
+                ConfigurationProblem(
+                    key: "scrape.timeout",
+                    message: "must be below scrape.interval (\(configuration.scrapeInterval)s)"))
+        }
+        guard problems.isEmpty else { throw ConfigurationError(problems: problems) }
+        return configuration
+    }
+
+    /// A value as written, and where it came from (for messages).
+    struct RawValue {
+        var value: Any
+        var source: String
+    }
+
+    private static let leafPaths = Set(ConfigurationKey.all.map(\.path))
+    /// Every section path (`scrape`, `scrape.namespaces`, ...).
+    private static let sectionPaths: Set<String> = {
+        var sections = Set<String>()
+        for path in leafPaths {
+            var parts = path.split(separator: ".")
+            parts.removeLast()
+            while !parts.isEmpty {
+                sections.insert(parts.joined(separator: "."))
+                parts.removeLast()
+            }
+        }
+        return sections
+    }()
+
+    private static func flatten(
+        _ mapping: [String: Any], prefix: String, into raw: inout [String: RawValue],
+        problems: inout [ConfigurationProblem]
+    ) {
+        for (name, value) in mapping.sorted(by: { $0.key < $1.key }) {
+            let path = prefix.isEmpty ? name : prefix + "." + name
+            if leafPaths.contains(path) {
+                raw[path] = RawValue(value: value, source: path)
+            } else if sectionPaths.contains(path) {
+                if let section = value as? [String: Any] {
+                    flatten(section, prefix: path, into: &raw, problems: &problems)
+                } else if !(value is NSNull) {  // An empty section (`scrape:` alone) is fine.
+                    problems.append(ConfigurationProblem(key: path, message: "must be a mapping"))
+                }
+            } else {
+                var message = "unknown key"
+                if let guess = ValueParsing.suggestion(for: path, among: Array(leafPaths) + Array(sectionPaths)) {
+                    message += " (did you mean \(guess)?)"
+                }
+                problems.append(ConfigurationProblem(key: path, message: message))
+            }
+        }
+    }
+}
+
+/// Converts raw values to typed ones, collecting problems per key.
+private struct TypedValues {
+    let raw: [String: ConfigurationLoader.RawValue]
+    var problems: [ConfigurationProblem] = []
+    private var failedKeys = Set<String>()
+
+    init(raw: [String: ConfigurationLoader.RawValue]) {
+        self.raw = raw
+    }
+
+    func failed(_ path: String) -> Bool { failedKeys.contains(path) }
+
+    mutating func configuration() -> AgentConfiguration {
+        var configuration = AgentConfiguration()
+        configuration.clusterName = string("cluster.name")
+        configuration.agentID = string("agent.id")
+        configuration.scrapeInterval = duration("scrape.interval")
+        configuration.scrapeTimeout = duration("scrape.timeout")
+        configuration.maxPageBytes = bytes("scrape.maxPageBytes")
+        configuration.maxConcurrentScrapes = integer("scrape.maxConcurrent")
+        configuration.includeNamespaces = list("scrape.namespaces.include")
+        configuration.excludeNamespaces = list("scrape.namespaces.exclude")
+        configuration.reportEndpoint = string("report.endpoint")
+        configuration.tokenFile = string("report.tokenFile")
+        configuration.reportInterval = duration("report.interval")
+        configuration.requestTimeout = duration("report.requestTimeout")
+        configuration.queueMaxBytes = bytes("report.queueMaxBytes")
+        let spool = string("report.spool.directory")
+        configuration.spoolDirectory = spool.isEmpty ? nil : spool
+        configuration.spoolMaxBytes = bytes("report.spool.maxBytes")
+        configuration.maxRoutesPerWorkload = integer("aggregation.maxRoutesPerWorkload")
+        configuration.maxSeriesPerProxy = integer("aggregation.maxSeriesPerProxy")
+        configuration.adminPort = integer("admin.port")
+        configuration.logLevel = string("logging.level")
+        configuration.logFormat = string("logging.format")
+        return configuration
+    }
+
+    private static let keys = Dictionary(uniqueKeysWithValues: ConfigurationKey.all.map { ($0.path, $0) })
+
+    private mutating func problem(_ path: String, _ message: String) {
+        let source = raw[path]?.source ?? path
+        problems.append(ConfigurationProblem(key: source == path ? path : "\(source) (\(path))", message: message))
+        failedKeys.insert(path)
+    }
+
+    /// The scalar text of a key (value or default); nil when missing and required.
+    private mutating func text(_ path: String) -> String? {
+        let key = Self.keys[path]!
+        guard let value = raw[path]?.value else {
+            if key.defaultValue == nil { problem(path, "required") }
+            return key.defaultValue
+        }
+        switch value {
+        case let text as String: return text
+        case let number as Int: return String(number)
+        case let number as Double: return String(number)
+        case let flag as Bool: return String(flag)
+        default:
+            problem(path, "must be a \(key.kind.typeName), not a list or mapping")
+            return nil
+        }
+    }
+
+    private mutating func string(_ path: String) -> String {
+        guard let text = text(path) else { return "" }
+        switch Self.keys[path]!.kind {
+        case .url:
+            let lowered = text.lowercased()
+            guard lowered.hasPrefix("https://") || lowered.hasPrefix("http://"), text.count > 8,
+                !text.contains(" ")
+            else {
+                problem(path, "must be an http:// or https:// URL, got \"\(text)\"")
+                return text
+            }
+        case .choice(let options):
+            guard options.contains(text) else {
+                problem(path, "must be one of \(options.joined(separator: ", ")), got \"\(text)\"")
+                return options[0]
+            }
+        default:
+            if Self.keys[path]!.defaultValue == nil && text.isEmpty { problem(path, "required") }
+        }
+        return text
+    }
+
+    private mutating func duration(_ path: String) -> Double {
+        guard case .duration(let minimum, let maximum) = Self.keys[path]!.kind else { return 0 }
+        let fallback = ValueParsing.duration(Self.keys[path]!.defaultValue ?? "") ?? minimum
+        guard let text = text(path) else { return fallback }
+        guard let seconds = ValueParsing.duration(text) else {
+            problem(path, "must be a duration such as 10s, 1m30s or 500ms, got \"\(text)\"")
+            return fallback
+        }
+        guard seconds >= minimum && seconds <= maximum else {
+            problem(path, "must be between \(minimum)s and \(maximum)s, got \"\(text)\"")
+            return fallback
+        }
+        return seconds
+    }
+
+    private mutating func bytes(_ path: String) -> Int {
+        guard case .bytes(let minimum, let maximum) = Self.keys[path]!.kind else { return 0 }
+        let fallback = ValueParsing.bytes(Self.keys[path]!.defaultValue ?? "") ?? minimum
+        guard let text = text(path) else { return fallback }
+        guard let bytes = ValueParsing.bytes(text) else {
+            problem(path, "must be a size such as 64Mi, 1Gi or 500000, got \"\(text)\"")
+            return fallback
+        }
+        guard bytes >= minimum && bytes <= maximum else {
+            problem(path, "must be between \(minimum) and \(maximum) bytes, got \"\(text)\"")
+            return fallback
+        }
+        return bytes
+    }
+
+    private mutating func integer(_ path: String) -> Int {
+        guard case .integer(let minimum, let maximum) = Self.keys[path]!.kind else { return 0 }
+        let fallback = Int(Self.keys[path]!.defaultValue ?? "") ?? minimum
+        guard let text = text(path) else { return fallback }
+        guard let number = Int(text) else {
+            problem(path, "must be a whole number, got \"\(text)\"")
+            return fallback
+        }
+        guard number >= minimum && number <= maximum else {
+            problem(path, "must be between \(minimum) and \(maximum), got \(number)")
+            return fallback
+        }
+        return number
+    }
+
+    private mutating func list(_ path: String) -> [String] {
+        guard let value = raw[path]?.value else { return [] }
+        if let items = value as? [Any] {
+            var strings: [String] = []
+            for item in items {
+                guard let string = item as? String else {
+                    problem(path, "must be a list of strings")
+                    return []
+                }
+                strings.append(string)
+            }
+            return strings
+        }
+        if let text = value as? String {
+            // From the environment: comma-separated.
+            return text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        }
+        problem(path, "must be a list of strings")
+        return []
+    }
+}

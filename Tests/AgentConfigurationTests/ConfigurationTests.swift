@@ -1,0 +1,176 @@
+import AgentConfiguration
+import Testing
+
+@Suite struct ConfigurationTests {
+    static let minimal = """
+        cluster:
+          name: prod-eu
+        report:
+          endpoint: https://ingest.example.com/v1/reports
+        """
+
+    @Test func minimalFileGetsDefaults() throws {
+        let configuration = try ConfigurationLoader.load(yaml: Self.minimal)
+        var expected = AgentConfiguration()
+        expected.clusterName = "prod-eu"
+        expected.agentID = "fathom-agent"
+        expected.reportEndpoint = "https://ingest.example.com/v1/reports"
+        expected.tokenFile = "/var/run/secrets/fathom/token"
+        #expect(configuration == expected)
+        #expect(configuration.spoolDirectory == nil)
+    }
+
+    @Test func everyKeyIsRead() throws {
+        let yaml = """
+            cluster: {name: c1}
+            agent: {id: fathom-prod}
+            scrape:
+              interval: 15s
+              timeout: 2500ms
+              maxPageBytes: 8Mi
+              maxConcurrent: 8
+              namespaces:
+                include: [shop, payments]
+                exclude: [kube-system]
+            report:
+              endpoint: http://collector.fathom.svc:8080/v1/reports
+              tokenFile: /etc/fathom/token
+              interval: 1m
+              requestTimeout: 20s
+              queueMaxBytes: 128Mi
+              spool: {directory: /var/spool/fathom, maxBytes: 1Gi}
+            aggregation: {maxRoutesPerWorkload: 200, maxSeriesPerProxy: 5000}
+            admin: {port: 9100}
+            logging: {level: debug, format: logfmt}
+            """
+        let configuration = try ConfigurationLoader.load(yaml: yaml)
+        #expect(configuration.scrapeInterval == 15)
+        #expect(configuration.scrapeTimeout == 2.5)
+        #expect(configuration.maxPageBytes == 8 << 20)
+        #expect(configuration.maxConcurrentScrapes == 8)
+        #expect(configuration.includeNamespaces == ["shop", "payments"])
+        #expect(configuration.excludeNamespaces == ["kube-system"])
+        #expect(configuration.reportInterval == 60)
+        #expect(configuration.requestTimeout == 20)
+        #expect(configuration.queueMaxBytes == 128 << 20)
+        #expect(configuration.spoolDirectory == "/var/spool/fathom")
+        #expect(configuration.spoolMaxBytes == 1 << 30)
+        #expect(configuration.maxRoutesPerWorkload == 200)
+        #expect(configuration.maxSeriesPerProxy == 5_000)
+        #expect(configuration.adminPort == 9_100)
+        #expect(configuration.logLevel == "debug")
+        #expect(configuration.logFormat == "logfmt")
+        #expect(configuration.agentID == "fathom-prod")
+        #expect(configuration.scrapes(namespace: "shop"))
+        #expect(!configuration.scrapes(namespace: "kube-system"))
+        #expect(!configuration.scrapes(namespace: "other"))
+    }
+
+    @Test func everyProblemIsReportedAtOnce() {
+        let yaml = """
+            cluster: {}
+            scrape:
+              intervall: 10s
+              timeout: soon
+              maxConcurrent: 0
+              maxPageBytes: 12 apples
+            report:
+              endpoint: ftp://example.com
+            logging: {level: loud}
+            extra: 1
+            """
+        #expect(
+            throws: ConfigurationError(problems: [
+                ConfigurationProblem(key: "extra", message: "unknown key"),
+                ConfigurationProblem(key: "scrape.intervall", message: "unknown key (did you mean scrape.interval?)"),
+                ConfigurationProblem(key: "cluster.name", message: "required"),
+                ConfigurationProblem(
+                    key: "scrape.timeout", message: "must be a duration such as 10s, 1m30s or 500ms, got \"soon\""),
+                ConfigurationProblem(
+                    key: "scrape.maxPageBytes", message: "must be a size such as 64Mi, 1Gi or 500000, got \"12 apples\""
+                ),
+                ConfigurationProblem(key: "scrape.maxConcurrent", message: "must be between 1 and 1024, got 0"),
+                ConfigurationProblem(
+                    key: "report.endpoint", message: "must be an http:// or https:// URL, got \"ftp://example.com\""),
+                ConfigurationProblem(
+                    key: "logging.level",
+                    message: "must be one of trace, debug, info, notice, warning, error, got \"loud\""),
+            ])
+        ) {
+            try ConfigurationLoader.load(yaml: yaml)
+        }
+    }
+
+    @Test func environmentOverridesTheFile() throws {
+        let configuration = try ConfigurationLoader.load(
+            yaml: Self.minimal + "\nscrape: {interval: 10s}",
+            environment: [
+                "FATHOM_SCRAPE_INTERVAL": "30s", "FATHOM_SCRAPE_NAMESPACES_EXCLUDE": "kube-system, linkerd",
+                "FATHOM_CLUSTER_NAME": "from-env", "UNRELATED": "x",
+            ])
+        #expect(configuration.scrapeInterval == 30)
+        #expect(configuration.excludeNamespaces == ["kube-system", "linkerd"])
+        #expect(configuration.clusterName == "from-env")
+    }
+
+    @Test func badEnvironmentValueNamesTheVariable() {
+        #expect(
+            throws: ConfigurationError(problems: [
+                ConfigurationProblem(
+                    key: "FATHOM_ADMIN_PORT (admin.port)", message: "must be a whole number, got \"ninety\"")
+            ])
+        ) {
+            try ConfigurationLoader.load(yaml: Self.minimal, environment: ["FATHOM_ADMIN_PORT": "ninety"])
+        }
+    }
+
+    @Test func timeoutMustBeBelowInterval() {
+        #expect(
+            throws: ConfigurationError(problems: [
+                ConfigurationProblem(key: "scrape.timeout", message: "must be below scrape.interval (10.0s)")
+            ])
+        ) {
+            try ConfigurationLoader.load(yaml: Self.minimal + "\nscrape: {timeout: 10s}")
+        }
+    }
+
+    @Test func invalidYAMLAndWrongShapes() {
+        #expect(throws: ConfigurationError.self) { try ConfigurationLoader.load(yaml: "cluster: [unclosed") }
+        #expect(
+            throws: ConfigurationError(problems: [
+                ConfigurationProblem(key: "(file)", message: "must be a mapping of keys to values"),
+                ConfigurationProblem(key: "cluster.name", message: "required"),
+                ConfigurationProblem(key: "report.endpoint", message: "required"),
+            ])
+        ) {
+            try ConfigurationLoader.load(yaml: "- just\n- a list")
+        }
+        #expect(
+            throws: ConfigurationError(problems: [ConfigurationProblem(key: "scrape", message: "must be a mapping")])
+        ) {
+            try ConfigurationLoader.load(yaml: Self.minimal + "\nscrape: 5")
+        }
+    }
+
+    @Test func emptySectionsAreFine() throws {
+        #expect(try ConfigurationLoader.load(yaml: Self.minimal + "\nscrape:\naggregation:").scrapeInterval == 10)
+    }
+
+    @Test func referenceListsEveryKeyWithItsVariable() {
+        let reference = ConfigurationKey.reference
+        for key in ConfigurationKey.all {
+            #expect(reference.contains("`\(key.path)`"))
+            #expect(reference.contains("`\(key.environmentVariable)`"))
+        }
+        let token = ConfigurationKey.all.first { $0.path == "report.tokenFile" }
+        #expect(token?.environmentVariable == "FATHOM_REPORT_TOKEN_FILE")
+        #expect(reference.contains("| `cluster.name` | `FATHOM_CLUSTER_NAME` | string | required |"))
+    }
+
+    @Test func errorDescriptionListsProblems() {
+        let error = ConfigurationError(problems: [
+            ConfigurationProblem(key: "a", message: "x"), ConfigurationProblem(key: "b", message: "y"),
+        ])
+        #expect(error.description == "invalid configuration (2 problems):\n  - a: x\n  - b: y")
+    }
+}
