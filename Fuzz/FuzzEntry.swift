@@ -46,7 +46,7 @@ private struct SeriesKey: Hashable {
 private func totals(_ snapshot: ProxySnapshot) -> [SeriesKey: Double] {
     var result: [SeriesKey: Double] = [:]
     for (index, descriptor) in snapshot.series.enumerated() where !snapshot.values[index].isNaN {
-        let key = SeriesKey(route: snapshot.routes[Int(descriptor.route)], role: descriptor.role)
+        let key = SeriesKey(route: snapshot.routes[Int(descriptor.route)], role: snapshot.role(of: descriptor))
         result[key, default: 0] += snapshot.values[index]
     }
     return result.mapValues { $0.isNaN ? -0.0 : $0 }

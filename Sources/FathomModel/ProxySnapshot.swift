@@ -12,6 +12,8 @@ public struct ProxySnapshot: Sendable {
     public var routes: [RouteIdentity]
     /// Every series the decoder has numbered, by index.
     public var series: [SeriesDescriptor]
+    /// Roles, referenced by `SeriesDescriptor.role`.
+    public var roles: [SeriesRole]
     /// The value of each series on this page (same count as `series`); NaN where the series was
     /// absent from the page.
     public var values: [Double]
@@ -26,17 +28,44 @@ public struct ProxySnapshot: Sendable {
     public var renumbering: SeriesRenumbering?
 
     public init(
-        epoch: UInt64, routes: [RouteIdentity] = [], series: [SeriesDescriptor] = [], values: [Double] = [],
-        processStartTime: Double? = nil, build: ProxyBuildInfo? = nil, stats: PageStats = PageStats()
+        epoch: UInt64, routes: [RouteIdentity] = [], series: [SeriesDescriptor] = [], roles: [SeriesRole] = [],
+        values: [Double] = [], processStartTime: Double? = nil, build: ProxyBuildInfo? = nil,
+        stats: PageStats = PageStats()
     ) {
         self.epoch = epoch
         self.routes = routes
         self.series = series
+        self.roles = roles
         self.values = values
         self.processStartTime = processStartTime
         self.build = build
         self.stats = stats
     }
+}
+
+extension ProxySnapshot {
+    /// A snapshot from series given with their roles, which are interned here (for tests and
+    /// tools that build snapshots by hand).
+    public init(
+        epoch: UInt64, routes: [RouteIdentity], seriesRoles: [(route: Int32, role: SeriesRole)], values: [Double],
+        processStartTime: Double? = nil, stats: PageStats = PageStats()
+    ) {
+        var roles: [SeriesRole] = []
+        let series = seriesRoles.map { entry -> SeriesDescriptor in
+            if let known = roles.firstIndex(of: entry.role) {
+                return SeriesDescriptor(route: entry.route, role: UInt16(known))
+            }
+            roles.append(entry.role)
+            return SeriesDescriptor(route: entry.route, role: UInt16(roles.count - 1))
+        }
+        self.init(
+            epoch: epoch, routes: routes, series: series, roles: roles, values: values,
+            processStartTime: processStartTime, stats: stats)
+    }
+
+    /// The role of a series.
+    @inline(__always)
+    public func role(of descriptor: SeriesDescriptor) -> SeriesRole { roles[Int(descriptor.role)] }
 }
 
 /// How a decoder renumbered its series and routes when it dropped the ones a proxy no longer

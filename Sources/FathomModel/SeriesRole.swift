@@ -8,12 +8,14 @@ public enum SeriesRole: Sendable, Hashable {
     case latencySum(unitsPerSecond: Double)
 }
 
-/// A raw series: which route it belongs to (an index into `ProxySnapshot.routes`) and its role.
+/// A raw series: which route it belongs to (an index into `ProxySnapshot.routes`) and its role (an
+/// index into `ProxySnapshot.roles`). Eight bytes, as a proxy may have thousands of series and an
+/// agent a thousand proxies; a proxy has only a few dozen distinct roles.
 public struct SeriesDescriptor: Sendable, Equatable {
     public var route: Int32
-    public var role: SeriesRole
+    public var role: UInt16
 
-    public init(route: Int32, role: SeriesRole) {
+    public init(route: Int32, role: UInt16) {
         self.route = route
         self.role = role
     }

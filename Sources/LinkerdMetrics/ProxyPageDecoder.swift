@@ -25,6 +25,8 @@ public struct ProxyPageDecoder: Sendable {
     private var routes: [RouteIdentity] = []
     private var routeIndex: [RouteIdentity: Int32] = [:]
     private var series: [SeriesDescriptor] = []
+    private var roles: [SeriesRole] = []
+    private var roleIndex: [SeriesRole: UInt16] = [:]
     private var values: [Double] = []
     private var build: ProxyBuildInfo?
     private var epoch: UInt64
@@ -72,7 +74,7 @@ public struct ProxyPageDecoder: Sendable {
             if line.isTerminated, first != UInt8(ascii: " "), let keyEnd = parser.seriesEnd(of: line) {
                 let length = keyEnd - line.start
                 let fingerprint = SeriesFingerprint.hash(view.base + line.start, count: length)
-                if let target = table.find(fingerprint, length: length, page: page),
+                if let target = table.find(fingerprint, page: page),
                     let (value, _) = try? parser.parseValue(of: line, after: keyEnd)
                 {
                     stats.samples += 1
@@ -98,7 +100,7 @@ public struct ProxyPageDecoder: Sendable {
             stats.samples += 1
             let fingerprint = SeriesFingerprint.hash(view, sample.series)
             let target: Int32
-            if let known = table.find(fingerprint, length: sample.series.count, page: page) {
+            if let known = table.find(fingerprint, page: page) {
                 target = known
             } else {
                 guard table.count < maxSeries else {
@@ -115,15 +117,15 @@ public struct ProxyPageDecoder: Sendable {
                     continue
                 }
                 target = register(SeriesClassifier.classify(view, sample))
-                table.insert(fingerprint, length: sample.series.count, target: target, page: page)
+                table.insert(fingerprint, target: target, page: page)
             }
             record(target, sample.value, &stats, &processStartTime, &sawBuild)
         }
         stats.lines = parser.lineNumber
         let renumbering = page % UInt32(max(1, compactionCheckInterval)) == 0 ? compactIfStale() : nil
         var snapshot = ProxySnapshot(
-            epoch: epoch, routes: routes, series: series, values: values, processStartTime: processStartTime,
-            build: sawBuild ? build : nil, stats: stats)
+            epoch: epoch, routes: routes, series: series, roles: roles, values: values,
+            processStartTime: processStartTime, build: sawBuild ? build : nil, stats: stats)
         snapshot.renumbering = renumbering
         return snapshot
     }
@@ -190,6 +192,17 @@ public struct ProxyPageDecoder: Sendable {
             build = info
             return SeriesTable.buildInfo
         case .route(let identity, let role):
+            let roleNumber: UInt16
+            if let known = roleIndex[role] {
+                roleNumber = known
+            } else {
+                // Distinct roles are few (two outcomes, a sum, a few dozen bucket bounds); a page
+                // inventing tens of thousands of `le` values gets the rest ignored.
+                guard roles.count < Int(UInt16.max) else { return SeriesTable.ignored }
+                roleNumber = UInt16(roles.count)
+                roles.append(role)
+                roleIndex[role] = roleNumber
+            }
             let route: Int32
             if let known = routeIndex[identity] {
                 route = known
@@ -198,7 +211,7 @@ public struct ProxyPageDecoder: Sendable {
                 routes.append(identity)
                 routeIndex[identity] = route
             }
-            series.append(SeriesDescriptor(route: route, role: role))
+            series.append(SeriesDescriptor(route: route, role: roleNumber))
             values.append(.nan)
             return Int32(series.count - 1)
         }

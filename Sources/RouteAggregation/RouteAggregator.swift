@@ -162,7 +162,7 @@ public struct RouteAggregator: Sendable {
             guard increase > 0 else { continue }
             let descriptor = snapshot.series[index]
             let slot = resolveSlot(&state, route: descriptor.route, routes: snapshot.routes)
-            switch descriptor.role {
+            switch snapshot.role(of: descriptor) {
             case .responses(let success):
                 if success {
                     slots[Int(slot)].success += increase

@@ -15,6 +15,9 @@ import RouteAggregation
 struct Options {
     var seconds = 1.0
     var pages: [String] = []
+    /// With `--fleet N`: simulate N proxies serving the (first) page, one decoder each.
+    var fleet: Int?
+    var cycles = 6
 
     init(arguments: [String]) {
         var iterator = arguments.dropFirst().makeIterator()
@@ -22,8 +25,12 @@ struct Options {
             switch argument {
             case "--seconds":
                 seconds = iterator.next().flatMap(Double.init) ?? seconds
+            case "--fleet":
+                fleet = iterator.next().flatMap(Int.init)
+            case "--cycles":
+                cycles = iterator.next().flatMap(Int.init) ?? cycles
             case "-h", "--help":
-                print("usage: fathom-bench [--seconds S] [PAGE ...]")
+                print("usage: fathom-bench [--seconds S] [PAGE ...]\n       fathom-bench --fleet N [--cycles C] PAGE")
                 exit(0)
             default:
                 pages.append(argument)
@@ -182,6 +189,63 @@ do {
 } catch {
     FileHandle.standardError.write(Data("\(error)\n".utf8))
     exit(1)
+}
+
+/// Resident memory of this process in bytes, from /proc/self/status.
+func residentBytes() -> Int {
+    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
+    for line in status.split(separator: "\n") where line.hasPrefix("VmRSS:") {
+        let kilobytes = line.split(separator: " ").compactMap { Int($0) }.first ?? 0
+        return kilobytes * 1_024
+    }
+    return 0
+}
+
+/// The agent's per-scrape work for a fleet of proxies: every proxy's page decoded by its own
+/// decoder and ingested into one aggregator, one cycle per scrape interval.
+func runFleet(_ workload: Workload, proxies: Int, cycles: Int) {
+    let baseline = residentBytes()
+    var decoders = (0..<proxies).map { _ in ProxyPageDecoder() }
+    var aggregator = RouteAggregator(startedAt: 0)
+    let ids = (0..<proxies).map { ProxyID("pod-\($0)") }
+    // 20 pods per workload, as in a mesh of Deployments with a few replicas each.
+    let owners = (0..<proxies).map { WorkloadRef(kind: "Deployment", namespace: "bench", name: "app-\($0 / 20)") }
+    let clock = ContinuousClock()
+    var cycleSeconds: [Double] = []
+    for cycle in 0..<cycles {
+        let started = clock.now
+        let page = workload.variants[cycle % workload.variants.count]
+        for index in 0..<proxies {
+            if let snapshot = try? decoders[index].decode(page) {
+                aggregator.ingest(snapshot, from: ids[index], workload: owners[index])
+            }
+        }
+        sink += Double(aggregator.closeWindow(at: Double(cycle + 1) * 10).routes.count)
+        let elapsed = clock.now - started
+        cycleSeconds.append(Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18)
+    }
+    // The first cycle numbers every series; steady state is what runs every interval.
+    let steady = cycleSeconds.dropFirst().sorted()
+    let median = steady.isEmpty ? cycleSeconds[0] : steady[steady.count / 2]
+    let resident = residentBytes()
+    print(
+        "| proxies | page bytes | first cycle s | steady cycle s (median) | cores at 10 s interval | RSS MB | state MB (RSS − before) |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    print(
+        "| \(proxies) | \(workload.bytes) | \(String(format: "%.2f", cycleSeconds[0])) | \(String(format: "%.2f", median)) | "
+            + "\(String(format: "%.3f", median / 10)) | \(resident / 1_000_000) | \((resident - baseline) / 1_000_000) |"
+    )
+    withExtendedLifetime(decoders) {}
+}
+
+if let proxies = options.fleet {
+    guard let first = workloads.first else {
+        FileHandle.standardError.write(Data("--fleet needs a PAGE\n".utf8))
+        exit(1)
+    }
+    runFleet(first, proxies: proxies, cycles: options.cycles)
+    exit(0)
 }
 
 let header = [

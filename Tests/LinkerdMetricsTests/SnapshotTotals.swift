@@ -15,7 +15,7 @@ extension ProxySnapshot {
         for (index, descriptor) in series.enumerated() where !values[index].isNaN {
             let route = routes[Int(descriptor.route)]
             let value = values[index]
-            switch descriptor.role {
+            switch role(of: descriptor) {
             case .responses(let success):
                 if success {
                     result[route, default: RouteTotals()].success += value

@@ -7,13 +7,13 @@ import Testing
 struct SnapshotBuilder {
     static let route = RouteIdentity(
         direction: .outbound, source: .httpRoute, target: "Service/shop/cart:80", route: "default/http", peer: "")
-    static let series: [SeriesDescriptor] = [
-        SeriesDescriptor(route: 0, role: .responses(success: true)),
-        SeriesDescriptor(route: 0, role: .responses(success: false)),
-        SeriesDescriptor(route: 0, role: .latencyBucket(upperBoundSeconds: 0.1)),
-        SeriesDescriptor(route: 0, role: .latencyBucket(upperBoundSeconds: 1)),
-        SeriesDescriptor(route: 0, role: .latencyBucket(upperBoundSeconds: .infinity)),
-        SeriesDescriptor(route: 0, role: .latencySum(unitsPerSecond: 1_000)),
+    static let series: [(route: Int32, role: SeriesRole)] = [
+        (0, .responses(success: true)),
+        (0, .responses(success: false)),
+        (0, .latencyBucket(upperBoundSeconds: 0.1)),
+        (0, .latencyBucket(upperBoundSeconds: 1)),
+        (0, .latencyBucket(upperBoundSeconds: .infinity)),
+        (0, .latencySum(unitsPerSecond: 1_000)),
     ]
 
     var epoch: UInt64 = 7
@@ -24,7 +24,7 @@ struct SnapshotBuilder {
         var stats = PageStats()
         stats.badLines = badLines
         return ProxySnapshot(
-            epoch: epoch, routes: [Self.route], series: Self.series, values: values, processStartTime: startTime,
+            epoch: epoch, routes: [Self.route], seriesRoles: Self.series, values: values, processStartTime: startTime,
             stats: stats)
     }
 }
@@ -162,9 +162,9 @@ struct SnapshotBuilder {
             RouteIdentity(
                 direction: .outbound, source: .serviceProfileRoute, target: "svc:80", route: "GET /r\(index)", peer: "")
         }
-        let series = (0..<5).map { SeriesDescriptor(route: Int32($0), role: .responses(success: true)) }
+        let series = (0..<5).map { (route: Int32($0), role: SeriesRole.responses(success: true)) }
         let snapshot = ProxySnapshot(
-            epoch: 1, routes: routes, series: series, values: [1, 2, 3, 4, 5], processStartTime: 10)
+            epoch: 1, routes: routes, seriesRoles: series, values: [1, 2, 3, 4, 5], processStartTime: 10)
         aggregator.ingest(snapshot, from: podA, workload: web)
         let window = aggregator.closeWindow(at: 10)
         #expect(window.routes.count == 3)
