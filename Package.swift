@@ -17,6 +17,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // Zero-copy pull parser for the Prometheus text exposition format (0.0.4 and the
@@ -66,15 +67,21 @@ let package = Package(
         // every request; used by the demo, the benchmark and end-to-end tests.
         .target(name: "ProxySimulation", dependencies: ["FathomModel"]),
         // Test-only helpers: the shared fixtures, page damage, and later the in-process fakes.
+        // A minimal HTTP/1.1 server (SwiftNIO) for the admin endpoints and the local stand-ins.
+        .target(
+            name: "HTTPServing",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
         // Stand-ins on loopback for the demo and tests: the SaaS collector (the demo's local sink)
         // and simulated linkerd-proxies serving their pages over HTTP.
         .target(
             name: "LocalServers",
             dependencies: [
-                "Reporting", "ReportProtos", "GzipCodec", "ProxySimulation",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
+                "Reporting", "ReportProtos", "GzipCodec", "ProxySimulation", "HTTPServing",
             ]
         ),
         .target(name: "AgentTestSupport", dependencies: ["FathomModel", "ProxySimulation"]),
@@ -92,7 +99,8 @@ let package = Package(
             name: "AgentApp",
             dependencies: [
                 "PrometheusText", "LinkerdMetrics", "RouteAggregation", "FathomModel", "ProxySimulation", "Reporting",
-                "ReportProtos", "LocalServers", "Scraping", "AgentConfiguration",
+                "ReportProtos", "LocalServers", "Scraping", "AgentConfiguration", "HTTPServing",
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -116,6 +124,7 @@ let package = Package(
             name: "ScrapingTests",
             dependencies: [
                 "Scraping", "LocalServers", "ProxySimulation", "FathomModel", "RouteAggregation", "GzipCodec",
+                "HTTPServing",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -128,7 +137,13 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .testTarget(name: "AgentAppTests", dependencies: ["AgentApp", "RouteAggregation", "FathomModel"]),
+        .testTarget(
+            name: "AgentAppTests",
+            dependencies: [
+                "AgentApp", "RouteAggregation", "FathomModel", "Scraping", "LinkerdMetrics", "PrometheusText",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ]
+        ),
         // The pipeline end to end: simulated proxies -> decoder -> aggregator, checked against the truth.
         .testTarget(
             name: "PipelineTests",

@@ -8,6 +8,7 @@ import ReportProtos
 import Reporting
 import RouteAggregation
 import Scraping
+import Synchronization
 
 /// Settings of `fathom-agent demo`.
 public struct DemoOptions: Sendable {
@@ -18,6 +19,8 @@ public struct DemoOptions: Sendable {
     /// When to restart one simulated proxy, in seconds from the start; negative for never.
     public var restartAfter: Double = 25
     public var seed: UInt64 = 42
+    /// Port of the admin endpoints on 127.0.0.1; 0 picks a free one.
+    public var adminPort = 0
 
     public init() {}
 }
@@ -49,10 +52,17 @@ public struct Demo: Sendable {
         logger.logLevel = .warning
 
         let collector = try await FakeCollector.start(onBatch: { output(Self.describe($0)) })
+        let metrics = AgentMetrics(version: AgentVersion.current)
+        let status = DemoStatus()
+        let admin = try await AdminServer.start(
+            host: "127.0.0.1", port: options.adminPort, metrics: metrics, ready: { status.ready.withLock { $0 } },
+            lastWindow: { status.lastWindow.withLock { $0 } })
         let mesh = SimulatedMesh.demo(startedAt: start, seed: options.seed)
         let proxies = try await SimulatedProxyServers.start(mesh: mesh, now: now)
         let client = HTTPClient(eventLoopGroupProvider: .singleton)
-        let pipeline = DemoPipeline(aggregator: RouteAggregator(startedAt: start))
+        let pipeline = DemoPipeline(
+            aggregator: RouteAggregator(startedAt: start), metrics: metrics, status: status,
+            targetCount: mesh.proxies.count)
         var scrapeSettings = ScrapeSettings()
         scrapeSettings.interval = options.scrapeInterval
         scrapeSettings.timeout = min(5, options.scrapeInterval * 0.8)
@@ -76,7 +86,8 @@ public struct Demo: Sendable {
                     + "\(Set(mesh.proxies.map(\.workload)).count) workloads, each served on its own loopback port; "
                     + "scraping every \(RouteTable.formatted(options.scrapeInterval, decimals: 1)) s, a report batch "
                     + "every \(RouteTable.formatted(options.windowLength, decimals: 1)) s to a local collector at "
-                    + collector.url)
+                    + collector.url
+                    + "; the agent's own /metrics, /readyz and /debug/routes at http://127.0.0.1:\(admin.port)")
             result = await withTaskGroup(of: Void.self) { group -> Result<[AggregationWindow], any Error> in
                 group.addTask { await scraper.run() }
                 group.addTask { await uploader.run() }
@@ -84,7 +95,8 @@ public struct Demo: Sendable {
                 do {
                     windows = .success(
                         try await windowLoop(
-                            start: start, now: now, pipeline: pipeline, uploader: uploader, proxies: proxies))
+                            start: start, now: now, pipeline: pipeline, uploader: uploader, proxies: proxies,
+                            metrics: metrics))
                 } catch {
                     windows = .failure(error)
                 }
@@ -100,13 +112,14 @@ public struct Demo: Sendable {
         try await client.shutdown()
         try await proxies.shutdown()
         try await collector.shutdown()
+        try await admin.shutdown()
         return try result.get()
     }
 
     /// Closes a window every `windowLength` seconds and hands it to the uploader as a batch.
     private func windowLoop(
         start: Double, now: @Sendable () -> Double, pipeline: DemoPipeline, uploader: Uploader,
-        proxies: SimulatedProxyServers
+        proxies: SimulatedProxyServers, metrics: AgentMetrics
     ) async throws -> [AggregationWindow] {
         var builder = BatchBuilder(
             identity: AgentIdentity(
@@ -134,6 +147,7 @@ public struct Demo: Sendable {
             health.queuedBatches = await uploader.currentStats.queuedBatches
             let batch = try builder.encode(window: window, health: health)
             await uploader.enqueue(batch)
+            metrics.record(await uploader.currentStats)
             windows.append(window)
             output(
                 "\nagent: window closed with \(window.routes.count) routes from "
@@ -159,18 +173,35 @@ public struct Demo: Sendable {
     }
 }
 
+/// What the admin endpoints read from the running demo.
+final class DemoStatus: Sendable {
+    /// True once every target has been scraped (the demo's stand-in for "every watcher listed once").
+    let ready = Mutex(false)
+    let lastWindow = Mutex<AggregationWindow?>(nil)
+}
+
 /// The demo's aggregation state, fed by the scrape loops.
 actor DemoPipeline {
     private var aggregator: RouteAggregator
+    private let metrics: AgentMetrics
+    private let status: DemoStatus
+    private let targetCount: Int
     private var health = HealthSummary()
     private var pageBytes = 0
     private var targets: Set<ProxyID> = []
 
-    init(aggregator: RouteAggregator) {
+    init(aggregator: RouteAggregator, metrics: AgentMetrics, status: DemoStatus, targetCount: Int) {
         self.aggregator = aggregator
+        self.metrics = metrics
+        self.status = status
+        self.targetCount = targetCount
     }
 
     func handle(_ event: ScrapeEvent) {
+        metrics.record(event)
+        defer {
+            if targets.count == targetCount { status.ready.withLock { $0 = true } }
+        }
         switch event {
         case .scraped(let target, let snapshot, _):
             targets.insert(target.proxy)
@@ -193,7 +224,10 @@ actor DemoPipeline {
         var summary = health
         summary.targets = targets.count
         summary.foldedRoutes = aggregator.stats.foldedRoutes
-        let result = (aggregator.closeWindow(at: time), summary, pageBytes, aggregator.stats)
+        let window = aggregator.closeWindow(at: time)
+        metrics.record(targets: targets.count, aggregator: aggregator)
+        status.lastWindow.withLock { $0 = window }
+        let result = (window, summary, pageBytes, aggregator.stats)
         health = HealthSummary()
         pageBytes = 0
         return result

@@ -1,4 +1,5 @@
 import GzipCodec
+import HTTPServing
 import NIOCore
 import NIOHTTP1
 import ReportProtos
@@ -45,7 +46,7 @@ public final class FakeCollector: Sendable {
 
     private let state = Mutex(State())
     private let onBatch: @Sendable (Fathom_Agent_V1_ReportBatch) -> Void
-    private let server = Mutex<LoopbackHTTPServer?>(nil)
+    private let server = Mutex<SimpleHTTPServer?>(nil)
 
     public var port: Int { server.withLock { $0?.port ?? 0 } }
     public var url: String { "http://127.0.0.1:\(port)/v1/reports" }
@@ -61,14 +62,14 @@ public final class FakeCollector: Sendable {
     ) async throws -> FakeCollector {
         let collector = FakeCollector(onBatch: onBatch)
         collector.state.withLock { $0.script = script }
-        let server = try await LoopbackHTTPServer.start { [collector] request in
+        let server = try await SimpleHTTPServer.start { [collector] request in
             collector.response(to: collector.handle(head: request.head, body: request.body))
         }
         collector.server.withLock { $0 = server }
         return collector
     }
 
-    private func response(to answer: Answer) -> LoopbackHTTPServer.Response {
+    private func response(to answer: Answer) -> SimpleHTTPServer.Response {
         switch answer {
         case .accept:
             return .reply(status: 200)

@@ -1,4 +1,5 @@
 import GzipCodec
+import HTTPServing
 import ProxySimulation
 import Synchronization
 
@@ -7,12 +8,12 @@ import Synchronization
 /// current page, gzip-compressed when asked for, as linkerd-proxy does.
 public final class SimulatedProxyServers: Sendable {
     public let mesh: Mutex<SimulatedMesh>
-    private let servers: [LoopbackHTTPServer]
+    private let servers: [SimpleHTTPServer]
 
     /// The URL of proxy `index`'s metrics page.
     public func url(_ index: Int) -> String { "http://127.0.0.1:\(servers[index].port)/metrics" }
 
-    private init(mesh: SimulatedMesh, servers: [LoopbackHTTPServer]) {
+    private init(mesh: SimulatedMesh, servers: [SimpleHTTPServer]) {
         self.mesh = Mutex(mesh)
         self.servers = servers
     }
@@ -22,10 +23,10 @@ public final class SimulatedProxyServers: Sendable {
         mesh: SimulatedMesh, now: @escaping @Sendable () -> Double
     ) async throws -> SimulatedProxyServers {
         let box = Mutex<SimulatedProxyServers?>(nil)
-        var servers: [LoopbackHTTPServer] = []
+        var servers: [SimpleHTTPServer] = []
         for index in mesh.proxies.indices {
             servers.append(
-                try await LoopbackHTTPServer.start { request in
+                try await SimpleHTTPServer.start { request in
                     guard let owner = box.withLock({ $0 }) else { return .reply(status: 503) }
                     let page = owner.mesh.withLock { mesh in
                         mesh.proxies[index].advance(to: now())

@@ -38,6 +38,8 @@ public struct UploaderStats: Sendable, Equatable {
     public var queuedBytes = 0
     /// Seconds each acknowledged POST took, most recent last (bounded).
     public var recentUploadSeconds: [Double] = []
+
+    public init() {}
 }
 
 /// Sends encoded batches to the collector, oldest first, one at a time.

@@ -29,6 +29,9 @@ struct DemoCommand: AsyncParsableCommand {
     @Option(help: "Seed of the simulated traffic.")
     var seed: UInt64 = 42
 
+    @Option(help: "Port of the admin endpoints (/metrics, /healthz, /readyz, /debug/routes) on 127.0.0.1; 0 picks one.")
+    var adminPort = 0
+
     func validate() throws {
         guard scrapeInterval > 0 else { throw ValidationError("--scrape-interval must be positive") }
         guard window >= scrapeInterval else { throw ValidationError("--window must be at least --scrape-interval") }
@@ -40,6 +43,7 @@ struct DemoCommand: AsyncParsableCommand {
         options.scrapeInterval = scrapeInterval
         options.windowLength = window
         options.seed = seed
+        options.adminPort = adminPort
         let demo = Demo(options: options, output: { line in print(line) })
         try await demo.run()
     }

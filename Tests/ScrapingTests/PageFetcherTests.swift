@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import GzipCodec
+import HTTPServing
 import LocalServers
 import Scraping
 import Synchronization
@@ -16,10 +17,10 @@ final class SeenEncodings: Sendable {
         String(repeating: "response_total{direction=\"inbound\",classification=\"success\"} 7\n", count: 200).utf8)
 
     func withServer(
-        _ respond: @escaping @Sendable (LoopbackHTTPServer.Request) -> LoopbackHTTPServer.Response,
+        _ respond: @escaping @Sendable (SimpleHTTPServer.Request) -> SimpleHTTPServer.Response,
         run body: (PageFetcher, String) async throws -> Void
     ) async throws {
-        let server = try await LoopbackHTTPServer.start(respond: respond)
+        let server = try await SimpleHTTPServer.start(respond: respond)
         let client = HTTPClient(eventLoopGroupProvider: .singleton)
         do {
             try await body(PageFetcher(client: client), "http://127.0.0.1:\(server.port)/metrics")
@@ -87,7 +88,7 @@ final class SeenEncodings: Sendable {
     }
 
     @Test func refusedWhenNothingListens() async throws {
-        let server = try await LoopbackHTTPServer.start { _ in .reply(status: 200) }
+        let server = try await SimpleHTTPServer.start { _ in .reply(status: 200) }
         let port = server.port
         try await server.shutdown()
         let client = HTTPClient(eventLoopGroupProvider: .singleton)

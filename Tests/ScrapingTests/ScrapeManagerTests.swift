@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import FathomModel
+import HTTPServing
 import LocalServers
 import Logging
 import RouteAggregation
@@ -55,7 +56,7 @@ final class Recorder: Sendable {
 
     @Test func latestTargetSetWinsWithoutRestartingOthers() async throws {
         let recorder = Recorder()
-        let server = try await LoopbackHTTPServer.start { _ in .reply(status: 200, body: Self.page) }
+        let server = try await SimpleHTTPServer.start { _ in .reply(status: 200, body: Self.page) }
         let client = HTTPClient(eventLoopGroupProvider: .singleton)
         var settings = ScrapeSettings()
         settings.interval = 0.05
@@ -85,7 +86,7 @@ final class Recorder: Sendable {
 
     @Test func concurrencyIsCapped() async throws {
         let recorder = Recorder()
-        let server = try await LoopbackHTTPServer.start { _ in
+        let server = try await SimpleHTTPServer.start { _ in
             recorder.inFlight.withLock { state in
                 state.now += 1
                 state.most = max(state.most, state.now)

@@ -2,10 +2,10 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 
-/// A minimal HTTP/1.1 server on 127.0.0.1 (port 0) for the demo's and tests' stand-ins: it hands
-/// each complete request to `respond` and writes back what it says, keeping connections alive
-/// as real servers do.
-public final class LoopbackHTTPServer: Sendable {
+/// A minimal HTTP/1.1 server: it hands each complete request to `respond` and writes back what it
+/// says, keeping connections alive as real servers do. The admin server binds it on the pod's
+/// address; the demo's and tests' stand-ins on 127.0.0.1, port 0.
+public final class SimpleHTTPServer: Sendable {
     /// One request: head and body.
     public struct Request: Sendable {
         public var head: HTTPRequestHead
@@ -32,8 +32,8 @@ public final class LoopbackHTTPServer: Sendable {
     }
 
     public static func start(
-        respond: @escaping @Sendable (Request) -> Response
-    ) async throws -> LoopbackHTTPServer {
+        host: String = "127.0.0.1", port: Int = 0, respond: @escaping @Sendable (Request) -> Response
+    ) async throws -> SimpleHTTPServer {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -42,8 +42,8 @@ public final class LoopbackHTTPServer: Sendable {
                     channel.pipeline.addHandler(RequestHandler(respond: respond))
                 }
             }
-            .bind(host: "127.0.0.1", port: 0).get()
-        return LoopbackHTTPServer(channel: channel, group: group, port: channel.localAddress?.port ?? 0)
+            .bind(host: host, port: port).get()
+        return SimpleHTTPServer(channel: channel, group: group, port: channel.localAddress?.port ?? 0)
     }
 
     public func shutdown() async throws {
@@ -57,11 +57,11 @@ private final class RequestHandler: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
 
-    private let respond: @Sendable (LoopbackHTTPServer.Request) -> LoopbackHTTPServer.Response
+    private let respond: @Sendable (SimpleHTTPServer.Request) -> SimpleHTTPServer.Response
     private var head: HTTPRequestHead?
     private var body: [UInt8] = []
 
-    init(respond: @escaping @Sendable (LoopbackHTTPServer.Request) -> LoopbackHTTPServer.Response) {
+    init(respond: @escaping @Sendable (SimpleHTTPServer.Request) -> SimpleHTTPServer.Response) {
         self.respond = respond
     }
 
@@ -75,7 +75,7 @@ private final class RequestHandler: ChannelInboundHandler, @unchecked Sendable {
         case .end:
             guard let head else { return }
             let keepAlive = head.isKeepAlive
-            switch respond(LoopbackHTTPServer.Request(head: head, body: body)) {
+            switch respond(SimpleHTTPServer.Request(head: head, body: body)) {
             case .reply(let status, let headers, let body):
                 write(context: context, status, headers, body, keepAlive: keepAlive)
             case .delayed(let seconds, let status, let headers, let body):

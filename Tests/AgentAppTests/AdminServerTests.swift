@@ -1,0 +1,91 @@
+import AgentApp
+import AsyncHTTPClient
+import FathomModel
+import Foundation
+import LinkerdMetrics
+import PrometheusText
+import Reporting
+import RouteAggregation
+import Scraping
+import Synchronization
+import Testing
+
+@Suite struct AdminServerTests {
+    final class Flags: Sendable {
+        let ready = Mutex(false)
+        let window = Mutex<AggregationWindow?>(nil)
+        init() {}
+    }
+
+    func get(_ client: HTTPClient, _ url: String) async throws -> (Int, [UInt8]) {
+        let response = try await client.execute(HTTPClientRequest(url: url), timeout: .seconds(5))
+        let body = try await response.body.collect(upTo: 1 << 20)
+        return (Int(response.status.code), Array(body.readableBytesView))
+    }
+
+    @Test func endpointsServeMetricsHealthReadinessAndRoutes() async throws {
+        let metrics = AgentMetrics(version: "9.9.9")
+        let target = ScrapeTarget(
+            proxy: ProxyID("p"), workload: WorkloadRef(kind: "Deployment", namespace: "n", name: "w"), url: "http://x")
+        var stats = PageStats()
+        stats.badLines = 2
+        metrics.record(.scraped(target, ProxySnapshot(epoch: 1, stats: stats), seconds: 0.02))
+        metrics.record(.failed(target, .timeout, detail: "slow"))
+        metrics.record(.failed(target, .timeout, detail: "slow"))
+        var upload = UploaderStats()
+        upload.batchesSent = 3
+        upload.retries = ["throttled": 2]
+        metrics.record(upload)
+        upload.batchesSent = 5
+        metrics.record(upload)
+
+        let flags = Flags()
+        let admin = try await AdminServer.start(
+            host: "127.0.0.1", port: 0, metrics: metrics, ready: { flags.ready.withLock { $0 } },
+            lastWindow: { flags.window.withLock { $0 } })
+        let client = HTTPClient(eventLoopGroupProvider: .singleton)
+        let base = "http://127.0.0.1:\(admin.port)"
+
+        let (metricsStatus, metricsBody) = try await get(client, base + "/metrics")
+        #expect(metricsStatus == 200)
+        // The agent's own page parses with the agent's own parser.
+        let page = try ParsedPage.parse(metricsBody, policy: .rejectPage)
+        func value(_ name: String, _ labels: [LabelPair] = []) -> Double? {
+            page.samples.first { $0.name == name && $0.labels == labels }?.value
+        }
+        #expect(value("fathom_scrapes_total", [.init("result", "success")]) == 1)
+        #expect(value("fathom_scrapes_total", [.init("result", "failure"), .init("reason", "timeout")]) == 2)
+        #expect(value("fathom_scrapes_total", [.init("result", "failure"), .init("reason", "refused")]) == 0)
+        #expect(value("fathom_page_bad_lines_total") == 2)
+        #expect(value("fathom_report_batches_sent_total") == 5)
+        #expect(value("fathom_report_retries_total", [.init("reason", "throttled")]) == 2)
+        #expect(value("fathom_build_info", [.init("version", "9.9.9")]) == 1)
+        #expect(value("fathom_scrape_duration_seconds_count") == 1)
+
+        #expect(try await get(client, base + "/healthz").0 == 200)
+        #expect(try await get(client, base + "/readyz").0 == 503)
+        flags.ready.withLock { $0 = true }
+        #expect(try await get(client, base + "/readyz").0 == 200)
+        #expect(try await get(client, base + "/nope").0 == 404)
+
+        #expect(try await get(client, base + "/debug/routes").1 == Array("[]".utf8))
+        let key = RouteKey(
+            workload: WorkloadRef(kind: "Deployment", namespace: "shop", name: "web"),
+            identity: RouteIdentity(direction: .outbound, source: .httpRoute, target: "t", route: "r", peer: ""))
+        let route = RouteWindow(
+            key: key, successCount: 9, failureCount: 1,
+            latency: LatencyHistogram(upperBounds: [0.1, .infinity], cumulativeCounts: [10, 10]), foldedRoutes: 0,
+            duration: 10)
+        flags.window.withLock { $0 = AggregationWindow(start: 0, end: 10, routes: [route]) }
+        let routes = try JSONDecoder().decode(
+            [DebugRoute].self, from: Data(try await get(client, base + "/debug/routes").1))
+        #expect(routes.count == 1)
+        #expect(routes.first?.workload == "shop/deployment/web")
+        #expect(routes.first?.kind == "http-route")
+        #expect(routes.first?.rps == 1)
+        #expect(routes.first?.p50 == 0.05)
+
+        try await client.shutdown()
+        try await admin.shutdown()
+    }
+}
