@@ -183,47 +183,43 @@ private struct TypedValues {
 
     private mutating func duration(_ path: String) -> Double {
         guard case .duration(let minimum, let maximum) = Self.keys[path]!.kind else { return 0 }
-        let fallback = ValueParsing.duration(Self.keys[path]!.defaultValue ?? "") ?? minimum
-        guard let text = text(path) else { return fallback }
-        guard let seconds = ValueParsing.duration(text) else {
-            problem(path, "must be a duration such as 10s, 1m30s or 500ms, got \"\(text)\"")
-            return fallback
-        }
-        guard seconds >= minimum && seconds <= maximum else {
-            problem(path, "must be between \(minimum)s and \(maximum)s, got \"\(text)\"")
-            return fallback
-        }
-        return seconds
+        return ranged(
+            path, minimum...maximum, parse: ValueParsing.duration,
+            malformed: "must be a duration such as 10s, 1m30s or 500ms",
+            outOfRange: { "must be between \(minimum)s and \(maximum)s, got \"\($0)\"" })
     }
 
     private mutating func bytes(_ path: String) -> Int {
         guard case .bytes(let minimum, let maximum) = Self.keys[path]!.kind else { return 0 }
-        let fallback = ValueParsing.bytes(Self.keys[path]!.defaultValue ?? "") ?? minimum
-        guard let text = text(path) else { return fallback }
-        guard let bytes = ValueParsing.bytes(text) else {
-            problem(path, "must be a size such as 64Mi, 1Gi or 500000, got \"\(text)\"")
-            return fallback
-        }
-        guard bytes >= minimum && bytes <= maximum else {
-            problem(path, "must be between \(minimum) and \(maximum) bytes, got \"\(text)\"")
-            return fallback
-        }
-        return bytes
+        return ranged(
+            path, minimum...maximum, parse: ValueParsing.bytes, malformed: "must be a size such as 64Mi, 1Gi or 500000",
+            outOfRange: { "must be between \(minimum) and \(maximum) bytes, got \"\($0)\"" })
     }
 
     private mutating func integer(_ path: String) -> Int {
         guard case .integer(let minimum, let maximum) = Self.keys[path]!.kind else { return 0 }
-        let fallback = Int(Self.keys[path]!.defaultValue ?? "") ?? minimum
+        return ranged(
+            path, minimum...maximum, parse: { Int($0) }, malformed: "must be a whole number",
+            outOfRange: { "must be between \(minimum) and \(maximum), got \($0)" })
+    }
+
+    /// A key's value parsed and checked against its range; on a problem, the default (which is
+    /// always valid), so one bad key does not hide the problems of the others.
+    private mutating func ranged<Value: Comparable>(
+        _ path: String, _ range: ClosedRange<Value>, parse: (String) -> Value?, malformed: String,
+        outOfRange: (String) -> String
+    ) -> Value {
+        let fallback = parse(Self.keys[path]!.defaultValue ?? "") ?? range.lowerBound
         guard let text = text(path) else { return fallback }
-        guard let number = Int(text) else {
-            problem(path, "must be a whole number, got \"\(text)\"")
+        guard let value = parse(text) else {
+            problem(path, "\(malformed), got \"\(text)\"")
             return fallback
         }
-        guard number >= minimum && number <= maximum else {
-            problem(path, "must be between \(minimum) and \(maximum), got \(number)")
+        guard range.contains(value) else {
+            problem(path, outOfRange(text))
             return fallback
         }
-        return number
+        return value
     }
 
     private mutating func list(_ path: String) -> [String] {

@@ -113,6 +113,7 @@ public actor Uploader {
         }
         for dropped in queue.enqueue(batch) {
             spool?.remove(dropped)
+            attempts[dropped.idempotencyKey] = nil
             stats.dropped["queue_full", default: 0] += 1
             logger.warning("Queue full: dropped the oldest batch", metadata: ["batch.key": "\(dropped.idempotencyKey)"])
         }
