@@ -109,6 +109,7 @@ let package = Package(
             name: "fathom-agent",
             dependencies: [
                 "AgentApp", "AgentConfiguration", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]
         ),
         .testTarget(

@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import Foundation
 import HTTPServing
 import RouteAggregation
@@ -46,36 +47,29 @@ public final class AdminServer: Sendable {
     }
 }
 
-/// One row of `/debug/routes`.
-public struct DebugRoute: Codable, Sendable, Equatable {
-    public var workload: String
-    public var direction: String
-    public var kind: String
-    public var target: String
-    public var route: String
-    public var peer: String
-    public var success: Double
-    public var failure: Double
-    /// Responses per second over the window.
-    public var rps: Double
-    /// Latency quantiles in seconds; nil without observations.
-    public var p50: Double?
-    public var p95: Double?
-    public var p99: Double?
+/// Reads a running agent's `/debug/routes`, for `fathom-agent routes`.
+public enum RoutesClient {
+    /// A failed read, with what to check.
+    public struct Failure: Error, CustomStringConvertible {
+        public var description: String
+    }
 
-    init(_ route: RouteWindow) {
-        workload = route.key.workload.description
-        direction = route.key.identity.direction.rawValue
-        kind = RouteTable.kind(route.key.identity.source)
-        target = route.key.identity.target
-        self.route = route.key.identity.route
-        peer = route.key.identity.peer
-        success = route.successCount
-        failure = route.failureCount
-        rps = route.requestRate
-        func finite(_ value: Double) -> Double? { value.isFinite ? value : nil }
-        p50 = finite(route.latencyQuantile(0.5))
-        p95 = finite(route.latencyQuantile(0.95))
-        p99 = finite(route.latencyQuantile(0.99))
+    /// - Parameter timeout: seconds; AsyncHTTPClient keeps retrying a refused connection until then.
+    public static func fetch(agent: String, client: HTTPClient, timeout: Double = 5) async throws -> [DebugRoute] {
+        let url = agent.hasSuffix("/") ? agent + "debug/routes" : agent + "/debug/routes"
+        let response: HTTPClientResponse
+        do {
+            response = try await client.execute(
+                HTTPClientRequest(url: url), timeout: .milliseconds(Int64(timeout * 1_000)))
+        } catch {
+            throw Failure(
+                description: "cannot reach the agent at \(url): \(error) "
+                    + "(port-forward its admin port: kubectl port-forward deploy/fathom-agent 9990)")
+        }
+        guard response.status == .ok else {
+            throw Failure(description: "the agent answered \(response.status.code) for \(url)")
+        }
+        let body = try await response.body.collect(upTo: 64 << 20)
+        return try JSONDecoder().decode([DebugRoute].self, from: Data(body.readableBytesView))
     }
 }

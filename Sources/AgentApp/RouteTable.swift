@@ -52,34 +52,37 @@ public enum RouteTable {
 
     /// The rows of a window, sorted by workload, direction, kind, target and route.
     public static func rows(_ routes: [RouteWindow]) -> [[String]] {
-        routes.sorted { lhs, rhs in
-            let left = lhs.key
-            let right = rhs.key
-            if left.workload != right.workload { return left.workload < right.workload }
-            return (
-                left.identity.direction.rawValue, kind(left.identity.source), left.identity.target, left.identity.route
-            )
-                < (
-                    right.identity.direction.rawValue, kind(right.identity.source), right.identity.target,
-                    right.identity.route
-                )
-        }
-        .map { route in
-            let identity = route.key.identity
-            return [
-                "\(route.key.workload.namespace)/\(route.key.workload.name)", identity.direction.rawValue,
-                kind(identity.source), route.key.isOverflow ? "(other routes: \(route.foldedRoutes))" : identity.target,
-                identity.route.isEmpty ? "-" : identity.route, identity.peer.isEmpty ? "-" : identity.peer,
-                percent(route.successRate), formatted(route.requestRate, decimals: 1),
-                latency(route.latencyQuantile(0.5)), latency(route.latencyQuantile(0.95)),
-                latency(route.latencyQuantile(0.99)),
+        rows(routes.map(DebugRoute.init))
+    }
+
+    /// The rows of routes read from an agent's `/debug/routes`, sorted the same way.
+    public static func rows(_ routes: [DebugRoute]) -> [[String]] {
+        func order(_ route: DebugRoute) -> [String] {
+            [
+                route.namespace, route.workloadKind, route.workload, route.direction, route.kind, route.target,
+                route.route,
             ]
         }
+        return routes.sorted { order($0).lexicographicallyPrecedes(order($1)) }
+            .map { route in
+                [
+                    "\(route.namespace)/\(route.workload)", route.direction, route.kind,
+                    route.overflow ? "(other routes: \(route.foldedRoutes))" : route.target,
+                    route.route.isEmpty ? "-" : route.route, route.peer.isEmpty ? "-" : route.peer,
+                    percent(route.successRate), formatted(route.rps, decimals: 1), latency(route.p50 ?? .nan),
+                    latency(route.p95 ?? .nan), latency(route.p99 ?? .nan),
+                ]
+            }
     }
 
     /// The whole table as text, columns padded to their widest cell.
     public static func render(_ routes: [RouteWindow]) -> String {
-        let table = [header] + rows(routes)
+        render(rows: rows(routes))
+    }
+
+    /// A table of prepared rows under the standard header.
+    public static func render(rows: [[String]]) -> String {
+        let table = [header] + rows
         var widths = Array(repeating: 0, count: header.count)
         for row in table {
             for (column, cell) in row.enumerated() { widths[column] = max(widths[column], cell.count) }

@@ -2,6 +2,7 @@
 import AgentApp
 import AgentConfiguration
 import ArgumentParser
+import AsyncHTTPClient
 import Foundation
 
 @main
@@ -9,7 +10,9 @@ struct FathomAgent: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fathom-agent",
         abstract: "In-cluster metrics agent for Linkerd-meshed Kubernetes clusters.",
-        subcommands: [DemoCommand.self, CheckCommand.self, ConfigReferenceCommand.self, VersionCommand.self])
+        subcommands: [
+            DemoCommand.self, RoutesCommand.self, CheckCommand.self, ConfigReferenceCommand.self, VersionCommand.self,
+        ])
 }
 
 struct DemoCommand: AsyncParsableCommand {
@@ -46,6 +49,30 @@ struct DemoCommand: AsyncParsableCommand {
         options.adminPort = adminPort
         let demo = Demo(options: options, output: { line in print(line) })
         try await demo.run()
+    }
+}
+
+struct RoutesCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "routes",
+        abstract: "Print a running agent's per-route table (success rate, RPS, latency quantiles) from /debug/routes.")
+
+    @Option(help: "The agent's admin address.")
+    var agent = "http://127.0.0.1:9990"
+
+    func run() async throws {
+        let client = HTTPClient(eventLoopGroupProvider: .singleton)
+        do {
+            let routes = try await RoutesClient.fetch(agent: agent, client: client)
+            print(
+                routes.isEmpty
+                    ? "no route traffic in the last window" : RouteTable.render(rows: RouteTable.rows(routes)))
+            try await client.shutdown()
+        } catch {
+            try? await client.shutdown()
+            print("error: \(error)")
+            throw ExitCode(1)
+        }
     }
 }
 

@@ -80,12 +80,24 @@ import Testing
         let routes = try JSONDecoder().decode(
             [DebugRoute].self, from: Data(try await get(client, base + "/debug/routes").1))
         #expect(routes.count == 1)
-        #expect(routes.first?.workload == "shop/deployment/web")
+        #expect(routes.first?.workload == "web")
+        #expect(routes.first?.workloadKind == "Deployment")
         #expect(routes.first?.kind == "http-route")
         #expect(routes.first?.rps == 1)
         #expect(routes.first?.p50 == 0.05)
 
+        // `fathom-agent routes` reads the same endpoint and prints the local table's row.
+        let fetched = try await RoutesClient.fetch(agent: base, client: client)
+        #expect(RouteTable.rows(fetched) == RouteTable.rows([route]))
+        #expect(RouteTable.render(rows: RouteTable.rows(fetched)).contains("shop/web  outbound  http-route"))
+
+        let port = admin.port
         try await client.shutdown()
         try await admin.shutdown()
+        let fresh = HTTPClient(eventLoopGroupProvider: .singleton)
+        await #expect(throws: RoutesClient.Failure.self) {
+            try await RoutesClient.fetch(agent: "http://127.0.0.1:\(port)", client: fresh, timeout: 0.3)
+        }
+        try await fresh.shutdown()
     }
 }

@@ -1,0 +1,49 @@
+import FathomModel
+import RouteAggregation
+
+/// One route of a window as `/debug/routes` serves it and `fathom-agent routes` reads it; also the
+/// row model of `RouteTable`.
+public struct DebugRoute: Codable, Sendable, Equatable {
+    public var namespace: String
+    public var workload: String
+    public var workloadKind: String
+    public var direction: String
+    public var kind: String
+    public var target: String
+    public var route: String
+    public var peer: String
+    /// True for the series holding the workload's routes past the cardinality cap.
+    public var overflow: Bool
+    public var foldedRoutes: Int
+    public var success: Double
+    public var failure: Double
+    /// Responses per second over the window.
+    public var rps: Double
+    /// Latency quantiles in seconds; nil without observations.
+    public var p50: Double?
+    public var p95: Double?
+    public var p99: Double?
+
+    public init(_ route: RouteWindow) {
+        namespace = route.key.workload.namespace
+        workload = route.key.workload.name
+        workloadKind = route.key.workload.kind
+        direction = route.key.identity.direction.rawValue
+        kind = RouteTable.kind(route.key.identity.source)
+        target = route.key.identity.target
+        self.route = route.key.identity.route
+        peer = route.key.identity.peer
+        overflow = route.key.isOverflow
+        foldedRoutes = route.foldedRoutes
+        success = route.successCount
+        failure = route.failureCount
+        rps = route.requestRate
+        func finite(_ value: Double) -> Double? { value.isFinite ? value : nil }
+        p50 = finite(route.latencyQuantile(0.5))
+        p95 = finite(route.latencyQuantile(0.95))
+        p99 = finite(route.latencyQuantile(0.99))
+    }
+
+    /// Successful fraction of responses; nil when there were none.
+    public var successRate: Double? { success + failure > 0 ? success / (success + failure) : nil }
+}
