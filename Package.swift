@@ -81,7 +81,7 @@ let package = Package(
         .target(
             name: "LocalServers",
             dependencies: [
-                "Reporting", "ReportProtos", "GzipCodec", "ProxySimulation", "HTTPServing",
+                "Reporting", "ReportProtos", "GzipCodec", "ProxySimulation", "HTTPServing", "FathomModel",
             ]
         ),
         .target(name: "AgentTestSupport", dependencies: ["FathomModel", "ProxySimulation"]),
@@ -142,7 +142,9 @@ let package = Package(
             name: "AgentAppTests",
             dependencies: [
                 "AgentApp", "RouteAggregation", "FathomModel", "Scraping", "LinkerdMetrics", "PrometheusText",
+                "LocalServers", "ProxySimulation", "Reporting", "ReportProtos",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         // The pipeline end to end: simulated proxies -> decoder -> aggregator, checked against the truth.

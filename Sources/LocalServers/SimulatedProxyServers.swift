@@ -1,3 +1,4 @@
+import FathomModel
 import GzipCodec
 import HTTPServing
 import ProxySimulation
@@ -8,6 +9,9 @@ import Synchronization
 /// current page, gzip-compressed when asked for, as linkerd-proxy does.
 public final class SimulatedProxyServers: Sendable {
     public let mesh: Mutex<SimulatedMesh>
+    /// While true, requests serve the current pages without generating traffic, so a last
+    /// round of scrapes sees final values (end-to-end tests).
+    public let frozen = Mutex(false)
     private let servers: [SimpleHTTPServer]
 
     /// The URL of proxy `index`'s metrics page.
@@ -18,9 +22,11 @@ public final class SimulatedProxyServers: Sendable {
         self.servers = servers
     }
 
-    /// Starts one server per proxy of `mesh`; `now` is the time in Unix seconds.
+    /// Starts one server per proxy of `mesh`; `now` is the time in Unix seconds. `served` receives,
+    /// for every page served, the requests it newly shows (what really happened), for tests.
     public static func start(
-        mesh: SimulatedMesh, now: @escaping @Sendable () -> Double
+        mesh: SimulatedMesh, now: @escaping @Sendable () -> Double,
+        served: @escaping @Sendable (SimulatedProxy, [RouteIdentity: RouteTruth]) -> Void = { _, _ in }
     ) async throws -> SimulatedProxyServers {
         let box = Mutex<SimulatedProxyServers?>(nil)
         var servers: [SimpleHTTPServer] = []
@@ -28,8 +34,10 @@ public final class SimulatedProxyServers: Sendable {
             servers.append(
                 try await SimpleHTTPServer.start { request in
                     guard let owner = box.withLock({ $0 }) else { return .reply(status: 503) }
+                    let frozen = owner.frozen.withLock { $0 }
                     let page = owner.mesh.withLock { mesh in
-                        mesh.proxies[index].advance(to: now())
+                        if !frozen { mesh.proxies[index].advance(to: now()) }
+                        served(mesh.proxies[index], mesh.proxies[index].takeTruth())
                         return Array(mesh.proxies[index].page().utf8)
                     }
                     let acceptsGzip = request.head.headers.first(name: "Accept-Encoding")?.contains("gzip") ?? false
