@@ -134,6 +134,7 @@ let package = Package(
             name: "ReportingTests",
             dependencies: [
                 "Reporting", "ReportProtos", "RouteAggregation", "FathomModel", "ProxySimulation", "LocalServers",
+                "AgentTestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -9,6 +9,7 @@ import Synchronization
 public final class AgentMetrics: Sendable {
     public let registry = PrometheusCollectorRegistry()
     private let scrapeSuccesses: Counter
+    private let scrapeFailures: [ScrapeFailure: Counter]
     private let scrapeDuration: DurationHistogram
     private let badLines: Counter
     private let seriesOverLimit: Counter
@@ -27,12 +28,14 @@ public final class AgentMetrics: Sendable {
         scrapeSuccesses = registry.makeCounter(
             name: "fathom_scrapes_total", labels: [("result", "success")],
             help: "Proxy scrapes by result, and by reason for failures.")
+        // Every reason exists from the start, so rate() works before the first failure.
+        var failures: [ScrapeFailure: Counter] = [:]
         for reason in ScrapeFailure.allCases {
-            // Every reason exists from the start, so rate() works before the first failure.
-            _ = registry.makeCounter(
+            failures[reason] = registry.makeCounter(
                 name: "fathom_scrapes_total", labels: [("result", "failure"), ("reason", reason.rawValue)],
                 help: "Proxy scrapes by result, and by reason for failures.")
         }
+        scrapeFailures = failures
         scrapeDuration = registry.makeDurationHistogram(
             name: "fathom_scrape_duration_seconds",
             buckets: [
@@ -72,10 +75,7 @@ public final class AgentMetrics: Sendable {
                 seriesOverLimit.increment(by: Int64(snapshot.stats.seriesOverLimit))
             }
         case .failed(_, let reason, _):
-            registry.makeCounter(
-                name: "fathom_scrapes_total", labels: [("result", "failure"), ("reason", reason.rawValue)],
-                help: "Proxy scrapes by result, and by reason for failures."
-            ).increment()
+            scrapeFailures[reason]?.increment()
         case .removed:
             break
         }

@@ -22,6 +22,8 @@ public struct SimulatedProxy: Sendable {
         1, 2, 3, 4, 5, 10, 20, 30, 40, 50, 100, 200, 300, 400, 500, 1_000, 2_000, 3_000, 4_000, 5_000, 10_000,
         20_000, 30_000, 40_000, 50_000,
     ]
+    /// The same in seconds, as the agent reads them (for the ground truth).
+    static let legacyBoundsSeconds = legacyBoundsMilliseconds.map { $0 / 1_000 }
     /// `outbound_*_route_request_duration_seconds` buckets.
     public static let routeBoundsSeconds: [Double] = [0.05, 0.5, 1.0, 10.0]
     /// `outbound_*_route_backend_response_duration_seconds` buckets.
@@ -95,7 +97,7 @@ public struct SimulatedProxy: Sendable {
             record(
                 RouteIdentity(
                     direction: .outbound, source: .endpoint, target: service.authority, route: "", peer: peer),
-                failed, seconds, Self.legacyBoundsMilliseconds.map { $0 / 1_000 })
+                failed, seconds, Self.legacyBoundsSeconds)
             guard !routes.isEmpty else { return }
             let route = routes[requestCounter % routes.count]
             let routeLabels = "direction=\"outbound\",dst=\"\(service.authority)\",rt_route=\"\(route)\""
@@ -109,7 +111,7 @@ public struct SimulatedProxy: Sendable {
                 RouteIdentity(
                     direction: .outbound, source: .serviceProfileRoute, target: service.authority, route: route,
                     peer: ""),
-                failed, seconds, Self.legacyBoundsMilliseconds.map { $0 / 1_000 })
+                failed, seconds, Self.legacyBoundsSeconds)
         case .legacyInbound(let server, let port, let routeName, let client):
             let status = failed ? "503" : "200"
             let labels =
@@ -124,7 +126,7 @@ public struct SimulatedProxy: Sendable {
                 RouteIdentity(
                     direction: .inbound, source: .endpoint, target: "server/\(server):\(port)",
                     route: "default/\(routeName)", peer: client),
-                failed, seconds, Self.legacyBoundsMilliseconds.map { $0 / 1_000 })
+                failed, seconds, Self.legacyBoundsSeconds)
         case .modernRoute(let grpc, let parent, let routeName, let routeNamespace, let backend):
             let proto = grpc ? "grpc" : "http"
             let routeKind = routeName == nil ? "default" : (grpc ? "GRPCRoute" : "HTTPRoute")

@@ -1,3 +1,4 @@
+import AgentTestSupport
 import AsyncHTTPClient
 import Foundation
 import LocalServers
@@ -16,16 +17,6 @@ final class DelayLog: Sendable {
 
 /// The real uploader, over real HTTP on loopback, against the fake collector.
 @Suite(.serialized) struct UploaderTests {
-    /// Polls `condition` until it holds or `seconds` pass: waits on a condition, never a fixed sleep.
-    func eventually(within seconds: Double = 10, _ condition: () async -> Bool) async -> Bool {
-        let deadline = ContinuousClock.now + .seconds(seconds)
-        while ContinuousClock.now < deadline {
-            if await condition() { return true }
-            try? await Task.sleep(for: .milliseconds(10))
-        }
-        return await condition()
-    }
-
     func batches(_ count: Int, instance: String = "inst") throws -> [EncodedBatch] {
         var builder = BatchBuilder(
             identity: AgentIdentity(agentID: "fathom", instanceID: instance, clusterName: "test", agentVersion: "0.1.0")

@@ -1,3 +1,4 @@
+import AgentTestSupport
 import AsyncHTTPClient
 import FathomModel
 import HTTPServing
@@ -38,15 +39,6 @@ final class Recorder: Sendable {
 @Suite(.serialized) struct ScrapeManagerTests {
     static let page = Array(
         "response_total{direction=\"outbound\",authority=\"a:80\",classification=\"success\"} 1\n".utf8)
-
-    func eventually(within seconds: Double = 10, _ condition: () -> Bool) async -> Bool {
-        let deadline = ContinuousClock.now + .seconds(seconds)
-        while ContinuousClock.now < deadline {
-            if condition() { return true }
-            try? await Task.sleep(for: .milliseconds(10))
-        }
-        return condition()
-    }
 
     func target(_ name: String, _ port: Int) -> ScrapeTarget {
         ScrapeTarget(

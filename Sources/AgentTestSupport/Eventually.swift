@@ -1,0 +1,10 @@
+/// Polls `condition` every 10 ms until it holds or `seconds` pass, and returns the last answer:
+/// tests wait on a condition with a deadline, never on a fixed sleep.
+public func eventually(within seconds: Double = 10, _ condition: () async -> Bool) async -> Bool {
+    let deadline = ContinuousClock.now + .seconds(seconds)
+    while ContinuousClock.now < deadline {
+        if await condition() { return true }
+        try? await Task.sleep(for: .milliseconds(10))
+    }
+    return await condition()
+}
