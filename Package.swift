@@ -15,6 +15,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
@@ -38,11 +39,30 @@ let package = Package(
             name: "ReportProtos",
             dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")]
         ),
+        // A token read from a mounted file and read again when the file changes (Secrets rotate).
+        .target(name: "CredentialFiles"),
+        // Kubernetes API: in-cluster and kubeconfig connections, LIST and streaming WATCH,
+        // reflectors (list, watch, bookmarks, 410, re-list), minimal Codable models.
+        .target(
+            name: "KubernetesAPI",
+            dependencies: [
+                "CredentialFiles",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Yams", package: "Yams"),
+            ]
+        ),
+        // Pure: pod -> ReplicaSet -> workload index, meshed-pod selection, proxy versions, and the
+        // rollout state machine. Time is passed in.
+        .target(name: "Inventory", dependencies: ["KubernetesAPI", "FathomModel"]),
         // Domain -> protobuf batches, gzip, retry policy, bounded queue and disk spool.
         .target(
             name: "Reporting",
             dependencies: [
-                "GzipCodec", "ReportProtos", "RouteAggregation", "FathomModel",
+                "GzipCodec", "ReportProtos", "RouteAggregation", "FathomModel", "CredentialFiles",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
@@ -82,6 +102,7 @@ let package = Package(
             name: "LocalServers",
             dependencies: [
                 "Reporting", "ReportProtos", "GzipCodec", "ProxySimulation", "HTTPServing", "FathomModel",
+                "KubernetesAPI", .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
         .target(name: "AgentTestSupport", dependencies: ["FathomModel", "ProxySimulation"]),
@@ -145,6 +166,13 @@ let package = Package(
                 "AgentApp", "RouteAggregation", "FathomModel", "Scraping", "LinkerdMetrics", "PrometheusText",
                 "LocalServers", "ProxySimulation", "Reporting", "ReportProtos",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "KubernetesAPITests",
+            dependencies: [
+                "KubernetesAPI", "LocalServers", "AgentTestSupport", "ProxySimulation",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

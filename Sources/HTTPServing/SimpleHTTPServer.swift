@@ -19,6 +19,9 @@ public final class SimpleHTTPServer: Sendable {
         case delayed(seconds: Double, status: Int, headers: [(String, String)] = [], body: [UInt8] = [])
         /// Close the connection without answering.
         case dropConnection
+        /// Send the head now (chunked), then whatever `open` writes to the stream, as it comes: a
+        /// Kubernetes watch.
+        case stream(status: Int, headers: [(String, String)] = [], open: @Sendable (ResponseStream) -> Void)
     }
 
     private let channel: any Channel
@@ -87,6 +90,13 @@ private final class RequestHandler: ChannelInboundHandler, @unchecked Sendable {
                 }
             case .dropConnection:
                 context.close(promise: nil)
+            case .stream(let status, let extraHeaders, let open):
+                var headers = HTTPHeaders()
+                for (name, value) in extraHeaders { headers.add(name: name, value: value) }
+                let head = HTTPResponseHead(
+                    version: .http1_1, status: HTTPResponseStatus(statusCode: status), headers: headers)
+                context.writeAndFlush(wrapOutboundOut(.head(head)), promise: nil)
+                open(ResponseStream(channel: context.channel, keepAlive: keepAlive))
             }
         }
     }
@@ -107,5 +117,52 @@ private final class RequestHandler: ChannelInboundHandler, @unchecked Sendable {
         context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in
             if !keepAlive { context.close(promise: nil) }
         }
+    }
+}
+
+/// The body of a streamed response. Writes may come from any thread; they are carried to the
+/// connection's event loop in order.
+public final class ResponseStream: Sendable {
+    private let channel: any Channel
+    private let keepAlive: Bool
+
+    init(channel: any Channel, keepAlive: Bool) {
+        self.channel = channel
+        self.keepAlive = keepAlive
+    }
+
+    /// Whether the client is still connected.
+    public var isOpen: Bool { channel.isActive }
+
+    /// Sends one chunk and flushes it.
+    public func write(_ bytes: [UInt8]) {
+        channel.writeAndFlush(HTTPServerResponsePart.body(.byteBuffer(ByteBuffer(bytes: bytes))), promise: nil)
+    }
+
+    /// Ends the response properly (the last chunk), keeping the connection when the client asked to.
+    public func finish() {
+        let channel = self.channel
+        let keepAlive = self.keepAlive
+        channel.writeAndFlush(HTTPServerResponsePart.end(nil)).whenComplete { _ in
+            if !keepAlive { channel.close(promise: nil) }
+        }
+    }
+
+    /// Cuts the connection mid-response, as a failing load balancer or a restarting server does.
+    public func abort() {
+        channel.close(promise: nil)
+    }
+
+    /// Runs `action` on the connection's event loop after `seconds` unless the connection closed first.
+    public func schedule(after seconds: Double, _ action: @escaping @Sendable () -> Void) {
+        let channel = self.channel
+        channel.eventLoop.scheduleTask(in: .milliseconds(Int64(seconds * 1_000))) {
+            if channel.isActive { action() }
+        }
+    }
+
+    /// Runs `action` once when the connection closes, whoever closed it.
+    public func onClose(_ action: @escaping @Sendable () -> Void) {
+        channel.closeFuture.whenComplete { _ in action() }
     }
 }

@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import CredentialFiles
 import Foundation
 import Logging
 import NIOCore

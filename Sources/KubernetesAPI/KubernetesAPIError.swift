@@ -1,0 +1,49 @@
+/// Why a request to the Kubernetes API failed, with a bounded `reason` for the agent's metrics.
+public enum KubernetesAPIError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// 410 Gone: the resource version is too old (compacted); the caller must list again.
+    case gone(message: String)
+    /// 401: the token is missing, wrong or expired.
+    case unauthorized(message: String)
+    /// 403: the service account lacks a permission.
+    case forbidden(resource: String, verb: String, message: String)
+    /// 404: the resource is not served (a CRD that is not installed).
+    case notFound(path: String)
+    /// Any other HTTP status.
+    case status(code: Int, message: String)
+    /// Connection refused, reset, TLS failure, or a timeout.
+    case transport(String)
+    /// The body did not decode as the expected JSON.
+    case decoding(String)
+    /// A watch line longer than the configured bound.
+    case lineTooLong(limit: Int)
+    /// The configuration to reach the API is incomplete or unsupported.
+    case configuration(String)
+
+    public var reason: String {
+        switch self {
+        case .gone: "gone"
+        case .unauthorized: "unauthorized"
+        case .forbidden: "forbidden"
+        case .notFound: "not_found"
+        case .status: "http_status"
+        case .transport: "transport"
+        case .decoding: "decode"
+        case .lineTooLong: "line_too_long"
+        case .configuration: "configuration"
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .gone(let message): "410 Gone: \(message)"
+        case .unauthorized(let message): "401 Unauthorized: \(message)"
+        case .forbidden(let resource, let verb, let message): "403 Forbidden (\(verb) \(resource)): \(message)"
+        case .notFound(let path): "404 Not Found: \(path)"
+        case .status(let code, let message): "HTTP \(code): \(message)"
+        case .transport(let message): "transport: \(message)"
+        case .decoding(let message): "decoding: \(message)"
+        case .lineTooLong(let limit): "watch event longer than \(limit) bytes"
+        case .configuration(let message): message
+        }
+    }
+}

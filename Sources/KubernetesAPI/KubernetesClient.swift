@@ -1,0 +1,208 @@
+import AsyncHTTPClient
+import CredentialFiles
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOSSL
+
+/// A minimal Kubernetes API client on AsyncHTTPClient: paginated LIST and streaming WATCH of the
+/// kinds in this module, and API discovery (is a CRD served?). It never writes.
+public final class KubernetesClient: Sendable {
+    public let connection: ClusterConnection
+    private let http: HTTPClient
+    private let tokenFile: TokenFile?
+    /// Bodies of non-watch responses larger than this are refused (a LIST page of 500 pods is a few MB).
+    public let maxResponseBytes: Int
+
+    public init(connection: ClusterConnection, maxResponseBytes: Int = 64 << 20) throws(KubernetesAPIError) {
+        self.connection = connection
+        self.maxResponseBytes = maxResponseBytes
+        var configuration = HTTPClient.Configuration()
+        // A watch is quiet for minutes between events; the request deadline bounds it instead.
+        configuration.timeout = .init(connect: .seconds(10), read: nil)
+        configuration.decompression = .disabled
+        if connection.server.hasPrefix("https://") {
+            do {
+                var tls = TLSConfiguration.makeClientConfiguration()
+                if let ca = connection.certificateAuthorityPEM {
+                    tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMBytes(ca))
+                }
+                if case .clientCertificate(let certificate, let key) = connection.credentials {
+                    tls.certificateChain = try NIOSSLCertificate.fromPEMBytes(certificate).map { .certificate($0) }
+                    tls.privateKey = .privateKey(try NIOSSLPrivateKey(bytes: key, format: .pem))
+                }
+                configuration.tlsConfiguration = tls
+            } catch {
+                throw .configuration("cannot load the cluster's TLS material: \(error)")
+            }
+        }
+        http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        if case .tokenFile(let path) = connection.credentials {
+            tokenFile = TokenFile(path: path)
+        } else {
+            tokenFile = nil
+        }
+    }
+
+    public func shutdown() async throws {
+        try await http.shutdown()
+    }
+
+    /// One page of a LIST. `continueToken` comes from the previous page.
+    public func list<Object: KubernetesObject>(
+        _ type: Object.Type, namespace: String? = nil, selectors: Selectors = .none, limit: Int? = 500,
+        continueToken: String? = nil, timeout: TimeAmount = .seconds(60)
+    ) async throws -> ObjectList<Object> {
+        var query: [(String, String)] = []
+        if let limit { query.append(("limit", String(limit))) }
+        if let continueToken { query.append(("continue", continueToken)) }
+        if let label = selectors.label { query.append(("labelSelector", label)) }
+        if let field = selectors.field { query.append(("fieldSelector", field)) }
+        let path = Object.resource.collectionPath(namespace: namespace)
+        let response = try await send(
+            path: path, query: query, timeout: timeout, verb: "list", resource: Object.resource)
+        let body = try await collect(response.body)
+        do {
+            return try JSONDecoder().decode(ObjectList<Object>.self, from: Data(body))
+        } catch {
+            throw KubernetesAPIError.decoding("\(Object.resource.kind) list: \(error)")
+        }
+    }
+
+    /// A WATCH from `resourceVersion`, handing each event to `onEvent` as its line arrives. Returns
+    /// when the server ends the stream (its `timeoutSeconds` ran out); throws on errors.
+    public func watch<Object: KubernetesObject>(
+        _ type: Object.Type, namespace: String? = nil, selectors: Selectors = .none, resourceVersion: String,
+        timeoutSeconds: Int, maxLineBytes: Int = 16 << 20,
+        onEvent: (WatchEvent<Object>) async throws -> Void
+    ) async throws {
+        var query: [(String, String)] = [
+            ("watch", "1"), ("allowWatchBookmarks", "true"), ("resourceVersion", resourceVersion),
+            ("timeoutSeconds", String(timeoutSeconds)),
+        ]
+        if let label = selectors.label { query.append(("labelSelector", label)) }
+        if let field = selectors.field { query.append(("fieldSelector", field)) }
+        let path = Object.resource.collectionPath(namespace: namespace)
+        // The server closes the stream after timeoutSeconds; the deadline only catches a server that does not.
+        let response = try await send(
+            path: path, query: query, timeout: .seconds(Int64(timeoutSeconds) + 30), verb: "watch",
+            resource: Object.resource)
+        var splitter = WatchLineSplitter(maxLineBytes: maxLineBytes)
+        let decoder = JSONDecoder()
+        var chunks = response.body.makeAsyncIterator()
+        while true {
+            // Only reading the stream is a transport failure; what `onEvent` throws passes through.
+            let chunk: ByteBuffer?
+            do {
+                chunk = try await chunks.next()
+            } catch is CancellationError {
+                throw CancellationError()
+            } catch {
+                throw KubernetesAPIError.transport("\(Object.resource.plural) watch stream: \(error)")
+            }
+            guard let chunk else { break }
+            try splitter.append(chunk.readableBytesView)
+            while let line = try splitter.nextLine() {
+                let event: WatchEvent<Object>
+                do {
+                    event = try decoder.decode(WatchEvent<Object>.self, from: Data(line))
+                } catch {
+                    throw KubernetesAPIError.decoding("\(Object.resource.kind) watch event: \(error)")
+                }
+                try await onEvent(event)
+            }
+        }
+        if splitter.unfinishedBytes > 0 {
+            throw KubernetesAPIError.transport("\(Object.resource.plural) watch stream ended inside an event")
+        }
+    }
+
+    /// Whether the API serves `resource` (a CRD may not be installed): a 404 is an answer, not an error.
+    public func serves(_ resource: ResourceDescriptor) async throws -> Bool {
+        struct ResourceList: Decodable {
+            struct Entry: Decodable { var name: String }
+            var resources: [Entry]
+        }
+        do {
+            let response = try await send(
+                path: resource.groupPath, query: [], timeout: .seconds(30), verb: "get", resource: resource)
+            let body = try await collect(response.body)
+            let list = try JSONDecoder().decode(ResourceList.self, from: Data(body))
+            return list.resources.contains { $0.name == resource.plural }
+        } catch KubernetesAPIError.notFound {
+            return false
+        } catch let error as DecodingError {
+            throw KubernetesAPIError.decoding("API discovery \(resource.groupPath): \(error)")
+        }
+    }
+
+    private func send(
+        path: String, query: [(String, String)], timeout: TimeAmount, verb: String, resource: ResourceDescriptor
+    ) async throws -> HTTPClientResponse {
+        var url = connection.server + path
+        if !query.isEmpty {
+            url += "?" + query.map { "\($0)=\(Self.percentEncoded($1))" }.joined(separator: "&")
+        }
+        var request = HTTPClientRequest(url: url)
+        request.headers.add(name: "Accept", value: "application/json")
+        request.headers.add(name: "User-Agent", value: "fathom-agent")
+        switch connection.credentials {
+        case .bearerToken(let token): request.headers.add(name: "Authorization", value: "Bearer \(token)")
+        case .tokenFile:
+            if let token = tokenFile?.token() { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
+        case .none, .clientCertificate: break
+        }
+        let response: HTTPClientResponse
+        do {
+            response = try await http.execute(request, timeout: timeout)
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            throw KubernetesAPIError.transport("\(verb) \(resource.plural): \(error)")
+        }
+        guard response.status.code >= 300 else { return response }
+        let body = (try? await response.body.collect(upTo: 64 << 10)).map { Array($0.readableBytesView) } ?? []
+        let status = try? JSONDecoder().decode(APIStatus.self, from: Data(body))
+        let message = status?.message ?? String(decoding: body.prefix(512), as: UTF8.self)
+        switch response.status.code {
+        case 401: throw KubernetesAPIError.unauthorized(message: message)
+        case 403: throw KubernetesAPIError.forbidden(resource: resource.plural, verb: verb, message: message)
+        case 404: throw KubernetesAPIError.notFound(path: path)
+        case 410: throw KubernetesAPIError.gone(message: message)
+        default: throw KubernetesAPIError.status(code: Int(response.status.code), message: message)
+        }
+    }
+
+    private func collect(_ body: HTTPClientResponse.Body) async throws -> [UInt8] {
+        do {
+            return Array(try await body.collect(upTo: maxResponseBytes).readableBytesView)
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            throw KubernetesAPIError.transport("reading the response: \(error)")
+        }
+    }
+
+    /// Query values carry `=`, `,` and `!` (selectors); everything but unreserved characters is encoded.
+    static func percentEncoded(_ value: String) -> String {
+        var out = ""
+        for byte in value.utf8 {
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"),
+                UInt8(ascii: "~"):
+                out.unicodeScalars.append(Unicode.Scalar(byte))
+            default:
+                out += "%" + String(byte, radix: 16, uppercase: true).leftPadded(to: 2)
+            }
+        }
+        return out
+    }
+}
+
+extension String {
+    fileprivate func leftPadded(to width: Int) -> String {
+        count >= width ? self : String(repeating: "0", count: width - count) + self
+    }
+}

@@ -1,0 +1,130 @@
+/// A pod, reduced to what the agent reads: ownership, node, IP, phase, containers and their ports,
+/// statuses and readiness.
+public struct Pod: KubernetesObject, Equatable {
+    public static let resource = ResourceDescriptor(group: "", version: "v1", plural: "pods", kind: "Pod")
+
+    public var metadata: ObjectMeta
+    public var spec: Spec
+    public var status: Status
+
+    public init(metadata: ObjectMeta, spec: Spec, status: Status = Status()) {
+        self.metadata = metadata
+        self.spec = spec
+        self.status = status
+    }
+
+    public struct Spec: Codable, Sendable, Equatable {
+        public var nodeName: String?
+        public var containers: [Container]
+        public var initContainers: [Container]?
+
+        public init(nodeName: String? = nil, containers: [Container], initContainers: [Container]? = nil) {
+            self.nodeName = nodeName
+            self.containers = containers
+            self.initContainers = initContainers
+        }
+
+        private enum CodingKeys: String, CodingKey { case nodeName, containers, initContainers }
+
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            nodeName = try container.decodeIfPresent(String.self, forKey: .nodeName)
+            containers = try container.decodeIfPresent([Container].self, forKey: .containers) ?? []
+            initContainers = try container.decodeIfPresent([Container].self, forKey: .initContainers)
+        }
+    }
+
+    public struct Container: Codable, Sendable, Equatable {
+        public var name: String
+        public var image: String?
+        public var ports: [ContainerPort]?
+        /// `Always` on an init container makes it a native sidecar (Kubernetes 1.28+).
+        public var restartPolicy: String?
+
+        public init(name: String, image: String? = nil, ports: [ContainerPort]? = nil, restartPolicy: String? = nil) {
+            self.name = name
+            self.image = image
+            self.ports = ports
+            self.restartPolicy = restartPolicy
+        }
+
+        private enum CodingKeys: String, CodingKey { case name, image, ports, restartPolicy }
+    }
+
+    public struct ContainerPort: Codable, Sendable, Equatable {
+        public var name: String?
+        public var containerPort: Int
+
+        public init(name: String? = nil, containerPort: Int) {
+            self.name = name
+            self.containerPort = containerPort
+        }
+
+        private enum CodingKeys: String, CodingKey { case name, containerPort }
+    }
+
+    public struct Status: Codable, Sendable, Equatable {
+        /// `Pending`, `Running`, `Succeeded`, `Failed` or `Unknown`.
+        public var phase: String?
+        /// For example `Evicted` on a failed pod.
+        public var reason: String?
+        public var podIP: String?
+        public var startTime: String?
+        public var conditions: [Condition]?
+        public var containerStatuses: [ContainerStatus]?
+        public var initContainerStatuses: [ContainerStatus]?
+
+        public init(
+            phase: String? = nil, reason: String? = nil, podIP: String? = nil, startTime: String? = nil,
+            conditions: [Condition]? = nil, containerStatuses: [ContainerStatus]? = nil,
+            initContainerStatuses: [ContainerStatus]? = nil
+        ) {
+            self.phase = phase
+            self.reason = reason
+            self.podIP = podIP
+            self.startTime = startTime
+            self.conditions = conditions
+            self.containerStatuses = containerStatuses
+            self.initContainerStatuses = initContainerStatuses
+        }
+
+        private enum CodingKeys: String, CodingKey {
+            case phase, reason, podIP, startTime, conditions, containerStatuses, initContainerStatuses
+        }
+    }
+
+    public struct ContainerStatus: Codable, Sendable, Equatable {
+        public var name: String
+        public var ready: Bool
+        public var restartCount: Int
+        public var image: String?
+
+        public init(name: String, ready: Bool, restartCount: Int = 0, image: String? = nil) {
+            self.name = name
+            self.ready = ready
+            self.restartCount = restartCount
+            self.image = image
+        }
+
+        private enum CodingKeys: String, CodingKey { case name, ready, restartCount, image }
+
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            name = try container.decode(String.self, forKey: .name)
+            ready = try container.decodeIfPresent(Bool.self, forKey: .ready) ?? false
+            restartCount = try container.decodeIfPresent(Int.self, forKey: .restartCount) ?? 0
+            image = try container.decodeIfPresent(String.self, forKey: .image)
+        }
+    }
+
+    /// The pod's `Ready` condition.
+    public var isReady: Bool { status.conditions?.contains { $0.type == "Ready" && $0.status == "True" } ?? false }
+
+    public var selectableFields: [String: String] {
+        [
+            "metadata.name": metadata.name, "metadata.namespace": metadata.namespace ?? "",
+            "spec.nodeName": spec.nodeName ?? "", "status.phase": status.phase ?? "",
+            "status.podIP": status.podIP ?? "",
+        ]
+    }
+}

@@ -1,0 +1,185 @@
+import Logging
+
+/// How a reflector lists and watches.
+public struct ReflectorSettings: Sendable {
+    public var namespace: String?
+    public var selectors: Selectors
+    public var pageSize: Int
+    /// Each watch asks the server to end it after a random time in this range, so idle watches
+    /// are renewed and a fleet of agents does not reconnect in step (client-go uses 5 to 10 minutes).
+    public var watchTimeoutSeconds: ClosedRange<Int>
+    public var maxLineBytes: Int
+    public var initialBackoffSeconds: Double
+    public var maxBackoffSeconds: Double
+
+    public init(
+        namespace: String? = nil, selectors: Selectors = .none, pageSize: Int = 500,
+        watchTimeoutSeconds: ClosedRange<Int> = 300...600, maxLineBytes: Int = 16 << 20,
+        initialBackoffSeconds: Double = 0.8, maxBackoffSeconds: Double = 30
+    ) {
+        self.namespace = namespace
+        self.selectors = selectors
+        self.pageSize = pageSize
+        self.watchTimeoutSeconds = watchTimeoutSeconds
+        self.maxLineBytes = maxLineBytes
+        self.initialBackoffSeconds = initialBackoffSeconds
+        self.maxBackoffSeconds = maxBackoffSeconds
+    }
+}
+
+/// Counters a reflector reports to the agent's own metrics, by bounded labels.
+public struct ReflectorHooks: Sendable {
+    /// A watch event arrived: `added`, `modified`, `deleted`, `bookmark` or `error`.
+    public var event: @Sendable (_ type: String) -> Void
+    /// The watch was restarted, by `KubernetesAPIError.reason`, `relist` or `timeout`.
+    public var restart: @Sendable (_ reason: String) -> Void
+
+    public init(
+        event: @escaping @Sendable (String) -> Void = { _ in }, restart: @escaping @Sendable (String) -> Void = { _ in }
+    ) {
+        self.event = event
+        self.restart = restart
+    }
+}
+
+/// client-go's reflector for one resource: a paginated LIST, then a WATCH from the list's version
+/// with bookmarks, resumed from the last version seen after a dropped stream or a server timeout,
+/// re-listed after 410 Gone, with jittered exponential backoff on errors.
+///
+/// The consumer gets deltas (never a duplicate, never a missed deletion) and `synced: true` after
+/// each complete list, which is what readiness waits for.
+public struct Reflector<Object: KubernetesObject>: Sendable {
+    public let client: KubernetesClient
+    public let settings: ReflectorSettings
+    private let logger: Logger
+    private let hooks: ReflectorHooks
+
+    public init(
+        _ type: Object.Type = Object.self, client: KubernetesClient, settings: ReflectorSettings = ReflectorSettings(),
+        logger: Logger, hooks: ReflectorHooks = ReflectorHooks()
+    ) {
+        self.client = client
+        self.settings = settings
+        var logger = logger
+        logger[metadataKey: "k8s.resource"] = "\(Object.resource.plural)"
+        self.logger = logger
+        self.hooks = hooks
+    }
+
+    /// Runs until the task is cancelled. `deliver` is awaited, so a slow consumer slows the
+    /// reflector instead of growing a buffer.
+    public func run(deliver: (_ deltas: [ReflectorDelta<Object>], _ synced: Bool) async -> Void) async throws {
+        var state = ReflectorState<Object>()
+        var failures = 0
+        var failing: String?
+        let clock = ContinuousClock()
+
+        while true {
+            try Task.checkCancellation()
+            var ending: ReflectorState<Object>.EventOutcome?
+            do {
+                if state.resourceVersion == nil {
+                    let (items, version) = try await listAll()
+                    let deltas = state.replace(with: items, resourceVersion: version)
+                    await deliver(deltas, true)
+                }
+                let started = clock.now
+                var events = 0
+                try await client.watch(
+                    Object.self, namespace: settings.namespace, selectors: settings.selectors,
+                    resourceVersion: state.resourceVersion ?? "",
+                    timeoutSeconds: Int.random(in: settings.watchTimeoutSeconds),
+                    maxLineBytes: settings.maxLineBytes
+                ) { event in
+                    events += 1
+                    hooks.event(Self.label(of: event))
+                    switch state.apply(event) {
+                    case .deltas(let deltas):
+                        if !deltas.isEmpty { await deliver(deltas, false) }
+                    case let outcome:
+                        ending = outcome
+                        throw WatchEnded()
+                    }
+                }
+                // The server ended the watch at its timeout: resume from the last version seen.
+                hooks.restart("timeout")
+                if events > 0 || clock.now - started > .seconds(1) { failures = 0 }
+                if let reason = failing {
+                    logger.info("watch recovered", metadata: ["k8s.reason": "\(reason)"])
+                    failing = nil
+                }
+            } catch is WatchEnded {
+                switch ending {
+                case .relist(let status)?:
+                    hooks.restart("relist")
+                    logger.debug(
+                        "resource version expired; listing again", metadata: ["k8s.message": "\(status.message ?? "")"])
+                    state.expire()
+                case .failed(let status)?:
+                    try await recordFailure(
+                        KubernetesAPIError.status(code: status.code ?? 500, message: status.message ?? ""), &failures,
+                        &failing)
+                default:
+                    break
+                }
+            } catch KubernetesAPIError.gone(let message) {
+                hooks.restart("relist")
+                logger.debug("resource version expired; listing again", metadata: ["k8s.message": "\(message)"])
+                state.expire()
+            } catch {
+                if error is CancellationError || Task.isCancelled { throw CancellationError() }
+                try await recordFailure(error, &failures, &failing)
+            }
+        }
+    }
+
+    private struct WatchEnded: Error {}
+
+    /// Counts the failure, logs it when the resource starts failing (not on every retry), backs off.
+    private func recordFailure(_ error: any Error, _ failures: inout Int, _ failing: inout String?) async throws {
+        let reason = (error as? KubernetesAPIError)?.reason ?? "transport"
+        hooks.restart(reason)
+        if failing == nil {
+            logger.warning(
+                "watch failed; retrying with backoff", metadata: ["error": "\(error)", "k8s.reason": "\(reason)"])
+        }
+        failing = reason
+        failures += 1
+        try await backoff(attempt: failures)
+    }
+
+    /// Lists every page. A `continue` token that expired mid-list (410) restarts the list.
+    private func listAll() async throws -> ([Object], String) {
+        var items: [Object] = []
+        var token: String?
+        var version = ""
+        repeat {
+            let page = try await client.list(
+                Object.self, namespace: settings.namespace, selectors: settings.selectors, limit: settings.pageSize,
+                continueToken: token)
+            items.append(contentsOf: page.items)
+            token = page.continueToken
+            // The version of a paginated list is that of its first page's snapshot.
+            if version.isEmpty { version = page.resourceVersion }
+        } while token != nil
+        return (items, version)
+    }
+
+    private func backoff(attempt: Int) async throws {
+        let ceiling = min(
+            settings.maxBackoffSeconds, settings.initialBackoffSeconds * Double(1 << min(attempt - 1, 16)))
+        // Equal jitter: at least half the ceiling, so retries spread without collapsing to zero.
+        let delay = ceiling / 2 + Double.random(in: 0...(ceiling / 2))
+        try await Task.sleep(for: .milliseconds(Int64(delay * 1_000)))
+    }
+
+    private static func label(of event: WatchEvent<Object>) -> String {
+        switch event {
+        case .added: "added"
+        case .modified: "modified"
+        case .deleted: "deleted"
+        case .bookmark: "bookmark"
+        case .error: "error"
+        }
+    }
+}

@@ -1,0 +1,47 @@
+/// A ReplicaSet: the link from a pod to its Deployment (or Argo Rollout), and one revision of it.
+public struct ReplicaSet: KubernetesObject, Equatable {
+    public static let resource = ResourceDescriptor(
+        group: "apps", version: "v1", plural: "replicasets", kind: "ReplicaSet")
+
+    public var metadata: ObjectMeta
+    public var spec: Spec
+    public var status: Status
+
+    public init(metadata: ObjectMeta, spec: Spec, status: Status = Status()) {
+        self.metadata = metadata
+        self.spec = spec
+        self.status = status
+    }
+
+    public struct Spec: Codable, Sendable, Equatable {
+        public var replicas: Int?
+        public var template: PodTemplate?
+        public init(replicas: Int? = nil, template: PodTemplate? = nil) {
+            self.replicas = replicas
+            self.template = template
+        }
+        private enum CodingKeys: String, CodingKey { case replicas, template }
+    }
+
+    public struct Status: Codable, Sendable, Equatable {
+        public var replicas: Int?
+        public var readyReplicas: Int?
+        public var availableReplicas: Int?
+        public init(replicas: Int? = nil, readyReplicas: Int? = nil, availableReplicas: Int? = nil) {
+            self.replicas = replicas
+            self.readyReplicas = readyReplicas
+            self.availableReplicas = availableReplicas
+        }
+        private enum CodingKeys: String, CodingKey { case replicas, readyReplicas, availableReplicas }
+    }
+
+    /// `deployment.kubernetes.io/revision` (or `rollout.argoproj.io/revision`).
+    public var revision: String? {
+        metadata.annotation("deployment.kubernetes.io/revision") ?? metadata.annotation("rollout.argoproj.io/revision")
+    }
+
+    /// Revisions this ReplicaSet had before a rollback made it current again.
+    public var revisionHistory: [String] {
+        metadata.annotation("deployment.kubernetes.io/revision-history")?.split(separator: ",").map(String.init) ?? []
+    }
+}

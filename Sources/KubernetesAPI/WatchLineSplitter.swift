@@ -1,0 +1,41 @@
+/// Splits a watch stream, which arrives in chunks of any size, into newline-delimited JSON events,
+/// refusing any event longer than a bound so a broken server cannot make the agent buffer forever.
+struct WatchLineSplitter {
+    let maxLineBytes: Int
+    private var pending: [UInt8] = []
+    private var start = 0
+
+    init(maxLineBytes: Int) {
+        self.maxLineBytes = maxLineBytes
+    }
+
+    mutating func append<Bytes: Collection<UInt8>>(_ bytes: Bytes) throws(KubernetesAPIError) {
+        if start > 0 && start == pending.count {
+            pending.removeAll(keepingCapacity: true)
+            start = 0
+        }
+        pending.append(contentsOf: bytes)
+        // Only an unfinished line can exceed the bound; complete lines are checked in nextLine.
+        if pending.count - start > maxLineBytes, pending[start...].firstIndex(of: UInt8(ascii: "\n")) == nil {
+            throw .lineTooLong(limit: maxLineBytes)
+        }
+    }
+
+    /// The next complete line without its newline, skipping empty lines; nil until one is complete.
+    mutating func nextLine() throws(KubernetesAPIError) -> ArraySlice<UInt8>? {
+        while let newline = pending[start...].firstIndex(of: UInt8(ascii: "\n")) {
+            let line = pending[start..<newline]
+            start = newline + 1
+            if line.count > maxLineBytes { throw .lineTooLong(limit: maxLineBytes) }
+            if !line.allSatisfy({ $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\r") }) { return line }
+        }
+        if start > 0 {
+            pending.removeFirst(start)
+            start = 0
+        }
+        return nil
+    }
+
+    /// Bytes of an unfinished line (a stream that ended mid-event).
+    var unfinishedBytes: Int { pending.count - start }
+}

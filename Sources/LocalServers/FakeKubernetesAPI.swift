@@ -1,0 +1,519 @@
+import Foundation
+import HTTPServing
+import KubernetesAPI
+import NIOHTTP1
+import Synchronization
+
+/// An in-process Kubernetes API server on 127.0.0.1 (port 0) that behaves like the real one for
+/// the calls the agent makes: a global, increasing resourceVersion; LIST with `limit`/`continue`
+/// pages taken from one snapshot; WATCH as a chunked stream of newline-delimited JSON events from a
+/// given version, with bookmarks, selectors (objects entering or leaving a selector are ADDED or
+/// DELETED, as the real server does), `timeoutSeconds`, and 410 Gone (as an ERROR event, or as the
+/// HTTP status) for versions older than the retained event history; 401 for a wrong token, 403 for
+/// a forbidden resource, 404 for a resource that is not installed (a CRD).
+///
+/// Tests and the demo change objects through `apply` and `delete` while watches run, and break
+/// things through `dropWatches`, `compact` and `failNext`.
+public final class FakeKubernetesAPI: Sendable {
+    /// How the fake behaves; change it at any time with `configure`.
+    public struct Behaviour: Sendable {
+        /// The bearer token requests must carry; nil accepts any request.
+        public var token: String?
+        /// Plural names answered with 403.
+        public var forbidden: Set<String> = []
+        /// Resources served; others answer 404 (the default set lacks Argo Rollouts).
+        public var installed: Set<ResourceDescriptor> = FakeKubernetesAPI.coreResources
+        /// Answer a too-old watch with an HTTP 410 instead of a 200 and an ERROR event.
+        public var goneAsHTTPStatus = false
+        /// Events kept per resource; watching from before them is 410 Gone.
+        public var eventHistory = 10_000
+
+        public init(token: String? = nil) {
+            self.token = token
+        }
+    }
+
+    /// The kinds a cluster always serves.
+    public static let coreResources: Set<ResourceDescriptor> = [
+        Pod.resource, Namespace.resource, ReplicaSet.resource, Deployment.resource, StatefulSet.resource,
+        DaemonSet.resource,
+    ]
+
+    /// Counters for tests: requests by `"<verb> <plural>"`, e.g. `"list pods"`, `"watch pods"`.
+    public var requestCounts: [String: Int] { state.withLock { $0.requestCounts } }
+    /// Watches currently open.
+    public var openWatches: Int { state.withLock { $0.watchers.count } }
+    public var resourceVersion: Int { state.withLock { $0.version } }
+
+    private let state = Mutex(State())
+    private let server = Mutex<SimpleHTTPServer?>(nil)
+
+    public var port: Int { server.withLock { $0?.port ?? 0 } }
+    public var url: String { "http://127.0.0.1:\(port)" }
+
+    /// A connection to this server, with the token it expects.
+    public var connection: ClusterConnection {
+        let token = state.withLock { $0.behaviour.token }
+        return ClusterConnection(server: url, credentials: token.map { .bearerToken($0) } ?? .none)
+    }
+
+    private init() {}
+
+    public static func start(behaviour: Behaviour = Behaviour()) async throws -> FakeKubernetesAPI {
+        let api = FakeKubernetesAPI()
+        api.state.withLock { $0.behaviour = behaviour }
+        let server = try await SimpleHTTPServer.start { [api] request in api.handle(request) }
+        api.server.withLock { $0 = server }
+        return api
+    }
+
+    public func shutdown() async throws {
+        dropWatches()
+        try await server.withLock { $0 }?.shutdown()
+    }
+
+    public func configure(_ change: (inout Behaviour) -> Void) {
+        state.withLock { change(&$0.behaviour) }
+    }
+
+    // MARK: - Test API
+
+    /// Creates or replaces an object, as `kubectl apply` would: the server sets uid (on create),
+    /// resourceVersion, creationTimestamp, and bumps generation when the spec changed.
+    @discardableResult
+    public func apply<Object: KubernetesObject>(_ object: Object) -> Object {
+        state.withLock { state in
+            state.version += 1
+            var object = object
+            let key = Self.key(of: object)
+            let collection = state.collections[Object.resource] ?? Collection()
+            let previous = collection.objects[key]
+            object.metadata.resourceVersion = String(state.version)
+            object.metadata.namespace = Object.resource.namespaced ? (object.metadata.namespace ?? "default") : nil
+            if let previous {
+                object.metadata.uid = previous.uid
+                object.metadata.creationTimestamp = previous.creationTimestamp
+                let specChanged = Self.spec(of: object) != previous.spec
+                object.metadata.generation = (previous.generation ?? 1) + (specChanged ? 1 : 0)
+            } else {
+                if object.metadata.uid.isEmpty { object.metadata.uid = Self.newUID(state.version) }
+                object.metadata.creationTimestamp = object.metadata.creationTimestamp ?? Self.timestamp()
+                object.metadata.generation = object.metadata.generation ?? 1
+            }
+            let stored = Stored(object)
+            state.record(Object.resource, key: key, before: previous, after: stored)
+            return object
+        }
+    }
+
+    /// Deletes an object; watchers get DELETED with its last state. Returns false when absent.
+    @discardableResult
+    public func delete<Object: KubernetesObject>(_ type: Object.Type, namespace: String?, name: String) -> Bool {
+        state.withLock { state in
+            let key = ObjectKey(namespace: Object.resource.namespaced ? (namespace ?? "default") : "", name: name)
+            guard let previous = state.collections[Object.resource]?.objects[key] else { return false }
+            state.version += 1
+            state.record(Object.resource, key: key, before: previous, after: nil)
+            return true
+        }
+    }
+
+    /// The objects of a kind as the server has them now.
+    public func objects<Object: KubernetesObject>(_ type: Object.Type) -> [Object] {
+        let stored = state.withLock { state in
+            (state.collections[Object.resource]?.objects.values).map(Array.init) ?? []
+        }
+        return stored.compactMap { $0.object as? Object }.sorted { $0.metadata.key < $1.metadata.key }
+    }
+
+    /// Forgets the event history (etcd compaction): resuming a watch from any version seen so far,
+    /// or continuing a paginated list, now answers 410 Gone.
+    public func compact() {
+        state.withLock { state in
+            for resource in state.collections.keys {
+                state.collections[resource]?.log.removeAll()
+                state.collections[resource]?.compactedThrough = state.version
+            }
+            state.continuations.removeAll()
+        }
+    }
+
+    /// Cuts every open watch connection mid-stream.
+    public func dropWatches() {
+        let streams = state.withLock { state in
+            let streams = state.watchers.values.map(\.stream)
+            state.watchers.removeAll()
+            return streams
+        }
+        for stream in streams { stream.abort() }
+    }
+
+    /// Sends a BOOKMARK at the current version on every watch that asked for bookmarks.
+    public func sendBookmarks() {
+        state.withLock { state in
+            for watcher in state.watchers.values where watcher.bookmarks {
+                let line =
+                    #"{"type":"BOOKMARK","object":{"kind":"\#(watcher.resource.kind)","apiVersion":"\#(watcher.resource.apiVersion)","metadata":{"resourceVersion":"\#(state.version)"}}}"#
+                watcher.stream.write(Array((line + "\n").utf8))
+            }
+        }
+    }
+
+    /// Answers the next `count` requests with `status` (a 500 from an overloaded server, a 429).
+    public func failNext(_ count: Int, status: Int) {
+        state.withLock { $0.failures = Array(repeating: status, count: count) }
+    }
+
+    // MARK: - Storage
+
+    struct Selectable: Sendable {
+        var labels: [String: String]
+        var fields: [String: String]
+    }
+
+    struct Stored: Sendable {
+        var object: any KubernetesObject
+        var json: [UInt8]
+        var uid: String
+        var generation: Int64?
+        var creationTimestamp: String?
+        var spec: String?
+        var selectable: Selectable
+
+        init<Object: KubernetesObject>(_ object: Object) {
+            self.object = object
+            self.json = (try? Array(FakeKubernetesAPI.encoder.encode(object))) ?? []
+            self.uid = object.metadata.uid
+            self.generation = object.metadata.generation
+            self.creationTimestamp = object.metadata.creationTimestamp
+            self.spec = FakeKubernetesAPI.spec(of: object)
+            self.selectable = Selectable(labels: object.metadata.labels ?? [:], fields: object.selectableFields)
+        }
+    }
+
+    struct LogEntry: Sendable {
+        var version: Int
+        var before: Stored?
+        var after: Stored?
+    }
+
+    struct Collection: Sendable {
+        var objects: [ObjectKey: Stored] = [:]
+        var log: [LogEntry] = []
+        /// Versions up to this one are no longer in `log`.
+        var compactedThrough = 0
+    }
+
+    struct Watcher: Sendable {
+        var resource: ResourceDescriptor
+        var namespace: String?
+        var selectors: Selectors
+        var bookmarks: Bool
+        var stream: ResponseStream
+    }
+
+    struct Continuation: Sendable {
+        var version: Int
+        var remaining: [Stored]
+    }
+
+    struct State: Sendable {
+        var behaviour = Behaviour()
+        var version = 1000
+        var collections: [ResourceDescriptor: Collection] = [:]
+        var watchers: [Int: Watcher] = [:]
+        var nextWatcher = 0
+        var continuations: [String: Continuation] = [:]
+        var requestCounts: [String: Int] = [:]
+        var failures: [Int] = []
+
+        mutating func record(_ resource: ResourceDescriptor, key: ObjectKey, before: Stored?, after: Stored?) {
+            var collection = collections[resource] ?? Collection()
+            collection.objects[key] = after
+            let entry = LogEntry(version: version, before: before, after: after)
+            collection.log.append(entry)
+            if collection.log.count > behaviour.eventHistory {
+                let dropped = collection.log.count - behaviour.eventHistory
+                collection.compactedThrough = collection.log[dropped - 1].version
+                collection.log.removeFirst(dropped)
+            }
+            collections[resource] = collection
+            for watcher in watchers.values where watcher.resource == resource {
+                if let line = FakeKubernetesAPI.eventLine(entry, for: watcher) { watcher.stream.write(line) }
+            }
+        }
+    }
+
+    static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return encoder
+    }()
+
+    static func key<Object: KubernetesObject>(of object: Object) -> ObjectKey {
+        ObjectKey(
+            namespace: Object.resource.namespaced ? (object.metadata.namespace ?? "default") : "",
+            name: object.metadata.name)
+    }
+
+    /// The object's JSON without metadata and status: what decides a generation bump.
+    static func spec<Object: KubernetesObject>(of object: Object) -> String? {
+        guard let data = try? encoder.encode(object),
+            var dictionary = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
+        else { return nil }
+        dictionary["metadata"] = nil
+        dictionary["status"] = nil
+        guard let specData = try? JSONSerialization.data(withJSONObject: dictionary, options: [.sortedKeys]) else {
+            return nil
+        }
+        return String(decoding: specData, as: UTF8.self)
+    }
+
+    static func newUID(_ seed: Int) -> String {
+        let hex = String(UInt64(truncatingIfNeeded: seed) &* 0x9E37_79B9_7F4A_7C15, radix: 16)
+        let padded = String(repeating: "0", count: max(0, 16 - hex.count)) + hex
+        return "\(padded.prefix(8))-\(padded.dropFirst(8).prefix(4))-4000-8000-\(padded.suffix(4))00000000"
+    }
+
+    static func timestamp() -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime]
+        return formatter.string(from: Date())
+    }
+
+    /// The line a watcher gets for a change, honouring its namespace and selectors; nil for none.
+    static func eventLine(_ entry: LogEntry, for watcher: Watcher) -> [UInt8]? {
+        func matches(_ stored: Stored?) -> Bool {
+            guard let stored else { return false }
+            if let namespace = watcher.namespace, stored.selectable.fields["metadata.namespace"] != namespace {
+                return false
+            }
+            return SelectorMatching.matches(watcher.selectors, stored.selectable)
+        }
+        let wasIn = matches(entry.before)
+        let isIn = matches(entry.after)
+        let type: String
+        let json: [UInt8]
+        switch (wasIn, isIn) {
+        case (false, true): (type, json) = ("ADDED", entry.after!.json)
+        case (true, true): (type, json) = ("MODIFIED", entry.after!.json)
+        case (true, false):
+            // Deleted, or no longer selected: the last state, at the deletion's version.
+            type = "DELETED"
+            json = entry.after?.json ?? withVersion(entry.before!.object, entry.version)
+        case (false, false): return nil
+        }
+        return Array(#"{"type":"\#(type)","object":"#.utf8) + json + Array("}\n".utf8)
+    }
+
+    static func withVersion(_ object: any KubernetesObject, _ version: Int) -> [UInt8] {
+        func encode<Object: KubernetesObject>(_ object: Object) -> [UInt8] {
+            var object = object
+            object.metadata.resourceVersion = String(version)
+            return (try? Array(encoder.encode(object))) ?? []
+        }
+        return encode(object)
+    }
+
+    // MARK: - HTTP
+
+    private func handle(_ request: SimpleHTTPServer.Request) -> SimpleHTTPServer.Response {
+        let (path, query) = Self.split(request.head.uri)
+        return state.withLock { state -> SimpleHTTPServer.Response in
+            if let token = state.behaviour.token,
+                request.head.headers.first(name: "Authorization") != "Bearer \(token)"
+            {
+                return Self.status(401, reason: "Unauthorized", message: "Unauthorized")
+            }
+            if !state.failures.isEmpty {
+                let code = state.failures.removeFirst()
+                return Self.status(code, reason: "InternalError", message: "injected failure \(code)")
+            }
+            if let group = state.behaviour.installed.first(where: { $0.groupPath == path }) {
+                return discovery(group, state.behaviour.installed)
+            }
+            guard let (resource, namespace) = Self.route(path, state.behaviour.installed) else {
+                return Self.status(404, reason: "NotFound", message: "the server could not find the requested resource")
+            }
+            let watching = query["watch"] == "1" || query["watch"] == "true"
+            let verb = watching ? "watch" : "list"
+            state.requestCounts["\(verb) \(resource.plural)", default: 0] += 1
+            if state.behaviour.forbidden.contains(resource.plural) {
+                return Self.status(
+                    403, reason: "Forbidden",
+                    message: "\(resource.plural) is forbidden: User cannot \(verb) resource \"\(resource.plural)\"")
+            }
+            let selectors = Selectors(label: query["labelSelector"], field: query["fieldSelector"])
+            if watching {
+                return watch(&state, resource, namespace, selectors, query)
+            }
+            return list(&state, resource, namespace, selectors, query)
+        }
+    }
+
+    private func discovery(_ group: ResourceDescriptor, _ installed: Set<ResourceDescriptor>)
+        -> SimpleHTTPServer.Response
+    {
+        let names = installed.filter { $0.groupPath == group.groupPath }.map {
+            #"{"name":"\#($0.plural)","kind":"\#($0.kind)"}"#
+        }
+        let body =
+            #"{"kind":"APIResourceList","groupVersion":"\#(group.apiVersion)","resources":[\#(names.joined(separator: ","))]}"#
+        return .reply(status: 200, headers: [("Content-Type", "application/json")], body: Array(body.utf8))
+    }
+
+    private func list(
+        _ state: inout State, _ resource: ResourceDescriptor, _ namespace: String?, _ selectors: Selectors,
+        _ query: [String: String]
+    ) -> SimpleHTTPServer.Response {
+        let limit = query["limit"].flatMap(Int.init).map { max(1, $0) } ?? Int.max
+        var page: [Stored]
+        var version: Int
+        var remaining: [Stored]
+        if let token = query["continue"], !token.isEmpty {
+            guard let continuation = state.continuations.removeValue(forKey: token) else {
+                return Self.status(
+                    410, reason: "Expired",
+                    message: "The provided continue parameter is too old to display a consistent list result.")
+            }
+            version = continuation.version
+            remaining = continuation.remaining
+        } else {
+            version = state.version
+            remaining = (state.collections[resource]?.objects ?? [:])
+                .filter { key, stored in
+                    (namespace == nil || key.namespace == namespace)
+                        && SelectorMatching.matches(selectors, stored.selectable)
+                }
+                .sorted { $0.key < $1.key }.map(\.value)
+        }
+        page = Array(remaining.prefix(limit))
+        remaining.removeFirst(page.count)
+        var continueToken = ""
+        if !remaining.isEmpty {
+            continueToken = "c\(state.version)-\(state.continuations.count)-\(page.count)"
+            state.continuations[continueToken] = Continuation(version: version, remaining: remaining)
+        }
+        var body = Array(
+            #"{"kind":"\#(resource.kind)List","apiVersion":"\#(resource.apiVersion)","metadata":{"resourceVersion":"\#(version)","continue":"\#(continueToken)"},"items":["#
+                .utf8)
+        for (index, stored) in page.enumerated() {
+            if index > 0 { body.append(UInt8(ascii: ",")) }
+            body += stored.json
+        }
+        body += Array("]}".utf8)
+        return .reply(status: 200, headers: [("Content-Type", "application/json")], body: body)
+    }
+
+    private func watch(
+        _ state: inout State, _ resource: ResourceDescriptor, _ namespace: String?, _ selectors: Selectors,
+        _ query: [String: String]
+    ) -> SimpleHTTPServer.Response {
+        let collection = state.collections[resource] ?? Collection()
+        let from = query["resourceVersion"] ?? ""
+        let timeout = query["timeoutSeconds"].flatMap(Double.init)
+        let bookmarks = query["allowWatchBookmarks"] == "true"
+        let current = state.version
+        // "" and "0": start with the current state as ADDED events, then changes.
+        let backlog: [LogEntry]
+        if from.isEmpty || from == "0" {
+            backlog = collection.objects.values.sorted { $0.json.lexicographicallyPrecedes($1.json) }.map {
+                LogEntry(version: current, before: nil, after: $0)
+            }
+        } else if let version = Int(from), version >= collection.compactedThrough {
+            backlog = collection.log.filter { $0.version > version }
+        } else {
+            let message = "too old resource version: \(from) (\(collection.compactedThrough))"
+            if state.behaviour.goneAsHTTPStatus {
+                return Self.status(410, reason: "Expired", message: message)
+            }
+            let line =
+                #"{"type":"ERROR","object":{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"\#(message)","reason":"Expired","code":410}}"#
+            return .stream(status: 200, headers: [("Content-Type", "application/json")]) { stream in
+                stream.write(Array((line + "\n").utf8))
+                stream.finish()
+            }
+        }
+        let id = state.nextWatcher
+        state.nextWatcher += 1
+        return .stream(status: 200, headers: [("Content-Type", "application/json")]) { [self] stream in
+            let watcher = Watcher(
+                resource: resource, namespace: namespace, selectors: selectors, bookmarks: bookmarks, stream: stream)
+            self.state.withLock { state in
+                // Events recorded between the request and now are in the log too: send from there.
+                let recent = (state.collections[resource]?.log ?? []).filter { $0.version > current }
+                for entry in backlog + recent {
+                    if let line = Self.eventLine(entry, for: watcher) { stream.write(line) }
+                }
+                state.watchers[id] = watcher
+            }
+            stream.onClose { [self] in _ = self.state.withLock { $0.watchers.removeValue(forKey: id) } }
+            if let timeout {
+                stream.schedule(after: timeout) { [self] in
+                    if self.state.withLock({ $0.watchers.removeValue(forKey: id) }) != nil { stream.finish() }
+                }
+            }
+        }
+    }
+
+    static func status(_ code: Int, reason: String, message: String) -> SimpleHTTPServer.Response {
+        let body =
+            #"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"\#(message)","reason":"\#(reason)","code":\#(code)}"#
+        return .reply(status: code, headers: [("Content-Type", "application/json")], body: Array(body.utf8))
+    }
+
+    static func split(_ uri: String) -> (String, [String: String]) {
+        let parts = uri.split(separator: "?", maxSplits: 1)
+        var query: [String: String] = [:]
+        if parts.count == 2 {
+            for pair in parts[1].split(separator: "&") {
+                let kv = pair.split(separator: "=", maxSplits: 1)
+                let name = String(kv[0])
+                query[name] = kv.count == 2 ? (String(kv[1]).removingPercentEncoding ?? String(kv[1])) : ""
+            }
+        }
+        return (String(parts.first ?? ""), query)
+    }
+
+    /// `/api/v1/pods`, `/api/v1/namespaces/ns/pods`, `/apis/apps/v1/deployments`, ...
+    static func route(_ path: String, _ installed: Set<ResourceDescriptor>) -> (ResourceDescriptor, String?)? {
+        for resource in installed {
+            if path == resource.collectionPath() { return (resource, nil) }
+            let prefix = resource.groupPath + "/namespaces/"
+            if resource.namespaced, path.hasPrefix(prefix), path.hasSuffix("/" + resource.plural) {
+                let namespace = path.dropFirst(prefix.count).dropLast(resource.plural.count + 1)
+                if !namespace.contains("/") { return (resource, String(namespace)) }
+            }
+        }
+        return nil
+    }
+}
+
+/// Label selectors (`a=b`, `a==b`, `a!=b`, `a`, `!a`) and field selectors (`f=v`, `f!=v`), as the
+/// API server evaluates them.
+enum SelectorMatching {
+    static func matches(_ selectors: Selectors, _ object: FakeKubernetesAPI.Selectable) -> Bool {
+        if let label = selectors.label, !matches(label, object.labels) { return false }
+        if let field = selectors.field, !matches(field, object.fields) { return false }
+        return true
+    }
+
+    static func matches(_ selector: String, _ values: [String: String]) -> Bool {
+        for requirement in selector.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) {
+            if let range = requirement.range(of: "!=") {
+                if values[String(requirement[..<range.lowerBound])] == String(requirement[range.upperBound...]) {
+                    return false
+                }
+            } else if let range = requirement.range(of: "==") ?? requirement.range(of: "=") {
+                if values[String(requirement[..<range.lowerBound])] != String(requirement[range.upperBound...]) {
+                    return false
+                }
+            } else if requirement.hasPrefix("!") {
+                if values[String(requirement.dropFirst())] != nil { return false }
+            } else if !requirement.isEmpty, values[requirement] == nil {
+                return false
+            }
+        }
+        return true
+    }
+}
