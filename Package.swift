@@ -176,6 +176,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        .testTarget(name: "InventoryTests", dependencies: ["Inventory", "KubernetesAPI", "FathomModel"]),
         // The pipeline end to end: simulated proxies -> decoder -> aggregator, checked against the truth.
         .testTarget(
             name: "PipelineTests",

@@ -1,0 +1,300 @@
+import FathomModel
+import KubernetesAPI
+
+/// How the inventory reads the cluster.
+public struct InventorySettings: Sendable, Equatable {
+    /// Linkerd's control-plane namespace: a meshed pod's `linkerd.io/control-plane-ns` must name it.
+    public var controlPlaneNamespace: String
+    public var namespaces: NamespaceFilter
+    /// The control plane's version when known from configuration; otherwise read from the
+    /// control-plane pods.
+    public var controlPlaneVersion: String?
+
+    public init(
+        controlPlaneNamespace: String = "linkerd", namespaces: NamespaceFilter = .all,
+        controlPlaneVersion: String? = nil
+    ) {
+        self.controlPlaneNamespace = controlPlaneNamespace
+        self.namespaces = namespaces
+        self.controlPlaneVersion = controlPlaneVersion
+    }
+}
+
+/// The agent's pure index of the cluster: pods, their owners up to the workload, the workloads,
+/// and their rollouts. Reflectors feed it deltas; it answers which pods to scrape, what each
+/// workload looks like, and which rollout transitions happened. Time is passed in.
+public struct ClusterInventory: Sendable {
+    public let settings: InventorySettings
+    public private(set) var pods: [ObjectKey: Pod] = [:]
+    public private(set) var replicaSets: [ObjectKey: ReplicaSet] = [:]
+    public private(set) var deployments: [ObjectKey: Deployment] = [:]
+    public private(set) var statefulSets: [ObjectKey: StatefulSet] = [:]
+    public private(set) var daemonSets: [ObjectKey: DaemonSet] = [:]
+    public private(set) var rollouts: [ObjectKey: ArgoRollout] = [:]
+    public private(set) var namespaces: [ObjectKey: Namespace] = [:]
+    /// ReplicaSets by the uid of their controller (a Deployment or Rollout).
+    private var replicaSetsByOwner: [String: Set<ObjectKey>] = [:]
+    private var tracker = RolloutTracker()
+    /// Resources whose first list is complete.
+    public private(set) var listedResources: Set<String> = []
+
+    public init(settings: InventorySettings = InventorySettings()) {
+        self.settings = settings
+    }
+
+    // MARK: - Applying changes
+
+    /// Applies a reflector's deltas and returns the rollout transitions they caused. `listed`
+    /// marks the end of the resource's first complete list: workloads that appear after it were
+    /// created while the agent watched, and their first revision is reported as a rollout.
+    public mutating func apply<Object: KubernetesObject>(
+        _ deltas: [ReflectorDelta<Object>], at time: Double, listed: Bool = false
+    ) -> [RolloutEvent] {
+        let watching = listedResources.contains(Object.resource.plural)
+        if listed { listedResources.insert(Object.resource.plural) }
+        var touched: Set<WorkloadRef> = []
+        for delta in deltas {
+            switch delta {
+            case .upserted(let object):
+                guard covers(object.metadata) else { continue }
+                store(object, &touched)
+            case .deleted(let key, _, _):
+                remove(Object.self, key, &touched)
+            }
+        }
+        var events: [RolloutEvent] = []
+        for workload in touched.sorted() {
+            if let observation = observe(workload) {
+                events += tracker.observe(observation, of: workload, at: time, created: watching)
+            } else {
+                tracker.forget(workload)
+            }
+        }
+        return events
+    }
+
+    /// The control plane's own namespace is always kept: its pods tell the control plane's version.
+    private func covers(_ metadata: ObjectMeta) -> Bool {
+        guard let namespace = metadata.namespace else { return true }
+        return namespace == settings.controlPlaneNamespace || settings.namespaces.covers(namespace)
+    }
+
+    private mutating func store<Object: KubernetesObject>(_ object: Object, _ touched: inout Set<WorkloadRef>) {
+        let key = object.metadata.key
+        switch object {
+        case let pod as Pod:
+            pods[key] = pod
+        case let set as ReplicaSet:
+            if let old = replicaSets[key], let owner = old.metadata.controller {
+                replicaSetsByOwner[owner.uid]?.remove(key)
+            }
+            replicaSets[key] = set
+            if let owner = set.metadata.controller {
+                replicaSetsByOwner[owner.uid, default: []].insert(key)
+                touched.insert(WorkloadRef(kind: owner.kind, namespace: key.namespace, name: owner.name))
+            }
+        case let deployment as Deployment:
+            deployments[key] = deployment
+            touched.insert(WorkloadRef(kind: "Deployment", namespace: key.namespace, name: key.name))
+        case let statefulSet as StatefulSet:
+            statefulSets[key] = statefulSet
+            touched.insert(WorkloadRef(kind: "StatefulSet", namespace: key.namespace, name: key.name))
+        case let daemonSet as DaemonSet:
+            daemonSets[key] = daemonSet
+            touched.insert(WorkloadRef(kind: "DaemonSet", namespace: key.namespace, name: key.name))
+        case let rollout as ArgoRollout:
+            rollouts[key] = rollout
+            touched.insert(WorkloadRef(kind: "Rollout", namespace: key.namespace, name: key.name))
+        case let namespace as Namespace:
+            namespaces[key] = namespace
+        default:
+            break
+        }
+    }
+
+    private mutating func remove<Object: KubernetesObject>(
+        _ type: Object.Type, _ key: ObjectKey, _ touched: inout Set<WorkloadRef>
+    ) {
+        switch type {
+        case is Pod.Type:
+            pods[key] = nil
+        case is ReplicaSet.Type:
+            if let old = replicaSets.removeValue(forKey: key), let owner = old.metadata.controller {
+                replicaSetsByOwner[owner.uid]?.remove(key)
+                touched.insert(WorkloadRef(kind: owner.kind, namespace: key.namespace, name: owner.name))
+            }
+        case is Deployment.Type:
+            if let old = deployments.removeValue(forKey: key) { replicaSetsByOwner[old.metadata.uid] = nil }
+            touched.insert(WorkloadRef(kind: "Deployment", namespace: key.namespace, name: key.name))
+        case is StatefulSet.Type:
+            statefulSets[key] = nil
+            touched.insert(WorkloadRef(kind: "StatefulSet", namespace: key.namespace, name: key.name))
+        case is DaemonSet.Type:
+            daemonSets[key] = nil
+            touched.insert(WorkloadRef(kind: "DaemonSet", namespace: key.namespace, name: key.name))
+        case is ArgoRollout.Type:
+            if let old = rollouts.removeValue(forKey: key) { replicaSetsByOwner[old.metadata.uid] = nil }
+            touched.insert(WorkloadRef(kind: "Rollout", namespace: key.namespace, name: key.name))
+        case is Namespace.Type:
+            namespaces[key] = nil
+        default:
+            break
+        }
+    }
+
+    /// The rollout observation of a workload that rolls out, nil when it is gone.
+    private func observe(_ workload: WorkloadRef) -> RolloutObservation? {
+        let key = ObjectKey(namespace: workload.namespace, name: workload.name)
+        switch workload.kind {
+        case "Deployment":
+            guard let deployment = deployments[key] else { return nil }
+            return .of(deployment, ownedReplicaSets: owned(by: deployment.metadata.uid))
+        case "StatefulSet": return statefulSets[key].map { .of($0) }
+        case "DaemonSet": return daemonSets[key].map { .of($0) }
+        case "Rollout": return rollouts[key].map { .of($0) }
+        default: return nil
+        }
+    }
+
+    private func owned(by uid: String) -> [ReplicaSet] {
+        (replicaSetsByOwner[uid] ?? []).compactMap { replicaSets[$0] }
+    }
+
+    // MARK: - Queries
+
+    /// The workload that owns a pod: through its ReplicaSet to a Deployment or Argo Rollout, or
+    /// its StatefulSet, DaemonSet or Job; a pod without a controller is its own workload.
+    public func workload(of pod: Pod) -> WorkloadRef {
+        let namespace = pod.metadata.namespace ?? ""
+        guard let owner = pod.metadata.controller else {
+            return WorkloadRef(kind: "Pod", namespace: namespace, name: pod.metadata.name)
+        }
+        switch owner.kind {
+        case "ReplicaSet":
+            if let set = replicaSets[ObjectKey(namespace: namespace, name: owner.name)] {
+                if let top = set.metadata.controller, top.kind == "Deployment" || top.kind == "Rollout" {
+                    return WorkloadRef(kind: top.kind, namespace: namespace, name: top.name)
+                }
+                return WorkloadRef(kind: "ReplicaSet", namespace: namespace, name: owner.name)
+            }
+            // The ReplicaSet is not listed yet: a Deployment's ReplicaSet is named
+            // `<deployment>-<pod-template-hash>`, and the pod carries that hash.
+            if let hash = pod.metadata.label("pod-template-hash"), owner.name.hasSuffix("-" + hash) {
+                let name = String(owner.name.dropLast(hash.count + 1))
+                let kind = rollouts[ObjectKey(namespace: namespace, name: name)] != nil ? "Rollout" : "Deployment"
+                return WorkloadRef(kind: kind, namespace: namespace, name: name)
+            }
+            return WorkloadRef(kind: "ReplicaSet", namespace: namespace, name: owner.name)
+        case "Job":
+            if let cronJob = pod.metadata.label("linkerd.io/proxy-cronjob") {
+                return WorkloadRef(kind: "CronJob", namespace: namespace, name: cronJob)
+            }
+            return WorkloadRef(kind: "Job", namespace: namespace, name: owner.name)
+        default:
+            return WorkloadRef(kind: owner.kind, namespace: namespace, name: owner.name)
+        }
+    }
+
+    /// Meshed, running pods with an IP: the scrape targets, in a stable order.
+    public func scrapeCandidates() -> [ScrapeCandidate] {
+        pods.values.compactMap { pod -> ScrapeCandidate? in
+            guard settings.namespaces.covers(pod.metadata.namespace ?? ""),
+                MeshedPodRule.isMeshed(pod, controlPlaneNamespace: settings.controlPlaneNamespace),
+                MeshedPodRule.notScrapableReason(pod) == nil, let ip = pod.status.podIP
+            else { return nil }
+            return ScrapeCandidate(
+                pod: pod.metadata.key, uid: pod.metadata.uid, ip: ip, port: MeshedPodRule.adminPort(of: pod),
+                workload: workload(of: pod), node: pod.spec.nodeName, proxyVersion: MeshedPodRule.proxyVersion(of: pod))
+        }.sorted { $0.pod < $1.pod }
+    }
+
+    /// The control plane's version: configured, or the proxy version most control-plane pods carry.
+    public var controlPlaneVersion: String? {
+        if let configured = settings.controlPlaneVersion { return configured }
+        var votes: [String: Int] = [:]
+        for pod in pods.values
+        where pod.metadata.namespace == settings.controlPlaneNamespace
+            && pod.metadata.label("linkerd.io/control-plane-component") != nil
+        {
+            if let version = MeshedPodRule.proxyVersion(of: pod) { votes[version, default: 0] += 1 }
+        }
+        return votes.max { ($0.value, $1.key) < ($1.value, $0.key) }?.key
+    }
+
+    /// One summary per workload: every Deployment, StatefulSet, DaemonSet and Rollout, plus the
+    /// Jobs, bare ReplicaSets and bare pods that have pods.
+    public func workloads() -> [WorkloadSummary] {
+        var summaries: [WorkloadRef: WorkloadSummary] = [:]
+        func summary(_ ref: WorkloadRef, _ template: PodTemplate?, _ metadata: ObjectMeta) -> WorkloadSummary {
+            var summary = WorkloadSummary(workload: ref)
+            summary.images = template?.images ?? []
+            summary.version =
+                template?.metadata?.labels?["app.kubernetes.io/version"] ?? metadata.label("app.kubernetes.io/version")
+            summary.rollout = tracker.observation(of: ref) ?? observe(ref)
+            return summary
+        }
+        for (key, deployment) in deployments {
+            let ref = WorkloadRef(kind: "Deployment", namespace: key.namespace, name: key.name)
+            var entry = summary(ref, deployment.spec.template, deployment.metadata)
+            entry.desiredReplicas = deployment.spec.replicas ?? 1
+            entry.readyReplicas = deployment.status.readyReplicas ?? 0
+            entry.updatedReplicas = deployment.status.updatedReplicas ?? 0
+            entry.availableReplicas = deployment.status.availableReplicas ?? 0
+            summaries[ref] = entry
+        }
+        for (key, statefulSet) in statefulSets {
+            let ref = WorkloadRef(kind: "StatefulSet", namespace: key.namespace, name: key.name)
+            var entry = summary(ref, statefulSet.spec.template, statefulSet.metadata)
+            entry.desiredReplicas = statefulSet.spec.replicas ?? 1
+            entry.readyReplicas = statefulSet.status.readyReplicas ?? 0
+            entry.updatedReplicas = statefulSet.status.updatedReplicas ?? 0
+            entry.availableReplicas = statefulSet.status.availableReplicas ?? entry.readyReplicas
+            summaries[ref] = entry
+        }
+        for (key, daemonSet) in daemonSets {
+            let ref = WorkloadRef(kind: "DaemonSet", namespace: key.namespace, name: key.name)
+            var entry = summary(ref, daemonSet.spec.template, daemonSet.metadata)
+            entry.desiredReplicas = daemonSet.status.desiredNumberScheduled ?? 0
+            entry.readyReplicas = daemonSet.status.numberReady ?? 0
+            entry.updatedReplicas = daemonSet.status.updatedNumberScheduled ?? 0
+            entry.availableReplicas = daemonSet.status.numberAvailable ?? 0
+            summaries[ref] = entry
+        }
+        for (key, rollout) in rollouts {
+            let ref = WorkloadRef(kind: "Rollout", namespace: key.namespace, name: key.name)
+            var entry = summary(ref, rollout.spec.template, rollout.metadata)
+            entry.desiredReplicas = rollout.spec.replicas ?? 1
+            entry.readyReplicas = rollout.status.readyReplicas ?? 0
+            entry.updatedReplicas = rollout.status.updatedReplicas ?? 0
+            entry.availableReplicas = rollout.status.availableReplicas ?? 0
+            summaries[ref] = entry
+        }
+        let controlPlane = controlPlaneVersion
+        for pod in pods.values {
+            let ref = workload(of: pod)
+            var entry = summaries[ref] ?? summary(ref, nil, pod.metadata)
+            if summaries[ref] == nil || ["Pod", "Job", "CronJob", "ReplicaSet"].contains(ref.kind) {
+                // Workloads known only through their pods: count from the pods themselves.
+                entry.desiredReplicas += 1
+                if pod.isReady { entry.readyReplicas += 1 }
+                if entry.images.isEmpty {
+                    entry.images = pod.spec.containers.filter { $0.name != MeshedPodRule.proxyContainerName }
+                        .compactMap(\.image)
+                }
+            }
+            entry.pods += 1
+            if MeshedPodRule.isMeshed(pod, controlPlaneNamespace: settings.controlPlaneNamespace) {
+                entry.meshedPods += 1
+                let version = MeshedPodRule.proxyVersion(of: pod) ?? "unknown"
+                entry.proxyVersions[version, default: 0] += 1
+                if let controlPlane, version != controlPlane { entry.outdatedProxyPods.append(pod.metadata.name) }
+            }
+            summaries[ref] = entry
+        }
+        return summaries.values.map { summary in
+            var summary = summary
+            summary.outdatedProxyPods.sort()
+            return summary
+        }.sorted { $0.workload < $1.workload }
+    }
+}

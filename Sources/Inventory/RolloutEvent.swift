@@ -1,0 +1,47 @@
+import FathomModel
+
+/// Where a workload's rollout stands, derived from its objects alone (never from having seen a
+/// transition), so a re-list or an agent restart derives the same state again.
+public enum RolloutPhase: String, Sendable, Equatable, CaseIterable {
+    case progressing
+    case paused
+    case complete
+    case failed
+}
+
+/// One rollout transition of a workload: which revision and images moved where, and when.
+public struct RolloutEvent: Sendable, Equatable, CustomStringConvertible {
+    public enum Kind: String, Sendable, Equatable, CaseIterable {
+        /// A new revision began rolling out.
+        case started
+        /// A previous revision was made current again (`kubectl rollout undo`, an aborted canary).
+        case rolledBack = "rolled_back"
+        /// More replicas updated or available.
+        case progressed
+        case completed
+        /// The controller gave up (`ProgressDeadlineExceeded`, a degraded Argo Rollout).
+        case failed
+    }
+
+    public var workload: WorkloadRef
+    public var kind: Kind
+    public var fromRevision: String?
+    public var toRevision: String
+    public var fromImages: [String]
+    public var toImages: [String]
+    public var desiredReplicas: Int
+    public var updatedReplicas: Int
+    public var availableReplicas: Int
+    /// The controller's message for a failure.
+    public var message: String?
+    /// When the transition was seen (seconds since 1970).
+    public var at: Double
+    /// When this revision's rollout was seen to start, when known.
+    public var startedAt: Double?
+
+    public var description: String {
+        let from = fromRevision.map { "rev \($0) \(fromImages.joined(separator: ","))" } ?? "nothing"
+        return "\(workload) \(kind.rawValue): \(from) → rev \(toRevision) \(toImages.joined(separator: ",")) "
+            + "(\(updatedReplicas) updated, \(availableReplicas) available of \(desiredReplicas))"
+    }
+}
