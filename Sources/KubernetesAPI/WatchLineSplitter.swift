@@ -1,15 +1,15 @@
 /// Splits a watch stream, which arrives in chunks of any size, into newline-delimited JSON events,
 /// refusing any event longer than a bound so a broken server cannot make the agent buffer forever.
-struct WatchLineSplitter {
-    let maxLineBytes: Int
+public struct WatchLineSplitter: Sendable {
+    public let maxLineBytes: Int
     private var pending: [UInt8] = []
     private var start = 0
 
-    init(maxLineBytes: Int) {
+    public init(maxLineBytes: Int) {
         self.maxLineBytes = maxLineBytes
     }
 
-    mutating func append<Bytes: Collection<UInt8>>(_ bytes: Bytes) throws(KubernetesAPIError) {
+    public mutating func append<Bytes: Collection<UInt8>>(_ bytes: Bytes) throws(KubernetesAPIError) {
         if start > 0 && start == pending.count {
             pending.removeAll(keepingCapacity: true)
             start = 0
@@ -22,7 +22,7 @@ struct WatchLineSplitter {
     }
 
     /// The next complete line without its newline, skipping empty lines; nil until one is complete.
-    mutating func nextLine() throws(KubernetesAPIError) -> ArraySlice<UInt8>? {
+    public mutating func nextLine() throws(KubernetesAPIError) -> ArraySlice<UInt8>? {
         while let newline = pending[start...].firstIndex(of: UInt8(ascii: "\n")) {
             let line = pending[start..<newline]
             start = newline + 1
@@ -37,5 +37,5 @@ struct WatchLineSplitter {
     }
 
     /// Bytes of an unfinished line (a stream that ended mid-event).
-    var unfinishedBytes: Int { pending.count - start }
+    public var unfinishedBytes: Int { pending.count - start }
 }
