@@ -110,7 +110,8 @@ let package = Package(
             name: "fathom-bench",
             dependencies: [
                 "PrometheusText", "LinkerdMetrics", "RouteAggregation", "FathomModel", "AllocationCounter",
-                "AgentTestSupport",
+                "AgentTestSupport", "KubernetesAPI", "Inventory", "LocalServers",
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         // The configuration: one key table drives YAML parsing, validation, env overrides and docs.

@@ -70,3 +70,17 @@ unsigned long long fathom_allocation_count(void) { return 0; }
 int fathom_allocation_counting_available(void) { return 0; }
 
 #endif
+
+#if defined(__linux__) && defined(__GLIBC__)
+#include <malloc.h>
+
+unsigned long long fathom_heap_bytes_in_use(void) {
+    struct mallinfo2 info = mallinfo2();
+    // Small chunks in the arenas plus chunks large enough to have their own mapping.
+    return (unsigned long long)(info.uordblks + info.hblkhd);
+}
+#else
+unsigned long long fathom_heap_bytes_in_use(void) {
+    return 0;
+}
+#endif

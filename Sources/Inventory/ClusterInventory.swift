@@ -25,7 +25,7 @@ public struct InventorySettings: Sendable, Equatable {
 /// workload looks like, and which rollout transitions happened. Time is passed in.
 public struct ClusterInventory: Sendable {
     public let settings: InventorySettings
-    public private(set) var pods: [ObjectKey: Pod] = [:]
+    public private(set) var pods: [ObjectKey: PodRecord] = [:]
     public private(set) var replicaSets: [ObjectKey: ReplicaSet] = [:]
     public private(set) var deployments: [ObjectKey: Deployment] = [:]
     public private(set) var statefulSets: [ObjectKey: StatefulSet] = [:]
@@ -83,7 +83,7 @@ public struct ClusterInventory: Sendable {
         let key = object.metadata.key
         switch object {
         case let pod as Pod:
-            pods[key] = pod
+            pods[key] = PodRecord(pod, controlPlaneNamespace: settings.controlPlaneNamespace)
         case let set as ReplicaSet:
             if let old = replicaSets[key], let owner = old.metadata.controller {
                 replicaSetsByOwner[owner.uid]?.remove(key)
@@ -165,46 +165,49 @@ public struct ClusterInventory: Sendable {
     /// The workload that owns a pod: through its ReplicaSet to a Deployment or Argo Rollout, or
     /// its StatefulSet, DaemonSet or Job; a pod without a controller is its own workload.
     public func workload(of pod: Pod) -> WorkloadRef {
-        let namespace = pod.metadata.namespace ?? ""
-        guard let owner = pod.metadata.controller else {
-            return WorkloadRef(kind: "Pod", namespace: namespace, name: pod.metadata.name)
+        workload(of: PodRecord(pod, controlPlaneNamespace: settings.controlPlaneNamespace))
+    }
+
+    public func workload(of pod: PodRecord) -> WorkloadRef {
+        let namespace = pod.key.namespace
+        guard let ownerKind = pod.ownerKind, let ownerName = pod.ownerName else {
+            return WorkloadRef(kind: "Pod", namespace: namespace, name: pod.key.name)
         }
-        switch owner.kind {
+        switch ownerKind {
         case "ReplicaSet":
-            if let set = replicaSets[ObjectKey(namespace: namespace, name: owner.name)] {
+            if let set = replicaSets[ObjectKey(namespace: namespace, name: ownerName)] {
                 if let top = set.metadata.controller, top.kind == "Deployment" || top.kind == "Rollout" {
                     return WorkloadRef(kind: top.kind, namespace: namespace, name: top.name)
                 }
-                return WorkloadRef(kind: "ReplicaSet", namespace: namespace, name: owner.name)
+                return WorkloadRef(kind: "ReplicaSet", namespace: namespace, name: ownerName)
             }
             // The ReplicaSet is not listed yet: a Deployment's ReplicaSet is named
             // `<deployment>-<pod-template-hash>`, and the pod carries that hash.
-            if let hash = pod.metadata.label("pod-template-hash"), owner.name.hasSuffix("-" + hash) {
-                let name = String(owner.name.dropLast(hash.count + 1))
+            if let hash = pod.templateHash, ownerName.hasSuffix("-" + hash) {
+                let name = String(ownerName.dropLast(hash.count + 1))
                 let kind = rollouts[ObjectKey(namespace: namespace, name: name)] != nil ? "Rollout" : "Deployment"
                 return WorkloadRef(kind: kind, namespace: namespace, name: name)
             }
-            return WorkloadRef(kind: "ReplicaSet", namespace: namespace, name: owner.name)
+            return WorkloadRef(kind: "ReplicaSet", namespace: namespace, name: ownerName)
         case "Job":
-            if let cronJob = pod.metadata.label("linkerd.io/proxy-cronjob") {
+            if let cronJob = pod.cronJob {
                 return WorkloadRef(kind: "CronJob", namespace: namespace, name: cronJob)
             }
-            return WorkloadRef(kind: "Job", namespace: namespace, name: owner.name)
+            return WorkloadRef(kind: "Job", namespace: namespace, name: ownerName)
         default:
-            return WorkloadRef(kind: owner.kind, namespace: namespace, name: owner.name)
+            return WorkloadRef(kind: ownerKind, namespace: namespace, name: ownerName)
         }
     }
 
     /// Meshed, running pods with an IP: the scrape targets, in a stable order.
     public func scrapeCandidates() -> [ScrapeCandidate] {
         pods.values.compactMap { pod -> ScrapeCandidate? in
-            guard settings.namespaces.covers(pod.metadata.namespace ?? ""),
-                MeshedPodRule.isMeshed(pod, controlPlaneNamespace: settings.controlPlaneNamespace),
-                MeshedPodRule.notScrapableReason(pod) == nil, let ip = pod.status.podIP
+            guard pod.meshed, pod.notScrapableReason == nil, let ip = pod.ip,
+                settings.namespaces.covers(pod.key.namespace)
             else { return nil }
             return ScrapeCandidate(
-                pod: pod.metadata.key, uid: pod.metadata.uid, ip: ip, port: MeshedPodRule.adminPort(of: pod),
-                workload: workload(of: pod), node: pod.spec.nodeName, proxyVersion: MeshedPodRule.proxyVersion(of: pod))
+                pod: pod.key, uid: pod.uid, ip: ip, port: pod.adminPort, workload: workload(of: pod),
+                node: pod.nodeName, proxyVersion: pod.proxyVersion)
         }.sorted { $0.pod < $1.pod }
     }
 
@@ -212,11 +215,8 @@ public struct ClusterInventory: Sendable {
     public var controlPlaneVersion: String? {
         if let configured = settings.controlPlaneVersion { return configured }
         var votes: [String: Int] = [:]
-        for pod in pods.values
-        where pod.metadata.namespace == settings.controlPlaneNamespace
-            && pod.metadata.label("linkerd.io/control-plane-component") != nil
-        {
-            if let version = MeshedPodRule.proxyVersion(of: pod) { votes[version, default: 0] += 1 }
+        for pod in pods.values where pod.controlPlaneComponent {
+            if let version = pod.proxyVersion { votes[version, default: 0] += 1 }
         }
         return votes.max { ($0.value, $1.key) < ($1.value, $0.key) }?.key
     }
@@ -272,22 +272,19 @@ public struct ClusterInventory: Sendable {
         let controlPlane = controlPlaneVersion
         for pod in pods.values {
             let ref = workload(of: pod)
-            var entry = summaries[ref] ?? summary(ref, nil, pod.metadata)
+            var entry = summaries[ref] ?? summary(ref, nil, ObjectMeta(name: ref.name, namespace: ref.namespace))
             if summaries[ref] == nil || ["Pod", "Job", "CronJob", "ReplicaSet"].contains(ref.kind) {
                 // Workloads known only through their pods: count from the pods themselves.
                 entry.desiredReplicas += 1
-                if pod.isReady { entry.readyReplicas += 1 }
-                if entry.images.isEmpty {
-                    entry.images = pod.spec.containers.filter { $0.name != MeshedPodRule.proxyContainerName }
-                        .compactMap(\.image)
-                }
+                if pod.ready { entry.readyReplicas += 1 }
+                if entry.images.isEmpty { entry.images = pod.images }
             }
             entry.pods += 1
-            if MeshedPodRule.isMeshed(pod, controlPlaneNamespace: settings.controlPlaneNamespace) {
+            if pod.meshed {
                 entry.meshedPods += 1
-                let version = MeshedPodRule.proxyVersion(of: pod) ?? "unknown"
+                let version = pod.proxyVersion ?? "unknown"
                 entry.proxyVersions[version, default: 0] += 1
-                if let controlPlane, version != controlPlane { entry.outdatedProxyPods.append(pod.metadata.name) }
+                if let controlPlane, version != controlPlane { entry.outdatedProxyPods.append(pod.key.name) }
             }
             summaries[ref] = entry
         }

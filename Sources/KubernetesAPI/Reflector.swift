@@ -79,9 +79,7 @@ public struct Reflector<Object: KubernetesObject>: Sendable {
             var ending: ReflectorState<Object>.EventOutcome?
             do {
                 if state.resourceVersion == nil {
-                    let (items, version) = try await listAll()
-                    let deltas = state.replace(with: items, resourceVersion: version)
-                    await deliver(deltas, true)
+                    try await list(into: &state, deliver: deliver)
                 }
                 let started = clock.now
                 var events = 0
@@ -148,21 +146,25 @@ public struct Reflector<Object: KubernetesObject>: Sendable {
         try await backoff(attempt: failures)
     }
 
-    /// Lists every page. A `continue` token that expired mid-list (410) restarts the list.
-    private func listAll() async throws -> ([Object], String) {
-        var items: [Object] = []
+    /// Lists every page, handing each page's upserts over as it arrives and the deletions at the
+    /// end. A `continue` token that expired mid-list (410) makes the caller list again.
+    private func list(
+        into state: inout ReflectorState<Object>, deliver: ([ReflectorDelta<Object>], Bool) async -> Void
+    ) async throws {
+        state.beginList()
         var token: String?
         var version = ""
         repeat {
             let page = try await client.list(
                 Object.self, namespace: settings.namespace, selectors: settings.selectors, limit: settings.pageSize,
                 continueToken: token)
-            items.append(contentsOf: page.items)
-            token = page.continueToken
-            // The version of a paginated list is that of its first page's snapshot.
+            // A paginated list is one snapshot: the version of its first page.
             if version.isEmpty { version = page.resourceVersion }
+            token = page.continueToken
+            let deltas = state.addListPage(page.items)
+            if !deltas.isEmpty { await deliver(deltas, false) }
         } while token != nil
-        return (items, version)
+        await deliver(state.finishList(resourceVersion: version), true)
     }
 
     private func backoff(attempt: Int) async throws {

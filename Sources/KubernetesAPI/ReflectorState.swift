@@ -19,6 +19,8 @@ public struct ReflectorState<Object: KubernetesObject>: Sendable {
     }
 
     private(set) var known: [ObjectKey: Known] = [:]
+    /// Keys seen by the list in progress.
+    private var listed: [ObjectKey: Known]?
     /// Where the next watch resumes; nil until the first list.
     public private(set) var resourceVersion: String?
 
@@ -37,13 +39,23 @@ public struct ReflectorState<Object: KubernetesObject>: Sendable {
 
     /// Replaces what is known with a complete list taken at `resourceVersion`.
     public mutating func replace(with items: [Object], resourceVersion: String) -> [ReflectorDelta<Object>] {
+        beginList()
+        return addListPage(items) + finishList(resourceVersion: resourceVersion)
+    }
+
+    /// Starts a list. Pages are applied as they arrive, so only one page of decoded objects is in
+    /// memory at a time; deletions are known only when the list is complete.
+    public mutating func beginList() {
+        listed = [:]
+    }
+
+    /// The upserts one page of the list in progress means for the consumer.
+    public mutating func addListPage(_ items: [Object]) -> [ReflectorDelta<Object>] {
         var deltas: [ReflectorDelta<Object>] = []
-        var next: [ObjectKey: Known] = [:]
-        next.reserveCapacity(items.count)
         for item in items {
             let key = item.metadata.key
             let entry = Known(uid: item.metadata.uid, resourceVersion: item.metadata.resourceVersion ?? "")
-            next[key] = entry
+            listed?[key] = entry
             switch known[key] {
             case let old? where old == entry:
                 continue
@@ -54,11 +66,20 @@ public struct ReflectorState<Object: KubernetesObject>: Sendable {
             default:
                 deltas.append(.upserted(item))
             }
+            known[key] = entry
         }
-        for (key, old) in known where next[key] == nil {
+        return deltas
+    }
+
+    /// Ends the list: what was known and is not in it was deleted meanwhile.
+    public mutating func finishList(resourceVersion: String) -> [ReflectorDelta<Object>] {
+        let current = listed ?? [:]
+        var deltas: [ReflectorDelta<Object>] = []
+        for (key, old) in known where current[key] == nil {
             deltas.append(.deleted(key, uid: old.uid, last: nil))
         }
-        known = next
+        known = current
+        listed = nil
         self.resourceVersion = resourceVersion
         return deltas
     }

@@ -18,6 +18,11 @@ struct Options {
     /// With `--fleet N`: simulate N proxies serving the (first) page, one decoder each.
     var fleet: Int?
     var cycles = 6
+    /// With `--inventory N`: list and watch a synthetic cluster of N pods; report memory.
+    var inventoryPods: Int?
+    /// Internal: serve a synthetic cluster of N pods (the child of `--inventory`).
+    var serveClusterPods: Int?
+    var watchSeconds = 5
 
     init(arguments: [String]) {
         var iterator = arguments.dropFirst().makeIterator()
@@ -27,10 +32,18 @@ struct Options {
                 seconds = iterator.next().flatMap(Double.init) ?? seconds
             case "--fleet":
                 fleet = iterator.next().flatMap(Int.init)
+            case "--inventory":
+                inventoryPods = iterator.next().flatMap(Int.init)
+            case "--serve-cluster":
+                serveClusterPods = iterator.next().flatMap(Int.init)
+            case "--watch-seconds":
+                watchSeconds = iterator.next().flatMap(Int.init) ?? watchSeconds
             case "--cycles":
                 cycles = iterator.next().flatMap(Int.init) ?? cycles
             case "-h", "--help":
-                print("usage: fathom-bench [--seconds S] [PAGE ...]\n       fathom-bench --fleet N [--cycles C] PAGE")
+                print(
+                    "usage: fathom-bench [--seconds S] [PAGE ...]\n       fathom-bench --fleet N [--cycles C] PAGE\n"
+                        + "       fathom-bench --inventory PODS [--watch-seconds S]")
                 exit(0)
             default:
                 pages.append(argument)
@@ -171,6 +184,11 @@ func run(_ workload: Workload, seconds: Double) -> [String] {
 }
 
 let options = Options(arguments: CommandLine.arguments)
+if let pods = options.serveClusterPods { await serveCluster(pods: pods) }
+if let pods = options.inventoryPods {
+    await measureInventory(pods: pods, watchSeconds: options.watchSeconds)
+    exit(0)
+}
 var workloads: [Workload] = []
 do {
     if options.pages.isEmpty {

@@ -7,4 +7,7 @@
 unsigned long long fathom_allocation_count(void);
 int fathom_allocation_counting_available(void);
 
+/// Bytes the allocator has handed out and not taken back (glibc's mallinfo2); 0 elsewhere.
+unsigned long long fathom_heap_bytes_in_use(void);
+
 #endif
