@@ -62,7 +62,7 @@ let package = Package(
         .target(
             name: "Reporting",
             dependencies: [
-                "GzipCodec", "ReportProtos", "RouteAggregation", "FathomModel", "CredentialFiles",
+                "GzipCodec", "ReportProtos", "RouteAggregation", "FathomModel", "CredentialFiles", "Inventory",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
@@ -121,7 +121,8 @@ let package = Package(
             name: "AgentApp",
             dependencies: [
                 "PrometheusText", "LinkerdMetrics", "RouteAggregation", "FathomModel", "ProxySimulation", "Reporting",
-                "ReportProtos", "LocalServers", "Scraping", "AgentConfiguration", "HTTPServing",
+                "ReportProtos", "LocalServers", "Scraping", "AgentConfiguration", "HTTPServing", "KubernetesAPI",
+                "Inventory",
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
@@ -130,8 +131,10 @@ let package = Package(
         .executableTarget(
             name: "fathom-agent",
             dependencies: [
-                "AgentApp", "AgentConfiguration", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "AgentApp", "AgentConfiguration", "KubernetesAPI",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(
@@ -142,7 +145,7 @@ let package = Package(
         ),
         .testTarget(name: "RouteAggregationTests", dependencies: ["RouteAggregation", "FathomModel"]),
         .testTarget(name: "GzipCodecTests", dependencies: ["GzipCodec"]),
-        .testTarget(name: "AgentConfigurationTests", dependencies: ["AgentConfiguration", "AgentApp"]),
+        .testTarget(name: "AgentConfigurationTests", dependencies: ["AgentConfiguration", "AgentApp", "Inventory"]),
         .testTarget(
             name: "ScrapingTests",
             dependencies: [
@@ -165,7 +168,8 @@ let package = Package(
             name: "AgentAppTests",
             dependencies: [
                 "AgentApp", "RouteAggregation", "FathomModel", "Scraping", "LinkerdMetrics", "PrometheusText",
-                "LocalServers", "ProxySimulation", "Reporting", "ReportProtos",
+                "LocalServers", "ProxySimulation", "Reporting", "ReportProtos", "AgentConfiguration", "KubernetesAPI",
+                "AgentTestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -115,6 +115,39 @@ public final class AgentMetrics: Sendable {
         }
     }
 
+    /// Counts one watch event of a resource (`added`, `modified`, `deleted`, `bookmark`, `error`).
+    public func recordWatchEvent(resource: String, type: String) {
+        registry.makeCounter(
+            name: "fathom_kubernetes_watch_events_total", labels: [("resource", resource), ("type", type)],
+            help: "Kubernetes watch events received, by resource and type."
+        ).increment()
+    }
+
+    /// Counts a restarted watch of a resource by reason (`timeout`, `relist`, `transport`, ...).
+    public func recordWatchRestart(resource: String, reason: String) {
+        registry.makeCounter(
+            name: "fathom_kubernetes_watch_restarts_total", labels: [("resource", resource), ("reason", reason)],
+            help: "Kubernetes watches restarted, by resource and reason (timeout is the normal renewal)."
+        ).increment()
+    }
+
+    /// Sets the inventory's object counts by resource.
+    public func recordInventory(_ counts: [String: Int]) {
+        for (resource, count) in counts {
+            registry.makeGauge(
+                name: "fathom_inventory_objects", labels: [("resource", resource)],
+                help: "Kubernetes objects held in the inventory, by resource."
+            ).set(Int64(count))
+        }
+    }
+
+    /// Counts rollout events by phase.
+    public func recordRolloutEvent(_ kind: String) {
+        registry.makeCounter(
+            name: "fathom_rollout_events_total", labels: [("phase", kind)], help: "Rollout transitions seen, by phase."
+        ).increment()
+    }
+
     /// The metrics in Prometheus text format.
     public func exposition() -> [UInt8] {
         var buffer: [UInt8] = []

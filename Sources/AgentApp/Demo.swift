@@ -1,6 +1,8 @@
+import AgentConfiguration
 import AsyncHTTPClient
 import FathomModel
 import Foundation
+import KubernetesAPI
 import LocalServers
 import Logging
 import ProxySimulation
@@ -25,14 +27,16 @@ public struct DemoOptions: Sendable {
     public init() {}
 }
 
-/// The demo: the agent's real pipeline against a simulated meshed cluster on loopback.
+/// The demo: the real agent (`Agent`, as `fathom-agent run` builds it) against a simulated meshed
+/// cluster on loopback.
 ///
-/// Six simulated linkerd-proxies (both metric generations, failing routes, one restart) are each
-/// served over HTTP on their own port; the real scrape manager scrapes them; the real decoder and
-/// aggregator turn pages into windows; every window becomes a real report batch (protobuf, gzip)
-/// that the real uploader POSTs to a local collector, which decodes it and prints the per-route
-/// table. Kubernetes discovery joins when the Kubernetes work lands; until then the targets are
-/// the simulated pods.
+/// A fake Kubernetes API server serves a Linkerd control plane and four meshed Deployments (one
+/// of them rolls out a new revision during the demo, one pod runs an older proxy). Six simulated
+/// linkerd-proxies (both metric generations, failing routes, one restart) are each served over
+/// HTTP on their own port, which their pod's `config.linkerd.io/admin-port` names. The agent
+/// discovers the pods through list/watch, scrapes them, aggregates windows and uploads real
+/// report batches (protobuf, gzip) to a local collector, which decodes each one and prints the
+/// per-route table and the rollout events.
 public struct Demo: Sendable {
     public var options: DemoOptions
     public var output: @Sendable (String) -> Void
@@ -52,87 +56,85 @@ public struct Demo: Sendable {
         logger.logLevel = .warning
 
         let collector = try await FakeCollector.start(onBatch: { output(Self.describe($0)) })
-        let metrics = AgentMetrics(version: AgentVersion.current)
-        let status = DemoStatus()
-        let admin = try await AdminServer.start(
-            host: "127.0.0.1", port: options.adminPort, metrics: metrics, ready: { status.ready.withLock { $0 } },
-            lastWindow: { status.lastWindow.withLock { $0 } })
         let mesh = SimulatedMesh.demo(startedAt: start, seed: options.seed)
         let proxies = try await SimulatedProxyServers.start(mesh: mesh, now: now)
-        let client = HTTPClient(eventLoopGroupProvider: .singleton)
-        let pipeline = DemoPipeline(
-            aggregator: RouteAggregator(startedAt: start), metrics: metrics, status: status,
-            targetCount: mesh.proxies.count)
-        var scrapeSettings = ScrapeSettings()
-        scrapeSettings.interval = options.scrapeInterval
-        scrapeSettings.timeout = min(5, options.scrapeInterval * 0.8)
-        let scraper = ScrapeManager(
-            settings: scrapeSettings, fetcher: PageFetcher(client: client), logger: logger,
-            deliver: { await pipeline.handle($0) })
-        await scraper.update(
-            targets: mesh.proxies.indices.map { index in
-                ScrapeTarget(
-                    proxy: ProxyID(mesh.proxies[index].podName), workload: mesh.proxies[index].workload,
-                    url: proxies.url(index))
+        let api = try await FakeKubernetesAPI.start(behaviour: .init(token: "demo-token"))
+        var cluster = DemoCluster(rolloutStart: min(8, options.duration / 3))
+        cluster.populate(api, mesh: mesh, ports: proxies.ports)
+        let script = cluster
+
+        var configuration = AgentConfiguration()
+        configuration.clusterName = "demo"
+        configuration.agentID = "fathom-demo"
+        configuration.reportEndpoint = collector.url
+        configuration.scrapeInterval = options.scrapeInterval
+        configuration.scrapeTimeout = min(5, options.scrapeInterval * 0.8)
+        configuration.reportInterval = options.windowLength
+        configuration.adminPort = options.adminPort
+        let windows = Mutex<[AggregationWindow]>([])
+        let agent = Agent(
+            configuration: configuration,
+            environment: AgentEnvironment(
+                connection: api.connection, adminHost: "127.0.0.1",
+                reflectorSettings: ReflectorSettings(initialBackoffSeconds: 0.2, maxBackoffSeconds: 2), now: now,
+                shutdownGraceSeconds: 5, targetPublishInterval: 0.2),
+            logger: logger,
+            onBatch: { queued in
+                windows.withLock { $0.append(queued.window) }
+                output(Self.describe(queued))
             })
 
-        let result: Result<[AggregationWindow], any Error>
-        var delivered = false
-        do {
-            let uploader = try Uploader(
-                configuration: UploaderConfiguration(endpoint: collector.url), client: client, logger: logger)
-            output(
-                "fathom demo: \(mesh.proxies.count) simulated linkerd-proxies in "
-                    + "\(Set(mesh.proxies.map(\.workload)).count) workloads, each served on its own loopback port; "
-                    + "scraping every \(RouteTable.formatted(options.scrapeInterval, decimals: 1)) s, a report batch "
-                    + "every \(RouteTable.formatted(options.windowLength, decimals: 1)) s to a local collector at "
-                    + collector.url
-                    + "; the agent's own /metrics, /readyz and /debug/routes at http://127.0.0.1:\(admin.port)")
-            result = await withTaskGroup(of: Void.self) { group -> Result<[AggregationWindow], any Error> in
-                group.addTask { await scraper.run() }
-                group.addTask { await uploader.run() }
-                let windows: Result<[AggregationWindow], any Error>
+        let result: Result<Void, any Error> = await withTaskGroup(of: Result<Void, any Error>?.self) { group in
+            group.addTask {
                 do {
-                    windows = .success(
-                        try await windowLoop(
-                            start: start, now: now, pipeline: pipeline, uploader: uploader, proxies: proxies,
-                            metrics: metrics))
+                    try await agent.run()
+                    return .success(())
                 } catch {
-                    windows = .failure(error)
+                    return .failure(error)
                 }
-                await scraper.finish()
-                group.cancelAll()
-                return windows
             }
-            delivered = await uploader.flush(within: 5)
-        } catch {
-            result = .failure(error)
+            group.addTask {
+                await self.drive(agent: agent, api: api, cluster: script, proxies: proxies, start: start, now: now)
+                return nil
+            }
+            var result: Result<Void, any Error> = .success(())
+            for await outcome in group {
+                if let outcome { result = outcome }
+            }
+            return result
         }
-        if case .success = result, !delivered { output("some batches could not be delivered to the local collector") }
-        try await client.shutdown()
+        let delivered = collector.acceptedBatches.count
+        if delivered < windows.withLock({ $0.count }) {
+            output("some batches could not be delivered to the local collector")
+        }
+        try await api.shutdown()
         try await proxies.shutdown()
         try await collector.shutdown()
-        try await admin.shutdown()
-        return try result.get()
+        try result.get()
+        return windows.withLock { $0 }
     }
 
-    /// Closes a window every `windowLength` seconds and hands it to the uploader as a batch.
-    private func windowLoop(
-        start: Double, now: @Sendable () -> Double, pipeline: DemoPipeline, uploader: Uploader,
-        proxies: SimulatedProxyServers, metrics: AgentMetrics
-    ) async throws -> [AggregationWindow] {
-        var builder = BatchBuilder(
-            identity: AgentIdentity(
-                agentID: "fathom-demo", instanceID: String(UInt32.random(in: 0...UInt32.max), radix: 16),
-                clusterName: "demo", agentVersion: AgentVersion.current))
-        var windows: [AggregationWindow] = []
-        var nextWindow = start + options.windowLength
+    /// Says what runs where, then plays the cluster's script (the rollout, the proxy restart)
+    /// until the duration is over, and asks the agent to shut down.
+    private func drive(
+        agent: Agent, api: FakeKubernetesAPI, cluster: DemoCluster, proxies: SimulatedProxyServers, start: Double,
+        now: @Sendable () -> Double
+    ) async {
+        var cluster = cluster
+        var announced = false
         var restarted = options.restartAfter < 0
-        while options.duration <= 0 || nextWindow <= start + options.duration + 1e-9 {
-            var wakeAt = nextWindow
-            if !restarted { wakeAt = min(wakeAt, start + options.restartAfter) }
-            let wait = wakeAt - now()
-            if wait > 0 { try await Task.sleep(for: .milliseconds(Int64(wait * 1_000))) }
+        while options.duration <= 0 || now() < start + options.duration {
+            if !announced, agent.adminPort != 0 {
+                announced = true
+                output(
+                    "fathom demo: a fake Kubernetes API at \(api.url) serving a Linkerd control plane and "
+                        + "\(proxies.ports.count) meshed pods in 4 Deployments, each pod's linkerd-proxy simulated on its own "
+                        + "loopback port; scraping every \(RouteTable.formatted(options.scrapeInterval, decimals: 1)) s, a "
+                        + "report batch every \(RouteTable.formatted(options.windowLength, decimals: 1)) s to a local "
+                        + "collector; the agent's /metrics, /readyz and /debug/routes at http://127.0.0.1:\(agent.adminPort)"
+                )
+            }
+            cluster.advance(api, elapsed: now() - start)
             if !restarted && now() >= start + options.restartAfter {
                 restarted = true
                 let pod = proxies.mesh.withLock { mesh in
@@ -141,22 +143,29 @@ public struct Demo: Sendable {
                 }
                 output("» simulated restart of the linkerd-proxy in pod \(pod)")
             }
-            guard now() >= nextWindow else { continue }
-            nextWindow += options.windowLength
-            var (window, health, pageBytes, stats) = await pipeline.closeWindow(at: now())
-            health.queuedBatches = await uploader.currentStats.queuedBatches
-            let batch = try builder.encode(window: window, health: health)
-            await uploader.enqueue(batch)
-            metrics.record(await uploader.currentStats)
-            windows.append(window)
-            output(
-                "\nagent: window closed with \(window.routes.count) routes from "
-                    + "\(RouteTable.formatted(Double(pageBytes) / 1_000, decimals: 0)) kB of pages; "
-                    + "proxy restarts seen: \(stats.proxyRestarts), counter resets: \(stats.counterResets); "
-                    + "batch \(batch.idempotencyKey) "
-                    + "(\(batch.body.count) bytes gzip) queued")
+            try? await Task.sleep(for: .milliseconds(100))
         }
-        return windows
+        agent.shutdown.fire()
+    }
+
+    /// What the agent prints when it queues a batch.
+    static func describe(_ queued: QueuedBatch) -> String {
+        "\nagent: window closed with \(queued.window.routes.count) routes from "
+            + "\(RouteTable.formatted(Double(queued.pageBytes) / 1_000, decimals: 0)) kB of pages of \(queued.targets) "
+            + "pods; proxy restarts seen: \(queued.aggregation.proxyRestarts), counter resets: "
+            + "\(queued.aggregation.counterResets); batch \(queued.batch.idempotencyKey) (\(queued.batch.body.count) "
+            + "bytes gzip) queued"
+    }
+
+    static func phaseName(_ phase: Fathom_Agent_V1_RolloutEvent.Phase) -> String {
+        switch phase {
+        case .started: "started"
+        case .progressing: "progressing"
+        case .completed: "completed"
+        case .failed: "failed"
+        case .rolledBack: "rolled back"
+        default: "unknown"
+        }
     }
 
     /// What the local collector prints for a batch it received: the table from the decoded batch.
@@ -169,67 +178,24 @@ public struct Demo: Sendable {
             + "window of \(RouteTable.formatted(window.duration, decimals: 1)) s, \(window.routes.count) routes; "
             + "agent health: \(health.targets) targets, \(health.scrapesSucceeded) scrapes, "
             + "failures: \(failures.isEmpty ? "none" : failures), \(health.pageBadLines) bad lines"
-        return header + "\n" + RouteTable.render(window.routes)
-    }
-}
-
-/// What the admin endpoints read from the running demo.
-final class DemoStatus: Sendable {
-    /// True once every target has been scraped (the demo's stand-in for "every watcher listed once").
-    let ready = Mutex(false)
-    let lastWindow = Mutex<AggregationWindow?>(nil)
-}
-
-/// The demo's aggregation state, fed by the scrape loops.
-actor DemoPipeline {
-    private var aggregator: RouteAggregator
-    private let metrics: AgentMetrics
-    private let status: DemoStatus
-    private let targetCount: Int
-    private var health = HealthSummary()
-    private var pageBytes = 0
-    private var targets: Set<ProxyID> = []
-
-    init(aggregator: RouteAggregator, metrics: AgentMetrics, status: DemoStatus, targetCount: Int) {
-        self.aggregator = aggregator
-        self.metrics = metrics
-        self.status = status
-        self.targetCount = targetCount
-    }
-
-    func handle(_ event: ScrapeEvent) {
-        metrics.record(event)
-        defer {
-            if targets.count == targetCount { status.ready.withLock { $0 = true } }
+        var lines = [header]
+        if batch.hasInventory {
+            let outdated = batch.inventory.upserted.flatMap(\.podsWithOutdatedProxy)
+            lines.append(
+                "inventory (\(batch.inventory.kind == .full ? "full" : "changes")): "
+                    + batch.inventory.upserted.map {
+                        "\($0.ref.name) rev \($0.revision) \($0.replicasAvailable)/\($0.replicasDesired)"
+                    }
+                    .joined(separator: ", ")
+                    + (outdated.isEmpty
+                        ? "" : "; pods behind the control plane's proxy version: \(outdated.joined(separator: ", "))"))
         }
-        switch event {
-        case .scraped(let target, let snapshot, _):
-            targets.insert(target.proxy)
-            health.scrapesSucceeded += 1
-            health.pageBadLines += snapshot.stats.badLines
-            health.seriesOverLimit += snapshot.stats.seriesOverLimit
-            pageBytes += snapshot.stats.bytes
-            aggregator.ingest(snapshot, from: target.proxy, workload: target.workload)
-        case .failed(let target, let reason, _):
-            targets.insert(target.proxy)
-            health.scrapeFailures[reason.rawValue, default: 0] += 1
-        case .removed(let target):
-            targets.remove(target.proxy)
-            aggregator.forgetProxy(target.proxy)
+        for event in batch.rolloutEvents {
+            lines.append(
+                "rollout: \(event.workload.namespace)/\(event.workload.name) \(Self.phaseName(event.phase)) "
+                    + "rev \(event.fromRevision.isEmpty ? "-" : event.fromRevision) → \(event.toRevision) "
+                    + "(\(event.fromImages.joined(separator: ",")) → \(event.toImages.joined(separator: ",")))")
         }
-    }
-
-    /// Closes the window; returns it with the health and page volume since the previous one.
-    func closeWindow(at time: Double) -> (AggregationWindow, HealthSummary, Int, RouteAggregator.Stats) {
-        var summary = health
-        summary.targets = targets.count
-        summary.foldedRoutes = aggregator.stats.foldedRoutes
-        let window = aggregator.closeWindow(at: time)
-        metrics.record(targets: targets.count, aggregator: aggregator)
-        status.lastWindow.withLock { $0 = window }
-        let result = (window, summary, pageBytes, aggregator.stats)
-        health = HealthSummary()
-        pageBytes = 0
-        return result
+        return lines.joined(separator: "\n") + "\n" + RouteTable.render(window.routes)
     }
 }

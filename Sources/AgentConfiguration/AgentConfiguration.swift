@@ -8,6 +8,11 @@ public struct AgentConfiguration: Sendable, Equatable {
     public var maxConcurrentScrapes = 32
     public var includeNamespaces: [String] = []
     public var excludeNamespaces: [String] = []
+    public var controlPlaneNamespace = "linkerd"
+    /// Non-empty in daemonset mode: only this node's pods are watched and scraped.
+    public var nodeName = ""
+    public var kubeconfig = ""
+    public var inventorySnapshotEvery = 10
     public var reportEndpoint = ""
     public var tokenFile = ""
     public var reportInterval = 30.0
@@ -23,12 +28,6 @@ public struct AgentConfiguration: Sendable, Equatable {
     public var logFormat = "json"
 
     public init() {}
-
-    /// Whether the namespace filters let pods of `namespace` be scraped.
-    public func scrapes(namespace: String) -> Bool {
-        if excludeNamespaces.contains(namespace) { return false }
-        return includeNamespaces.isEmpty || includeNamespaces.contains(namespace)
-    }
 }
 
 /// One problem with the configuration, at a key.

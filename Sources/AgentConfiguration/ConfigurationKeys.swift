@@ -84,6 +84,23 @@ extension ConfigurationKey {
             path: "scrape.namespaces.exclude", kind: .stringList, defaultValue: "[]",
             meaning: "Never scrape pods in these namespaces.", reloadable: true),
         ConfigurationKey(
+            path: "linkerd.controlPlaneNamespace", kind: .string, defaultValue: "linkerd",
+            meaning: "Namespace of Linkerd's control plane; a meshed pod's linkerd.io/control-plane-ns label names it.",
+            reloadable: false),
+        ConfigurationKey(
+            path: "kubernetes.nodeName", kind: .string, defaultValue: "",
+            meaning:
+                "Watch and scrape only the pods of this node (daemonset mode; the chart sets it from spec.nodeName); "
+                + "empty watches every pod.",
+            reloadable: false),
+        ConfigurationKey(
+            path: "kubernetes.kubeconfig", kind: .string, defaultValue: "",
+            meaning: "Kubeconfig to use outside a cluster; empty uses the pod's service account.", reloadable: false),
+        ConfigurationKey(
+            path: "report.inventorySnapshotEvery", kind: .integer(minimum: 1, maximum: 10_000), defaultValue: "10",
+            meaning: "Send the full workload inventory every this many batches; changes only in between.",
+            reloadable: false),
+        ConfigurationKey(
             path: "report.endpoint", kind: .url, defaultValue: nil,
             meaning: "The collector URL report batches are POSTed to.", reloadable: false),
         ConfigurationKey(

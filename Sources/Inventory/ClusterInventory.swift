@@ -162,6 +162,14 @@ public struct ClusterInventory: Sendable {
 
     // MARK: - Queries
 
+    /// Objects held, by resource plural, for the agent's own metrics.
+    public var objectCounts: [String: Int] {
+        [
+            "pods": pods.count, "replicasets": replicaSets.count, "deployments": deployments.count,
+            "statefulsets": statefulSets.count, "daemonsets": daemonSets.count, "rollouts": rollouts.count,
+        ]
+    }
+
     /// The workload that owns a pod: through its ReplicaSet to a Deployment or Argo Rollout, or
     /// its StatefulSet, DaemonSet or Job; a pod without a controller is its own workload.
     public func workload(of pod: Pod) -> WorkloadRef {
@@ -276,7 +284,10 @@ public struct ClusterInventory: Sendable {
             if summaries[ref] == nil || ["Pod", "Job", "CronJob", "ReplicaSet"].contains(ref.kind) {
                 // Workloads known only through their pods: count from the pods themselves.
                 entry.desiredReplicas += 1
-                if pod.ready { entry.readyReplicas += 1 }
+                if pod.ready {
+                    entry.readyReplicas += 1
+                    entry.availableReplicas += 1
+                }
                 if entry.images.isEmpty { entry.images = pod.images }
             }
             entry.pods += 1

@@ -42,6 +42,8 @@ public final class FakeCollector: Sendable {
         var requests: [Request] = []
         var accepted: [String: Fathom_Agent_V1_ReportBatch] = [:]
         var acceptedOrder: [String] = []
+        /// While set, every request gets this status (a collector outage of unknown length).
+        var outage: Int?
     }
 
     private let state = Mutex(State())
@@ -90,6 +92,11 @@ public final class FakeCollector: Sendable {
         state.withLock { $0.script.append(contentsOf: answers) }
     }
 
+    /// Starts (with a status such as 503) or ends (nil) an outage: every request meanwhile gets it.
+    public func setOutage(_ status: Int?) {
+        state.withLock { $0.outage = status }
+    }
+
     /// Every request received, retries included, in arrival order.
     public var requests: [Request] { state.withLock { $0.requests } }
 
@@ -109,7 +116,9 @@ public final class FakeCollector: Sendable {
         }
         var firstAcknowledged: Fathom_Agent_V1_ReportBatch?
         let answer = state.withLock { state -> Answer in
-            let answer = state.script.isEmpty ? .accept : state.script.removeFirst()
+            let answer =
+                state.outage.map { .status($0, message: "collector unavailable") }
+                ?? (state.script.isEmpty ? .accept : state.script.removeFirst())
             let key = head.headers.first(name: "Idempotency-Key")
             var status: Int?
             switch answer {

@@ -15,6 +15,8 @@ public final class SimulatedProxyServers: Sendable {
     private let servers: [SimpleHTTPServer]
 
     /// The URL of proxy `index`'s metrics page.
+    /// The loopback port of each proxy, in mesh order.
+    public var ports: [Int] { servers.map(\.port) }
     public func url(_ index: Int) -> String { "http://127.0.0.1:\(servers[index].port)/metrics" }
 
     private init(mesh: SimulatedMesh, servers: [SimpleHTTPServer]) {

@@ -1,5 +1,6 @@
 import FathomModel
 import GzipCodec
+import Inventory
 import ReportProtos
 import RouteAggregation
 import SwiftProtobuf
@@ -46,8 +47,11 @@ public struct BatchBuilder: Sendable {
         self.identity = identity
     }
 
-    /// The protobuf message for a window (inventory and rollout events join with the Kubernetes work).
-    public mutating func message(window: AggregationWindow, health: HealthSummary) -> Fathom_Agent_V1_ReportBatch {
+    /// The protobuf message for a window, with the inventory section and rollout events when given.
+    public mutating func message(
+        window: AggregationWindow, health: HealthSummary, inventory: Fathom_Agent_V1_Inventory? = nil,
+        rolloutEvents: [RolloutEvent] = []
+    ) -> Fathom_Agent_V1_ReportBatch {
         var batch = Fathom_Agent_V1_ReportBatch()
         batch.agent = .with {
             $0.agentID = identity.agentID
@@ -61,6 +65,8 @@ public struct BatchBuilder: Sendable {
         batch.windowStartUnixMs = Self.milliseconds(window.start)
         batch.windowEndUnixMs = Self.milliseconds(window.end)
         batch.routeMetrics = window.routes.map(Self.routeMetrics)
+        if let inventory { batch.inventory = inventory }
+        batch.rolloutEvents = rolloutEvents.map(Fathom_Agent_V1_RolloutEvent.init)
         batch.health = .with {
             $0.targets = UInt32(clamping: health.targets)
             $0.scrapesSucceeded = UInt64(clamping: health.scrapesSucceeded)
@@ -75,8 +81,11 @@ public struct BatchBuilder: Sendable {
     }
 
     /// Encodes and compresses a window's batch.
-    public mutating func encode(window: AggregationWindow, health: HealthSummary) throws -> EncodedBatch {
-        let message = message(window: window, health: health)
+    public mutating func encode(
+        window: AggregationWindow, health: HealthSummary, inventory: Fathom_Agent_V1_Inventory? = nil,
+        rolloutEvents: [RolloutEvent] = []
+    ) throws -> EncodedBatch {
+        let message = message(window: window, health: health, inventory: inventory, rolloutEvents: rolloutEvents)
         let body = try Gzip.compress(try message.serializedBytes())
         return EncodedBatch(
             idempotencyKey: "\(identity.instanceID)-\(message.sequence)", sequence: message.sequence,

@@ -4,6 +4,8 @@ import AgentConfiguration
 import ArgumentParser
 import AsyncHTTPClient
 import Foundation
+import KubernetesAPI
+import Logging
 
 @main
 struct FathomAgent: AsyncParsableCommand {
@@ -11,8 +13,45 @@ struct FathomAgent: AsyncParsableCommand {
         commandName: "fathom-agent",
         abstract: "In-cluster metrics agent for Linkerd-meshed Kubernetes clusters.",
         subcommands: [
-            DemoCommand.self, RoutesCommand.self, CheckCommand.self, ConfigReferenceCommand.self, VersionCommand.self,
+            RunCommand.self, DemoCommand.self, RoutesCommand.self, CheckCommand.self, ConfigReferenceCommand.self,
+            VersionCommand.self,
         ])
+}
+
+struct RunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run the agent: watch the cluster, scrape every meshed pod, report to the SaaS until SIGTERM.")
+
+    @Option(help: "The configuration file (mounted from the chart's ConfigMap).")
+    var config = "/etc/fathom/config.yaml"
+
+    func run() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        let configuration: AgentConfiguration
+        do {
+            let text = FileManager.default.contents(atPath: config).map { String(decoding: $0, as: UTF8.self) }
+            configuration = try ConfigurationLoader.load(yaml: text ?? "", environment: environment)
+        } catch {
+            FileHandle.standardError.write(Data("fathom-agent: invalid configuration in \(config):\n\(error)\n".utf8))
+            throw ExitCode(2)
+        }
+        let level = Logger.Level(rawValue: configuration.logLevel) ?? .info
+        let format = StructuredLogHandler.Format(rawValue: configuration.logFormat) ?? .json
+        LoggingSystem.bootstrap { label in StructuredLogHandler(label: label, format: format, level: level) }
+        let logger = Logger(label: "fathom.agent")
+        let connection: ClusterConnection
+        do {
+            connection = try ClusterConnection.forAgent(kubeconfig: configuration.kubeconfig, environment: environment)
+        } catch {
+            logger.critical("cannot reach the Kubernetes API", metadata: ["error": "\(error)"])
+            throw ExitCode(2)
+        }
+        let agent = Agent(
+            configuration: configuration, environment: AgentEnvironment(connection: connection), logger: logger)
+        agent.shutdown.fireOnTerminationSignals()
+        try await agent.run()
+    }
 }
 
 struct DemoCommand: AsyncParsableCommand {

@@ -1,4 +1,5 @@
 import AgentConfiguration
+import Inventory
 import Testing
 
 @Suite struct ConfigurationTests {
@@ -61,9 +62,10 @@ import Testing
         #expect(configuration.logLevel == "debug")
         #expect(configuration.logFormat == "logfmt")
         #expect(configuration.agentID == "fathom-prod")
-        #expect(configuration.scrapes(namespace: "shop"))
-        #expect(!configuration.scrapes(namespace: "kube-system"))
-        #expect(!configuration.scrapes(namespace: "other"))
+        let filter = NamespaceFilter(include: configuration.includeNamespaces, exclude: configuration.excludeNamespaces)
+        #expect(filter.covers("shop"))
+        #expect(!filter.covers("kube-system"))
+        #expect(!filter.covers("other"))
     }
 
     @Test func everyProblemIsReportedAtOnce() {

@@ -1,0 +1,142 @@
+import FathomModel
+import Inventory
+import KubernetesAPI
+import Logging
+import Synchronization
+
+/// The agent's view of the cluster: one reflector per resource feeding one `ClusterInventory`,
+/// the meshed pods handed to the scraper as they change, rollout events kept for the next batch.
+///
+/// Ready (for `/readyz`) once every reflector has completed its first list. In daemonset mode
+/// (`nodeName`) pods are watched with a field selector, so each agent sees only its node's pods.
+public final class Discovery: Sendable {
+    struct State: Sendable {
+        var inventory: ClusterInventory
+        var rolloutEvents: [RolloutEvent] = []
+        var expected: Set<String> = []
+        var listed: Set<String> = []
+        var targetsChanged = false
+    }
+
+    private let client: KubernetesClient
+    private let nodeName: String?
+    private let reflectorSettings: ReflectorSettings
+    private let logger: Logger
+    private let metrics: AgentMetrics?
+    private let now: @Sendable () -> Double
+    private let state: Mutex<State>
+
+    public init(
+        client: KubernetesClient, settings: InventorySettings, nodeName: String? = nil,
+        reflectorSettings: ReflectorSettings = ReflectorSettings(), logger: Logger, metrics: AgentMetrics? = nil,
+        now: @escaping @Sendable () -> Double
+    ) {
+        self.client = client
+        self.nodeName = nodeName.flatMap { $0.isEmpty ? nil : $0 }
+        self.reflectorSettings = reflectorSettings
+        self.logger = logger
+        self.metrics = metrics
+        self.now = now
+        self.state = Mutex(State(inventory: ClusterInventory(settings: settings)))
+    }
+
+    /// Every reflector has listed once.
+    public var isSynced: Bool { state.withLock { !$0.expected.isEmpty && $0.expected.isSubset(of: $0.listed) } }
+
+    /// Rollout transitions since the last call, oldest first.
+    public func takeRolloutEvents() -> [RolloutEvent] {
+        state.withLock { state in
+            defer { state.rolloutEvents = [] }
+            return state.rolloutEvents
+        }
+    }
+
+    public func workloads() -> [WorkloadSummary] { state.withLock { $0.inventory.workloads() } }
+
+    public func scrapeCandidates() -> [ScrapeCandidate] { state.withLock { $0.inventory.scrapeCandidates() } }
+
+    /// Runs the reflectors until cancelled, calling `publish` with the scrape candidates after the
+    /// first full list and whenever they change (at most every `publishInterval` seconds).
+    public func run(
+        publishInterval: Double = 1, publish: @escaping @Sendable ([ScrapeCandidate]) async -> Void
+    ) async throws {
+        var resources = ["pods", "replicasets", "deployments", "statefulsets", "daemonsets"]
+        let rollouts: Bool
+        do {
+            rollouts = try await client.serves(ArgoRollout.resource)
+        } catch {
+            logger.warning(
+                "cannot tell whether Argo Rollouts are installed; not watching them",
+                metadata: ["error": "\(error)"])
+            rollouts = false
+        }
+        if rollouts { resources.append("rollouts") }
+        state.withLock { $0.expected = Set(resources) }
+        logger.info(
+            "watching the cluster",
+            metadata: ["k8s.resources": "\(resources.joined(separator: ","))", "k8s.node": "\(nodeName ?? "all")"])
+
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            var podSettings = reflectorSettings
+            if let nodeName { podSettings.selectors.field = "spec.nodeName=\(nodeName)" }
+            group.addTask { try await self.follow(Pod.self, podSettings) }
+            group.addTask { try await self.follow(ReplicaSet.self, self.reflectorSettings) }
+            group.addTask { try await self.follow(Deployment.self, self.reflectorSettings) }
+            group.addTask { try await self.follow(StatefulSet.self, self.reflectorSettings) }
+            group.addTask { try await self.follow(DaemonSet.self, self.reflectorSettings) }
+            if rollouts { group.addTask { try await self.follow(ArgoRollout.self, self.reflectorSettings) } }
+            group.addTask {
+                // Scrape targets are state: the newest set wins, so changes are coalesced.
+                var published = false
+                while true {
+                    try await Task.sleep(for: .milliseconds(Int64(publishInterval * 1_000)))
+                    let candidates = self.state.withLock { state -> [ScrapeCandidate]? in
+                        let synced = state.expected.isSubset(of: state.listed)
+                        guard synced, state.targetsChanged || !published else { return nil }
+                        state.targetsChanged = false
+                        return state.inventory.scrapeCandidates()
+                    }
+                    if let candidates {
+                        published = true
+                        await publish(candidates)
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+    }
+
+    private func follow<Object: KubernetesObject>(_ type: Object.Type, _ settings: ReflectorSettings) async throws {
+        let resource = Object.resource.plural
+        let hooks = ReflectorHooks(
+            event: { [metrics] type in metrics?.recordWatchEvent(resource: resource, type: type) },
+            restart: { [metrics] reason in metrics?.recordWatchRestart(resource: resource, reason: reason) })
+        let reflector = Reflector(Object.self, client: client, settings: settings, logger: logger, hooks: hooks)
+        try await reflector.run { deltas, listed in
+            let time = now()
+            let (events, counts) = state.withLock { state in
+                let events = state.inventory.apply(deltas, at: time, listed: listed)
+                if listed && !state.listed.contains(resource) {
+                    state.listed.insert(resource)
+                    logger.info("first list complete", metadata: ["k8s.resource": "\(resource)"])
+                }
+                // Pods and their owners decide the targets and their workloads.
+                if Object.self == Pod.self || Object.self == ReplicaSet.self || Object.self == ArgoRollout.self {
+                    state.targetsChanged = true
+                }
+                state.rolloutEvents += events
+                return (events, state.inventory.objectCounts)
+            }
+            for event in events {
+                metrics?.recordRolloutEvent(event.kind.rawValue)
+                logger.info(
+                    "rollout",
+                    metadata: [
+                        "k8s.workload": "\(event.workload)", "rollout.phase": "\(event.kind.rawValue)",
+                        "rollout.from": "\(event.fromRevision ?? "")", "rollout.to": "\(event.toRevision)",
+                    ])
+            }
+            metrics?.recordInventory(counts)
+        }
+    }
+}

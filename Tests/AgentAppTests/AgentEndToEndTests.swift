@@ -1,0 +1,165 @@
+import AgentApp
+import AgentConfiguration
+import AgentTestSupport
+import FathomModel
+import Foundation
+import KubernetesAPI
+import LocalServers
+import Logging
+import ProxySimulation
+import Reporting
+import RouteAggregation
+import Synchronization
+import Testing
+
+/// The real `Agent` (as `fathom-agent run` builds it) against all three stand-ins: the fake
+/// Kubernetes API (pods discovered by list/watch, watches broken and compacted mid-run), simulated
+/// proxies served over HTTP (with a restart), and the collector (503, 429, a slow answer, a dropped
+/// connection, then an outage across an agent restart, bridged by the spool). Every request shown
+/// on a served page must reach the collector exactly once.
+@Suite struct AgentEndToEndTests {
+    final class Truth: Sendable {
+        let routes = Mutex<[RouteKey: RouteTruth]>([:])
+        init() {}
+
+        func add(_ proxy: SimulatedProxy, _ truth: [RouteIdentity: RouteTruth]) {
+            routes.withLock { routes in
+                for (identity, routeTruth) in truth {
+                    routes[RouteKey(workload: proxy.workload, identity: identity), default: RouteTruth()].add(
+                        routeTruth)
+                }
+            }
+        }
+    }
+
+    static func agent(
+        api: FakeKubernetesAPI, collector: FakeCollector, spool: String, instance: String, grace: Double
+    ) -> Agent {
+        var configuration = AgentConfiguration()
+        configuration.clusterName = "e2e"
+        configuration.agentID = "fathom-e2e"
+        configuration.reportEndpoint = collector.url
+        configuration.scrapeInterval = 0.25
+        configuration.scrapeTimeout = 0.2
+        configuration.reportInterval = 0.6
+        configuration.requestTimeout = 0.3
+        configuration.spoolDirectory = spool
+        configuration.adminPort = 0
+        var environment = AgentEnvironment(
+            connection: api.connection, adminHost: "127.0.0.1",
+            reflectorSettings: ReflectorSettings(
+                watchTimeoutSeconds: 2...3, initialBackoffSeconds: 0.05, maxBackoffSeconds: 0.3),
+            instanceID: instance, shutdownGraceSeconds: grace, targetPublishInterval: 0.1)
+        environment.retry.initialBackoff = 0.05
+        environment.retry.maxBackoff = 0.3
+        var logger = Logger(label: "e2e")
+        logger.logLevel = .critical
+        return Agent(configuration: configuration, environment: environment, logger: logger)
+    }
+
+    /// Freezes traffic and waits until the agent has scraped every proxy twice more, so one
+    /// complete scrape saw the final values (the truth counts every page served, even one whose
+    /// scrape timed out on a loaded machine).
+    static func freezeAndSettle(_ proxies: SimulatedProxyServers, _ agent: Agent) async -> Bool {
+        proxies.frozen.withLock { $0 = true }
+        let before = agent.scrapeCounts
+        return await eventually(within: 30) {
+            let now = agent.scrapeCounts
+            return now.count == 6 && now.allSatisfy { $0.value >= before[$0.key, default: 0] + 2 }
+        }
+    }
+
+    @Test func everyRequestReachesTheCollectorOnceAcrossOutagesAndAnAgentRestart() async throws {
+        let now: @Sendable () -> Double = { Date().timeIntervalSince1970 }
+        let start = now()
+        let truth = Truth()
+        let mesh = SimulatedMesh.demo(startedAt: start, seed: 11)
+        let proxies = try await SimulatedProxyServers.start(mesh: mesh, now: now, served: truth.add)
+        let api = try await FakeKubernetesAPI.start(behaviour: .init(token: "e2e-token"))
+        var cluster = DemoCluster(rolloutStart: 1)
+        cluster.populate(api, mesh: mesh, ports: proxies.ports)
+        let collector = try await FakeCollector.start(script: [
+            .status(503), .status(429, retryAfter: "1"), .slow(seconds: 0.5, then: .accept), .dropConnection,
+        ])
+        let spool = NSTemporaryDirectory() + "fathom-e2e-\(UUID().uuidString)"
+
+        // First agent: discovery, scraping and reporting through collector trouble and broken watches.
+        let first = Self.agent(api: api, collector: collector, spool: spool, instance: "first", grace: 0.5)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await first.run() }
+            #expect(await eventually { first.isReady && first.proxiesScraped == 6 })
+            for step in 1...8 {
+                try await Task.sleep(for: .milliseconds(300))
+                cluster.advance(api, elapsed: Double(step) * 1.5)
+                if step == 2 {
+                    proxies.mesh.withLock { mesh in
+                        mesh.proxies[0].restart(at: max(now(), start + 1.5))
+                        _ = mesh.proxies[0].takeTruth()
+                    }
+                }
+                // History compacted, then the watches cut: resuming is 410 Gone, so discovery lists again.
+                if step == 3 { api.compact() }
+                if step == 4 { api.dropWatches() }
+            }
+            // Freeze traffic so the agent's last scrape sees every final value, then an outage
+            // begins and the agent is stopped: what it cannot send stays in the spool.
+            #expect(await Self.freezeAndSettle(proxies, first))
+            collector.setOutage(503)
+            first.shutdown.fire()
+            try await group.waitForAll()
+        }
+        let acceptedBeforeRestart = collector.acceptedBatches.count
+        let spooled = try FileManager.default.contentsOfDirectory(atPath: spool).filter { $0.hasSuffix(".batch") }
+        #expect(!spooled.isEmpty, "the outage must leave batches in the spool")
+
+        // Second agent, same spool: it baselines every proxy before traffic resumes, then the
+        // outage ends and both its own batches and the first agent's reach the collector.
+        // A long grace period: under a loaded machine the last uploads may need it.
+        let second = Self.agent(api: api, collector: collector, spool: spool, instance: "second", grace: 30)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await second.run() }
+            #expect(await eventually { second.proxiesScraped == 6 })
+            proxies.frozen.withLock { $0 = false }
+            collector.setOutage(nil)
+            try await Task.sleep(for: .milliseconds(1_500))
+            #expect(await Self.freezeAndSettle(proxies, second))
+            second.shutdown.fire()
+            try await group.waitForAll()
+        }
+
+        let batches = collector.acceptedBatches
+        #expect(batches.count > acceptedBeforeRestart + spooled.count)
+        var received: [RouteKey: (success: Double, failure: Double)] = [:]
+        for batch in batches {
+            for route in AggregationWindow(batch).routes {
+                received[route.key, default: (0, 0)].success += route.successCount
+                received[route.key, default: (0, 0)].failure += route.failureCount
+            }
+        }
+        let expected = truth.routes.withLock { $0 }.filter { $0.value.success + $0.value.failure > 0 }
+        #expect(Set(received.keys) == Set(expected.keys))
+        for (key, routeTruth) in expected {
+            #expect(received[key]?.success == routeTruth.success, "\(key)")
+            #expect(received[key]?.failure == routeTruth.failure, "\(key)")
+        }
+        #expect(expected.values.reduce(0) { $0 + $1.success + $1.failure } > 200)
+        // Both agents' batches arrived, each sequence complete and in order per agent.
+        for instance in ["first", "second"] {
+            let sequences = batches.filter { $0.agent.instanceID == instance }.map(\.sequence).sorted()
+            #expect(!sequences.isEmpty && sequences == Array(1...UInt64(sequences.count)), "\(instance)")
+        }
+        // Discovery: each agent's first batch after its first list carries the full inventory,
+        // with the pod on an older proxy; the rollout during the first run was reported.
+        let full = batches.filter { $0.hasInventory && $0.inventory.kind == .full }
+        #expect(Set(full.map(\.agent.instanceID)) == ["first", "second"])
+        #expect(full.first?.inventory.upserted.flatMap(\.podsWithOutdatedProxy) == ["vote-bot-5f7c9d8b6-lk2pw"])
+        let phases = batches.flatMap(\.rolloutEvents).filter { $0.workload.name == "voting" }.map(\.phase)
+        #expect(phases.first == .started && phases.contains(.completed))
+        #expect(api.requestCounts["list pods", default: 0] >= 3, "the compaction forced a re-list")
+
+        try await proxies.shutdown()
+        try await collector.shutdown()
+        try await api.shutdown()
+        try? FileManager.default.removeItem(atPath: spool)
+    }
+}
