@@ -182,6 +182,11 @@ let package = Package(
             ]
         ),
         .testTarget(name: "InventoryTests", dependencies: ["Inventory", "KubernetesAPI", "FathomModel"]),
+        // The Helm chart through the real Helm engine (PyPI helm-python-sdk) and kubernetes-validate.
+        .testTarget(
+            name: "ChartTests",
+            dependencies: ["AgentApp", "AgentConfiguration", .product(name: "Yams", package: "Yams")]
+        ),
         // The pipeline end to end: simulated proxies -> decoder -> aggregator, checked against the truth.
         .testTarget(
             name: "PipelineTests",

@@ -59,7 +59,8 @@ public struct Demo: Sendable {
         let mesh = SimulatedMesh.demo(startedAt: start, seed: options.seed)
         let proxies = try await SimulatedProxyServers.start(mesh: mesh, now: now)
         let api = try await FakeKubernetesAPI.start(behaviour: .init(token: "demo-token"))
-        var cluster = DemoCluster(rolloutStart: min(8, options.duration / 3))
+        // The rollout starts a third of the way in (8 s when the demo runs until interrupted).
+        var cluster = DemoCluster(rolloutStart: options.duration > 0 ? min(8, options.duration / 3) : 8)
         cluster.populate(api, mesh: mesh, ports: proxies.ports)
         let script = cluster
 
@@ -94,7 +95,7 @@ public struct Demo: Sendable {
                 }
             }
             group.addTask {
-                await self.drive(agent: agent, api: api, cluster: script, proxies: proxies, start: start, now: now)
+                await self.drive(agent: agent, api: api, cluster: script, proxies: proxies, now: now)
                 return nil
             }
             var result: Result<Void, any Error> = .success(())
@@ -117,23 +118,22 @@ public struct Demo: Sendable {
     /// Says what runs where, then plays the cluster's script (the rollout, the proxy restart)
     /// until the duration is over, and asks the agent to shut down.
     private func drive(
-        agent: Agent, api: FakeKubernetesAPI, cluster: DemoCluster, proxies: SimulatedProxyServers, start: Double,
+        agent: Agent, api: FakeKubernetesAPI, cluster: DemoCluster, proxies: SimulatedProxyServers,
         now: @Sendable () -> Double
     ) async {
         var cluster = cluster
-        var announced = false
+        // The script's clock starts when the agent is up (its windows start then too).
+        while agent.adminPort == 0 { try? await Task.sleep(for: .milliseconds(20)) }
+        let start = now()
+        output(
+            "fathom demo: a fake Kubernetes API at \(api.url) serving a Linkerd control plane and "
+                + "\(proxies.ports.count) meshed pods in 4 Deployments, each pod's linkerd-proxy simulated on its own "
+                + "loopback port; scraping every \(RouteTable.formatted(options.scrapeInterval, decimals: 1)) s, a "
+                + "report batch every \(RouteTable.formatted(options.windowLength, decimals: 1)) s to a local "
+                + "collector; the agent's /metrics, /readyz and /debug/routes at http://127.0.0.1:\(agent.adminPort)")
         var restarted = options.restartAfter < 0
-        while options.duration <= 0 || now() < start + options.duration {
-            if !announced, agent.adminPort != 0 {
-                announced = true
-                output(
-                    "fathom demo: a fake Kubernetes API at \(api.url) serving a Linkerd control plane and "
-                        + "\(proxies.ports.count) meshed pods in 4 Deployments, each pod's linkerd-proxy simulated on its own "
-                        + "loopback port; scraping every \(RouteTable.formatted(options.scrapeInterval, decimals: 1)) s, a "
-                        + "report batch every \(RouteTable.formatted(options.windowLength, decimals: 1)) s to a local "
-                        + "collector; the agent's /metrics, /readyz and /debug/routes at http://127.0.0.1:\(agent.adminPort)"
-                )
-            }
+        // A little past the end, so the last full window closes before the shutdown's partial one.
+        while options.duration <= 0 || now() < start + options.duration + 0.3 {
             cluster.advance(api, elapsed: now() - start)
             if !restarted && now() >= start + options.restartAfter {
                 restarted = true

@@ -75,6 +75,9 @@ import Testing
         let truth = Truth()
         let mesh = SimulatedMesh.demo(startedAt: start, seed: 11)
         let proxies = try await SimulatedProxyServers.start(mesh: mesh, now: now, served: truth.add)
+        // Traffic starts once the agent has its first page of every proxy: a proxy that started
+        // before the agent is counted from the agent's first page on, as in a real cluster.
+        proxies.frozen.withLock { $0 = true }
         let api = try await FakeKubernetesAPI.start(behaviour: .init(token: "e2e-token"))
         var cluster = DemoCluster(rolloutStart: 1)
         cluster.populate(api, mesh: mesh, ports: proxies.ports)
@@ -88,6 +91,8 @@ import Testing
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await first.run() }
             #expect(await eventually { first.isReady && first.proxiesScraped == 6 })
+            truth.routes.withLock { $0 = [:] }
+            proxies.frozen.withLock { $0 = false }
             for step in 1...8 {
                 try await Task.sleep(for: .milliseconds(300))
                 cluster.advance(api, elapsed: Double(step) * 1.5)

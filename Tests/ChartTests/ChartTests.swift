@@ -1,0 +1,322 @@
+import AgentApp
+import AgentConfiguration
+import Foundation
+import Testing
+import Yams
+
+/// The Helm chart rendered by the real Helm engine (PyPI helm-python-sdk, through
+/// charts/fathom-agent/tests/chart.py), linted, and every manifest validated offline with
+/// kubernetes-validate --strict; then the rendered objects are checked here, and the ConfigMap's
+/// config.yaml is loaded with the agent's own loader so chart and agent cannot drift.
+struct ChartRender {
+    var schemaError: String?
+    var renderError: String?
+    var lintErrors: [String]
+    var manifests: [[String: Any]]
+    var invalid: [String]
+
+    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+    static let chart = repository.appendingPathComponent("charts/fathom-agent")
+
+    /// The smallest values an install needs.
+    static var required: [String: Any] {
+        [
+            "config": [
+                "cluster": ["name": "prod-eu"], "report": ["endpoint": "https://ingest.example.com/v1/reports"],
+            ],
+            "apiToken": ["value": "t0k3n"],
+        ]
+    }
+
+    /// A Python with helm-python-sdk and kubernetes-validate: the system's when it has them
+    /// (CI installs them), otherwise a virtual environment under .build made once, so `swift test`
+    /// works on a fresh machine too.
+    static let python: Result<String, ChartTestError> = {
+        if (try? shell("/usr/bin/env", ["python3", "-c", "import helm_python, kubernetes_validate"])) == 0 {
+            return .success("python3")
+        }
+        let venv = repository.appendingPathComponent(".build/chart-tools").path
+        let venvPython = venv + "/bin/python3"
+        if (try? shell(venvPython, ["-c", "import helm_python, kubernetes_validate"])) == 0 {
+            return .success(venvPython)
+        }
+        guard (try? shell("/usr/bin/env", ["python3", "-m", "venv", venv])) == 0,
+            (try? shell(
+                venvPython,
+                ["-m", "pip", "install", "--quiet", "helm-python-sdk==0.2.2", "kubernetes-validate==1.37.0"])) == 0
+        else {
+            return .failure(
+                ChartTestError(
+                    "cannot install helm-python-sdk and kubernetes-validate (pip install them, as .ci/run does)"))
+        }
+        return .success(venvPython)
+    }()
+
+    @discardableResult
+    static func shell(_ executable: String, _ arguments: [String]) throws -> Int32 {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+
+    static func render(_ values: [String: Any]) throws -> ChartRender {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        let json = String(decoding: try JSONSerialization.data(withJSONObject: values), as: UTF8.self)
+        process.arguments = [try python.get(), chart.appendingPathComponent("tests/chart.py").path, chart.path, json]
+        let output = Pipe()
+        let errors = Pipe()
+        process.standardOutput = output
+        process.standardError = errors
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        let errorText = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        guard process.terminationStatus == 0,
+            let result = try JSONSerialization.jsonObject(with: data) as? [String: Any]
+        else {
+            throw ChartTestError(
+                "chart.py failed (needs `pip install helm-python-sdk kubernetes-validate`, which .ci/run does): "
+                    + errorText)
+        }
+        return ChartRender(
+            schemaError: result["schema_error"] as? String, renderError: result["render_error"] as? String,
+            lintErrors: result["lint_errors"] as? [String] ?? [],
+            manifests: result["manifests"] as? [[String: Any]] ?? [],
+            invalid: result["invalid"] as? [String] ?? [])
+    }
+
+    static func merged(_ overrides: [String: Any]) -> [String: Any] { merge(required, overrides) }
+
+    static func merge(_ base: [String: Any], _ overrides: [String: Any]) -> [String: Any] {
+        var result = base
+        for (key, value) in overrides {
+            if let nested = value as? [String: Any], let existing = result[key] as? [String: Any] {
+                result[key] = merge(existing, nested)
+            } else {
+                result[key] = value
+            }
+        }
+        return result
+    }
+
+    func objects(_ kind: String) -> [[String: Any]] { manifests.filter { $0["kind"] as? String == kind } }
+
+    func object(_ kind: String) throws -> [String: Any] {
+        try #require(objects(kind).first, "no \(kind) rendered")
+    }
+
+    var kinds: [String] { manifests.compactMap { $0["kind"] as? String }.sorted() }
+}
+
+struct ChartTestError: Error, CustomStringConvertible, Sendable {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Reads `a.b.c` out of nested dictionaries and arrays (`containers.0.name`).
+func value(_ object: Any?, _ path: String) -> Any? {
+    var current = object
+    for part in path.split(separator: ".") {
+        if let index = Int(part), let array = current as? [Any] {
+            current = index < array.count ? array[index] : nil
+        } else {
+            current = (current as? [String: Any])?[String(part)]
+        }
+    }
+    return current
+}
+
+@Suite("Helm chart")
+struct ChartTests {
+    @Test("default install: lints clean, every manifest validates, the expected objects")
+    func defaults() throws {
+        let render = try ChartRender.render(ChartRender.required)
+        #expect(render.schemaError == nil && render.renderError == nil)
+        #expect(render.lintErrors.isEmpty, "\(render.lintErrors)")
+        #expect(render.invalid.isEmpty, "\(render.invalid)")
+        #expect(
+            render.kinds == [
+                "ClusterRole", "ClusterRoleBinding", "ConfigMap", "Deployment", "Secret", "Service", "ServiceAccount",
+            ])
+        let deployment = try render.object("Deployment")
+        for key in ["name", "instance", "version", "managed-by", "component", "part-of"] {
+            #expect(
+                value(deployment, "metadata.labels")
+                    .flatMap { ($0 as? [String: Any])?["app.kubernetes.io/\(key)"] } != nil, "label \(key)")
+        }
+    }
+
+    @Test("RBAC: get, list and watch on exactly the resources the agent watches; never Secrets, never writes")
+    func rbac() throws {
+        let render = try ChartRender.render(ChartRender.required)
+        let rules = try #require(value(try render.object("ClusterRole"), "rules") as? [[String: Any]])
+        let granted = rules.map { rule in
+            "\((rule["apiGroups"] as? [String] ?? []).joined(separator: ",")): "
+                + "\((rule["resources"] as? [String] ?? []).joined(separator: ",")) "
+                + "[\((rule["verbs"] as? [String] ?? []).joined(separator: ","))]"
+        }
+        #expect(
+            granted == [
+                ": pods [get,list,watch]", "apps: replicasets,deployments,statefulsets,daemonsets [get,list,watch]",
+                "argoproj.io: rollouts [get,list,watch]",
+            ])
+        #expect(render.objects("Role").isEmpty)
+        let binding = try render.object("ClusterRoleBinding")
+        #expect(
+            value(binding, "subjects.0.name") as? String == value(try render.object("ServiceAccount"), "metadata.name")
+                as? String)
+    }
+
+    @Test("the pod runs non-root, read-only, without capabilities, with probes on the admin port")
+    func podSecurityAndProbes() throws {
+        let render = try ChartRender.render(ChartRender.required)
+        let pod = try #require(value(try render.object("Deployment"), "spec.template.spec") as? [String: Any])
+        #expect(value(pod, "securityContext.runAsNonRoot") as? Bool == true)
+        #expect(value(pod, "securityContext.seccompProfile.type") as? String == "RuntimeDefault")
+        let container = try #require(value(pod, "containers.0") as? [String: Any])
+        #expect(value(container, "securityContext.readOnlyRootFilesystem") as? Bool == true)
+        #expect(value(container, "securityContext.allowPrivilegeEscalation") as? Bool == false)
+        #expect(value(container, "securityContext.capabilities.drop") as? [String] == ["ALL"])
+        #expect(value(container, "ports.0.containerPort") as? Int == 9990)
+        #expect(value(container, "livenessProbe.httpGet.path") as? String == "/healthz")
+        #expect(value(container, "readinessProbe.httpGet.path") as? String == "/readyz")
+        #expect(value(container, "readinessProbe.httpGet.port") as? String == "admin")
+        #expect(value(container, "resources.limits.memory") as? String == "512Mi")
+        #expect(value(container, "args") as? [String] == ["--config", "/etc/fathom/config.yaml"])
+        // SIGTERM: the pod's grace period is above the agent's flush deadline.
+        #expect((value(pod, "terminationGracePeriodSeconds") as? Int ?? 0) > 20)
+        let volumes = try #require(value(pod, "volumes") as? [[String: Any]])
+        #expect(volumes.contains { value($0, "emptyDir.sizeLimit") as? String == "512Mi" })
+    }
+
+    @Test("the ConfigMap's config.yaml is valid for the agent's own loader, and points at the mounts")
+    func configDecodesWithTheAgentsLoader() throws {
+        let render = try ChartRender.render(
+            ChartRender.merged(["config": ["scrape": ["interval": "15s", "namespaces": ["exclude": ["kube-system"]]]]]))
+        let yaml = try #require(
+            (value(try render.object("ConfigMap"), "data") as? [String: Any])?["config.yaml"] as? String)
+        let configuration = try ConfigurationLoader.load(yaml: yaml)
+        #expect(configuration.clusterName == "prod-eu")
+        #expect(configuration.scrapeInterval == 15)
+        #expect(configuration.excludeNamespaces == ["kube-system"])
+        #expect(configuration.agentID == "fathom-fathom-agent")
+        let container = try #require(
+            value(try render.object("Deployment"), "spec.template.spec.containers.0") as? [String: Any])
+        let mounts = try #require(container["volumeMounts"] as? [[String: Any]])
+        let mountPaths = Set(mounts.compactMap { $0["mountPath"] as? String })
+        #expect(mountPaths.contains((configuration.tokenFile as NSString).deletingLastPathComponent))
+        #expect(mountPaths.contains(try #require(configuration.spoolDirectory)))
+        #expect(configuration.adminPort == value(container, "ports.0.containerPort") as? Int)
+        #expect(configuration.spoolMaxBytes == 448 << 20)
+    }
+
+    @Test("every configuration key users set is in values.yaml, and the chart's appVersion is the agent's")
+    func chartAndAgentAgree() throws {
+        let values = try #require(
+            try Yams.load(
+                yaml: String(contentsOf: ChartRender.chart.appendingPathComponent("values.yaml"), encoding: .utf8))
+                as? [String: Any])
+        func paths(_ object: Any?, _ prefix: String) -> [String] {
+            guard let map = object as? [String: Any] else { return [prefix] }
+            return map.flatMap { paths($0.value, prefix.isEmpty ? $0.key : "\(prefix).\($0.key)") }
+        }
+        let offered = Set(paths(values["config"], ""))
+        // Set by the chart itself (identity, mounts, ports, the node in daemonset mode, no kubeconfig in a pod).
+        let chartOwned: Set<String> = [
+            "agent.id", "report.tokenFile", "report.spool.directory", "report.spool.maxBytes", "admin.port",
+            "kubernetes.nodeName", "kubernetes.kubeconfig",
+        ]
+        #expect(offered == Set(ConfigurationKey.all.map(\.path)).subtracting(chartOwned))
+        let chart = try #require(
+            try Yams.load(
+                yaml: String(contentsOf: ChartRender.chart.appendingPathComponent("Chart.yaml"), encoding: .utf8))
+                as? [String: Any])
+        #expect(chart["appVersion"] as? String == AgentVersion.current)
+    }
+
+    @Test("daemonset mode: one agent per node, each told its node through the downward API")
+    func daemonset() throws {
+        let render = try ChartRender.render(
+            ChartRender.merged(["mode": "daemonset", "podDisruptionBudget": ["enabled": true]]))
+        #expect(render.invalid.isEmpty, "\(render.invalid)")
+        #expect(render.objects("Deployment").isEmpty && render.objects("PodDisruptionBudget").isEmpty)
+        let env = try #require(
+            value(try render.object("DaemonSet"), "spec.template.spec.containers.0.env") as? [[String: Any]])
+        #expect(env.first?["name"] as? String == "FATHOM_KUBERNETES_NODE_NAME")
+        #expect(value(env.first, "valueFrom.fieldRef.fieldPath") as? String == "spec.nodeName")
+    }
+
+    @Test("every option renders valid objects: monitors, PDB, network policy, an existing Secret, scheduling")
+    func optionMatrix() throws {
+        let render = try ChartRender.render(
+            ChartRender.merged([
+                "apiToken": ["value": "", "existingSecret": "fathom-api", "existingSecretKey": "api-token"],
+                "serviceMonitor": ["enabled": true, "labels": ["release": "kube-prometheus"]],
+                "podMonitor": ["enabled": true], "podDisruptionBudget": ["enabled": true],
+                "networkPolicy": ["enabled": true], "spool": ["enabled": false],
+                "podAnnotations": ["linkerd.io/inject": "enabled"], "nodeSelector": ["kubernetes.io/os": "linux"],
+                "tolerations": [["key": "dedicated", "operator": "Exists", "effect": "NoSchedule"]],
+                "priorityClassName": "system-cluster-critical",
+            ]))
+        #expect(render.lintErrors.isEmpty, "\(render.lintErrors)")
+        #expect(render.invalid.isEmpty, "\(render.invalid)")
+        #expect(render.objects("Secret").isEmpty, "an existing Secret is used, not created")
+        for kind in ["ServiceMonitor", "PodMonitor", "PodDisruptionBudget", "NetworkPolicy"] {
+            #expect(render.objects(kind).count == 1, "\(kind)")
+        }
+        let pod = try #require(value(try render.object("Deployment"), "spec.template.spec") as? [String: Any])
+        let volumes = try #require(pod["volumes"] as? [[String: Any]])
+        #expect(volumes.contains { value($0, "secret.secretName") as? String == "fathom-api" })
+        #expect(volumes.contains { value($0, "secret.items.0.key") as? String == "api-token" })
+        #expect(!volumes.contains { $0["emptyDir"] != nil })
+        #expect(value(pod, "priorityClassName") as? String == "system-cluster-critical")
+        let yaml = try #require(
+            (value(try render.object("ConfigMap"), "data") as? [String: Any])?["config.yaml"] as? String)
+        #expect(try ConfigurationLoader.load(yaml: yaml).spoolDirectory == nil)
+    }
+
+    @Test("a config change rolls the pods through the checksum annotation")
+    func checksumFollowsConfig() throws {
+        func checksum(_ values: [String: Any]) throws -> String? {
+            value(
+                try ChartRender.render(values).object("Deployment"),
+                "spec.template.metadata.annotations.checksum/config")
+                as? String
+        }
+        let before = try checksum(ChartRender.required)
+        #expect(before != nil)
+        #expect(try checksum(ChartRender.merged(["config": ["logging": ["level": "debug"]]])) != before)
+    }
+
+    @Test(
+        "values.schema.json rejects typos and wrong types; missing required values fail with what to set",
+        arguments: [
+            (#"{"confg": {"cluster": {"name": "x"}}}"#, "confg"),
+            (#"{"config": {"scrape": {"intervall": "10s"}}}"#, "intervall"),
+            (#"{"replicaCount": "one"}"#, "replicaCount"),
+            (#"{"mode": "statefulset"}"#, "mode"),
+        ])
+    func schemaRejects(json: String, key: String) throws {
+        let values = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
+        let render = try ChartRender.render(ChartRender.merged(values))
+        let error = try #require(render.schemaError)
+        #expect(error.contains(key), "\(error)")
+    }
+
+    @Test("a missing cluster name or token fails the render with the value to set")
+    func requiredValues() throws {
+        var values = ChartRender.required
+        values["apiToken"] = ["value": ""]
+        #expect(try ChartRender.render(values).renderError?.contains("apiToken.existingSecret") == true)
+        values = ChartRender.required
+        values["config"] = ["report": ["endpoint": "https://x.example"]]
+        #expect(try ChartRender.render(values).renderError?.contains("config.cluster.name is required") == true)
+    }
+}
