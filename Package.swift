@@ -122,7 +122,7 @@ let package = Package(
             dependencies: [
                 "PrometheusText", "LinkerdMetrics", "RouteAggregation", "FathomModel", "ProxySimulation", "Reporting",
                 "ReportProtos", "LocalServers", "Scraping", "AgentConfiguration", "HTTPServing", "KubernetesAPI",
-                "Inventory",
+                "Inventory", "CredentialFiles", .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),

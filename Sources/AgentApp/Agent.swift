@@ -26,6 +26,15 @@ public struct AgentEnvironment: Sendable {
     public var targetPublishInterval: Double
     /// Upload retry timing; the defaults suit a real collector.
     public var retry = RetryPolicy()
+    /// The mounted configuration file, watched for changes (a ConfigMap update swaps a symlink);
+    /// nil when the configuration does not come from a file.
+    public var configurationFile: String?
+    /// Seconds between checks of the configuration file.
+    public var configurationCheckInterval: Double = 5
+    /// Environment variables that override configuration keys, applied on reload too.
+    public var variables: [String: String] = ProcessInfo.processInfo.environment
+    /// The log level every handler reads; reloads change it.
+    public var logLevel: LogLevelControl?
 
     public init(
         connection: ClusterConnection, adminHost: String = "0.0.0.0",
@@ -57,6 +66,7 @@ public final class Agent: Sendable {
     private let adminPortBox = Mutex(0)
     private let discoveryBox = Mutex<Discovery?>(nil)
     private let lastWindow = LastWindow()
+    private let live: Mutex<AgentConfiguration>
     /// Called with every batch as it is queued (the demo prints from it; tests count).
     private let onBatch: @Sendable (QueuedBatch) -> Void
 
@@ -69,7 +79,11 @@ public final class Agent: Sendable {
         self.logger = logger
         self.metrics = AgentMetrics(version: AgentVersion.current)
         self.onBatch = onBatch
+        self.live = Mutex(configuration)
     }
+
+    /// The configuration in effect: the one it started with, plus reloaded live keys.
+    public var currentConfiguration: AgentConfiguration { live.withLock { $0 } }
 
     /// The admin server's port once it listens (useful with port 0).
     public var adminPort: Int { adminPortBox.withLock { $0 } }
@@ -82,6 +96,11 @@ public final class Agent: Sendable {
         lastWindow.scrapedProxies.withLock { counts in
             Dictionary(uniqueKeysWithValues: counts.map { ("\($0.key)", $0.value) })
         }
+    }
+
+    /// The pods being scraped (`namespace/name`), as discovery last computed them.
+    public var discoveredTargets: [String] {
+        (discoveryBox.withLock { $0 }?.scrapeCandidates() ?? []).map { "\($0.pod)" }
     }
 
     /// Whether every watcher has listed once.
@@ -155,6 +174,11 @@ public final class Agent: Sendable {
                         } catch {}
                     }
                     collection.addTask { await scraper.run() }
+                    if let file = environment.configurationFile {
+                        collection.addTask {
+                            await self.watchConfiguration(file, scraper: scraper, discovery: discovery)
+                        }
+                    }
                     collection.addTask {
                         var next = now() + configuration.reportInterval
                         while !Task.isCancelled {
@@ -162,7 +186,8 @@ public final class Agent: Sendable {
                             if wait > 0 {
                                 do { try await Task.sleep(for: .milliseconds(Int64(wait * 1_000))) } catch { return }
                             }
-                            next += configuration.reportInterval
+                            // Read each time: report.interval can be reloaded.
+                            next += self.live.withLock { $0.reportInterval }
                             await self.closeWindow(pipeline, reporter, discovery, uploader, at: now())
                         }
                     }
@@ -194,6 +219,65 @@ public final class Agent: Sendable {
         try? await kubernetes.shutdown()
         try? await admin.shutdown()
         if let failure { throw failure }
+    }
+
+    /// Reloads the configuration file when its content changes. A valid file's live keys apply at
+    /// once; keys that need a restart are named in the log; an invalid file is counted and logged
+    /// with every problem, and the running configuration stays.
+    private func watchConfiguration(_ file: String, scraper: ScrapeManager, discovery: Discovery) async {
+        var lastText = FileManager.default.contents(atPath: file)
+        while !Task.isCancelled {
+            do {
+                try await Task.sleep(for: .milliseconds(Int64(environment.configurationCheckInterval * 1_000)))
+            } catch { return }
+            guard let text = FileManager.default.contents(atPath: file), text != lastText else { continue }
+            lastText = text
+            let loaded: AgentConfiguration
+            do {
+                loaded = try ConfigurationLoader.load(
+                    yaml: String(decoding: text, as: UTF8.self), environment: environment.variables)
+            } catch {
+                metrics.recordConfigReload("failure")
+                logger.error(
+                    "configuration reload failed; keeping the running configuration",
+                    metadata: ["config.file": "\(file)", "error": "\(error)"])
+                continue
+            }
+            let running = live.withLock { $0 }
+            let changed = loaded.changedKeys(from: running)
+            let reloadable = Set(ConfigurationKey.all.filter(\.reloadable).map(\.path))
+            var applied = running
+            applied.scrapeInterval = loaded.scrapeInterval
+            applied.scrapeTimeout = loaded.scrapeTimeout
+            applied.maxPageBytes = loaded.maxPageBytes
+            applied.includeNamespaces = loaded.includeNamespaces
+            applied.excludeNamespaces = loaded.excludeNamespaces
+            applied.reportInterval = loaded.reportInterval
+            applied.logLevel = loaded.logLevel
+            live.withLock { $0 = applied }
+            if changed.contains(where: { $0.hasPrefix("scrape.") }) {
+                var settings = await scraper.settings
+                settings.interval = applied.scrapeInterval
+                settings.timeout = applied.scrapeTimeout
+                settings.maxPageBytes = applied.maxPageBytes
+                await scraper.update(settings: settings)
+            }
+            if changed.contains(where: { $0.hasPrefix("scrape.namespaces.") }) {
+                discovery.update(
+                    namespaces: NamespaceFilter(include: applied.includeNamespaces, exclude: applied.excludeNamespaces))
+            }
+            if let level = Logger.Level(rawValue: applied.logLevel) { environment.logLevel?.level = level }
+            metrics.recordConfigReload("success")
+            let needRestart = changed.filter { !reloadable.contains($0) }
+            logger.info(
+                "configuration reloaded",
+                metadata: ["config.applied": "\(changed.filter(reloadable.contains).joined(separator: ","))"])
+            if !needRestart.isEmpty {
+                logger.warning(
+                    "configuration keys changed that apply only after a restart",
+                    metadata: ["config.keys": "\(needRestart.joined(separator: ","))"])
+            }
+        }
     }
 
     private func closeWindow(

@@ -148,6 +148,14 @@ public final class AgentMetrics: Sendable {
         ).increment()
     }
 
+    /// Counts a configuration reload by result (`success`, `failure`).
+    public func recordConfigReload(_ result: String) {
+        registry.makeCounter(
+            name: "fathom_config_reloads_total", labels: [("result", result)],
+            help: "Reloads of the mounted configuration file, by result (a failure keeps the running configuration)."
+        ).increment()
+    }
+
     /// The metrics in Prometheus text format.
     public func exposition() -> [UInt8] {
         var buffer: [UInt8] = []

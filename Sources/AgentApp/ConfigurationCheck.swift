@@ -1,9 +1,9 @@
 import AgentConfiguration
 import Foundation
 
-/// The checks `fathom-agent check` runs today, as a checklist with a hint per failure, in the
-/// spirit of `linkerd check`. Kubernetes permissions and collector reachability join with the
-/// Kubernetes client and the `run` command.
+/// The local checks of `fathom-agent check` (the file, its keys, the token, the spool), as a
+/// checklist with a hint per failure in the spirit of `linkerd check`; `ConnectivityCheck` adds
+/// the Kubernetes permissions and the collector.
 public enum ConfigurationCheck {
     /// One line of the checklist.
     public struct Item: Sendable, Equatable {

@@ -51,6 +51,14 @@ public final class Discovery: Sendable {
         }
     }
 
+    /// Applies a new namespace filter (a configuration reload); the targets are published again.
+    public func update(namespaces: NamespaceFilter) {
+        state.withLock { state in
+            state.inventory.settings.namespaces = namespaces
+            state.targetsChanged = true
+        }
+    }
+
     public func workloads() -> [WorkloadSummary] { state.withLock { $0.inventory.workloads() } }
 
     public func scrapeCandidates() -> [ScrapeCandidate] { state.withLock { $0.inventory.scrapeCandidates() } }

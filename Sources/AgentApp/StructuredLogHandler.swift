@@ -11,15 +11,21 @@ public struct StructuredLogHandler: LogHandler {
     }
 
     public var metadata: Logger.Metadata = [:]
-    public var logLevel: Logger.Level
+    /// Read from the shared control on every event, so a configuration reload changes the level
+    /// of every logger at once.
+    public var logLevel: Logger.Level {
+        get { control.level }
+        set { control.level = newValue }
+    }
     private let label: String
     private let format: Format
+    private let control: LogLevelControl
     private static let output = Mutex(())
 
-    public init(label: String, format: Format, level: Logger.Level) {
+    public init(label: String, format: Format, control: LogLevelControl) {
         self.label = label
         self.format = format
-        self.logLevel = level
+        self.control = control
     }
 
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
@@ -63,5 +69,19 @@ public struct StructuredLogHandler: LogHandler {
     static func logfmtValue(_ text: String) -> String {
         let needsQuotes = text.isEmpty || text.contains { $0 == " " || $0 == "=" || $0 == "\"" || $0.isNewline }
         return needsQuotes ? jsonString(text) : text
+    }
+}
+
+/// The process-wide log level, shared by every `StructuredLogHandler` and changed by reloads.
+public final class LogLevelControl: Sendable {
+    private let current: Mutex<Logger.Level>
+
+    public init(_ level: Logger.Level) {
+        current = Mutex(level)
+    }
+
+    public var level: Logger.Level {
+        get { current.withLock { $0 } }
+        set { current.withLock { $0 = newValue } }
     }
 }

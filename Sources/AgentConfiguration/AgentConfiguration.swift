@@ -28,6 +28,28 @@ public struct AgentConfiguration: Sendable, Equatable {
     public var logFormat = "json"
 
     public init() {}
+
+    /// The key paths whose values differ between `other` and this configuration.
+    public func changedKeys(from other: AgentConfiguration) -> [String] {
+        let fields: [(String, (AgentConfiguration) -> AnyHashable)] = [
+            ("cluster.name", { $0.clusterName }), ("agent.id", { $0.agentID }),
+            ("scrape.interval", { $0.scrapeInterval }), ("scrape.timeout", { $0.scrapeTimeout }),
+            ("scrape.maxPageBytes", { $0.maxPageBytes }), ("scrape.maxConcurrent", { $0.maxConcurrentScrapes }),
+            ("scrape.namespaces.include", { $0.includeNamespaces }),
+            ("scrape.namespaces.exclude", { $0.excludeNamespaces }),
+            ("linkerd.controlPlaneNamespace", { $0.controlPlaneNamespace }), ("kubernetes.nodeName", { $0.nodeName }),
+            ("kubernetes.kubeconfig", { $0.kubeconfig }),
+            ("report.inventorySnapshotEvery", { $0.inventorySnapshotEvery }),
+            ("report.endpoint", { $0.reportEndpoint }), ("report.tokenFile", { $0.tokenFile }),
+            ("report.interval", { $0.reportInterval }), ("report.requestTimeout", { $0.requestTimeout }),
+            ("report.queueMaxBytes", { $0.queueMaxBytes }), ("report.spool.directory", { $0.spoolDirectory }),
+            ("report.spool.maxBytes", { $0.spoolMaxBytes }),
+            ("aggregation.maxRoutesPerWorkload", { $0.maxRoutesPerWorkload }),
+            ("aggregation.maxSeriesPerProxy", { $0.maxSeriesPerProxy }), ("admin.port", { $0.adminPort }),
+            ("logging.level", { $0.logLevel }), ("logging.format", { $0.logFormat }),
+        ]
+        return fields.filter { $0.1(self) != $0.1(other) }.map(\.0)
+    }
 }
 
 /// One problem with the configuration, at a key.

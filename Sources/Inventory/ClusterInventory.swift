@@ -24,7 +24,9 @@ public struct InventorySettings: Sendable, Equatable {
 /// and their rollouts. Reflectors feed it deltas; it answers which pods to scrape, what each
 /// workload looks like, and which rollout transitions happened. Time is passed in.
 public struct ClusterInventory: Sendable {
-    public let settings: InventorySettings
+    /// The namespace filter may change at any time (a configuration reload): objects of every
+    /// namespace are kept and the filter applies to the answers.
+    public var settings: InventorySettings
     public private(set) var pods: [ObjectKey: PodRecord] = [:]
     public private(set) var replicaSets: [ObjectKey: ReplicaSet] = [:]
     public private(set) var deployments: [ObjectKey: Deployment] = [:]
@@ -56,7 +58,6 @@ public struct ClusterInventory: Sendable {
         for delta in deltas {
             switch delta {
             case .upserted(let object):
-                guard covers(object.metadata) else { continue }
                 store(object, &touched)
             case .deleted(let key, _, _):
                 remove(Object.self, key, &touched)
@@ -71,12 +72,6 @@ public struct ClusterInventory: Sendable {
             }
         }
         return events
-    }
-
-    /// The control plane's own namespace is always kept: its pods tell the control plane's version.
-    private func covers(_ metadata: ObjectMeta) -> Bool {
-        guard let namespace = metadata.namespace else { return true }
-        return namespace == settings.controlPlaneNamespace || settings.namespaces.covers(namespace)
     }
 
     private mutating func store<Object: KubernetesObject>(_ object: Object, _ touched: inout Set<WorkloadRef>) {
@@ -299,7 +294,7 @@ public struct ClusterInventory: Sendable {
             }
             summaries[ref] = entry
         }
-        return summaries.values.map { summary in
+        return summaries.values.filter { settings.namespaces.covers($0.workload.namespace) }.map { summary in
             var summary = summary
             summary.outdatedProxyPods.sort()
             return summary

@@ -15,7 +15,9 @@ public enum ScrapeEvent: Sendable {
 /// of removed (or changed) targets end, and the others go on undisturbed, each with its own page
 /// decoder. Scrapes of a target happen at a fixed offset within the interval.
 public actor ScrapeManager {
-    public let settings: ScrapeSettings
+    /// Interval, timeout and page cap can change while running (`update(settings:)`); the
+    /// concurrency cap is fixed at start.
+    public private(set) var settings: ScrapeSettings
     private let fetcher: PageFetcher
     private let logger: Logger
     private let deliver: @Sendable (ScrapeEvent) async -> Void
@@ -39,6 +41,13 @@ public actor ScrapeManager {
     public func update(targets: [ScrapeTarget]) {
         self.targets = Set(targets)
         changes?.yield()
+    }
+
+    /// Applies new interval, timeout and page-size settings to every loop from its next scrape.
+    public func update(settings newSettings: ScrapeSettings) {
+        var applied = newSettings
+        applied.maxConcurrentScrapes = settings.maxConcurrentScrapes
+        settings = applied
     }
 
     /// Number of targets being scraped.
@@ -78,13 +87,19 @@ public actor ScrapeManager {
         var decoder = ProxyPageDecoder()
         var failing: ScrapeFailure?
         let clock = ContinuousClock()
-        let interval = Duration.milliseconds(Int64(settings.interval * 1_000))
+        var intervalSeconds = settings.interval
+        var interval = Duration.milliseconds(Int64(intervalSeconds * 1_000))
         var next =
             clock.now
-            + .milliseconds(Int64(ScrapeOffset.seconds(for: target.proxy, interval: settings.interval) * 1_000))
+            + .milliseconds(Int64(ScrapeOffset.seconds(for: target.proxy, interval: intervalSeconds) * 1_000))
         while !Task.isCancelled {
             do { try await Task.sleep(until: next, clock: clock) } catch { break }
             guard isCurrent(target) else { break }
+            if settings.interval != intervalSeconds {
+                // A reloaded interval: keep this scrape, then follow the new rhythm.
+                intervalSeconds = settings.interval
+                interval = .milliseconds(Int64(intervalSeconds * 1_000))
+            }
             next += interval
             // A scrape that overran its slot does not make the next ones bunch up.
             while next < clock.now { next += interval }

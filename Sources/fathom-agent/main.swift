@@ -36,9 +36,9 @@ struct RunCommand: AsyncParsableCommand {
             FileHandle.standardError.write(Data("fathom-agent: invalid configuration in \(config):\n\(error)\n".utf8))
             throw ExitCode(2)
         }
-        let level = Logger.Level(rawValue: configuration.logLevel) ?? .info
+        let level = LogLevelControl(Logger.Level(rawValue: configuration.logLevel) ?? .info)
         let format = StructuredLogHandler.Format(rawValue: configuration.logFormat) ?? .json
-        LoggingSystem.bootstrap { label in StructuredLogHandler(label: label, format: format, level: level) }
+        LoggingSystem.bootstrap { label in StructuredLogHandler(label: label, format: format, control: level) }
         let logger = Logger(label: "fathom.agent")
         let connection: ClusterConnection
         do {
@@ -115,15 +115,29 @@ struct RoutesCommand: AsyncParsableCommand {
     }
 }
 
-struct CheckCommand: ParsableCommand {
+struct CheckCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "check", abstract: "Check the configuration and print a checklist with a hint per failure.")
+        commandName: "check",
+        abstract:
+            "Check the configuration, the Kubernetes API permissions and the collector; print a checklist with a hint per failure."
+    )
 
     @Option(help: "The configuration file (mounted from the chart's ConfigMap).")
     var config = "/etc/fathom/config.yaml"
 
-    func run() throws {
-        let items = ConfigurationCheck.run(path: config, environment: ProcessInfo.processInfo.environment)
+    @Flag(help: "Check only the configuration file, without reaching the Kubernetes API or the collector.")
+    var offline = false
+
+    func run() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        var items = ConfigurationCheck.run(path: config, environment: environment)
+        let text = FileManager.default.contents(atPath: config).map { String(decoding: $0, as: UTF8.self) }
+        if !offline, let text, let configuration = try? ConfigurationLoader.load(yaml: text, environment: environment) {
+            let connection = Result { () throws(KubernetesAPIError) in
+                try ClusterConnection.forAgent(kubeconfig: configuration.kubeconfig, environment: environment)
+            }
+            items += await ConnectivityCheck.run(configuration: configuration, connection: connection)
+        }
         print(ConfigurationCheck.render(items))
         if items.contains(where: { !$0.passed }) { throw ExitCode(1) }
     }

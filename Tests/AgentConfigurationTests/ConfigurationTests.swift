@@ -176,3 +176,47 @@ import Testing
         #expect(error.description == "invalid configuration (2 problems):\n  - a: x\n  - b: y")
     }
 }
+
+@Suite struct ConfigurationChangeTests {
+    @Test func changedKeysNameEveryDifferenceAndOnlyThose() throws {
+        let base = try ConfigurationLoader.load(
+            yaml: "cluster: {name: a}\nreport: {endpoint: 'https://x.example/v1'}")
+        var changed = base
+        changed.scrapeInterval = 20
+        changed.excludeNamespaces = ["kube-system"]
+        changed.adminPort = 9100
+        #expect(changed.changedKeys(from: base) == ["scrape.interval", "scrape.namespaces.exclude", "admin.port"])
+        #expect(base.changedKeys(from: base).isEmpty)
+    }
+
+    @Test func everyKeyIsCompared() {
+        // A key missing from changedKeys would make a reload silently ignore it.
+        var probe = AgentConfiguration()
+        let blank = AgentConfiguration()
+        probe.clusterName = "x"
+        probe.agentID = "x"
+        probe.scrapeInterval = 1
+        probe.scrapeTimeout = 1
+        probe.maxPageBytes = 1
+        probe.maxConcurrentScrapes = 1
+        probe.includeNamespaces = ["x"]
+        probe.excludeNamespaces = ["x"]
+        probe.controlPlaneNamespace = "x"
+        probe.nodeName = "x"
+        probe.kubeconfig = "x"
+        probe.inventorySnapshotEvery = 1
+        probe.reportEndpoint = "x"
+        probe.tokenFile = "x"
+        probe.reportInterval = 1
+        probe.requestTimeout = 1
+        probe.queueMaxBytes = 1
+        probe.spoolDirectory = "x"
+        probe.spoolMaxBytes = 1
+        probe.maxRoutesPerWorkload = 1
+        probe.maxSeriesPerProxy = 1
+        probe.adminPort = 1
+        probe.logLevel = "x"
+        probe.logFormat = "x"
+        #expect(Set(probe.changedKeys(from: blank)) == Set(ConfigurationKey.all.map(\.path)))
+    }
+}

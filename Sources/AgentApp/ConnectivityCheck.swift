@@ -1,0 +1,133 @@
+import AgentConfiguration
+import AsyncHTTPClient
+import CredentialFiles
+import Foundation
+import KubernetesAPI
+import NIOCore
+
+/// The part of `fathom-agent check` that talks to the outside: the Kubernetes API (reached, and
+/// every permission the agent needs, tried the way the agent uses it: a LIST of one item) and
+/// the collector (reached, and the token accepted). Read-only: nothing is created anywhere.
+public enum ConnectivityCheck {
+    /// The resources the agent lists and watches; each needs get, list and watch.
+    static let resources: [(ResourceDescriptor, required: Bool)] = [
+        (Pod.resource, true), (ReplicaSet.resource, true), (Deployment.resource, true),
+        (StatefulSet.resource, true), (DaemonSet.resource, true), (ArgoRollout.resource, false),
+    ]
+
+    public static func run(
+        configuration: AgentConfiguration, connection: Result<ClusterConnection, KubernetesAPIError>
+    ) async -> [ConfigurationCheck.Item] {
+        var items: [ConfigurationCheck.Item] = []
+        switch connection {
+        case .failure(let error):
+            items.append(
+                .init(
+                    passed: false, title: "Kubernetes API configuration is usable",
+                    hint: "\(error) (in a pod the service account is used; outside, set kubernetes.kubeconfig)"))
+        case .success(let connection):
+            items += await kubernetes(connection)
+        }
+        items += await collector(configuration)
+        return items
+    }
+
+    static func kubernetes(_ connection: ClusterConnection) async -> [ConfigurationCheck.Item] {
+        let client: KubernetesClient
+        do {
+            client = try KubernetesClient(connection: connection)
+        } catch {
+            return [.init(passed: false, title: "Kubernetes API TLS material loads", hint: "\(error)")]
+        }
+        let items = await permissions(client, connection)
+        try? await client.shutdown()
+        return items
+    }
+
+    private static func permissions(_ client: KubernetesClient, _ connection: ClusterConnection) async
+        -> [ConfigurationCheck.Item]
+    {
+        var items: [ConfigurationCheck.Item] = []
+        for (resource, required) in resources {
+            let title = "can list and watch \(resource.plural) (\(resource.apiVersion))"
+            do {
+                if !required, try await !client.serves(resource) {
+                    items.append(
+                        .init(passed: true, title: "\(resource.kind) CRD is not installed; not watched", hint: nil))
+                    continue
+                }
+                try await list(resource, client)
+                items.append(.init(passed: true, title: title, hint: nil))
+            } catch let error as KubernetesAPIError {
+                let hint: String =
+                    switch error {
+                    case .forbidden:
+                        "grant get, list and watch on \(resource.plural) in API group \"\(resource.group)\" to the "
+                            + "agent's service account (the chart's ClusterRole does): \(error)"
+                    case .unauthorized:
+                        "the API server rejected the credentials (an expired or wrong token): \(error)"
+                    case .transport:
+                        "the API server at \(connection.server) cannot be reached: \(error)"
+                    default: "\(error)"
+                    }
+                items.append(.init(passed: false, title: title, hint: hint))
+                // Without a connection, the other resources would fail the same way.
+                if case .transport = error { break }
+            } catch {
+                items.append(.init(passed: false, title: title, hint: "\(error)"))
+            }
+        }
+        return items
+    }
+
+    private static func list(_ resource: ResourceDescriptor, _ client: KubernetesClient) async throws {
+        switch resource.plural {
+        case "pods": _ = try await client.list(Pod.self, limit: 1)
+        case "replicasets": _ = try await client.list(ReplicaSet.self, limit: 1)
+        case "deployments": _ = try await client.list(Deployment.self, limit: 1)
+        case "statefulsets": _ = try await client.list(StatefulSet.self, limit: 1)
+        case "daemonsets": _ = try await client.list(DaemonSet.self, limit: 1)
+        default: _ = try await client.list(ArgoRollout.self, limit: 1)
+        }
+    }
+
+    /// A GET to the collector URL: any HTTP answer means it is reachable; 401 or 403 means the
+    /// token was refused.
+    static func collector(_ configuration: AgentConfiguration) async -> [ConfigurationCheck.Item] {
+        let http = HTTPClient(eventLoopGroupProvider: .singleton)
+        let items = await probe(configuration, http)
+        try? await http.shutdown()
+        return items
+    }
+
+    private static func probe(_ configuration: AgentConfiguration, _ http: HTTPClient) async
+        -> [ConfigurationCheck.Item]
+    {
+        var request = HTTPClientRequest(url: configuration.reportEndpoint)
+        if let token = TokenFile(path: configuration.tokenFile).token() {
+            request.headers.add(name: "Authorization", value: "Bearer \(token)")
+        }
+        let title = "collector \(configuration.reportEndpoint) answers"
+        do {
+            let response = try await http.execute(request, timeout: .seconds(10))
+            switch response.status.code {
+            case 401, 403:
+                return [
+                    .init(passed: true, title: title, hint: nil),
+                    .init(
+                        passed: false, title: "collector accepts the API token",
+                        hint: "HTTP \(response.status.code): check the token in the Secret mounted at "
+                            + configuration.tokenFile),
+                ]
+            default:
+                return [.init(passed: true, title: title, hint: nil)]
+            }
+        } catch {
+            return [
+                .init(
+                    passed: false, title: title,
+                    hint: "\(error): check report.endpoint, DNS, and egress (a NetworkPolicy must allow HTTPS)")
+            ]
+        }
+    }
+}

@@ -1,0 +1,46 @@
+import AgentApp
+import AgentConfiguration
+import KubernetesAPI
+import LocalServers
+import Testing
+
+/// `fathom-agent check` against the fake Kubernetes API and the collector stand-in: each missing
+/// permission and a refused token get their own line and hint.
+@Suite struct ConnectivityCheckTests {
+    @Test func namesEachMissingPermissionAndARefusedToken() async throws {
+        let api = try await FakeKubernetesAPI.start(behaviour: .init(token: "sa-token"))
+        api.configure { $0.forbidden = ["pods", "daemonsets"] }
+        let collector = try await FakeCollector.start(script: [.status(401, message: "bad token")])
+        var configuration = AgentConfiguration()
+        configuration.reportEndpoint = collector.url
+        configuration.tokenFile = "/nonexistent"
+        var items = await ConnectivityCheck.run(configuration: configuration, connection: .success(api.connection))
+        let failed = items.filter { !$0.passed }
+        #expect(
+            failed.map(\.title).sorted() == [
+                "can list and watch daemonsets (apps/v1)", "can list and watch pods (v1)",
+                "collector accepts the API token",
+            ])
+        #expect(failed.first { $0.title.contains("pods") }?.hint?.contains("grant get, list and watch on pods") == true)
+        #expect(items.contains { $0.passed && $0.title == "can list and watch deployments (apps/v1)" })
+        #expect(items.contains { $0.passed && $0.title.contains("Rollout CRD is not installed") })
+
+        api.configure {
+            $0.forbidden = []
+            $0.installed.insert(ArgoRollout.resource)
+        }
+        items = await ConnectivityCheck.run(configuration: configuration, connection: .success(api.connection))
+        #expect(items.allSatisfy { $0.passed }, "\(ConfigurationCheck.render(items))")
+        #expect(items.contains { $0.title == "can list and watch rollouts (argoproj.io/v1alpha1)" })
+
+        // A wrong service-account token, and an API server that is not there.
+        let wrongToken = ClusterConnection(server: api.url, credentials: .bearerToken("expired"))
+        items = await ConnectivityCheck.run(configuration: configuration, connection: .success(wrongToken))
+        #expect(items.first { !$0.passed }?.hint?.contains("rejected the credentials") == true)
+        try await api.shutdown()
+        try await collector.shutdown()
+        items = await ConnectivityCheck.run(configuration: configuration, connection: .success(wrongToken))
+        #expect(items.filter { !$0.passed }.count == 2, "\(ConfigurationCheck.render(items))")
+        #expect(items.first { !$0.passed }?.hint?.contains("cannot be reached") == true)
+    }
+}

@@ -1,0 +1,109 @@
+import AgentApp
+import AgentConfiguration
+import AgentTestSupport
+import Foundation
+import KubernetesAPI
+import LocalServers
+import Logging
+import ProxySimulation
+import Testing
+
+/// Configuration reload as a ConfigMap update does it: the mounted `config.yaml` is a symlink
+/// through `..data`, which the kubelet swaps atomically to a new directory.
+@Suite struct ReloadTests {
+    /// A directory laid out like a mounted ConfigMap.
+    struct MountedConfigMap {
+        let directory: String
+        var generation = 0
+        var file: String { directory + "/config.yaml" }
+
+        init() throws {
+            directory = NSTemporaryDirectory() + "fathom-configmap-\(UUID().uuidString)"
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        }
+
+        mutating func write(_ yaml: String) throws {
+            generation += 1
+            let version = "..2026_11_25_\(generation)"
+            try FileManager.default.createDirectory(
+                atPath: directory + "/" + version, withIntermediateDirectories: true)
+            try yaml.write(toFile: directory + "/\(version)/config.yaml", atomically: true, encoding: .utf8)
+            try? FileManager.default.removeItem(atPath: directory + "/..data_tmp")
+            try FileManager.default.createSymbolicLink(atPath: directory + "/..data_tmp", withDestinationPath: version)
+            guard rename(directory + "/..data_tmp", directory + "/..data") == 0 else {
+                throw CocoaError(.fileWriteUnknown)
+            }
+            if !FileManager.default.fileExists(atPath: file) {
+                try FileManager.default.createSymbolicLink(atPath: file, withDestinationPath: "..data/config.yaml")
+            }
+        }
+    }
+
+    static func yaml(interval: String, level: String, exclude: [String], adminPort: Int, collector: String) -> String {
+        """
+        cluster: {name: reload-test}
+        report: {endpoint: "\(collector)", interval: \(interval), tokenFile: ""}
+        scrape: {interval: 1s, timeout: 500ms, namespaces: {exclude: [\(exclude.joined(separator: ", "))]}}
+        logging: {level: \(level)}
+        admin: {port: \(adminPort)}
+        """
+    }
+
+    @Test func liveKeysApplyInvalidFilesAreCountedAndRestartKeysWait() async throws {
+        let now: @Sendable () -> Double = { Date().timeIntervalSince1970 }
+        let mesh = SimulatedMesh.demo(startedAt: now())
+        let proxies = try await SimulatedProxyServers.start(mesh: mesh, now: now)
+        let api = try await FakeKubernetesAPI.start()
+        var cluster = DemoCluster()
+        cluster.populate(api, mesh: mesh, ports: proxies.ports)
+        let collector = try await FakeCollector.start()
+        var mount = try MountedConfigMap()
+        let adminPort = Int.random(in: 20_000...40_000)
+        try mount.write(
+            Self.yaml(interval: "30s", level: "info", exclude: [], adminPort: adminPort, collector: collector.url))
+        let configuration = try ConfigurationLoader.load(yaml: String(contentsOfFile: mount.file, encoding: .utf8))
+        var environment = AgentEnvironment(
+            connection: api.connection, adminHost: "127.0.0.1", targetPublishInterval: 0.1)
+        environment.configurationFile = mount.file
+        environment.configurationCheckInterval = 0.1
+        environment.variables = [:]
+        let level = LogLevelControl(.info)
+        environment.logLevel = level
+        let agent = Agent(configuration: configuration, environment: environment, logger: Logger(label: "reload"))
+
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await agent.run() }
+            #expect(await eventually { agent.isReady && agent.discoveredTargets.count == 6 })
+
+            // A valid change: live keys apply, the admin port (restart only) does not.
+            try mount.write(
+                Self.yaml(
+                    interval: "7s", level: "debug", exclude: ["emojivoto"], adminPort: adminPort + 1,
+                    collector: collector.url))
+            #expect(await eventually { agent.currentConfiguration.reportInterval == 7 })
+            #expect(agent.currentConfiguration.excludeNamespaces == ["emojivoto"])
+            #expect(agent.currentConfiguration.adminPort == adminPort)
+            #expect(level.level == .debug)
+            #expect(await eventually { agent.discoveredTargets.allSatisfy { !$0.hasPrefix("emojivoto/") } })
+            #expect(agent.discoveredTargets == ["booksapp/webapp-9d7c6b5a4-wq8zr"])
+            let exposition = String(decoding: agent.metrics.exposition(), as: UTF8.self)
+            #expect(exposition.contains(#"fathom_config_reloads_total{result="success"} 1"#))
+
+            // An invalid file: counted, logged, and the running configuration stays.
+            try mount.write("cluster: {name: x}\nreport: {endpoint: nowhere}\nscrape: {interval: soon}\n")
+            #expect(
+                await eventually {
+                    String(decoding: agent.metrics.exposition(), as: UTF8.self)
+                        .contains(#"fathom_config_reloads_total{result="failure"} 1"#)
+                })
+            #expect(agent.currentConfiguration.reportInterval == 7)
+            #expect(agent.currentConfiguration.clusterName == "reload-test")
+
+            agent.shutdown.fire()
+            try await group.waitForAll()
+        }
+        try await api.shutdown()
+        try await proxies.shutdown()
+        try await collector.shutdown()
+    }
+}
