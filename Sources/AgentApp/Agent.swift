@@ -35,6 +35,11 @@ public struct AgentEnvironment: Sendable {
     public var variables: [String: String] = ProcessInfo.processInfo.environment
     /// The log level every handler reads; reloads change it.
     public var logLevel: LogLevelControl?
+    /// Leader election in daemonset mode (when `kubernetes.nodeName` is set): only the leader
+    /// reports the inventory and rollouts, every agent reports its node's routes. Nil picks
+    /// client-go's timings, the Lease `<agent.id>-leader` in the pod's namespace, and the pod name
+    /// (`POD_NAME`, else `HOSTNAME`) as identity.
+    public var leaderElection: LeaderElectionSettings?
 
     public init(
         connection: ClusterConnection, adminHost: String = "0.0.0.0",
@@ -65,6 +70,7 @@ public final class Agent: Sendable {
     private let logger: Logger
     private let adminPortBox = Mutex(0)
     private let discoveryBox = Mutex<Discovery?>(nil)
+    private let electorBox = Mutex<LeaseElector?>(nil)
     private let lastWindow = LastWindow()
     private let live: Mutex<AgentConfiguration>
     /// Called with every batch as it is queued (the demo prints from it; tests count).
@@ -103,6 +109,10 @@ public final class Agent: Sendable {
         (discoveryBox.withLock { $0 }?.scrapeCandidates() ?? []).map { "\($0.pod)" }
     }
 
+    /// In daemonset mode, whether this agent leads (reports the inventory and rollouts); always
+    /// true otherwise.
+    public var isLeader: Bool { electorBox.withLock { $0 }?.isLeader ?? true }
+
     /// Whether every watcher has listed once.
     public var isReady: Bool { discoveryBox.withLock { $0 }?.isSynced ?? false }
 
@@ -120,6 +130,19 @@ public final class Agent: Sendable {
             nodeName: configuration.nodeName, reflectorSettings: environment.reflectorSettings, logger: logger,
             metrics: metrics, now: now)
         discoveryBox.withLock { $0 = discovery }
+        let elector =
+            configuration.nodeName.isEmpty
+            ? nil
+            : LeaseElector(
+                client: kubernetes,
+                settings: environment.leaderElection
+                    ?? LeaderElectionSettings(
+                        namespace: environment.connection.namespace ?? "default",
+                        leaseName: "\(configuration.agentID)-leader",
+                        identity: environment.variables["POD_NAME"] ?? environment.variables["HOSTNAME"]
+                            ?? configuration.nodeName),
+                logger: logger, now: now)
+        electorBox.withLock { $0 = elector }
         let lastWindow = self.lastWindow
         let admin = try await AdminServer.start(
             host: environment.adminHost, port: configuration.adminPort, metrics: metrics,
@@ -174,6 +197,7 @@ public final class Agent: Sendable {
                         } catch {}
                     }
                     collection.addTask { await scraper.run() }
+                    if let elector { collection.addTask { await elector.run() } }
                     if let file = environment.configurationFile {
                         collection.addTask {
                             await self.watchConfiguration(file, scraper: scraper, discovery: discovery)
@@ -193,6 +217,7 @@ public final class Agent: Sendable {
                     }
                     await self.shutdown.wait()
                     self.logger.info("shutting down: stopping discovery and scraping")
+                    await elector?.release()
                     await scraper.finish()
                     collection.cancelAll()
                 }
@@ -285,10 +310,14 @@ public final class Agent: Sendable {
     ) async {
         var (window, health, pageBytes, stats) = await pipeline.closeWindow(at: time)
         health.queuedBatches = await uploader.currentStats.queuedBatches
-        let events = discovery.takeRolloutEvents()
+        // In daemonset mode only the leader reports the cluster-wide inventory and rollouts;
+        // every agent reports the routes of its own node's pods.
+        let leads = electorBox.withLock { $0 }?.isLeader ?? true
+        let taken = discovery.takeRolloutEvents()
+        let events = leads ? taken : []
         do {
             let batch = try reporter.encode(
-                window: window, health: health, workloads: discovery.isSynced ? discovery.workloads() : nil,
+                window: window, health: health, workloads: leads && discovery.isSynced ? discovery.workloads() : nil,
                 rolloutEvents: events)
             await uploader.enqueue(batch)
             metrics.record(await uploader.currentStats)

@@ -7,7 +7,8 @@ import NIOHTTP1
 import NIOSSL
 
 /// A minimal Kubernetes API client on AsyncHTTPClient: paginated LIST and streaming WATCH of the
-/// kinds in this module, and API discovery (is a CRD served?). It never writes.
+/// kinds in this module, API discovery (is a CRD served?), and GET/POST/PUT for the one object the
+/// agent writes, its leader-election Lease.
 public final class KubernetesClient: Sendable {
     public let connection: ClusterConnection
     private let http: HTTPClient
@@ -118,6 +119,52 @@ public final class KubernetesClient: Sendable {
         }
     }
 
+    /// One object by name; nil when it does not exist.
+    public func get<Object: KubernetesObject>(
+        _ type: Object.Type, namespace: String?, name: String, timeout: TimeAmount = .seconds(10)
+    ) async throws -> Object? {
+        let path = Object.resource.collectionPath(namespace: namespace) + "/" + name
+        do {
+            let response = try await send(
+                path: path, query: [], timeout: timeout, verb: "get", resource: Object.resource)
+            return try decode(Object.self, try await collect(response.body))
+        } catch KubernetesAPIError.notFound {
+            return nil
+        }
+    }
+
+    /// Creates an object (POST). A 409 means it exists already (`KubernetesAPIError.status(409)`).
+    /// The agent writes only its leader-election Lease.
+    public func create<Object: KubernetesObject>(
+        _ object: Object, namespace: String?, timeout: TimeAmount = .seconds(10)
+    ) async throws -> Object {
+        let path = Object.resource.collectionPath(namespace: namespace)
+        let response = try await send(
+            path: path, query: [], timeout: timeout, verb: "create", resource: Object.resource, method: .POST,
+            body: try JSONEncoder().encode(object))
+        return try decode(Object.self, try await collect(response.body))
+    }
+
+    /// Replaces an object (PUT). Its `metadata.resourceVersion` is the precondition: a 409 means
+    /// someone else changed it first.
+    public func replace<Object: KubernetesObject>(
+        _ object: Object, namespace: String?, timeout: TimeAmount = .seconds(10)
+    ) async throws -> Object {
+        let path = Object.resource.collectionPath(namespace: namespace) + "/" + object.metadata.name
+        let response = try await send(
+            path: path, query: [], timeout: timeout, verb: "update", resource: Object.resource, method: .PUT,
+            body: try JSONEncoder().encode(object))
+        return try decode(Object.self, try await collect(response.body))
+    }
+
+    private func decode<Object: KubernetesObject>(_ type: Object.Type, _ body: [UInt8]) throws -> Object {
+        do {
+            return try JSONDecoder().decode(Object.self, from: Data(body))
+        } catch {
+            throw KubernetesAPIError.decoding("\(Object.resource.kind): \(error)")
+        }
+    }
+
     /// Whether the API serves `resource` (a CRD may not be installed): a 404 is an answer, not an error.
     public func serves(_ resource: ResourceDescriptor) async throws -> Bool {
         struct ResourceList: Decodable {
@@ -138,13 +185,19 @@ public final class KubernetesClient: Sendable {
     }
 
     private func send(
-        path: String, query: [(String, String)], timeout: TimeAmount, verb: String, resource: ResourceDescriptor
+        path: String, query: [(String, String)], timeout: TimeAmount, verb: String, resource: ResourceDescriptor,
+        method: HTTPMethod = .GET, body: Data? = nil
     ) async throws -> HTTPClientResponse {
         var url = connection.server + path
         if !query.isEmpty {
             url += "?" + query.map { "\($0)=\(Self.percentEncoded($1))" }.joined(separator: "&")
         }
         var request = HTTPClientRequest(url: url)
+        request.method = method
+        if let body {
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(bytes: body))
+        }
         request.headers.add(name: "Accept", value: "application/json")
         request.headers.add(name: "User-Agent", value: "fathom-agent")
         switch connection.credentials {

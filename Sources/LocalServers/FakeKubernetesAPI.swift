@@ -36,7 +36,7 @@ public final class FakeKubernetesAPI: Sendable {
     /// The kinds a cluster always serves.
     public static let coreResources: Set<ResourceDescriptor> = [
         Pod.resource, Namespace.resource, ReplicaSet.resource, Deployment.resource, StatefulSet.resource,
-        DaemonSet.resource,
+        DaemonSet.resource, Lease.resource,
     ]
 
     /// Counters for tests: requests by `"<verb> <plural>"`, e.g. `"list pods"`, `"watch pods"`.
@@ -179,6 +179,12 @@ public final class FakeKubernetesAPI: Sendable {
         var creationTimestamp: String?
         var spec: String?
         var selectable: Selectable
+
+        /// From an object whose type is known only at run time (a decoded request body).
+        init(erased object: any KubernetesObject) {
+            func open<Object: KubernetesObject>(_ object: Object) -> Stored { Stored(object) }
+            self = open(object)
+        }
 
         init<Object: KubernetesObject>(_ object: Object) {
             self.object = object
@@ -332,6 +338,15 @@ public final class FakeKubernetesAPI: Sendable {
             if let group = state.behaviour.installed.first(where: { $0.groupPath == path }) {
                 return discovery(group, state.behaviour.installed)
             }
+            if let slash = path.lastIndex(of: "/"),
+                let (resource, namespace) = Self.route(String(path[..<slash]), state.behaviour.installed)
+            {
+                let name = String(path[path.index(after: slash)...])
+                return object(&state, resource, namespace, name, request)
+            }
+            if request.head.method == .POST, let (resource, namespace) = Self.route(path, state.behaviour.installed) {
+                return object(&state, resource, namespace, nil, request)
+            }
             guard let (resource, namespace) = Self.route(path, state.behaviour.installed) else {
                 return Self.status(404, reason: "NotFound", message: "the server could not find the requested resource")
             }
@@ -348,6 +363,67 @@ public final class FakeKubernetesAPI: Sendable {
                 return watch(&state, resource, namespace, selectors, query)
             }
             return list(&state, resource, namespace, selectors, query)
+        }
+    }
+
+    /// Types whose objects can be written through the API (the agent writes only Leases).
+    static let writable: [ResourceDescriptor: @Sendable ([UInt8]) -> (any KubernetesObject)?] = [
+        Lease.resource: { try? JSONDecoder().decode(Lease.self, from: Data($0)) }
+    ]
+
+    /// GET, POST (create) and PUT (replace, with the resourceVersion as precondition) of one object.
+    private func object(
+        _ state: inout State, _ resource: ResourceDescriptor, _ namespace: String?, _ name: String?,
+        _ request: SimpleHTTPServer.Request
+    ) -> SimpleHTTPServer.Response {
+        let method = request.head.method
+        let verb = method == .GET ? "get" : method == .POST ? "create" : "update"
+        state.requestCounts["\(verb) \(resource.plural)", default: 0] += 1
+        if state.behaviour.forbidden.contains(resource.plural) {
+            return Self.status(403, reason: "Forbidden", message: "\(resource.plural) is forbidden: cannot \(verb)")
+        }
+        let key = ObjectKey(namespace: resource.namespaced ? (namespace ?? "default") : "", name: name ?? "")
+        switch method {
+        case .GET:
+            guard let stored = state.collections[resource]?.objects[key] else {
+                return Self.status(404, reason: "NotFound", message: "\(resource.plural) \"\(key.name)\" not found")
+            }
+            return .reply(status: 200, headers: [("Content-Type", "application/json")], body: stored.json)
+        case .POST, .PUT:
+            guard let decode = Self.writable[resource], let incoming = decode(request.body) else {
+                return Self.status(400, reason: "BadRequest", message: "cannot decode the \(resource.kind)")
+            }
+            let target = ObjectKey(
+                namespace: resource.namespaced ? (namespace ?? "default") : "", name: incoming.metadata.name)
+            let existing = state.collections[resource]?.objects[target]
+            if method == .POST, existing != nil {
+                return Self.status(
+                    409, reason: "AlreadyExists", message: "\(resource.plural) \"\(target.name)\" already exists")
+            }
+            if method == .PUT {
+                guard let existing else {
+                    return Self.status(
+                        404, reason: "NotFound", message: "\(resource.plural) \"\(target.name)\" not found")
+                }
+                if incoming.metadata.resourceVersion != existing.object.metadata.resourceVersion {
+                    return Self.status(
+                        409, reason: "Conflict",
+                        message:
+                            "Operation cannot be fulfilled on \(resource.plural) \"\(target.name)\": the object has been modified"
+                    )
+                }
+            }
+            state.version += 1
+            var object = incoming
+            object.metadata.namespace = target.namespace.isEmpty ? nil : target.namespace
+            object.metadata.resourceVersion = String(state.version)
+            object.metadata.uid = existing?.uid ?? Self.newUID(state.version)
+            let stored = Stored(erased: object)
+            state.record(resource, key: target, before: existing, after: stored)
+            return .reply(
+                status: method == .POST ? 201 : 200, headers: [("Content-Type", "application/json")], body: stored.json)
+        default:
+            return Self.status(405, reason: "MethodNotAllowed", message: "\(method) is not supported here")
         }
     }
 

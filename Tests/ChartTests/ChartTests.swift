@@ -251,6 +251,7 @@ struct ChartTests {
             value(try render.object("DaemonSet"), "spec.template.spec.containers.0.env") as? [[String: Any]])
         #expect(env.first?["name"] as? String == "FATHOM_KUBERNETES_NODE_NAME")
         #expect(value(env.first, "valueFrom.fieldRef.fieldPath") as? String == "spec.nodeName")
+        #expect(value(env.last, "valueFrom.fieldRef.fieldPath") as? String == "metadata.name")
     }
 
     @Test("every option renders valid objects: monitors, PDB, network policy, an existing Secret, scheduling")

@@ -1,0 +1,83 @@
+import Foundation
+import Logging
+import Synchronization
+
+/// Leader election on a Lease, for the agent's pods in daemonset mode: every candidate runs one;
+/// at most one leads at a time, and another takes over when the leader stops renewing (or hands
+/// the lease back on shutdown).
+public final class LeaseElector: Sendable {
+    private let client: KubernetesClient
+    private let state: Mutex<LeaderElectionState>
+    private let now: @Sendable () -> Double
+    private let logger: Logger
+    private let held = Mutex<Lease?>(nil)
+    private let stopped = Mutex(false)
+
+    public init(
+        client: KubernetesClient, settings: LeaderElectionSettings, logger: Logger,
+        now: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }
+    ) {
+        self.client = client
+        self.state = Mutex(LeaderElectionState(settings: settings))
+        self.now = now
+        var logger = logger
+        logger[metadataKey: "lease"] = "\(settings.namespace)/\(settings.leaseName)"
+        self.logger = logger
+    }
+
+    /// Whether this candidate leads now.
+    public var isLeader: Bool {
+        let time = now()
+        return state.withLock { $0.isLeader(at: time) }
+    }
+
+    /// Tries to acquire or renew every retry period until cancelled or released.
+    public func run() async {
+        let settings = state.withLock { $0.settings }
+        var leading = false
+        while !Task.isCancelled && !stopped.withLock({ $0 }) {
+            do {
+                let current = try await client.get(Lease.self, namespace: settings.namespace, name: settings.leaseName)
+                let action = state.withLock { $0.decide(current: current, now: now()) }
+                var written: Lease?
+                switch action {
+                case .create(let lease): written = try await client.create(lease, namespace: settings.namespace)
+                case .update(let lease): written = try await client.replace(lease, namespace: settings.namespace)
+                case .wait: written = nil
+                }
+                held.withLock { $0 = written }
+                if let written {
+                    let time = now()
+                    state.withLock { $0.succeeded(written, at: time) }
+                }
+            } catch is CancellationError {
+                break
+            } catch {
+                // A conflict means another candidate wrote first; anything else is retried too.
+                logger.debug("lease not acquired or renewed", metadata: ["error": "\(error)"])
+            }
+            if isLeader != leading {
+                leading.toggle()
+                logger.info(leading ? "became the leader" : "no longer the leader")
+            }
+            do {
+                try await Task.sleep(for: .milliseconds(Int64(settings.retryPeriodSeconds * 1_000)))
+            } catch { break }
+        }
+    }
+
+    /// Stops campaigning and, when leading, hands the lease back so another candidate takes over
+    /// at once (called on shutdown, before the elector's task is cancelled).
+    public func release() async {
+        stopped.withLock { $0 = true }
+        guard isLeader, let lease = held.withLock({ $0 }) else { return }
+        let settings = state.withLock { $0.settings }
+        let released = state.withLock { $0.released(lease) }
+        do {
+            _ = try await client.replace(released, namespace: settings.namespace)
+            logger.info("lease released")
+        } catch {
+            logger.warning("could not release the lease; it expires on its own", metadata: ["error": "\(error)"])
+        }
+    }
+}

@@ -1,0 +1,73 @@
+import AgentApp
+import AgentConfiguration
+import AgentTestSupport
+import Foundation
+import KubernetesAPI
+import LocalServers
+import Logging
+import ProxySimulation
+import Testing
+
+/// Daemonset mode with two agents on two nodes: each scrapes only its node's pods (a field
+/// selector on the pod watch), one is elected through the Lease and alone reports the inventory.
+@Suite struct DaemonSetModeTests {
+    @Test func eachAgentScrapesItsNodeAndOnlyTheLeaderReportsTheInventory() async throws {
+        let now: @Sendable () -> Double = { Date().timeIntervalSince1970 }
+        let mesh = SimulatedMesh.demo(startedAt: now())
+        let proxies = try await SimulatedProxyServers.start(mesh: mesh, now: now)
+        let api = try await FakeKubernetesAPI.start()
+        var cluster = DemoCluster()
+        cluster.populate(api, mesh: mesh, ports: proxies.ports)
+        let collector = try await FakeCollector.start()
+
+        func agent(node: String) -> Agent {
+            var configuration = AgentConfiguration()
+            configuration.clusterName = "ds"
+            configuration.agentID = "fathom-ds"
+            configuration.reportEndpoint = collector.url
+            configuration.scrapeInterval = 0.3
+            configuration.scrapeTimeout = 0.25
+            configuration.reportInterval = 0.5
+            configuration.adminPort = 0
+            configuration.nodeName = node
+            var environment = AgentEnvironment(
+                connection: api.connection, adminHost: "127.0.0.1", instanceID: node, shutdownGraceSeconds: 5,
+                targetPublishInterval: 0.1)
+            var election = LeaderElectionSettings(namespace: "fathom", leaseName: "fathom-ds-leader", identity: node)
+            election.leaseDurationSeconds = 1
+            election.renewDeadlineSeconds = 0.8
+            election.retryPeriodSeconds = 0.1
+            environment.leaderElection = election
+            var logger = Logger(label: "ds")
+            logger.logLevel = .critical
+            return Agent(configuration: configuration, environment: environment, logger: logger)
+        }
+        var leaderDuringRun = ""
+        let here = agent(node: "demo-node")
+        let elsewhere = agent(node: "other-node")
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await here.run() }
+            group.addTask { try await elsewhere.run() }
+            #expect(await eventually { here.isReady && elsewhere.isReady && here.proxiesScraped == 6 })
+            #expect(await eventually { here.isLeader != elsewhere.isLeader })
+            leaderDuringRun = here.isLeader ? "demo-node" : "other-node"
+            #expect(elsewhere.discoveredTargets.isEmpty)
+            #expect(here.discoveredTargets.count == 6)
+            try await Task.sleep(for: .milliseconds(1_500))
+            here.shutdown.fire()
+            elsewhere.shutdown.fire()
+            try await group.waitForAll()
+        }
+        let batches = collector.acceptedBatches
+        #expect(Set(batches.map(\.agent.instanceID)) == ["demo-node", "other-node"])
+        // Only routes from the node with the pods; the inventory from whichever agent led.
+        #expect(batches.filter { $0.agent.instanceID == "other-node" }.allSatisfy { $0.routeMetrics.isEmpty })
+        #expect(batches.contains { !$0.routeMetrics.isEmpty })
+        #expect(Set(batches.filter(\.hasInventory).map(\.agent.instanceID)) == [leaderDuringRun])
+        // The leader handed the lease back on shutdown.
+        #expect(api.objects(Lease.self).first?.spec.holderIdentity == "")
+        try await api.shutdown()
+        try await proxies.shutdown()
+        try await collector.shutdown()
+    }
+}

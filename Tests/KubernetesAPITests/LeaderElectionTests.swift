@@ -1,0 +1,82 @@
+import AgentTestSupport
+import KubernetesAPI
+import LocalServers
+import Logging
+import Testing
+
+@Suite("Leader election on a Lease")
+struct LeaderElectionTests {
+    static func settings(_ identity: String) -> LeaderElectionSettings {
+        var settings = LeaderElectionSettings(namespace: "fathom", leaseName: "fathom-leader", identity: identity)
+        settings.leaseDurationSeconds = 1
+        settings.renewDeadlineSeconds = 0.8
+        settings.retryPeriodSeconds = 0.1
+        return settings
+    }
+
+    @Test("the state machine: create when absent, renew its own, wait on a live lease, take over an expired one")
+    func stateMachine() throws {
+        var a = LeaderElectionState(settings: Self.settings("a"))
+        guard case .create(let created) = a.decide(current: nil, now: 100) else {
+            Issue.record("an absent lease is created")
+            return
+        }
+        #expect(created.spec.holderIdentity == "a" && created.spec.leaseTransitions == 0)
+        a.succeeded(created, at: 100)
+        #expect(a.isLeader(at: 100.5) && !a.isLeader(at: 100.9))
+        guard case .update(let renewed) = a.decide(current: created, now: 100.5) else {
+            Issue.record("the holder renews")
+            return
+        }
+        #expect(renewed.spec.renewTime == LeaderElectionState.microTime(100.5))
+        #expect(renewed.spec.acquireTime == created.spec.acquireTime)
+
+        // b sees a's lease change at 200 (its own clock): it waits until a full lease duration
+        // passed without a change, whatever the timestamps inside say.
+        var b = LeaderElectionState(settings: Self.settings("b"))
+        #expect(b.decide(current: created, now: 200) == .wait)
+        #expect(b.decide(current: created, now: 200.9) == .wait)
+        guard case .update(let taken) = b.decide(current: created, now: 201) else {
+            Issue.record("an expired lease is taken over")
+            return
+        }
+        #expect(taken.spec.holderIdentity == "b" && taken.spec.leaseTransitions == 1)
+        // A released lease (empty holder) is taken at once.
+        var c = LeaderElectionState(settings: Self.settings("c"))
+        guard case .update(let fromReleased) = c.decide(current: a.released(renewed), now: 300) else {
+            Issue.record("a released lease is taken at once")
+            return
+        }
+        #expect(fromReleased.spec.holderIdentity == "c")
+        #expect(LeaderElectionState.microTime(1_764_047_296.25) == "2025-11-25T05:08:16.250000Z")
+    }
+
+    @Test("two candidates against the API: one leader at a time; the other takes over when it stops")
+    func twoCandidates() async throws {
+        let api = try await FakeKubernetesAPI.start()
+        let client = try KubernetesClient(connection: api.connection)
+        var logger = Logger(label: "election")
+        logger.logLevel = .critical
+        let a = LeaseElector(client: client, settings: Self.settings("pod-a"), logger: logger)
+        let b = LeaseElector(client: client, settings: Self.settings("pod-b"), logger: logger)
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await a.run() }
+            #expect(await eventually { a.isLeader })
+            group.addTask { await b.run() }
+            // b keeps waiting while a renews.
+            try? await Task.sleep(for: .milliseconds(1_500))
+            #expect(a.isLeader && !b.isLeader)
+            // a hands the lease back on shutdown: b leads well before a lease duration.
+            await a.release()
+            #expect(await eventually(within: 0.9) { b.isLeader })
+            let lease = try? await client.get(Lease.self, namespace: "fathom", name: "fathom-leader")
+            #expect(lease?.spec.holderIdentity == "pod-b")
+            #expect((lease?.spec.leaseTransitions ?? 0) >= 1)
+            group.cancelAll()
+        }
+        #expect(api.requestCounts["create leases"] == 1)
+        #expect((api.requestCounts["update leases"] ?? 0) > 5)
+        try await client.shutdown()
+        try await api.shutdown()
+    }
+}
