@@ -110,7 +110,7 @@ let package = Package(
             name: "fathom-bench",
             dependencies: [
                 "PrometheusText", "LinkerdMetrics", "RouteAggregation", "FathomModel", "AllocationCounter",
-                "AgentTestSupport", "KubernetesAPI", "Inventory", "LocalServers",
+                "AgentTestSupport", "KubernetesAPI", "Inventory", "LocalServers", "Reporting",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

@@ -21,6 +21,7 @@ public final class AgentMetrics: Sendable {
     private let queueBytes: Gauge
     private let batchesSent: Counter
     private let bytesSent: Counter
+    private let uploadDuration: DurationHistogram
     /// Last cumulative values taken from `UploaderStats`, to add only the difference.
     private let uploaderSeen = Mutex(UploaderStats())
 
@@ -60,6 +61,13 @@ public final class AgentMetrics: Sendable {
             name: "fathom_report_batches_sent_total", help: "Batches the collector acknowledged.")
         bytesSent = registry.makeCounter(
             name: "fathom_report_bytes_sent_total", help: "Compressed bytes of acknowledged batches.")
+        uploadDuration = registry.makeDurationHistogram(
+            name: "fathom_report_upload_duration_seconds",
+            buckets: [
+                .milliseconds(25), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1),
+                .seconds(2.5), .seconds(5), .seconds(10), .seconds(30),
+            ],
+            help: "Time of each acknowledged upload, request to response.")
         registry.makeGauge(name: "fathom_build_info", labels: [("version", version)], help: "The agent's version.")
             .set(to: 1.0)
     }
@@ -98,7 +106,12 @@ public final class AgentMetrics: Sendable {
         queueBatches.set(Int64(stats.queuedBatches))
         queueBytes.set(Int64(stats.queuedBytes))
         if stats.batchesSent > previous.batchesSent {
-            batchesSent.increment(by: Int64(stats.batchesSent - previous.batchesSent))
+            let new = stats.batchesSent - previous.batchesSent
+            batchesSent.increment(by: Int64(new))
+            // The uploader keeps the most recent durations; those of the new uploads are last.
+            for seconds in stats.recentUploadSeconds.suffix(new) {
+                uploadDuration.recordNanoseconds(Int64(seconds * 1e9))
+            }
         }
         if stats.bytesSent > previous.bytesSent { bytesSent.increment(by: Int64(stats.bytesSent - previous.bytesSent)) }
         for (reason, count) in stats.retries where count > previous.retries[reason, default: 0] {

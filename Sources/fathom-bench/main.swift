@@ -10,6 +10,7 @@ import FathomModel
 import Foundation
 import LinkerdMetrics
 import PrometheusText
+import Reporting
 import RouteAggregation
 
 struct Options {
@@ -230,6 +231,7 @@ func runFleet(_ workload: Workload, proxies: Int, cycles: Int) {
     let owners = (0..<proxies).map { WorkloadRef(kind: "Deployment", namespace: "bench", name: "app-\($0 / 20)") }
     let clock = ContinuousClock()
     var cycleSeconds: [Double] = []
+    var lastWindow: AggregationWindow?
     for cycle in 0..<cycles {
         let started = clock.now
         let page = workload.variants[cycle % workload.variants.count]
@@ -238,7 +240,9 @@ func runFleet(_ workload: Workload, proxies: Int, cycles: Int) {
                 aggregator.ingest(snapshot, from: ids[index], workload: owners[index])
             }
         }
-        sink += Double(aggregator.closeWindow(at: Double(cycle + 1) * 10).routes.count)
+        let window = aggregator.closeWindow(at: Double(cycle + 1) * 10)
+        sink += Double(window.routes.count)
+        lastWindow = window
         let elapsed = clock.now - started
         cycleSeconds.append(Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18)
     }
@@ -255,6 +259,20 @@ func runFleet(_ workload: Workload, proxies: Int, cycles: Int) {
             + "\(String(format: "%.3f", median / 10)) | \(resident / 1_000_000) | \((resident - baseline) / 1_000_000) |"
     )
     withExtendedLifetime(decoders) {}
+    // What a SaaS outage costs: one batch per window (the route count does not grow with the
+    // window's length), held in the uploader's queue until the collector is back.
+    if let lastWindow {
+        var builder = BatchBuilder(
+            identity: AgentIdentity(agentID: "bench", instanceID: "bench", clusterName: "bench", agentVersion: "0"))
+        if let batch = try? builder.encode(window: lastWindow, health: HealthSummary()) {
+            let queue = 64 << 20
+            let minutes = Double(queue / batch.body.count) * 30 / 60
+            print(
+                "\none window's batch: \(lastWindow.routes.count) routes, \(batch.body.count) bytes gzip; the default "
+                    + "64 MiB queue holds \(queue / batch.body.count) batches = \(String(format: "%.0f", minutes)) "
+                    + "minutes of outage at report.interval 30s")
+        }
+    }
 }
 
 if let proxies = options.fleet {

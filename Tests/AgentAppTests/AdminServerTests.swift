@@ -35,8 +35,10 @@ import Testing
         var upload = UploaderStats()
         upload.batchesSent = 3
         upload.retries = ["throttled": 2]
+        upload.recentUploadSeconds = [0.01, 0.02, 0.3]
         metrics.record(upload)
         upload.batchesSent = 5
+        upload.recentUploadSeconds += [0.05, 4]
         metrics.record(upload)
 
         let flags = Flags()
@@ -61,6 +63,9 @@ import Testing
         #expect(value("fathom_report_retries_total", [.init("reason", "throttled")]) == 2)
         #expect(value("fathom_build_info", [.init("version", "9.9.9")]) == 1)
         #expect(value("fathom_scrape_duration_seconds_count") == 1)
+        // Each acknowledged upload observed once, however often the stats are read.
+        #expect(value("fathom_report_upload_duration_seconds_count") == 5)
+        #expect(value("fathom_report_upload_duration_seconds_bucket", [.init("le", "0.025")]) == 2)
 
         #expect(try await get(client, base + "/healthz").0 == 200)
         #expect(try await get(client, base + "/readyz").0 == 503)

@@ -1,5 +1,6 @@
 import AgentTestSupport
 import AsyncHTTPClient
+import FathomModel
 import Foundation
 import LocalServers
 import Logging
@@ -165,6 +166,49 @@ final class DelayLog: Sendable {
         }
         #expect(collector.requests.map(\.idempotencyKey) == ["inst-1", "inst-2", "inst-3", "second-1"])
         #expect(try FileManager.default.contentsOfDirectory(atPath: spool).isEmpty)
+        try await collector.shutdown()
+    }
+
+    /// A 15-minute outage with batches the size a 1,000-pod mesh produces (about 2,000 routes per
+    /// window, as `fathom-bench --fleet 1000` measures): 30 windows of 30 s wait in the default
+    /// queue and all arrive, in order, once the collector is back; nothing is dropped.
+    @Test func fifteenMinuteOutageAtFleetSizeLosesNothing() async throws {
+        let collector = try await FakeCollector.start()
+        collector.setOutage(503)
+        var builder = BatchBuilder(
+            identity: AgentIdentity(agentID: "fathom", instanceID: "fleet", clusterName: "test", agentVersion: "0.1.0"))
+        let bounds: [Double] = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, .infinity]
+        func route(_ number: Int, window index: Int) -> RouteWindow {
+            let workload = WorkloadRef(kind: "Deployment", namespace: "ns-\(number % 20)", name: "app-\(number / 40)")
+            let identity = RouteIdentity(
+                direction: number % 2 == 0 ? .inbound : .outbound, source: .httpRoute,
+                target: "Service/ns-\(number % 20)/svc-\(number % 37):8080", route: "HTTPRoute/r-\(number)", peer: "")
+            let counts: [Double] = bounds.indices.map { Double($0 * number + index) }
+            return RouteWindow(
+                key: RouteKey(workload: workload, identity: identity), successCount: Double(number * 7 + index),
+                failureCount: Double(number % 5),
+                latency: LatencyHistogram(upperBounds: bounds, cumulativeCounts: counts, sum: Double(number) * 0.01),
+                foldedRoutes: 0, duration: 30)
+        }
+        let windows: [AggregationWindow] = (0..<30).map { index in
+            let start = Double(index) * 30
+            return AggregationWindow(
+                start: start, end: start + 30, routes: (0..<2_000).map { route($0, window: index) })
+        }
+        let all = try windows.map { try builder.encode(window: $0, health: HealthSummary()) }
+        let settings = configuration(collector)
+        #expect(all.reduce(0) { $0 + $1.body.count } < settings.queueMaxBytes / 10, "well within the default bound")
+        try await withUploader(settings) { uploader in
+            for batch in all { await uploader.enqueue(batch) }
+            // The outage goes on while retries fail; then the collector comes back.
+            #expect(await eventually { collector.requests.count >= 5 })
+            #expect(await uploader.currentStats.queuedBatches == 30)
+            collector.setOutage(nil)
+            #expect(await eventually(within: 30) { collector.acceptedBatches.count == 30 })
+            #expect(await uploader.currentStats.dropped.isEmpty)
+        }
+        #expect(collector.acceptedBatches.map(\.sequence) == Array(1...30))
+        #expect(collector.acceptedBatches.allSatisfy { $0.routeMetrics.count == 2_000 })
         try await collector.shutdown()
     }
 
