@@ -27,49 +27,61 @@ public final class AgentMetrics: Sendable {
 
     public init(version: String) {
         scrapeSuccesses = registry.makeCounter(
-            name: "fathom_scrapes_total", labels: [("result", "success")],
-            help: "Proxy scrapes by result, and by reason for failures.")
+            descriptor: Self.descriptor("fathom_scrapes_total", "Proxy scrapes by result, and by reason for failures."),
+            labels: [("result", "success")])
         // Every reason exists from the start, so rate() works before the first failure.
         var failures: [ScrapeFailure: Counter] = [:]
         for reason in ScrapeFailure.allCases {
             failures[reason] = registry.makeCounter(
-                name: "fathom_scrapes_total", labels: [("result", "failure"), ("reason", reason.rawValue)],
-                help: "Proxy scrapes by result, and by reason for failures.")
+                descriptor: Self.descriptor(
+                    "fathom_scrapes_total", "Proxy scrapes by result, and by reason for failures."),
+                labels: [("result", "failure"), ("reason", reason.rawValue)])
         }
         scrapeFailures = failures
         scrapeDuration = registry.makeDurationHistogram(
-            name: "fathom_scrape_duration_seconds",
+            descriptor: Self.descriptor("fathom_scrape_duration_seconds", "Time to fetch and decode one proxy page."),
             buckets: [
                 .milliseconds(5), .milliseconds(25), .milliseconds(100), .milliseconds(250), .milliseconds(500),
                 .seconds(1), .seconds(2.5), .seconds(5), .seconds(10),
-            ],
-            help: "Time to fetch and decode one proxy page.")
+            ])
         badLines = registry.makeCounter(
-            name: "fathom_page_bad_lines_total", help: "Lines of proxy pages that did not parse and were skipped.")
+            descriptor: Self.descriptor(
+                "fathom_page_bad_lines_total", "Lines of proxy pages that did not parse and were skipped."))
         seriesOverLimit = registry.makeCounter(
-            name: "fathom_series_over_limit_total", help: "New proxy series not tracked because of the per-proxy limit."
-        )
-        targets = registry.makeGauge(name: "fathom_targets", help: "Meshed pods being scraped.")
+            descriptor: Self.descriptor(
+                "fathom_series_over_limit_total", "New proxy series not tracked because of the per-proxy limit."))
+        targets = registry.makeGauge(descriptor: Self.descriptor("fathom_targets", "Meshed pods being scraped."))
         aggregationSeries = registry.makeGauge(
-            name: "fathom_aggregation_series", help: "Workload route series held in memory.")
+            descriptor: Self.descriptor("fathom_aggregation_series", "Workload route series held in memory."))
         foldedRoutes = registry.makeGauge(
-            name: "fathom_aggregation_folded_routes", help: "Route mappings folded into overflow series so far.")
-        proxyRestarts = registry.makeGauge(name: "fathom_proxy_restarts_seen", help: "Proxy restarts detected so far.")
-        queueBatches = registry.makeGauge(name: "fathom_report_queue_batches", help: "Batches waiting for upload.")
-        queueBytes = registry.makeGauge(name: "fathom_report_queue_bytes", help: "Compressed bytes waiting for upload.")
+            descriptor: Self.descriptor(
+                "fathom_aggregation_folded_routes", "Route mappings folded into overflow series so far."))
+        proxyRestarts = registry.makeGauge(
+            descriptor: Self.descriptor("fathom_proxy_restarts_seen", "Proxy restarts detected so far."))
+        queueBatches = registry.makeGauge(
+            descriptor: Self.descriptor("fathom_report_queue_batches", "Batches waiting for upload."))
+        queueBytes = registry.makeGauge(
+            descriptor: Self.descriptor("fathom_report_queue_bytes", "Compressed bytes waiting for upload."))
         batchesSent = registry.makeCounter(
-            name: "fathom_report_batches_sent_total", help: "Batches the collector acknowledged.")
+            descriptor: Self.descriptor("fathom_report_batches_sent_total", "Batches the collector acknowledged."))
         bytesSent = registry.makeCounter(
-            name: "fathom_report_bytes_sent_total", help: "Compressed bytes of acknowledged batches.")
+            descriptor: Self.descriptor("fathom_report_bytes_sent_total", "Compressed bytes of acknowledged batches."))
         uploadDuration = registry.makeDurationHistogram(
-            name: "fathom_report_upload_duration_seconds",
+            descriptor: Self.descriptor(
+                "fathom_report_upload_duration_seconds", "Time of each acknowledged upload, request to response."),
             buckets: [
                 .milliseconds(25), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1),
                 .seconds(2.5), .seconds(5), .seconds(10), .seconds(30),
-            ],
-            help: "Time of each acknowledged upload, request to response.")
-        registry.makeGauge(name: "fathom_build_info", labels: [("version", version)], help: "The agent's version.")
-            .set(to: 1.0)
+            ])
+        registry.makeGauge(
+            descriptor: Self.descriptor("fathom_build_info", "The agent's version."), labels: [("version", version)]
+        )
+        .set(to: 1.0)
+    }
+
+    /// A metric's full name and help; the unit is part of the name already (`_total`, `_seconds`).
+    static func descriptor(_ name: String, _ help: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(metricName: name, unitName: "", helpText: help)
     }
 
     /// Counts one scrape event.
@@ -116,14 +128,14 @@ public final class AgentMetrics: Sendable {
         if stats.bytesSent > previous.bytesSent { bytesSent.increment(by: Int64(stats.bytesSent - previous.bytesSent)) }
         for (reason, count) in stats.retries where count > previous.retries[reason, default: 0] {
             registry.makeCounter(
-                name: "fathom_report_retries_total", labels: [("reason", reason)],
-                help: "Upload attempts retried, by reason."
+                descriptor: Self.descriptor("fathom_report_retries_total", "Upload attempts retried, by reason."),
+                labels: [("reason", reason)]
             ).increment(by: Int64(count - previous.retries[reason, default: 0]))
         }
         for (reason, count) in stats.dropped where count > previous.dropped[reason, default: 0] {
             registry.makeCounter(
-                name: "fathom_report_batches_dropped_total", labels: [("reason", reason)],
-                help: "Batches given up, by reason."
+                descriptor: Self.descriptor("fathom_report_batches_dropped_total", "Batches given up, by reason."),
+                labels: [("reason", reason)]
             ).increment(by: Int64(count - previous.dropped[reason, default: 0]))
         }
     }
@@ -131,16 +143,19 @@ public final class AgentMetrics: Sendable {
     /// Counts one watch event of a resource (`added`, `modified`, `deleted`, `bookmark`, `error`).
     public func recordWatchEvent(resource: String, type: String) {
         registry.makeCounter(
-            name: "fathom_kubernetes_watch_events_total", labels: [("resource", resource), ("type", type)],
-            help: "Kubernetes watch events received, by resource and type."
+            descriptor: Self.descriptor(
+                "fathom_kubernetes_watch_events_total", "Kubernetes watch events received, by resource and type."),
+            labels: [("resource", resource), ("type", type)]
         ).increment()
     }
 
     /// Counts a restarted watch of a resource by reason (`timeout`, `relist`, `transport`, ...).
     public func recordWatchRestart(resource: String, reason: String) {
         registry.makeCounter(
-            name: "fathom_kubernetes_watch_restarts_total", labels: [("resource", resource), ("reason", reason)],
-            help: "Kubernetes watches restarted, by resource and reason (timeout is the normal renewal)."
+            descriptor: Self.descriptor(
+                "fathom_kubernetes_watch_restarts_total",
+                "Kubernetes watches restarted, by resource and reason (timeout is the normal renewal)."),
+            labels: [("resource", resource), ("reason", reason)]
         ).increment()
     }
 
@@ -148,8 +163,9 @@ public final class AgentMetrics: Sendable {
     public func recordInventory(_ counts: [String: Int]) {
         for (resource, count) in counts {
             registry.makeGauge(
-                name: "fathom_inventory_objects", labels: [("resource", resource)],
-                help: "Kubernetes objects held in the inventory, by resource."
+                descriptor: Self.descriptor(
+                    "fathom_inventory_objects", "Kubernetes objects held in the inventory, by resource."),
+                labels: [("resource", resource)]
             ).set(Int64(count))
         }
     }
@@ -157,15 +173,18 @@ public final class AgentMetrics: Sendable {
     /// Counts rollout events by phase.
     public func recordRolloutEvent(_ kind: String) {
         registry.makeCounter(
-            name: "fathom_rollout_events_total", labels: [("phase", kind)], help: "Rollout transitions seen, by phase."
+            descriptor: Self.descriptor("fathom_rollout_events_total", "Rollout transitions seen, by phase."),
+            labels: [("phase", kind)]
         ).increment()
     }
 
     /// Counts a configuration reload by result (`success`, `failure`).
     public func recordConfigReload(_ result: String) {
         registry.makeCounter(
-            name: "fathom_config_reloads_total", labels: [("result", result)],
-            help: "Reloads of the mounted configuration file, by result (a failure keeps the running configuration)."
+            descriptor: Self.descriptor(
+                "fathom_config_reloads_total",
+                "Reloads of the mounted configuration file, by result (a failure keeps the running configuration)."),
+            labels: [("result", result)]
         ).increment()
     }
 
