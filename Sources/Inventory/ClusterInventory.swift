@@ -236,41 +236,48 @@ public struct ClusterInventory: Sendable {
             summary.rollout = tracker.observation(of: ref) ?? observe(ref)
             return summary
         }
-        for (key, deployment) in deployments {
-            let ref = WorkloadRef(kind: "Deployment", namespace: key.namespace, name: key.name)
-            var entry = summary(ref, deployment.spec.template, deployment.metadata)
-            entry.desiredReplicas = deployment.spec.replicas ?? 1
-            entry.readyReplicas = deployment.status.readyReplicas ?? 0
-            entry.updatedReplicas = deployment.status.updatedReplicas ?? 0
-            entry.availableReplicas = deployment.status.availableReplicas ?? 0
+        /// A workload object's summary, with its replica counts as (desired, ready, updated, available).
+        func add(_ kind: String, _ key: ObjectKey, _ template: PodTemplate?, _ metadata: ObjectMeta, _ counts: [Int?]) {
+            let ref = WorkloadRef(kind: kind, namespace: key.namespace, name: key.name)
+            var entry = summary(ref, template, metadata)
+            entry.desiredReplicas = counts[0] ?? 0
+            entry.readyReplicas = counts[1] ?? 0
+            entry.updatedReplicas = counts[2] ?? 0
+            entry.availableReplicas = counts[3] ?? entry.readyReplicas
             summaries[ref] = entry
         }
-        for (key, statefulSet) in statefulSets {
-            let ref = WorkloadRef(kind: "StatefulSet", namespace: key.namespace, name: key.name)
-            var entry = summary(ref, statefulSet.spec.template, statefulSet.metadata)
-            entry.desiredReplicas = statefulSet.spec.replicas ?? 1
-            entry.readyReplicas = statefulSet.status.readyReplicas ?? 0
-            entry.updatedReplicas = statefulSet.status.updatedReplicas ?? 0
-            entry.availableReplicas = statefulSet.status.availableReplicas ?? entry.readyReplicas
-            summaries[ref] = entry
+        for (key, object) in deployments {
+            let status = object.status
+            add(
+                "Deployment", key, object.spec.template, object.metadata,
+                [
+                    object.spec.replicas ?? 1, status.readyReplicas, status.updatedReplicas,
+                    status.availableReplicas ?? 0,
+                ])
         }
-        for (key, daemonSet) in daemonSets {
-            let ref = WorkloadRef(kind: "DaemonSet", namespace: key.namespace, name: key.name)
-            var entry = summary(ref, daemonSet.spec.template, daemonSet.metadata)
-            entry.desiredReplicas = daemonSet.status.desiredNumberScheduled ?? 0
-            entry.readyReplicas = daemonSet.status.numberReady ?? 0
-            entry.updatedReplicas = daemonSet.status.updatedNumberScheduled ?? 0
-            entry.availableReplicas = daemonSet.status.numberAvailable ?? 0
-            summaries[ref] = entry
+        for (key, object) in statefulSets {
+            let status = object.status
+            add(
+                "StatefulSet", key, object.spec.template, object.metadata,
+                [object.spec.replicas ?? 1, status.readyReplicas, status.updatedReplicas, status.availableReplicas])
         }
-        for (key, rollout) in rollouts {
-            let ref = WorkloadRef(kind: "Rollout", namespace: key.namespace, name: key.name)
-            var entry = summary(ref, rollout.spec.template, rollout.metadata)
-            entry.desiredReplicas = rollout.spec.replicas ?? 1
-            entry.readyReplicas = rollout.status.readyReplicas ?? 0
-            entry.updatedReplicas = rollout.status.updatedReplicas ?? 0
-            entry.availableReplicas = rollout.status.availableReplicas ?? 0
-            summaries[ref] = entry
+        for (key, object) in daemonSets {
+            let status = object.status
+            add(
+                "DaemonSet", key, object.spec.template, object.metadata,
+                [
+                    status.desiredNumberScheduled, status.numberReady, status.updatedNumberScheduled,
+                    status.numberAvailable ?? 0,
+                ])
+        }
+        for (key, object) in rollouts {
+            let status = object.status
+            add(
+                "Rollout", key, object.spec.template, object.metadata,
+                [
+                    object.spec.replicas ?? 1, status.readyReplicas, status.updatedReplicas,
+                    status.availableReplicas ?? 0,
+                ])
         }
         let controlPlane = controlPlaneVersion
         for pod in pods.values {
