@@ -94,6 +94,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
         ),
         // Stand-ins on loopback for the demo and tests: the SaaS collector (the demo's local sink)
@@ -103,6 +104,7 @@ let package = Package(
             dependencies: [
                 "Reporting", "ReportProtos", "GzipCodec", "ProxySimulation", "HTTPServing", "FathomModel",
                 "KubernetesAPI", .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
         ),
         .target(name: "AgentTestSupport", dependencies: ["FathomModel", "ProxySimulation"]),

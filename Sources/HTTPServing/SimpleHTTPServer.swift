@@ -1,6 +1,7 @@
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 
 /// A minimal HTTP/1.1 server: it hands each complete request to `respond` and writes back what it
 /// says, keeping connections alive as real servers do. The admin server binds it on the pod's
@@ -34,15 +35,22 @@ public final class SimpleHTTPServer: Sendable {
         self.port = port
     }
 
+    /// Starts serving; with `tls`, over HTTPS (the fake Kubernetes API's TLS tests).
     public static func start(
-        host: String = "127.0.0.1", port: Int = 0, respond: @escaping @Sendable (Request) -> Response
+        host: String = "127.0.0.1", port: Int = 0, tls: TLSConfiguration? = nil,
+        respond: @escaping @Sendable (Request) -> Response
     ) async throws -> SimpleHTTPServer {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let context = try tls.map { try NIOSSLContext(configuration: $0) }
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
-                channel.pipeline.configureHTTPServerPipeline().flatMap {
-                    channel.pipeline.addHandler(RequestHandler(respond: respond))
+                channel.eventLoop.makeCompletedFuture {
+                    if let context {
+                        try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: context))
+                    }
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline()
+                    try channel.pipeline.syncOperations.addHandler(RequestHandler(respond: respond))
                 }
             }
             .bind(host: host, port: port).get()

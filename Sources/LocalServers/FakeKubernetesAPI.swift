@@ -2,6 +2,7 @@ import Foundation
 import HTTPServing
 import KubernetesAPI
 import NIOHTTP1
+import NIOSSL
 import Synchronization
 
 /// An in-process Kubernetes API server on 127.0.0.1 (port 0) that behaves like the real one for
@@ -49,20 +50,33 @@ public final class FakeKubernetesAPI: Sendable {
     private let server = Mutex<SimpleHTTPServer?>(nil)
 
     public var port: Int { server.withLock { $0?.port ?? 0 } }
-    public var url: String { "http://127.0.0.1:\(port)" }
+    public var url: String { "\(certificatePEM == nil ? "http" : "https")://127.0.0.1:\(port)" }
+    /// The server's certificate when it serves HTTPS: the CA a client must trust.
+    public let certificatePEM: [UInt8]?
 
-    /// A connection to this server, with the token it expects.
+    /// A connection to this server, with the token it expects (and its certificate as the CA).
     public var connection: ClusterConnection {
         let token = state.withLock { $0.behaviour.token }
-        return ClusterConnection(server: url, credentials: token.map { .bearerToken($0) } ?? .none)
+        return ClusterConnection(
+            server: url, certificateAuthorityPEM: certificatePEM, credentials: token.map { .bearerToken($0) } ?? .none)
     }
 
-    private init() {}
+    private init(certificatePEM: [UInt8]?) {
+        self.certificatePEM = certificatePEM
+    }
 
-    public static func start(behaviour: Behaviour = Behaviour()) async throws -> FakeKubernetesAPI {
-        let api = FakeKubernetesAPI()
+    /// Starts the server; with `tls` (a PEM certificate and key), over HTTPS like a real API server.
+    public static func start(
+        behaviour: Behaviour = Behaviour(), tls: (certificatePEM: [UInt8], keyPEM: [UInt8])? = nil
+    ) async throws -> FakeKubernetesAPI {
+        let api = FakeKubernetesAPI(certificatePEM: tls?.certificatePEM)
         api.state.withLock { $0.behaviour = behaviour }
-        let server = try await SimpleHTTPServer.start { [api] request in api.handle(request) }
+        let tlsConfiguration = try tls.map { material in
+            TLSConfiguration.makeServerConfiguration(
+                certificateChain: try NIOSSLCertificate.fromPEMBytes(material.certificatePEM).map { .certificate($0) },
+                privateKey: .privateKey(try NIOSSLPrivateKey(bytes: material.keyPEM, format: .pem)))
+        }
+        let server = try await SimpleHTTPServer.start(tls: tlsConfiguration) { [api] request in api.handle(request) }
         api.server.withLock { $0 = server }
         return api
     }

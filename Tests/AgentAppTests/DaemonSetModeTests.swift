@@ -34,9 +34,10 @@ import Testing
                 connection: api.connection, adminHost: "127.0.0.1", instanceID: node, shutdownGraceSeconds: 5,
                 targetPublishInterval: 0.1)
             var election = LeaderElectionSettings(namespace: "fathom", leaseName: "fathom-ds-leader", identity: node)
-            election.leaseDurationSeconds = 1
-            election.renewDeadlineSeconds = 0.8
-            election.retryPeriodSeconds = 0.1
+            // Long enough that a busy machine does not make leadership change hands mid-test.
+            election.leaseDurationSeconds = 4
+            election.renewDeadlineSeconds = 3
+            election.retryPeriodSeconds = 0.2
             environment.leaderElection = election
             var logger = Logger(label: "ds")
             logger.logLevel = .critical
