@@ -10,8 +10,9 @@ public final class LeaseElector: Sendable {
     private let state: Mutex<LeaderElectionState>
     private let now: @Sendable () -> Double
     private let logger: Logger
-    private let held = Mutex<Lease?>(nil)
     private let stopped = Mutex(false)
+    /// True while a round (read, decide, write) is in flight; release waits for it to end.
+    private let inRound = Mutex(false)
 
     public init(
         client: KubernetesClient, settings: LeaderElectionSettings, logger: Logger,
@@ -35,7 +36,13 @@ public final class LeaseElector: Sendable {
     public func run() async {
         let settings = state.withLock { $0.settings }
         var leading = false
-        while !Task.isCancelled && !stopped.withLock({ $0 }) {
+        while !Task.isCancelled {
+            let go = inRound.withLock { busy -> Bool in
+                if stopped.withLock({ $0 }) { return false }
+                busy = true
+                return true
+            }
+            guard go else { break }
             do {
                 let current = try await client.get(Lease.self, namespace: settings.namespace, name: settings.leaseName)
                 let action = state.withLock { $0.decide(current: current, now: now()) }
@@ -45,17 +52,18 @@ public final class LeaseElector: Sendable {
                 case .update(let lease): written = try await client.replace(lease, namespace: settings.namespace)
                 case .wait: written = nil
                 }
-                held.withLock { $0 = written }
                 if let written {
                     let time = now()
                     state.withLock { $0.succeeded(written, at: time) }
                 }
             } catch is CancellationError {
+                inRound.withLock { $0 = false }
                 break
             } catch {
                 // A conflict means another candidate wrote first; anything else is retried too.
                 logger.debug("lease not acquired or renewed", metadata: ["error": "\(error)"])
             }
+            inRound.withLock { $0 = false }
             if isLeader != leading {
                 leading.toggle()
                 logger.info(leading ? "became the leader" : "no longer the leader")
@@ -70,10 +78,17 @@ public final class LeaseElector: Sendable {
     /// at once (called on shutdown, before the elector's task is cancelled).
     public func release() async {
         stopped.withLock { $0 = true }
-        guard isLeader, let lease = held.withLock({ $0 }) else { return }
+        // A renewal in flight would otherwise land after the release and keep the lease.
+        for _ in 0..<500 where inRound.withLock({ $0 }) {
+            try? await Task.sleep(for: .milliseconds(10))
+        }
         let settings = state.withLock { $0.settings }
-        let released = state.withLock { $0.released(lease) }
         do {
+            guard
+                let current = try await client.get(Lease.self, namespace: settings.namespace, name: settings.leaseName),
+                current.spec.holderIdentity == settings.identity
+            else { return }
+            let released = state.withLock { $0.released(current) }
             _ = try await client.replace(released, namespace: settings.namespace)
             logger.info("lease released")
         } catch {
