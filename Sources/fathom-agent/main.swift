@@ -57,7 +57,8 @@ struct RunCommand: AsyncParsableCommand {
 struct DemoCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
-        abstract: "Run the agent's pipeline on a built-in simulated mesh and print a live per-route table.")
+        abstract:
+            "Run the real agent against a built-in simulated cluster and proxies; print a live per-route table.")
 
     @Option(help: "Seconds to run; 0 runs until interrupted.")
     var duration: Double = 60
