@@ -125,8 +125,7 @@ public final class Agent: Sendable {
             client: kubernetes,
             settings: InventorySettings(
                 controlPlaneNamespace: configuration.controlPlaneNamespace,
-                namespaces: NamespaceFilter(
-                    include: configuration.includeNamespaces, exclude: configuration.excludeNamespaces)),
+                namespaces: configuration.namespaceFilter),
             nodeName: configuration.nodeName, reflectorSettings: environment.reflectorSettings, logger: logger,
             metrics: metrics, now: now)
         discoveryBox.withLock { $0 = discovery }
@@ -153,13 +152,8 @@ public final class Agent: Sendable {
             aggregator: RouteAggregator(
                 startedAt: now(), limits: .init(maxRoutesPerWorkload: configuration.maxRoutesPerWorkload)),
             metrics: metrics, lastWindow: lastWindow)
-        var scrapeSettings = ScrapeSettings()
-        scrapeSettings.interval = configuration.scrapeInterval
-        scrapeSettings.timeout = configuration.scrapeTimeout
-        scrapeSettings.maxPageBytes = configuration.maxPageBytes
-        scrapeSettings.maxConcurrentScrapes = configuration.maxConcurrentScrapes
         let scraper = ScrapeManager(
-            settings: scrapeSettings, fetcher: PageFetcher(client: http), logger: logger,
+            settings: configuration.scrapeSettings, fetcher: PageFetcher(client: http), logger: logger,
             deliver: { await pipeline.handle($0) })
         var uploaderConfiguration = UploaderConfiguration(endpoint: configuration.reportEndpoint)
         uploaderConfiguration.tokenFile = configuration.tokenFile.isEmpty ? nil : configuration.tokenFile
@@ -281,15 +275,11 @@ public final class Agent: Sendable {
             applied.logLevel = loaded.logLevel
             live.withLock { $0 = applied }
             if changed.contains(where: { $0.hasPrefix("scrape.") }) {
-                var settings = await scraper.settings
-                settings.interval = applied.scrapeInterval
-                settings.timeout = applied.scrapeTimeout
-                settings.maxPageBytes = applied.maxPageBytes
-                await scraper.update(settings: settings)
+                // The scraper keeps its concurrency cap, a restart-only key.
+                await scraper.update(settings: applied.scrapeSettings)
             }
             if changed.contains(where: { $0.hasPrefix("scrape.namespaces.") }) {
-                discovery.update(
-                    namespaces: NamespaceFilter(include: applied.includeNamespaces, exclude: applied.excludeNamespaces))
+                discovery.update(namespaces: applied.namespaceFilter)
             }
             if let level = Logger.Level(rawValue: applied.logLevel) { environment.logLevel?.level = level }
             metrics.recordConfigReload("success")
@@ -358,6 +348,23 @@ final class Reporter: Sendable {
             let section = workloads.flatMap { state.1.section(for: $0) }
             return try state.0.encode(window: window, health: health, inventory: section, rolloutEvents: rolloutEvents)
         }
+    }
+}
+
+extension AgentConfiguration {
+    /// The scrape keys as the scrape manager takes them.
+    var scrapeSettings: ScrapeSettings {
+        var settings = ScrapeSettings()
+        settings.interval = scrapeInterval
+        settings.timeout = scrapeTimeout
+        settings.maxPageBytes = maxPageBytes
+        settings.maxConcurrentScrapes = maxConcurrentScrapes
+        return settings
+    }
+
+    /// The `scrape.namespaces` keys as the inventory applies them.
+    var namespaceFilter: NamespaceFilter {
+        NamespaceFilter(include: includeNamespaces, exclude: excludeNamespaces)
     }
 }
 

@@ -109,10 +109,7 @@ public struct Reflector<Object: KubernetesObject>: Sendable {
             } catch is WatchEnded {
                 switch ending {
                 case .relist(let status)?:
-                    hooks.restart("relist")
-                    logger.debug(
-                        "resource version expired; listing again", metadata: ["k8s.message": "\(status.message ?? "")"])
-                    state.expire()
+                    expire(&state, status.message ?? "")
                 case .failed(let status)?:
                     try await recordFailure(
                         KubernetesAPIError.status(code: status.code ?? 500, message: status.message ?? ""), &failures,
@@ -121,9 +118,7 @@ public struct Reflector<Object: KubernetesObject>: Sendable {
                     break
                 }
             } catch KubernetesAPIError.gone(let message) {
-                hooks.restart("relist")
-                logger.debug("resource version expired; listing again", metadata: ["k8s.message": "\(message)"])
-                state.expire()
+                expire(&state, message)
             } catch {
                 if error is CancellationError || Task.isCancelled { throw CancellationError() }
                 try await recordFailure(error, &failures, &failing)
@@ -132,6 +127,13 @@ public struct Reflector<Object: KubernetesObject>: Sendable {
     }
 
     private struct WatchEnded: Error {}
+
+    /// 410 Gone, however it came (an ERROR event, the status, an expired `continue`): list again.
+    private func expire(_ state: inout ReflectorState<Object>, _ message: String) {
+        hooks.restart("relist")
+        logger.debug("resource version expired; listing again", metadata: ["k8s.message": "\(message)"])
+        state.expire()
+    }
 
     /// Counts the failure, logs it when the resource starts failing (not on every retry), backs off.
     private func recordFailure(_ error: any Error, _ failures: inout Int, _ failing: inout String?) async throws {

@@ -37,12 +37,6 @@ public struct ReflectorState<Object: KubernetesObject>: Sendable {
         case failed(APIStatus)
     }
 
-    /// Replaces what is known with a complete list taken at `resourceVersion`.
-    public mutating func replace(with items: [Object], resourceVersion: String) -> [ReflectorDelta<Object>] {
-        beginList()
-        return addListPage(items) + finishList(resourceVersion: resourceVersion)
-    }
-
     /// Starts a list. Pages are applied as they arrive, so only one page of decoded objects is in
     /// memory at a time; deletions are known only when the list is complete.
     public mutating func beginList() {

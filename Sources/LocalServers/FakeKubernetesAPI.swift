@@ -104,18 +104,18 @@ public final class FakeKubernetesAPI: Sendable {
             let previous = collection.objects[key]
             object.metadata.resourceVersion = String(state.version)
             object.metadata.namespace = Object.resource.namespaced ? (object.metadata.namespace ?? "default") : nil
+            // Metadata is not part of the spec, so it is the same before and after the generation is set.
+            let spec = Self.spec(of: object)
             if let previous {
                 object.metadata.uid = previous.uid
                 object.metadata.creationTimestamp = previous.creationTimestamp
-                let specChanged = Self.spec(of: object) != previous.spec
-                object.metadata.generation = (previous.generation ?? 1) + (specChanged ? 1 : 0)
+                object.metadata.generation = (previous.generation ?? 1) + (spec != previous.spec ? 1 : 0)
             } else {
                 if object.metadata.uid.isEmpty { object.metadata.uid = Self.newUID(state.version) }
                 object.metadata.creationTimestamp = object.metadata.creationTimestamp ?? Self.timestamp()
                 object.metadata.generation = object.metadata.generation ?? 1
             }
-            let stored = Stored(object)
-            state.record(Object.resource, key: key, before: previous, after: stored)
+            state.record(Object.resource, key: key, before: previous, after: Stored(object, spec: spec))
             return object
         }
     }
@@ -200,13 +200,14 @@ public final class FakeKubernetesAPI: Sendable {
             self = open(object)
         }
 
-        init<Object: KubernetesObject>(_ object: Object) {
+        /// `spec` when the caller has it already; otherwise it is derived from the stored JSON.
+        init<Object: KubernetesObject>(_ object: Object, spec: String?? = nil) {
             self.object = object
             self.json = (try? Array(FakeKubernetesAPI.encoder.encode(object))) ?? []
             self.uid = object.metadata.uid
             self.generation = object.metadata.generation
             self.creationTimestamp = object.metadata.creationTimestamp
-            self.spec = FakeKubernetesAPI.spec(of: object)
+            self.spec = spec ?? FakeKubernetesAPI.spec(ofJSON: json)
             self.selectable = Selectable(labels: object.metadata.labels ?? [:], fields: object.selectableFields)
         }
     }
@@ -278,8 +279,12 @@ public final class FakeKubernetesAPI: Sendable {
 
     /// The object's JSON without metadata and status: what decides a generation bump.
     static func spec<Object: KubernetesObject>(of object: Object) -> String? {
-        guard let data = try? encoder.encode(object),
-            var dictionary = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
+        (try? encoder.encode(object)).flatMap { spec(ofJSON: Array($0)) }
+    }
+
+    /// The same from an object's JSON, so an object encoded for storage is not encoded again.
+    static func spec(ofJSON json: [UInt8]) -> String? {
+        guard var dictionary = (try? JSONSerialization.jsonObject(with: Data(json))) as? [String: Any]
         else { return nil }
         dictionary["metadata"] = nil
         dictionary["status"] = nil
