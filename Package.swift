@@ -187,7 +187,9 @@ let package = Package(
         // The Helm chart through the real Helm engine (PyPI helm-python-sdk) and kubernetes-validate.
         .testTarget(
             name: "ChartTests",
-            dependencies: ["AgentApp", "AgentConfiguration", .product(name: "Yams", package: "Yams")]
+            dependencies: [
+                "AgentApp", "AgentConfiguration", "AgentTestSupport", .product(name: "Yams", package: "Yams"),
+            ]
         ),
         // The pipeline end to end: simulated proxies -> decoder -> aggregator, checked against the truth.
         .testTarget(

@@ -18,20 +18,6 @@ import Testing
 /// connection, then an outage across an agent restart, bridged by the spool). Every request shown
 /// on a served page must reach the collector exactly once.
 @Suite struct AgentEndToEndTests {
-    final class Truth: Sendable {
-        let routes = Mutex<[RouteKey: RouteTruth]>([:])
-        init() {}
-
-        func add(_ proxy: SimulatedProxy, _ truth: [RouteIdentity: RouteTruth]) {
-            routes.withLock { routes in
-                for (identity, routeTruth) in truth {
-                    routes[RouteKey(workload: proxy.workload, identity: identity), default: RouteTruth()].add(
-                        routeTruth)
-                }
-            }
-        }
-    }
-
     static func agent(
         api: FakeKubernetesAPI, collector: FakeCollector, spool: String, instance: String, grace: Double
     ) -> Agent {
@@ -72,7 +58,7 @@ import Testing
     @Test func everyRequestReachesTheCollectorOnceAcrossOutagesAndAnAgentRestart() async throws {
         let now: @Sendable () -> Double = { Date().timeIntervalSince1970 }
         let start = now()
-        let truth = Truth()
+        let truth = ServedTruth()
         let mesh = SimulatedMesh.demo(startedAt: start, seed: 11)
         let proxies = try await SimulatedProxyServers.start(mesh: mesh, now: now, served: truth.add)
         // Traffic starts once the agent has its first page of every proxy: a proxy that started
@@ -134,14 +120,8 @@ import Testing
 
         let batches = collector.acceptedBatches
         #expect(batches.count > acceptedBeforeRestart + spooled.count)
-        var received: [RouteKey: (success: Double, failure: Double)] = [:]
-        for batch in batches {
-            for route in AggregationWindow(batch).routes {
-                received[route.key, default: (0, 0)].success += route.successCount
-                received[route.key, default: (0, 0)].failure += route.failureCount
-            }
-        }
-        let expected = truth.routes.withLock { $0 }.filter { $0.value.success + $0.value.failure > 0 }
+        let received = routeCounts(in: batches)
+        let expected = truth.expected
         #expect(Set(received.keys) == Set(expected.keys))
         for (key, routeTruth) in expected {
             #expect(received[key]?.success == routeTruth.success, "\(key)")

@@ -1,4 +1,5 @@
 import AgentApp
+import AgentTestSupport
 import Foundation
 import Testing
 
@@ -16,22 +17,10 @@ import Testing
         return nil
     }
 
-    static func run(_ path: String, _ arguments: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = arguments
-        let output = Pipe()
-        process.standardOutput = output
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return String(decoding: data, as: UTF8.self)
-    }
-
     @Test func startsAndLinksNoNetworkingFoundation() throws {
         let binary = try #require(Self.executable, "fathom-agent is built with the tests")
-        #expect(try Self.run(binary.path, ["version"]) == "fathom-agent \(AgentVersion.current)\n")
-        let libraries = try Self.run("/usr/bin/ldd", [binary.path])
+        #expect(try runCommand(binary.path, ["version"]).text == "fathom-agent \(AgentVersion.current)\n")
+        let libraries = try runCommand("ldd", [binary.path]).text
         #expect(libraries.contains("libFoundationEssentials"), "ldd output looks wrong: \(libraries)")
         #expect(!libraries.contains("FoundationNetworking"))
         #expect(!libraries.contains("libcurl"))

@@ -15,21 +15,6 @@ import Testing
 /// Retry-After, a slow answer) and a proxy restart. Every request a proxy's pages showed must
 /// reach the collector exactly once.
 @Suite struct EndToEndTests {
-    /// Requests shown on served pages, per workload route: the ground truth.
-    final class Truth: Sendable {
-        let routes = Mutex<[RouteKey: RouteTruth]>([:])
-        init() {}
-
-        func add(_ proxy: SimulatedProxy, _ truth: [RouteIdentity: RouteTruth]) {
-            routes.withLock { routes in
-                for (identity, routeTruth) in truth {
-                    routes[RouteKey(workload: proxy.workload, identity: identity), default: RouteTruth()].add(
-                        routeTruth)
-                }
-            }
-        }
-    }
-
     actor Aggregation {
         var aggregator: RouteAggregator
         init(startedAt: Double) { aggregator = RouteAggregator(startedAt: startedAt) }
@@ -47,7 +32,7 @@ import Testing
     @Test func everyRequestReachesTheCollectorOnce() async throws {
         let now: @Sendable () -> Double = { Date().timeIntervalSince1970 }
         let start = now()
-        let truth = Truth()
+        let truth = ServedTruth()
         let mesh = SimulatedMesh.demo(startedAt: start, seed: 7)
         let proxies = try await SimulatedProxyServers.start(mesh: mesh, now: now, served: truth.add)
         let collector = try await FakeCollector.start(script: [
@@ -102,14 +87,8 @@ import Testing
         }
         #expect(await uploader.flush(within: 10))
 
-        var received: [RouteKey: (success: Double, failure: Double)] = [:]
-        for batch in collector.acceptedBatches {
-            for route in AggregationWindow(batch).routes {
-                received[route.key, default: (0, 0)].success += route.successCount
-                received[route.key, default: (0, 0)].failure += route.failureCount
-            }
-        }
-        let expected = truth.routes.withLock { $0 }.filter { $0.value.success + $0.value.failure > 0 }
+        let received = routeCounts(in: collector.acceptedBatches)
+        let expected = truth.expected
         #expect(Set(received.keys) == Set(expected.keys))
         for (key, routeTruth) in expected {
             #expect(received[key]?.success == routeTruth.success, "\(key)")

@@ -1,5 +1,6 @@
 import AgentApp
 import AgentConfiguration
+import AgentTestSupport
 import Foundation
 import Testing
 import Yams
@@ -33,18 +34,18 @@ struct ChartRender {
     /// (CI installs them), otherwise a virtual environment under .build made once, so `swift test`
     /// works on a fresh machine too.
     static let python: Result<String, ChartTestError> = {
-        if (try? shell("/usr/bin/env", ["python3", "-c", "import helm_python, kubernetes_validate"])) == 0 {
+        let probe = ["-c", "import helm_python, kubernetes_validate"]
+        if (try? runCommand("python3", probe))?.status == 0 {
             return .success("python3")
         }
         let venv = repository.appendingPathComponent(".build/chart-tools").path
         let venvPython = venv + "/bin/python3"
-        if (try? shell(venvPython, ["-c", "import helm_python, kubernetes_validate"])) == 0 {
+        if (try? runCommand(venvPython, probe))?.status == 0 {
             return .success(venvPython)
         }
-        guard (try? shell("/usr/bin/env", ["python3", "-m", "venv", venv])) == 0,
-            (try? shell(
-                venvPython,
-                ["-m", "pip", "install", "--quiet", "helm-python-sdk==0.2.2", "kubernetes-validate==1.37.0"])) == 0
+        let install = ["-m", "pip", "install", "--quiet", "helm-python-sdk==0.2.2", "kubernetes-validate==1.37.0"]
+        guard (try? runCommand("python3", ["-m", "venv", venv]))?.status == 0,
+            (try? runCommand(venvPython, install))?.status == 0
         else {
             return .failure(
                 ChartTestError(
@@ -53,37 +54,15 @@ struct ChartRender {
         return .success(venvPython)
     }()
 
-    @discardableResult
-    static func shell(_ executable: String, _ arguments: [String]) throws -> Int32 {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
-        return process.terminationStatus
-    }
-
     static func render(_ values: [String: Any]) throws -> ChartRender {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         let json = String(decoding: try JSONSerialization.data(withJSONObject: values), as: UTF8.self)
-        process.arguments = [try python.get(), chart.appendingPathComponent("tests/chart.py").path, chart.path, json]
-        let output = Pipe()
-        let errors = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        let errorText = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        guard process.terminationStatus == 0,
-            let result = try JSONSerialization.jsonObject(with: data) as? [String: Any]
+        let run = try runCommand(
+            try python.get(), [chart.appendingPathComponent("tests/chart.py").path, chart.path, json])
+        guard run.status == 0, let result = try JSONSerialization.jsonObject(with: run.output) as? [String: Any]
         else {
             throw ChartTestError(
                 "chart.py failed (needs `pip install helm-python-sdk kubernetes-validate`, which .ci/run does): "
-                    + errorText)
+                    + run.errors)
         }
         return ChartRender(
             schemaError: result["schema_error"] as? String, renderError: result["render_error"] as? String,

@@ -1,3 +1,4 @@
+import AgentTestSupport
 import Foundation
 import KubernetesAPI
 import LocalServers
@@ -11,18 +12,14 @@ import Testing
         let directory = NSTemporaryDirectory() + "fathom-tls-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [
-            "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-            "-keyout", directory + "/key.pem", "-out", directory + "/cert.pem", "-days", "1",
-            "-subj", "/CN=fathom-test-apiserver", "-addext", "subjectAltName=IP:127.0.0.1",
-        ]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0,
+        let run = try runCommand(
+            "openssl",
+            [
+                "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                "-keyout", directory + "/key.pem", "-out", directory + "/cert.pem", "-days", "1",
+                "-subj", "/CN=fathom-test-apiserver", "-addext", "subjectAltName=IP:127.0.0.1",
+            ])
+        guard run.status == 0,
             let certificate = FileManager.default.contents(atPath: directory + "/cert.pem"),
             let key = FileManager.default.contents(atPath: directory + "/key.pem")
         else { throw KubernetesAPIError.configuration("openssl could not make a test certificate") }

@@ -1,0 +1,38 @@
+import FathomModel
+import ProxySimulation
+import ReportProtos
+import RouteAggregation
+import Synchronization
+
+/// Requests shown on the pages the simulated proxies served, per workload route: the ground truth
+/// the end-to-end tests compare the collector's batches with.
+final class ServedTruth: Sendable {
+    let routes = Mutex<[RouteKey: RouteTruth]>([:])
+    init() {}
+
+    /// The `served:` callback of `SimulatedProxyServers`.
+    func add(_ proxy: SimulatedProxy, _ truth: [RouteIdentity: RouteTruth]) {
+        routes.withLock { routes in
+            for (identity, routeTruth) in truth {
+                routes[RouteKey(workload: proxy.workload, identity: identity), default: RouteTruth()].add(routeTruth)
+            }
+        }
+    }
+
+    /// Routes that saw at least one request.
+    var expected: [RouteKey: RouteTruth] {
+        routes.withLock { $0 }.filter { $0.value.success + $0.value.failure > 0 }
+    }
+}
+
+/// Success and failure counts per route, summed over decoded batches.
+func routeCounts(in batches: [Fathom_Agent_V1_ReportBatch]) -> [RouteKey: (success: Double, failure: Double)] {
+    var received: [RouteKey: (success: Double, failure: Double)] = [:]
+    for batch in batches {
+        for route in AggregationWindow(batch).routes {
+            received[route.key, default: (0, 0)].success += route.successCount
+            received[route.key, default: (0, 0)].failure += route.failureCount
+        }
+    }
+    return received
+}
