@@ -112,8 +112,10 @@ let package = Package(
             name: "fathom-bench",
             dependencies: [
                 "PrometheusText", "LinkerdMetrics", "RouteAggregation", "FathomModel", "AllocationCounter",
-                "AgentTestSupport", "KubernetesAPI", "Inventory", "LocalServers", "Reporting",
+                "AgentTestSupport", "KubernetesAPI", "Inventory", "LocalServers", "Reporting", "AgentApp",
+                "AgentConfiguration", "GzipCodec", "HTTPServing",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
         // The configuration: one key table drives YAML parsing, validation, env overrides and docs.

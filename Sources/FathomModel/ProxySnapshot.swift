@@ -3,7 +3,7 @@
 /// Raw series keep their identity (a dense index stable across the scrapes of one decoder) so the
 /// aggregator can take deltas per series, as Prometheus's `rate` does, before summing them.
 /// `routes` and `series` only grow between scrapes and are shared copy-on-write with the decoder,
-/// so handing a snapshot over costs no copy in steady state.
+/// so handing a snapshot over costs no copy in steady state; `values` is the page's own.
 public struct ProxySnapshot: Sendable {
     /// Identifies the decoder's series numbering; a new epoch means indices were reassigned and
     /// the proxy must be baselined again.
@@ -15,7 +15,8 @@ public struct ProxySnapshot: Sendable {
     /// Roles, referenced by `SeriesDescriptor.role`.
     public var roles: [SeriesRole]
     /// The value of each series on this page (same count as `series`); NaN where the series was
-    /// absent from the page.
+    /// absent from the page or is not a route series. A new array each page: the aggregator keeps
+    /// it as the previous values, so a proxy's values are held once, not by decoder and aggregator.
     public var values: [Double]
     /// `process_start_time_seconds`: changes when the proxy restarts.
     public var processStartTime: Double?
@@ -53,10 +54,10 @@ extension ProxySnapshot {
         var roles: [SeriesRole] = []
         let series = seriesRoles.map { entry -> SeriesDescriptor in
             if let known = roles.firstIndex(of: entry.role) {
-                return SeriesDescriptor(route: entry.route, role: UInt16(known))
+                return SeriesDescriptor(route: entry.route, role: UInt8(known))
             }
             roles.append(entry.role)
-            return SeriesDescriptor(route: entry.route, role: UInt16(roles.count - 1))
+            return SeriesDescriptor(route: entry.route, role: UInt8(roles.count - 1))
         }
         self.init(
             epoch: epoch, routes: routes, series: series, roles: roles, values: values,

@@ -9,14 +9,35 @@ public enum SeriesRole: Sendable, Hashable {
 }
 
 /// A raw series: which route it belongs to (an index into `ProxySnapshot.routes`) and its role (an
-/// index into `ProxySnapshot.roles`). Eight bytes, as a proxy may have thousands of series and an
-/// agent a thousand proxies; a proxy has only a few dozen distinct roles.
+/// index into `ProxySnapshot.roles`), packed in four bytes, as a proxy may have thousands of
+/// series and an agent a thousand proxies. A proxy has only a few dozen distinct roles, so 255
+/// are allowed, and up to 2^24 routes.
+///
+/// A decoder also numbers series it tracks but does not aggregate (other families, the start
+/// time); those have the role `notRoute`, and their value in a snapshot is always NaN.
 public struct SeriesDescriptor: Sendable, Equatable {
-    public var route: Int32
-    public var role: UInt16
+    private var packed: UInt32
 
-    public init(route: Int32, role: UInt16) {
-        self.route = route
-        self.role = role
+    /// The role number of a series that belongs to no route.
+    public static let notRoute: UInt8 = .max
+    /// Route numbers must stay below this.
+    public static let routeLimit = 1 << 24
+    /// Role numbers must stay below this (`notRoute` is reserved).
+    public static let roleLimit = Int(notRoute)
+
+    /// - Parameters:
+    ///   - route: below `routeLimit`.
+    ///   - role: below `roleLimit`, or `notRoute`.
+    public init(route: Int32, role: UInt8) {
+        precondition(route >= 0 && Int(route) < Self.routeLimit, "route number out of range")
+        packed = UInt32(route) | UInt32(role) << 24
     }
+
+    /// A series that belongs to no route; `tag` is for the decoder's own use.
+    public static func untracked(tag: Int32) -> SeriesDescriptor { SeriesDescriptor(route: tag, role: notRoute) }
+
+    public var route: Int32 { Int32(packed & 0x00FF_FFFF) }
+    public var role: UInt8 { UInt8(truncatingIfNeeded: packed >> 24) }
+    /// Whether the series counts towards a route.
+    public var isRoute: Bool { role != Self.notRoute }
 }

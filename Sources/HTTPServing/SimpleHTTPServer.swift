@@ -26,21 +26,26 @@ public final class SimpleHTTPServer: Sendable {
     }
 
     private let channel: any Channel
-    private let group: MultiThreadedEventLoopGroup
+    /// The server's own event loop, shut down with it; nil when it runs on a shared group.
+    private let ownGroup: MultiThreadedEventLoopGroup?
     public let port: Int
 
-    private init(channel: any Channel, group: MultiThreadedEventLoopGroup, port: Int) {
+    private init(channel: any Channel, ownGroup: MultiThreadedEventLoopGroup?, port: Int) {
         self.channel = channel
-        self.group = group
+        self.ownGroup = ownGroup
         self.port = port
     }
 
-    /// Starts serving; with `tls`, over HTTPS (the fake Kubernetes API's TLS tests).
+    /// Starts serving; with `tls`, over HTTPS (the fake Kubernetes API's TLS tests). Without
+    /// `group` the server has an event loop thread of its own; many servers in one process (a
+    /// simulated fleet) should share a group instead, which the caller then shuts down.
     public static func start(
         host: String = "127.0.0.1", port: Int = 0, tls: TLSConfiguration? = nil,
+        group shared: (any EventLoopGroup)? = nil,
         respond: @escaping @Sendable (Request) -> Response
     ) async throws -> SimpleHTTPServer {
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let ownGroup = shared == nil ? MultiThreadedEventLoopGroup(numberOfThreads: 1) : nil
+        let group: any EventLoopGroup = shared ?? ownGroup!
         let context = try tls.map { try NIOSSLContext(configuration: $0) }
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -54,12 +59,12 @@ public final class SimpleHTTPServer: Sendable {
                 }
             }
             .bind(host: host, port: port).get()
-        return SimpleHTTPServer(channel: channel, group: group, port: channel.localAddress?.port ?? 0)
+        return SimpleHTTPServer(channel: channel, ownGroup: ownGroup, port: channel.localAddress?.port ?? 0)
     }
 
     public func shutdown() async throws {
         try await channel.close()
-        try await group.shutdownGracefully()
+        try await ownGroup?.shutdownGracefully()
     }
 }
 

@@ -6,9 +6,11 @@ import PrometheusText
 /// The first time a series (metric name plus label set, exactly as written) appears, its line is
 /// parsed and validated completely and the series is classified: a route counter, a histogram
 /// bucket or sum, the start time, the build info, or ignored. The decoder then remembers only a
-/// 64-bit fingerprint of the series text. On later pages a line whose series text has a known
-/// fingerprint costs a hash and the parse of its value: no label parsing, no allocation. Lines
-/// that do not parse are skipped and counted, or reject the page, as `badLinePolicy` says.
+/// 64-bit fingerprint of the series text and a 4-byte descriptor (`SeriesTable` says why every
+/// byte per series counts). On later pages a line whose series text has a known fingerprint costs
+/// a hash and the parse of its value: no label parsing. The decoder keeps no values: each page's
+/// values are a new array that goes with the snapshot (the one allocation of a steady-state page).
+/// Lines that do not parse are skipped and counted, or reject the page, as `badLinePolicy` says.
 public struct ProxyPageDecoder: Sendable {
     /// How many series (route series and ignored ones) one proxy may have numbered. A page with
     /// more new series than this has the excess counted in `PageStats.seriesOverLimit`.
@@ -24,10 +26,10 @@ public struct ProxyPageDecoder: Sendable {
     private var table = SeriesTable()
     private var routes: [RouteIdentity] = []
     private var routeIndex: [RouteIdentity: Int32] = [:]
+    /// Descriptor per table entry, route series and the others alike.
     private var series: [SeriesDescriptor] = []
     private var roles: [SeriesRole] = []
-    private var roleIndex: [SeriesRole: UInt16] = [:]
-    private var values: [Double] = []
+    private var roleIndex: [SeriesRole: UInt8] = [:]
     private var build: ProxyBuildInfo?
     private var epoch: UInt64
     private var pageNumber: UInt32 = 0
@@ -59,8 +61,9 @@ public struct ProxyPageDecoder: Sendable {
         var processStartTime: Double?
         var sawBuild = false
         pageNumber &+= 1
-        let page = pageNumber
-        for index in values.indices { values[index] = .nan }
+        let page = UInt16(truncatingIfNeeded: pageNumber)
+        let knownBefore = table.count
+        var values = [Double](repeating: .nan, count: series.count)
 
         while let line = parser.nextLine() {
             guard line.start < line.end else {
@@ -74,11 +77,11 @@ public struct ProxyPageDecoder: Sendable {
             if line.isTerminated, first != UInt8(ascii: " "), let keyEnd = parser.seriesEnd(of: line) {
                 let length = keyEnd - line.start
                 let fingerprint = SeriesFingerprint.hash(view.base + line.start, count: length)
-                if let target = table.find(fingerprint, page: page),
+                if let entry = table.find(fingerprint, page: page),
                     let (value, _) = try? parser.parseValue(of: line, after: keyEnd)
                 {
                     stats.samples += 1
-                    record(target, value, &stats, &processStartTime, &sawBuild)
+                    record(entry, value, &values, &stats, &processStartTime, &sawBuild)
                     continue
                 }
             }
@@ -116,13 +119,20 @@ public struct ProxyPageDecoder: Sendable {
                     }
                     continue
                 }
-                target = register(SeriesClassifier.classify(view, sample))
-                table.insert(fingerprint, target: target, page: page)
+                series.append(register(SeriesClassifier.classify(view, sample)))
+                values.append(.nan)
+                target = table.append(fingerprint, page: page)
             }
-            record(target, sample.value, &stats, &processStartTime, &sawBuild)
+            record(target, sample.value, &values, &stats, &processStartTime, &sawBuild)
         }
         stats.lines = parser.lineNumber
-        let renumbering = page % UInt32(max(1, compactionCheckInterval)) == 0 ? compactIfStale() : nil
+        if table.count != knownBefore {
+            // Growing one series at a time leaves up to half of each array spare.
+            table.trimCapacity()
+            if series.capacity > series.count + series.count / 8 { series = series.withoutSpareCapacity() }
+        }
+        let checkInterval = min(max(1, compactionCheckInterval), SeriesTable.maximumAge)
+        let renumbering = pageNumber % UInt32(checkInterval) == 0 ? compactIfStale(&values) : nil
         var snapshot = ProxySnapshot(
             epoch: epoch, routes: routes, series: series, roles: roles, values: values,
             processStartTime: processStartTime, build: sawBuild ? build : nil, stats: stats)
@@ -131,32 +141,38 @@ public struct ProxyPageDecoder: Sendable {
     }
 
     /// Drops the series not seen for `staleAfterPages` pages once they make up a quarter of the
-    /// table (or the table is full), and renumbers the rest.
-    private mutating func compactIfStale() -> SeriesRenumbering? {
-        guard pageNumber > UInt32(staleAfterPages) else { return nil }
-        let since = pageNumber - UInt32(staleAfterPages)
-        let stale = table.staleCount(before: since)
+    /// table (or the table is full), and renumbers the rest, `values` included.
+    private mutating func compactIfStale(_ values: inout [Double]) -> SeriesRenumbering? {
+        let limit = min(max(1, staleAfterPages), SeriesTable.maximumAge - 1)
+        let page = UInt16(truncatingIfNeeded: pageNumber)
+        table.clampAges(to: limit + 1, page: page)
+        guard pageNumber > UInt32(limit) else { return nil }
+        let live = (0..<table.count).map { table.age(of: $0, page: page) <= limit }
+        let stale = live.count { !$0 }
         guard stale > 0, stale * 4 >= table.count || table.count >= maxSeries else { return nil }
 
-        let live = table.liveSeries(since: since, seriesCount: series.count)
-        var seriesMap = [Int32](repeating: -1, count: series.count)
+        let seriesMap = table.compact { live[$0] }
         var routeMap = [Int32](repeating: -1, count: routes.count)
         var keptSeries: [SeriesDescriptor] = []
         var keptValues: [Double] = []
         var keptRoutes: [RouteIdentity] = []
         var keptRouteIndex: [RouteIdentity: Int32] = [:]
+        keptSeries.reserveCapacity(table.count)
+        keptValues.reserveCapacity(table.count)
         for index in series.indices where live[index] {
-            let route = Int(series[index].route)
-            if routeMap[route] < 0 {
-                routeMap[route] = Int32(keptRoutes.count)
-                keptRoutes.append(routes[route])
-                keptRouteIndex[routes[route]] = routeMap[route]
+            var descriptor = series[index]
+            if descriptor.isRoute {
+                let route = Int(descriptor.route)
+                if routeMap[route] < 0 {
+                    routeMap[route] = Int32(keptRoutes.count)
+                    keptRoutes.append(routes[route])
+                    keptRouteIndex[routes[route]] = routeMap[route]
+                }
+                descriptor = SeriesDescriptor(route: routeMap[route], role: descriptor.role)
             }
-            seriesMap[index] = Int32(keptSeries.count)
-            keptSeries.append(SeriesDescriptor(route: routeMap[route], role: series[index].role))
+            keptSeries.append(descriptor)
             keptValues.append(values[index])
         }
-        table = table.compacted(keepingSince: since, remap: seriesMap)
         let previousEpoch = epoch
         epoch = UInt64.random(in: 1...UInt64.max)
         series = keptSeries
@@ -166,40 +182,48 @@ public struct ProxyPageDecoder: Sendable {
         return SeriesRenumbering(fromEpoch: previousEpoch, series: seriesMap, routes: routeMap)
     }
 
+    /// Tags of the series that belong to no route (`SeriesDescriptor.untracked`).
+    private enum Untracked: Int32 {
+        case ignored, processStartTime, buildInfo
+    }
+
     @inline(__always)
-    private mutating func record(
-        _ target: Int32, _ value: Double, _ stats: inout PageStats, _ processStartTime: inout Double?,
-        _ sawBuild: inout Bool
+    private func record(
+        _ entry: Int32, _ value: Double, _ values: inout [Double], _ stats: inout PageStats,
+        _ processStartTime: inout Double?, _ sawBuild: inout Bool
     ) {
-        if target >= 0 {
-            values[Int(target)] = value
+        let descriptor = series[Int(entry)]
+        if descriptor.isRoute {
+            values[Int(entry)] = value
             stats.routeSamples += 1
-        } else if target == SeriesTable.processStartTime {
+        } else if descriptor.route == Untracked.processStartTime.rawValue {
             processStartTime = value
-        } else if target == SeriesTable.buildInfo {
+        } else if descriptor.route == Untracked.buildInfo.rawValue {
             sawBuild = true
         }
     }
 
-    /// Numbers a newly seen series and returns its table target.
-    private mutating func register(_ kind: SeriesClass) -> Int32 {
+    /// The descriptor of a newly seen series.
+    private mutating func register(_ kind: SeriesClass) -> SeriesDescriptor {
         switch kind {
         case .ignored:
-            return SeriesTable.ignored
+            return .untracked(tag: Untracked.ignored.rawValue)
         case .processStartTime:
-            return SeriesTable.processStartTime
+            return .untracked(tag: Untracked.processStartTime.rawValue)
         case .buildInfo(let info):
             build = info
-            return SeriesTable.buildInfo
+            return .untracked(tag: Untracked.buildInfo.rawValue)
         case .route(let identity, let role):
-            let roleNumber: UInt16
+            let roleNumber: UInt8
             if let known = roleIndex[role] {
                 roleNumber = known
             } else {
                 // Distinct roles are few (two outcomes, a sum, a few dozen bucket bounds); a page
-                // inventing tens of thousands of `le` values gets the rest ignored.
-                guard roles.count < Int(UInt16.max) else { return SeriesTable.ignored }
-                roleNumber = UInt16(roles.count)
+                // inventing hundreds of `le` values gets the rest ignored.
+                guard roles.count < SeriesDescriptor.roleLimit else {
+                    return .untracked(tag: Untracked.ignored.rawValue)
+                }
+                roleNumber = UInt8(roles.count)
                 roles.append(role)
                 roleIndex[role] = roleNumber
             }
@@ -207,13 +231,14 @@ public struct ProxyPageDecoder: Sendable {
             if let known = routeIndex[identity] {
                 route = known
             } else {
+                guard routes.count < SeriesDescriptor.routeLimit else {
+                    return .untracked(tag: Untracked.ignored.rawValue)
+                }
                 route = Int32(routes.count)
                 routes.append(identity)
                 routeIndex[identity] = route
             }
-            series.append(SeriesDescriptor(route: route, role: roleNumber))
-            values.append(.nan)
-            return Int32(series.count - 1)
+            return SeriesDescriptor(route: route, role: roleNumber)
         }
     }
 }

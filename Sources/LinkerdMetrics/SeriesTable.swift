@@ -1,94 +1,132 @@
-/// An open-addressing hash table from a series' fingerprint to what the decoder knows about it.
-/// It stores no key text: a series costs 16 bytes per slot at most 75 % full, whatever its label
-/// size, which matters with a thousand proxies of thousands of series each. The fingerprint
-/// already mixes in the key's length.
+/// The series a decoder knows, by the 64-bit fingerprint of their text, numbered densely in the
+/// order first seen.
+///
+/// Memory is what limits how many proxies one agent can follow (a thousand proxies of thousands
+/// of series each), so an entry costs about 15 bytes and no key text: its fingerprint (8 bytes)
+/// and the page it was last seen on (2 bytes) in dense arrays, and a 4-byte entry number in an
+/// open-addressing index at most 75 % full. Looking up a fingerprint is a probe of the index and a
+/// comparison with the dense fingerprint it points to. The fingerprint already mixes in the key's
+/// length.
 struct SeriesTable: Sendable {
-    /// What a table slot maps a series to.
-    struct Entry: Sendable {
-        var fingerprint: UInt64
-        /// A series index (>= 0), one of the markers below, or `empty`.
-        var target: Int32
-        /// The number of the last page the series was on, to drop series a proxy stopped reporting.
-        var lastSeen: UInt32
-    }
-
-    static let ignored: Int32 = -1
-    static let processStartTime: Int32 = -2
-    static let buildInfo: Int32 = -3
-    /// Marks a free slot.
-    static let empty: Int32 = .min
-    private static let emptyEntry = Entry(fingerprint: 0, target: empty, lastSeen: 0)
-
-    private var slots: [Entry]
+    /// Fingerprint per entry.
+    private var fingerprints: [UInt64] = []
+    /// The page number (modulo 2^16) each entry was last seen on. Ages are clamped by
+    /// `clampAges` often enough that they never wrap.
+    private var lastSeen: [UInt16] = []
+    /// Entry number per slot, or `free`.
+    private var slots: [Int32]
     private var mask: Int
-    private(set) var count = 0
+    private static let free: Int32 = -1
+
+    /// The largest age `clampAges` may be asked to keep, so ages stay below 2^16 between calls.
+    static let maximumAge = 30_000
 
     init(capacity: Int = 1024) {
-        var size = 16
-        while size * 3 < capacity * 4 { size <<= 1 }
-        slots = Array(repeating: Self.emptyEntry, count: size)
-        mask = size - 1
+        slots = Array(repeating: Self.free, count: Self.slotCount(for: capacity))
+        mask = slots.count - 1
     }
 
-    /// The target of the series, or nil when it has not been inserted; marks it seen on `page`.
+    /// Number of entries.
+    var count: Int { fingerprints.count }
+
+    /// The entry of the series, or nil when it is not known; marks it seen on `page`.
     @inline(__always)
-    mutating func find(_ fingerprint: UInt64, page: UInt32) -> Int32? {
-        slots.withUnsafeMutableBufferPointer { slots in
-            var index = Int(truncatingIfNeeded: fingerprint) & mask
-            while true {
-                let entry = slots[index]
-                if entry.target == Self.empty { return nil }
-                if entry.fingerprint == fingerprint {
-                    slots[index].lastSeen = page
-                    return entry.target
+    mutating func find(_ fingerprint: UInt64, page: UInt16) -> Int32? {
+        let mask = self.mask
+        return slots.withUnsafeBufferPointer { slots in
+            fingerprints.withUnsafeBufferPointer { fingerprints in
+                var index = Int(truncatingIfNeeded: fingerprint) & mask
+                while true {
+                    let entry = slots[index]
+                    if entry == Self.free { return nil }
+                    if fingerprints[Int(entry)] == fingerprint {
+                        lastSeen.withUnsafeMutableBufferPointer { $0[Int(entry)] = page }
+                        return entry
+                    }
+                    index = (index + 1) & mask
                 }
-                index = (index + 1) & mask
             }
         }
     }
 
-    mutating func insert(_ fingerprint: UInt64, target: Int32, page: UInt32) {
-        if (count + 1) * 4 > slots.count * 3 { grow() }
-        place(Entry(fingerprint: fingerprint, target: target, lastSeen: page))
-        count += 1
-    }
-
-    /// Entries not seen since `page`.
-    func staleCount(before page: UInt32) -> Int {
-        slots.reduce(0) { $0 + ($1.target != Self.empty && $1.lastSeen < page ? 1 : 0) }
-    }
-
-    /// A table without the entries not seen since `page`, route series targets mapped through
-    /// `remap` (old index → new index).
-    func compacted(keepingSince page: UInt32, remap: [Int32]) -> SeriesTable {
-        var table = SeriesTable(capacity: max(512, count))
-        for var entry in slots where entry.target != Self.empty && entry.lastSeen >= page {
-            if entry.target >= 0 { entry.target = remap[Int(entry.target)] }
-            table.place(entry)
-            table.count += 1
+    /// Adds a series not yet known and returns its entry number (the previous count).
+    mutating func append(_ fingerprint: UInt64, page: UInt16) -> Int32 {
+        let entry = Int32(fingerprints.count)
+        fingerprints.append(fingerprint)
+        lastSeen.append(page)
+        if fingerprints.count * 4 > slots.count * 3 {
+            rebuildIndex(slotCount: slots.count * 2)
+        } else {
+            place(entry)
         }
-        return table
+        return entry
     }
 
-    /// For each series index below `seriesCount`, whether its entry was seen since `page`.
-    func liveSeries(since page: UInt32, seriesCount: Int) -> [Bool] {
-        var live = Array(repeating: false, count: seriesCount)
-        for entry in slots where entry.target >= 0 && entry.lastSeen >= page {
-            live[Int(entry.target)] = true
+    /// How many pages ago, counted from `page`, an entry was last seen.
+    @inline(__always)
+    func age(of entry: Int, page: UInt16) -> Int { Int(page &- lastSeen[entry]) }
+
+    /// Makes every entry older than `limit` pages exactly `limit` pages old. Called at least every
+    /// `maximumAge` pages, it keeps 16-bit page numbers from wrapping around for series that stay
+    /// absent, without changing whether any entry counts as older than `limit`.
+    mutating func clampAges(to limit: Int, page: UInt16) {
+        let limit = min(limit, Self.maximumAge)
+        for entry in lastSeen.indices where Int(page &- lastSeen[entry]) > limit {
+            lastSeen[entry] = page &- UInt16(limit)
         }
-        return live
     }
 
-    private mutating func place(_ entry: Entry) {
-        var index = Int(truncatingIfNeeded: entry.fingerprint) & mask
-        while slots[index].target != Self.empty { index = (index + 1) & mask }
+    /// Keeps the entries `keep` accepts, renumbered densely in their order; returns the new
+    /// number of each old entry, or -1 for a dropped one.
+    mutating func compact(keeping keep: (Int) -> Bool) -> [Int32] {
+        var renumbered = [Int32](repeating: -1, count: count)
+        var keptFingerprints: [UInt64] = []
+        var keptLastSeen: [UInt16] = []
+        for entry in 0..<count where keep(entry) {
+            renumbered[entry] = Int32(keptFingerprints.count)
+            keptFingerprints.append(fingerprints[entry])
+            keptLastSeen.append(lastSeen[entry])
+        }
+        fingerprints = keptFingerprints
+        lastSeen = keptLastSeen
+        rebuildIndex(slotCount: Self.slotCount(for: max(512, count)))
+        return renumbered
+    }
+
+    /// Gives back the spare capacity the dense arrays gained while growing one entry at a time
+    /// (up to half of it), once a page has added its series.
+    mutating func trimCapacity() {
+        guard fingerprints.capacity > count + count / 8 else { return }
+        fingerprints = fingerprints.withoutSpareCapacity()
+        lastSeen = lastSeen.withoutSpareCapacity()
+    }
+
+    private static func slotCount(for capacity: Int) -> Int {
+        var size = 16
+        while size * 3 < capacity * 4 { size <<= 1 }
+        return size
+    }
+
+    private mutating func place(_ entry: Int32) {
+        var index = Int(truncatingIfNeeded: fingerprints[Int(entry)]) & mask
+        while slots[index] != Self.free { index = (index + 1) & mask }
         slots[index] = entry
     }
 
-    private mutating func grow() {
-        let old = slots
-        slots = Array(repeating: Self.emptyEntry, count: old.count * 2)
-        mask = slots.count - 1
-        for entry in old where entry.target != Self.empty { place(entry) }
+    private mutating func rebuildIndex(slotCount: Int) {
+        slots = Array(repeating: Self.free, count: slotCount)
+        mask = slotCount - 1
+        for entry in 0..<Int32(count) { place(entry) }
+    }
+}
+
+extension Array {
+    /// A copy whose buffer holds just its elements. (Converting a slice that spans the whole array
+    /// would keep the old buffer, spare capacity and all.)
+    func withoutSpareCapacity() -> [Element] {
+        [Element](unsafeUninitializedCapacity: count) { buffer, initialized in
+            _ = buffer.initialize(fromContentsOf: self)
+            initialized = count
+        }
     }
 }

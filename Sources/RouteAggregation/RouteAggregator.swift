@@ -44,13 +44,20 @@ public struct RouteAggregator: Sendable {
         var workload: WorkloadRef
         var epoch: UInt64
         var processStartTime: Double?
-        /// Previous value per series index; NaN when unknown.
+        /// Previous value per series index; NaN when unknown. It is the previous snapshot's
+        /// own array, kept rather than copied.
         var previous: [Double] = []
         /// Aggregate slot per snapshot route index; -1 until resolved.
         var slotOfRoute: [Int32] = []
-        /// Bucket index in the slot per series index; -1 until resolved.
-        var bucketOfSeries: [Int32] = []
+        /// Per series index, 1 + the bucket's index in its slot; 0 until resolved. One byte,
+        /// because there are as many of these as series (`maxBucketsPerSlot` keeps it in range).
+        var bucketOfSeries: [UInt8] = []
     }
+
+    /// Distinct bucket bounds one route keeps. Linkerd's histograms have 26; a proxy inventing
+    /// more has the extra bounds left out, which coarsens the histogram but keeps it correct, as
+    /// its buckets are cumulative.
+    static let maxBucketsPerSlot = Int(UInt8.max)
 
     private struct Slot {
         var key: RouteKey
@@ -92,11 +99,14 @@ public struct RouteAggregator: Sendable {
 
     // MARK: Ingest
 
-    /// Adds the increases in `snapshot` since the same proxy's previous snapshot.
-    public mutating func ingest(_ snapshot: ProxySnapshot, from proxy: ProxyID, workload: WorkloadRef) {
+    /// Adds the increases in `snapshot` since the same proxy's previous snapshot. The snapshot's
+    /// values are kept as the proxy's previous values; pass it as its last use, so they are not
+    /// copied.
+    public mutating func ingest(_ snapshot: consuming ProxySnapshot, from proxy: ProxyID, workload: WorkloadRef) {
         stats.snapshotsIngested += 1
         var state: ProxyState
         var baseline: Bool
+        var restarted = false
         var existing = proxies.removeValue(forKey: proxy)
         if let renumbering = snapshot.renumbering, let known = existing, known.workload == workload,
             renumbering.fromEpoch == known.epoch
@@ -112,7 +122,7 @@ public struct RouteAggregator: Sendable {
             if let before = state.processStartTime, let now = snapshot.processStartTime, before != now {
                 stats.proxyRestarts += 1
                 // Everything the restarted proxy reports happened since it started.
-                for index in state.previous.indices { state.previous[index] = .nan }
+                restarted = true
             }
         } else {
             if let stale = existing {
@@ -128,10 +138,11 @@ public struct RouteAggregator: Sendable {
         }
         if let startTime = snapshot.processStartTime { state.processStartTime = startTime }
 
-        let seriesCount = snapshot.series.count
-        if state.previous.count < seriesCount {
-            state.previous.append(contentsOf: repeatElement(.nan, count: seriesCount - state.previous.count))
-            state.bucketOfSeries.append(contentsOf: repeatElement(-1, count: seriesCount - state.bucketOfSeries.count))
+        var values = snapshot.values
+        snapshot.values = []
+        let seriesCount = min(snapshot.series.count, values.count)
+        if state.bucketOfSeries.count < seriesCount {
+            state.bucketOfSeries.append(contentsOf: repeatElement(0, count: seriesCount - state.bucketOfSeries.count))
         }
         if state.slotOfRoute.count < snapshot.routes.count {
             state.slotOfRoute.append(
@@ -140,15 +151,17 @@ public struct RouteAggregator: Sendable {
         // On an incomplete page (bad or truncated lines) a missing series may just be cut off,
         // so only a complete page proves a series gone.
         let pageComplete = snapshot.stats.badLines == 0
+        let previousValues = state.previous
+        state.previous = []
 
-        for index in 0..<min(seriesCount, snapshot.values.count) {
-            let value = snapshot.values[index]
-            let previous = state.previous[index]
+        for index in 0..<seriesCount {
+            let value = values[index]
+            let previous = restarted || index >= previousValues.count ? .nan : previousValues[index]
             if value.isNaN {
-                if pageComplete { state.previous[index] = .nan }
+                // Keep what is known of a series the page may have cut off.
+                if !pageComplete && !previous.isNaN { values[index] = previous }
                 continue
             }
-            state.previous[index] = value
             if baseline { continue }
             let increase: Double
             if previous.isNaN {
@@ -171,16 +184,19 @@ public struct RouteAggregator: Sendable {
                 }
             case .latencyBucket(let bound):
                 var bucket = state.bucketOfSeries[index]
-                if bucket < 0 {
-                    bucket = bucketIndex(slot, bound)
+                if bucket == 0 {
+                    bucket = bucketNumber(slot, bound)
                     state.bucketOfSeries[index] = bucket
+                    // A bound beyond the slot's limit is left out.
+                    if bucket == 0 { continue }
                 }
-                slots[Int(slot)].buckets[Int(bucket)] += increase
+                slots[Int(slot)].buckets[Int(bucket) - 1] += increase
             case .latencySum(let unitsPerSecond):
                 slots[Int(slot)].latencySum += increase / unitsPerSecond
             }
             slots[Int(slot)].active = true
         }
+        state.previous = values
         proxies[proxy] = state
     }
 
@@ -194,7 +210,7 @@ public struct RouteAggregator: Sendable {
     private mutating func apply(_ renumbering: SeriesRenumbering, to state: inout ProxyState, epoch: UInt64) {
         let seriesCount = renumbering.series.reduce(0) { max($0, Int($1) + 1) }
         var previous = [Double](repeating: .nan, count: seriesCount)
-        var buckets = [Int32](repeating: -1, count: seriesCount)
+        var buckets = [UInt8](repeating: 0, count: seriesCount)
         for (old, new) in renumbering.series.enumerated() where new >= 0 && old < state.previous.count {
             previous[Int(new)] = state.previous[old]
             buckets[Int(new)] = state.bucketOfSeries[old]
@@ -261,11 +277,13 @@ public struct RouteAggregator: Sendable {
         return slot
     }
 
-    private mutating func bucketIndex(_ slot: Int32, _ bound: Double) -> Int32 {
-        if let known = slots[Int(slot)].bounds.firstIndex(of: bound) { return Int32(known) }
+    /// 1 + the index of the slot's bucket for `bound`, or 0 when the slot has no room for it.
+    private mutating func bucketNumber(_ slot: Int32, _ bound: Double) -> UInt8 {
+        if let known = slots[Int(slot)].bounds.firstIndex(of: bound) { return UInt8(known + 1) }
+        guard slots[Int(slot)].bounds.count < Self.maxBucketsPerSlot else { return 0 }
         slots[Int(slot)].bounds.append(bound)
         slots[Int(slot)].buckets.append(0)
-        return Int32(slots[Int(slot)].bounds.count - 1)
+        return UInt8(slots[Int(slot)].bounds.count)
     }
 
     // MARK: Windows

@@ -18,7 +18,9 @@ struct SyntheticCluster {
     var replicaSets: [ReplicaSet] = []
     var deployments: [Deployment] = []
 
-    init(podCount: Int) {
+    /// - Parameter adminPorts: when given, pod `i` is at 127.0.0.1 and its proxy's admin port is
+    ///   `adminPorts[i]` (the agent fleet benchmark, where each proxy is a loopback server).
+    init(podCount: Int, adminPorts: [Int]? = nil) {
         let lastApplied = String(repeating: "x", count: 2_000)
         let deploymentCount = max(1, podCount / 20)
         for index in 0..<deploymentCount {
@@ -74,7 +76,7 @@ struct SyntheticCluster {
                             "linkerd.io/trust-root-sha256": String(repeating: "ab", count: 32),
                             "kubectl.kubernetes.io/last-applied-configuration": lastApplied,
                             "linkerd.io/inject": "enabled",
-                        ],
+                        ].merging(adminPorts.map { ["config.linkerd.io/admin-port": String($0[index])] } ?? [:]) { $1 },
                         ownerReferences: [
                             OwnerReference(
                                 apiVersion: "apps/v1", kind: "ReplicaSet", name: set.metadata.name,
@@ -97,7 +99,9 @@ struct SyntheticCluster {
                             Pod.Container(name: "linkerd-init", image: "cr.l5d.io/linkerd/proxy-init:v2.2.3")
                         ]),
                     status: Pod.Status(
-                        phase: "Running", podIP: "10.\(index / 65_536 % 256).\(index / 256 % 256).\(index % 256)",
+                        phase: "Running",
+                        podIP: adminPorts == nil
+                            ? "10.\(index / 65_536 % 256).\(index / 256 % 256).\(index % 256)" : "127.0.0.1",
                         startTime: "2026-11-20T09:12:03Z",
                         conditions: ["Initialized", "Ready", "ContainersReady", "PodScheduled"].map {
                             Condition(type: $0, status: "True")

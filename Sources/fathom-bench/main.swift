@@ -24,6 +24,12 @@ struct Options {
     /// Internal: serve a synthetic cluster of N pods (the child of `--inventory`).
     var serveClusterPods: Int?
     var watchSeconds = 5
+    /// With `--agent-fleet N`: run the real agent against N loopback proxies serving PAGE.
+    var agentFleet: Int?
+    /// Internal: serve N proxies, an API listing them and a collector (the child of `--agent-fleet`).
+    var serveFleet: Int?
+    var windows = 3
+    var window = 30.0
 
     init(arguments: [String]) {
         var iterator = arguments.dropFirst().makeIterator()
@@ -39,12 +45,21 @@ struct Options {
                 serveClusterPods = iterator.next().flatMap(Int.init)
             case "--watch-seconds":
                 watchSeconds = iterator.next().flatMap(Int.init) ?? watchSeconds
+            case "--agent-fleet":
+                agentFleet = iterator.next().flatMap(Int.init)
+            case "--serve-fleet":
+                serveFleet = iterator.next().flatMap(Int.init)
+            case "--windows":
+                windows = iterator.next().flatMap(Int.init) ?? windows
+            case "--window":
+                window = iterator.next().flatMap(Double.init) ?? window
             case "--cycles":
                 cycles = iterator.next().flatMap(Int.init) ?? cycles
             case "-h", "--help":
                 print(
                     "usage: fathom-bench [--seconds S] [PAGE ...]\n       fathom-bench --fleet N [--cycles C] PAGE\n"
-                        + "       fathom-bench --inventory PODS [--watch-seconds S]")
+                        + "       fathom-bench --inventory PODS [--watch-seconds S]\n"
+                        + "       fathom-bench --agent-fleet PODS [--windows W] [--window SECONDS] PAGE")
                 exit(0)
             default:
                 pages.append(argument)
@@ -258,7 +273,22 @@ func runFleet(_ workload: Workload, proxies: Int, cycles: Int) {
         "| \(proxies) | \(workload.bytes) | \(String(format: "%.2f", cycleSeconds[0])) | \(String(format: "%.2f", median)) | "
             + "\(String(format: "%.3f", median / 10)) | \(resident / 1_000_000) | \((resident - baseline) / 1_000_000) |"
     )
-    withExtendedLifetime(decoders) {}
+    // Where the heap goes: release the aggregator, then the decoders, and see what each held.
+    let heapWithBoth = heapInUse()
+    let aggregatorStats = aggregator.stats
+    aggregator = RouteAggregator(startedAt: 0)
+    let heapWithDecoders = heapInUse()
+    decoders = []
+    let heapWithNeither = heapInUse()
+    var probe = ProxyPageDecoder()
+    let samplesPerPage = (try? probe.decode(workload.variants[0]).stats.samples) ?? 1
+    let series = Double(proxies * samplesPerPage)
+    print(
+        "\nheap held: decoders \((heapWithDecoders - heapWithNeither) / 1_000_000) MB "
+            + "(\(String(format: "%.1f", Double(heapWithDecoders - heapWithNeither) / series)) B/sample), "
+            + "aggregator \((heapWithBoth - heapWithDecoders) / 1_000_000) MB "
+            + "(\(String(format: "%.1f", Double(heapWithBoth - heapWithDecoders) / series)) B/sample); "
+            + "\(aggregatorStats.snapshotsIngested) snapshots ingested")
     // What a SaaS outage costs: one batch per window (the route count does not grow with the
     // window's length), held in the uploader's queue until the collector is back.
     if let lastWindow {
@@ -275,6 +305,18 @@ func runFleet(_ workload: Workload, proxies: Int, cycles: Int) {
     }
 }
 
+if let proxies = options.serveFleet, let first = workloads.first {
+    await serveFleet(proxies: proxies, page: first)
+}
+if let proxies = options.agentFleet {
+    guard let first = workloads.first, let path = options.pages.first else {
+        FileHandle.standardError.write(Data("--agent-fleet needs a PAGE\n".utf8))
+        exit(1)
+    }
+    await measureAgentFleet(
+        proxies: proxies, pagePath: path, pageBytes: first.bytes, windows: options.windows, window: options.window)
+    exit(0)
+}
 if let proxies = options.fleet {
     guard let first = workloads.first else {
         FileHandle.standardError.write(Data("--fleet needs a PAGE\n".utf8))

@@ -104,3 +104,38 @@ import Testing
         #expect(snapshot.routes.map(\.route) == [#"GET /say/"hi""#])
     }
 }
+
+/// Series ages are kept in 16 bits; a series absent for longer than 65,536 pages must still count
+/// as stale, not come back to life when the page number wraps around.
+@Suite struct SeriesAgingTests {
+    static func page(skipping skipped: Set<Int>) -> [UInt8] {
+        let lines = (0..<8).filter { !skipped.contains($0) }.map {
+            "route_response_total{direction=\"outbound\",dst=\"cart.shop.svc.cluster.local:80\",rt_route=\"r\($0)\","
+                + "status_code=\"200\",classification=\"success\"} 10\n"
+        }
+        return Array(lines.joined().utf8)
+    }
+
+    @Test func seriesAbsentForMoreThanTwoToTheSixteenPagesIsStillForgotten() throws {
+        var decoder = ProxyPageDecoder()
+        #expect(decoder.staleAfterPages == 90 && decoder.compactionCheckInterval == 30)
+        let full = Self.page(skipping: [])
+        let withoutA = Self.page(skipping: [0])
+        let withoutBoth = Self.page(skipping: [0, 1])
+        var renumberedAt: [Int] = []
+        var seriesAfter = 0
+        // Series A leaves at page 10: one stale series of 8 is not worth compacting. B leaves at
+        // 65,486, so both are stale at the check of page 65,580, where A's last page number,
+        // taken modulo 2^16, would look only 34 pages old.
+        for number in 1...65_610 {
+            let bytes = number < 10 ? full : number < 65_486 ? withoutA : withoutBoth
+            let snapshot = try decoder.decode(bytes)
+            if snapshot.renumbering != nil {
+                renumberedAt.append(number)
+                seriesAfter = snapshot.series.count
+            }
+        }
+        #expect(renumberedAt == [65_580])
+        #expect(seriesAfter == 6)
+    }
+}
