@@ -75,9 +75,9 @@ let package = Package(
             name: "Scraping",
             dependencies: [
                 "LinkerdMetrics", "FathomModel", "RouteAggregation", "GzipCodec",
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),

@@ -153,7 +153,7 @@ public final class Agent: Sendable {
                 startedAt: now(), limits: .init(maxRoutesPerWorkload: configuration.maxRoutesPerWorkload)),
             metrics: metrics, lastWindow: lastWindow)
         let scraper = ScrapeManager(
-            settings: configuration.scrapeSettings, fetcher: PageFetcher(client: http), logger: logger,
+            settings: configuration.scrapeSettings, fetcher: PageFetcher(), logger: logger,
             deliver: { await pipeline.handle($0) })
         var uploaderConfiguration = UploaderConfiguration(endpoint: configuration.reportEndpoint)
         uploaderConfiguration.tokenFile = configuration.tokenFile.isEmpty ? nil : configuration.tokenFile

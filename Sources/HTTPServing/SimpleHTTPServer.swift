@@ -11,6 +11,8 @@ public final class SimpleHTTPServer: Sendable {
     public struct Request: Sendable {
         public var head: HTTPRequestHead
         public var body: [UInt8]
+        /// 1 for the first request on its connection, 2 for the next one kept alive, and so on.
+        public var numberOnConnection = 1
     }
 
     /// What to do with a request.
@@ -76,6 +78,7 @@ private final class RequestHandler: ChannelInboundHandler, @unchecked Sendable {
     private let respond: @Sendable (SimpleHTTPServer.Request) -> SimpleHTTPServer.Response
     private var head: HTTPRequestHead?
     private var body: [UInt8] = []
+    private var requests = 0
 
     init(respond: @escaping @Sendable (SimpleHTTPServer.Request) -> SimpleHTTPServer.Response) {
         self.respond = respond
@@ -91,7 +94,8 @@ private final class RequestHandler: ChannelInboundHandler, @unchecked Sendable {
         case .end:
             guard let head else { return }
             let keepAlive = head.isKeepAlive
-            switch respond(SimpleHTTPServer.Request(head: head, body: body)) {
+            requests += 1
+            switch respond(SimpleHTTPServer.Request(head: head, body: body, numberOnConnection: requests)) {
             case .reply(let status, let headers, let body):
                 write(context: context, status, headers, body, keepAlive: keepAlive)
             case .delayed(let seconds, let status, let headers, let body):

@@ -1,25 +1,56 @@
-import AsyncHTTPClient
 import GzipCodec
 import NIOCore
-import NIOHTTP1
+import NIOPosix
 
-/// Fetches one proxy page over HTTP: `Accept-Encoding: gzip`, a timeout, and a size cap applied
-/// both to the bytes on the wire and to the decompressed page. A request that fails because the
-/// proxy closed an idle keep-alive connection is retried once at once, and is not a failure.
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Fetches proxy pages over HTTP: `Accept-Encoding: gzip`, a timeout, and a size cap applied
+/// both to the bytes on the wire and to the decompressed page. Each scrape loop keeps one
+/// `ScrapeConnection` to its target, alive between scrapes.
 public struct PageFetcher: Sendable {
-    public let client: HTTPClient
+    private let group: any EventLoopGroup
 
-    public init(client: HTTPClient) {
-        self.client = client
+    public init(group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) {
+        self.group = group
     }
 
-    /// The page's bytes, or why there are none (with a detail for the log).
-    public func fetch(_ url: String, timeout: Double, maxBytes: Int) async -> Result<[UInt8], FetchError> {
-        let first = await attempt(url, timeout: timeout, maxBytes: maxBytes)
-        if case .failure(let error) = first, error.reason == .reset, error.beforeResponse {
-            return await attempt(url, timeout: timeout, maxBytes: maxBytes)
+    /// A connection to the target at `url` (`http://host:port/path`), opened on first use.
+    public func connection(to url: String) -> ScrapeConnection {
+        ScrapeConnection(url: url, group: group)
+    }
+
+    /// Fetches one page on `connection`; the page's bytes, or why there are none (with a detail
+    /// for the log).
+    public func fetch(
+        on connection: ScrapeConnection, timeout: Double, maxBytes: Int
+    ) async -> Result<[UInt8], FetchError> {
+        let page: RawPage
+        switch await connection.fetch(timeout: timeout, maxBytes: maxBytes) {
+        case .success(let received): page = received
+        case .failure(let error): return .failure(error)
         }
-        return first
+        guard page.status == 200 else {
+            return .failure(FetchError(reason: .httpStatus, detail: "HTTP \(page.status)"))
+        }
+        guard page.gzip else { return .success(page.body) }
+        do {
+            return .success(try Gzip.decompress(page.body, limit: maxBytes))
+        } catch is Gzip.TooLarge {
+            return .failure(FetchError(reason: .tooLarge, detail: "page over \(maxBytes) bytes once decompressed"))
+        } catch {
+            return .failure(FetchError(reason: .parseError, detail: "bad gzip body: \(error)"))
+        }
+    }
+
+    /// Fetches one page on a connection of its own, closed afterwards.
+    public func fetch(_ url: String, timeout: Double, maxBytes: Int) async -> Result<[UInt8], FetchError> {
+        let connection = connection(to: url)
+        defer { connection.close() }
+        return await fetch(on: connection, timeout: timeout, maxBytes: maxBytes)
     }
 
     /// A failed fetch.
@@ -30,48 +61,14 @@ public struct PageFetcher: Sendable {
         var beforeResponse = false
     }
 
-    private func attempt(_ url: String, timeout: Double, maxBytes: Int) async -> Result<[UInt8], FetchError> {
-        var request = HTTPClientRequest(url: url)
-        request.headers.add(name: "Accept-Encoding", value: "gzip")
-        request.headers.add(name: "User-Agent", value: "fathom-agent")
-        let response: HTTPClientResponse
-        do {
-            response = try await client.execute(request, timeout: .milliseconds(Int64(timeout * 1_000)))
-        } catch {
-            return .failure(FetchError(reason: Self.reason(error), detail: "\(error)", beforeResponse: true))
-        }
-        guard response.status == .ok else {
-            return .failure(FetchError(reason: .httpStatus, detail: "HTTP \(response.status.code)"))
-        }
-        let body: ByteBuffer
-        do {
-            body = try await response.body.collect(upTo: maxBytes)
-        } catch let error as NIOTooManyBytesError {
-            return .failure(FetchError(reason: .tooLarge, detail: "\(error): over \(maxBytes) bytes"))
-        } catch {
-            return .failure(FetchError(reason: Self.reason(error), detail: "\(error)"))
-        }
-        let bytes = Array(body.readableBytesView)
-        guard response.headers.first(name: "Content-Encoding")?.lowercased() == "gzip" else { return .success(bytes) }
-        do {
-            return .success(try Gzip.decompress(bytes, limit: maxBytes))
-        } catch is Gzip.TooLarge {
-            return .failure(FetchError(reason: .tooLarge, detail: "page over \(maxBytes) bytes once decompressed"))
-        } catch {
-            return .failure(FetchError(reason: .parseError, detail: "bad gzip body: \(error)"))
-        }
-    }
-
-    /// A bounded reason for a request that got no complete response.
+    /// A bounded reason for a transport error NIO reported without a more specific type.
     static func reason(_ error: any Error) -> ScrapeFailure {
-        if let error = error as? HTTPClientError {
-            switch error {
-            case .connectTimeout, .deadlineExceeded, .readTimeout, .writeTimeout, .getConnectionFromPoolTimeout:
-                return .timeout
-            case .remoteConnectionClosed:
-                return .reset
-            default:
-                break
+        if let error = error as? IOError {
+            switch error.errnoCode {
+            case ECONNREFUSED: return .refused
+            case ECONNRESET, EPIPE: return .reset
+            case ETIMEDOUT: return .timeout
+            default: break
             }
         }
         let text = String(describing: error).lowercased()

@@ -85,6 +85,8 @@ public actor ScrapeManager {
     /// Scrapes one target every interval, at its offset, until it leaves the set.
     private func loop(_ target: ScrapeTarget) async {
         var decoder = ProxyPageDecoder()
+        let connection = fetcher.connection(to: target.url)
+        defer { connection.close() }
         var failing: ScrapeFailure?
         let clock = ContinuousClock()
         var intervalSeconds = settings.interval
@@ -106,7 +108,8 @@ public actor ScrapeManager {
 
             await permits.acquire()
             let started = clock.now
-            let fetched = await fetcher.fetch(target.url, timeout: settings.timeout, maxBytes: settings.maxPageBytes)
+            let fetched = await fetcher.fetch(
+                on: connection, timeout: settings.timeout, maxBytes: settings.maxPageBytes)
             await permits.release()
             let seconds = Self.seconds(clock.now - started)
 

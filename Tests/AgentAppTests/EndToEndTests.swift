@@ -48,7 +48,7 @@ import Testing
         scrapeSettings.interval = 0.25
         scrapeSettings.timeout = 0.2
         let scraper = ScrapeManager(
-            settings: scrapeSettings, fetcher: PageFetcher(client: client), logger: Logger(label: "e2e"),
+            settings: scrapeSettings, fetcher: PageFetcher(), logger: Logger(label: "e2e"),
             deliver: { await aggregation.handle($0) })
         await scraper.update(
             targets: mesh.proxies.indices.map {

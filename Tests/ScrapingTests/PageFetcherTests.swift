@@ -1,4 +1,3 @@
-import AsyncHTTPClient
 import GzipCodec
 import HTTPServing
 import LocalServers
@@ -21,15 +20,12 @@ final class SeenEncodings: Sendable {
         run body: (PageFetcher, String) async throws -> Void
     ) async throws {
         let server = try await SimpleHTTPServer.start(respond: respond)
-        let client = HTTPClient(eventLoopGroupProvider: .singleton)
         do {
-            try await body(PageFetcher(client: client), "http://127.0.0.1:\(server.port)/metrics")
+            try await body(PageFetcher(), "http://127.0.0.1:\(server.port)/metrics")
         } catch {
-            try await client.shutdown()
             try await server.shutdown()
             throw error
         }
-        try await client.shutdown()
         try await server.shutdown()
     }
 
@@ -91,10 +87,78 @@ final class SeenEncodings: Sendable {
         let server = try await SimpleHTTPServer.start { _ in .reply(status: 200) }
         let port = server.port
         try await server.shutdown()
-        let client = HTTPClient(eventLoopGroupProvider: .singleton)
-        let result = await PageFetcher(client: client).fetch(
-            "http://127.0.0.1:\(port)/metrics", timeout: 2, maxBytes: 100)
+        let result = await PageFetcher().fetch("http://127.0.0.1:\(port)/metrics", timeout: 2, maxBytes: 100)
         #expect(reason(result) == .refused)
-        try await client.shutdown()
+    }
+
+    @Test func oneConnectionIsKeptAliveAcrossScrapes() async throws {
+        let seen = Mutex<[Int]>([])
+        try await withServer(
+            { request in
+                seen.withLock { $0.append(request.numberOnConnection) }
+                return .reply(status: 200, body: Self.page)
+            },
+            run: { fetcher, url in
+                let connection = fetcher.connection(to: url)
+                for _ in 0..<3 {
+                    let page = try await fetcher.fetch(on: connection, timeout: 2, maxBytes: 1 << 20).get()
+                    #expect(page == Self.page)
+                }
+                connection.close()
+            })
+        #expect(seen.withLock { $0 } == [1, 2, 3])
+    }
+
+    @Test func aKeptConnectionClosedByTheTargetIsRetriedOnceOnANewOne() async throws {
+        let seen = Mutex<[Int]>([])
+        try await withServer(
+            { request in
+                seen.withLock { $0.append(request.numberOnConnection) }
+                // The proxy's idle timeout closes the kept connection as the second request arrives.
+                if request.numberOnConnection == 2 { return .dropConnection }
+                return .reply(status: 200, body: Self.page)
+            },
+            run: { fetcher, url in
+                let connection = fetcher.connection(to: url)
+                for _ in 0..<3 {
+                    let page = try await fetcher.fetch(on: connection, timeout: 2, maxBytes: 1 << 20).get()
+                    #expect(page == Self.page)
+                }
+                connection.close()
+            })
+        // Request 2 met the closing connection and went again as request 1 of a new one.
+        #expect(seen.withLock { $0 } == [1, 2, 1, 2, 1])
+    }
+
+    @Test func aNewConnectionClosedBeforeAnsweringIsAReset() async throws {
+        let seen = Mutex(0)
+        try await withServer(
+            { _ in
+                seen.withLock { $0 += 1 }
+                return .dropConnection
+            },
+            run: { fetcher, url in
+                let connection = fetcher.connection(to: url)
+                #expect(reason(await fetcher.fetch(on: connection, timeout: 2, maxBytes: 1 << 20)) == .reset)
+                connection.close()
+            })
+        // Not repeated: only a kept-alive connection can have been closed for being idle.
+        #expect(seen.withLock { $0 } == 1)
+    }
+
+    @Test func contentLengthOverTheCapFailsBeforeTheBody() async throws {
+        try await withServer(
+            { _ in .reply(status: 200, body: [UInt8](repeating: 0x61, count: 50_000)) },
+            run: { fetcher, url in
+                let result = await fetcher.fetch(url, timeout: 2, maxBytes: 1_000)
+                #expect(reason(result) == .tooLarge)
+                if case .failure(let error) = result { #expect(error.detail.contains("Content-Length 50000")) }
+            })
+    }
+
+    @Test func urlsThatAreNotHTTPAreRefusedClearly() async {
+        let result = await PageFetcher().fetch("https://10.0.0.1:4191/metrics", timeout: 1, maxBytes: 100)
+        #expect(reason(result) == .other)
+        if case .failure(let error) = result { #expect(error.detail.contains("not an http:// URL")) }
     }
 }

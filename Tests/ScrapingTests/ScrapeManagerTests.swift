@@ -1,5 +1,4 @@
 import AgentTestSupport
-import AsyncHTTPClient
 import FathomModel
 import HTTPServing
 import LocalServers
@@ -49,12 +48,11 @@ final class Recorder: Sendable {
     @Test func latestTargetSetWinsWithoutRestartingOthers() async throws {
         let recorder = Recorder()
         let server = try await SimpleHTTPServer.start { _ in .reply(status: 200, body: Self.page) }
-        let client = HTTPClient(eventLoopGroupProvider: .singleton)
         var settings = ScrapeSettings()
         settings.interval = 0.05
         settings.timeout = 0.04
         let manager = ScrapeManager(
-            settings: settings, fetcher: PageFetcher(client: client), logger: Logger(label: "test"),
+            settings: settings, fetcher: PageFetcher(), logger: Logger(label: "test"),
             deliver: { event in recorder.events.withLock { $0.append(event) } })
         let running = Task { await manager.run() }
         await manager.update(targets: [target("a", server.port), target("b", server.port)])
@@ -72,7 +70,6 @@ final class Recorder: Sendable {
         await manager.finish()
         running.cancel()
         await running.value
-        try await client.shutdown()
         try await server.shutdown()
     }
 
@@ -85,13 +82,12 @@ final class Recorder: Sendable {
             }
             return .delayed(seconds: 0.03, status: 200, body: Self.page)
         }
-        let client = HTTPClient(eventLoopGroupProvider: .singleton)
         var settings = ScrapeSettings()
         settings.interval = 0.05
         settings.timeout = 1
         settings.maxConcurrentScrapes = 2
         let manager = ScrapeManager(
-            settings: settings, fetcher: PageFetcher(client: client), logger: Logger(label: "test"),
+            settings: settings, fetcher: PageFetcher(), logger: Logger(label: "test"),
             deliver: { event in
                 recorder.inFlight.withLock { $0.now -= 1 }
                 recorder.events.withLock { $0.append(event) }
@@ -104,7 +100,6 @@ final class Recorder: Sendable {
         await running.value
         #expect(recorder.inFlight.withLock { $0.most } <= 2)
         #expect(recorder.inFlight.withLock { $0.most } == 2)
-        try await client.shutdown()
         try await server.shutdown()
     }
 
