@@ -83,6 +83,8 @@ let package = Package(
         ),
         // Counts heap allocations by interposing malloc; linked into the benchmark only.
         .target(name: "AllocationCounter"),
+        // Returns the allocator's free pages to the system once per report window (the agent).
+        .target(name: "HeapRelease"),
         // Simulated linkerd-proxies serving realistic, changing pages, with the ground truth of
         // every request; used by the demo, the benchmark and end-to-end tests.
         .target(name: "ProxySimulation", dependencies: ["FathomModel"]),
@@ -126,7 +128,7 @@ let package = Package(
             dependencies: [
                 "PrometheusText", "LinkerdMetrics", "RouteAggregation", "FathomModel", "ProxySimulation", "Reporting",
                 "ReportProtos", "LocalServers", "Scraping", "AgentConfiguration", "HTTPServing", "KubernetesAPI",
-                "Inventory", "CredentialFiles", .product(name: "NIOCore", package: "swift-nio"),
+                "Inventory", "CredentialFiles", "HeapRelease", .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),

@@ -25,7 +25,7 @@ public struct ProxyPageDecoder: Sendable {
 
     private var table = SeriesTable()
     private var routes: [RouteIdentity] = []
-    private var routeIndex: [RouteIdentity: Int32] = [:]
+    private var routeIndex = RouteIndex()
     /// Descriptor per table entry, route series and the others alike.
     private var series: [SeriesDescriptor] = []
     private var roles: [SeriesRole] = []
@@ -130,6 +130,7 @@ public struct ProxyPageDecoder: Sendable {
             // Growing one series at a time leaves up to half of each array spare.
             table.trimCapacity()
             if series.capacity > series.count + series.count / 8 { series = series.withoutSpareCapacity() }
+            if routes.capacity > routes.count + routes.count / 8 { routes = routes.withoutSpareCapacity() }
         }
         let checkInterval = min(max(1, compactionCheckInterval), SeriesTable.maximumAge)
         let renumbering = pageNumber % UInt32(checkInterval) == 0 ? compactIfStale(&values) : nil
@@ -156,7 +157,6 @@ public struct ProxyPageDecoder: Sendable {
         var keptSeries: [SeriesDescriptor] = []
         var keptValues: [Double] = []
         var keptRoutes: [RouteIdentity] = []
-        var keptRouteIndex: [RouteIdentity: Int32] = [:]
         keptSeries.reserveCapacity(table.count)
         keptValues.reserveCapacity(table.count)
         for index in series.indices where live[index] {
@@ -166,7 +166,6 @@ public struct ProxyPageDecoder: Sendable {
                 if routeMap[route] < 0 {
                     routeMap[route] = Int32(keptRoutes.count)
                     keptRoutes.append(routes[route])
-                    keptRouteIndex[routes[route]] = routeMap[route]
                 }
                 descriptor = SeriesDescriptor(route: routeMap[route], role: descriptor.role)
             }
@@ -178,7 +177,7 @@ public struct ProxyPageDecoder: Sendable {
         series = keptSeries
         values = keptValues
         routes = keptRoutes
-        routeIndex = keptRouteIndex
+        routeIndex = RouteIndex(keptRoutes)
         return SeriesRenumbering(fromEpoch: previousEpoch, series: seriesMap, routes: routeMap)
     }
 
@@ -228,15 +227,15 @@ public struct ProxyPageDecoder: Sendable {
                 roleIndex[role] = roleNumber
             }
             let route: Int32
-            if let known = routeIndex[identity] {
+            if let known = routeIndex.find(identity, in: routes) {
                 route = known
             } else {
                 guard routes.count < SeriesDescriptor.routeLimit else {
                     return .untracked(tag: Untracked.ignored.rawValue)
                 }
                 route = Int32(routes.count)
-                routes.append(identity)
-                routeIndex[identity] = route
+                routes.append(SharedRouteStrings.interned(identity))
+                routeIndex.appended(to: routes)
             }
             return SeriesDescriptor(route: route, role: roleNumber)
         }

@@ -123,7 +123,7 @@ public final class ScrapeConnection: Sendable {
             // One receive buffer per connection, and a small one: it is kept between scrapes.
             .channelOption(.maxMessagesPerRead, value: 1)
             .channelOption(
-                .recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 1_024, initial: 4_096, maximum: 16_384)
+                .recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 1_024, initial: 4_096, maximum: 4_096)
             )
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {

@@ -205,6 +205,18 @@ if let pods = options.inventoryPods {
     await measureInventory(pods: pods, watchSeconds: options.watchSeconds)
     exit(0)
 }
+if let proxies = options.agentFleet {
+    // The page is read by the child only, so this process holds what the agent holds.
+    guard let path = options.pages.first,
+        let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int
+    else {
+        FileHandle.standardError.write(Data("--agent-fleet needs a readable PAGE\n".utf8))
+        exit(1)
+    }
+    await measureAgentFleet(
+        proxies: proxies, pagePath: path, pageBytes: size, windows: options.windows, window: options.window)
+    exit(0)
+}
 var workloads: [Workload] = []
 do {
     if options.pages.isEmpty {
@@ -307,15 +319,6 @@ func runFleet(_ workload: Workload, proxies: Int, cycles: Int) {
 
 if let proxies = options.serveFleet, let first = workloads.first {
     await serveFleet(proxies: proxies, page: first)
-}
-if let proxies = options.agentFleet {
-    guard let first = workloads.first, let path = options.pages.first else {
-        FileHandle.standardError.write(Data("--agent-fleet needs a PAGE\n".utf8))
-        exit(1)
-    }
-    await measureAgentFleet(
-        proxies: proxies, pagePath: path, pageBytes: first.bytes, windows: options.windows, window: options.window)
-    exit(0)
 }
 if let proxies = options.fleet {
     guard let first = workloads.first else {

@@ -139,3 +139,26 @@ import Testing
         #expect(seriesAfter == 6)
     }
 }
+
+/// Decoders of different proxies share one copy of each route string.
+@Suite struct SharedRouteStringTests {
+    static func storage(_ string: String) -> UnsafeRawPointer? {
+        string.utf8.withContiguousStorageIfAvailable { UnsafeRawPointer($0.baseAddress) } ?? nil
+    }
+
+    @Test func twoDecodersOfTheSamePageShareTheirRouteStrings() throws {
+        let page = Array(DecoderBehaviourTests.page.utf8)
+        var first = ProxyPageDecoder()
+        var second = ProxyPageDecoder()
+        let one = try first.decode(page)
+        let other = try second.decode(page)
+        #expect(one.routes == other.routes)
+        let long = one.routes.indices.filter { one.routes[$0].target.utf8.count > 15 }
+        #expect(!long.isEmpty)
+        for index in long {
+            let mine = try #require(Self.storage(one.routes[index].target))
+            let theirs = try #require(Self.storage(other.routes[index].target))
+            #expect(mine == theirs, "\(one.routes[index].target)")
+        }
+    }
+}
