@@ -47,8 +47,8 @@ final class SeenEncodings: Sendable {
                 return .reply(status: 200, body: Self.page)
             },
             run: { fetcher, url in
-                let plain = try await fetcher.fetch(url, timeout: 2, maxBytes: 1 << 20).get()
-                let compressed = try await fetcher.fetch(url + "?gz", timeout: 2, maxBytes: 1 << 20).get()
+                let plain = try await fetcher.fetch(url, timeout: 10, maxBytes: 1 << 20).get()
+                let compressed = try await fetcher.fetch(url + "?gz", timeout: 10, maxBytes: 1 << 20).get()
                 #expect(plain == Self.page)
                 #expect(compressed == Self.page)
             })
@@ -74,12 +74,12 @@ final class SeenEncodings: Sendable {
             },
             run: { fetcher, url in
                 let base = String(url.dropLast("/metrics".count))
-                #expect(reason(await fetcher.fetch(base + "/500", timeout: 2, maxBytes: 1 << 20)) == .httpStatus)
-                #expect(reason(await fetcher.fetch(base + "/big", timeout: 2, maxBytes: 1_000)) == .tooLarge)
-                #expect(reason(await fetcher.fetch(base + "/bomb", timeout: 2, maxBytes: 1 << 20)) == .tooLarge)
-                #expect(reason(await fetcher.fetch(base + "/badgzip", timeout: 2, maxBytes: 1 << 20)) == .parseError)
+                #expect(reason(await fetcher.fetch(base + "/500", timeout: 10, maxBytes: 1 << 20)) == .httpStatus)
+                #expect(reason(await fetcher.fetch(base + "/big", timeout: 10, maxBytes: 1_000)) == .tooLarge)
+                #expect(reason(await fetcher.fetch(base + "/bomb", timeout: 10, maxBytes: 1 << 20)) == .tooLarge)
+                #expect(reason(await fetcher.fetch(base + "/badgzip", timeout: 10, maxBytes: 1 << 20)) == .parseError)
                 #expect(reason(await fetcher.fetch(base + "/slow", timeout: 0.2, maxBytes: 1 << 20)) == .timeout)
-                #expect(reason(await fetcher.fetch(base + "/drop", timeout: 2, maxBytes: 1 << 20)) == .reset)
+                #expect(reason(await fetcher.fetch(base + "/drop", timeout: 10, maxBytes: 1 << 20)) == .reset)
             })
     }
 
@@ -87,7 +87,7 @@ final class SeenEncodings: Sendable {
         let server = try await SimpleHTTPServer.start { _ in .reply(status: 200) }
         let port = server.port
         try await server.shutdown()
-        let result = await PageFetcher().fetch("http://127.0.0.1:\(port)/metrics", timeout: 2, maxBytes: 100)
+        let result = await PageFetcher().fetch("http://127.0.0.1:\(port)/metrics", timeout: 10, maxBytes: 100)
         #expect(reason(result) == .refused)
     }
 
@@ -101,7 +101,7 @@ final class SeenEncodings: Sendable {
             run: { fetcher, url in
                 let connection = fetcher.connection(to: url)
                 for _ in 0..<3 {
-                    let page = try await fetcher.fetch(on: connection, timeout: 2, maxBytes: 1 << 20).get()
+                    let page = try await fetcher.fetch(on: connection, timeout: 10, maxBytes: 1 << 20).get()
                     #expect(page == Self.page)
                 }
                 connection.close()
@@ -121,7 +121,7 @@ final class SeenEncodings: Sendable {
             run: { fetcher, url in
                 let connection = fetcher.connection(to: url)
                 for _ in 0..<3 {
-                    let page = try await fetcher.fetch(on: connection, timeout: 2, maxBytes: 1 << 20).get()
+                    let page = try await fetcher.fetch(on: connection, timeout: 10, maxBytes: 1 << 20).get()
                     #expect(page == Self.page)
                 }
                 connection.close()
@@ -139,7 +139,7 @@ final class SeenEncodings: Sendable {
             },
             run: { fetcher, url in
                 let connection = fetcher.connection(to: url)
-                #expect(reason(await fetcher.fetch(on: connection, timeout: 2, maxBytes: 1 << 20)) == .reset)
+                #expect(reason(await fetcher.fetch(on: connection, timeout: 10, maxBytes: 1 << 20)) == .reset)
                 connection.close()
             })
         // Not repeated: only a kept-alive connection can have been closed for being idle.
@@ -150,7 +150,7 @@ final class SeenEncodings: Sendable {
         try await withServer(
             { _ in .reply(status: 200, body: [UInt8](repeating: 0x61, count: 50_000)) },
             run: { fetcher, url in
-                let result = await fetcher.fetch(url, timeout: 2, maxBytes: 1_000)
+                let result = await fetcher.fetch(url, timeout: 10, maxBytes: 1_000)
                 #expect(reason(result) == .tooLarge)
                 if case .failure(let error) = result { #expect(error.detail.contains("Content-Length 50000")) }
             })
