@@ -1,5 +1,6 @@
 import NIOCore
 import NIOHTTP1
+import NIOHTTP2
 import NIOPosix
 import NIOSSL
 
@@ -38,7 +39,9 @@ public final class SimpleHTTPServer: Sendable {
         self.port = port
     }
 
-    /// Starts serving; with `tls`, over HTTPS (the fake Kubernetes API's TLS tests). Without
+    /// Starts serving; with `tls`, over HTTPS (the fake Kubernetes API's TLS tests), and over
+    /// HTTP/2 as well when its `applicationProtocols` offer `h2` (chosen by ALPN per connection,
+    /// each stream answered like an HTTP/1.1 request: the collector stand-in). Without
     /// `group` the server has an event loop thread of its own; many servers in one process (a
     /// simulated fleet) should share a group instead, which the caller then shuts down.
     public static func start(
@@ -52,7 +55,19 @@ public final class SimpleHTTPServer: Sendable {
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
+                if let context, tls?.applicationProtocols.contains("h2") == true {
+                    return channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: context))
+                    }
+                    .flatMap {
+                        channel.configureCommonHTTPServerPipeline { stream in
+                            stream.eventLoop.makeCompletedFuture {
+                                try stream.pipeline.syncOperations.addHandler(RequestHandler(respond: respond))
+                            }
+                        }
+                    }
+                }
+                return channel.eventLoop.makeCompletedFuture {
                     if let context {
                         try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: context))
                     }

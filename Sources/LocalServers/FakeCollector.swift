@@ -2,6 +2,7 @@ import GzipCodec
 import HTTPServing
 import NIOCore
 import NIOHTTP1
+import NIOSSL
 import ReportProtos
 import Reporting
 import Synchronization
@@ -32,6 +33,8 @@ public final class FakeCollector: Sendable {
         public var authorization: String?
         public var contentEncoding: String?
         public var contentType: String?
+        /// The HTTP major version the request came in (2 when HTTP/2 was negotiated).
+        public var httpMajorVersion = 1
         /// The decoded batch, nil when the body did not decode.
         public var batch: Fathom_Agent_V1_ReportBatch?
         public var answeredStatus: Int?
@@ -51,20 +54,31 @@ public final class FakeCollector: Sendable {
     private let server = Mutex<SimpleHTTPServer?>(nil)
 
     public var port: Int { server.withLock { $0?.port ?? 0 } }
-    public var url: String { "http://127.0.0.1:\(port)/v1/reports" }
+    public var url: String { "\(secure ? "https" : "http")://127.0.0.1:\(port)/v1/reports" }
+    private let secure: Bool
 
-    private init(onBatch: @escaping @Sendable (Fathom_Agent_V1_ReportBatch) -> Void) {
+    private init(secure: Bool, onBatch: @escaping @Sendable (Fathom_Agent_V1_ReportBatch) -> Void) {
+        self.secure = secure
         self.onBatch = onBatch
     }
 
     /// Starts a collector answering `script` in order, then accepting everything. `onBatch` sees
-    /// each batch the first time it is acknowledged.
+    /// each batch the first time it is acknowledged. With `tls` (a PEM certificate and key) it
+    /// serves HTTPS and offers HTTP/2 by ALPN, as a SaaS endpoint behind a modern load balancer does.
     public static func start(
-        script: [Answer] = [], onBatch: @escaping @Sendable (Fathom_Agent_V1_ReportBatch) -> Void = { _ in }
+        script: [Answer] = [], tls: (certificatePEM: [UInt8], keyPEM: [UInt8])? = nil,
+        onBatch: @escaping @Sendable (Fathom_Agent_V1_ReportBatch) -> Void = { _ in }
     ) async throws -> FakeCollector {
-        let collector = FakeCollector(onBatch: onBatch)
+        let collector = FakeCollector(secure: tls != nil, onBatch: onBatch)
         collector.state.withLock { $0.script = script }
-        let server = try await SimpleHTTPServer.start { [collector] request in
+        let tlsConfiguration = try tls.map { material in
+            var configuration = TLSConfiguration.makeServerConfiguration(
+                certificateChain: try NIOSSLCertificate.fromPEMBytes(material.certificatePEM).map { .certificate($0) },
+                privateKey: .privateKey(try NIOSSLPrivateKey(bytes: material.keyPEM, format: .pem)))
+            configuration.applicationProtocols = ["h2", "http/1.1"]
+            return configuration
+        }
+        let server = try await SimpleHTTPServer.start(tls: tlsConfiguration) { [collector] request in
             collector.response(to: collector.handle(head: request.head, body: request.body))
         }
         collector.server.withLock { $0 = server }
@@ -135,7 +149,8 @@ public final class FakeCollector: Sendable {
                 Request(
                     idempotencyKey: key, authorization: head.headers.first(name: "Authorization"),
                     contentEncoding: head.headers.first(name: "Content-Encoding"),
-                    contentType: head.headers.first(name: "Content-Type"), batch: batch, answeredStatus: status))
+                    contentType: head.headers.first(name: "Content-Type"), httpMajorVersion: head.version.major,
+                    batch: batch, answeredStatus: status))
             if status == 400 { return .status(400, message: "body is not a gzip-compressed ReportBatch") }
             return answer
         }

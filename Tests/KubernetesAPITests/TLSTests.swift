@@ -7,23 +7,8 @@ import Testing
 /// The client always verifies the API server's certificate: against the cluster CA it works,
 /// against anything else it fails, whatever the token.
 @Suite struct TLSTests {
-    /// A throwaway self-signed certificate for 127.0.0.1, made with the openssl command.
     static func certificate() throws -> (certificatePEM: [UInt8], keyPEM: [UInt8]) {
-        let directory = NSTemporaryDirectory() + "fathom-tls-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let run = try runCommand(
-            "openssl",
-            [
-                "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-                "-keyout", directory + "/key.pem", "-out", directory + "/cert.pem", "-days", "1",
-                "-subj", "/CN=fathom-test-apiserver", "-addext", "subjectAltName=IP:127.0.0.1",
-            ])
-        guard run.status == 0,
-            let certificate = FileManager.default.contents(atPath: directory + "/cert.pem"),
-            let key = FileManager.default.contents(atPath: directory + "/key.pem")
-        else { throw KubernetesAPIError.configuration("openssl could not make a test certificate") }
-        return (Array(certificate), Array(key))
+        try TestCertificate.make(commonName: "fathom-test-apiserver")
     }
 
     @Test func verifiesTheServerAgainstTheClusterCA() async throws {
