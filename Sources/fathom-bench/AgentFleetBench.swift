@@ -137,14 +137,24 @@ func measureAgentFleet(proxies: Int, pagePath: String, pageBytes: Int, windows: 
                         .utf8))
         })
     let running = Task { try await agent.run() }
+    // Where the peak comes from: the largest heap in use, and when, sampled as it runs.
+    var largestHeap = (bytes: 0, resident: 0, second: 0.0)
     while marks.withLock({ $0.count }) < windows + 1 {
         try? await Task.sleep(for: .milliseconds(200))
+        let heap = heapInUse()
+        if heap > largestHeap.bytes {
+            largestHeap = (heap, residentBytes(), Date().timeIntervalSince1970 - started)
+        }
         if Date().timeIntervalSince1970 - started > window * Double(windows + 4) {
             FileHandle.standardError.write(Data("the agent did not close its windows in time\n".utf8))
             exit(1)
         }
     }
     let peak = peakResidentBytes()
+    FileHandle.standardError.write(
+        Data(
+            ("largest heap in use \(largestHeap.bytes / 1_000_000) MB at \(Int(largestHeap.second)) s "
+                + "(RSS then \(largestHeap.resident / 1_000_000) MB)\n").utf8))
     agent.shutdown.fire()
     _ = await running.result
 
