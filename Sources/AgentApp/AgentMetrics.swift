@@ -1,3 +1,4 @@
+import KubernetesAPI
 import Prometheus
 import Reporting
 import RouteAggregation
@@ -84,6 +85,10 @@ public final class AgentMetrics: Sendable {
         MetricNameDescriptor(metricName: name, unitName: "", helpText: help)
     }
 
+    static var watchEvents: MetricNameDescriptor {
+        descriptor("fathom_kubernetes_watch_events_total", "Kubernetes watch events received, by resource and type.")
+    }
+
     /// Counts one scrape event.
     public func record(_ event: ScrapeEvent) {
         switch event {
@@ -142,11 +147,20 @@ public final class AgentMetrics: Sendable {
 
     /// Counts one watch event of a resource (`added`, `modified`, `deleted`, `bookmark`, `error`).
     public func recordWatchEvent(resource: String, type: String) {
-        registry.makeCounter(
-            descriptor: Self.descriptor(
-                "fathom_kubernetes_watch_events_total", "Kubernetes watch events received, by resource and type."),
-            labels: [("resource", resource), ("type", type)]
-        ).increment()
+        registry.makeCounter(descriptor: Self.watchEvents, labels: [("resource", resource), ("type", type)])
+            .increment()
+    }
+
+    /// The watch event counters of a resource for the event types Kubernetes sends.
+    func watchEventCounters(resource: String) -> [String: Counter] {
+        Dictionary(
+            uniqueKeysWithValues: ReflectorHooks.eventTypes.map { type in
+                (
+                    type,
+                    registry.makeCounter(
+                        descriptor: Self.watchEvents, labels: [("resource", resource), ("type", type)])
+                )
+            })
     }
 
     /// Counts a restarted watch of a resource by reason (`timeout`, `relist`, `transport`, ...).

@@ -98,12 +98,16 @@ public final class Discovery: Sendable {
                 var published = false
                 while true {
                     try await Task.sleep(for: .milliseconds(Int64(publishInterval * 1_000)))
-                    let candidates = self.state.withLock { state -> [ScrapeCandidate]? in
+                    let (candidates, counts) = self.state.withLock { state -> ([ScrapeCandidate]?, [String: Int]) in
                         let synced = state.expected.isSubset(of: state.listed)
-                        guard synced, state.targetsChanged || !published else { return nil }
+                        guard synced, state.targetsChanged || !published else {
+                            return (nil, state.inventory.objectCounts)
+                        }
                         state.targetsChanged = false
-                        return state.inventory.scrapeCandidates()
+                        return (state.inventory.scrapeCandidates(), state.inventory.objectCounts)
                     }
+                    // The inventory gauges follow on the same tick, not on every watch event.
+                    self.metrics?.recordInventory(counts)
                     if let candidates {
                         published = true
                         await publish(candidates)
@@ -116,13 +120,21 @@ public final class Discovery: Sendable {
 
     private func follow<Object: KubernetesObject>(_ type: Object.Type, _ settings: ReflectorSettings) async throws {
         let resource = Object.resource.plural
+        // The counters of the usual event types are looked up once, not on every event.
+        let counters = metrics?.watchEventCounters(resource: resource) ?? [:]
         let hooks = ReflectorHooks(
-            event: { [metrics] type in metrics?.recordWatchEvent(resource: resource, type: type) },
+            event: { [metrics] type in
+                if let counter = counters[type] {
+                    counter.increment()
+                } else {
+                    metrics?.recordWatchEvent(resource: resource, type: type)
+                }
+            },
             restart: { [metrics] reason in metrics?.recordWatchRestart(resource: resource, reason: reason) })
         let reflector = Reflector(Object.self, client: client, settings: settings, logger: logger, hooks: hooks)
         try await reflector.run { deltas, listed in
             let time = now()
-            let (events, counts) = state.withLock { state in
+            let events = state.withLock { state in
                 let events = state.inventory.apply(deltas, at: time, listed: listed)
                 if listed && !state.listed.contains(resource) {
                     state.listed.insert(resource)
@@ -133,7 +145,7 @@ public final class Discovery: Sendable {
                     state.targetsChanged = true
                 }
                 state.rolloutEvents += events
-                return (events, state.inventory.objectCounts)
+                return events
             }
             for event in events {
                 metrics?.recordRolloutEvent(event.kind.rawValue)
@@ -144,7 +156,6 @@ public final class Discovery: Sendable {
                         "rollout.from": "\(event.fromRevision ?? "")", "rollout.to": "\(event.toRevision)",
                     ])
             }
-            metrics?.recordInventory(counts)
         }
     }
 }

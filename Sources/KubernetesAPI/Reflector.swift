@@ -29,8 +29,10 @@ public struct ReflectorSettings: Sendable {
 
 /// Counters a reflector reports to the agent's own metrics, by bounded labels.
 public struct ReflectorHooks: Sendable {
-    /// A watch event arrived: `added`, `modified`, `deleted`, `bookmark` or `error`.
+    /// A watch event arrived: one of `eventTypes`.
     public var event: @Sendable (_ type: String) -> Void
+    /// The `type` labels `event` is called with.
+    public static let eventTypes = ["added", "modified", "deleted", "bookmark", "error"]
     /// The watch was restarted, by `KubernetesAPIError.reason`, `relist` or `timeout`.
     public var restart: @Sendable (_ reason: String) -> Void
 

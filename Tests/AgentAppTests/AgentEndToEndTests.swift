@@ -1,11 +1,13 @@
 import AgentApp
 import AgentConfiguration
 import AgentTestSupport
+import AsyncHTTPClient
 import FathomModel
 import Foundation
 import KubernetesAPI
 import LocalServers
 import Logging
+import PrometheusText
 import ProxySimulation
 import Reporting
 import RouteAggregation
@@ -55,6 +57,17 @@ import Testing
         }
     }
 
+    /// The agent's own metrics, read from its admin server and parsed with our parser.
+    static func ownMetrics(_ agent: Agent) async throws -> ParsedPage {
+        let response = try await HTTPClient.shared.execute(
+            HTTPClientRequest(url: "http://127.0.0.1:\(agent.adminPort)/metrics"), timeout: .seconds(5))
+        return try ParsedPage.parse(Array(try await response.body.collect(upTo: 1 << 20).readableBytesView))
+    }
+
+    static func value(_ page: ParsedPage, _ name: String, _ labels: [LabelPair]) -> Double? {
+        page.samples.first { $0.name == name && $0.labels == labels }?.value
+    }
+
     @Test func everyRequestReachesTheCollectorOnceAcrossOutagesAndAnAgentRestart() async throws {
         let now: @Sendable () -> Double = { Date().timeIntervalSince1970 }
         let start = now()
@@ -92,6 +105,20 @@ import Testing
                 if step == 3 { api.compact() }
                 if step == 4 { api.dropWatches() }
             }
+            // The inventory gauges and the watch counters on /metrics: the control plane's pod and
+            // the six meshed ones; the rollout's steps came as Deployment watch events.
+            #expect(
+                await eventually {
+                    guard let page = try? await Self.ownMetrics(first) else { return false }
+                    return Self.value(page, "fathom_inventory_objects", [.init("resource", "pods")]) == 7
+                })
+            let page = try await Self.ownMetrics(first)
+            func events(_ resource: String, _ type: String) -> Double? {
+                Self.value(
+                    page, "fathom_kubernetes_watch_events_total", [.init("resource", resource), .init("type", type)])
+            }
+            #expect(events("pods", "deleted") == 0)
+            #expect((events("deployments", "modified") ?? 0) > 0)
             // Freeze traffic so the agent's last scrape sees every final value, then an outage
             // begins and the agent is stopped: what it cannot send stays in the spool.
             #expect(await Self.freezeAndSettle(proxies, first))
