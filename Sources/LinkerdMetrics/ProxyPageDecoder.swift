@@ -1,6 +1,14 @@
 import FathomModel
 import PrometheusText
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Reads the pages of one linkerd-proxy into `ProxySnapshot`s, one decoder per scrape target.
 ///
 /// The first time a series (metric name plus label set, exactly as written) appears, its line is
@@ -64,6 +72,13 @@ public struct ProxyPageDecoder: Sendable {
         let page = UInt16(truncatingIfNeeded: pageNumber)
         let knownBefore = table.count
         var values = [Double](repeating: .nan, count: series.count)
+        if knownBefore == 0 {
+            // A first page: every line is new, so make room for them all at once.
+            let lines = min(Self.lineCount(bytes), maxSeries)
+            table.reserve(lines)
+            series.reserveCapacity(lines)
+            values.reserveCapacity(lines)
+        }
 
         while let line = parser.nextLine() {
             guard line.start < line.end else {
@@ -141,6 +156,18 @@ public struct ProxyPageDecoder: Sendable {
             processStartTime: processStartTime, build: sawBuild ? build : nil, stats: stats)
         snapshot.renumbering = renumbering
         return snapshot
+    }
+
+    /// The number of line ends in `bytes`: at least the number of series on the page.
+    static func lineCount(_ bytes: UnsafeRawBufferPointer) -> Int {
+        guard var position = bytes.baseAddress else { return 0 }
+        let end = position + bytes.count
+        var count = 0
+        while position < end, let found = memchr(position, 0x0A, end - position) {
+            count += 1
+            position = UnsafeRawPointer(found) + 1
+        }
+        return count + 1
     }
 
     /// Drops the series not seen for `staleAfterPages` pages once they make up a quarter of the

@@ -101,6 +101,15 @@ struct SeriesTable: Sendable {
         return renumbered
     }
 
+    /// Makes room for `capacity` entries at once (a decoder's first page), so the arrays and the
+    /// index do not grow, and get copied, a step at a time.
+    mutating func reserve(_ capacity: Int) {
+        guard capacity > entries.capacity else { return }
+        entries.reserveCapacity(capacity)
+        let needed = Self.slotCount(for: capacity)
+        if needed > slots.count { rebuildIndex(slotCount: needed) }
+    }
+
     /// Gives back the spare capacity the dense arrays gained while growing one entry at a time
     /// (up to half of it), once a page has added its series.
     mutating func trimCapacity() {
