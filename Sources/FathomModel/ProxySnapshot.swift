@@ -15,8 +15,8 @@ public struct ProxySnapshot: Sendable {
     /// Roles, referenced by `SeriesDescriptor.role`.
     public var roles: [SeriesRole]
     /// The value of each series on this page (same count as `series`); NaN where the series was
-    /// absent from the page or is not a route series. A new array each page: the aggregator keeps
-    /// it as the previous values, so a proxy's values are held once, not by decoder and aggregator.
+    /// absent from the page or is not a route series. A new array each page: the decoder does not
+    /// keep values, the aggregator keeps its own compact copy, so they are held once.
     public var values: [Double]
     /// `process_start_time_seconds`: changes when the proxy restarts.
     public var processStartTime: Double?

@@ -50,6 +50,14 @@ public enum Gzip {
         guard status == Z_OK else { throw Failure(operation: "inflateInit2", code: status) }
         defer { inflateEnd(&stream) }
         var output: [UInt8] = []
+        // A gzip stream ends with its uncompressed size modulo 2^32: a hint (a truncated or
+        // multi-member stream can lie), used to allocate once instead of doubling, never past `limit`.
+        if bytes.count >= 18 {
+            let end = bytes.count
+            let size =
+                Int(bytes[end - 4]) | Int(bytes[end - 3]) << 8 | Int(bytes[end - 2]) << 16 | Int(bytes[end - 1]) << 24
+            output.reserveCapacity(min(size, limit))
+        }
         var chunk = [UInt8](repeating: 0, count: 64 * 1024)
         try bytes.withUnsafeBufferPointer { input in
             stream.next_in = UnsafeMutablePointer(mutating: input.baseAddress)

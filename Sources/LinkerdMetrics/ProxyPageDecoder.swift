@@ -146,8 +146,6 @@ public struct ProxyPageDecoder: Sendable {
             table.trimCapacity()
             if series.capacity > series.count + series.count / 8 { series = series.withoutSpareCapacity() }
             if routes.capacity > routes.count + routes.count / 8 { routes = routes.withoutSpareCapacity() }
-            // The aggregator keeps this page's values until the next page.
-            if values.capacity > values.count + values.count / 8 { values = values.withoutSpareCapacity() }
         }
         let checkInterval = min(max(1, compactionCheckInterval), SeriesTable.maximumAge)
         let renumbering = pageNumber % UInt32(checkInterval) == 0 ? compactIfStale(&values) : nil

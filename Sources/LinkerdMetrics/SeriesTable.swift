@@ -110,11 +110,13 @@ struct SeriesTable: Sendable {
         if needed > slots.count { rebuildIndex(slotCount: needed) }
     }
 
-    /// Gives back the spare capacity the dense arrays gained while growing one entry at a time
-    /// (up to half of it), once a page has added its series.
+    /// Gives back the spare capacity the dense array and the index gained while growing (or were
+    /// reserved), once a page has added its series.
     mutating func trimCapacity() {
-        guard entries.capacity > count + count / 8 else { return }
-        entries = entries.withoutSpareCapacity()
+        if entries.capacity > count + count / 8 { entries = entries.withoutSpareCapacity() }
+        // `reserve` sized the index for every line of a first page, comments included.
+        let needed = Self.slotCount(for: max(16, count))
+        if needed < slots.count { rebuildIndex(slotCount: needed) }
     }
 
     private static func slotCount(for capacity: Int) -> Int {

@@ -44,9 +44,8 @@ public struct RouteAggregator: Sendable {
         var workload: WorkloadRef
         var epoch: UInt64
         var processStartTime: Double?
-        /// Previous value per series index; NaN when unknown. It is the previous snapshot's
-        /// own array, kept rather than copied.
-        var previous: [Double] = []
+        /// Previous value per series index; NaN when unknown.
+        var previous = PreviousValues()
         /// Aggregate slot per snapshot route index; -1 until resolved.
         var slotOfRoute: [Int32] = []
         /// Per series index, 1 + the bucket's index in its slot; 0 until resolved. One byte,
@@ -99,10 +98,8 @@ public struct RouteAggregator: Sendable {
 
     // MARK: Ingest
 
-    /// Adds the increases in `snapshot` since the same proxy's previous snapshot. The snapshot's
-    /// values are kept as the proxy's previous values; pass it as its last use, so they are not
-    /// copied.
-    public mutating func ingest(_ snapshot: consuming ProxySnapshot, from proxy: ProxyID, workload: WorkloadRef) {
+    /// Adds the increases in `snapshot` since the same proxy's previous snapshot.
+    public mutating func ingest(_ snapshot: ProxySnapshot, from proxy: ProxyID, workload: WorkloadRef) {
         stats.snapshotsIngested += 1
         var state: ProxyState
         var baseline: Bool
@@ -138,8 +135,7 @@ public struct RouteAggregator: Sendable {
         }
         if let startTime = snapshot.processStartTime { state.processStartTime = startTime }
 
-        var values = snapshot.values
-        snapshot.values = []
+        let values = snapshot.values
         let seriesCount = min(snapshot.series.count, values.count)
         if state.bucketOfSeries.count < seriesCount {
             state.bucketOfSeries.append(contentsOf: repeatElement(0, count: seriesCount - state.bucketOfSeries.count))
@@ -152,16 +148,18 @@ public struct RouteAggregator: Sendable {
         // so only a complete page proves a series gone.
         let pageComplete = snapshot.stats.badLines == 0
         let previousValues = state.previous
-        state.previous = []
+        var nextValues = PreviousValues()
+        nextValues.reserveCapacity(seriesCount)
 
         for index in 0..<seriesCount {
             let value = values[index]
             let previous = restarted || index >= previousValues.count ? .nan : previousValues[index]
             if value.isNaN {
                 // Keep what is known of a series the page may have cut off.
-                if !pageComplete && !previous.isNaN { values[index] = previous }
+                nextValues.append(pageComplete ? .nan : previous)
                 continue
             }
+            nextValues.append(value)
             if baseline { continue }
             let increase: Double
             if previous.isNaN {
@@ -196,7 +194,7 @@ public struct RouteAggregator: Sendable {
             }
             slots[Int(slot)].active = true
         }
-        state.previous = values
+        state.previous = nextValues
         proxies[proxy] = state
     }
 
@@ -209,10 +207,10 @@ public struct RouteAggregator: Sendable {
     /// Carries a proxy's state over to its decoder's new numbering.
     private mutating func apply(_ renumbering: SeriesRenumbering, to state: inout ProxyState, epoch: UInt64) {
         let seriesCount = renumbering.series.reduce(0) { max($0, Int($1) + 1) }
-        var previous = [Double](repeating: .nan, count: seriesCount)
+        var previous = PreviousValues(unknownCount: seriesCount)
         var buckets = [UInt8](repeating: 0, count: seriesCount)
         for (old, new) in renumbering.series.enumerated() where new >= 0 && old < state.previous.count {
-            previous[Int(new)] = state.previous[old]
+            previous.set(state.previous[old], at: Int(new))
             buckets[Int(new)] = state.bucketOfSeries[old]
         }
         let routeCount = renumbering.routes.reduce(0) { max($0, Int($1) + 1) }
