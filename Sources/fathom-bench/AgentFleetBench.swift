@@ -85,24 +85,8 @@ struct WindowMark: Sendable {
 /// Parent process: run the real agent against the child's fleet for `windows` report windows
 /// after one of warm-up, and print what it cost.
 func measureAgentFleet(proxies: Int, pagePath: String, pageBytes: Int, windows: Int, window: Double) async {
-    let child = Process()
-    child.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
-    child.arguments = ["--serve-fleet", String(proxies), pagePath]
-    let output = Pipe()
-    child.standardOutput = output
-    do {
-        try child.run()
-    } catch {
-        FileHandle.standardError.write(Data("cannot start the fleet server: \(error)\n".utf8))
-        exit(1)
-    }
+    let (child, line) = startServingChild(["--serve-fleet", String(proxies), pagePath])
     defer { child.terminate() }
-    var line = ""
-    while !line.hasSuffix("\n") {
-        let byte = output.fileHandleForReading.readData(ofLength: 1)
-        if byte.isEmpty { break }
-        line += String(decoding: byte, as: UTF8.self)
-    }
     let words = line.split(separator: " ").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
     guard words.count == 4, let apiPort = Int(words[1]) else {
         FileHandle.standardError.write(Data("the fleet server did not start\n".utf8))

@@ -142,29 +142,36 @@ func serveCluster(pods podCount: Int) async -> Never {
     }
 }
 
-/// Bytes the allocator has handed out and not yet taken back.
-func heapInUse() -> Int { Int(fathom_heap_bytes_in_use()) }
-
-/// Parent process: list and watch the child's cluster into an inventory; report memory.
-func measureInventory(pods podCount: Int, watchSeconds: Int) async {
+/// Starts this binary as a child with `arguments` (a stand-in server) and returns it with the
+/// first line it prints (where it listens); exits when it cannot start.
+func startServingChild(_ arguments: [String]) -> (Process, String) {
     let child = Process()
     child.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
-    child.arguments = ["--serve-cluster", String(podCount)]
+    child.arguments = arguments
     let output = Pipe()
     child.standardOutput = output
     do {
         try child.run()
     } catch {
-        FileHandle.standardError.write(Data("cannot start the cluster server: \(error)\n".utf8))
+        FileHandle.standardError.write(Data("cannot start \(arguments.joined(separator: " ")): \(error)\n".utf8))
         exit(1)
     }
-    defer { child.terminate() }
     var line = ""
     while !line.hasSuffix("\n") {
         let byte = output.fileHandleForReading.readData(ofLength: 1)
         if byte.isEmpty { break }
         line += String(decoding: byte, as: UTF8.self)
     }
+    return (child, line)
+}
+
+/// Bytes the allocator has handed out and not yet taken back.
+func heapInUse() -> Int { Int(fathom_heap_bytes_in_use()) }
+
+/// Parent process: list and watch the child's cluster into an inventory; report memory.
+func measureInventory(pods podCount: Int, watchSeconds: Int) async {
+    let (child, line) = startServingChild(["--serve-cluster", String(podCount)])
+    defer { child.terminate() }
     guard let port = Int(line.dropFirst("port ".count).trimmingCharacters(in: .whitespacesAndNewlines)) else {
         FileHandle.standardError.write(Data("the cluster server did not start\n".utf8))
         exit(1)

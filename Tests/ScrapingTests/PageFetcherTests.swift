@@ -29,6 +29,16 @@ final class SeenEncodings: Sendable {
         try await server.shutdown()
     }
 
+    /// Three scrapes on one kept connection, each expected to read the page.
+    func fetchThreePagesOnOneConnection(_ fetcher: PageFetcher, _ url: String) async throws {
+        let connection = fetcher.connection(to: url)
+        for _ in 0..<3 {
+            let page = try await fetcher.fetch(on: connection, timeout: 10, maxBytes: 1 << 20).get()
+            #expect(page == Self.page)
+        }
+        connection.close()
+    }
+
     func reason(_ result: Result<[UInt8], PageFetcher.FetchError>) -> ScrapeFailure? {
         if case .failure(let error) = result { return error.reason }
         return nil
@@ -98,14 +108,7 @@ final class SeenEncodings: Sendable {
                 seen.withLock { $0.append(request.numberOnConnection) }
                 return .reply(status: 200, body: Self.page)
             },
-            run: { fetcher, url in
-                let connection = fetcher.connection(to: url)
-                for _ in 0..<3 {
-                    let page = try await fetcher.fetch(on: connection, timeout: 10, maxBytes: 1 << 20).get()
-                    #expect(page == Self.page)
-                }
-                connection.close()
-            })
+            run: fetchThreePagesOnOneConnection)
         #expect(seen.withLock { $0 } == [1, 2, 3])
     }
 
@@ -118,14 +121,7 @@ final class SeenEncodings: Sendable {
                 if request.numberOnConnection == 2 { return .dropConnection }
                 return .reply(status: 200, body: Self.page)
             },
-            run: { fetcher, url in
-                let connection = fetcher.connection(to: url)
-                for _ in 0..<3 {
-                    let page = try await fetcher.fetch(on: connection, timeout: 10, maxBytes: 1 << 20).get()
-                    #expect(page == Self.page)
-                }
-                connection.close()
-            })
+            run: fetchThreePagesOnOneConnection)
         // Request 2 met the closing connection and went again as request 1 of a new one.
         #expect(seen.withLock { $0 } == [1, 2, 1, 2, 1])
     }
