@@ -131,6 +131,7 @@ let package = Package(
                 "PrometheusText", "LinkerdMetrics", "RouteAggregation", "FathomModel", "ProxySimulation", "Reporting",
                 "ReportProtos", "LocalServers", "Scraping", "AgentConfiguration", "HTTPServing", "KubernetesAPI",
                 "Inventory", "CredentialFiles", "HeapRelease", .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),

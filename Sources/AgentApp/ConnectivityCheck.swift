@@ -4,6 +4,7 @@ import CredentialFiles
 import Foundation
 import KubernetesAPI
 import NIOCore
+import NIOPosix
 
 /// The part of `fathom-agent check` that talks to the outside: the Kubernetes API (reached, and
 /// every permission the agent needs, tried the way the agent uses it: a LIST of one item) and
@@ -33,6 +34,13 @@ public enum ConnectivityCheck {
     }
 
     static func kubernetes(_ connection: ClusterConnection) async -> [ConfigurationCheck.Item] {
+        if let why = await unreachable(connection.server) {
+            return [
+                .init(
+                    passed: false, title: "Kubernetes API at \(connection.server) answers",
+                    hint: "the API server at \(connection.server) cannot be reached: \(why)")
+            ]
+        }
         let client: KubernetesClient
         do {
             client = try KubernetesClient(connection: connection)
@@ -94,6 +102,13 @@ public enum ConnectivityCheck {
     /// A GET to the collector URL: any HTTP answer means it is reachable; 401 or 403 means the
     /// token was refused.
     static func collector(_ configuration: AgentConfiguration) async -> [ConfigurationCheck.Item] {
+        if let why = await unreachable(configuration.reportEndpoint) {
+            return [
+                .init(
+                    passed: false, title: "collector \(configuration.reportEndpoint) answers",
+                    hint: "\(why): check report.endpoint, DNS, and egress (a NetworkPolicy must allow HTTPS)")
+            ]
+        }
         let http = HTTPClient(eventLoopGroupProvider: .singleton)
         let items = await probe(configuration, http)
         try? await http.shutdown()
@@ -128,6 +143,29 @@ public enum ConnectivityCheck {
                     passed: false, title: title,
                     hint: "\(error): check report.endpoint, DNS, and egress (a NetworkPolicy must allow HTTPS)")
             ]
+        }
+    }
+
+    /// Why a TCP connection to the URL's host and port cannot be opened, or nil when it can. The
+    /// HTTP client retries a refused connection until its timeout; this answers at once.
+    static func unreachable(_ url: String) async -> String? {
+        guard let components = URLComponents(string: url), let host = components.host, !host.isEmpty else {
+            return nil
+        }
+        let port = components.port ?? (components.scheme == "https" ? 443 : 80)
+        do {
+            let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .connectTimeout(.seconds(5))
+                .connect(host: host, port: port).get()
+            try? await channel.close()
+            return nil
+        } catch {
+            let text = "\(error)"
+            if text.lowercased().contains("refused") { return "connection refused at \(host):\(port)" }
+            if text.lowercased().contains("timeout") || text.lowercased().contains("timed out") {
+                return "no answer from \(host):\(port) within 5 s"
+            }
+            return text
         }
     }
 }

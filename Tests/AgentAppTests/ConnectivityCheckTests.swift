@@ -42,5 +42,8 @@ import Testing
         items = await ConnectivityCheck.run(configuration: configuration, connection: .success(wrongToken))
         #expect(items.filter { !$0.passed }.count == 2, "\(ConfigurationCheck.render(items))")
         #expect(items.first { !$0.passed }?.hint?.contains("cannot be reached") == true)
+        // Told at once, not after the HTTP client's retries: a refused connection is named.
+        #expect(items.first { !$0.passed }?.hint?.contains("connection refused at 127.0.0.1") == true)
+        #expect(items.last { !$0.passed }?.hint?.contains("connection refused at 127.0.0.1") == true)
     }
 }
