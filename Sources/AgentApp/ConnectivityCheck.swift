@@ -5,6 +5,7 @@ import Foundation
 import KubernetesAPI
 import NIOCore
 import NIOPosix
+import Scraping
 
 /// The part of `fathom-agent check` that talks to the outside: the Kubernetes API (reached, and
 /// every permission the agent needs, tried the way the agent uses it: a LIST of one item) and
@@ -160,12 +161,11 @@ public enum ConnectivityCheck {
             try? await channel.close()
             return nil
         } catch {
-            let text = "\(error)"
-            if text.lowercased().contains("refused") { return "connection refused at \(host):\(port)" }
-            if text.lowercased().contains("timeout") || text.lowercased().contains("timed out") {
-                return "no answer from \(host):\(port) within 5 s"
+            switch ScrapeFailure(transportError: error) {
+            case .refused: return "connection refused at \(host):\(port)"
+            case .timeout: return "no answer from \(host):\(port) within 5 s"
+            default: return "\(error)"
             }
-            return text
         }
     }
 }

@@ -79,6 +79,18 @@ public final class SimpleHTTPServer: Sendable {
         return SimpleHTTPServer(channel: channel, ownGroup: ownGroup, port: channel.localAddress?.port ?? 0)
     }
 
+    /// A server TLS configuration from a PEM certificate and key; with `offeringHTTP2`, ALPN
+    /// offers `h2` before `http/1.1`.
+    public static func tls(certificatePEM: [UInt8], keyPEM: [UInt8], offeringHTTP2: Bool = false) throws
+        -> TLSConfiguration
+    {
+        var configuration = TLSConfiguration.makeServerConfiguration(
+            certificateChain: try NIOSSLCertificate.fromPEMBytes(certificatePEM).map { .certificate($0) },
+            privateKey: .privateKey(try NIOSSLPrivateKey(bytes: keyPEM, format: .pem)))
+        if offeringHTTP2 { configuration.applicationProtocols = ["h2", "http/1.1"] }
+        return configuration
+    }
+
     public func shutdown() async throws {
         try await channel.close()
         try await ownGroup?.shutdownGracefully()

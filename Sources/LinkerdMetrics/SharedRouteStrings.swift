@@ -28,7 +28,4 @@ enum SharedRouteStrings {
         guard string.utf8.count > 15 else { return string }
         return strings.insert(string).memberAfterInsert
     }
-
-    /// Number of strings currently shared (for tests).
-    static var count: Int { strings.withLock { $0.count } }
 }

@@ -2,7 +2,6 @@ import GzipCodec
 import HTTPServing
 import NIOCore
 import NIOHTTP1
-import NIOSSL
 import ReportProtos
 import Reporting
 import Synchronization
@@ -71,12 +70,8 @@ public final class FakeCollector: Sendable {
     ) async throws -> FakeCollector {
         let collector = FakeCollector(secure: tls != nil, onBatch: onBatch)
         collector.state.withLock { $0.script = script }
-        let tlsConfiguration = try tls.map { material in
-            var configuration = TLSConfiguration.makeServerConfiguration(
-                certificateChain: try NIOSSLCertificate.fromPEMBytes(material.certificatePEM).map { .certificate($0) },
-                privateKey: .privateKey(try NIOSSLPrivateKey(bytes: material.keyPEM, format: .pem)))
-            configuration.applicationProtocols = ["h2", "http/1.1"]
-            return configuration
+        let tlsConfiguration = try tls.map {
+            try SimpleHTTPServer.tls(certificatePEM: $0.certificatePEM, keyPEM: $0.keyPEM, offeringHTTP2: true)
         }
         let server = try await SimpleHTTPServer.start(tls: tlsConfiguration) { [collector] request in
             collector.response(to: collector.handle(head: request.head, body: request.body))

@@ -2,7 +2,6 @@ import Foundation
 import HTTPServing
 import KubernetesAPI
 import NIOHTTP1
-import NIOSSL
 import Synchronization
 
 /// An in-process Kubernetes API server on 127.0.0.1 (port 0) that behaves like the real one for
@@ -71,10 +70,8 @@ public final class FakeKubernetesAPI: Sendable {
     ) async throws -> FakeKubernetesAPI {
         let api = FakeKubernetesAPI(certificatePEM: tls?.certificatePEM)
         api.state.withLock { $0.behaviour = behaviour }
-        let tlsConfiguration = try tls.map { material in
-            TLSConfiguration.makeServerConfiguration(
-                certificateChain: try NIOSSLCertificate.fromPEMBytes(material.certificatePEM).map { .certificate($0) },
-                privateKey: .privateKey(try NIOSSLPrivateKey(bytes: material.keyPEM, format: .pem)))
+        let tlsConfiguration = try tls.map {
+            try SimpleHTTPServer.tls(certificatePEM: $0.certificatePEM, keyPEM: $0.keyPEM)
         }
         let server = try await SimpleHTTPServer.start(tls: tlsConfiguration) { [api] request in api.handle(request) }
         api.server.withLock { $0 = server }

@@ -60,21 +60,50 @@ public struct PageFetcher: Sendable {
         /// True when no response had started: the request may be repeated safely.
         var beforeResponse = false
     }
+}
 
-    /// A bounded reason for a transport error NIO reported without a more specific type.
-    static func reason(_ error: any Error) -> ScrapeFailure {
+extension ScrapeFailure {
+    /// The bounded reason for a transport error from SwiftNIO: connecting (one address or
+    /// several), reading or writing.
+    public init(transportError error: any Error) {
+        if let error = error as? ChannelError, case .connectTimeout = error {
+            self = .timeout
+            return
+        }
+        if let error = error as? NIOConnectionError {
+            let errors = error.connectionErrors.map(\.error)
+            if errors.contains(where: { ($0 as? IOError)?.errnoCode == ECONNREFUSED }) {
+                self = .refused
+                return
+            }
+            if errors.isEmpty, error.dnsAError != nil || error.dnsAAAAError != nil {
+                self = .other
+                return
+            }
+        }
         if let error = error as? IOError {
             switch error.errnoCode {
-            case ECONNREFUSED: return .refused
-            case ECONNRESET, EPIPE: return .reset
-            case ETIMEDOUT: return .timeout
+            case ECONNREFUSED:
+                self = .refused
+                return
+            case ECONNRESET, EPIPE:
+                self = .reset
+                return
+            case ETIMEDOUT:
+                self = .timeout
+                return
             default: break
             }
         }
         let text = String(describing: error).lowercased()
-        if text.contains("refused") { return .refused }
-        if text.contains("timeout") || text.contains("timed out") { return .timeout }
-        if text.contains("reset") || text.contains("eof") || text.contains("closed") { return .reset }
-        return .other
+        if text.contains("refused") {
+            self = .refused
+        } else if text.contains("timeout") || text.contains("timed out") {
+            self = .timeout
+        } else if text.contains("reset") || text.contains("eof") || text.contains("closed") {
+            self = .reset
+        } else {
+            self = .other
+        }
     }
 }

@@ -3,12 +3,6 @@ import NIOHTTP1
 import NIOPosix
 import Synchronization
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// One target's keep-alive HTTP/1.1 connection on SwiftNIO, used by one scrape loop.
 ///
 /// Scraping has its own client, rather than AsyncHTTPClient's pool, for what a thousand
@@ -137,7 +131,8 @@ public final class ScrapeConnection: Sendable {
             }
             return .success(try await bootstrap.connect(host: endpoint.host, port: endpoint.port).get())
         } catch {
-            return .failure(.init(reason: Self.connectReason(error), detail: "connecting to \(url): \(error)"))
+            return .failure(
+                .init(reason: ScrapeFailure(transportError: error), detail: "connecting to \(url): \(error)"))
         }
     }
 
@@ -168,17 +163,6 @@ public final class ScrapeConnection: Sendable {
             timeout.cancel()
             return .failure(.init(reason: .other, detail: "\(error)"))
         }
-    }
-
-    /// A bounded reason for a connection that could not be made.
-    static func connectReason(_ error: any Error) -> ScrapeFailure {
-        if let error = error as? ChannelError, case .connectTimeout = error { return .timeout }
-        if let error = error as? NIOConnectionError {
-            let errors = error.connectionErrors.map(\.error)
-            if errors.contains(where: { ($0 as? IOError)?.errnoCode == ECONNREFUSED }) { return .refused }
-            if error.dnsAAAAError != nil || error.dnsAError != nil, errors.isEmpty { return .other }
-        }
-        return PageFetcher.reason(error)
     }
 }
 
@@ -266,7 +250,7 @@ private final class PageResponseHandler: ChannelDuplexHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        fail(context, .init(reason: PageFetcher.reason(error), detail: "\(error)", beforeResponse: !sawHead))
+        fail(context, .init(reason: ScrapeFailure(transportError: error), detail: "\(error)", beforeResponse: !sawHead))
     }
 
     private func fail(_ context: ChannelHandlerContext, _ error: PageFetcher.FetchError) {

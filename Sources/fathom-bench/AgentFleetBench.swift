@@ -62,14 +62,8 @@ func cpuSeconds() -> Double {
         + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
 }
 
-/// Peak resident memory of this process in bytes (VmHWM).
-func peakResidentBytes() -> Int {
-    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
-    for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {
-        return (line.split(separator: " ").compactMap { Int($0) }.first ?? 0) * 1_024
-    }
-    return 0
-}
+/// Peak resident memory of this process in bytes.
+func peakResidentBytes() -> Int { processStatusBytes("VmHWM:") }
 
 /// What the agent reported at the end of one window.
 struct WindowMark: Sendable {

@@ -237,15 +237,18 @@ do {
     exit(1)
 }
 
-/// Resident memory of this process in bytes, from /proc/self/status.
-func residentBytes() -> Int {
+/// A memory figure of this process in bytes, from its line in /proc/self/status (`VmRSS:`).
+func processStatusBytes(_ field: String) -> Int {
     guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
-    for line in status.split(separator: "\n") where line.hasPrefix("VmRSS:") {
+    for line in status.split(separator: "\n") where line.hasPrefix(field) {
         let kilobytes = line.split(separator: " ").compactMap { Int($0) }.first ?? 0
         return kilobytes * 1_024
     }
     return 0
 }
+
+/// Resident memory of this process in bytes.
+func residentBytes() -> Int { processStatusBytes("VmRSS:") }
 
 /// The agent's per-scrape work for a fleet of proxies: every proxy's page decoded by its own
 /// decoder and ingested into one aggregator, one cycle per scrape interval.
