@@ -1,13 +1,25 @@
 // swift-tools-version:6.0
 // Fathom: an in-cluster metrics agent for Linkerd-meshed Kubernetes clusters.
-// The target layout follows ../shared/DESIGN.md: pure cores inside, IO at the edge.
+//
+// Four groups of targets (../shared/DESIGN.md), dependencies pointing only inward:
+// core (pure: no networking, no lifecycle), edge (IO adapters), shipped (AgentApp and the
+// fathom-agent executable), stage (stand-ins, simulation, demo, benchmark; never linked into
+// fathom-agent). PackageGraphTests holds the core to it.
 import PackageDescription
+
+let nio: [Target.Dependency] = [
+    .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+    .product(name: "NIOHTTP1", package: "swift-nio"),
+]
+let logging: Target.Dependency = .product(name: "Logging", package: "swift-log")
+let httpClient: Target.Dependency = .product(name: "AsyncHTTPClient", package: "async-http-client")
 
 let package = Package(
     name: "fathom",
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "fathom-agent", targets: ["fathom-agent"]),
+        .executable(name: "fathom-demo", targets: ["fathom-demo"]),
         .executable(name: "fathom-bench", targets: ["fathom-bench"]),
     ],
     dependencies: [
@@ -18,10 +30,13 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-nio-http2", from: "1.46.0"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
+        // MARK: core (pure)
+
         // Zero-copy pull parser for the Prometheus text exposition format (0.0.4 and the
         // OpenMetrics block linkerd-proxy appends). Standard library and libc only.
         .target(name: "PrometheusText"),
@@ -31,121 +46,128 @@ let package = Package(
         .target(name: "LinkerdMetrics", dependencies: ["PrometheusText", "FathomModel"]),
         // Pure aggregation: counter deltas and resets, histogram merge, windows, quantiles.
         .target(name: "RouteAggregation", dependencies: ["FathomModel"]),
+        // Minimal Codable Kubernetes models, the registry of watched resources, and the pure
+        // reflector and leader-election state machines.
+        .target(name: "KubernetesModels"),
+        // Pure: pod -> ReplicaSet -> workload index, meshed-pod selection, proxy versions, and the
+        // rollout state machine. Time is passed in.
+        .target(name: "Inventory", dependencies: ["KubernetesModels", "FathomModel"]),
+        // The configuration: one key table drives YAML parsing, validation, env overrides,
+        // reload and docs.
+        .target(name: "AgentConfiguration", dependencies: [.product(name: "Yams", package: "Yams")]),
+        // Generated code only (scripts/generate-protos.sh), from proto/fathom/agent/v1.
+        .target(name: "ReportProtos", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")]),
+
+        // MARK: edge (IO adapters)
+
         // The system zlib, for gzip.
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         // gzip compression and bounded decompression on the system zlib.
         .target(name: "GzipCodec", dependencies: ["CZlib"]),
-        // Generated code only (scripts/generate-protos.sh), from proto/fathom/agent/v1.
-        .target(
-            name: "ReportProtos",
-            dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")]
-        ),
         // A token read from a mounted file and read again when the file changes (Secrets rotate).
         .target(name: "CredentialFiles"),
         // Kubernetes API: in-cluster and kubeconfig connections, LIST and streaming WATCH,
-        // reflectors (list, watch, bookmarks, 410, re-list), minimal Codable models.
+        // reflectors (list, watch, bookmarks, 410, re-list), the Lease elector.
         .target(
             name: "KubernetesAPI",
             dependencies: [
-                "CredentialFiles",
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "NIOSSL", package: "swift-nio-ssl"),
-                .product(name: "Yams", package: "Yams"),
+                "KubernetesModels", "CredentialFiles", httpClient, logging,
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"), .product(name: "Yams", package: "Yams"),
             ]
         ),
-        // Pure: pod -> ReplicaSet -> workload index, meshed-pod selection, proxy versions, and the
-        // rollout state machine. Time is passed in.
-        .target(name: "Inventory", dependencies: ["KubernetesAPI", "FathomModel"]),
-        // Domain -> protobuf batches, gzip, retry policy, bounded queue and disk spool.
+        // Domain -> protobuf batches, gzip, retry policy, bounded queue, disk spool, uploader.
         .target(
             name: "Reporting",
             dependencies: [
                 "GzipCodec", "ReportProtos", "RouteAggregation", "FathomModel", "CredentialFiles", "Inventory",
-                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"), httpClient, logging,
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
         // One scrape loop per meshed pod: HTTP fetch with timeout, size cap and gzip; decoding.
         .target(
             name: "Scraping",
-            dependencies: [
-                "LinkerdMetrics", "FathomModel", "RouteAggregation", "GzipCodec",
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
-            ]
+            dependencies: ["LinkerdMetrics", "FathomModel", "RouteAggregation", "GzipCodec", logging] + nio
         ),
-        // Counts heap allocations by interposing malloc; linked into the benchmark only.
-        .target(name: "AllocationCounter"),
-        // Returns the allocator's free pages to the system once per report window (the agent).
-        .target(name: "HeapRelease"),
-        // Simulated linkerd-proxies serving realistic, changing pages, with the ground truth of
-        // every request; used by the demo, the benchmark and end-to-end tests.
-        .target(name: "ProxySimulation", dependencies: ["FathomModel"]),
-        // Test-only helpers: the shared fixtures, page damage, and later the in-process fakes.
         // A minimal HTTP/1.1 server (SwiftNIO) for the admin endpoints and the local stand-ins.
         .target(
             name: "HTTPServing",
-            dependencies: [
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
+            dependencies: nio + [
                 .product(name: "NIOHTTP2", package: "swift-nio-http2"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
         ),
-        // Stand-ins on loopback for the demo and tests: the SaaS collector (the demo's local sink)
-        // and simulated linkerd-proxies serving their pages over HTTP.
+        // Returns the allocator's free pages to the system (malloc_trim), every scrape interval.
+        .target(name: "HeapRelease"),
+
+        // MARK: shipped
+
+        // Composition root: the one function that builds the agent's ServiceGroup (discovery,
+        // leader election, scraping, the window clock, the uploader, the admin server, the
+        // configuration watcher, heap release), its own metrics, log handler, `check`, `routes`.
+        .target(
+            name: "AgentApp",
+            dependencies: [
+                "PrometheusText", "LinkerdMetrics", "RouteAggregation", "FathomModel", "Reporting", "ReportProtos",
+                "Scraping", "AgentConfiguration", "HTTPServing", "KubernetesModels", "KubernetesAPI", "Inventory",
+                "CredentialFiles", "HeapRelease", httpClient, logging,
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ] + nio
+        ),
+        // The executable users run: command-line entry points only, no stand-in or simulation.
+        .executableTarget(
+            name: "fathom-agent",
+            dependencies: [
+                "AgentApp", "AgentConfiguration", logging,
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+
+        // MARK: stage (never linked into fathom-agent)
+
+        // Simulated linkerd-proxies serving realistic, changing pages, with the ground truth of
+        // every request; used by the demo, the benchmark and end-to-end tests.
+        .target(name: "ProxySimulation", dependencies: ["FathomModel"]),
+        // Stand-ins on loopback: the fake Kubernetes API, the collector (the demo's local sink,
+        // the tests' SaaS), the simulated proxies' HTTP servers, the demo cluster.
         .target(
             name: "LocalServers",
             dependencies: [
                 "Reporting", "ReportProtos", "GzipCodec", "ProxySimulation", "HTTPServing", "FathomModel",
-                "KubernetesAPI", .product(name: "NIOHTTP1", package: "swift-nio"),
+                "KubernetesModels", "KubernetesAPI", .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
         ),
+        // The demo: the agent's own service graph against the stand-ins, with a live route table.
+        .target(
+            name: "FathomDemo",
+            dependencies: [
+                "AgentApp", "AgentConfiguration", "LocalServers", "ProxySimulation", "Reporting", "ReportProtos",
+                "RouteAggregation", "KubernetesAPI", logging,
+            ]
+        ),
+        .executableTarget(
+            name: "fathom-demo",
+            dependencies: ["FathomDemo", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        // Test-only helpers: the shared fixtures, page damage, subprocesses, certificates.
         .target(name: "AgentTestSupport", dependencies: ["FathomModel", "ProxySimulation"]),
+        // Counts heap allocations by interposing malloc; linked into the benchmark only.
+        .target(name: "AllocationCounter"),
         .executableTarget(
             name: "fathom-bench",
             dependencies: [
                 "PrometheusText", "LinkerdMetrics", "RouteAggregation", "FathomModel", "AllocationCounter",
-                "AgentTestSupport", "KubernetesAPI", "Inventory", "LocalServers", "Reporting", "AgentApp",
-                "AgentConfiguration", "GzipCodec", "HTTPServing",
-                .product(name: "Logging", package: "swift-log"),
+                "AgentTestSupport", "KubernetesModels", "KubernetesAPI", "Inventory", "LocalServers", "Reporting",
+                "AgentApp", "AgentConfiguration", "GzipCodec", "HTTPServing", logging,
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
-        // The configuration: one key table drives YAML parsing, validation, env overrides and docs.
-        .target(name: "AgentConfiguration", dependencies: [.product(name: "Yams", package: "Yams")]),
-        // Composition root: the demo and (later) configuration, buildAgent, admin server.
-        .target(
-            name: "AgentApp",
-            dependencies: [
-                "PrometheusText", "LinkerdMetrics", "RouteAggregation", "FathomModel", "ProxySimulation", "Reporting",
-                "ReportProtos", "LocalServers", "Scraping", "AgentConfiguration", "HTTPServing", "KubernetesAPI",
-                "Inventory", "CredentialFiles", "HeapRelease", .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "Prometheus", package: "swift-prometheus"),
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "Logging", package: "swift-log"),
-            ]
-        ),
-        .executableTarget(
-            name: "fathom-agent",
-            dependencies: [
-                "AgentApp", "AgentConfiguration", "KubernetesAPI",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "Logging", package: "swift-log"),
-            ]
-        ),
+
+        // MARK: tests
+
         .testTarget(
             name: "PrometheusTextTests", dependencies: ["PrometheusText", "AgentTestSupport", "ProxySimulation"]),
         .testTarget(
@@ -159,44 +181,46 @@ let package = Package(
             name: "ScrapingTests",
             dependencies: [
                 "Scraping", "LocalServers", "ProxySimulation", "FathomModel", "RouteAggregation", "GzipCodec",
-                "HTTPServing",
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "Logging", package: "swift-log"),
+                "HTTPServing", httpClient, logging,
             ]
         ),
         .testTarget(
             name: "ReportingTests",
             dependencies: [
                 "Reporting", "ReportProtos", "RouteAggregation", "FathomModel", "ProxySimulation", "LocalServers",
-                "AgentTestSupport",
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                "AgentTestSupport", httpClient, logging, .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
         ),
         .testTarget(
             name: "AgentAppTests",
             dependencies: [
-                "AgentApp", "RouteAggregation", "FathomModel", "Scraping", "LinkerdMetrics", "PrometheusText",
-                "LocalServers", "ProxySimulation", "Reporting", "ReportProtos", "AgentConfiguration", "KubernetesAPI",
-                "AgentTestSupport",
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "Logging", package: "swift-log"),
+                "AgentApp", "FathomDemo", "RouteAggregation", "FathomModel", "Scraping", "LinkerdMetrics",
+                "PrometheusText", "LocalServers", "ProxySimulation", "Reporting", "ReportProtos", "AgentConfiguration",
+                "KubernetesModels", "KubernetesAPI", "AgentTestSupport", httpClient, logging,
+            ]
+        ),
+        // The built executables as subprocesses, with config files, as users run them; and the
+        // package graph read from `swift package describe`.
+        .testTarget(
+            name: "AgentProcessTests",
+            dependencies: [
+                "AgentApp", "AgentConfiguration", "LocalServers", "ProxySimulation", "Reporting", "ReportProtos",
+                "KubernetesModels", "AgentTestSupport", "PrometheusText", httpClient,
             ]
         ),
         .testTarget(
             name: "KubernetesAPITests",
             dependencies: [
-                "KubernetesAPI", "LocalServers", "AgentTestSupport", "ProxySimulation",
-                .product(name: "Logging", package: "swift-log"),
+                "KubernetesModels", "KubernetesAPI", "LocalServers", "AgentTestSupport", "ProxySimulation", logging,
             ]
         ),
-        .testTarget(name: "InventoryTests", dependencies: ["Inventory", "KubernetesAPI", "FathomModel"]),
+        .testTarget(name: "InventoryTests", dependencies: ["Inventory", "KubernetesModels", "FathomModel"]),
         // The Helm chart through the real Helm engine (PyPI helm-python-sdk) and kubernetes-validate.
         .testTarget(
             name: "ChartTests",
             dependencies: [
-                "AgentApp", "AgentConfiguration", "AgentTestSupport", .product(name: "Yams", package: "Yams"),
+                "AgentApp", "AgentConfiguration", "AgentTestSupport", "KubernetesModels",
+                .product(name: "Yams", package: "Yams"),
             ]
         ),
         // The pipeline end to end: simulated proxies -> decoder -> aggregator, checked against the truth.

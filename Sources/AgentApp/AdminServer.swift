@@ -4,8 +4,9 @@ import HTTPServing
 import RouteAggregation
 
 /// The agent's admin endpoints: `/metrics` (its own metrics, Prometheus text), `/healthz` (the
-/// process answers), `/readyz` (every watcher has listed once; 503 until then) and `/debug/routes`
-/// (the last closed window as JSON, for `fathom-agent routes`).
+/// process answers), `/readyz` (200 once every watcher has listed once; 503 with the reason
+/// until then and while shutting down) and `/debug/routes` (the last closed window as JSON, for
+/// `fathom-agent routes`).
 public final class AdminServer: Sendable {
     private let server: SimpleHTTPServer
     public var port: Int { server.port }
@@ -15,7 +16,7 @@ public final class AdminServer: Sendable {
     }
 
     public static func start(
-        host: String, port: Int, metrics: AgentMetrics, ready: @escaping @Sendable () -> Bool,
+        host: String, port: Int, metrics: AgentMetrics, notReady: @escaping @Sendable () -> String?,
         lastWindow: @escaping @Sendable () -> AggregationWindow?
     ) async throws -> AdminServer {
         let server = try await SimpleHTTPServer.start(host: host, port: port) { request in
@@ -28,9 +29,8 @@ public final class AdminServer: Sendable {
             case "/healthz":
                 return .reply(status: 200, body: Array("ok\n".utf8))
             case "/readyz":
-                return ready()
-                    ? .reply(status: 200, body: Array("ready\n".utf8))
-                    : .reply(status: 503, body: Array("not ready: waiting for the first full list\n".utf8))
+                if let reason = notReady() { return .reply(status: 503, body: Array("not ready: \(reason)\n".utf8)) }
+                return .reply(status: 200, body: Array("ready\n".utf8))
             case "/debug/routes":
                 let routes = (lastWindow()?.routes ?? []).map(DebugRoute.init)
                 let body = (try? JSONEncoder().encode(routes)).map { [UInt8]($0) } ?? Array("[]".utf8)
@@ -52,6 +52,20 @@ public enum RoutesClient {
     /// A failed read, with what to check.
     public struct Failure: Error, CustomStringConvertible {
         public var description: String
+    }
+
+    /// `fathom-agent routes`: the table of the agent at `agent`, or a line saying there is no traffic.
+    public static func table(agent: String) async throws -> String {
+        let client = HTTPClient(eventLoopGroupProvider: .singleton)
+        do {
+            let routes = try await fetch(agent: agent, client: client)
+            try await client.shutdown()
+            return routes.isEmpty
+                ? "no route traffic in the last window" : RouteTable.render(rows: RouteTable.rows(routes))
+        } catch {
+            try? await client.shutdown()
+            throw error
+        }
     }
 
     /// - Parameter timeout: seconds; AsyncHTTPClient keeps retrying a refused connection until then.

@@ -2,134 +2,74 @@ import AgentConfiguration
 import AsyncHTTPClient
 import FathomModel
 import Foundation
-import HeapRelease
 import Inventory
 import KubernetesAPI
+import KubernetesModels
 import Logging
 import Reporting
 import RouteAggregation
 import Scraping
-import Synchronization
+import ServiceLifecycle
 
-/// What the agent runs against, besides its configuration: where the Kubernetes API is, where
-/// the admin server listens, the clock, and how long shutdown may take.
-public struct AgentEnvironment: Sendable {
-    public var connection: ClusterConnection
-    public var adminHost: String
-    public var reflectorSettings: ReflectorSettings
-    public var now: @Sendable () -> Double
-    /// Random per process start; with the sequence number it names every batch.
-    public var instanceID: String
-    /// Seconds to deliver what is queued after a shutdown request; the chart's
-    /// `terminationGracePeriodSeconds` is set above it.
-    public var shutdownGraceSeconds: Double
-    /// Seconds between publications of the scrape targets (changes are coalesced).
-    public var targetPublishInterval: Double
-    /// Upload retry timing; the defaults suit a real collector.
-    public var retry = RetryPolicy()
-    /// The mounted configuration file, watched for changes (a ConfigMap update swaps a symlink);
-    /// nil when the configuration does not come from a file.
-    public var configurationFile: String?
-    /// Seconds between checks of the configuration file.
-    public var configurationCheckInterval: Double = 5
-    /// Environment variables that override configuration keys, applied on reload too.
-    public var variables: [String: String] = ProcessInfo.processInfo.environment
-    /// The log level every handler reads; reloads change it.
-    public var logLevel: LogLevelControl?
-    /// Leader election in daemonset mode (when `kubernetes.nodeName` is set): only the leader
-    /// reports the inventory and rollouts, every agent reports its node's routes. Nil picks
-    /// client-go's timings, the Lease `<agent.id>-leader` in the pod's namespace, and the pod name
-    /// (`POD_NAME`, else `HOSTNAME`) as identity.
-    public var leaderElection: LeaderElectionSettings?
-
-    public init(
-        connection: ClusterConnection, adminHost: String = "0.0.0.0",
-        reflectorSettings: ReflectorSettings = ReflectorSettings(),
-        now: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 },
-        instanceID: String = String(UInt64.random(in: 0...UInt64.max), radix: 16), shutdownGraceSeconds: Double = 20,
-        targetPublishInterval: Double = 1
-    ) {
-        self.connection = connection
-        self.adminHost = adminHost
-        self.reflectorSettings = reflectorSettings
-        self.now = now
-        self.instanceID = instanceID
-        self.shutdownGraceSeconds = shutdownGraceSeconds
-        self.targetPublishInterval = targetPublishInterval
-    }
-}
-
-/// The running agent (`fathom-agent run`): discovery → scraping → aggregation → batches → upload,
-/// with the admin server, until `shutdown` fires. Then, in order: stop watching and scraping,
-/// close the last (partial) window, deliver what is queued within the grace period; what is not
-/// delivered stays in the spool for the next start.
+/// The running agent: the one service graph that `fathom-agent run`, the demo, the fleet
+/// benchmark and the tests all build, through this initializer, from a configuration and an
+/// environment.
+///
+/// One `ServiceGroup` runs, in start order: the admin server, the uploader, leader election
+/// (daemonset mode), the window clock, heap release, the configuration watcher (with a file),
+/// scraping and discovery. A graceful shutdown (SIGTERM or SIGINT when the environment asks for
+/// it, or `shutdown()`) stops them in reverse: discovery, then scraping; the window clock closes
+/// the last window; leader election hands the Lease back; the uploader drains, retrying through
+/// `shutdown.gracePeriod`, and what is left stays in the spool; the admin server stops last. A
+/// service that fails is logged and ends the group, and `run` throws.
 public final class Agent: Sendable {
     public let configuration: AgentConfiguration
     public let environment: AgentEnvironment
     public let metrics: AgentMetrics
-    public let shutdown = ShutdownTrigger()
     private let logger: Logger
-    private let adminPortBox = Mutex(0)
-    private let discoveryBox = Mutex<Discovery?>(nil)
-    private let electorBox = Mutex<LeaseElector?>(nil)
+    private let group: ServiceGroup
+    private let kubernetes: KubernetesClient
+    private let http: HTTPClient
+    private let discovery: Discovery
+    private let elector: LeaseElector?
+    private let admin: AdminService
+    private let live: LiveConfiguration
     private let lastWindow = LastWindow()
-    private let live: Mutex<AgentConfiguration>
-    /// Called with every batch as it is queued (the demo prints from it; tests count).
-    private let onBatch: @Sendable (QueuedBatch) -> Void
 
-    public init(
-        configuration: AgentConfiguration, environment: AgentEnvironment, logger: Logger,
-        onBatch: @escaping @Sendable (QueuedBatch) -> Void = { _ in }
-    ) {
+    /// Builds every part and the service graph; nothing runs until `run()`. Throws when the
+    /// cluster's TLS material or the spool cannot be used.
+    public init(configuration: AgentConfiguration, environment: AgentEnvironment, logger: Logger) throws {
         self.configuration = configuration
         self.environment = environment
         self.logger = logger
-        self.metrics = AgentMetrics(version: AgentVersion.current)
-        self.onBatch = onBatch
-        self.live = Mutex(configuration)
-    }
-
-    /// The configuration in effect: the one it started with, plus reloaded live keys.
-    public var currentConfiguration: AgentConfiguration { live.withLock { $0 } }
-
-    /// The admin server's port once it listens (useful with port 0).
-    public var adminPort: Int { adminPortBox.withLock { $0 } }
-
-    /// Proxies scraped successfully at least once since the agent started.
-    public var proxiesScraped: Int { lastWindow.scrapedProxies.withLock { $0.count } }
-
-    /// Successful scrapes per proxy (`namespace/pod`) since the agent started.
-    public var scrapeCounts: [String: Int] {
-        lastWindow.scrapedProxies.withLock { counts in
-            Dictionary(uniqueKeysWithValues: counts.map { ("\($0.key)", $0.value) })
-        }
-    }
-
-    /// The pods being scraped (`namespace/name`), as discovery last computed them.
-    public var discoveredTargets: [String] {
-        (discoveryBox.withLock { $0 }?.scrapeCandidates() ?? []).map { "\($0.pod)" }
-    }
-
-    /// In daemonset mode, whether this agent leads (reports the inventory and rollouts); always
-    /// true otherwise.
-    public var isLeader: Bool { electorBox.withLock { $0 }?.isLeader ?? true }
-
-    /// Whether every watcher has listed once.
-    public var isReady: Bool { discoveryBox.withLock { $0 }?.isSynced ?? false }
-
-    public func run() async throws {
-        let configuration = self.configuration
-        let environment = self.environment
+        let metrics = AgentMetrics(version: AgentVersion.current)
+        self.metrics = metrics
+        let live = LiveConfiguration(configuration)
+        self.live = live
         let now = environment.now
+
         let kubernetes = try KubernetesClient(connection: environment.connection)
+        let http = HTTPClient(eventLoopGroupProvider: .singleton)
+        let uploader: Uploader
+        do {
+            uploader = try Uploader(
+                configuration: configuration.uploaderConfiguration(retry: environment.retry), client: http,
+                logger: logger, observe: { metrics.record($0) })
+        } catch {
+            try? http.syncShutdown()
+            try? kubernetes.syncShutdown()
+            throw error
+        }
+        self.kubernetes = kubernetes
+        self.http = http
+
         let discovery = Discovery(
             client: kubernetes,
             settings: InventorySettings(
-                controlPlaneNamespace: configuration.controlPlaneNamespace,
-                namespaces: configuration.namespaceFilter),
+                controlPlaneNamespace: configuration.controlPlaneNamespace, namespaces: configuration.namespaceFilter),
             nodeName: configuration.nodeName, reflectorSettings: environment.reflectorSettings, logger: logger,
             metrics: metrics, now: now)
-        discoveryBox.withLock { $0 = discovery }
+        self.discovery = discovery
         let elector =
             configuration.nodeName.isEmpty
             ? nil
@@ -142,13 +82,9 @@ public final class Agent: Sendable {
                         identity: environment.variables["POD_NAME"] ?? environment.variables["HOSTNAME"]
                             ?? configuration.nodeName),
                 logger: logger, now: now)
-        electorBox.withLock { $0 = elector }
+        self.elector = elector
+
         let lastWindow = self.lastWindow
-        let admin = try await AdminServer.start(
-            host: environment.adminHost, port: configuration.adminPort, metrics: metrics,
-            ready: { discovery.isSynced }, lastWindow: { lastWindow.window.withLock { $0 } })
-        adminPortBox.withLock { $0 = admin.port }
-        let http = HTTPClient(eventLoopGroupProvider: .singleton)
         let pipeline = AgentPipeline(
             aggregator: RouteAggregator(
                 startedAt: now(), limits: .init(maxRoutesPerWorkload: configuration.maxRoutesPerWorkload)),
@@ -156,15 +92,6 @@ public final class Agent: Sendable {
         let scraper = ScrapeManager(
             settings: configuration.scrapeSettings, fetcher: PageFetcher(), logger: logger,
             deliver: { await pipeline.handle($0) })
-        var uploaderConfiguration = UploaderConfiguration(endpoint: configuration.reportEndpoint)
-        uploaderConfiguration.tokenFile = configuration.tokenFile.isEmpty ? nil : configuration.tokenFile
-        uploaderConfiguration.requestTimeout = configuration.requestTimeout
-        uploaderConfiguration.queueMaxBytes = configuration.queueMaxBytes
-        uploaderConfiguration.spoolDirectory = configuration.spoolDirectory
-        uploaderConfiguration.spoolMaxBytes = configuration.spoolMaxBytes
-        uploaderConfiguration.userAgent = "fathom-agent/\(AgentVersion.current)"
-        uploaderConfiguration.retry = environment.retry
-
         let reporter = Reporter(
             builder: BatchBuilder(
                 identity: AgentIdentity(
@@ -172,195 +99,141 @@ public final class Agent: Sendable {
                     clusterName: configuration.clusterName, agentVersion: AgentVersion.current,
                     nodeName: configuration.nodeName)),
             inventory: InventoryReporter(snapshotEvery: configuration.inventorySnapshotEvery))
+        let windows = WindowCloser(
+            pipeline: pipeline, reporter: reporter, discovery: discovery, uploader: uploader, elector: elector,
+            logger: logger, onBatch: environment.onBatch)
+        let admin = AdminService(
+            address: configuration.adminAddress, port: configuration.adminPort, metrics: metrics,
+            notReady: { discovery.notReadyReason }, lastWindow: lastWindow, logger: logger)
+        self.admin = admin
+
+        // Start order; the graceful shutdown runs it backwards.
+        var services: [(String, any Service)] = [
+            ("admin", admin),
+            (
+                "upload",
+                UploadService(
+                    uploader: uploader, graceSeconds: configuration.shutdownGracePeriod,
+                    spoolDirectory: configuration.spoolDirectory, logger: logger)
+            ),
+        ]
+        if let elector { services.append(("leader-election", LeaderElectionService(elector: elector))) }
+        services.append(("window", WindowService(live: live, now: now, windows: windows)))
+        services.append(("heap-release", HeapReleaseService(live: live)))
+        if let file = environment.configurationFile {
+            let logLevel = environment.logLevel
+            services.append(
+                (
+                    "configuration",
+                    ConfigurationWatcher(
+                        file: file, checkInterval: environment.configurationCheckInterval,
+                        variables: environment.variables, live: live, metrics: metrics, logger: logger,
+                        apply: { reload in
+                            await Self.apply(reload, scraper: scraper, discovery: discovery, logLevel: logLevel)
+                        })
+                ))
+        }
+        services.append(("scraping", ScrapeService(scraper: scraper)))
+        services.append(
+            (
+                "discovery",
+                DiscoveryService(
+                    discovery: discovery, scraper: scraper, publishInterval: environment.targetPublishInterval)
+            ))
+
+        var group = ServiceGroupConfiguration(
+            services: services.map { name, service in
+                ServiceGroupConfiguration.ServiceConfiguration(
+                    service: LoggedService(name: name, base: service, logger: logger),
+                    successTerminationBehavior: .cancelGroup, failureTerminationBehavior: .cancelGroup,
+                    serviceName: name)
+            },
+            gracefulShutdownSignals: environment.handlesTerminationSignals ? [.sigterm, .sigint] : [],
+            logger: logger)
+        // Past the grace period (plus an upload in flight), shutdown turns into cancellation.
+        group.maximumGracefulShutdownDuration = .milliseconds(
+            Int64((configuration.shutdownGracePeriod + configuration.requestTimeout + 5) * 1_000))
+        self.group = ServiceGroup(configuration: group)
+    }
+
+    /// Runs the service graph until a graceful shutdown completes; throws when a service failed.
+    public func run() async throws {
+        logger.info(
+            "agent started",
+            metadata: [
+                "agent.version": "\(AgentVersion.current)", "k8s.server": "\(environment.connection.server)",
+                "report.endpoint": "\(configuration.reportEndpoint)",
+                "admin.address": "\(configuration.adminAddress):\(configuration.adminPort)",
+            ])
         var failure: (any Error)?
         do {
-            let uploader = try Uploader(configuration: uploaderConfiguration, client: http, logger: logger)
-            logger.info(
-                "agent started",
-                metadata: [
-                    "agent.version": "\(AgentVersion.current)", "k8s.server": "\(environment.connection.server)",
-                    "report.endpoint": "\(configuration.reportEndpoint)", "admin.port": "\(admin.port)",
-                ])
-            await withTaskGroup(of: Void.self) { delivery in
-                delivery.addTask { await uploader.run() }
-                await withTaskGroup(of: Void.self) { collection in
-                    collection.addTask {
-                        do {
-                            try await discovery.run(publishInterval: environment.targetPublishInterval) { candidates in
-                                await scraper.update(targets: candidates.map(ScrapeTarget.init))
-                            }
-                        } catch {}
-                    }
-                    collection.addTask { await scraper.run() }
-                    if let elector { collection.addTask { await elector.run() } }
-                    if let file = environment.configurationFile {
-                        collection.addTask {
-                            await self.watchConfiguration(file, scraper: scraper, discovery: discovery)
-                        }
-                    }
-                    collection.addTask {
-                        var next = now() + configuration.reportInterval
-                        while !Task.isCancelled {
-                            let wait = next - now()
-                            if wait > 0 {
-                                do { try await Task.sleep(for: .milliseconds(Int64(wait * 1_000))) } catch { return }
-                            }
-                            // Read each time: report.interval can be reloaded.
-                            next += self.live.withLock { $0.reportInterval }
-                            await self.closeWindow(pipeline, reporter, discovery, uploader, at: now())
-                        }
-                    }
-                    collection.addTask {
-                        // Every scrape interval frees and reuses a page's worth of memory per
-                        // target; glibc keeps the freed pages, and resident memory would sit 30 MB
-                        // above what is in use at 1,000 targets (fathom-bench --agent-fleet). A
-                        // release costs about a millisecond.
-                        while !Task.isCancelled {
-                            let interval = max(1, self.live.withLock { $0.scrapeInterval })
-                            do { try await Task.sleep(for: .milliseconds(Int64(interval * 1_000))) } catch { return }
-                            fathom_release_free_heap()
-                        }
-                    }
-                    await self.shutdown.wait()
-                    self.logger.info("shutting down: stopping discovery and scraping")
-                    await elector?.release()
-                    await scraper.finish()
-                    collection.cancelAll()
-                }
-                // The last, partial window: everything scraped so far leaves with it.
-                await self.closeWindow(pipeline, reporter, discovery, uploader, at: now())
-                let delivered = await uploader.flush(within: environment.shutdownGraceSeconds)
-                let left = await uploader.currentStats.queuedBatches
-                if delivered {
-                    self.logger.info("shutdown complete: every batch delivered")
-                } else {
-                    self.logger.warning(
-                        "shutdown: batches not delivered within the grace period",
-                        metadata: [
-                            "report.queued": "\(left)",
-                            "report.spool": "\(configuration.spoolDirectory ?? "disabled: they are lost")",
-                        ])
-                }
-                delivery.cancelAll()
-            }
+            try await group.run()
         } catch {
             failure = error
         }
         try? await http.shutdown()
         try? await kubernetes.shutdown()
-        try? await admin.shutdown()
-        if let failure { throw failure }
+        if let failure {
+            if !(failure is AgentFailure) {
+                logger.error("agent stopped on an error", metadata: ["error": "\(failure)"])
+            }
+            throw failure
+        }
+        logger.info("agent stopped")
     }
 
-    /// Reloads the configuration file when its content changes. A valid file's live keys apply at
-    /// once; keys that need a restart are named in the log; an invalid file is counted and logged
-    /// with every problem, and the running configuration stays.
-    private func watchConfiguration(_ file: String, scraper: ScrapeManager, discovery: Discovery) async {
-        var lastText = FileManager.default.contents(atPath: file)
-        while !Task.isCancelled {
-            do {
-                try await Task.sleep(for: .milliseconds(Int64(environment.configurationCheckInterval * 1_000)))
-            } catch { return }
-            guard let text = FileManager.default.contents(atPath: file), text != lastText else { continue }
-            lastText = text
-            let loaded: AgentConfiguration
-            do {
-                loaded = try ConfigurationLoader.load(
-                    yaml: String(decoding: text, as: UTF8.self), environment: environment.variables)
-            } catch {
-                metrics.recordConfigReload("failure")
-                logger.error(
-                    "configuration reload failed; keeping the running configuration",
-                    metadata: ["config.file": "\(file)", "error": "\(error)"])
-                continue
-            }
-            let running = live.withLock { $0 }
-            let changed = loaded.changedKeys(from: running)
-            let reloadable = Set(ConfigurationKey.all.filter(\.reloadable).map(\.path))
-            var applied = running
-            applied.scrapeInterval = loaded.scrapeInterval
-            applied.scrapeTimeout = loaded.scrapeTimeout
-            applied.maxPageBytes = loaded.maxPageBytes
-            applied.includeNamespaces = loaded.includeNamespaces
-            applied.excludeNamespaces = loaded.excludeNamespaces
-            applied.reportInterval = loaded.reportInterval
-            applied.logLevel = loaded.logLevel
-            live.withLock { $0 = applied }
-            if changed.contains(where: { $0.hasPrefix("scrape.") }) {
+    /// Starts the graceful shutdown (remembered if `run` has not started yet).
+    public func shutdown() async {
+        await group.triggerGracefulShutdown()
+    }
+
+    /// A reload's live settings, applied where they are used.
+    private static func apply(
+        _ reload: ConfigurationReload, scraper: ScrapeManager, discovery: Discovery, logLevel: LogLevelControl?
+    ) async {
+        let applied = reload.configuration
+        for setting in reload.settings {
+            switch setting {
+            case .scraping:
                 // The scraper keeps its concurrency cap, a restart-only key.
                 await scraper.update(settings: applied.scrapeSettings)
-            }
-            if changed.contains(where: { $0.hasPrefix("scrape.namespaces.") }) {
+            case .namespaceFilter:
                 discovery.update(namespaces: applied.namespaceFilter)
-            }
-            if let level = Logger.Level(rawValue: applied.logLevel) { environment.logLevel?.level = level }
-            metrics.recordConfigReload("success")
-            let needRestart = changed.filter { !reloadable.contains($0) }
-            logger.info(
-                "configuration reloaded",
-                metadata: ["config.applied": "\(changed.filter(reloadable.contains).joined(separator: ","))"])
-            if !needRestart.isEmpty {
-                logger.warning(
-                    "configuration keys changed that apply only after a restart",
-                    metadata: ["config.keys": "\(needRestart.joined(separator: ","))"])
+            case .reportInterval:
+                break  // The window clock reads it at every window.
+            case .logLevel:
+                if let level = Logger.Level(rawValue: applied.logLevel) { logLevel?.level = level }
             }
         }
     }
 
-    private func closeWindow(
-        _ pipeline: AgentPipeline, _ reporter: Reporter, _ discovery: Discovery, _ uploader: Uploader, at time: Double
-    ) async {
-        var (window, health, pageBytes, stats) = await pipeline.closeWindow(at: time)
-        health.queuedBatches = await uploader.currentStats.queuedBatches
-        // In daemonset mode only the leader reports the cluster-wide inventory and rollouts;
-        // every agent reports the routes of its own node's pods.
-        let leads = electorBox.withLock { $0 }?.isLeader ?? true
-        let taken = discovery.takeRolloutEvents()
-        let events = leads ? taken : []
-        do {
-            let batch = try reporter.encode(
-                window: window, health: health, workloads: leads && discovery.isSynced ? discovery.workloads() : nil,
-                rolloutEvents: events)
-            await uploader.enqueue(batch)
-            metrics.record(await uploader.currentStats)
-            onBatch(
-                QueuedBatch(
-                    batch: batch, window: window, rolloutEvents: events, pageBytes: pageBytes, aggregation: stats,
-                    targets: health.targets))
-        } catch {
-            logger.error("cannot encode a report batch", metadata: ["error": "\(error)"])
+    // MARK: - What tests, the demo and the benchmark observe
+
+    /// The configuration in effect: the one it started with, plus reloaded live keys.
+    public var currentConfiguration: AgentConfiguration { live.current }
+
+    /// The admin server's port once it listens (useful with port 0), else 0.
+    public var adminPort: Int { admin.boundPort }
+
+    /// Proxies scraped successfully at least once since the agent started.
+    public var proxiesScraped: Int { lastWindow.scrapedProxies.withLock { $0.count } }
+
+    /// Successful scrapes per proxy (`namespace/pod`) since the agent started.
+    public var scrapeCounts: [String: Int] {
+        lastWindow.scrapedProxies.withLock { counts in
+            Dictionary(uniqueKeysWithValues: counts.map { ("\($0.key)", $0.value) })
         }
     }
-}
 
-/// A batch the agent just queued, with what went into it.
-public struct QueuedBatch: Sendable {
-    public var batch: EncodedBatch
-    public var window: AggregationWindow
-    public var rolloutEvents: [RolloutEvent]
-    /// Page bytes scraped during the window.
-    public var pageBytes: Int
-    public var aggregation: RouteAggregator.Stats
-    public var targets: Int
-}
+    /// The pods being scraped (`namespace/name`), as discovery last computed them.
+    public var discoveredTargets: [String] { discovery.scrapeCandidates().map { "\($0.pod)" } }
 
-/// Builds batches: the builder's sequence numbers and the inventory's full/delta rhythm.
-final class Reporter: Sendable {
-    private let state: Mutex<(BatchBuilder, InventoryReporter)>
+    /// In daemonset mode, whether this agent leads (reports the inventory and rollouts); always
+    /// true otherwise.
+    public var isLeader: Bool { elector?.isLeader ?? true }
 
-    init(builder: BatchBuilder, inventory: InventoryReporter) {
-        state = Mutex((builder, inventory))
-    }
-
-    /// `workloads` is nil until discovery has listed everything: a partial inventory is not sent.
-    func encode(
-        window: AggregationWindow, health: HealthSummary, workloads: [WorkloadSummary]?, rolloutEvents: [RolloutEvent]
-    ) throws -> EncodedBatch {
-        try state.withLock { state in
-            let section = workloads.flatMap { state.1.section(for: $0) }
-            return try state.0.encode(window: window, health: health, inventory: section, rolloutEvents: rolloutEvents)
-        }
-    }
+    /// Whether every watcher has listed once.
+    public var isReady: Bool { discovery.isSynced }
 }
 
 extension AgentConfiguration {
@@ -377,6 +250,19 @@ extension AgentConfiguration {
     /// The `scrape.namespaces` keys as the inventory applies them.
     var namespaceFilter: NamespaceFilter {
         NamespaceFilter(include: includeNamespaces, exclude: excludeNamespaces)
+    }
+
+    /// The `report` keys as the uploader takes them.
+    func uploaderConfiguration(retry: RetryPolicy) -> UploaderConfiguration {
+        var uploader = UploaderConfiguration(endpoint: reportEndpoint)
+        uploader.tokenFile = tokenFile.isEmpty ? nil : tokenFile
+        uploader.requestTimeout = requestTimeout
+        uploader.queueMaxBytes = queueMaxBytes
+        uploader.spoolDirectory = spoolDirectory
+        uploader.spoolMaxBytes = spoolMaxBytes
+        uploader.userAgent = "fathom-agent/\(AgentVersion.current)"
+        uploader.retry = retry
+        return uploader
     }
 }
 

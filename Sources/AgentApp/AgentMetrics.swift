@@ -1,4 +1,5 @@
 import KubernetesAPI
+import KubernetesModels
 import Prometheus
 import Reporting
 import RouteAggregation

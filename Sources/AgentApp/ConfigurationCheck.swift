@@ -1,5 +1,6 @@
 import AgentConfiguration
 import Foundation
+import KubernetesAPI
 
 /// The local checks of `fathom-agent check` (the file, its keys, the token, the spool), as a
 /// checklist with a hint per failure in the spirit of `linkerd check`; `ConnectivityCheck` adds
@@ -13,20 +14,36 @@ public enum ConfigurationCheck {
         public var hint: String?
     }
 
+    /// `fathom-agent check`: the local checks, then (unless `offline`, and only with a valid
+    /// configuration) the Kubernetes API and the collector.
+    public static func all(path: String, environment: [String: String], offline: Bool) async -> [Item] {
+        var items = run(path: path, environment: environment)
+        guard !offline, let configuration = try? ConfigurationLoader.load(file: path, environment: environment) else {
+            return items
+        }
+        let connection = Result { () throws(KubernetesAPIError) in
+            try ClusterConnection.forAgent(kubeconfig: configuration.kubeconfig, environment: environment)
+        }
+        items += await ConnectivityCheck.run(configuration: configuration, connection: connection)
+        return items
+    }
+
     /// Checks the file at `path` with `environment` overrides.
     public static func run(path: String, environment: [String: String]) -> [Item] {
-        guard let data = FileManager.default.contents(atPath: path) else {
+        let text: String
+        do {
+            text = try ConfigurationLoader.text(ofFile: path)
+        } catch {
             return [
                 Item(
                     passed: false, title: "configuration file \(path) is readable",
-                    hint: "pass --config with the path of the mounted ConfigMap's config.yaml")
+                    hint: error.problems.map(\.message).joined(separator: "; "))
             ]
         }
         var items = [Item(passed: true, title: "configuration file \(path) is readable", hint: nil)]
         let configuration: AgentConfiguration
         do {
-            configuration = try ConfigurationLoader.load(
-                yaml: String(decoding: data, as: UTF8.self), environment: environment)
+            configuration = try ConfigurationLoader.load(yaml: text, environment: environment)
             items.append(Item(passed: true, title: "configuration is valid", hint: nil))
         } catch {
             items.append(

@@ -3,20 +3,16 @@ import AsyncHTTPClient
 import CredentialFiles
 import Foundation
 import KubernetesAPI
+import KubernetesModels
 import NIOCore
 import NIOPosix
 import Scraping
 
 /// The part of `fathom-agent check` that talks to the outside: the Kubernetes API (reached, and
-/// every permission the agent needs, tried the way the agent uses it: a LIST of one item) and
-/// the collector (reached, and the token accepted). Read-only: nothing is created anywhere.
+/// every permission the agent needs on each row of `WatchedResource.all`, tried the way the agent
+/// uses it: a LIST of one item) and the collector (reached, and the token accepted). Read-only:
+/// nothing is created anywhere.
 public enum ConnectivityCheck {
-    /// The resources the agent lists and watches; each needs get, list and watch.
-    static let resources: [(ResourceDescriptor, required: Bool)] = [
-        (Pod.resource, true), (ReplicaSet.resource, true), (Deployment.resource, true),
-        (StatefulSet.resource, true), (DaemonSet.resource, true), (ArgoRollout.resource, false),
-    ]
-
     public static func run(
         configuration: AgentConfiguration, connection: Result<ClusterConnection, KubernetesAPIError>
     ) async -> [ConfigurationCheck.Item] {
@@ -57,21 +53,23 @@ public enum ConnectivityCheck {
         -> [ConfigurationCheck.Item]
     {
         var items: [ConfigurationCheck.Item] = []
-        for (resource, required) in resources {
+        for row in WatchedResource.all {
+            let resource = row.resource
             let title = "can list and watch \(resource.plural) (\(resource.apiVersion))"
             do {
-                if !required, try await !client.serves(resource) {
+                if row.requirement == .whereInstalled, try await !client.serves(resource) {
                     items.append(
                         .init(passed: true, title: "\(resource.kind) CRD is not installed; not watched", hint: nil))
                     continue
                 }
-                try await list(resource, client)
+                try await listOne(row.model, client)
                 items.append(.init(passed: true, title: title, hint: nil))
             } catch let error as KubernetesAPIError {
                 let hint: String =
                     switch error {
                     case .forbidden:
-                        "grant get, list and watch on \(resource.plural) in API group \"\(resource.group)\" to the "
+                        "grant \(row.verbs.joined(separator: " and ")) on \(resource.plural) in API group "
+                            + "\"\(resource.group)\" to the "
                             + "agent's service account (the chart's ClusterRole does): \(error)"
                     case .unauthorized:
                         "the API server rejected the credentials (an expired or wrong token): \(error)"
@@ -89,15 +87,10 @@ public enum ConnectivityCheck {
         return items
     }
 
-    private static func list(_ resource: ResourceDescriptor, _ client: KubernetesClient) async throws {
-        switch resource.plural {
-        case "pods": _ = try await client.list(Pod.self, limit: 1)
-        case "replicasets": _ = try await client.list(ReplicaSet.self, limit: 1)
-        case "deployments": _ = try await client.list(Deployment.self, limit: 1)
-        case "statefulsets": _ = try await client.list(StatefulSet.self, limit: 1)
-        case "daemonsets": _ = try await client.list(DaemonSet.self, limit: 1)
-        default: _ = try await client.list(ArgoRollout.self, limit: 1)
-        }
+    /// A LIST of one object of the type, as the agent's first list starts.
+    private static func listOne<Object: KubernetesObject>(_ type: Object.Type, _ client: KubernetesClient) async throws
+    {
+        _ = try await client.list(type, limit: 1)
     }
 
     /// A GET to the collector URL: any HTTP answer means it is reachable; 401 or 403 means the

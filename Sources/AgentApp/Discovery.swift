@@ -1,14 +1,17 @@
 import FathomModel
 import Inventory
 import KubernetesAPI
+import KubernetesModels
 import Logging
 import Synchronization
 
-/// The agent's view of the cluster: one reflector per resource feeding one `ClusterInventory`,
-/// the meshed pods handed to the scraper as they change, rollout events kept for the next batch.
+/// The agent's view of the cluster: one reflector per row of `WatchedResource.all` feeding one
+/// `ClusterInventory`, the meshed pods handed to the scraper as they change, rollout events kept
+/// for the next batch.
 ///
 /// Ready (for `/readyz`) once every reflector has completed its first list. In daemonset mode
-/// (`nodeName`) pods are watched with a field selector, so each agent sees only its node's pods.
+/// (`nodeName`) the per-node resources (pods) are watched with a field selector, so each agent
+/// sees only its node's pods.
 public final class Discovery: Sendable {
     struct State: Sendable {
         var inventory: ClusterInventory
@@ -16,6 +19,7 @@ public final class Discovery: Sendable {
         var expected: Set<String> = []
         var listed: Set<String> = []
         var targetsChanged = false
+        var stopping = false
     }
 
     private let client: KubernetesClient
@@ -43,6 +47,22 @@ public final class Discovery: Sendable {
     /// Every reflector has listed once.
     public var isSynced: Bool { state.withLock { !$0.expected.isEmpty && $0.expected.isSubset(of: $0.listed) } }
 
+    /// Why the agent is not ready (for `/readyz`), or nil when it is: every reflector has listed
+    /// once and it is not shutting down.
+    public var notReadyReason: String? {
+        state.withLock { state in
+            if state.stopping { return "shutting down" }
+            if state.expected.isEmpty { return "discovering which resources the API serves" }
+            let waiting = state.expected.subtracting(state.listed).sorted()
+            return waiting.isEmpty ? nil : "waiting for the first full list of \(waiting.joined(separator: ", "))"
+        }
+    }
+
+    /// Marks the start of the shutdown: readiness goes, so the pod leaves its Service's endpoints.
+    public func stop() {
+        state.withLock { $0.stopping = true }
+    }
+
     /// Rollout transitions since the last call, oldest first.
     public func takeRolloutEvents() -> [RolloutEvent] {
         state.withLock { state in
@@ -68,31 +88,35 @@ public final class Discovery: Sendable {
     public func run(
         publishInterval: Double = 1, publish: @escaping @Sendable ([ScrapeCandidate]) async -> Void
     ) async throws {
-        var resources = ["pods", "replicasets", "deployments", "statefulsets", "daemonsets"]
-        let rollouts: Bool
-        do {
-            rollouts = try await client.serves(ArgoRollout.resource)
-        } catch {
-            logger.warning(
-                "cannot tell whether Argo Rollouts are installed; not watching them",
-                metadata: ["error": "\(error)"])
-            rollouts = false
+        var watched: [WatchedResource] = []
+        for row in WatchedResource.all {
+            switch row.requirement {
+            case .required:
+                watched.append(row)
+            case .whereInstalled:
+                do {
+                    if try await client.serves(row.resource) { watched.append(row) }
+                } catch {
+                    logger.warning(
+                        "cannot tell whether a custom resource is installed; not watching it",
+                        metadata: ["k8s.resource": "\(row.resource.plural)", "error": "\(error)"])
+                }
+            }
         }
-        if rollouts { resources.append("rollouts") }
-        state.withLock { $0.expected = Set(resources) }
+        state.withLock { $0.expected = Set(watched.map(\.resource.plural)) }
         logger.info(
             "watching the cluster",
-            metadata: ["k8s.resources": "\(resources.joined(separator: ","))", "k8s.node": "\(nodeName ?? "all")"])
+            metadata: [
+                "k8s.resources": "\(watched.map(\.resource.plural).joined(separator: ","))",
+                "k8s.node": "\(nodeName ?? "all")",
+            ])
 
         try await withThrowingTaskGroup(of: Void.self) { group in
-            var podSettings = reflectorSettings
-            if let nodeName { podSettings.selectors.field = "spec.nodeName=\(nodeName)" }
-            group.addTask { try await self.follow(Pod.self, podSettings) }
-            group.addTask { try await self.follow(ReplicaSet.self, self.reflectorSettings) }
-            group.addTask { try await self.follow(Deployment.self, self.reflectorSettings) }
-            group.addTask { try await self.follow(StatefulSet.self, self.reflectorSettings) }
-            group.addTask { try await self.follow(DaemonSet.self, self.reflectorSettings) }
-            if rollouts { group.addTask { try await self.follow(ArgoRollout.self, self.reflectorSettings) } }
+            for row in watched {
+                var settings = reflectorSettings
+                if row.perNode, let nodeName { settings.selectors.field = "spec.nodeName=\(nodeName)" }
+                group.addTask { try await self.follow(row.model, row, settings) }
+            }
             group.addTask {
                 // Scrape targets are state: the newest set wins, so changes are coalesced.
                 var published = false
@@ -118,7 +142,9 @@ public final class Discovery: Sendable {
         }
     }
 
-    private func follow<Object: KubernetesObject>(_ type: Object.Type, _ settings: ReflectorSettings) async throws {
+    private func follow<Object: KubernetesObject>(
+        _ type: Object.Type, _ row: WatchedResource, _ settings: ReflectorSettings
+    ) async throws {
         let resource = Object.resource.plural
         // The counters of the usual event types are looked up once, not on every event.
         let counters = metrics?.watchEventCounters(resource: resource) ?? [:]
@@ -140,10 +166,7 @@ public final class Discovery: Sendable {
                     state.listed.insert(resource)
                     logger.info("first list complete", metadata: ["k8s.resource": "\(resource)"])
                 }
-                // Pods and their owners decide the targets and their workloads.
-                if Object.self == Pod.self || Object.self == ReplicaSet.self || Object.self == ArgoRollout.self {
-                    state.targetsChanged = true
-                }
+                if row.decidesTargets { state.targetsChanged = true }
                 state.rolloutEvents += events
                 return events
             }

@@ -35,7 +35,7 @@ public enum RouteTable {
     }
 
     /// A fixed-point decimal without Foundation's formatters.
-    static func formatted(_ value: Double, decimals: Int) -> String {
+    public static func formatted(_ value: Double, decimals: Int) -> String {
         var scale = 1.0
         for _ in 0..<decimals { scale *= 10 }
         let scaled = (value * scale).rounded()

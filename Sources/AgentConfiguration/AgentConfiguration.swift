@@ -1,60 +1,116 @@
-/// The agent's configuration, typed and validated (see `ConfigurationKey.all` for every key).
+/// The agent's configuration, typed and validated. Every field is one row of
+/// `ConfigurationKey.all`, which holds its path, type, default, reload rule and meaning; the
+/// defaults below are filled from that table, not written here a second time.
 public struct AgentConfiguration: Sendable, Equatable {
-    public var clusterName = ""
-    public var agentID = ""
-    public var scrapeInterval = 10.0
-    public var scrapeTimeout = 5.0
-    public var maxPageBytes = 16 << 20
-    public var maxConcurrentScrapes = 32
-    public var includeNamespaces: [String] = []
-    public var excludeNamespaces: [String] = []
-    public var controlPlaneNamespace = "linkerd"
+    public var clusterName: String
+    public var agentID: String
+    public var scrapeInterval: Double
+    public var scrapeTimeout: Double
+    public var maxPageBytes: Int
+    public var maxConcurrentScrapes: Int
+    public var includeNamespaces: [String]
+    public var excludeNamespaces: [String]
+    public var controlPlaneNamespace: String
     /// Non-empty in daemonset mode: only this node's pods are watched and scraped.
-    public var nodeName = ""
-    public var kubeconfig = ""
-    public var inventorySnapshotEvery = 10
-    public var reportEndpoint = ""
-    public var tokenFile = ""
-    public var reportInterval = 30.0
-    public var requestTimeout = 10.0
-    public var queueMaxBytes = 64 << 20
+    public var nodeName: String
+    public var kubeconfig: String
+    public var inventorySnapshotEvery: Int
+    public var reportEndpoint: String
+    public var tokenFile: String
+    public var reportInterval: Double
+    public var requestTimeout: Double
+    public var queueMaxBytes: Int
     /// Nil when the spool is disabled.
     public var spoolDirectory: String?
-    public var spoolMaxBytes = 256 << 20
-    public var maxRoutesPerWorkload = 1_000
-    public var maxSeriesPerProxy = 100_000
-    public var adminPort = 9_990
-    public var logLevel = "info"
-    public var logFormat = "json"
+    public var spoolMaxBytes: Int
+    public var maxRoutesPerWorkload: Int
+    public var maxSeriesPerProxy: Int
+    public var adminAddress: String
+    public var adminPort: Int
+    public var shutdownGracePeriod: Double
+    public var logLevel: String
+    public var logFormat: String
 
-    public init() {}
+    /// Every key at its default (required keys empty).
+    public init() {
+        self.init(unset: ())
+        var defaults = ConfigurationValues(raw: [:])
+        for key in ConfigurationKey.all { key.assign(&self, &defaults) }
+    }
 
-    /// The key paths whose values differ between `other` and this configuration.
+    /// Zero values, before the table's defaults or a file's values are assigned.
+    init(unset: Void) {
+        clusterName = ""
+        agentID = ""
+        scrapeInterval = 0
+        scrapeTimeout = 0
+        maxPageBytes = 0
+        maxConcurrentScrapes = 0
+        includeNamespaces = []
+        excludeNamespaces = []
+        controlPlaneNamespace = ""
+        nodeName = ""
+        kubeconfig = ""
+        inventorySnapshotEvery = 0
+        reportEndpoint = ""
+        tokenFile = ""
+        reportInterval = 0
+        requestTimeout = 0
+        queueMaxBytes = 0
+        spoolDirectory = nil
+        spoolMaxBytes = 0
+        maxRoutesPerWorkload = 0
+        maxSeriesPerProxy = 0
+        adminAddress = ""
+        adminPort = 0
+        shutdownGracePeriod = 0
+        logLevel = ""
+        logFormat = ""
+    }
+
+    /// The key paths whose values differ between `other` and this configuration, in table order.
     public func changedKeys(from other: AgentConfiguration) -> [String] {
-        let fields: [(String, (AgentConfiguration) -> AnyHashable)] = [
-            ("cluster.name", { $0.clusterName }), ("agent.id", { $0.agentID }),
-            ("scrape.interval", { $0.scrapeInterval }), ("scrape.timeout", { $0.scrapeTimeout }),
-            ("scrape.maxPageBytes", { $0.maxPageBytes }), ("scrape.maxConcurrent", { $0.maxConcurrentScrapes }),
-            ("scrape.namespaces.include", { $0.includeNamespaces }),
-            ("scrape.namespaces.exclude", { $0.excludeNamespaces }),
-            ("linkerd.controlPlaneNamespace", { $0.controlPlaneNamespace }), ("kubernetes.nodeName", { $0.nodeName }),
-            ("kubernetes.kubeconfig", { $0.kubeconfig }),
-            ("report.inventorySnapshotEvery", { $0.inventorySnapshotEvery }),
-            ("report.endpoint", { $0.reportEndpoint }), ("report.tokenFile", { $0.tokenFile }),
-            ("report.interval", { $0.reportInterval }), ("report.requestTimeout", { $0.requestTimeout }),
-            ("report.queueMaxBytes", { $0.queueMaxBytes }), ("report.spool.directory", { $0.spoolDirectory }),
-            ("report.spool.maxBytes", { $0.spoolMaxBytes }),
-            ("aggregation.maxRoutesPerWorkload", { $0.maxRoutesPerWorkload }),
-            ("aggregation.maxSeriesPerProxy", { $0.maxSeriesPerProxy }), ("admin.port", { $0.adminPort }),
-            ("logging.level", { $0.logLevel }), ("logging.format", { $0.logFormat }),
-        ]
-        return fields.filter { $0.1(self) != $0.1(other) }.map(\.0)
+        ConfigurationKey.all.filter { $0.differs(self, other) }.map(\.path)
+    }
+
+    /// What a reload of `loaded` over this running configuration does: the live keys that
+    /// changed take their new values, the others keep theirs until a restart.
+    public func reloaded(with loaded: AgentConfiguration) -> ConfigurationReload {
+        var reload = ConfigurationReload(configuration: self)
+        for key in ConfigurationKey.all where key.differs(loaded, self) {
+            switch key.reload {
+            case .live(let setting):
+                key.copy(loaded, &reload.configuration)
+                reload.applied.append(key.path)
+                reload.settings.insert(setting)
+            case .restart:
+                reload.needRestart.append(key.path)
+            }
+        }
+        return reload
+    }
+}
+
+/// The outcome of reloading the configuration file over the running configuration.
+public struct ConfigurationReload: Sendable, Equatable {
+    /// The running configuration with the changed live keys applied.
+    public var configuration: AgentConfiguration
+    /// Live keys that changed and now apply.
+    public var applied: [String] = []
+    /// Keys that changed but apply only after a restart.
+    public var needRestart: [String] = []
+    /// The parts of the running agent that must pick the change up.
+    public var settings: Set<LiveSetting> = []
+
+    /// A reload that changes nothing yet.
+    public init(configuration: AgentConfiguration) {
+        self.configuration = configuration
     }
 }
 
 /// One problem with the configuration, at a key.
 public struct ConfigurationProblem: Sendable, Equatable, CustomStringConvertible {
-    /// The dotted key path, or the environment variable that set it.
+    /// The dotted key path, the environment variable that set it, or `(file)`.
     public var key: String
     public var message: String
 

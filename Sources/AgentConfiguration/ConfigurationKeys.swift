@@ -11,6 +11,8 @@ public enum ConfigurationValueKind: Sendable, Equatable {
     /// A list of strings.
     case stringList
     case choice([String])
+    /// An IPv4 or IPv6 address to listen on.
+    case address
 
     var typeName: String {
         switch self {
@@ -21,22 +23,52 @@ public enum ConfigurationValueKind: Sendable, Equatable {
         case .url: return "URL"
         case .stringList: return "list of strings"
         case .choice(let options): return options.joined(separator: " | ")
+        case .address: return "IP address"
         }
     }
 }
 
-/// One configuration key: where it is, what it takes, its default and what it means. The table
-/// below drives parsing, validation, environment overrides and the generated reference, so code
+/// How a change to a key in the mounted file takes effect.
+public enum ReloadRule: Sendable, Equatable {
+    /// Only after a restart (the reload logs that it is waiting).
+    case restart
+    /// At once, in the part of the running agent named.
+    case live(LiveSetting)
+}
+
+/// The parts of the running agent a live key changes.
+public enum LiveSetting: String, Sendable, Hashable, CaseIterable {
+    /// The scrape loops, from their next scrape (interval, timeout, page cap).
+    case scraping
+    /// Discovery, which publishes the scrape targets again (namespace filters).
+    case namespaceFilter
+    /// The window clock, from the next window.
+    case reportInterval
+    /// Every logger at once.
+    case logLevel
+}
+
+/// One configuration key: where it is, what it takes, its default, how a reload applies it and
+/// what it means, and the field of `AgentConfiguration` it sets. The table below drives parsing,
+/// validation, environment overrides, defaults, reloads and the generated reference, so code
 /// and docs cannot drift.
 public struct ConfigurationKey: Sendable {
     /// Dotted path in the YAML file, e.g. `scrape.interval`.
-    public var path: String
-    public var kind: ConfigurationValueKind
+    public let path: String
+    public let kind: ConfigurationValueKind
     /// The default as written in YAML; nil for a required key.
-    public var defaultValue: String?
-    public var meaning: String
+    public let defaultValue: String?
+    public let meaning: String
+    public let reload: ReloadRule
+    /// Sets the field from the key's value (or default), recording any problem.
+    let assign: @Sendable (inout AgentConfiguration, inout ConfigurationValues) -> Void
+    /// Whether two configurations differ at this key.
+    let differs: @Sendable (AgentConfiguration, AgentConfiguration) -> Bool
+    /// Copies this key's value from the first configuration into the second.
+    let copy: @Sendable (AgentConfiguration, inout AgentConfiguration) -> Void
+
     /// Whether a change to the mounted file applies without a restart.
-    public var reloadable: Bool
+    public var reloadable: Bool { reload != .restart }
 
     /// `FATHOM_SCRAPE_INTERVAL` for `scrape.interval`, `FATHOM_REPORT_TOKEN_FILE` for `report.tokenFile`.
     public var environmentVariable: String {
@@ -53,95 +85,159 @@ public struct ConfigurationKey: Sendable {
         }
         return name
     }
+
+    private init<Value: Equatable & Sendable>(
+        _ path: String, _ field: WritableKeyPath<AgentConfiguration, Value> & Sendable, _ kind: ConfigurationValueKind,
+        _ defaultValue: String?, _ reload: ReloadRule, _ meaning: String,
+        parse: @escaping @Sendable (inout ConfigurationValues, String) -> Value
+    ) {
+        self.path = path
+        self.kind = kind
+        self.defaultValue = defaultValue
+        self.meaning = meaning
+        self.reload = reload
+        assign = { configuration, values in configuration[keyPath: field] = parse(&values, path) }
+        differs = { $0[keyPath: field] != $1[keyPath: field] }
+        copy = { source, target in target[keyPath: field] = source[keyPath: field] }
+    }
+
+    /// A duration key, in seconds.
+    static func duration(
+        _ path: String, _ field: WritableKeyPath<AgentConfiguration, Double> & Sendable,
+        _ range: ClosedRange<Double>, default defaultValue: String, _ reload: ReloadRule, _ meaning: String
+    ) -> ConfigurationKey {
+        ConfigurationKey(
+            path, field, .duration(minimum: range.lowerBound, maximum: range.upperBound), defaultValue, reload, meaning
+        ) { $0.duration($1) }
+    }
+
+    /// A size key, in bytes.
+    static func bytes(
+        _ path: String, _ field: WritableKeyPath<AgentConfiguration, Int> & Sendable, _ range: ClosedRange<Int>,
+        default defaultValue: String, _ reload: ReloadRule, _ meaning: String
+    ) -> ConfigurationKey {
+        ConfigurationKey(
+            path, field, .bytes(minimum: range.lowerBound, maximum: range.upperBound), defaultValue, reload, meaning
+        ) { $0.bytes($1) }
+    }
+
+    static func integer(
+        _ path: String, _ field: WritableKeyPath<AgentConfiguration, Int> & Sendable, _ range: ClosedRange<Int>,
+        default defaultValue: String, _ reload: ReloadRule, _ meaning: String
+    ) -> ConfigurationKey {
+        ConfigurationKey(
+            path, field, .integer(minimum: range.lowerBound, maximum: range.upperBound), defaultValue, reload, meaning
+        ) { $0.integer($1) }
+    }
+
+    /// A string key of `kind` (string, URL, choice or address); nil `defaultValue` makes it required.
+    static func text(
+        _ path: String, _ field: WritableKeyPath<AgentConfiguration, String> & Sendable,
+        _ kind: ConfigurationValueKind = .string, default defaultValue: String?, _ reload: ReloadRule,
+        _ meaning: String
+    ) -> ConfigurationKey {
+        ConfigurationKey(path, field, kind, defaultValue, reload, meaning) { $0.string($1) }
+    }
+
+    /// A string key where the empty string means "off" (nil).
+    static func optionalText(
+        _ path: String, _ field: WritableKeyPath<AgentConfiguration, String?> & Sendable, _ reload: ReloadRule,
+        _ meaning: String
+    ) -> ConfigurationKey {
+        ConfigurationKey(path, field, .string, "", reload, meaning) { values, path in
+            let text = values.string(path)
+            return text.isEmpty ? nil : text
+        }
+    }
+
+    static func list(
+        _ path: String, _ field: WritableKeyPath<AgentConfiguration, [String]> & Sendable, _ reload: ReloadRule,
+        _ meaning: String
+    ) -> ConfigurationKey {
+        ConfigurationKey(path, field, .stringList, "[]", reload, meaning) { $0.list($1) }
+    }
 }
 
 extension ConfigurationKey {
     /// Every key the agent reads.
     public static let all: [ConfigurationKey] = [
-        ConfigurationKey(
-            path: "cluster.name", kind: .string, defaultValue: nil,
-            meaning: "Name of this cluster as the SaaS shows it.", reloadable: false),
-        ConfigurationKey(
-            path: "agent.id", kind: .string, defaultValue: "fathom-agent",
-            meaning: "Stable name of this agent in reports (the chart sets the release name).", reloadable: false),
-        ConfigurationKey(
-            path: "scrape.interval", kind: .duration(minimum: 1, maximum: 600), defaultValue: "10s",
-            meaning: "Time between two scrapes of one proxy.", reloadable: true),
-        ConfigurationKey(
-            path: "scrape.timeout", kind: .duration(minimum: 0.1, maximum: 600), defaultValue: "5s",
-            meaning: "Time one scrape may take; must be below scrape.interval.", reloadable: true),
-        ConfigurationKey(
-            path: "scrape.maxPageBytes", kind: .bytes(minimum: 64 << 10, maximum: 1 << 30), defaultValue: "16Mi",
-            meaning: "Largest proxy page accepted, after decompression; larger pages count as too_large.",
-            reloadable: true),
-        ConfigurationKey(
-            path: "scrape.maxConcurrent", kind: .integer(minimum: 1, maximum: 1_024), defaultValue: "32",
-            meaning: "Scrapes in flight at once.", reloadable: false),
-        ConfigurationKey(
-            path: "scrape.namespaces.include", kind: .stringList, defaultValue: "[]",
-            meaning: "Only scrape pods in these namespaces (empty: all).", reloadable: true),
-        ConfigurationKey(
-            path: "scrape.namespaces.exclude", kind: .stringList, defaultValue: "[]",
-            meaning: "Never scrape pods in these namespaces.", reloadable: true),
-        ConfigurationKey(
-            path: "linkerd.controlPlaneNamespace", kind: .string, defaultValue: "linkerd",
-            meaning: "Namespace of Linkerd's control plane; a meshed pod's linkerd.io/control-plane-ns label names it.",
-            reloadable: false),
-        ConfigurationKey(
-            path: "kubernetes.nodeName", kind: .string, defaultValue: "",
-            meaning:
-                "Watch and scrape only the pods of this node (daemonset mode; the chart sets it from spec.nodeName); "
-                + "empty watches every pod.",
-            reloadable: false),
-        ConfigurationKey(
-            path: "kubernetes.kubeconfig", kind: .string, defaultValue: "",
-            meaning: "Kubeconfig to use outside a cluster; empty uses the pod's service account.", reloadable: false),
-        ConfigurationKey(
-            path: "report.inventorySnapshotEvery", kind: .integer(minimum: 1, maximum: 10_000), defaultValue: "10",
-            meaning: "Send the full workload inventory every this many batches; changes only in between.",
-            reloadable: false),
-        ConfigurationKey(
-            path: "report.endpoint", kind: .url, defaultValue: nil,
-            meaning: "The collector URL report batches are POSTed to.", reloadable: false),
-        ConfigurationKey(
-            path: "report.tokenFile", kind: .string, defaultValue: "/var/run/secrets/fathom/token",
-            meaning: "File holding the API token (mounted from a Secret); re-read when it changes.",
-            reloadable: false),
-        ConfigurationKey(
-            path: "report.interval", kind: .duration(minimum: 5, maximum: 3_600), defaultValue: "30s",
-            meaning: "Length of an aggregation window; one report batch per window.", reloadable: true),
-        ConfigurationKey(
-            path: "report.requestTimeout", kind: .duration(minimum: 1, maximum: 600), defaultValue: "10s",
-            meaning: "Time one upload may take.", reloadable: false),
-        ConfigurationKey(
-            path: "report.queueMaxBytes", kind: .bytes(minimum: 1 << 20, maximum: 4 << 30), defaultValue: "64Mi",
-            meaning: "Compressed batches kept in memory while the collector is unreachable; the oldest go first.",
-            reloadable: false),
-        ConfigurationKey(
-            path: "report.spool.directory", kind: .string, defaultValue: "",
-            meaning: "Directory (an emptyDir) that keeps queued batches across restarts; empty disables it.",
-            reloadable: false),
-        ConfigurationKey(
-            path: "report.spool.maxBytes", kind: .bytes(minimum: 1 << 20, maximum: 64 << 30), defaultValue: "256Mi",
-            meaning: "Bound of the spool; the oldest batches go first.", reloadable: false),
-        ConfigurationKey(
-            path: "aggregation.maxRoutesPerWorkload", kind: .integer(minimum: 1, maximum: 1_000_000),
-            defaultValue: "1000",
-            meaning: "Distinct routes per workload; more are folded into one overflow series.", reloadable: false),
-        ConfigurationKey(
-            path: "aggregation.maxSeriesPerProxy", kind: .integer(minimum: 100, maximum: 10_000_000),
-            defaultValue: "100000",
-            meaning: "Series remembered per proxy; new series past it are counted as over the limit.",
-            reloadable: false),
-        ConfigurationKey(
-            path: "admin.port", kind: .integer(minimum: 1, maximum: 65_535), defaultValue: "9990",
-            meaning: "Port of /metrics, /healthz, /readyz and /debug/routes.", reloadable: false),
-        ConfigurationKey(
-            path: "logging.level", kind: .choice(["trace", "debug", "info", "notice", "warning", "error"]),
-            defaultValue: "info", meaning: "Least severe level logged.", reloadable: true),
-        ConfigurationKey(
-            path: "logging.format", kind: .choice(["json", "logfmt"]), defaultValue: "json",
-            meaning: "Log line format.", reloadable: false),
+        .text("cluster.name", \.clusterName, default: nil, .restart, "Name of this cluster as the SaaS shows it."),
+        .text(
+            "agent.id", \.agentID, default: "fathom-agent", .restart,
+            "Stable name of this agent in reports (the chart sets the release name)."),
+        .duration(
+            "scrape.interval", \.scrapeInterval, 1...600, default: "10s", .live(.scraping),
+            "Time between two scrapes of one proxy."),
+        .duration(
+            "scrape.timeout", \.scrapeTimeout, 0.1...600, default: "5s", .live(.scraping),
+            "Time one scrape may take; must be below scrape.interval."),
+        .bytes(
+            "scrape.maxPageBytes", \.maxPageBytes, (64 << 10)...(1 << 30), default: "16Mi", .live(.scraping),
+            "Largest proxy page accepted, after decompression; larger pages count as too_large."),
+        .integer(
+            "scrape.maxConcurrent", \.maxConcurrentScrapes, 1...1_024, default: "32", .restart,
+            "Scrapes in flight at once."),
+        .list(
+            "scrape.namespaces.include", \.includeNamespaces, .live(.namespaceFilter),
+            "Only scrape pods in these namespaces (empty: all)."),
+        .list(
+            "scrape.namespaces.exclude", \.excludeNamespaces, .live(.namespaceFilter),
+            "Never scrape pods in these namespaces."),
+        .text(
+            "linkerd.controlPlaneNamespace", \.controlPlaneNamespace, default: "linkerd", .restart,
+            "Namespace of Linkerd's control plane; a meshed pod's linkerd.io/control-plane-ns label names it."),
+        .text(
+            "kubernetes.nodeName", \.nodeName, default: "", .restart,
+            "Watch and scrape only the pods of this node (daemonset mode; the chart sets it from spec.nodeName); "
+                + "empty watches every pod."),
+        .text(
+            "kubernetes.kubeconfig", \.kubeconfig, default: "", .restart,
+            "Kubeconfig to use outside a cluster; empty uses the pod's service account."),
+        .integer(
+            "report.inventorySnapshotEvery", \.inventorySnapshotEvery, 1...10_000, default: "10", .restart,
+            "Send the full workload inventory every this many batches; changes only in between."),
+        .text(
+            "report.endpoint", \.reportEndpoint, .url, default: nil, .restart,
+            "The collector URL report batches are POSTed to."),
+        .text(
+            "report.tokenFile", \.tokenFile, default: "/var/run/secrets/fathom/token", .restart,
+            "File holding the API token (mounted from a Secret); re-read when it changes."),
+        .duration(
+            "report.interval", \.reportInterval, 5...3_600, default: "30s", .live(.reportInterval),
+            "Length of an aggregation window; one report batch per window."),
+        .duration(
+            "report.requestTimeout", \.requestTimeout, 1...600, default: "10s", .restart, "Time one upload may take."),
+        .bytes(
+            "report.queueMaxBytes", \.queueMaxBytes, (1 << 20)...(4 << 30), default: "64Mi", .restart,
+            "Compressed batches kept in memory while the collector is unreachable; the oldest go first."),
+        .optionalText(
+            "report.spool.directory", \.spoolDirectory, .restart,
+            "Directory (an emptyDir) that keeps queued batches across restarts; empty disables it."),
+        .bytes(
+            "report.spool.maxBytes", \.spoolMaxBytes, (1 << 20)...(64 << 30), default: "256Mi", .restart,
+            "Bound of the spool; the oldest batches go first."),
+        .integer(
+            "aggregation.maxRoutesPerWorkload", \.maxRoutesPerWorkload, 1...1_000_000, default: "1000", .restart,
+            "Distinct routes per workload; more are folded into one overflow series."),
+        .integer(
+            "aggregation.maxSeriesPerProxy", \.maxSeriesPerProxy, 100...10_000_000, default: "100000", .restart,
+            "Series remembered per proxy; new series past it are counted as over the limit."),
+        .text(
+            "admin.address", \.adminAddress, .address, default: "0.0.0.0", .restart,
+            "Address of the admin server; 0.0.0.0 lets the kubelet's probes and Prometheus reach it, "
+                + "127.0.0.1 keeps it inside the pod."),
+        .integer(
+            "admin.port", \.adminPort, 0...65_535, default: "9990", .restart,
+            "Port of /metrics, /healthz, /readyz and /debug/routes; 0 picks a free one."),
+        .duration(
+            "shutdown.gracePeriod", \.shutdownGracePeriod, 1...3_600, default: "20s", .restart,
+            "Time to deliver what is queued after SIGTERM; what is left stays in the spool (the chart sets "
+                + "terminationGracePeriodSeconds above it)."),
+        .text(
+            "logging.level", \.logLevel, .choice(["trace", "debug", "info", "notice", "warning", "error"]),
+            default: "info", .live(.logLevel), "Least severe level logged."),
+        .text(
+            "logging.format", \.logFormat, .choice(["json", "logfmt"]), default: "json", .restart, "Log line format."),
     ]
 
     /// The keys as a Markdown table, for the README and `values.yaml` checks.

@@ -4,6 +4,43 @@ import Yams
 /// Reads the configuration: the YAML file (mounted from a ConfigMap), then `FATHOM_*` environment
 /// variables over it, then defaults; checks every key and reports all problems at once.
 public enum ConfigurationLoader {
+    /// The largest file accepted: a ConfigMap holds at most 1 MiB.
+    public static let maxFileBytes = 1 << 20
+
+    /// Reads and validates the file at `path` with `environment` overrides. A file that is
+    /// missing, unreadable, a directory or too large is one problem naming the file, not a list
+    /// of "required" keys.
+    public static func load(file path: String, environment: [String: String] = [:]) throws(ConfigurationError)
+        -> AgentConfiguration
+    {
+        try load(yaml: try text(ofFile: path), environment: environment)
+    }
+
+    /// The file's text, or the reason it cannot be read.
+    public static func text(ofFile path: String) throws(ConfigurationError) -> String {
+        func failure(_ message: String) -> ConfigurationError {
+            ConfigurationError(problems: [ConfigurationProblem(key: "(file)", message: "\(path): \(message)")])
+        }
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw failure("no such file (pass --config with the path of the mounted ConfigMap's config.yaml)")
+        }
+        guard !isDirectory.boolValue else { throw failure("is a directory, not a file") }
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw failure("cannot be read (permission denied)")
+        }
+        defer { try? handle.close() }
+        let data: Data
+        do {
+            data = try handle.read(upToCount: maxFileBytes + 1) ?? Data()
+        } catch {
+            throw failure("cannot be read: \(error)")
+        }
+        guard data.count <= maxFileBytes else { throw failure("larger than \(maxFileBytes) bytes") }
+        guard let text = String(data: data, encoding: .utf8) else { throw failure("is not UTF-8 text") }
+        return text
+    }
+
     /// Parses and validates `yaml` with `environment` overrides.
     public static func load(yaml: String, environment: [String: String] = [:]) throws(ConfigurationError)
         -> AgentConfiguration
@@ -33,9 +70,10 @@ public enum ConfigurationLoader {
                 raw[key.path] = RawValue(value: value, source: key.environmentVariable)
             }
         }
-        // 3. Typed values, defaults, checks.
-        var parser = TypedValues(raw: raw)
-        let configuration = parser.configuration()
+        // 3. Typed values, defaults, checks: each key of the table sets its own field.
+        var parser = ConfigurationValues(raw: raw)
+        var configuration = AgentConfiguration(unset: ())
+        for key in ConfigurationKey.all { key.assign(&configuration, &parser) }
         problems += parser.problems
         if configuration.scrapeTimeout >= configuration.scrapeInterval, !parser.failed("scrape.timeout"),
             !parser.failed("scrape.interval")
@@ -95,8 +133,8 @@ public enum ConfigurationLoader {
     }
 }
 
-/// Converts raw values to typed ones, collecting problems per key.
-private struct TypedValues {
+/// Converts raw values (or the table's defaults) to typed ones, collecting problems per key.
+struct ConfigurationValues {
     let raw: [String: ConfigurationLoader.RawValue]
     var problems: [ConfigurationProblem] = []
     private var failedKeys = Set<String>()
@@ -106,36 +144,6 @@ private struct TypedValues {
     }
 
     func failed(_ path: String) -> Bool { failedKeys.contains(path) }
-
-    mutating func configuration() -> AgentConfiguration {
-        var configuration = AgentConfiguration()
-        configuration.clusterName = string("cluster.name")
-        configuration.agentID = string("agent.id")
-        configuration.scrapeInterval = duration("scrape.interval")
-        configuration.scrapeTimeout = duration("scrape.timeout")
-        configuration.maxPageBytes = bytes("scrape.maxPageBytes")
-        configuration.maxConcurrentScrapes = integer("scrape.maxConcurrent")
-        configuration.includeNamespaces = list("scrape.namespaces.include")
-        configuration.excludeNamespaces = list("scrape.namespaces.exclude")
-        configuration.controlPlaneNamespace = string("linkerd.controlPlaneNamespace")
-        configuration.nodeName = string("kubernetes.nodeName")
-        configuration.kubeconfig = string("kubernetes.kubeconfig")
-        configuration.inventorySnapshotEvery = integer("report.inventorySnapshotEvery")
-        configuration.reportEndpoint = string("report.endpoint")
-        configuration.tokenFile = string("report.tokenFile")
-        configuration.reportInterval = duration("report.interval")
-        configuration.requestTimeout = duration("report.requestTimeout")
-        configuration.queueMaxBytes = bytes("report.queueMaxBytes")
-        let spool = string("report.spool.directory")
-        configuration.spoolDirectory = spool.isEmpty ? nil : spool
-        configuration.spoolMaxBytes = bytes("report.spool.maxBytes")
-        configuration.maxRoutesPerWorkload = integer("aggregation.maxRoutesPerWorkload")
-        configuration.maxSeriesPerProxy = integer("aggregation.maxSeriesPerProxy")
-        configuration.adminPort = integer("admin.port")
-        configuration.logLevel = string("logging.level")
-        configuration.logFormat = string("logging.format")
-        return configuration
-    }
 
     private static let keys = Dictionary(uniqueKeysWithValues: ConfigurationKey.all.map { ($0.path, $0) })
 
@@ -163,7 +171,7 @@ private struct TypedValues {
         }
     }
 
-    private mutating func string(_ path: String) -> String {
+    mutating func string(_ path: String) -> String {
         guard let text = text(path) else { return "" }
         switch Self.keys[path]!.kind {
         case .url:
@@ -179,13 +187,18 @@ private struct TypedValues {
                 problem(path, "must be one of \(options.joined(separator: ", ")), got \"\(text)\"")
                 return options[0]
             }
+        case .address:
+            guard ValueParsing.isIPAddress(text) else {
+                problem(path, "must be an IPv4 or IPv6 address such as 0.0.0.0, 127.0.0.1 or ::, got \"\(text)\"")
+                return Self.keys[path]!.defaultValue ?? ""
+            }
         default:
             if Self.keys[path]!.defaultValue == nil && text.isEmpty { problem(path, "required") }
         }
         return text
     }
 
-    private mutating func duration(_ path: String) -> Double {
+    mutating func duration(_ path: String) -> Double {
         guard case .duration(let minimum, let maximum) = Self.keys[path]!.kind else { return 0 }
         return ranged(
             path, minimum...maximum, parse: ValueParsing.duration,
@@ -193,14 +206,14 @@ private struct TypedValues {
             outOfRange: { "must be between \(minimum)s and \(maximum)s, got \"\($0)\"" })
     }
 
-    private mutating func bytes(_ path: String) -> Int {
+    mutating func bytes(_ path: String) -> Int {
         guard case .bytes(let minimum, let maximum) = Self.keys[path]!.kind else { return 0 }
         return ranged(
             path, minimum...maximum, parse: ValueParsing.bytes, malformed: "must be a size such as 64Mi, 1Gi or 500000",
             outOfRange: { "must be between \(minimum) and \(maximum) bytes, got \"\($0)\"" })
     }
 
-    private mutating func integer(_ path: String) -> Int {
+    mutating func integer(_ path: String) -> Int {
         guard case .integer(let minimum, let maximum) = Self.keys[path]!.kind else { return 0 }
         return ranged(
             path, minimum...maximum, parse: { Int($0) }, malformed: "must be a whole number",
@@ -226,7 +239,7 @@ private struct TypedValues {
         return value
     }
 
-    private mutating func list(_ path: String) -> [String] {
+    mutating func list(_ path: String) -> [String] {
         guard let value = raw[path]?.value else { return [] }
         if let items = value as? [Any] {
             var strings: [String] = []

@@ -1,5 +1,18 @@
-/// Parsers for the written forms of durations and sizes.
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Parsers for the written forms of durations, sizes and addresses.
 enum ValueParsing {
+    /// Whether `text` is an IPv4 or IPv6 address literal (what a listening socket binds to).
+    static func isIPAddress(_ text: String) -> Bool {
+        var v4 = in_addr()
+        var v6 = in6_addr()
+        return inet_pton(AF_INET, text, &v4) == 1 || inet_pton(AF_INET6, text, &v6) == 1
+    }
+
     /// `1h30m`, `10s`, `500ms`, `2.5s`, or a bare number of seconds.
     static func duration(_ text: String) -> Double? {
         if let seconds = Double(text) { return seconds }

@@ -1,5 +1,5 @@
 import FathomModel
-import KubernetesAPI
+import KubernetesModels
 
 /// How the inventory reads the cluster.
 public struct InventorySettings: Sendable, Equatable {
@@ -33,7 +33,6 @@ public struct ClusterInventory: Sendable {
     public private(set) var statefulSets: [ObjectKey: StatefulSet] = [:]
     public private(set) var daemonSets: [ObjectKey: DaemonSet] = [:]
     public private(set) var rollouts: [ObjectKey: ArgoRollout] = [:]
-    public private(set) var namespaces: [ObjectKey: Namespace] = [:]
     /// ReplicaSets by the uid of their controller (a Deployment or Rollout).
     private var replicaSetsByOwner: [String: Set<ObjectKey>] = [:]
     private var tracker = RolloutTracker()
@@ -100,8 +99,6 @@ public struct ClusterInventory: Sendable {
         case let rollout as ArgoRollout:
             rollouts[key] = rollout
             touched.insert(WorkloadRef(kind: "Rollout", namespace: key.namespace, name: key.name))
-        case let namespace as Namespace:
-            namespaces[key] = namespace
         default:
             break
         }
@@ -130,8 +127,6 @@ public struct ClusterInventory: Sendable {
         case is ArgoRollout.Type:
             if let old = rollouts.removeValue(forKey: key) { replicaSetsByOwner[old.metadata.uid] = nil }
             touched.insert(WorkloadRef(kind: "Rollout", namespace: key.namespace, name: key.name))
-        case is Namespace.Type:
-            namespaces[key] = nil
         default:
             break
         }

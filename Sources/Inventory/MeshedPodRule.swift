@@ -1,4 +1,4 @@
-import KubernetesAPI
+import KubernetesModels
 
 /// Linkerd's rule for "this pod is meshed", and where its proxy serves metrics.
 ///

@@ -1,4 +1,4 @@
-import KubernetesAPI
+import KubernetesModels
 
 /// What the inventory keeps of a pod: the few fields its questions need, derived once when the
 /// pod arrives. Keeping this instead of the decoded `Pod` is what holds 10,000 pods in a few MB.

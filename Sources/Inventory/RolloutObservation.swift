@@ -1,4 +1,4 @@
-import KubernetesAPI
+import KubernetesModels
 
 /// A workload's rollout state as its objects show it now, by the same rules as
 /// `kubectl rollout status` for each kind.

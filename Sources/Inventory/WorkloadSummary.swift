@@ -1,5 +1,5 @@
 import FathomModel
-import KubernetesAPI
+import KubernetesModels
 
 /// What the agent reports about one workload: replicas, images, meshing, proxy versions, rollout.
 public struct WorkloadSummary: Sendable, Equatable {

@@ -1,4 +1,5 @@
 import Foundation
+import KubernetesModels
 import Yams
 
 /// How to reach one Kubernetes API server: its URL, the CA to verify it with, and the credentials.

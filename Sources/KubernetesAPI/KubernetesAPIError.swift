@@ -1,3 +1,5 @@
+import KubernetesModels
+
 /// Why a request to the Kubernetes API failed, with a bounded `reason` for the agent's metrics.
 public enum KubernetesAPIError: Error, Sendable, Equatable, CustomStringConvertible {
     /// 410 Gone: the resource version is too old (compacted); the caller must list again.

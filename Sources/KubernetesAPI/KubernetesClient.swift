@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import CredentialFiles
 import Foundation
+import KubernetesModels
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -48,6 +49,11 @@ public final class KubernetesClient: Sendable {
 
     public func shutdown() async throws {
         try await http.shutdown()
+    }
+
+    /// For a client that never ran a request (an agent whose construction failed later on).
+    public func syncShutdown() throws {
+        try http.syncShutdown()
     }
 
     /// One page of a LIST. `continueToken` comes from the previous page.

@@ -1,4 +1,5 @@
 import Foundation
+import KubernetesModels
 import Logging
 import Synchronization
 

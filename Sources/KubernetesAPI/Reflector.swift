@@ -1,3 +1,4 @@
+import KubernetesModels
 import Logging
 
 /// How a reflector lists and watches.

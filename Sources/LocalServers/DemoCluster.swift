@@ -1,5 +1,6 @@
 import FathomModel
 import KubernetesAPI
+import KubernetesModels
 import ProxySimulation
 
 /// The demo's Kubernetes objects, served by the fake API server: a Linkerd control plane, and for

@@ -1,6 +1,7 @@
 import Foundation
 import HTTPServing
 import KubernetesAPI
+import KubernetesModels
 import NIOHTTP1
 import Synchronization
 
@@ -35,7 +36,7 @@ public final class FakeKubernetesAPI: Sendable {
 
     /// The kinds a cluster always serves.
     public static let coreResources: Set<ResourceDescriptor> = [
-        Pod.resource, Namespace.resource, ReplicaSet.resource, Deployment.resource, StatefulSet.resource,
+        Pod.resource, ReplicaSet.resource, Deployment.resource, StatefulSet.resource,
         DaemonSet.resource, Lease.resource,
     ]
 

@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import NIOCore
 import NIOHTTP1
+import Synchronization
 
 /// Settings of the uploader.
 public struct UploaderConfiguration: Sendable {
@@ -43,11 +44,14 @@ public struct UploaderStats: Sendable, Equatable {
     public init() {}
 }
 
-/// Sends encoded batches to the collector, oldest first, one at a time.
+/// Sends encoded batches to the collector, oldest first, one at a time, from one loop (`run`), so
+/// each batch is in flight at most once.
 ///
 /// A batch stays queued (and spooled) until the collector acknowledges it or rejects it for good;
 /// transient failures are retried with `RetryPolicy`. New batches keep arriving during an outage
-/// and the bounded queue drops the oldest, counting each drop.
+/// and the bounded queue drops the oldest, counting each drop. At shutdown `drain(within:)` turns
+/// the same loop into a drain: it retries through the whole grace period and returns once the
+/// queue is empty or the time is up; what is left stays in the spool.
 public actor Uploader {
     public let configuration: UploaderConfiguration
     private let client: HTTPClient
@@ -55,23 +59,35 @@ public actor Uploader {
     private let token: TokenFile?
     private let spool: BatchSpool?
     private let sleep: @Sendable (Double) async throws -> Void
+    private let observe: @Sendable (UploaderStats) -> Void
     private var queue: BatchQueue
     private var stats = UploaderStats()
     private var random = SystemRandomNumberGenerator()
-    private var wakeUp: AsyncStream<Void>.Continuation?
     private var failingSince: Int?
+    /// Wakes the loop when a batch is queued or a drain is asked for.
+    private let wakeUps: AsyncStream<Void>
+    private nonisolated let wakeUp: AsyncStream<Void>.Continuation
+    /// When the drain must end; nil until `drain(within:)`.
+    private nonisolated let drainDeadline = Mutex<ContinuousClock.Instant?>(nil)
+    /// Fired by `drain(within:)`, to cut a backoff short.
+    private nonisolated let drainRequested = OneShotSignal()
 
     /// Loads batches left in the spool by an earlier run, oldest first.
+    /// - Parameter observe: called with the statistics after every change (a batch queued,
+    ///   sent, retried or dropped), so the agent's metrics are current within the event.
     public init(
         configuration: UploaderConfiguration, client: HTTPClient, logger: Logger,
-        sleep: @escaping @Sendable (Double) async throws -> Void = { try await Task.sleep(for: .seconds($0)) }
+        sleep: @escaping @Sendable (Double) async throws -> Void = { try await Task.sleep(for: .seconds($0)) },
+        observe: @escaping @Sendable (UploaderStats) -> Void = { _ in }
     ) throws {
         self.configuration = configuration
+        self.observe = observe
         self.client = client
         self.logger = logger
         self.sleep = sleep
         self.token = configuration.tokenFile.map(TokenFile.init(path:))
         self.queue = BatchQueue(maxBytes: configuration.queueMaxBytes)
+        (wakeUps, wakeUp) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
         if let directory = configuration.spoolDirectory {
             let spool = try BatchSpool(directory: directory, maxBytes: configuration.spoolMaxBytes)
             self.spool = spool
@@ -90,6 +106,10 @@ public actor Uploader {
         } else {
             self.spool = nil
         }
+        var initial = stats
+        initial.queuedBatches = queue.count
+        initial.queuedBytes = queue.bytes
+        observe(initial)
     }
 
     public var currentStats: UploaderStats {
@@ -118,41 +138,69 @@ public actor Uploader {
             stats.dropped["queue_full", default: 0] += 1
             logger.warning("Queue full: dropped the oldest batch", metadata: ["batch.key": "\(dropped.idempotencyKey)"])
         }
-        wakeUp?.yield()
+        observe(currentStats)
+        wakeUp.yield()
     }
 
-    /// Sends queued batches until cancelled.
+    /// Sends queued batches, oldest first, until cancelled; after `drain(within:)`, until the
+    /// queue is empty or the drain's time is up. Call it once.
     public func run() async {
-        let (signals, continuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
-        wakeUp = continuation
-        defer { continuation.finish() }
-        var waiting = signals.makeAsyncIterator()
+        var waiting = wakeUps.makeAsyncIterator()
         while !Task.isCancelled {
+            let deadline = drainDeadline.withLock { $0 }
+            if let deadline, ContinuousClock.now >= deadline { return }
             if queue.isEmpty {
+                if deadline != nil { return }
                 guard await waiting.next() != nil else { return }
                 continue
             }
-            if case .retry(let delay, _) = await sendFirst(attempt: nextAttempt()) {
-                do { try await sleep(delay) } catch { return }
-            }
+            let decision = await sendFirst(attempt: nextAttempt(), timeout: requestTimeout(before: deadline))
+            guard case .retry(let delay, let reason) = decision else { continue }
+            if reason == Self.cancelled { return }
+            await pause(delay)
         }
     }
 
-    /// Tries to send everything queued before `deadline` seconds from now (at shutdown). What is
-    /// left stays in the spool for the next start. Returns whether the queue was emptied.
-    public func flush(within deadline: Double) async -> Bool {
-        let start = ContinuousClock.now
-        while !queue.isEmpty {
-            let elapsed = ContinuousClock.now - start
-            guard elapsed < .seconds(deadline) else { break }
-            if case .retry = await sendFirst(attempt: nextAttempt()) { break }
+    /// Asks `run` to deliver what is queued, and what is queued meanwhile, within `seconds`,
+    /// retrying through the whole period, and then to return. A backoff under way is cut short.
+    public nonisolated func drain(within seconds: Double) {
+        let deadline = ContinuousClock.now + .milliseconds(Int64(max(0, seconds) * 1_000))
+        drainDeadline.withLock { $0 = $0 ?? deadline }
+        drainRequested.fire()
+        wakeUp.yield()
+    }
+
+    /// Whether nothing is waiting to be sent.
+    public var isEmpty: Bool { queue.isEmpty }
+
+    /// Waits before a retry: the policy's delay, capped by a drain's deadline. A drain asked for
+    /// during the wait ends it, so the grace period is spent retrying, not sleeping.
+    private func pause(_ delay: Double) async {
+        let sleep = self.sleep
+        if let deadline = drainDeadline.withLock({ $0 }) {
+            let left = Self.seconds(deadline - ContinuousClock.now)
+            if left > 0 { try? await sleep(min(delay, left)) }
+            return
         }
-        if !queue.isEmpty {
-            logger.warning(
-                "Shutting down with unsent batches",
-                metadata: ["queue.batches": "\(queue.count)", "spooled": "\(spool != nil)"])
+        let drainRequested = self.drainRequested
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { try? await sleep(delay) }
+            group.addTask { await drainRequested.wait() }
+            await group.next()
+            group.cancelAll()
         }
-        return queue.isEmpty
+    }
+
+    /// A request's time limit: the configured one, or what is left of a drain (at least half a second).
+    private func requestTimeout(before deadline: ContinuousClock.Instant?) -> Double {
+        guard let deadline else { return configuration.requestTimeout }
+        return min(configuration.requestTimeout, max(0.5, Self.seconds(deadline - ContinuousClock.now)))
+    }
+
+    private static let cancelled = "cancelled"
+
+    static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) * 1e-18
     }
 
     private var attempts: [String: Int] = [:]
@@ -165,23 +213,22 @@ public actor Uploader {
 
     /// Posts the oldest batch once and acts on the result.
     @discardableResult
-    private func sendFirst(attempt: Int) async -> RetryPolicy.Decision {
+    private func sendFirst(attempt: Int, timeout: Double) async -> RetryPolicy.Decision {
         guard let batch = queue.first else { return .acknowledged }
         let started = ContinuousClock.now
-        guard let (outcome, serverMessage) = await post(batch) else {
-            // Shutting down mid-request is not a failed upload: the batch stays first in the
-            // queue (and spool) for `flush`, and nothing is counted or logged.
-            return .retry(delay: 0, reason: "cancelled")
+        guard let (outcome, serverMessage) = await post(batch, timeout: timeout) else {
+            // Cancelled mid-request is not a failed upload: the batch stays first in the queue
+            // (and spool) for the next start, and nothing is counted or logged.
+            return .retry(delay: 0, reason: Self.cancelled)
         }
         let decision = configuration.retry.decide(outcome, attempt: attempt, random: &random)
+        defer { observe(currentStats) }
         switch decision {
         case .acknowledged:
             finish(batch)
             stats.batchesSent += 1
             stats.bytesSent += batch.body.count
-            let elapsed = ContinuousClock.now - started
-            stats.recentUploadSeconds.append(
-                Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18)
+            stats.recentUploadSeconds.append(Self.seconds(ContinuousClock.now - started))
             if stats.recentUploadSeconds.count > 64 { stats.recentUploadSeconds.removeFirst() }
             if let since = failingSince {
                 logger.info("Collector reachable again", metadata: ["retries": "\(since)"])
@@ -222,7 +269,7 @@ public actor Uploader {
     }
 
     /// One POST; nil when the task was cancelled during it.
-    private func post(_ batch: EncodedBatch) async -> (RetryPolicy.Outcome, String)? {
+    private func post(_ batch: EncodedBatch, timeout: Double) async -> (RetryPolicy.Outcome, String)? {
         var request = HTTPClientRequest(url: configuration.endpoint)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/x-protobuf")
@@ -235,7 +282,7 @@ public actor Uploader {
         request.body = .bytes(ByteBuffer(bytes: batch.body))
         do {
             let response = try await client.execute(
-                request, timeout: .milliseconds(Int64(configuration.requestTimeout * 1_000)))
+                request, timeout: .milliseconds(Int64(timeout * 1_000)))
             let body = try await response.body.collect(upTo: 16 * 1024)
             let retryAfter = response.headers.first(name: "Retry-After").flatMap {
                 RetryAfter.seconds($0, now: Date().timeIntervalSince1970)

@@ -24,7 +24,9 @@ public actor ScrapeManager {
     private let permits: ScrapePermits
     private var targets: Set<ScrapeTarget> = []
     private var running: Set<ScrapeTarget> = []
-    private var changes: AsyncStream<Void>.Continuation?
+    /// Wakes `run` when the target set changes; finished by `finish()`.
+    private let updates: AsyncStream<Void>
+    private nonisolated let changes: AsyncStream<Void>.Continuation
 
     public init(
         settings: ScrapeSettings, fetcher: PageFetcher, logger: Logger,
@@ -35,12 +37,13 @@ public actor ScrapeManager {
         self.logger = logger
         self.deliver = deliver
         self.permits = ScrapePermits(settings.maxConcurrentScrapes)
+        (updates, changes) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
     }
 
     /// Replaces the target set.
     public func update(targets: [ScrapeTarget]) {
         self.targets = Set(targets)
-        changes?.yield()
+        changes.yield()
     }
 
     /// Applies new interval, timeout and page-size settings to every loop from its next scrape.
@@ -53,11 +56,9 @@ public actor ScrapeManager {
     /// Number of targets being scraped.
     public var targetCount: Int { targets.count }
 
-    /// Runs the loops until cancelled.
+    /// Runs the loops until cancelled or `finish()`; call it once.
     public func run() async {
-        let (updates, continuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
-        changes = continuation
-        continuation.yield()
+        changes.yield()
         await withTaskGroup(of: Void.self) { group in
             for await _ in updates {
                 for target in targets where !running.contains(target) {
@@ -69,9 +70,9 @@ public actor ScrapeManager {
         }
     }
 
-    /// Stops `run()` from waiting for further target updates.
-    public func finish() {
-        changes?.finish()
+    /// Ends `run()`: it stops waiting for target updates and ends every loop.
+    public nonisolated func finish() {
+        changes.finish()
     }
 
     private func isCurrent(_ target: ScrapeTarget) -> Bool { targets.contains(target) }
@@ -79,7 +80,7 @@ public actor ScrapeManager {
     private func ended(_ target: ScrapeTarget) {
         running.remove(target)
         // The same target may have come back while this loop was ending.
-        if targets.contains(target) { changes?.yield() }
+        if targets.contains(target) { changes.yield() }
     }
 
     /// Scrapes one target every interval, at its offset, until it leaves the set.
@@ -106,9 +107,12 @@ public actor ScrapeManager {
             // A scrape that overran its slot does not make the next ones bunch up.
             while next < clock.now { next += interval }
 
-            let event = await Self.scrape(
-                target, on: connection, decoder: &decoder, fetcher: fetcher, permits: permits,
-                timeout: settings.timeout, maxBytes: settings.maxPageBytes, logger: logger)
+            // Nil when the shutdown cut the scrape short: that is not a failure of the target.
+            guard
+                let event = await Self.scrape(
+                    target, on: connection, decoder: &decoder, fetcher: fetcher, permits: permits,
+                    timeout: settings.timeout, maxBytes: settings.maxPageBytes, logger: logger)
+            else { break }
             if case .failed(_, let reason, let detail) = event {
                 // Logged when a target starts failing or fails differently, not on every interval.
                 if failing != reason {
@@ -132,7 +136,8 @@ public actor ScrapeManager {
         ended(target)
     }
 
-    /// One scrape: fetch, decode, and the event to deliver.
+    /// One scrape: fetch, decode, and the event to deliver; nil when the task was cancelled
+    /// before or during the fetch.
     ///
     /// It runs off the manager's actor, so the loops decode in parallel rather than one at a
     /// time (a proxy's first page takes about 11 ms to parse in full; a thousand of them would
@@ -143,11 +148,19 @@ public actor ScrapeManager {
     private static func scrape(
         _ target: ScrapeTarget, on connection: ScrapeConnection, decoder: inout ProxyPageDecoder,
         fetcher: PageFetcher, permits: ScrapePermits, timeout: Double, maxBytes: Int, logger: Logger
-    ) async -> ScrapeEvent {
+    ) async -> ScrapeEvent? {
         let clock = ContinuousClock()
         await permits.acquire()
+        guard !Task.isCancelled else {
+            await permits.release()
+            return nil
+        }
         let started = clock.now
         let fetched = await fetcher.fetch(on: connection, timeout: timeout, maxBytes: maxBytes)
+        guard !Task.isCancelled else {
+            await permits.release()
+            return nil
+        }
         let event = Self.event(
             for: fetched, of: target, seconds: Self.seconds(clock.now - started), decoder: &decoder, logger: logger)
         await permits.release()

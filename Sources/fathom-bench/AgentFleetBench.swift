@@ -10,6 +10,7 @@ import Foundation
 import GzipCodec
 import HTTPServing
 import KubernetesAPI
+import KubernetesModels
 import LocalServers
 import Logging
 import NIOPosix
@@ -92,28 +93,33 @@ func measureAgentFleet(proxies: Int, pagePath: String, pageBytes: Int, windows: 
     configuration.agentID = "bench"
     configuration.reportEndpoint = words[3]
     configuration.reportInterval = window
+    configuration.adminAddress = "127.0.0.1"
     configuration.adminPort = 0
+    configuration.tokenFile = ""
     var quiet = Logger(label: "bench")
     quiet.logLevel = .error
     let marks = Mutex<[WindowMark]>([])
     let started = Date().timeIntervalSince1970
     let residentBefore = residentBytes()
-    let agent = Agent(
-        configuration: configuration,
-        environment: AgentEnvironment(
-            connection: ClusterConnection(server: "http://127.0.0.1:\(apiPort)"), adminHost: "127.0.0.1"),
-        logger: quiet,
-        onBatch: { queued in
-            let mark = WindowMark(
-                cpu: cpuSeconds(), time: Date().timeIntervalSince1970, resident: residentBytes(), heap: heapInUse(),
-                pageBytes: queued.pageBytes, targets: queued.targets, routes: queued.window.routes.count)
-            marks.withLock { $0.append(mark) }
-            FileHandle.standardError.write(
-                Data(
-                    ("window \(marks.withLock { $0.count }): \(mark.targets) targets, \(mark.pageBytes / 1_000_000) MB "
-                        + "of pages, RSS \(mark.resident / 1_000_000) MB, heap in use \(mark.heap / 1_000_000) MB\n")
-                        .utf8))
-        })
+    var environment = AgentEnvironment(connection: ClusterConnection(server: "http://127.0.0.1:\(apiPort)"))
+    environment.onBatch = { queued in
+        let mark = WindowMark(
+            cpu: cpuSeconds(), time: Date().timeIntervalSince1970, resident: residentBytes(), heap: heapInUse(),
+            pageBytes: queued.pageBytes, targets: queued.targets, routes: queued.window.routes.count)
+        marks.withLock { $0.append(mark) }
+        FileHandle.standardError.write(
+            Data(
+                ("window \(marks.withLock { $0.count }): \(mark.targets) targets, \(mark.pageBytes / 1_000_000) MB "
+                    + "of pages, RSS \(mark.resident / 1_000_000) MB, heap in use \(mark.heap / 1_000_000) MB\n")
+                    .utf8))
+    }
+    let agent: Agent
+    do {
+        agent = try Agent(configuration: configuration, environment: environment, logger: quiet)
+    } catch {
+        FileHandle.standardError.write(Data("the agent cannot start: \(error)\n".utf8))
+        exit(1)
+    }
     let running = Task { try await agent.run() }
     // Where the peak comes from: the largest heap in use, and when, sampled as it runs.
     var largestHeap = (bytes: 0, resident: 0, second: 0.0)
@@ -133,7 +139,7 @@ func measureAgentFleet(proxies: Int, pagePath: String, pageBytes: Int, windows: 
         Data(
             ("largest heap in use \(largestHeap.bytes / 1_000_000) MB at \(Int(largestHeap.second)) s "
                 + "(RSS then \(largestHeap.resident / 1_000_000) MB)\n").utf8))
-    agent.shutdown.fire()
+    await agent.shutdown()
     _ = await running.result
 
     // The first window holds every proxy's first page, where each series is parsed in full;

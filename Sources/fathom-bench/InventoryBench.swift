@@ -7,6 +7,7 @@ import AllocationCounter
 import Foundation
 import Inventory
 import KubernetesAPI
+import KubernetesModels
 import LocalServers
 import Logging
 import Synchronization

@@ -5,6 +5,7 @@ import AsyncHTTPClient
 import FathomModel
 import Foundation
 import KubernetesAPI
+import KubernetesModels
 import LocalServers
 import Logging
 import PrometheusText
@@ -22,7 +23,7 @@ import Testing
 @Suite struct AgentEndToEndTests {
     static func agent(
         api: FakeKubernetesAPI, collector: FakeCollector, spool: String, instance: String, grace: Double
-    ) -> Agent {
+    ) throws -> Agent {
         var configuration = AgentConfiguration()
         configuration.clusterName = "e2e"
         configuration.agentID = "fathom-e2e"
@@ -32,17 +33,20 @@ import Testing
         configuration.reportInterval = 0.6
         configuration.requestTimeout = 0.3
         configuration.spoolDirectory = spool
+        configuration.tokenFile = ""
+        configuration.adminAddress = "127.0.0.1"
         configuration.adminPort = 0
+        configuration.shutdownGracePeriod = grace
         var environment = AgentEnvironment(
-            connection: api.connection, adminHost: "127.0.0.1",
+            connection: api.connection,
             reflectorSettings: ReflectorSettings(
                 watchTimeoutSeconds: 2...3, initialBackoffSeconds: 0.05, maxBackoffSeconds: 0.3),
-            instanceID: instance, shutdownGraceSeconds: grace, targetPublishInterval: 0.1)
+            instanceID: instance, targetPublishInterval: 0.1)
         environment.retry.initialBackoff = 0.05
         environment.retry.maxBackoff = 0.3
         var logger = Logger(label: "e2e")
         logger.logLevel = .critical
-        return Agent(configuration: configuration, environment: environment, logger: logger)
+        return try Agent(configuration: configuration, environment: environment, logger: logger)
     }
 
     /// Freezes traffic and waits until the agent has scraped every proxy twice more, so one
@@ -86,7 +90,7 @@ import Testing
         let spool = NSTemporaryDirectory() + "fathom-e2e-\(UUID().uuidString)"
 
         // First agent: discovery, scraping and reporting through collector trouble and broken watches.
-        let first = Self.agent(api: api, collector: collector, spool: spool, instance: "first", grace: 0.5)
+        let first = try Self.agent(api: api, collector: collector, spool: spool, instance: "first", grace: 0.5)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await first.run() }
             #expect(await eventually { first.isReady && first.proxiesScraped == 6 })
@@ -123,7 +127,7 @@ import Testing
             // begins and the agent is stopped: what it cannot send stays in the spool.
             #expect(await Self.freezeAndSettle(proxies, first))
             collector.setOutage(503)
-            first.shutdown.fire()
+            await first.shutdown()
             try await group.waitForAll()
         }
         let acceptedBeforeRestart = collector.acceptedBatches.count
@@ -133,7 +137,7 @@ import Testing
         // Second agent, same spool: it baselines every proxy before traffic resumes, then the
         // outage ends and both its own batches and the first agent's reach the collector.
         // A long grace period: under a loaded machine the last uploads may need it.
-        let second = Self.agent(api: api, collector: collector, spool: spool, instance: "second", grace: 30)
+        let second = try Self.agent(api: api, collector: collector, spool: spool, instance: "second", grace: 30)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await second.run() }
             #expect(await eventually { second.proxiesScraped == 6 })
@@ -141,7 +145,7 @@ import Testing
             collector.setOutage(nil)
             try await Task.sleep(for: .milliseconds(1_500))
             #expect(await Self.freezeAndSettle(proxies, second))
-            second.shutdown.fire()
+            await second.shutdown()
             try await group.waitForAll()
         }
 

@@ -3,6 +3,7 @@ import AgentConfiguration
 import AgentTestSupport
 import Foundation
 import KubernetesAPI
+import KubernetesModels
 import LocalServers
 import Logging
 import ProxySimulation
@@ -20,7 +21,7 @@ import Testing
         cluster.populate(api, mesh: mesh, ports: proxies.ports)
         let collector = try await FakeCollector.start()
 
-        func agent(node: String) -> Agent {
+        func agent(node: String) throws -> Agent {
             var configuration = AgentConfiguration()
             configuration.clusterName = "ds"
             configuration.agentID = "fathom-ds"
@@ -28,11 +29,13 @@ import Testing
             configuration.scrapeInterval = 0.3
             configuration.scrapeTimeout = 0.25
             configuration.reportInterval = 0.5
+            configuration.adminAddress = "127.0.0.1"
             configuration.adminPort = 0
+            configuration.tokenFile = ""
+            configuration.shutdownGracePeriod = 5
             configuration.nodeName = node
             var environment = AgentEnvironment(
-                connection: api.connection, adminHost: "127.0.0.1", instanceID: node, shutdownGraceSeconds: 5,
-                targetPublishInterval: 0.1)
+                connection: api.connection, instanceID: node, targetPublishInterval: 0.1)
             var election = LeaderElectionSettings(namespace: "fathom", leaseName: "fathom-ds-leader", identity: node)
             // Long enough that a busy machine does not make leadership change hands mid-test.
             election.leaseDurationSeconds = 4
@@ -41,11 +44,11 @@ import Testing
             environment.leaderElection = election
             var logger = Logger(label: "ds")
             logger.logLevel = .critical
-            return Agent(configuration: configuration, environment: environment, logger: logger)
+            return try Agent(configuration: configuration, environment: environment, logger: logger)
         }
         var leaderDuringRun = ""
-        let here = agent(node: "demo-node")
-        let elsewhere = agent(node: "other-node")
+        let here = try agent(node: "demo-node")
+        let elsewhere = try agent(node: "other-node")
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await here.run() }
             group.addTask { try await elsewhere.run() }
@@ -55,8 +58,8 @@ import Testing
             #expect(elsewhere.discoveredTargets.isEmpty)
             #expect(here.discoveredTargets.count == 6)
             try await Task.sleep(for: .milliseconds(1_500))
-            here.shutdown.fire()
-            elsewhere.shutdown.fire()
+            await here.shutdown()
+            await elsewhere.shutdown()
             try await group.waitForAll()
         }
         let batches = collector.acceptedBatches

@@ -1,4 +1,5 @@
 import AgentApp
+import FathomDemo
 import FathomModel
 import Synchronization
 import Testing

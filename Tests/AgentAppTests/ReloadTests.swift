@@ -3,6 +3,7 @@ import AgentConfiguration
 import AgentTestSupport
 import Foundation
 import KubernetesAPI
+import KubernetesModels
 import LocalServers
 import Logging
 import ProxySimulation
@@ -45,7 +46,7 @@ import Testing
         report: {endpoint: "\(collector)", interval: \(interval), tokenFile: ""}
         scrape: {interval: 1s, timeout: 500ms, namespaces: {exclude: [\(exclude.joined(separator: ", "))]}}
         logging: {level: \(level)}
-        admin: {port: \(adminPort)}
+        admin: {address: 127.0.0.1, port: \(adminPort)}
         """
     }
 
@@ -62,14 +63,13 @@ import Testing
         try mount.write(
             Self.yaml(interval: "30s", level: "info", exclude: [], adminPort: adminPort, collector: collector.url))
         let configuration = try ConfigurationLoader.load(yaml: String(contentsOfFile: mount.file, encoding: .utf8))
-        var environment = AgentEnvironment(
-            connection: api.connection, adminHost: "127.0.0.1", targetPublishInterval: 0.1)
+        var environment = AgentEnvironment(connection: api.connection, targetPublishInterval: 0.1)
         environment.configurationFile = mount.file
         environment.configurationCheckInterval = 0.1
         environment.variables = [:]
         let level = LogLevelControl(.info)
         environment.logLevel = level
-        let agent = Agent(configuration: configuration, environment: environment, logger: Logger(label: "reload"))
+        let agent = try Agent(configuration: configuration, environment: environment, logger: Logger(label: "reload"))
 
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await agent.run() }
@@ -99,7 +99,7 @@ import Testing
             #expect(agent.currentConfiguration.reportInterval == 7)
             #expect(agent.currentConfiguration.clusterName == "reload-test")
 
-            agent.shutdown.fire()
+            await agent.shutdown()
             try await group.waitForAll()
         }
         try await api.shutdown()

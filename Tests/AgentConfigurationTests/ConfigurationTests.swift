@@ -1,4 +1,5 @@
 import AgentConfiguration
+import Foundation
 import Inventory
 import Testing
 
@@ -214,9 +215,77 @@ import Testing
         probe.spoolMaxBytes = 1
         probe.maxRoutesPerWorkload = 1
         probe.maxSeriesPerProxy = 1
+        probe.adminAddress = "x"
         probe.adminPort = 1
+        probe.shutdownGracePeriod = 1
         probe.logLevel = "x"
         probe.logFormat = "x"
         #expect(Set(probe.changedKeys(from: blank)) == Set(ConfigurationKey.all.map(\.path)))
+        // And every field is a row of the table (a field without one would never be loaded).
+        #expect(Mirror(reflecting: blank).children.count == ConfigurationKey.all.count)
+    }
+
+    @Test func defaultsComeFromTheTable() throws {
+        let defaults = AgentConfiguration()
+        #expect(defaults.scrapeInterval == 10 && defaults.reportInterval == 30 && defaults.adminPort == 9_990)
+        #expect(defaults.adminAddress == "0.0.0.0" && defaults.shutdownGracePeriod == 20)
+        #expect(defaults.spoolDirectory == nil && defaults.maxPageBytes == 16 << 20 && defaults.logLevel == "info")
+        // Loading a file that sets only the required keys gives the same defaults.
+        var loaded = try ConfigurationLoader.load(
+            yaml: "cluster: {name: a}\nreport: {endpoint: 'https://x.example/v1'}")
+        loaded.clusterName = ""
+        loaded.reportEndpoint = ""
+        #expect(loaded == defaults)
+    }
+
+    @Test func reloadAppliesLiveKeysWhereTheTableSaysAndHoldsTheRest() throws {
+        let running = try ConfigurationLoader.load(
+            yaml: "cluster: {name: a}\nreport: {endpoint: 'https://x.example/v1'}")
+        let loaded = try ConfigurationLoader.load(
+            yaml: """
+                cluster: {name: b}
+                report: {endpoint: 'https://x.example/v1', interval: 45s}
+                scrape: {interval: 20s, namespaces: {exclude: [kube-system]}}
+                logging: {level: debug}
+                admin: {port: 9100}
+                """)
+        let reload = running.reloaded(with: loaded)
+        #expect(reload.applied == ["scrape.interval", "scrape.namespaces.exclude", "report.interval", "logging.level"])
+        #expect(reload.needRestart == ["cluster.name", "admin.port"])
+        #expect(reload.settings == [.scraping, .namespaceFilter, .reportInterval, .logLevel])
+        #expect(reload.configuration.scrapeInterval == 20 && reload.configuration.reportInterval == 45)
+        #expect(reload.configuration.excludeNamespaces == ["kube-system"] && reload.configuration.logLevel == "debug")
+        // Restart-only keys keep their running values.
+        #expect(reload.configuration.clusterName == "a" && reload.configuration.adminPort == 9_990)
+        #expect(running.reloaded(with: running) == ConfigurationReload(configuration: running))
+    }
+
+    @Test func aMissingOrUnreadableFileIsNamedAsSuch() throws {
+        let missing = "/nonexistent/fathom-\(UInt64.random(in: 0...UInt64.max)).yaml"
+        #expect(throws: ConfigurationError.self) { try ConfigurationLoader.load(file: missing) }
+        do {
+            _ = try ConfigurationLoader.load(file: missing)
+        } catch {
+            #expect(error.problems.count == 1)
+            #expect(error.problems.first?.key == "(file)")
+            #expect(error.problems.first?.message.contains("\(missing): no such file") == true)
+        }
+        do {
+            _ = try ConfigurationLoader.load(file: NSTemporaryDirectory())
+        } catch {
+            #expect(error.problems.first?.message.contains("is a directory") == true)
+        }
+    }
+
+    @Test func anAdminAddressMustBeAnIPAddress() throws {
+        let base = "cluster: {name: a}\nreport: {endpoint: 'https://x.example/v1'}\n"
+        #expect(try ConfigurationLoader.load(yaml: base + "admin: {address: '::'}").adminAddress == "::")
+        #expect(try ConfigurationLoader.load(yaml: base + "admin: {address: 127.0.0.1}").adminAddress == "127.0.0.1")
+        do {
+            _ = try ConfigurationLoader.load(yaml: base + "admin: {address: localhost:9990}")
+            Issue.record("accepted a host:port as an address")
+        } catch {
+            #expect(error.problems.map(\.key) == ["admin.address"])
+        }
     }
 }

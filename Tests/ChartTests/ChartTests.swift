@@ -2,6 +2,7 @@ import AgentApp
 import AgentConfiguration
 import AgentTestSupport
 import Foundation
+import KubernetesModels
 import Testing
 import Yams
 
@@ -132,20 +133,28 @@ struct ChartTests {
         }
     }
 
-    @Test("RBAC: get, list and watch on exactly the resources the agent watches; never Secrets, never writes")
+    /// Each rule of a rendered Role or ClusterRole as `group/resource: verbs`, one line per resource.
+    static func grants(_ role: [String: Any]) -> Set<String> {
+        let rules = (role["rules"] as? [[String: Any]]) ?? []
+        return Set(
+            rules.flatMap { rule in
+                let verbs = (rule["verbs"] as? [String] ?? []).sorted().joined(separator: ",")
+                return (rule["apiGroups"] as? [String] ?? []).flatMap { group in
+                    (rule["resources"] as? [String] ?? []).map { "\(group)/\($0): \(verbs)" }
+                }
+            })
+    }
+
+    @Test("RBAC: exactly the watched resources with exactly the verbs the agent uses; never Secrets, never writes")
     func rbac() throws {
         let render = try ChartRender.render(ChartRender.required)
-        let rules = try #require(value(try render.object("ClusterRole"), "rules") as? [[String: Any]])
-        let granted = rules.map { rule in
-            "\((rule["apiGroups"] as? [String] ?? []).joined(separator: ",")): "
-                + "\((rule["resources"] as? [String] ?? []).joined(separator: ",")) "
-                + "[\((rule["verbs"] as? [String] ?? []).joined(separator: ","))]"
-        }
-        #expect(
-            granted == [
-                ": pods [get,list,watch]", "apps: replicasets,deployments,statefulsets,daemonsets [get,list,watch]",
-                "argoproj.io: rollouts [get,list,watch]",
-            ])
+        // The agent's registry of watched resources is the contract.
+        let expected = Set(
+            WatchedResource.all.map {
+                "\($0.resource.group)/\($0.resource.plural): \($0.verbs.sorted().joined(separator: ","))"
+            })
+        #expect(Self.grants(try render.object("ClusterRole")) == expected)
+        #expect(expected.allSatisfy { !$0.contains("secrets") && !$0.contains("create") && !$0.contains("update") })
         #expect(render.objects("Role").isEmpty)
         let binding = try render.object("ClusterRoleBinding")
         #expect(
@@ -207,10 +216,11 @@ struct ChartTests {
             return map.flatMap { paths($0.value, prefix.isEmpty ? $0.key : "\(prefix).\($0.key)") }
         }
         let offered = Set(paths(values["config"], ""))
-        // Set by the chart itself (identity, mounts, ports, the node in daemonset mode, no kubeconfig in a pod).
+        // Set by the chart itself (identity, mounts, the admin listener and the grace period from
+        // their own values, the node in daemonset mode, no kubeconfig in a pod).
         let chartOwned: Set<String> = [
-            "agent.id", "report.tokenFile", "report.spool.directory", "report.spool.maxBytes", "admin.port",
-            "kubernetes.nodeName", "kubernetes.kubeconfig",
+            "agent.id", "report.tokenFile", "report.spool.directory", "report.spool.maxBytes", "admin.address",
+            "admin.port", "shutdown.gracePeriod", "kubernetes.nodeName", "kubernetes.kubeconfig",
         ]
         #expect(offered == Set(ConfigurationKey.all.map(\.path)).subtracting(chartOwned))
         let chart = try #require(
@@ -231,6 +241,13 @@ struct ChartTests {
         #expect(env.first?["name"] as? String == "FATHOM_KUBERNETES_NODE_NAME")
         #expect(value(env.first, "valueFrom.fieldRef.fieldPath") as? String == "spec.nodeName")
         #expect(value(env.last, "valueFrom.fieldRef.fieldPath") as? String == "metadata.name")
+        // The one write: the leader-election Lease, in the release namespace only.
+        let lease = LeaderElectionPermissions.resource
+        #expect(
+            Self.grants(try render.object("Role"))
+                == [
+                    "\(lease.group)/\(lease.plural): \(LeaderElectionPermissions.verbs.sorted().joined(separator: ","))"
+                ])
     }
 
     @Test("every option renders valid objects: monitors, PDB, network policy, an existing Secret, scheduling")

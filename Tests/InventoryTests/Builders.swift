@@ -1,4 +1,4 @@
-import KubernetesAPI
+import KubernetesModels
 
 /// Small builders for the objects the tests feed the inventory, shaped like the API's.
 enum Build {

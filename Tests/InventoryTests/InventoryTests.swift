@@ -1,6 +1,6 @@
 import FathomModel
 import Inventory
-import KubernetesAPI
+import KubernetesModels
 import Testing
 
 @Suite("Inventory: ownership, meshing, proxy versions, filters")

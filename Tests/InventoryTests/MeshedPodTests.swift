@@ -1,7 +1,7 @@
 import FathomModel
 import Foundation
 import Inventory
-import KubernetesAPI
+import KubernetesModels
 import Testing
 
 /// A pod as the Linkerd proxy injector leaves it (trimmed `kubectl get pod -o json`), with the

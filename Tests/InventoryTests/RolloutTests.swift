@@ -1,6 +1,6 @@
 import FathomModel
 import Inventory
-import KubernetesAPI
+import KubernetesModels
 import Testing
 
 /// Feeds a scripted sequence of object states to an inventory, collecting the rollout events.

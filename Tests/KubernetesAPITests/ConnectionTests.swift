@@ -1,5 +1,6 @@
 import Foundation
 import KubernetesAPI
+import KubernetesModels
 import Testing
 
 @Suite("Connections: in-cluster service account and kubeconfig")

@@ -1,5 +1,6 @@
 import AgentTestSupport
 import KubernetesAPI
+import KubernetesModels
 import LocalServers
 import Logging
 import Testing

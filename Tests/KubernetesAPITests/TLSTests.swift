@@ -1,6 +1,7 @@
 import AgentTestSupport
 import Foundation
 import KubernetesAPI
+import KubernetesModels
 import LocalServers
 import Testing
 

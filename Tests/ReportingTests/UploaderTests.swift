@@ -150,7 +150,9 @@ final class DelayLog: Sendable {
         let client = HTTPClient(eventLoopGroupProvider: .singleton)
         let first = try Uploader(configuration: settings, client: client, logger: Logger(label: "test"))
         for batch in try batches(3) { await first.enqueue(batch) }
-        #expect(await first.flush(within: 0.5) == false)
+        first.drain(within: 0.5)
+        await first.run()
+        #expect(await first.isEmpty == false)
         #expect(await first.currentStats.retries["refused", default: 0] >= 1)
         try await client.shutdown()
 
@@ -251,8 +253,10 @@ final class DelayLog: Sendable {
         #expect(stats.retries.isEmpty)
         #expect(stats.dropped.isEmpty)
         #expect(stats.queuedBatches == 1)
-        // The shutdown flush sends it; the collector keeps it once.
-        #expect(await uploader.flush(within: 5))
+        // A drain sends it; the collector keeps it once.
+        uploader.drain(within: 5)
+        await uploader.run()
+        #expect(await uploader.isEmpty)
         #expect(collector.acceptedBatches.count == 1)
         try await client.shutdown()
         try await collector.shutdown()

@@ -55,7 +55,7 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 
 {{/*
 The agent's config.yaml: the user's `config` block plus what the chart owns (agent id, token file,
-spool, admin port). Required values fail the render with a message saying what to set.
+spool, admin address and port, shutdown grace period). Required values fail the render with a message saying what to set.
 */}}
 {{- define "fathom-agent.config" -}}
 {{- if not .Values.config.cluster.name -}}
@@ -75,6 +75,7 @@ spool, admin port). Required values fail the render with a message saying what t
 {{- $_ := set $report "spool" (dict "directory" (include "fathom-agent.spoolDirectory" .) "maxBytes" (.Values.spool.maxBytes | toString)) -}}
 {{- end -}}
 {{- $_ := set $config "report" $report -}}
-{{- $_ := set $config "admin" (dict "port" .Values.admin.port) -}}
+{{- $_ := set $config "admin" (dict "address" .Values.admin.address "port" .Values.admin.port) -}}
+{{- $_ := set $config "shutdown" (dict "gracePeriod" (printf "%ds" (int .Values.shutdownGraceSeconds))) -}}
 {{- toYaml $config -}}
 {{- end -}}

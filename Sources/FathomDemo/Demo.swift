@@ -1,6 +1,5 @@
+import AgentApp
 import AgentConfiguration
-import AsyncHTTPClient
-import FathomModel
 import Foundation
 import KubernetesAPI
 import LocalServers
@@ -9,7 +8,6 @@ import ProxySimulation
 import ReportProtos
 import Reporting
 import RouteAggregation
-import Scraping
 import Synchronization
 
 /// Settings of `fathom-agent demo`.
@@ -27,8 +25,8 @@ public struct DemoOptions: Sendable {
     public init() {}
 }
 
-/// The demo: the real agent (`Agent`, as `fathom-agent run` builds it) against a simulated meshed
-/// cluster on loopback.
+/// The demo (`fathom-demo`): the real agent (`Agent`, the service graph `fathom-agent run`
+/// builds) against a simulated meshed cluster on loopback.
 ///
 /// A fake Kubernetes API server serves a Linkerd control plane and four meshed Deployments (one
 /// of them rolls out a new revision during the demo, one pod runs an older proxy). Six simulated
@@ -68,23 +66,34 @@ public struct Demo: Sendable {
         configuration.clusterName = "demo"
         configuration.agentID = "fathom-demo"
         configuration.reportEndpoint = collector.url
+        configuration.tokenFile = ""
         configuration.scrapeInterval = options.scrapeInterval
         configuration.scrapeTimeout = min(5, options.scrapeInterval * 0.8)
         configuration.reportInterval = options.windowLength
+        configuration.adminAddress = "127.0.0.1"
         configuration.adminPort = options.adminPort
+        configuration.shutdownGracePeriod = 5
         let windows = Mutex<[AggregationWindow]>([])
-        let agent = Agent(
-            configuration: configuration,
-            environment: AgentEnvironment(
-                connection: api.connection, adminHost: "127.0.0.1",
-                reflectorSettings: ReflectorSettings(initialBackoffSeconds: 0.2, maxBackoffSeconds: 2), now: now,
-                shutdownGraceSeconds: 5, targetPublishInterval: 0.2),
-            logger: logger,
-            onBatch: { queued in
-                windows.withLock { $0.append(queued.window) }
-                output(Self.describe(queued))
-            })
+        var environment = AgentEnvironment(
+            connection: api.connection,
+            reflectorSettings: ReflectorSettings(initialBackoffSeconds: 0.2, maxBackoffSeconds: 2), now: now,
+            targetPublishInterval: 0.2)
+        environment.onBatch = { queued in
+            windows.withLock { $0.append(queued.window) }
+            output(Self.describe(queued))
+        }
+        let agent: Agent
+        do {
+            agent = try Agent(configuration: configuration, environment: environment, logger: logger)
+        } catch {
+            try await api.shutdown()
+            try await proxies.shutdown()
+            try await collector.shutdown()
+            throw error
+        }
 
+        // The agent runs its own service graph; the script plays the cluster beside it. If the
+        // agent stops on its own (it could not start), the script stops too.
         let result: Result<Void, any Error> = await withTaskGroup(of: Result<Void, any Error>?.self) { group in
             group.addTask {
                 do {
@@ -100,7 +109,10 @@ public struct Demo: Sendable {
             }
             var result: Result<Void, any Error> = .success(())
             for await outcome in group {
-                if let outcome { result = outcome }
+                if let outcome {
+                    result = outcome
+                    group.cancelAll()
+                }
             }
             return result
         }
@@ -123,14 +135,20 @@ public struct Demo: Sendable {
     ) async {
         var cluster = cluster
         // The script's clock starts when the agent is up (its windows start then too).
-        while agent.adminPort == 0 { try? await Task.sleep(for: .milliseconds(20)) }
+        while agent.adminPort == 0 {
+            do { try await Task.sleep(for: .milliseconds(20)) } catch { return }
+        }
         let start = now()
-        output(
-            "fathom demo: a fake Kubernetes API at \(api.url) serving a Linkerd control plane and "
-                + "\(proxies.ports.count) meshed pods in 4 Deployments, each pod's linkerd-proxy simulated on its own "
-                + "loopback port; scraping every \(RouteTable.formatted(options.scrapeInterval, decimals: 1)) s, a "
-                + "report batch every \(RouteTable.formatted(options.windowLength, decimals: 1)) s to a local "
-                + "collector; the agent's /metrics, /readyz and /debug/routes at http://127.0.0.1:\(agent.adminPort)")
+        let scrapeEvery = RouteTable.formatted(options.scrapeInterval, decimals: 1)
+        let windowEvery = RouteTable.formatted(options.windowLength, decimals: 1)
+        let pods: Int = proxies.ports.count
+        let port: Int = agent.adminPort
+        let intro: String =
+            "fathom demo: a fake Kubernetes API at \(api.url) serving a Linkerd control plane and \(pods) meshed "
+            + "pods in 4 Deployments, each pod's linkerd-proxy simulated on its own loopback port; scraping every "
+            + "\(scrapeEvery) s, a report batch every \(windowEvery) s to a local collector; the agent's /metrics, "
+            + "/readyz and /debug/routes at http://127.0.0.1:\(port)"
+        output(intro)
         var restarted = options.restartAfter < 0
         // A little past the end, so the last full window closes before the shutdown's partial one.
         while options.duration <= 0 || now() < start + options.duration + 0.3 {
@@ -143,9 +161,9 @@ public struct Demo: Sendable {
                 }
                 output("» simulated restart of the linkerd-proxy in pod \(pod)")
             }
-            try? await Task.sleep(for: .milliseconds(100))
+            do { try await Task.sleep(for: .milliseconds(100)) } catch { return }
         }
-        agent.shutdown.fire()
+        await agent.shutdown()
     }
 
     /// What the agent prints when it queues a batch.

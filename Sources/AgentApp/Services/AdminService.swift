@@ -1,0 +1,46 @@
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// The admin endpoints as a service: it listens first and stops last, so probes and `/metrics`
+/// answer while the rest of the agent shuts down.
+final class AdminService: Service, Sendable {
+    private let address: String
+    private let port: Int
+    private let metrics: AgentMetrics
+    private let notReady: @Sendable () -> String?
+    private let lastWindow: LastWindow
+    private let logger: Logger
+    private let bound = Mutex(0)
+
+    init(
+        address: String, port: Int, metrics: AgentMetrics, notReady: @escaping @Sendable () -> String?,
+        lastWindow: LastWindow, logger: Logger
+    ) {
+        self.address = address
+        self.port = port
+        self.metrics = metrics
+        self.notReady = notReady
+        self.lastWindow = lastWindow
+        self.logger = logger
+    }
+
+    /// The port it listens on once it does (useful with port 0), else 0.
+    var boundPort: Int { bound.withLock { $0 } }
+
+    func run() async throws {
+        let server: AdminServer
+        do {
+            server = try await AdminServer.start(
+                host: address, port: port, metrics: metrics, notReady: notReady,
+                lastWindow: { [lastWindow] in lastWindow.window.withLock { $0 } })
+        } catch {
+            throw AgentFailure.adminUnavailable(address: address, port: port, error: "\(error)")
+        }
+        bound.withLock { $0 = server.port }
+        logger.info(
+            "admin server listening", metadata: ["admin.address": "\(address)", "admin.port": "\(server.port)"])
+        try? await gracefulShutdown()
+        try? await server.shutdown()
+    }
+}

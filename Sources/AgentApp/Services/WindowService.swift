@@ -1,0 +1,104 @@
+import FathomModel
+import Inventory
+import KubernetesAPI
+import Logging
+import Reporting
+import RouteAggregation
+import ServiceLifecycle
+import Synchronization
+
+/// The window clock: every `report.interval` (read anew each window, it reloads) the aggregation
+/// window closes into one batch for the uploader. At the graceful shutdown, which comes after
+/// discovery and scraping have stopped, it closes the last, partial window, exactly once.
+struct WindowService: Service {
+    let live: LiveConfiguration
+    let now: @Sendable () -> Double
+    let windows: WindowCloser
+
+    func run() async {
+        var next = now() + live.current.reportInterval
+        while await sleepUnlessShuttingDown(seconds: next - now()) {
+            next += live.current.reportInterval
+            await windows.close(at: now())
+        }
+        // Everything scraped so far leaves with the last window.
+        if Task.isShuttingDownGracefully { await windows.close(at: now()) }
+    }
+}
+
+/// Closes a window: the aggregation, the scrape health, the inventory (from the leader only) and
+/// the rollout events become one encoded batch, queued for upload.
+final class WindowCloser: Sendable {
+    private let pipeline: AgentPipeline
+    private let reporter: Reporter
+    private let discovery: Discovery
+    private let uploader: Uploader
+    private let elector: LeaseElector?
+    private let logger: Logger
+    private let onBatch: @Sendable (QueuedBatch) -> Void
+
+    init(
+        pipeline: AgentPipeline, reporter: Reporter, discovery: Discovery, uploader: Uploader, elector: LeaseElector?,
+        logger: Logger, onBatch: @escaping @Sendable (QueuedBatch) -> Void
+    ) {
+        self.pipeline = pipeline
+        self.reporter = reporter
+        self.discovery = discovery
+        self.uploader = uploader
+        self.elector = elector
+        self.logger = logger
+        self.onBatch = onBatch
+    }
+
+    func close(at time: Double) async {
+        var (window, health, pageBytes, stats) = await pipeline.closeWindow(at: time)
+        health.queuedBatches = await uploader.currentStats.queuedBatches
+        // In daemonset mode only the leader reports the cluster-wide inventory and rollouts;
+        // every agent reports the routes of its own node's pods.
+        let leads = elector?.isLeader ?? true
+        let taken = discovery.takeRolloutEvents()
+        let events = leads ? taken : []
+        do {
+            let batch = try reporter.encode(
+                window: window, health: health, workloads: leads && discovery.isSynced ? discovery.workloads() : nil,
+                rolloutEvents: events)
+            await uploader.enqueue(batch)
+            onBatch(
+                QueuedBatch(
+                    batch: batch, window: window, rolloutEvents: events, pageBytes: pageBytes, aggregation: stats,
+                    targets: health.targets))
+        } catch {
+            logger.error("cannot encode a report batch", metadata: ["error": "\(error)"])
+        }
+    }
+}
+
+/// A batch the agent just queued, with what went into it.
+public struct QueuedBatch: Sendable {
+    public var batch: EncodedBatch
+    public var window: AggregationWindow
+    public var rolloutEvents: [RolloutEvent]
+    /// Page bytes scraped during the window.
+    public var pageBytes: Int
+    public var aggregation: RouteAggregator.Stats
+    public var targets: Int
+}
+
+/// Builds batches: the builder's sequence numbers and the inventory's full/delta rhythm.
+final class Reporter: Sendable {
+    private let state: Mutex<(BatchBuilder, InventoryReporter)>
+
+    init(builder: BatchBuilder, inventory: InventoryReporter) {
+        state = Mutex((builder, inventory))
+    }
+
+    /// `workloads` is nil until discovery has listed everything: a partial inventory is not sent.
+    func encode(
+        window: AggregationWindow, health: HealthSummary, workloads: [WorkloadSummary]?, rolloutEvents: [RolloutEvent]
+    ) throws -> EncodedBatch {
+        try state.withLock { state in
+            let section = workloads.flatMap { state.1.section(for: $0) }
+            return try state.0.encode(window: window, health: health, inventory: section, rolloutEvents: rolloutEvents)
+        }
+    }
+}
