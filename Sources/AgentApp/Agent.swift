@@ -138,7 +138,8 @@ public final class Agent: Sendable {
             (
                 "discovery",
                 DiscoveryService(
-                    discovery: discovery, scraper: scraper, publishInterval: environment.targetPublishInterval)
+                    discovery: discovery, scraper: scraper, publishInterval: environment.targetPublishInterval,
+                    metrics: metrics)
             ))
 
         var group = ServiceGroupConfiguration(

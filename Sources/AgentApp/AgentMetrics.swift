@@ -107,9 +107,13 @@ public final class AgentMetrics: Sendable {
         }
     }
 
-    /// Sets the aggregation gauges.
-    public func record(targets count: Int, aggregator: RouteAggregator) {
+    /// Sets the number of meshed pods being scraped (when discovery publishes them).
+    public func record(targets count: Int) {
         targets.set(Int64(count))
+    }
+
+    /// Sets the aggregation gauges.
+    public func record(aggregator: RouteAggregator) {
         aggregationSeries.set(Int64(aggregator.seriesCount))
         foldedRoutes.set(Int64(aggregator.stats.foldedRoutes))
         proxyRestarts.set(Int64(aggregator.stats.proxyRestarts))

@@ -28,9 +28,6 @@ actor AgentPipeline {
         self.lastWindow = lastWindow
     }
 
-    /// Targets that answered at least once (successfully or not) since they were added.
-    var targetsSeen: Int { targets.count }
-
     func handle(_ event: ScrapeEvent) {
         metrics.record(event)
         switch event {
@@ -60,7 +57,7 @@ actor AgentPipeline {
         windowTargets = targets
         summary.foldedRoutes = aggregator.stats.foldedRoutes
         let window = aggregator.closeWindow(at: time)
-        metrics.record(targets: targets.count, aggregator: aggregator)
+        metrics.record(aggregator: aggregator)
         lastWindow.window.withLock { $0 = window }
         let result = (window, summary, pageBytes, aggregator.stats)
         health = HealthSummary()

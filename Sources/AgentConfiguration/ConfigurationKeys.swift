@@ -22,7 +22,7 @@ public enum ConfigurationValueKind: Sendable, Equatable {
         case .string: return "string"
         case .url: return "URL"
         case .stringList: return "list of strings"
-        case .choice(let options): return options.joined(separator: " | ")
+        case .choice(let options): return options.joined(separator: " / ")
         case .address: return "IP address"
         }
     }

@@ -10,7 +10,7 @@ import Reporting
 import RouteAggregation
 import Synchronization
 
-/// Settings of `fathom-agent demo`.
+/// Settings of `fathom-demo`.
 public struct DemoOptions: Sendable {
     /// How long to run, in seconds; 0 runs until interrupted.
     public var duration: Double = 60

@@ -175,9 +175,6 @@ public final class ResponseStream: Sendable {
         self.keepAlive = keepAlive
     }
 
-    /// Whether the client is still connected.
-    public var isOpen: Bool { channel.isActive }
-
     /// Sends one chunk and flushes it.
     public func write(_ bytes: [UInt8]) {
         channel.writeAndFlush(HTTPServerResponsePart.body(.byteBuffer(ByteBuffer(bytes: bytes))), promise: nil)

@@ -13,8 +13,8 @@ import Darwin
 ///
 /// The first time a series (metric name plus label set, exactly as written) appears, its line is
 /// parsed and validated completely and the series is classified: a route counter, a histogram
-/// bucket or sum, the start time, the build info, or ignored. The decoder then remembers only a
-/// 64-bit fingerprint of the series text and a 4-byte descriptor (`SeriesTable` says why every
+/// bucket or sum, the start time, the build info, or ignored. The decoder then remembers only the
+/// top 48 bits of a 64-bit fingerprint of the series text and a 4-byte descriptor (`SeriesTable` says why every
 /// byte per series counts). On later pages a line whose series text has a known fingerprint costs
 /// a hash and the parse of its value: no label parsing. The decoder keeps no values: each page's
 /// values are a new array that goes with the snapshot (the one allocation of a steady-state page).

@@ -63,11 +63,6 @@ public struct SimulatedProxy: Sendable {
         processStartTime = now
     }
 
-    /// Replaces the traffic (a rollout changing behaviour, a route going bad).
-    public mutating func setTraffic(_ traffic: [TrafficSpec]) {
-        self.traffic = traffic
-    }
-
     /// What happened since the last call, per route as the agent names it; then forgets it.
     public mutating func takeTruth() -> [RouteIdentity: RouteTruth] {
         defer { pendingTruth = [:] }

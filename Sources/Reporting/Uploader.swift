@@ -173,13 +173,16 @@ public actor Uploader {
     /// Whether nothing is waiting to be sent.
     public var isEmpty: Bool { queue.isEmpty }
 
-    /// Waits before a retry: the policy's delay, capped by a drain's deadline. A drain asked for
-    /// during the wait ends it, so the grace period is spent retrying, not sleeping.
+    /// Waits before a retry: the policy's delay; during a drain, no longer than leaves time for
+    /// one more attempt before the deadline (a collector asking for ten minutes still gets one
+    /// last try). A drain asked for during the wait ends it, so the grace period is spent
+    /// retrying, not sleeping.
     private func pause(_ delay: Double) async {
         let sleep = self.sleep
         if let deadline = drainDeadline.withLock({ $0 }) {
             let left = Self.seconds(deadline - ContinuousClock.now)
-            if left > 0 { try? await sleep(min(delay, left)) }
+            let wait = min(delay, left - min(configuration.requestTimeout, left / 2))
+            if wait > 0 { try? await sleep(wait) }
             return
         }
         let drainRequested = self.drainRequested

@@ -15,7 +15,8 @@ public struct RouteKey: Hashable, Sendable {
     }
 }
 
-/// Identifies one proxy (one pod's linkerd-proxy) to the aggregator, e.g. by pod UID.
+/// Identifies one proxy (one pod's linkerd-proxy) to the aggregator: the agent uses
+/// `namespace/pod`.
 public struct ProxyID: Hashable, Sendable, CustomStringConvertible {
     public var rawValue: String
 

@@ -7,7 +7,7 @@ import Synchronization
 ///
 /// Scraping has its own client, rather than AsyncHTTPClient's pool, for what a thousand
 /// long-lived targets need:
-/// - memory: each idle connection holds only a small receive buffer (one of at most 16 KB)
+/// - memory: each idle connection holds only a small receive buffer (one of at most 4 KB)
 ///   between scrapes; a pooled client connection keeps up to four 64 KB buffers, which was 110 MB
 ///   for 1,000 targets in the fleet benchmark;
 /// - a refused or unreachable target fails at once, instead of being retried until the timeout;

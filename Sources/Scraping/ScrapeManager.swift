@@ -53,9 +53,6 @@ public actor ScrapeManager {
         settings = applied
     }
 
-    /// Number of targets being scraped.
-    public var targetCount: Int { targets.count }
-
     /// Runs the loops until cancelled or `finish()`; call it once.
     public func run() async {
         changes.yield()

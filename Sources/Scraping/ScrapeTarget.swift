@@ -3,7 +3,7 @@ import RouteAggregation
 
 /// A meshed pod's linkerd-proxy to scrape.
 public struct ScrapeTarget: Hashable, Sendable {
-    /// The proxy (pod UID in the cluster).
+    /// The proxy: its pod, as `namespace/name`.
     public var proxy: ProxyID
     public var workload: WorkloadRef
     /// `http://<pod IP>:<admin port>/metrics`.

@@ -100,10 +100,17 @@ import Testing
                 try await Task.sleep(for: .milliseconds(300))
                 cluster.advance(api, elapsed: Double(step) * 1.5)
                 if step == 2 {
+                    // A restart wipes what the proxy counted since the page the agent last read
+                    // (for any scraper: Prometheus loses it too). So the agent first reads every
+                    // proxy's final page with traffic frozen; then the truth loses nothing the
+                    // agent could have seen. (Restarting at an arbitrary moment made the truth
+                    // count requests on pages whose scrape had timed out on a loaded machine.)
+                    #expect(await Self.freezeAndSettle(proxies, first))
                     proxies.mesh.withLock { mesh in
                         mesh.proxies[0].restart(at: max(now(), start + 1.5))
                         _ = mesh.proxies[0].takeTruth()
                     }
+                    proxies.frozen.withLock { $0 = false }
                 }
                 // History compacted, then the watches cut: resuming is 410 Gone, so discovery lists again.
                 if step == 3 { api.compact() }

@@ -3,19 +3,11 @@ import AgentTestSupport
 import Foundation
 import Testing
 
-/// The built `fathom-agent` executable: it starts, and it links no FoundationNetworking or
-/// libcurl (the agent's HTTP is AsyncHTTPClient on SwiftNIO), so the container image needs no curl.
+/// The built `fathom-agent` executable: it starts, it links no FoundationNetworking or libcurl
+/// (the agent's HTTP is AsyncHTTPClient on SwiftNIO), so the container image needs no curl, and it
+/// holds none of the stand-ins the demo and the tests use.
 @Suite struct BinaryTests {
-    /// The executable next to the test bundle, in the same build folder.
-    static var executable: URL? {
-        var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        for _ in 0..<4 {
-            let candidate = directory.appendingPathComponent("fathom-agent")
-            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
-            directory.deleteLastPathComponent()
-        }
-        return nil
-    }
+    static var executable: URL? { BuiltProducts.executable(named: "fathom-agent") }
 
     @Test func startsAndLinksNoNetworkingFoundation() throws {
         let binary = try #require(Self.executable, "fathom-agent is built with the tests")
@@ -25,5 +17,14 @@ import Testing
         #expect(!libraries.contains("FoundationNetworking"))
         #expect(!libraries.contains("libcurl"))
         #expect(!libraries.contains("libxml2"))
+    }
+
+    @Test func containsNoStandInSimulationOrDemoCode() throws {
+        let binary = try #require(Self.executable, "fathom-agent is built with the tests")
+        let symbols = try runCommand("nm", [binary.path]).text
+        #expect(symbols.contains("AgentApp"), "nm must show the agent's own symbols for this check to mean anything")
+        for module in ["LocalServers", "ProxySimulation", "FathomDemo", "AgentTestSupport", "FakeKubernetesAPI"] {
+            #expect(!symbols.contains(module), "fathom-agent contains \(module) code")
+        }
     }
 }

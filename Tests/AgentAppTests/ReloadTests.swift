@@ -40,13 +40,13 @@ import Testing
         }
     }
 
-    static func yaml(interval: String, level: String, exclude: [String], adminPort: Int, collector: String) -> String {
+    static func yaml(interval: String, level: String, exclude: [String], concurrent: Int, collector: String) -> String {
         """
         cluster: {name: reload-test}
         report: {endpoint: "\(collector)", interval: \(interval), tokenFile: ""}
-        scrape: {interval: 1s, timeout: 500ms, namespaces: {exclude: [\(exclude.joined(separator: ", "))]}}
+        scrape: {interval: 1s, timeout: 500ms, maxConcurrent: \(concurrent), namespaces: {exclude: [\(exclude.joined(separator: ", "))]}}
         logging: {level: \(level)}
-        admin: {address: 127.0.0.1, port: \(adminPort)}
+        admin: {address: 127.0.0.1, port: 0}
         """
     }
 
@@ -59,9 +59,8 @@ import Testing
         cluster.populate(api, mesh: mesh, ports: proxies.ports)
         let collector = try await FakeCollector.start()
         var mount = try MountedConfigMap()
-        let adminPort = Int.random(in: 20_000...40_000)
         try mount.write(
-            Self.yaml(interval: "30s", level: "info", exclude: [], adminPort: adminPort, collector: collector.url))
+            Self.yaml(interval: "30s", level: "info", exclude: [], concurrent: 32, collector: collector.url))
         let configuration = try ConfigurationLoader.load(yaml: String(contentsOfFile: mount.file, encoding: .utf8))
         var environment = AgentEnvironment(connection: api.connection, targetPublishInterval: 0.1)
         environment.configurationFile = mount.file
@@ -75,14 +74,14 @@ import Testing
             group.addTask { try await agent.run() }
             #expect(await eventually { agent.isReady && agent.discoveredTargets.count == 6 })
 
-            // A valid change: live keys apply, the admin port (restart only) does not.
+            // A valid change: live keys apply, the concurrency cap (restart only) does not.
             try mount.write(
                 Self.yaml(
-                    interval: "7s", level: "debug", exclude: ["emojivoto"], adminPort: adminPort + 1,
+                    interval: "7s", level: "debug", exclude: ["emojivoto"], concurrent: 8,
                     collector: collector.url))
             #expect(await eventually { agent.currentConfiguration.reportInterval == 7 })
             #expect(agent.currentConfiguration.excludeNamespaces == ["emojivoto"])
-            #expect(agent.currentConfiguration.adminPort == adminPort)
+            #expect(agent.currentConfiguration.maxConcurrentScrapes == 32)
             #expect(level.level == .debug)
             #expect(await eventually { agent.discoveredTargets.allSatisfy { !$0.hasPrefix("emojivoto/") } })
             #expect(agent.discoveredTargets == ["booksapp/webapp-9d7c6b5a4-wq8zr"])

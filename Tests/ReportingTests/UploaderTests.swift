@@ -232,7 +232,8 @@ final class DelayLog: Sendable {
 
 @Suite struct UploaderShutdownTests {
     @Test func cancellingDuringAnUploadIsNotAFailure() async throws {
-        let collector = try await FakeCollector.start(script: [.slow(seconds: 0.5, then: .accept)])
+        // The slow answer outlasts any scheduling delay of this test: the cancellation comes first.
+        let collector = try await FakeCollector.start(script: [.slow(seconds: 60, then: .accept)])
         let client = HTTPClient(eventLoopGroupProvider: .singleton)
         let uploader = try Uploader(
             configuration: UploaderConfiguration(endpoint: collector.url), client: client, logger: Logger(label: "test")
@@ -243,10 +244,7 @@ final class DelayLog: Sendable {
         await uploader.enqueue(
             try builder.encode(window: AggregationWindow(start: 0, end: 1, routes: []), health: HealthSummary()))
         // Cancel while the slow request is in flight.
-        let deadline = ContinuousClock.now + .seconds(5)
-        while collector.requests.isEmpty && ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(5))
-        }
+        #expect(await eventually(within: 30) { !collector.requests.isEmpty })
         loop.cancel()
         await loop.value
         let stats = await uploader.currentStats
@@ -258,6 +256,88 @@ final class DelayLog: Sendable {
         await uploader.run()
         #expect(await uploader.isEmpty)
         #expect(collector.acceptedBatches.count == 1)
+        try await client.shutdown()
+        try await collector.shutdown()
+    }
+}
+
+final class Flag: Sendable {
+    let value = Mutex(false)
+}
+
+/// The shutdown drain: the run loop itself delivers what is left, so nothing is sent twice at once.
+@Suite struct UploaderDrainTests {
+    func batches(_ count: Int) throws -> [EncodedBatch] {
+        var builder = BatchBuilder(
+            identity: AgentIdentity(agentID: "a", instanceID: "drain", clusterName: "c", agentVersion: "v"))
+        return try (0..<count).map { index in
+            try builder.encode(
+                window: AggregationWindow(start: Double(index), end: Double(index + 1), routes: []),
+                health: HealthSummary())
+        }
+    }
+
+    @Test func aDrainRetriesThroughTheGracePeriodAndSendsEachAttemptOnce() async throws {
+        let collector = try await FakeCollector.start(script: [.status(503), .status(502), .status(503)])
+        var configuration = UploaderConfiguration(endpoint: collector.url)
+        configuration.retry.initialBackoff = 0.2
+        configuration.retry.maxBackoff = 0.2
+        let client = HTTPClient(eventLoopGroupProvider: .singleton)
+        let uploader = try Uploader(configuration: configuration, client: client, logger: Logger(label: "test"))
+        for batch in try batches(2) { await uploader.enqueue(batch) }
+        uploader.drain(within: 10)
+        await uploader.run()
+        #expect(await uploader.isEmpty)
+        #expect(collector.acceptedBatches.map(\.sequence) == [1, 2])
+        // Three failed attempts of the first batch, then one success each: one request per attempt.
+        #expect(collector.requests.map(\.idempotencyKey) == ["drain-1", "drain-1", "drain-1", "drain-1", "drain-2"])
+        try await client.shutdown()
+        try await collector.shutdown()
+    }
+
+    @Test func aDrainCutsALongBackoffShort() async throws {
+        let collector = try await FakeCollector.start(script: [.status(429, retryAfter: "600")])
+        let client = HTTPClient(eventLoopGroupProvider: .singleton)
+        let uploader = try Uploader(
+            configuration: UploaderConfiguration(endpoint: collector.url), client: client, logger: Logger(label: "test")
+        )
+        for batch in try batches(1) { await uploader.enqueue(batch) }
+        let finished = Flag()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                await uploader.run()
+                finished.value.withLock { $0 = true }
+            }
+            // The collector asked for ten minutes; the shutdown has seconds. (The retry is counted
+            // before the backoff starts, and the count is read while the uploader waits.)
+            #expect(await eventually { await uploader.currentStats.retries["throttled"] == 1 })
+            uploader.drain(within: 10)
+            #expect(await eventually(within: 5) { finished.value.withLock { $0 } })
+            group.cancelAll()
+            try await group.waitForAll()
+        }
+        #expect(collector.acceptedBatches.count == 1)
+        try await client.shutdown()
+        try await collector.shutdown()
+    }
+
+    @Test func aDrainEndsAtItsDeadlineWithTheRestQueued() async throws {
+        let collector = try await FakeCollector.start()
+        collector.setOutage(503)
+        var configuration = UploaderConfiguration(endpoint: collector.url)
+        configuration.retry.initialBackoff = 0.05
+        configuration.retry.maxBackoff = 0.1
+        let client = HTTPClient(eventLoopGroupProvider: .singleton)
+        let uploader = try Uploader(configuration: configuration, client: client, logger: Logger(label: "test"))
+        for batch in try batches(3) { await uploader.enqueue(batch) }
+        let started = ContinuousClock.now
+        uploader.drain(within: 2)
+        await uploader.run()
+        let elapsed = ContinuousClock.now - started
+        #expect(elapsed >= .seconds(2))
+        #expect(await uploader.currentStats.queuedBatches == 3)
+        // It did not give up at the first failure: it kept trying until the deadline.
+        #expect(!collector.requests.isEmpty)
         try await client.shutdown()
         try await collector.shutdown()
     }

@@ -7,13 +7,15 @@ struct DiscoveryService: Service {
     let discovery: Discovery
     let scraper: ScrapeManager
     let publishInterval: Double
+    let metrics: AgentMetrics
 
     func run() async throws {
         do {
             try await withGracefulShutdownHandler {
-                try await cancelWhenGracefulShutdown { [discovery, scraper, publishInterval] in
+                try await cancelWhenGracefulShutdown { [discovery, scraper, publishInterval, metrics] in
                     try await discovery.run(publishInterval: publishInterval) { candidates in
                         await scraper.update(targets: candidates.map(ScrapeTarget.init))
+                        metrics.record(targets: candidates.count)
                     }
                 }
             } onGracefulShutdown: { [discovery] in

@@ -1,0 +1,237 @@
+import AgentTestSupport
+import Foundation
+import LocalServers
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The built `fathom-agent` as users run it: a subprocess with a config file, against the fake
+/// Kubernetes API, simulated proxies and the collector on loopback. What is checked is what a
+/// user sees: exit codes, log lines, `/metrics`, and what reaches the collector.
+@Suite struct AgentProcessTests {
+    /// `fathom-agent run --config FILE` with the scene's kubeconfig.
+    static func run(_ config: String, variables: [String: String] = [:]) throws -> AgentSubprocess {
+        try AgentSubprocess.start("fathom-agent", ["run", "--config", config], variables: variables)
+    }
+
+    @Test func reloadAppliesLiveKeysFromEditsAndConfigMapSwapsAndKeepsOutAnInvalidFile() async throws {
+        let scene = try await ProcessScene.start()
+        var mount = try MountedConfigMap(in: scene.directory)
+        try mount.publish(scene.configuration(reportInterval: "30s"))
+        let agent = try Self.run(mount.file)
+        defer { agent.kill() }
+        #expect(await eventually(within: 30) { await agent.metric("fathom_targets") == 6 }, "\(agent.errors)")
+
+        // 1. A ConfigMap update (the ..data symlink swapped): a live key applies at once.
+        try mount.publish(scene.configuration(reportInterval: "30s", exclude: ["emojivoto"]))
+        #expect(await eventually(within: 30) { await agent.metric("fathom_targets") == 1 }, "\(agent.errors)")
+        #expect(await agent.metric("fathom_config_reloads_total", ["result": "success"]) == 1)
+        #expect(agent.logs("configuration reloaded").last?["config.applied"] == "scrape.namespaces.exclude")
+
+        // 2. An edit in place of the file: the filter is lifted, a restart-only key waits.
+        try mount.editInPlace(scene.configuration(reportInterval: "30s", adminPort: 1))
+        #expect(await eventually(within: 30) { await agent.metric("fathom_targets") == 6 }, "\(agent.errors)")
+        #expect(await agent.metric("fathom_config_reloads_total", ["result": "success"]) == 2)
+        #expect(
+            agent.logs("configuration keys changed that apply only after a restart").last?["config.keys"]
+                == "admin.port")
+
+        // 3. An invalid file is counted, every problem logged, and the running configuration stays.
+        try mount.publish(
+            "cluster: {name: x}\nreport: {endpoint: nowhere, interval: soon}\nscrape: {intervall: 1s}\n")
+        #expect(
+            await eventually(within: 30) {
+                await agent.metric("fathom_config_reloads_total", ["result": "failure"]) == 1
+            })
+        let problems = agent.logs("configuration reload failed; keeping the running configuration").last?[
+            "config.problems"]
+        #expect(problems?.contains("report.endpoint") == true, "\(problems ?? "no log line")")
+        #expect(problems?.contains("report.interval") == true)
+        #expect(problems?.contains("scrape.intervall: unknown key (did you mean scrape.interval?)") == true)
+        #expect(await agent.metric("fathom_targets") == 6)
+
+        // 4. The log level changes live: at warning, a reload's info line is no longer written.
+        try mount.publish(scene.configuration(reportInterval: "30s", level: "warning"))
+        #expect(
+            await eventually(within: 30) {
+                await agent.metric("fathom_config_reloads_total", ["result": "success"]) == 3
+            })
+        let infoLines = agent.logs("configuration reloaded").count
+        try mount.publish(scene.configuration(reportInterval: "30s", level: "warning", exclude: ["booksapp"]))
+        #expect(await eventually(within: 30) { await agent.metric("fathom_targets") == 5 })
+        #expect(await agent.metric("fathom_config_reloads_total", ["result": "success"]) == 4)
+        #expect(agent.logs("configuration reloaded").count == infoLines, "info lines are off at warning")
+
+        agent.signal(SIGTERM)
+        #expect(await agent.exitStatus(within: 30) == 0, "\(agent.errors)")
+        try await scene.shutdown()
+    }
+
+    @Test func sigtermDeliversTheLastWindowExactlyOnce() async throws {
+        let scene = try await ProcessScene.start()
+        let agent = try Self.run(try scene.writeConfiguration(scene.configuration()))
+        defer { agent.kill() }
+        #expect(await eventually(within: 30) { scene.collector.acceptedBatches.count >= 1 }, "\(agent.errors)")
+        let stoppedAt = Date().timeIntervalSince1970
+        agent.signal(SIGTERM)
+        #expect(await agent.exitStatus(within: 30) == 0, "\(agent.errors)")
+
+        let requests = scene.collector.requests
+        let keys = requests.compactMap(\.idempotencyKey)
+        // Each batch was POSTed once: a healthy collector never sees a key twice.
+        #expect(keys.count == Set(keys).count, "\(keys)")
+        let batches = scene.collector.acceptedBatches
+        #expect(batches.count == keys.count && batches.count >= 2)
+        #expect(batches.map(\.sequence) == Array(1...UInt64(batches.count)))
+        // The last batch is the window closed at shutdown: it ends after the signal.
+        let last = try #require(batches.last)
+        #expect(Double(last.windowEndUnixMs) / 1_000 >= stoppedAt)
+        #expect(batches.dropLast().last?.windowEndUnixMs == last.windowStartUnixMs)
+        #expect(agent.logs("shutdown complete: every batch delivered").count == 1)
+        try await scene.shutdown()
+    }
+
+    @Test func sigtermDuringAnOutageSpoolsAndTheNextStartDeliversEachBatchOnce() async throws {
+        let scene = try await ProcessScene.start()
+        scene.collector.setOutage(503)
+        let config = try scene.writeConfiguration(scene.configuration(grace: "2s", spool: true))
+        let first = try Self.run(config)
+        defer { first.kill() }
+        #expect(await eventually(within: 30) { scene.collector.requests.count >= 2 }, "\(first.errors)")
+        first.signal(SIGTERM)
+        #expect(await first.exitStatus(within: 30) == 0, "\(first.errors)")
+        // The grace period was spent retrying, then the batches were left in the spool.
+        let warning = try #require(first.logs("shutdown: batches not delivered within the grace period").first)
+        #expect(warning["report.spool"] == scene.spool)
+        let spooled = try FileManager.default.contentsOfDirectory(atPath: scene.spool).filter { $0.hasSuffix(".batch") }
+        #expect(spooled.count >= 2, "the last window and the earlier ones are spooled")
+        #expect(first.logs("shutdown complete: every batch delivered").isEmpty)
+
+        // The collector is back; the next start sends the spooled batches, each once.
+        scene.collector.setOutage(nil)
+        let second = try Self.run(config)
+        defer { second.kill() }
+        #expect(
+            await eventually(within: 30) {
+                (try? FileManager.default.contentsOfDirectory(atPath: scene.spool).filter { $0.hasSuffix(".batch") })?
+                    .isEmpty == true
+            })
+        second.signal(SIGTERM)
+        #expect(await second.exitStatus(within: 30) == 0, "\(second.errors)")
+        let accepted = scene.collector.acceptedBatches
+        let firstInstance = try #require(accepted.first?.agent.instanceID)
+        let firstRun = accepted.filter { $0.agent.instanceID == firstInstance }.map(\.sequence)
+        #expect(firstRun.count == spooled.count)
+        #expect(firstRun == Array(1...UInt64(firstRun.count)), "every spooled batch, in order, once")
+        // During the outage the same key was retried (503s); once back, each key got one 200.
+        let acknowledged = scene.collector.requests.filter { $0.answeredStatus == 200 }.compactMap(\.idempotencyKey)
+        #expect(acknowledged.count == Set(acknowledged).count)
+        try await scene.shutdown()
+    }
+
+    @Test func aCollectorRejectingEveryBatchIsNotReportedAsDelivered() async throws {
+        let scene = try await ProcessScene.start()
+        scene.collector.setOutage(401)
+        let agent = try Self.run(try scene.writeConfiguration(scene.configuration()))
+        defer { agent.kill() }
+        #expect(await eventually(within: 30) { scene.collector.requests.count >= 1 }, "\(agent.errors)")
+        agent.signal(SIGTERM)
+        #expect(await agent.exitStatus(within: 30) == 0, "\(agent.errors)")
+        #expect(agent.logs("shutdown complete: every batch delivered").isEmpty, "\(agent.errors)")
+        #expect(
+            !agent.logs("shutdown: the queue is empty, but batches were dropped while running").isEmpty
+                || !agent.logs("shutdown: batches not delivered within the grace period").isEmpty)
+        try await scene.shutdown()
+    }
+
+    @Test func theAdminServerListensOnTheConfiguredAddressOnly() async throws {
+        let scene = try await ProcessScene.start()
+        // 127.0.0.2 is loopback too on Linux, and another address than 127.0.0.1.
+        let agent = try Self.run(try scene.writeConfiguration(scene.configuration(adminAddress: "127.0.0.2")))
+        defer { agent.kill() }
+        let (status, _) = try await agent.get("/healthz", host: "127.0.0.2")
+        #expect(status == 200)
+        let port = try #require(agent.adminPort)
+        // The agent's one listening socket is on that address, not on 0.0.0.0 or 127.0.0.1.
+        #expect(agent.listeningAddresses == ["127.0.0.2:\(port)"])
+        #expect(agent.logs("admin server listening").first?["admin.address"] == "127.0.0.2")
+        agent.signal(SIGTERM)
+        #expect(await agent.exitStatus(within: 30) == 0)
+        try await scene.shutdown()
+    }
+
+    @Test func aTakenAdminPortIsAClearErrorAndANonZeroExit() async throws {
+        let scene = try await ProcessScene.start()
+        // The collector's port is taken, by the collector.
+        let taken = scene.collector.port
+        let agent = try Self.run(try scene.writeConfiguration(scene.configuration(adminPort: taken)))
+        defer { agent.kill() }
+        let status = await agent.exitStatus(within: 30)
+        #expect(status != nil && status != 0, "\(agent.errors)")
+        #expect(agent.errors.contains("cannot listen on 127.0.0.1:\(taken) for the admin endpoints"), "\(agent.errors)")
+        #expect(agent.logs("service failed; stopping the agent").first?["service"] == "admin")
+
+        let demo = try AgentSubprocess.start("fathom-demo", ["--admin-port", "\(taken)", "--duration", "20"])
+        defer { demo.kill() }
+        let demoStatus = await demo.exitStatus(within: 30)
+        #expect(demoStatus != nil && demoStatus != 0, "the demo must not hang: \(demo.output)\(demo.errors)")
+        #expect((demo.output + demo.errors).contains("cannot listen on 127.0.0.1:\(taken)"))
+        try await scene.shutdown()
+    }
+
+    @Test func aMissingOrUnusableConfigFileIsNamedAsSuch() async throws {
+        let missing = NSTemporaryDirectory() + "fathom-missing-\(UUID().uuidString).yaml"
+        let agent = try Self.run(missing)
+        #expect(await agent.exitStatus(within: 30) == 2)
+        #expect(agent.errors.contains("\(missing): no such file"), "\(agent.errors)")
+        #expect(!agent.errors.contains("required"), "not a list of required keys")
+
+        let directory = try Self.run(NSTemporaryDirectory())
+        #expect(await directory.exitStatus(within: 30) == 2)
+        #expect(directory.errors.contains("is a directory"), "\(directory.errors)")
+
+        let scene = try await ProcessScene.start()
+        let unreadable = try scene.writeConfiguration(scene.configuration(), name: "unreadable.yaml")
+        chmod(unreadable, 0)
+        if getuid() != 0 {  // root reads any file: the check holds only for other users
+            let denied = try Self.run(unreadable)
+            #expect(await denied.exitStatus(within: 30) == 2)
+            #expect(denied.errors.contains("permission denied"), "\(denied.errors)")
+        }
+        let invalid = try Self.run(try scene.writeConfiguration("cluster: {name: x}\nreport: {endpoint: 1}\n"))
+        #expect(await invalid.exitStatus(within: 30) == 2)
+        #expect(invalid.errors.contains("report.endpoint: must be an http:// or https:// URL"), "\(invalid.errors)")
+        try await scene.shutdown()
+    }
+
+    @Test func checkExitsZeroOnlyWhenEverythingPasses() async throws {
+        let scene = try await ProcessScene.start()
+        let config = try scene.writeConfiguration(scene.configuration())
+        let passing = try AgentSubprocess.start("fathom-agent", ["check", "--config", config])
+        #expect(await passing.exitStatus(within: 60) == 0, "\(passing.output)")
+        #expect(passing.output.contains("√ can list and watch pods"))
+
+        let offline = try AgentSubprocess.start("fathom-agent", ["check", "--offline", "--config", config])
+        #expect(await offline.exitStatus(within: 30) == 0, "\(offline.output)")
+        #expect(!offline.output.contains("pods"), "offline reaches nothing")
+
+        let invalid = try scene.writeConfiguration("cluster: {name: x}\n", name: "invalid.yaml")
+        let failing = try AgentSubprocess.start("fathom-agent", ["check", "--config", invalid])
+        #expect(await failing.exitStatus(within: 30) == 1)
+        #expect(failing.output.contains("× configuration is valid"), "\(failing.output)")
+
+        let missing = try AgentSubprocess.start("fathom-agent", ["check", "--config", scene.directory + "/none.yaml"])
+        #expect(await missing.exitStatus(within: 30) == 1)
+        #expect(missing.output.contains("no such file"), "\(missing.output)")
+        try await scene.shutdown()
+
+        let forbidden = try await ProcessScene.start(forbidden: ["daemonsets"])
+        let denied = try AgentSubprocess.start(
+            "fathom-agent", ["check", "--config", try forbidden.writeConfiguration(forbidden.configuration())])
+        #expect(await denied.exitStatus(within: 60) == 1)
+        #expect(denied.output.contains("× can list and watch daemonsets"), "\(denied.output)")
+        try await forbidden.shutdown()
+    }
+}

@@ -1,0 +1,83 @@
+import AgentTestSupport
+import Foundation
+import Testing
+
+/// The layout DESIGN.md draws, read from the package graph itself (`swift package describe`):
+/// the pure cores import no networking or lifecycle package, and the shipped executable links no
+/// stand-in, simulation or test code.
+@Suite struct PackageGraphTests {
+    struct Target: Decodable {
+        var name: String
+        var targetDependencies: [String]?
+        var productDependencies: [String]?
+        var productMemberships: [String]?
+
+        enum CodingKeys: String, CodingKey {
+            case name
+            case targetDependencies = "target_dependencies"
+            case productDependencies = "product_dependencies"
+            case productMemberships = "product_memberships"
+        }
+    }
+
+    struct Description: Decodable {
+        var targets: [Target]
+    }
+
+    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+
+    static func describe() throws -> [String: Target] {
+        let result = try runCommand(
+            "swift", ["package", "--ignore-lock", "--package-path", packageRoot.path, "describe", "--type", "json"])
+        #expect(result.status == 0, "\(result.errors)")
+        let description = try JSONDecoder().decode(Description.self, from: result.output)
+        return Dictionary(uniqueKeysWithValues: description.targets.map { ($0.name, $0) })
+    }
+
+    /// Every target and product a target depends on, directly or through other targets.
+    static func closure(of name: String, in targets: [String: Target]) -> (targets: Set<String>, products: Set<String>)
+    {
+        var seen: Set<String> = []
+        var products: Set<String> = []
+        var pending = [name]
+        while let next = pending.popLast() {
+            guard seen.insert(next).inserted, let target = targets[next] else { continue }
+            products.formUnion(target.productDependencies ?? [])
+            pending += target.targetDependencies ?? []
+        }
+        seen.remove(name)
+        return (seen, products)
+    }
+
+    @Test func pureCoresDependOnNoNetworkingOrLifecyclePackage() throws {
+        let targets = try Self.describe()
+        let forbidden: Set<String> = [
+            "NIOCore", "NIOPosix", "NIOHTTP1", "NIOHTTP2", "NIOSSL", "NIOFoundationCompat", "AsyncHTTPClient",
+            "ServiceLifecycle", "Logging", "Prometheus",
+        ]
+        let edge: Set<String> = ["KubernetesAPI", "Scraping", "Reporting", "HTTPServing", "AgentApp", "LocalServers"]
+        for core in [
+            "PrometheusText", "FathomModel", "LinkerdMetrics", "RouteAggregation", "KubernetesModels", "Inventory",
+        ] {
+            #expect(targets[core] != nil, "\(core) is a target")
+            let (dependencies, products) = Self.closure(of: core, in: targets)
+            #expect(products.isDisjoint(with: forbidden), "\(core) reaches \(products.intersection(forbidden))")
+            #expect(dependencies.isDisjoint(with: edge), "\(core) depends on \(dependencies.intersection(edge))")
+        }
+        // Inventory reads the Kubernetes models, not the client.
+        #expect(targets["Inventory"]?.targetDependencies?.contains("KubernetesAPI") == false)
+    }
+
+    @Test func theShippedAgentLinksNoStandInSimulationOrTestCode() throws {
+        let targets = try Self.describe()
+        let stage = ["LocalServers", "ProxySimulation", "FathomDemo", "AgentTestSupport", "AllocationCounter"]
+        let (linked, _) = Self.closure(of: "fathom-agent", in: targets)
+        #expect(linked.isDisjoint(with: stage), "fathom-agent links \(linked.intersection(stage))")
+        for name in stage {
+            #expect(targets[name]?.productMemberships?.contains("fathom-agent") == false, "\(name)")
+        }
+        // The demo is its own executable, built from the agent's own service graph.
+        #expect(Self.closure(of: "fathom-demo", in: targets).targets.isSuperset(of: ["AgentApp", "LocalServers"]))
+    }
+}

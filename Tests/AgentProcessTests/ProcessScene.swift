@@ -1,0 +1,121 @@
+import Foundation
+import KubernetesModels
+import LocalServers
+import ProxySimulation
+
+/// What a subprocess agent runs against: the fake Kubernetes API (serving the demo cluster) with
+/// a kubeconfig for it, six simulated proxies, the collector, and a directory for the config
+/// file, the token and the spool.
+struct ProcessScene {
+    static let token = "process-test-token"
+
+    let api: FakeKubernetesAPI
+    let collector: FakeCollector
+    let proxies: SimulatedProxyServers
+    let directory: String
+
+    static func start(collector script: [FakeCollector.Answer] = [], forbidden: Set<String> = []) async throws
+        -> ProcessScene
+    {
+        let now: @Sendable () -> Double = { Date().timeIntervalSince1970 }
+        let mesh = SimulatedMesh.demo(startedAt: now())
+        let proxies = try await SimulatedProxyServers.start(mesh: mesh, now: now)
+        var behaviour = FakeKubernetesAPI.Behaviour(token: token)
+        behaviour.forbidden = forbidden
+        let api = try await FakeKubernetesAPI.start(behaviour: behaviour)
+        var cluster = DemoCluster()
+        cluster.populate(api, mesh: mesh, ports: proxies.ports)
+        let collector = try await FakeCollector.start(script: script)
+        let directory = NSTemporaryDirectory() + "fathom-process-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let scene = ProcessScene(api: api, collector: collector, proxies: proxies, directory: directory)
+        try """
+        apiVersion: v1
+        kind: Config
+        clusters: [{name: fake, cluster: {server: "\(api.url)"}}]
+        users: [{name: agent, user: {token: \(token)}}]
+        contexts: [{name: fake, context: {cluster: fake, user: agent}}]
+        current-context: fake
+        """.write(toFile: scene.kubeconfig, atomically: true, encoding: .utf8)
+        try "collector-token\n".write(toFile: scene.tokenFile, atomically: true, encoding: .utf8)
+        return scene
+    }
+
+    var kubeconfig: String { directory + "/kubeconfig" }
+    var tokenFile: String { directory + "/token" }
+    var spool: String { directory + "/spool" }
+
+    /// A configuration for this scene; each argument is one key's value as YAML.
+    func configuration(
+        reportInterval: String = "5s", grace: String = "5s", level: String = "info", exclude: [String] = [],
+        adminAddress: String = "127.0.0.1", adminPort: Int = 0, spool: Bool = false, endpoint: String? = nil
+    ) -> String {
+        """
+        cluster: {name: process-test}
+        agent: {id: fathom-process}
+        kubernetes: {kubeconfig: "\(kubeconfig)"}
+        report:
+          endpoint: "\(endpoint ?? collector.url)"
+          interval: \(reportInterval)
+          requestTimeout: 2s
+          tokenFile: "\(tokenFile)"
+        \(spool ? "  spool: {directory: \"\(self.spool)\"}" : "")
+        scrape:
+          interval: 1s
+          timeout: 800ms
+          namespaces: {exclude: [\(exclude.joined(separator: ", "))]}
+        admin: {address: "\(adminAddress)", port: \(adminPort)}
+        shutdown: {gracePeriod: \(grace)}
+        logging: {level: \(level), format: json}
+        """
+    }
+
+    /// Writes a plain config file and returns its path.
+    func writeConfiguration(_ yaml: String, name: String = "config.yaml") throws -> String {
+        let path = directory + "/" + name
+        try yaml.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    func shutdown() async throws {
+        try await api.shutdown()
+        try await proxies.shutdown()
+        try await collector.shutdown()
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+}
+
+/// A directory laid out like a mounted ConfigMap: `config.yaml` → `..data/config.yaml`, with
+/// `..data` a symlink to a versioned directory that the kubelet swaps atomically.
+struct MountedConfigMap {
+    let directory: String
+    private(set) var generation = 0
+    var file: String { directory + "/config.yaml" }
+
+    init(in parent: String) throws {
+        directory = parent + "/configmap"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    }
+
+    /// What the kubelet does on a ConfigMap update: a new versioned directory, then `..data` swapped.
+    mutating func publish(_ yaml: String) throws {
+        generation += 1
+        let version = "..2026_12_01_\(generation)"
+        try FileManager.default.createDirectory(atPath: directory + "/" + version, withIntermediateDirectories: true)
+        try yaml.write(toFile: directory + "/\(version)/config.yaml", atomically: true, encoding: .utf8)
+        try? FileManager.default.removeItem(atPath: directory + "/..data_tmp")
+        try FileManager.default.createSymbolicLink(atPath: directory + "/..data_tmp", withDestinationPath: version)
+        guard rename(directory + "/..data_tmp", directory + "/..data") == 0 else { throw CocoaError(.fileWriteUnknown) }
+        if !FileManager.default.fileExists(atPath: file) {
+            try FileManager.default.createSymbolicLink(atPath: file, withDestinationPath: "..data/config.yaml")
+        }
+    }
+
+    /// An edit in place of the file the symlinks lead to (as a user editing it by hand would).
+    func editInPlace(_ yaml: String) throws {
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: file))
+        try handle.truncate(atOffset: 0)
+        try handle.write(contentsOf: Data(yaml.utf8))
+        try handle.close()
+    }
+}
