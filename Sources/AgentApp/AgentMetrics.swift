@@ -79,6 +79,12 @@ public final class AgentMetrics: Sendable {
             descriptor: Self.descriptor("fathom_build_info", "The agent's version."), labels: [("version", version)]
         )
         .set(to: 1.0)
+        // One series per watched resource from the start, so a resource that never lists shows
+        // as 0 rather than missing.
+        for row in WatchedResource.all {
+            _ = watchEventCounters(resource: row.resource.plural)
+            inventoryGauge(row.resource.plural).set(Int64(0))
+        }
     }
 
     /// A metric's full name and help; the unit is part of the name already (`_total`, `_seconds`).
@@ -180,13 +186,14 @@ public final class AgentMetrics: Sendable {
 
     /// Sets the inventory's object counts by resource.
     public func recordInventory(_ counts: [String: Int]) {
-        for (resource, count) in counts {
-            registry.makeGauge(
-                descriptor: Self.descriptor(
-                    "fathom_inventory_objects", "Kubernetes objects held in the inventory, by resource."),
-                labels: [("resource", resource)]
-            ).set(Int64(count))
-        }
+        for (resource, count) in counts { inventoryGauge(resource).set(Int64(count)) }
+    }
+
+    private func inventoryGauge(_ resource: String) -> Gauge {
+        registry.makeGauge(
+            descriptor: Self.descriptor(
+                "fathom_inventory_objects", "Kubernetes objects held in the inventory, by resource."),
+            labels: [("resource", resource)])
     }
 
     /// Counts rollout events by phase.

@@ -69,6 +69,26 @@ import Testing
         #expect(targets["Inventory"]?.targetDependencies?.contains("KubernetesAPI") == false)
     }
 
+    @Test func theReadmeLayoutTableNamesEveryTarget() throws {
+        let targets = try Self.describe().keys.filter { !$0.hasSuffix("Tests") }
+        let readme = try String(contentsOf: Self.packageRoot.appendingPathComponent("README.md"), encoding: .utf8)
+        let layout =
+            try #require(readme.components(separatedBy: "## Layout").dropFirst().first)
+            .components(separatedBy: "\n## ").first ?? ""
+        // The target names in the table's rows, in backquotes.
+        var named: Set<String> = []
+        for row in layout.split(separator: "\n") where row.hasPrefix("|") {
+            let cells = row.split(separator: "|")
+            guard cells.count >= 2 else { continue }
+            for part in cells[1].split(separator: "`").enumerated() where part.offset % 2 == 1 {
+                named.insert(String(part.element))
+            }
+        }
+        #expect(
+            named == Set(targets),
+            "README layout lacks \(Set(targets).subtracting(named)), names \(named.subtracting(targets))")
+    }
+
     @Test func theShippedAgentLinksNoStandInSimulationOrTestCode() throws {
         let targets = try Self.describe()
         let stage = ["LocalServers", "ProxySimulation", "FathomDemo", "AgentTestSupport", "AllocationCounter"]
