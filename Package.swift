@@ -145,7 +145,7 @@ let package = Package(
             name: "FathomDemo",
             dependencies: [
                 "AgentApp", "AgentConfiguration", "LocalServers", "ProxySimulation", "Reporting", "ReportProtos",
-                "RouteAggregation", "KubernetesAPI", logging,
+                "RouteAggregation", "KubernetesAPI", "FathomModel", logging,
             ]
         ),
         .executableTarget(

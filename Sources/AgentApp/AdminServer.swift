@@ -17,7 +17,8 @@ public final class AdminServer: Sendable {
 
     public static func start(
         host: String, port: Int, metrics: AgentMetrics, notReady: @escaping @Sendable () -> String?,
-        lastWindow: @escaping @Sendable () -> AggregationWindow?
+        lastWindow: @escaping @Sendable () -> AggregationWindow?,
+        encodeFailed: @escaping @Sendable (any Error) -> Void = { _ in }
     ) async throws -> AdminServer {
         let server = try await SimpleHTTPServer.start(host: host, port: port) { request in
             let path = request.head.uri.split(separator: "?").first.map(String.init) ?? request.head.uri
@@ -33,8 +34,15 @@ public final class AdminServer: Sendable {
                 return .reply(status: 200, body: Array("ready\n".utf8))
             case "/debug/routes":
                 let routes = (lastWindow()?.routes ?? []).map(DebugRoute.init)
-                let body = (try? JSONEncoder().encode(routes)).map { [UInt8]($0) } ?? Array("[]".utf8)
-                return .reply(status: 200, headers: [("Content-Type", "application/json")], body: body)
+                do {
+                    let body = [UInt8](try JSONEncoder().encode(routes))
+                    return .reply(status: 200, headers: [("Content-Type", "application/json")], body: body)
+                } catch {
+                    // Never an empty list in its place: the client is told, and it is counted.
+                    metrics.recordEncodeFailure("debug_routes")
+                    encodeFailed(error)
+                    return .reply(status: 500, body: Array("cannot encode the routes: \(error)\n".utf8))
+                }
             default:
                 return .reply(status: 404, body: Array("not found\n".utf8))
             }
@@ -60,8 +68,9 @@ public enum RoutesClient {
         do {
             let routes = try await fetch(agent: agent, client: client)
             try await client.shutdown()
-            return routes.isEmpty
-                ? "no route traffic in the last window" : RouteTable.render(rows: RouteTable.rows(routes))
+            guard !routes.isEmpty else { return "no route traffic in the last window" }
+            let rows = RouteTable.rows(routes)
+            return RouteTable.render(rows: rows) + "\n\n" + RouteTable.legend(rows: rows)
         } catch {
             try? await client.shutdown()
             throw error

@@ -90,7 +90,7 @@ public final class Agent: Sendable {
                 startedAt: now(), limits: .init(maxRoutesPerWorkload: configuration.maxRoutesPerWorkload)),
             metrics: metrics, lastWindow: lastWindow)
         let scraper = ScrapeManager(
-            settings: configuration.scrapeSettings, fetcher: PageFetcher(), logger: logger,
+            settings: configuration.scrapeSettings, fetcher: PageFetcher(), logger: logger, now: now,
             deliver: { await pipeline.handle($0) })
         let reporter = Reporter(
             builder: BatchBuilder(
@@ -101,7 +101,7 @@ public final class Agent: Sendable {
             inventory: InventoryReporter(snapshotEvery: configuration.inventorySnapshotEvery))
         let windows = WindowCloser(
             pipeline: pipeline, reporter: reporter, discovery: discovery, uploader: uploader, elector: elector,
-            logger: logger, onBatch: environment.onBatch)
+            metrics: metrics, logger: logger, onBatch: environment.onBatch)
         let admin = AdminService(
             address: configuration.adminAddress, port: configuration.adminPort, metrics: metrics,
             notReady: { discovery.notReadyReason }, lastWindow: lastWindow, logger: logger)
@@ -245,6 +245,7 @@ extension AgentConfiguration {
         settings.timeout = scrapeTimeout
         settings.maxPageBytes = maxPageBytes
         settings.maxConcurrentScrapes = maxConcurrentScrapes
+        settings.maxSeriesPerProxy = maxSeriesPerProxy
         return settings
     }
 

@@ -99,7 +99,7 @@ public final class AgentMetrics: Sendable {
     /// Counts one scrape event.
     public func record(_ event: ScrapeEvent) {
         switch event {
-        case .scraped(_, let snapshot, let seconds):
+        case .scraped(_, let snapshot, let seconds, _):
             scrapeSuccesses.increment()
             scrapeDuration.recordNanoseconds(Int64(seconds * 1e9))
             if snapshot.stats.badLines > 0 { badLines.increment(by: Int64(snapshot.stats.badLines)) }
@@ -201,6 +201,15 @@ public final class AgentMetrics: Sendable {
         registry.makeCounter(
             descriptor: Self.descriptor("fathom_rollout_events_total", "Rollout transitions seen, by phase."),
             labels: [("phase", kind)]
+        ).increment()
+    }
+
+    /// Counts a failure to encode what the agent reports (`batch`, `debug_routes`).
+    public func recordEncodeFailure(_ what: String) {
+        registry.makeCounter(
+            descriptor: Self.descriptor(
+                "fathom_encode_failures_total", "Report batches or /debug/routes answers that could not be encoded."),
+            labels: [("what", what)]
         ).increment()
     }
 

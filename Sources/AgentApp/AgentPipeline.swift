@@ -31,7 +31,7 @@ actor AgentPipeline {
     func handle(_ event: ScrapeEvent) {
         metrics.record(event)
         switch event {
-        case .scraped(let target, let snapshot, _):
+        case .scraped(let target, let snapshot, _, let time):
             targets.insert(target.proxy)
             windowTargets.insert(target.proxy)
             lastWindow.scrapedProxies.withLock { $0[target.proxy, default: 0] += 1 }
@@ -39,7 +39,7 @@ actor AgentPipeline {
             health.pageBadLines += snapshot.stats.badLines
             health.seriesOverLimit += snapshot.stats.seriesOverLimit
             pageBytes += snapshot.stats.bytes
-            aggregator.ingest(snapshot, from: target.proxy, workload: target.workload)
+            aggregator.ingest(snapshot, from: target.proxy, workload: target.workload, at: time)
         case .failed(let target, let reason, _):
             targets.insert(target.proxy)
             windowTargets.insert(target.proxy)

@@ -19,6 +19,46 @@ public enum RouteTable {
         }
     }
 
+    /// What each KIND counts, and which quantity its latency columns are: the families measure
+    /// different things (a route's whole request, each backend's response, an endpoint's
+    /// response), and the modern route histogram's four buckets make its quantiles coarse.
+    public static func meaning(ofKind kind: String) -> String? {
+        switch kind {
+        case "endpoint":
+            "traffic per endpoint (response_total); latency: response time per request as the proxy saw it, "
+                + "from the first byte sent to the end of the response (response_latency_ms, 1 ms … 50 s buckets)"
+        case "sp-route":
+            "ServiceProfile route (route_response_total); latency: response time of the route's requests "
+                + "(route_response_latency_ms, 1 ms … 50 s buckets)"
+        case "sp-actual":
+            "ServiceProfile route, every attempt with retries (route_actual_response_total); no latency"
+        case "http-route", "grpc-route":
+            "HTTPRoute or GRPCRoute requests as the client sees them; latency: request duration at the route, "
+                + "retries and timeouts included (outbound_*_route_request_duration_seconds, buckets 50 ms, 500 ms, "
+                + "1 s, 10 s only: coarse quantiles)"
+        case "http-backend", "grpc-backend":
+            "each request dispatched to one backend of a route; latency: response time per backend "
+                + "(outbound_*_route_backend_response_duration_seconds, 25 ms … 10 s buckets)"
+        case "http-inbound", "grpc-inbound":
+            "requests a pod served, by policy route (inbound_*_statuses_total); latency: the server's "
+                + "request duration (inbound_*_request_duration_seconds)"
+        default: nil
+        }
+    }
+
+    /// The legend of the KIND column for the kinds among `rows` (the third cell of each row).
+    public static func legend(rows: [[String]]) -> String {
+        legend(kinds: Set(rows.compactMap { $0.count > 2 ? $0[2] : nil }))
+    }
+
+    /// The legend of the KIND column for `kinds`.
+    public static func legend(kinds: Set<String>) -> String {
+        let lines = kinds.sorted().compactMap { kind in meaning(ofKind: kind).map { "  \(kind): \($0)" } }
+        guard !lines.isEmpty else { return "" }
+        return "KIND (P50, P95, P99 are latency quantiles, as histogram_quantile computes them):\n"
+            + lines.joined(separator: "\n")
+    }
+
     /// `98.25%`, or `-` without responses.
     public static func percent(_ rate: Double?) -> String {
         guard let rate else { return "-" }

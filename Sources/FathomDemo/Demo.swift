@@ -1,5 +1,6 @@
 import AgentApp
 import AgentConfiguration
+import FathomModel
 import Foundation
 import KubernetesAPI
 import LocalServers
@@ -149,6 +150,7 @@ public struct Demo: Sendable {
             + "\(scrapeEvery) s, a report batch every \(windowEvery) s to a local collector; the agent's /metrics, "
             + "/readyz and /debug/routes at http://127.0.0.1:\(port)"
         output(intro)
+        output(RouteTable.legend(kinds: Set(RouteSource.allCases.map(RouteTable.kind))))
         var restarted = options.restartAfter < 0
         // A little past the end, so the last full window closes before the shutdown's partial one.
         while options.duration <= 0 || now() < start + options.duration + 0.3 {

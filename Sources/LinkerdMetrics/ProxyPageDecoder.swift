@@ -19,6 +19,11 @@ import Darwin
 /// a hash and the parse of its value: no label parsing. The decoder keeps no values: each page's
 /// values are a new array that goes with the snapshot (the one allocation of a steady-state page).
 /// Lines that do not parse are skipped and counted, or reject the page, as `badLinePolicy` says.
+/// So are two kinds of lines that parse but cannot be counted: a series the page already had (the
+/// first copy is used, as Prometheus keeps the first sample of a series in a scrape and rejects
+/// the others; a later copy is counted as a bad line) and a route series whose value is NaN or
+/// ±Inf (counting it would make every later window NaN or infinite; the series keeps its last
+/// value instead).
 public struct ProxyPageDecoder: Sendable {
     /// How many series (route series and ignored ones) one proxy may have numbered. A page with
     /// more new series than this has the excess counted in `PageStats.seriesOverLimit`.
@@ -96,7 +101,9 @@ public struct ProxyPageDecoder: Sendable {
                     let (value, _) = try? parser.parseValue(of: line, after: keyEnd)
                 {
                     stats.samples += 1
-                    record(entry, value, &values, &stats, &processStartTime, &sawBuild)
+                    if let problem = record(entry, value, &values, &stats, &processStartTime, &sawBuild) {
+                        try reject(problem, line: parser.lineNumber, &stats)
+                    }
                     continue
                 }
             }
@@ -106,12 +113,7 @@ public struct ProxyPageDecoder: Sendable {
             do throws(ParseError) {
                 entry = try parser.parse(line)
             } catch {
-                stats.badLines += 1
-                if stats.firstBadLine == nil {
-                    stats.firstBadLine = PageProblem(
-                        reason: error.reason.rawValue, line: error.line, column: error.column)
-                }
-                if badLinePolicy == .rejectPage { throw error }
+                try reject(error, &stats)
                 continue
             }
             guard case .sample(let sample) = entry else { continue }
@@ -138,7 +140,9 @@ public struct ProxyPageDecoder: Sendable {
                 values.append(.nan)
                 target = table.append(fingerprint, page: page)
             }
-            record(target, sample.value, &values, &stats, &processStartTime, &sawBuild)
+            if let problem = record(target, sample.value, &values, &stats, &processStartTime, &sawBuild) {
+                try reject(problem, line: parser.lineNumber, &stats)
+            }
         }
         stats.lines = parser.lineNumber
         if table.count != knownBefore {
@@ -213,20 +217,38 @@ public struct ProxyPageDecoder: Sendable {
         case ignored, processStartTime, buildInfo
     }
 
+    /// Records a sample of a numbered series; returns why it cannot be used, if so.
     @inline(__always)
     private func record(
         _ entry: Int32, _ value: Double, _ values: inout [Double], _ stats: inout PageStats,
         _ processStartTime: inout Double?, _ sawBuild: inout Bool
-    ) {
+    ) -> ParseError.Reason? {
         let descriptor = series[Int(entry)]
         if descriptor.isRoute {
+            // Absent series are NaN on each new page, so a value already there is a second copy.
+            guard values[Int(entry)].isNaN else { return .duplicateSeries }
+            guard value.isFinite else { return .nonFiniteValue }
             values[Int(entry)] = value
             stats.routeSamples += 1
         } else if descriptor.route == Untracked.processStartTime.rawValue {
-            processStartTime = value
+            if value.isFinite && processStartTime == nil { processStartTime = value }
         } else if descriptor.route == Untracked.buildInfo.rawValue {
             sawBuild = true
         }
+        return nil
+    }
+
+    /// Counts a bad line, or throws under `.rejectPage`.
+    private func reject(_ error: ParseError, _ stats: inout PageStats) throws(ParseError) {
+        stats.badLines += 1
+        if stats.firstBadLine == nil {
+            stats.firstBadLine = PageProblem(reason: error.reason.rawValue, line: error.line, column: error.column)
+        }
+        if badLinePolicy == .rejectPage { throw error }
+    }
+
+    private func reject(_ reason: ParseError.Reason, line: Int, _ stats: inout PageStats) throws(ParseError) {
+        try reject(ParseError(reason, line: line, column: 1), &stats)
     }
 
     /// The descriptor of a newly seen series.

@@ -22,6 +22,11 @@ public struct ParseError: Error, Equatable, Sendable, CustomStringConvertible {
         case contentAfterEOF = "content_after_eof"
         /// The page ended in the middle of a line: it was cut short in transit.
         case truncated = "truncated"
+        /// A series the page already had (a decoder's check: Prometheus keeps the first sample of
+        /// a series in a scrape and rejects the others).
+        case duplicateSeries = "duplicate_series"
+        /// A counter or bucket of NaN or ±Inf (a decoder's check: such a value cannot be counted).
+        case nonFiniteValue = "non_finite_value"
     }
 
     public var reason: Reason

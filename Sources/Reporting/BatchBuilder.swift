@@ -126,6 +126,7 @@ public struct BatchBuilder: Sendable {
                 $0.cumulativeCounts = route.latency.cumulativeCounts
                 $0.sumSeconds = route.latency.sum
             }
+            $0.observedSeconds = route.duration
         }
     }
 

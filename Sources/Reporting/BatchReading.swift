@@ -5,7 +5,8 @@ import RouteAggregation
 /// Reads route windows back out of a decoded batch: what a collector (the demo's local one, or a
 /// `fathom-agent routes` client) shows.
 extension RouteWindow {
-    public init(_ metrics: Fathom_Agent_V1_RouteMetrics, duration: Double) {
+    /// A route of a batch; `windowLength` stands in for `observed_seconds` in batches that lack it.
+    public init(_ metrics: Fathom_Agent_V1_RouteMetrics, windowLength: Double) {
         let workload = WorkloadRef(
             kind: metrics.workload.kind, namespace: metrics.workload.namespace, name: metrics.workload.name)
         let identity = RouteIdentity(
@@ -18,7 +19,8 @@ extension RouteWindow {
             latency: LatencyHistogram(
                 upperBounds: metrics.latency.upperBoundsSeconds, cumulativeCounts: metrics.latency.cumulativeCounts,
                 sum: metrics.latency.sumSeconds),
-            foldedRoutes: Int(metrics.foldedRoutes), duration: duration)
+            foldedRoutes: Int(metrics.foldedRoutes),
+            duration: metrics.observedSeconds > 0 ? metrics.observedSeconds : windowLength)
     }
 }
 
@@ -27,6 +29,7 @@ extension AggregationWindow {
     public init(_ batch: Fathom_Agent_V1_ReportBatch) {
         let start = Double(batch.windowStartUnixMs) / 1_000
         let end = Double(batch.windowEndUnixMs) / 1_000
-        self.init(start: start, end: end, routes: batch.routeMetrics.map { RouteWindow($0, duration: end - start) })
+        self.init(
+            start: start, end: end, routes: batch.routeMetrics.map { RouteWindow($0, windowLength: end - start) })
     }
 }

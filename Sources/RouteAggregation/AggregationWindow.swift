@@ -25,7 +25,8 @@ public struct RouteWindow: Sendable {
     public var latency: LatencyHistogram
     /// For an overflow series: how many route mappings were folded into it so far.
     public var foldedRoutes: Int
-    /// The window's length in seconds, for rates.
+    /// Seconds the counts cover (the scrapes' span, averaged over the route's pods; see
+    /// `RouteAggregator`), for rates.
     public var duration: Double
 
     public init(
@@ -43,7 +44,7 @@ public struct RouteWindow: Sendable {
     /// Completed responses.
     public var requestCount: Double { successCount + failureCount }
 
-    /// Responses per second over the window.
+    /// Responses per second over the time the counts cover.
     public var requestRate: Double { duration > 0 ? requestCount / duration : 0 }
 
     /// Successful fraction of responses; nil when there were none.

@@ -7,12 +7,21 @@ import FathomModel
 /// route's window, as Prometheus's `increase` does:
 /// - a value lower than the previous one means the counter was reset (the proxy restarted or the
 ///   series expired and came back), so the whole new value is the increase;
-/// - a proxy whose `process_start_time_seconds` changed restarted: every value counts in full;
-/// - a series absent from a complete page is forgotten (Linkerd drops idle series after 10
-///   minutes); when it returns it started again from zero, so its value counts in full;
+/// - a proxy whose `process_start_time_seconds` changed restarted: every value counts in full
+///   (Prometheus sees no reset when the first value after a restart is above the last before, and
+///   undercounts; the start time tells);
+/// - a series absent from some pages keeps its last value and resumes from it, as Prometheus
+///   treats a gap without a decrease as continuous; the decoder forgets a series only after its
+///   staleness period (longer than Linkerd's 10-minute idle expiry), and a forgotten series that
+///   returns started again from zero, so its value counts in full (PromQL misses that first value);
 /// - the first page of a proxy is only a baseline, unless the proxy started after the aggregator
 ///   did, in which case everything on it happened while we watched and counts.
-/// Deltas of many pods are summed per workload route; histograms merge bucket by bucket.
+/// Deltas of many pods are summed per workload route; histograms merge bucket by bucket, with
+/// every bound of the family (not only those with hits), as `sum by (le)` does.
+///
+/// A window's counts cover, per pod, the time from the scrape its first increase was measured
+/// from to its last scrape in the window; `RouteWindow.duration` is that time averaged over the
+/// route's pods, so a rate from it is honest also in the first window and the last.
 public struct RouteAggregator: Sendable {
     /// Limits that keep memory bounded whatever the proxies expose.
     public struct Limits: Sendable {
@@ -48,15 +57,26 @@ public struct RouteAggregator: Sendable {
         var previous = PreviousValues()
         /// Aggregate slot per snapshot route index; -1 until resolved.
         var slotOfRoute: [Int32] = []
-        /// Per series index, 1 + the bucket's index in its slot; 0 until resolved. One byte,
-        /// because there are as many of these as series (`maxBucketsPerSlot` keeps it in range).
+        /// Per series index, 1 + the bucket's index in its slot; 0 until resolved; `notABucket`
+        /// for a series that is no bucket or whose bound found no room. One byte, because there are
+        /// as many of these as series (`maxBucketsPerSlot` keeps it in range).
         var bucketOfSeries: [UInt8] = []
+        /// Time of the proxy's last scrape ingested.
+        var lastScrape: Double?
+        /// The time the current window's counts of this proxy are measured from; nil until its
+        /// first increase in the window was taken.
+        var coverageStart: Double?
+        /// Time of its last scrape in the current window.
+        var coverageEnd = 0.0
     }
+
+    /// `bucketOfSeries` of a series resolved as no bucket of any slot.
+    private static let notABucket = UInt8.max
 
     /// Distinct bucket bounds one route keeps. Linkerd's histograms have 26; a proxy inventing
     /// more has the extra bounds left out, which coarsens the histogram but keeps it correct, as
     /// its buckets are cumulative.
-    static let maxBucketsPerSlot = Int(UInt8.max)
+    static let maxBucketsPerSlot = Int(UInt8.max) - 1
 
     private struct Slot {
         var key: RouteKey
@@ -67,6 +87,10 @@ public struct RouteAggregator: Sendable {
         var buckets: [Double] = []
         var latencySum = 0.0
         var foldedRoutes = 0
+        /// Seconds of the current window covered by each pod mapping the slot, summed, and how
+        /// many pods: their mean is the route's observed duration.
+        var coveredSeconds = 0.0
+        var coveringPods = 0
         var active = false
         /// Proxies that map a route to this slot.
         var references = 0
@@ -98,8 +122,11 @@ public struct RouteAggregator: Sendable {
 
     // MARK: Ingest
 
-    /// Adds the increases in `snapshot` since the same proxy's previous snapshot.
-    public mutating func ingest(_ snapshot: ProxySnapshot, from proxy: ProxyID, workload: WorkloadRef) {
+    /// Adds the increases in `snapshot`, scraped at `time` (seconds since the epoch), since the
+    /// same proxy's previous snapshot.
+    public mutating func ingest(
+        _ snapshot: ProxySnapshot, from proxy: ProxyID, workload: WorkloadRef, at time: Double
+    ) {
         stats.snapshotsIngested += 1
         var state: ProxyState
         var baseline: Bool
@@ -131,9 +158,17 @@ public struct RouteAggregator: Sendable {
             state = ProxyState(workload: workload, epoch: snapshot.epoch, processStartTime: nil)
             // A proxy that started after we did has nothing on its page we have not watched.
             // Start times on pages are whole seconds, hence the rounding.
-            baseline = !(snapshot.processStartTime.map { $0 >= startedAt.rounded(.down) } ?? false)
+            let startedSince = snapshot.processStartTime.map { $0 >= startedAt.rounded(.down) } ?? false
+            baseline = !startedSince
+            // Its counts then cover the time since it started.
+            if startedSince { state.lastScrape = min(time, snapshot.processStartTime ?? time) }
         }
         if let startTime = snapshot.processStartTime { state.processStartTime = startTime }
+        if !baseline {
+            if state.coverageStart == nil { state.coverageStart = state.lastScrape ?? time }
+            state.coverageEnd = time
+        }
+        state.lastScrape = time
 
         let values = snapshot.values
         let seriesCount = min(snapshot.series.count, values.count)
@@ -144,23 +179,28 @@ public struct RouteAggregator: Sendable {
             state.slotOfRoute.append(
                 contentsOf: repeatElement(-1, count: snapshot.routes.count - state.slotOfRoute.count))
         }
-        // On an incomplete page (bad or truncated lines) a missing series may just be cut off,
-        // so only a complete page proves a series gone.
-        let pageComplete = snapshot.stats.badLines == 0
         let previousValues = state.previous
         var nextValues = PreviousValues()
         nextValues.reserveCapacity(seriesCount)
+        // Set when a route of this proxy got its slot on this page: its bucket series seen
+        // earlier on the page then still need their bounds registered.
+        var mappedRoutes = false
 
         for index in 0..<seriesCount {
             let value = values[index]
             let previous = restarted || index >= previousValues.count ? .nan : previousValues[index]
             if value.isNaN {
-                // Keep what is known of a series the page may have cut off.
-                nextValues.append(pageComplete ? .nan : previous)
+                // Absent from this page: the last value stays (a gap is no reset).
+                nextValues.append(previous)
                 continue
             }
             nextValues.append(value)
             if baseline { continue }
+            if state.bucketOfSeries[index] == 0 {
+                // A bound of the family counts even without hits: the histogram's layout is the
+                // family's, and a quantile interpolates in the wrong bucket without it.
+                registerBound(&state, series: index, snapshot: snapshot)
+            }
             let increase: Double
             if previous.isNaN {
                 increase = value
@@ -172,6 +212,7 @@ public struct RouteAggregator: Sendable {
             }
             guard increase > 0 else { continue }
             let descriptor = snapshot.series[index]
+            if state.slotOfRoute[Int(descriptor.route)] < 0 { mappedRoutes = true }
             let slot = resolveSlot(&state, route: descriptor.route, routes: snapshot.routes)
             switch snapshot.role(of: descriptor) {
             case .responses(let success):
@@ -180,28 +221,57 @@ public struct RouteAggregator: Sendable {
                 } else {
                     slots[Int(slot)].failure += increase
                 }
-            case .latencyBucket(let bound):
-                var bucket = state.bucketOfSeries[index]
-                if bucket == 0 {
-                    bucket = bucketNumber(slot, bound)
-                    state.bucketOfSeries[index] = bucket
-                    // A bound beyond the slot's limit is left out.
-                    if bucket == 0 { continue }
-                }
+            case .latencyBucket:
+                if state.bucketOfSeries[index] == 0 { registerBound(&state, series: index, snapshot: snapshot) }
+                let bucket = state.bucketOfSeries[index]
+                // A bound beyond the slot's limit is left out.
+                if bucket == Self.notABucket { continue }
                 slots[Int(slot)].buckets[Int(bucket) - 1] += increase
             case .latencySum(let unitsPerSecond):
                 slots[Int(slot)].latencySum += increase / unitsPerSecond
             }
             slots[Int(slot)].active = true
         }
+        if mappedRoutes {
+            for index in 0..<seriesCount where state.bucketOfSeries[index] == 0 && !values[index].isNaN {
+                registerBound(&state, series: index, snapshot: snapshot)
+            }
+        }
         state.previous = nextValues
         proxies[proxy] = state
     }
 
-    /// Stops tracking a proxy (its pod went away). Nothing is counted for it.
+    /// Resolves a series' place in its route's histogram once its route has a slot: a bucket
+    /// series gets its bound added to the slot (whatever its count), anything else is marked as
+    /// no bucket. Until the route has a slot (no traffic yet) the series stays unresolved.
+    private mutating func registerBound(_ state: inout ProxyState, series index: Int, snapshot: ProxySnapshot) {
+        let descriptor = snapshot.series[index]
+        guard case .latencyBucket(let bound) = snapshot.role(of: descriptor) else {
+            state.bucketOfSeries[index] = Self.notABucket
+            return
+        }
+        let slot = state.slotOfRoute[Int(descriptor.route)]
+        guard slot >= 0 else { return }
+        let bucket = bucketNumber(slot, bound)
+        state.bucketOfSeries[index] = bucket == 0 ? Self.notABucket : bucket
+    }
+
+    /// Stops tracking a proxy (its pod went away). What it counted stays in the window, with
+    /// the time it covered.
     public mutating func forgetProxy(_ proxy: ProxyID) {
         guard let state = proxies.removeValue(forKey: proxy) else { return }
+        addCoverage(of: state)
         release(state)
+    }
+
+    /// Adds the time a proxy's counts of the current window cover to every slot it maps.
+    private mutating func addCoverage(of state: ProxyState) {
+        guard let start = state.coverageStart else { return }
+        let covered = max(0, state.coverageEnd - start)
+        for slot in state.slotOfRoute where slot >= 0 {
+            slots[Int(slot)].coveredSeconds += covered
+            slots[Int(slot)].coveringPods += 1
+        }
     }
 
     /// Carries a proxy's state over to its decoder's new numbering.
@@ -292,6 +362,10 @@ public struct RouteAggregator: Sendable {
     /// is what keeps memory bounded as pods and routes come and go.
     public mutating func closeWindow(at now: Double) -> AggregationWindow {
         let duration = now - windowStart
+        for index in proxies.values.indices {
+            addCoverage(of: proxies.values[index])
+            proxies.values[index].coverageStart = nil
+        }
         var routes: [RouteWindow] = []
         for index in slots.indices where slots[index].inUse {
             if slots[index].active {
@@ -314,6 +388,10 @@ public struct RouteAggregator: Sendable {
                 freeSlots.append(Int32(index))
             }
         }
+        for index in slots.indices {
+            slots[index].coveredSeconds = 0
+            slots[index].coveringPods = 0
+        }
         let closed = AggregationWindow(start: windowStart, end: now, routes: routes)
         windowStart = now
         return closed
@@ -324,8 +402,9 @@ public struct RouteAggregator: Sendable {
         let histogram = LatencyHistogram(
             upperBounds: order.map { slot.bounds[$0] }, cumulativeCounts: order.map { slot.buckets[$0] },
             sum: slot.latencySum)
+        let observed = slot.coveringPods > 0 ? slot.coveredSeconds / Double(slot.coveringPods) : duration
         return RouteWindow(
             key: slot.key, successCount: slot.success, failureCount: slot.failure, latency: histogram,
-            foldedRoutes: slot.foldedRoutes, duration: duration)
+            foldedRoutes: slot.foldedRoutes, duration: observed)
     }
 }

@@ -26,8 +26,17 @@ public struct ScrapeSettings: Sendable, Equatable {
     public var maxPageBytes: Int = 16 << 20
     /// Scrapes in flight at once across all proxies.
     public var maxConcurrentScrapes: Int = 32
+    /// Series one proxy's decoder remembers; new ones past it are counted as over the limit.
+    public var maxSeriesPerProxy: Int = 100_000
+    /// Seconds a series may be absent from a proxy's pages before its decoder forgets it; while
+    /// remembered it resumes from its last value. Longer than Linkerd's 10-minute idle expiry, so
+    /// a series Linkerd still holds is never forgotten.
+    public var staleAfterSeconds: Double = 900
 
     public init() {}
+
+    /// `staleAfterSeconds` in pages at the current interval.
+    var stalePages: Int { max(1, Int((staleAfterSeconds / max(interval, 0.001)).rounded(.up))) }
 }
 
 /// Why a scrape failed: a bounded set, used as the `reason` label of the failures metric.

@@ -167,7 +167,7 @@ func run(_ workload: Workload, seconds: Double) -> [String] {
     let owner = WorkloadRef(kind: "Deployment", namespace: "bench", name: "web")
     func pipelineRound(_ round: Int) {
         if let snapshot = try? pipelineDecoder.decode(workload.variants[round % workload.variants.count]) {
-            aggregator.ingest(snapshot, from: proxy, workload: owner)
+            aggregator.ingest(snapshot, from: proxy, workload: owner, at: Double(round))
         }
         if round % 64 == 63 { sink += Double(aggregator.closeWindow(at: Double(round)).routes.count) }
     }
@@ -267,7 +267,7 @@ func runFleet(_ workload: Workload, proxies: Int, cycles: Int) {
         let page = workload.variants[cycle % workload.variants.count]
         for index in 0..<proxies {
             if let snapshot = try? decoders[index].decode(page) {
-                aggregator.ingest(snapshot, from: ids[index], workload: owners[index])
+                aggregator.ingest(snapshot, from: ids[index], workload: owners[index], at: Double(cycle) * 10)
             }
         }
         let window = aggregator.closeWindow(at: Double(cycle + 1) * 10)

@@ -29,7 +29,7 @@ import Testing
             proxy: ProxyID("p"), workload: WorkloadRef(kind: "Deployment", namespace: "n", name: "w"), url: "http://x")
         var stats = PageStats()
         stats.badLines = 2
-        metrics.record(.scraped(target, ProxySnapshot(epoch: 1, stats: stats), seconds: 0.02))
+        metrics.record(.scraped(target, ProxySnapshot(epoch: 1, stats: stats), seconds: 0.02, at: 1_000))
         metrics.record(.failed(target, .timeout, detail: "slow"))
         metrics.record(.failed(target, .timeout, detail: "slow"))
         var upload = UploaderStats()

@@ -85,6 +85,34 @@ import Testing
         #expect(snapshot.processStartTime == 1_700_000_000)
     }
 
+    @Test(arguments: [false, true])
+    func aDuplicatedSeriesKeepsItsFirstValueAndTheCopyIsABadLine(seenBefore: Bool) throws {
+        var decoder = ProxyPageDecoder()
+        // Whether the series is new (the full parse) or known (the fast path) must not matter.
+        if seenBefore { _ = try decoder.decode(Array(Self.page.utf8)) }
+        let lines = Self.page.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        let copy = lines[2].replacingOccurrences(of: "} 100", with: "} 300")
+        let doubled = (lines.prefix(3) + [copy] + lines.dropFirst(3)).joined(separator: "\n")
+        let snapshot = try decoder.decode(Array(doubled.utf8))
+        // As Prometheus does: the first sample of a series in a scrape is kept, the others refused.
+        #expect(snapshot.totals()[Self.cart] == RouteTotals(success: 150, failure: 5))
+        #expect(snapshot.stats.badLines == 1)
+        #expect(snapshot.stats.firstBadLine == PageProblem(reason: "duplicate_series", line: 4, column: 1))
+    }
+
+    @Test(arguments: ["NaN", "+Inf", "-Inf"])
+    func aNonFiniteCounterIsABadLineNeverAValue(value: String) throws {
+        var decoder = ProxyPageDecoder()
+        _ = try decoder.decode(Array(Self.page.utf8))
+        let broken = Self.page.replacingOccurrences(of: "} 100\n", with: "} \(value)\n")
+        let snapshot = try decoder.decode(Array(broken.utf8))
+        #expect(snapshot.values.allSatisfy { $0.isNaN || $0.isFinite })
+        #expect(snapshot.values[0].isNaN, "the series is absent from this page, so it keeps its last value")
+        #expect(snapshot.totals()[Self.cart] == RouteTotals(success: 50, failure: 5))
+        #expect(snapshot.stats.badLines == 1)
+        #expect(snapshot.stats.firstBadLine?.reason == "non_finite_value")
+    }
+
     @Test func absentSeriesAreNaN() throws {
         var decoder = ProxyPageDecoder()
         _ = try decoder.decode(Array(Self.page.utf8))

@@ -45,7 +45,7 @@ import Testing
             let snapshot = try decoder.decode(Self.page(live))
             if snapshot.renumbering != nil { renumberings += 1 }
             largestNumbering = max(largestNumbering, snapshot.series.count)
-            aggregator.ingest(snapshot, from: ProxyID("web-1"), workload: client)
+            aggregator.ingest(snapshot, from: ProxyID("web-1"), workload: client, at: 1_000 + Double(pageIndex))
             // The proxy started before the agent, so its first page is only a baseline.
             if pageIndex == 0 { requestsSinceWindow = 0 }
             if pageIndex % 10 == 9 {
@@ -69,13 +69,14 @@ import Testing
         decoder.compactionCheckInterval = 1
         var aggregator = RouteAggregator(startedAt: 1_000)
         let client = WorkloadRef(kind: "Deployment", namespace: "shop", name: "web")
-        aggregator.ingest(try decoder.decode(Self.page([("a", 1), ("b", 1)])), from: ProxyID("p"), workload: client)
+        aggregator.ingest(
+            try decoder.decode(Self.page([("a", 1), ("b", 1)])), from: ProxyID("p"), workload: client, at: 1_001)
         _ = try decoder.decode(Self.page([("b", 2)]))
         // This page renumbers (series "a" is gone); the aggregator never sees it.
         let renumbered = try decoder.decode(Self.page([("b", 3)]))
         #expect(renumbered.renumbering != nil)
         let next = try decoder.decode(Self.page([("b", 4)]))
-        aggregator.ingest(next, from: ProxyID("p"), workload: client)
+        aggregator.ingest(next, from: ProxyID("p"), workload: client, at: 1_004)
         #expect(aggregator.stats.rebaselines == 1)
         #expect(aggregator.closeWindow(at: 1_010).routes.isEmpty)
     }

@@ -11,12 +11,21 @@ import Testing
         var decoders: [ProxyPageDecoder]
         var aggregator: RouteAggregator
 
-        mutating func scrape(_ mesh: SimulatedMesh) {
+        mutating func scrape(_ mesh: SimulatedMesh, at time: Double) {
             for (index, proxy) in mesh.proxies.enumerated() {
                 let snapshot = try! decoders[index].decode(Array(proxy.page().utf8))
                 precondition(snapshot.stats.badLines == 0, "simulated pages are well formed")
-                aggregator.ingest(snapshot, from: ProxyID(proxy.podName), workload: proxy.workload)
+                aggregator.ingest(snapshot, from: ProxyID(proxy.podName), workload: proxy.workload, at: time)
             }
+        }
+    }
+
+    /// Every bound of a route's family, whether or not it had hits (then `+Inf`).
+    static func familyBounds(_ source: RouteSource) -> [Double] {
+        switch source {
+        case .endpoint, .serviceProfileRoute: SimulatedProxy.legacyBoundsMilliseconds.map { $0 / 1_000 } + [.infinity]
+        case .httpRoute, .grpcRoute: SimulatedProxy.routeBoundsSeconds + [.infinity]
+        default: SimulatedProxy.backendBoundsSeconds + [.infinity]
         }
     }
 
@@ -31,6 +40,8 @@ import Testing
         #expect(Set(window.routes.map(\.key)) == Set(expected.keys))
         for route in window.routes {
             guard let truth = expected[route.key] else { continue }
+            // The histogram has the family's layout, not only the bounds with hits.
+            #expect(route.latency.upperBounds == Self.familyBounds(route.key.identity.source), "\(route.key)")
             #expect(route.successCount == truth.success, "\(route.key)")
             #expect(route.failureCount == truth.failure, "\(route.key)")
             let buckets = Dictionary(
@@ -62,7 +73,7 @@ import Testing
                     truth[workload, default: [:]][route, default: RouteTruth()].add(routeTruth)
                 }
             }
-            pipeline.scrape(mesh)
+            pipeline.scrape(mesh, at: now)
             if tick == 20 {
                 // A proxy restarts right after a scrape: its counters start again from zero.
                 mesh.proxies[0].restart(at: now)
@@ -92,7 +103,7 @@ import Testing
         for tick in 1...30 {
             await Task.yield()
             mesh.advance(to: Double(tick) * 10)
-            pipeline.scrape(mesh)
+            pipeline.scrape(mesh, at: Double(tick) * 10)
         }
         let window = pipeline.aggregator.closeWindow(at: 300)
         let web = WorkloadRef(kind: "Deployment", namespace: "emojivoto", name: "web")

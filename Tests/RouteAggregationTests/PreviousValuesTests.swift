@@ -35,10 +35,12 @@ import Testing
         var aggregator = RouteAggregator(startedAt: 1_000)
         // Values: success, failure, ≤0.1 s, ≤1 s, +Inf, sum in ms (fractional).
         aggregator.ingest(
-            builder.snapshot([5_000_000_000, 4_294_967_290, 1, 2, 3, 10.25]), from: ProxyID("a"), workload: web)
+            builder.snapshot([5_000_000_000, 4_294_967_290, 1, 2, 3, 10.25]), from: ProxyID("a"), workload: web,
+            at: 1_005)
         _ = aggregator.closeWindow(at: 1_010)
         aggregator.ingest(
-            builder.snapshot([5_000_000_007, 4_294_967_300, 1, 2, 3, 12.75]), from: ProxyID("a"), workload: web)
+            builder.snapshot([5_000_000_007, 4_294_967_300, 1, 2, 3, 12.75]), from: ProxyID("a"), workload: web,
+            at: 1_015)
         let route = try #require(aggregator.closeWindow(at: 1_020).routes.first)
         #expect(route.successCount == 7)
         #expect(route.failureCount == 10)

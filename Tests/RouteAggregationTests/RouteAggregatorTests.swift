@@ -42,10 +42,10 @@ struct SnapshotBuilder {
 
     @Test func firstPageIsBaselineThenDeltasCount() throws {
         var aggregator = RouteAggregator(startedAt: 1_000)
-        aggregator.ingest(builder.snapshot([90, 10, 50, 95, 100, 20_000]), from: podA, workload: web)
+        aggregator.ingest(builder.snapshot([90, 10, 50, 95, 100, 20_000]), from: podA, workload: web, at: 1001)
         #expect(aggregator.closeWindow(at: 1_010).routes.isEmpty)
 
-        aggregator.ingest(builder.snapshot([120, 15, 60, 130, 135, 26_000]), from: podA, workload: web)
+        aggregator.ingest(builder.snapshot([120, 15, 60, 130, 135, 26_000]), from: podA, workload: web, at: 1011)
         let route = try single(aggregator.closeWindow(at: 1_020))
         #expect(route.key == RouteKey(workload: web, identity: SnapshotBuilder.route))
         #expect(route.successCount == 30)
@@ -61,7 +61,7 @@ struct SnapshotBuilder {
 
     @Test func proxyStartedAfterAgentCountsItsFirstPage() throws {
         var aggregator = RouteAggregator(startedAt: 50)
-        aggregator.ingest(builder.snapshot([4, 1, 5, 5, 5, 100]), from: podA, workload: web)
+        aggregator.ingest(builder.snapshot([4, 1, 5, 5, 5, 100]), from: podA, workload: web, at: 51)
         let route = try single(aggregator.closeWindow(at: 60))
         #expect(route.successCount == 4)
         #expect(route.failureCount == 1)
@@ -69,9 +69,9 @@ struct SnapshotBuilder {
 
     @Test func counterResetCountsNewValue() throws {
         var aggregator = RouteAggregator(startedAt: 1_000)
-        aggregator.ingest(builder.snapshot([100, 10, 100, 110, 110, 1_000]), from: podA, workload: web)
+        aggregator.ingest(builder.snapshot([100, 10, 100, 110, 110, 1_000]), from: podA, workload: web, at: 1001)
         // Success went down: reset; it counts 7. Failure grew by 2.
-        aggregator.ingest(builder.snapshot([7, 12, 100, 110, 110, 1_000]), from: podA, workload: web)
+        aggregator.ingest(builder.snapshot([7, 12, 100, 110, 110, 1_000]), from: podA, workload: web, at: 1002)
         let route = try single(aggregator.closeWindow(at: 1_010))
         #expect(route.successCount == 7)
         #expect(route.failureCount == 2)
@@ -82,35 +82,44 @@ struct SnapshotBuilder {
         var aggregator = RouteAggregator(startedAt: 1_000)
         var before = builder
         before.startTime = 100
-        aggregator.ingest(before.snapshot([5, 0, 5, 5, 5, 10]), from: podA, workload: web)
+        aggregator.ingest(before.snapshot([5, 0, 5, 5, 5, 10]), from: podA, workload: web, at: 1001)
         var after = builder
         after.startTime = 2_000
         // After the restart the counter reads 8, higher than the 5 before: still all new.
-        aggregator.ingest(after.snapshot([8, 1, 9, 9, 9, 30]), from: podA, workload: web)
+        aggregator.ingest(after.snapshot([8, 1, 9, 9, 9, 30]), from: podA, workload: web, at: 1002)
         let route = try single(aggregator.closeWindow(at: 2_010))
         #expect(route.successCount == 8)
         #expect(route.failureCount == 1)
         #expect(aggregator.stats.proxyRestarts == 1)
     }
 
-    @Test func vanishedSeriesIsForgottenAndReturnsFromZero() throws {
+    @Test func aSeriesAbsentFromAPageResumesFromItsLastValue() throws {
         var aggregator = RouteAggregator(startedAt: 1_000)
-        aggregator.ingest(builder.snapshot([50, 5, 55, 55, 55, 100]), from: podA, workload: web)
-        aggregator.ingest(builder.snapshot([.nan, .nan, .nan, .nan, .nan, .nan]), from: podA, workload: web)
+        aggregator.ingest(builder.snapshot([50, 5, 55, 55, 55, 100]), from: podA, workload: web, at: 1001)
+        // A page cut cleanly at a line end (no bad line): every series is missing.
+        aggregator.ingest(builder.snapshot([.nan, .nan, .nan, .nan, .nan, .nan]), from: podA, workload: web, at: 1002)
         #expect(aggregator.closeWindow(at: 1_010).routes.isEmpty)
-        aggregator.ingest(builder.snapshot([3, 0, 3, 3, 3, 9]), from: podA, workload: web)
+        aggregator.ingest(builder.snapshot([60, 6, 61, 61, 61, 110]), from: podA, workload: web, at: 1011)
         let route = try single(aggregator.closeWindow(at: 1_020))
-        #expect(route.successCount == 3)
-        #expect(route.failureCount == 0)
+        // Continuous through the gap, as Prometheus's increase: 10 and 1, not 60 and 6.
+        #expect(route.successCount == 10)
+        #expect(route.failureCount == 1)
         #expect(aggregator.stats.counterResets == 0)
+        // A series that comes back lower after a gap was reset: its new value counts.
+        aggregator.ingest(builder.snapshot([.nan, .nan, .nan, .nan, .nan, .nan]), from: podA, workload: web, at: 1021)
+        aggregator.ingest(builder.snapshot([3, 6, 64, 64, 64, 119]), from: podA, workload: web, at: 1022)
+        let reset = try single(aggregator.closeWindow(at: 1_030))
+        #expect(reset.successCount == 3 && reset.failureCount == 0)
+        #expect(aggregator.stats.counterResets == 1)
     }
 
-    @Test func incompletePageDoesNotForgetMissingSeries() throws {
+    @Test func aTruncatedPageDoesNotForgetMissingSeries() throws {
         var aggregator = RouteAggregator(startedAt: 1_000)
-        aggregator.ingest(builder.snapshot([50, 5, 55, 55, 55, 100]), from: podA, workload: web)
+        aggregator.ingest(builder.snapshot([50, 5, 55, 55, 55, 100]), from: podA, workload: web, at: 1001)
         // A truncated page: failure and the histogram are cut off.
-        aggregator.ingest(builder.snapshot([60, .nan, .nan, .nan, .nan, .nan], badLines: 1), from: podA, workload: web)
-        aggregator.ingest(builder.snapshot([70, 6, 66, 66, 66, 110]), from: podA, workload: web)
+        aggregator.ingest(
+            builder.snapshot([60, .nan, .nan, .nan, .nan, .nan], badLines: 1), from: podA, workload: web, at: 1002)
+        aggregator.ingest(builder.snapshot([70, 6, 66, 66, 66, 110]), from: podA, workload: web, at: 1003)
         let route = try single(aggregator.closeWindow(at: 1_010))
         // Without the rule the failure counter would count 6 instead of 1.
         #expect(route.successCount == 20)
@@ -120,10 +129,10 @@ struct SnapshotBuilder {
 
     @Test func podsOfOneWorkloadMergeBucketByBucket() throws {
         var aggregator = RouteAggregator(startedAt: 1_000)
-        aggregator.ingest(builder.snapshot([0, 0, 0, 0, 0, 0]), from: podA, workload: web)
-        aggregator.ingest(builder.snapshot([10, 0, 10, 10, 10, 0]), from: podB, workload: web)
-        aggregator.ingest(builder.snapshot([10, 0, 10, 10, 10, 500]), from: podA, workload: web)
-        aggregator.ingest(builder.snapshot([40, 0, 10, 40, 40, 0]), from: podB, workload: web)
+        aggregator.ingest(builder.snapshot([0, 0, 0, 0, 0, 0]), from: podA, workload: web, at: 1001)
+        aggregator.ingest(builder.snapshot([10, 0, 10, 10, 10, 0]), from: podB, workload: web, at: 1002)
+        aggregator.ingest(builder.snapshot([10, 0, 10, 10, 10, 500]), from: podA, workload: web, at: 1003)
+        aggregator.ingest(builder.snapshot([40, 0, 10, 40, 40, 0]), from: podB, workload: web, at: 1004)
         let route = try single(aggregator.closeWindow(at: 1_010))
         #expect(route.successCount == 40)
         #expect(route.latency.cumulativeCounts == [10, 40, 40])
@@ -133,8 +142,8 @@ struct SnapshotBuilder {
 
     @Test func forgottenProxyStopsCountingAndIdleSeriesIsDropped() throws {
         var aggregator = RouteAggregator(startedAt: 1_000)
-        aggregator.ingest(builder.snapshot([1, 0, 1, 1, 1, 1]), from: podA, workload: web)
-        aggregator.ingest(builder.snapshot([2, 0, 2, 2, 2, 2]), from: podA, workload: web)
+        aggregator.ingest(builder.snapshot([1, 0, 1, 1, 1, 1]), from: podA, workload: web, at: 1001)
+        aggregator.ingest(builder.snapshot([2, 0, 2, 2, 2, 2]), from: podA, workload: web, at: 1002)
         #expect(aggregator.seriesCount == 1)
         aggregator.forgetProxy(podA)
         #expect(aggregator.proxyCount == 0)
@@ -142,16 +151,16 @@ struct SnapshotBuilder {
         #expect(aggregator.closeWindow(at: 1_020).routes.isEmpty)
         #expect(aggregator.seriesCount == 0)
         // Coming back, the proxy is new: baseline first.
-        aggregator.ingest(builder.snapshot([9, 0, 9, 9, 9, 9]), from: podA, workload: web)
+        aggregator.ingest(builder.snapshot([9, 0, 9, 9, 9, 9]), from: podA, workload: web, at: 1021)
         #expect(aggregator.closeWindow(at: 1_030).routes.isEmpty)
     }
 
     @Test func newEpochRebaselines() throws {
         var aggregator = RouteAggregator(startedAt: 1_000)
-        aggregator.ingest(builder.snapshot([1, 0, 1, 1, 1, 1]), from: podA, workload: web)
+        aggregator.ingest(builder.snapshot([1, 0, 1, 1, 1, 1]), from: podA, workload: web, at: 1001)
         var renumbered = builder
         renumbered.epoch = 8
-        aggregator.ingest(renumbered.snapshot([5, 0, 5, 5, 5, 5]), from: podA, workload: web)
+        aggregator.ingest(renumbered.snapshot([5, 0, 5, 5, 5, 5]), from: podA, workload: web, at: 1002)
         #expect(aggregator.closeWindow(at: 1_010).routes.isEmpty)
         #expect(aggregator.stats.rebaselines == 1)
     }
@@ -165,7 +174,7 @@ struct SnapshotBuilder {
         let series = (0..<5).map { (route: Int32($0), role: SeriesRole.responses(success: true)) }
         let snapshot = ProxySnapshot(
             epoch: 1, routes: routes, seriesRoles: series, values: [1, 2, 3, 4, 5], processStartTime: 10)
-        aggregator.ingest(snapshot, from: podA, workload: web)
+        aggregator.ingest(snapshot, from: podA, workload: web, at: 1)
         let window = aggregator.closeWindow(at: 10)
         #expect(window.routes.count == 3)
         let overflow = try #require(window.routes.first { $0.key.isOverflow })
@@ -176,18 +185,52 @@ struct SnapshotBuilder {
         #expect(aggregator.seriesCount == 3)
     }
 
-    @Test func windowsDoNotOverlap() throws {
+    @Test func windowsDoNotOverlapAndEachRouteSaysTheTimeItsCountsCover() throws {
         var aggregator = RouteAggregator(startedAt: 0)
         var start = builder
-        start.startTime = 10
-        aggregator.ingest(start.snapshot([1, 0, 1, 1, 1, 1]), from: podA, workload: web)
+        // Started with the aggregator: its first page counts, from its start.
+        start.startTime = 0
+        aggregator.ingest(start.snapshot([1, 0, 1, 1, 1, 1]), from: podA, workload: web, at: 2)
         let first = aggregator.closeWindow(at: 10)
-        aggregator.ingest(start.snapshot([3, 0, 3, 3, 3, 3]), from: podA, workload: web)
+        aggregator.ingest(start.snapshot([3, 0, 3, 3, 3, 3]), from: podA, workload: web, at: 12)
         let second = aggregator.closeWindow(at: 25)
         #expect(first.start == 0 && first.end == 10)
         #expect(second.start == 10 && second.end == 25)
         #expect(try single(first).successCount == 1)
         #expect(try single(second).successCount == 2)
-        #expect(try single(second).duration == 15)
+        // The counts cover the scrapes' times, not the windows': 0 → 2 s, then 2 → 12 s.
+        #expect(try single(first).duration == 2)
+        #expect(try single(second).duration == 10)
+    }
+
+    @Test func theFirstAndLastWindowsRatesAreHonest() throws {
+        // Two pods, 1 request per second each, scraped every 10 s at different offsets; windows
+        // of 30 s. The first window's counts start at each pod's first (baseline) scrape, so
+        // they cover 20 s, not 30: the rate is 2/s, not 40/30.
+        var aggregator = RouteAggregator(startedAt: 1_000)
+        func scrape(_ pod: ProxyID, _ time: Double) {
+            let count = time - 900  // requests since the pod started at 900, one per second
+            aggregator.ingest(builder.snapshot([count, 0, count, count, count, 0]), from: pod, workload: web, at: time)
+        }
+        for offset in stride(from: 1.0, through: 21, by: 10) {
+            scrape(podA, 1_000 + offset)
+            scrape(podB, 1_004 + offset)
+        }
+        let first = try single(aggregator.closeWindow(at: 1_030))
+        #expect(first.successCount == 40)
+        #expect(first.duration == 20)
+        #expect(first.requestRate == 2)
+        // The last window closes early (a shutdown at 1 038): only pod a was scraped since.
+        scrape(podA, 1_031)
+        let last = try single(aggregator.closeWindow(at: 1_038))
+        #expect(last.successCount == 10 && last.duration == 10)
+        #expect(last.requestRate == 1, "one pod's traffic over the time it covers")
+        // A pod removed mid-window keeps the time its counts cover.
+        scrape(podA, 1_041)
+        scrape(podB, 1_045)
+        aggregator.forgetProxy(podB)
+        let removed = try single(aggregator.closeWindow(at: 1_050))
+        #expect(removed.successCount == 10 + 20)
+        #expect(removed.duration == (10 + 20) / 2)
     }
 }

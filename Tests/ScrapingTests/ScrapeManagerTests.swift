@@ -17,7 +17,7 @@ final class Recorder: Sendable {
     func scraped(_ proxy: String) -> [UInt64] {
         events.withLock { events in
             events.compactMap { event in
-                if case .scraped(let target, let snapshot, _) = event, target.proxy.rawValue == proxy {
+                if case .scraped(let target, let snapshot, _, _) = event, target.proxy.rawValue == proxy {
                     return snapshot.epoch
                 }
                 return nil

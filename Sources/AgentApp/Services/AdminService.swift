@@ -33,7 +33,10 @@ final class AdminService: Service, Sendable {
         do {
             server = try await AdminServer.start(
                 host: address, port: port, metrics: metrics, notReady: notReady,
-                lastWindow: { [lastWindow] in lastWindow.window.withLock { $0 } })
+                lastWindow: { [lastWindow] in lastWindow.window.withLock { $0 } },
+                encodeFailed: { [logger] error in
+                    logger.error("cannot encode /debug/routes", metadata: ["error": "\(error)"])
+                })
         } catch {
             throw AgentFailure.adminUnavailable(address: address, port: port, error: "\(error)")
         }

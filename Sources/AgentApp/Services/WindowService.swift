@@ -34,13 +34,15 @@ final class WindowCloser: Sendable {
     private let discovery: Discovery
     private let uploader: Uploader
     private let elector: LeaseElector?
+    private let metrics: AgentMetrics
     private let logger: Logger
     private let onBatch: @Sendable (QueuedBatch) -> Void
 
     init(
         pipeline: AgentPipeline, reporter: Reporter, discovery: Discovery, uploader: Uploader, elector: LeaseElector?,
-        logger: Logger, onBatch: @escaping @Sendable (QueuedBatch) -> Void
+        metrics: AgentMetrics, logger: Logger, onBatch: @escaping @Sendable (QueuedBatch) -> Void
     ) {
+        self.metrics = metrics
         self.pipeline = pipeline
         self.reporter = reporter
         self.discovery = discovery
@@ -68,7 +70,8 @@ final class WindowCloser: Sendable {
                     batch: batch, window: window, rolloutEvents: events, pageBytes: pageBytes, aggregation: stats,
                     targets: health.targets))
         } catch {
-            logger.error("cannot encode a report batch", metadata: ["error": "\(error)"])
+            metrics.recordEncodeFailure("batch")
+            logger.error("cannot encode a report batch; its window is lost", metadata: ["error": "\(error)"])
         }
     }
 }

@@ -177,8 +177,10 @@ public nonisolated struct Fathom_Agent_V1_ReportBatch: @unchecked Sendable {
     set {_uniqueStorage()._sequence = newValue}
   }
 
-  /// The window the route metrics cover, in Unix milliseconds; windows of one instance never
-  /// overlap, and each starts where the previous one ended.
+  /// When the agent closed the previous window and this one, in Unix milliseconds; windows of one
+  /// instance never overlap, and each starts where the previous one ended. The route metrics are
+  /// the increases seen by the scrapes in between; each route's observed_seconds says which span
+  /// of time they cover (rates should use it, not the window's length).
   public var windowStartUnixMs: Int64 {
     get {_storage._windowStartUnixMs}
     set {_uniqueStorage()._windowStartUnixMs = newValue}
@@ -533,7 +535,8 @@ public nonisolated struct Fathom_Agent_V1_RouteMetrics: Sendable {
 
   public var failureCount: Double = 0
 
-  /// Latency buckets merged over pods, so any quantile can be computed (histogram_quantile).
+  /// Latency buckets merged over pods, so any quantile can be computed (histogram_quantile):
+  /// every bound of the route's metric family, with or without hits.
   public var latency: Fathom_Agent_V1_LatencyHistogram {
     get {_latency ?? Fathom_Agent_V1_LatencyHistogram()}
     set {_latency = newValue}
@@ -542,6 +545,12 @@ public nonisolated struct Fathom_Agent_V1_RouteMetrics: Sendable {
   public var hasLatency: Bool {self._latency != nil}
   /// Clears the value of `latency`. Subsequent reads from it will return its default value.
   public mutating func clearLatency() {self._latency = nil}
+
+  /// Seconds the counts cover: for each pod reporting the route, from the scrape its first
+  /// increase in the window was measured from (or the proxy's start) to its last scrape in the
+  /// window, averaged over those pods. (success_count + failure_count) / observed_seconds is the
+  /// route's request rate, honest also in the first window after a start and the last at shutdown.
+  public var observedSeconds: Double = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1081,7 +1090,7 @@ nonisolated extension Fathom_Agent_V1_RolloutEvent.Phase: SwiftProtobuf._ProtoNa
 
 nonisolated extension Fathom_Agent_V1_RouteMetrics: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RouteMetrics"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}workload\0\u{1}direction\0\u{1}source\0\u{1}target\0\u{1}route\0\u{1}peer\0\u{1}overflow\0\u{3}folded_routes\0\u{3}success_count\0\u{3}failure_count\0\u{1}latency\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}workload\0\u{1}direction\0\u{1}source\0\u{1}target\0\u{1}route\0\u{1}peer\0\u{1}overflow\0\u{3}folded_routes\0\u{3}success_count\0\u{3}failure_count\0\u{1}latency\0\u{3}observed_seconds\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1100,6 +1109,7 @@ nonisolated extension Fathom_Agent_V1_RouteMetrics: SwiftProtobuf.Message, Swift
       case 9: try { try decoder.decodeSingularDoubleField(value: &self.successCount) }()
       case 10: try { try decoder.decodeSingularDoubleField(value: &self.failureCount) }()
       case 11: try { try decoder.decodeSingularMessageField(value: &self._latency) }()
+      case 12: try { try decoder.decodeSingularDoubleField(value: &self.observedSeconds) }()
       default: break
       }
     }
@@ -1143,6 +1153,9 @@ nonisolated extension Fathom_Agent_V1_RouteMetrics: SwiftProtobuf.Message, Swift
     try { if let v = self._latency {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 11)
     } }()
+    if self.observedSeconds.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.observedSeconds, fieldNumber: 12)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1158,6 +1171,7 @@ nonisolated extension Fathom_Agent_V1_RouteMetrics: SwiftProtobuf.Message, Swift
     if lhs.successCount != rhs.successCount {return false}
     if lhs.failureCount != rhs.failureCount {return false}
     if lhs._latency != rhs._latency {return false}
+    if lhs.observedSeconds != rhs.observedSeconds {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
