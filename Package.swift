@@ -208,6 +208,15 @@ let package = Package(
                 "KubernetesModels", "AgentTestSupport", "PrometheusText", httpClient,
             ]
         ),
+        // The real Prometheus (Debian's prometheus) as the oracle of every number the agent reports.
+        .testTarget(
+            name: "PrometheusOracleTests",
+            dependencies: [
+                "AgentApp", "AgentConfiguration", "AgentTestSupport", "FathomModel", "KubernetesAPI", "LocalServers",
+                "ProxySimulation", "ReportProtos", "Reporting", "RouteAggregation", httpClient, logging,
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
         .testTarget(
             name: "KubernetesAPITests",
             dependencies: [

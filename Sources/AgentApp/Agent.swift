@@ -90,7 +90,7 @@ public final class Agent: Sendable {
                 startedAt: now(), limits: .init(maxRoutesPerWorkload: configuration.maxRoutesPerWorkload)),
             metrics: metrics, lastWindow: lastWindow)
         let scraper = ScrapeManager(
-            settings: configuration.scrapeSettings, fetcher: PageFetcher(), logger: logger, now: now,
+            settings: configuration.scrapeSettings, fetcher: PageFetcher(), logger: logger,
             deliver: { await pipeline.handle($0) })
         let reporter = Reporter(
             builder: BatchBuilder(

@@ -1,24 +1,26 @@
 import FathomModel
 
 extension SimulatedProxy {
-    /// Whether the proxy is recent enough to append the prometheus-client block (proxy v2.215+).
+    /// Whether the proxy is recent enough to append the prometheus-client block (proxy v2.215+):
+    /// it has (or had) modern route traffic. A proxy whose traffic stopped keeps the block.
     var hasModernBlock: Bool {
-        traffic.contains {
-            if case .modernRoute = $0.shape { return true }
-            return false
-        }
+        store.families.contains { $0.name.hasPrefix("outbound_") && !$0.labels.isEmpty }
+            || traffic.contains {
+                if case .modernRoute = $0.shape { return true }
+                return false
+            }
     }
 
     mutating func declareFamilies() {
         store.declare(
             "response_latency_ms",
             help: "Elapsed times between a request's headers being received and its response stream completing",
-            kind: .legacyHistogram, bounds: Self.legacyBoundsMilliseconds)
+            kind: .legacyHistogram, bounds: legacyBounds)
         store.declare("response_total", help: "Total count of HTTP responses.", kind: .counter)
         store.declare(
             "route_response_latency_ms",
             help: "Elapsed times between a request's headers being received and its response stream completing",
-            kind: .legacyHistogram, bounds: Self.legacyBoundsMilliseconds)
+            kind: .legacyHistogram, bounds: legacyBounds)
         store.declare("route_response_total", help: "Total count of HTTP responses.", kind: .counter)
         for proto in ["http", "grpc"] {
             store.declare(
@@ -37,33 +39,36 @@ extension SimulatedProxy {
         }
     }
 
-    /// The proxy's `/metrics` page as it is now.
-    public func page() -> String {
+    /// The proxy's `/metrics` page as it is now. With `timestampMilliseconds`, every sample
+    /// carries that timestamp (Prometheus then stores the samples at that time, not its scrape's).
+    public func page(timestampMilliseconds: Int64? = nil) -> String {
         var text = ""
         text.reserveCapacity(64 * 1024)
+        let stamp = timestampMilliseconds.map { " \($0)" } ?? ""
         let modern = hasModernBlock
         for family in store.families where !family.name.hasPrefix("outbound_") {
-            render(family, into: &text, modern: false)
+            render(family, into: &text, modern: false, stamp: stamp)
         }
         // Families the agent does not read, as every page has them.
         text += "# HELP tcp_open_total Total count of opened connections\n# TYPE tcp_open_total counter\n"
-        text += "tcp_open_total{direction=\"inbound\",peer=\"src\",target_addr=\"0.0.0.0:4143\",tls=\"true\"} 42\n"
+        text +=
+            "tcp_open_total{direction=\"inbound\",peer=\"src\",target_addr=\"0.0.0.0:4143\",tls=\"true\"} 42\(stamp)\n"
         if modern {
             for family in store.families where family.name.hasPrefix("outbound_") {
-                render(family, into: &text, modern: true)
+                render(family, into: &text, modern: true, stamp: stamp)
             }
         }
         text += "# HELP process_start_time_seconds Time that the process started (in seconds since the UNIX epoch).\n"
         text += "# TYPE process_start_time_seconds gauge\n"
-        text += "process_start_time_seconds \(Int(processStartTime))\n"
+        text += "process_start_time_seconds \(Int(processStartTime))\(stamp)\n"
         text += "# HELP proxy_build_info Proxy build info.\n# TYPE proxy_build_info gauge\n"
         text +=
-            "proxy_build_info{date=\"2025-11-12T00:00:00Z\",git_sha=\"f4e7b83\",profile=\"release\",vendor=\"linkerd\",version=\"\(proxyVersion)\"} 1\n"
+            "proxy_build_info{date=\"2025-11-12T00:00:00Z\",git_sha=\"f4e7b83\",profile=\"release\",vendor=\"linkerd\",version=\"\(proxyVersion)\"} 1\(stamp)\n"
         if modern { text += "# EOF\n" }
         return text
     }
 
-    private func render(_ family: SeriesStore.Family, into text: inout String, modern: Bool) {
+    private func render(_ family: SeriesStore.Family, into text: inout String, modern: Bool, stamp: String) {
         guard !family.labels.isEmpty else { return }
         // The prometheus-client block declares counters without `_total` and appends a period.
         let declared = modern && family.kind == .counter ? String(family.name.dropLast(6)) : family.name
@@ -74,27 +79,27 @@ extension SimulatedProxy {
             let value = family.values[position]
             switch family.kind {
             case .counter:
-                text += "\(family.name){\(labels)} \(Int(value))\n"
+                text += "\(family.name){\(labels)} \(Int(value))\(stamp)\n"
             case .legacyHistogram:
                 var cumulative = 0.0
                 for (bucket, bound) in family.bounds.enumerated() {
                     cumulative += family.buckets[position][bucket]
-                    text += "\(family.name)_bucket{\(labels),le=\"\(Int(bound))\"} \(Int(cumulative))\n"
+                    text += "\(family.name)_bucket{\(labels),le=\"\(Int(bound))\"} \(Int(cumulative))\(stamp)\n"
                 }
                 cumulative += family.buckets[position][family.bounds.count]
-                text += "\(family.name)_bucket{\(labels),le=\"+Inf\"} \(Int(cumulative))\n"
-                text += "\(family.name)_count{\(labels)} \(Int(cumulative))\n"
-                text += "\(family.name)_sum{\(labels)} \(Int(value))\n"
+                text += "\(family.name)_bucket{\(labels),le=\"+Inf\"} \(Int(cumulative))\(stamp)\n"
+                text += "\(family.name)_count{\(labels)} \(Int(cumulative))\(stamp)\n"
+                text += "\(family.name)_sum{\(labels)} \(Int(value))\(stamp)\n"
             case .modernHistogram:
                 let count = family.buckets[position].reduce(0, +)
-                text += "\(family.name)_sum{\(labels)} \(value)\n"
-                text += "\(family.name)_count{\(labels)} \(Int(count))\n"
+                text += "\(family.name)_sum{\(labels)} \(value)\(stamp)\n"
+                text += "\(family.name)_count{\(labels)} \(Int(count))\(stamp)\n"
                 var cumulative = 0.0
                 for (bucket, bound) in family.bounds.enumerated() {
                     cumulative += family.buckets[position][bucket]
-                    text += "\(family.name)_bucket{le=\"\(bound)\",\(labels)} \(Int(cumulative))\n"
+                    text += "\(family.name)_bucket{le=\"\(bound)\",\(labels)} \(Int(cumulative))\(stamp)\n"
                 }
-                text += "\(family.name)_bucket{le=\"+Inf\",\(labels)} \(Int(count))\n"
+                text += "\(family.name)_bucket{le=\"+Inf\",\(labels)} \(Int(count))\(stamp)\n"
             }
         }
     }

@@ -56,6 +56,20 @@ struct SeriesStore {
         families[familyIndex].values[position] += value
     }
 
+    /// Forgets the series of the families whose name and labels match.
+    mutating func drop(where matches: (String, String) -> Bool) {
+        for familyIndex in families.indices {
+            let family = families[familyIndex]
+            let kept = family.labels.indices.filter { !matches(family.name, family.labels[$0]) }
+            guard kept.count != family.labels.count else { continue }
+            families[familyIndex].labels = kept.map { family.labels[$0] }
+            families[familyIndex].values = kept.map { family.values[$0] }
+            families[familyIndex].buckets = kept.map { family.buckets[$0] }
+            families[familyIndex].series = Dictionary(
+                uniqueKeysWithValues: kept.enumerated().map { (family.labels[$0.element], $0.offset) })
+        }
+    }
+
     /// Forgets every series: what a proxy restart does.
     mutating func reset() {
         for familyIndex in families.indices {

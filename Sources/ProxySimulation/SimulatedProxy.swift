@@ -9,6 +9,8 @@ public struct SimulatedProxy: Sendable {
     public let podIP: String
     public let workload: WorkloadRef
     public let proxyVersion: String
+    /// This proxy's legacy latency bounds in milliseconds (another proxy version may have others).
+    public let legacyBounds: [Double]
     public private(set) var traffic: [TrafficSpec]
     public private(set) var processStartTime: Double
     private var lastAdvance: Double
@@ -22,8 +24,8 @@ public struct SimulatedProxy: Sendable {
         1, 2, 3, 4, 5, 10, 20, 30, 40, 50, 100, 200, 300, 400, 500, 1_000, 2_000, 3_000, 4_000, 5_000, 10_000,
         20_000, 30_000, 40_000, 50_000,
     ]
-    /// The same in seconds, as the agent reads them (for the ground truth).
-    static let legacyBoundsSeconds = legacyBoundsMilliseconds.map { $0 / 1_000 }
+    /// This proxy's legacy bounds in seconds, as the agent reads them (for the ground truth).
+    var legacyBoundsSeconds: [Double] { legacyBounds.map { $0 / 1_000 } }
     /// `outbound_*_route_request_duration_seconds` buckets.
     public static let routeBoundsSeconds: [Double] = [0.05, 0.5, 1.0, 10.0]
     /// `outbound_*_route_backend_response_duration_seconds` buckets.
@@ -31,12 +33,14 @@ public struct SimulatedProxy: Sendable {
 
     public init(
         podName: String, podIP: String, workload: WorkloadRef, proxyVersion: String = "v2.329.0",
-        traffic: [TrafficSpec], startedAt: Double, seed: UInt64
+        legacyBounds: [Double] = SimulatedProxy.legacyBoundsMilliseconds, traffic: [TrafficSpec], startedAt: Double,
+        seed: UInt64
     ) {
         self.podName = podName
         self.podIP = podIP
         self.workload = workload
         self.proxyVersion = proxyVersion
+        self.legacyBounds = legacyBounds
         self.traffic = traffic
         self.processStartTime = startedAt
         self.lastAdvance = startedAt
@@ -63,6 +67,17 @@ public struct SimulatedProxy: Sendable {
         processStartTime = now
     }
 
+    /// Replaces the traffic: a route starts or stops, or behaves differently.
+    public mutating func setTraffic(_ traffic: [TrafficSpec]) {
+        self.traffic = traffic
+    }
+
+    /// Drops the series whose family name and labels match, as Linkerd drops series idle for 10
+    /// minutes; if requests come again, they start again from zero.
+    public mutating func dropSeries(where matches: (_ family: String, _ labels: String) -> Bool) {
+        store.drop(where: matches)
+    }
+
     /// What happened since the last call, per route as the agent names it; then forgets it.
     public mutating func takeTruth() -> [RouteIdentity: RouteTruth] {
         defer { pendingTruth = [:] }
@@ -75,7 +90,11 @@ public struct SimulatedProxy: Sendable {
         requestCounter += 1
         let failed = random.unit() < spec.failureRate
         // Log-normal around the median, at least 1 ms.
-        let latencyMilliseconds = max(1, (spec.medianLatencyMilliseconds * exp(0.7 * random.gaussian())).rounded())
+        let latencyMilliseconds: Double
+        switch spec.latency {
+        case .logNormal(let median): latencyMilliseconds = max(1, (median * exp(0.7 * random.gaussian())).rounded())
+        case .uniform(let low, let high): latencyMilliseconds = (low + (high - low) * random.unit()).rounded()
+        }
         let seconds = latencyMilliseconds / 1_000
         switch spec.shape {
         case .legacyOutbound(let service, let destination, let pods, let routes):
@@ -92,7 +111,7 @@ public struct SimulatedProxy: Sendable {
             record(
                 RouteIdentity(
                     direction: .outbound, source: .endpoint, target: service.authority, route: "", peer: peer),
-                failed, seconds, Self.legacyBoundsSeconds)
+                failed, seconds, legacyBoundsSeconds)
             guard !routes.isEmpty else { return }
             let route = routes[requestCounter % routes.count]
             let routeLabels = "direction=\"outbound\",dst=\"\(service.authority)\",rt_route=\"\(route)\""
@@ -106,7 +125,7 @@ public struct SimulatedProxy: Sendable {
                 RouteIdentity(
                     direction: .outbound, source: .serviceProfileRoute, target: service.authority, route: route,
                     peer: ""),
-                failed, seconds, Self.legacyBoundsSeconds)
+                failed, seconds, legacyBoundsSeconds)
         case .legacyInbound(let server, let port, let routeName, let client):
             let status = failed ? "503" : "200"
             let labels =
@@ -121,7 +140,7 @@ public struct SimulatedProxy: Sendable {
                 RouteIdentity(
                     direction: .inbound, source: .endpoint, target: "server/\(server):\(port)",
                     route: "default/\(routeName)", peer: client),
-                failed, seconds, Self.legacyBoundsSeconds)
+                failed, seconds, legacyBoundsSeconds)
         case .modernRoute(let grpc, let parent, let routeName, let routeNamespace, let backend):
             let proto = grpc ? "grpc" : "http"
             let routeKind = routeName == nil ? "default" : (grpc ? "GRPCRoute" : "HTTPRoute")

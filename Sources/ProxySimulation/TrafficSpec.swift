@@ -29,21 +29,36 @@ public enum TrafficShape: Sendable {
     case modernRoute(grpc: Bool, parent: ServiceRef, routeName: String?, routeNamespace: String, backend: ServiceRef)
 }
 
+/// How long simulated requests take.
+public enum LatencyModel: Sendable, Equatable {
+    /// Log-normal around a median: the realistic spread (the demo's traffic).
+    case logNormal(medianMilliseconds: Double)
+    /// Uniform between two bounds, rounded to whole milliseconds: a narrow band, or every request
+    /// in one bucket (the lowest, or above the last finite bound).
+    case uniform(lowMilliseconds: Double, highMilliseconds: Double)
+}
+
 /// One stream of simulated requests through a proxy.
 public struct TrafficSpec: Sendable {
     public var shape: TrafficShape
     public var requestsPerSecond: Double
     /// Fraction of requests that fail (5xx, a gRPC error, or a proxy error such as FAIL_FAST).
     public var failureRate: Double
-    /// Median latency; latencies are log-normal around it.
-    public var medianLatencyMilliseconds: Double
+    public var latency: LatencyModel
 
-    public init(shape: TrafficShape, requestsPerSecond: Double, failureRate: Double, medianLatencyMilliseconds: Double)
-    {
+    public init(shape: TrafficShape, requestsPerSecond: Double, failureRate: Double, latency: LatencyModel) {
         self.shape = shape
         self.requestsPerSecond = requestsPerSecond
         self.failureRate = failureRate
-        self.medianLatencyMilliseconds = medianLatencyMilliseconds
+        self.latency = latency
+    }
+
+    /// Latencies log-normal around `medianLatencyMilliseconds`.
+    public init(shape: TrafficShape, requestsPerSecond: Double, failureRate: Double, medianLatencyMilliseconds: Double)
+    {
+        self.init(
+            shape: shape, requestsPerSecond: requestsPerSecond, failureRate: failureRate,
+            latency: .logNormal(medianMilliseconds: medianLatencyMilliseconds))
     }
 }
 

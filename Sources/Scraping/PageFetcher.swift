@@ -28,6 +28,22 @@ public struct PageFetcher: Sendable {
     public func fetch(
         on connection: ScrapeConnection, timeout: Double, maxBytes: Int
     ) async -> Result<[UInt8], FetchError> {
+        await fetchPage(on: connection, timeout: timeout, maxBytes: maxBytes).map(\.bytes)
+    }
+
+    /// A fetched page and when the target answered it (seconds since the epoch, when its answer's
+    /// head arrived): the proxy renders its counters just before it answers, so this is their
+    /// time, more nearly than the request's start (which includes connecting) or the end of its
+    /// decoding.
+    public struct Page: Sendable {
+        public var bytes: [UInt8]
+        public var answeredAt: Double
+    }
+
+    /// Fetches one page on `connection`, with the time it was answered.
+    public func fetchPage(on connection: ScrapeConnection, timeout: Double, maxBytes: Int) async -> Result<
+        Page, FetchError
+    > {
         let page: RawPage
         switch await connection.fetch(timeout: timeout, maxBytes: maxBytes) {
         case .success(let received): page = received
@@ -36,9 +52,9 @@ public struct PageFetcher: Sendable {
         guard page.status == 200 else {
             return .failure(FetchError(reason: .httpStatus, detail: "HTTP \(page.status)"))
         }
-        guard page.gzip else { return .success(page.body) }
+        guard page.gzip else { return .success(Page(bytes: page.body, answeredAt: page.answeredAt)) }
         do {
-            return .success(try Gzip.decompress(page.body, limit: maxBytes))
+            return .success(Page(bytes: try Gzip.decompress(page.body, limit: maxBytes), answeredAt: page.answeredAt))
         } catch is Gzip.TooLarge {
             return .failure(FetchError(reason: .tooLarge, detail: "page over \(maxBytes) bytes once decompressed"))
         } catch {

@@ -1,3 +1,4 @@
+import Foundation
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -166,11 +167,13 @@ public final class ScrapeConnection: Sendable {
     }
 }
 
-/// A page as received: the body bytes and whether they are gzip-compressed.
+/// A page as received: the body bytes, whether they are gzip-compressed, and when the answer's
+/// head arrived (seconds since the epoch, read on the event loop as it came).
 struct RawPage: Sendable {
     var status: Int
     var gzip: Bool
     var body: [UInt8]
+    var answeredAt: Double
 }
 
 /// What the scrape loop hands the connection's handler: a request and where its answer goes.
@@ -199,6 +202,7 @@ private final class PageResponseHandler: ChannelDuplexHandler {
     private var closeAfter = false
     private var body: [UInt8] = []
     private var sawHead = false
+    private var answeredAt = 0.0
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         let exchange = unwrapOutboundIn(data)
@@ -214,6 +218,7 @@ private final class PageResponseHandler: ChannelDuplexHandler {
         switch unwrapInboundIn(data) {
         case .head(let head):
             sawHead = true
+            answeredAt = Date().timeIntervalSince1970
             status = Int(head.status.code)
             gzip = head.headers.first(name: "Content-Encoding")?.lowercased() == "gzip"
             closeAfter = !head.isKeepAlive
@@ -232,7 +237,7 @@ private final class PageResponseHandler: ChannelDuplexHandler {
             body.append(contentsOf: part.readableBytesView)
         case .end:
             self.exchange = nil
-            exchange.promise.succeed(RawPage(status: status, gzip: gzip, body: body))
+            exchange.promise.succeed(RawPage(status: status, gzip: gzip, body: body, answeredAt: answeredAt))
             body = []
             if closeAfter { context.close(promise: nil) }
         }

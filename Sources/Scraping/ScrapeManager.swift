@@ -5,9 +5,9 @@ import Logging
 
 /// What the scrape loops report.
 public enum ScrapeEvent: Sendable {
-    /// A page was read, by a scrape that started `at` (seconds since the epoch, as Prometheus
-    /// stamps a scrape's samples) and took `seconds`; the snapshot's stats say whether some lines
-    /// were bad.
+    /// A page was read by a scrape that took `seconds`; `at` (seconds since the epoch) is when the
+    /// proxy answered, the time of its counters (`PageFetcher.Page`). The snapshot's stats say
+    /// whether some lines were bad.
     case scraped(ScrapeTarget, ProxySnapshot, seconds: Double, at: Double)
     case failed(ScrapeTarget, ScrapeFailure, detail: String)
     /// The target left the set: its loop ended and its state can be forgotten.
@@ -31,16 +31,11 @@ public actor ScrapeManager {
     private let updates: AsyncStream<Void>
     private nonisolated let changes: AsyncStream<Void>.Continuation
 
-    private let now: @Sendable () -> Double
-
-    /// - Parameter now: the wall clock, in seconds since the epoch, that stamps each scrape.
     public init(
         settings: ScrapeSettings, fetcher: PageFetcher, logger: Logger,
-        now: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 },
         deliver: @escaping @Sendable (ScrapeEvent) async -> Void
     ) {
         self.settings = settings
-        self.now = now
         self.fetcher = fetcher
         self.logger = logger
         self.deliver = deliver
@@ -117,7 +112,7 @@ public actor ScrapeManager {
             guard
                 let event = await Self.scrape(
                     target, on: connection, decoder: &decoder, fetcher: fetcher, permits: permits,
-                    timeout: settings.timeout, maxBytes: settings.maxPageBytes, now: now, logger: logger)
+                    timeout: settings.timeout, maxBytes: settings.maxPageBytes, logger: logger)
             else { break }
             if case .failed(_, let reason, let detail) = event {
                 // Logged when a target starts failing or fails differently, not on every interval.
@@ -154,7 +149,7 @@ public actor ScrapeManager {
     private static func scrape(
         _ target: ScrapeTarget, on connection: ScrapeConnection, decoder: inout ProxyPageDecoder,
         fetcher: PageFetcher, permits: ScrapePermits, timeout: Double, maxBytes: Int,
-        now: @Sendable () -> Double, logger: Logger
+        logger: Logger
     ) async -> ScrapeEvent? {
         let clock = ContinuousClock()
         await permits.acquire()
@@ -163,27 +158,25 @@ public actor ScrapeManager {
             return nil
         }
         let started = clock.now
-        let startedAt = now()
-        let fetched = await fetcher.fetch(on: connection, timeout: timeout, maxBytes: maxBytes)
+        let fetched = await fetcher.fetchPage(on: connection, timeout: timeout, maxBytes: maxBytes)
         guard !Task.isCancelled else {
             await permits.release()
             return nil
         }
         let event = Self.event(
-            for: fetched, of: target, seconds: Self.seconds(clock.now - started), at: startedAt, decoder: &decoder,
-            logger: logger)
+            for: fetched, of: target, seconds: Self.seconds(clock.now - started), decoder: &decoder, logger: logger)
         await permits.release()
         return event
     }
 
     /// Decodes a fetched page into the event to deliver.
     private static func event(
-        for fetched: Result<[UInt8], PageFetcher.FetchError>, of target: ScrapeTarget, seconds: Double, at time: Double,
+        for fetched: Result<PageFetcher.Page, PageFetcher.FetchError>, of target: ScrapeTarget, seconds: Double,
         decoder: inout ProxyPageDecoder, logger: Logger
     ) -> ScrapeEvent {
         switch fetched {
         case .success(let page):
-            let snapshot = try? decoder.decode(page)
+            let snapshot = try? decoder.decode(page.bytes)
             guard let snapshot, snapshot.stats.samples > 0 || snapshot.stats.badLines == 0 else {
                 return .failed(target, .parseError, detail: "no sample on the page could be read")
             }
@@ -195,7 +188,7 @@ public actor ScrapeManager {
                         "page.bad_lines": "\(snapshot.stats.badLines)", "page.first_problem": "\(problem)",
                     ])
             }
-            return .scraped(target, snapshot, seconds: seconds, at: time)
+            return .scraped(target, snapshot, seconds: seconds, at: page.answeredAt)
         case .failure(let error):
             return .failed(target, error.reason, detail: error.detail)
         }

@@ -1,0 +1,83 @@
+import AgentApp
+import AgentConfiguration
+import AgentTestSupport
+import FathomModel
+import Foundation
+import KubernetesAPI
+import LocalServers
+import Logging
+import ProxySimulation
+import Reporting
+import RouteAggregation
+import Synchronization
+import Testing
+
+/// A window's counts and the time they cover describe the same interval: the rate from a batch
+/// (count / observed_seconds) is the steady rate in every window, the first after the start and
+/// the one cut short at shutdown included.
+@Suite struct WindowRateTests {
+    @Test func firstSteadyAndLastWindowsGiveTheSteadyRate() async throws {
+        let now: @Sendable () -> Double = { Date().timeIntervalSince1970 }
+        let workload = WorkloadRef(kind: "Deployment", namespace: "rates", name: "client")
+        let service = ServiceRef(namespace: "rates", name: "server", port: 80)
+        let spec = TrafficSpec(
+            shape: .legacyOutbound(
+                service: service, destination: WorkloadRef(kind: "Deployment", namespace: "rates", name: "server"),
+                destinationPods: ["server-6f7d8c9b5-a1"], serviceProfileRoutes: []),
+            requestsPerSecond: 200, failureRate: 0, medianLatencyMilliseconds: 10)
+        // Two pods at 200 requests per second each, started long before the agent.
+        var mesh = SimulatedMesh(
+            proxies: ["client-5c6d7e8f9-p1", "client-5c6d7e8f9-p2"].enumerated().map { index, pod in
+                SimulatedProxy(
+                    podName: pod, podIP: "127.0.0.1", workload: workload, traffic: [spec], startedAt: now() - 300,
+                    seed: UInt64(index + 1))
+            })
+        // Their first five minutes of requests are made up now, not in the first scrape's answer.
+        mesh.advance(to: now())
+        let proxies = try await SimulatedProxyServers.start(mesh: mesh, now: now)
+        let api = try await FakeKubernetesAPI.start()
+        var cluster = DemoCluster()
+        cluster.populate(api, mesh: mesh, ports: proxies.ports)
+        let collector = try await FakeCollector.start()
+
+        var configuration = AgentConfiguration()
+        configuration.clusterName = "rates"
+        configuration.reportEndpoint = collector.url
+        configuration.tokenFile = ""
+        configuration.scrapeInterval = 0.5
+        configuration.scrapeTimeout = 2
+        configuration.reportInterval = 6
+        configuration.adminAddress = "127.0.0.1"
+        configuration.adminPort = 0
+        var logger = Logger(label: "rates")
+        logger.logLevel = .critical
+        let agent = try Agent(
+            configuration: configuration,
+            environment: AgentEnvironment(connection: api.connection, targetPublishInterval: 0.1), logger: logger)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await agent.run() }
+            #expect(await eventually(within: 60) { collector.acceptedBatches.count >= 3 })
+            // Shut down part-way into the fourth window.
+            try await Task.sleep(for: .milliseconds(2_500))
+            await agent.shutdown()
+            try await group.waitForAll()
+        }
+        let windows = collector.acceptedBatches.sorted { $0.sequence < $1.sequence }.map(AggregationWindow.init)
+        #expect(windows.count >= 4)
+        for (index, window) in windows.enumerated() {
+            guard let route = window.routes.first(where: { $0.key.identity.source == .endpoint }) else {
+                Issue.record("window \(index + 1) has no traffic")
+                continue
+            }
+            // Within 2 % of the 400 requests per second the two pods serve.
+            #expect(
+                abs(route.requestRate - 400) <= 8,
+                "window \(index + 1) of \(windows.count): \(route.requestRate) rps over \(route.duration) s, \(route.requestCount) requests; window \(window.duration) s"
+            )
+            #expect(route.duration <= window.duration + 0.5, "the counts cannot cover more than the window")
+        }
+        try await api.shutdown()
+        try await proxies.shutdown()
+        try await collector.shutdown()
+    }
+}
