@@ -118,7 +118,8 @@ public final class Agent: Sendable {
             ),
         ]
         if let elector { services.append(("leader-election", LeaderElectionService(elector: elector))) }
-        services.append(("window", WindowService(live: live, now: now, windows: windows)))
+        services.append(
+            ("window", WindowService(live: live, now: now, schedule: environment.windowSchedule, windows: windows)))
         services.append(("heap-release", HeapReleaseService(live: live)))
         if let file = environment.configurationFile {
             let logLevel = environment.logLevel

@@ -34,6 +34,8 @@ public struct AgentEnvironment: Sendable {
     /// Whether SIGTERM and SIGINT start the graceful shutdown (the executable); tests and the demo
     /// call `Agent.shutdown()` instead.
     public var handlesTerminationSignals = false
+    /// When windows close: every `report.interval` (the agent); a test may close them itself.
+    public var windowSchedule = WindowSchedule.everyReportInterval
     /// Called with every batch as it is queued (the demo prints from it; tests and the benchmark count).
     public var onBatch: @Sendable (QueuedBatch) -> Void = { _ in }
 

@@ -46,7 +46,7 @@ import Testing
         configuration.tokenFile = ""
         configuration.scrapeInterval = 0.5
         configuration.scrapeTimeout = 2
-        configuration.reportInterval = 6
+        configuration.reportInterval = 10
         configuration.adminAddress = "127.0.0.1"
         configuration.adminPort = 0
         var logger = Logger(label: "rates")
@@ -56,9 +56,9 @@ import Testing
             environment: AgentEnvironment(connection: api.connection, targetPublishInterval: 0.1), logger: logger)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await agent.run() }
-            #expect(await eventually(within: 60) { collector.acceptedBatches.count >= 3 })
+            #expect(await eventually(within: 90) { collector.acceptedBatches.count >= 3 })
             // Shut down part-way into the fourth window.
-            try await Task.sleep(for: .milliseconds(2_500))
+            try await Task.sleep(for: .milliseconds(4_000))
             await agent.shutdown()
             try await group.waitForAll()
         }
