@@ -1,4 +1,6 @@
+import AgentTestSupport
 import FathomModel
+import Foundation
 import GzipCodec
 import ReportProtos
 import Reporting
@@ -74,5 +76,56 @@ import Testing
             identity: AgentIdentity(agentID: "a", instanceID: "i", clusterName: "c", agentVersion: "v"))
         return builder.message(window: AggregationWindow(start: 0, end: 1, routes: [route]), health: HealthSummary())
             .routeMetrics[0].source
+    }
+}
+
+/// Debian's `protoc --decode` reads the agent's batches with the published schema: the wire and
+/// `proto/fathom/agent/v1/report.proto` agree, zero-count bounds and the observed time included.
+@Suite struct ProtocDecodeTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+
+    @Test func protocReadsABatch() throws {
+        guard (try? runCommand("protoc", ["--version"]))?.status == 0 else {
+            let required = ProcessInfo.processInfo.environment["FATHOM_REQUIRE_ORACLES"] == "1"
+            #expect(!required, "FATHOM_REQUIRE_ORACLES is set but protoc is missing")
+            print("ProtocDecodeTests: skipped, no protoc (Debian: apt-get install protobuf-compiler)")
+            return
+        }
+        var builder = BatchBuilder(
+            identity: AgentIdentity(agentID: "fathom", instanceID: "abc", clusterName: "prod", agentVersion: "0.1.0"))
+        let key = RouteKey(
+            workload: WorkloadRef(kind: "Deployment", namespace: "shop", name: "web"),
+            identity: RouteIdentity(
+                direction: .outbound, source: .httpRoute, target: "Service/shop/cart:80", route: "default/http",
+                peer: ""))
+        let route = RouteWindow(
+            key: key, successCount: 7, failureCount: 1,
+            latency: LatencyHistogram(
+                upperBounds: [0.05, 0.5, 1, 10, .infinity], cumulativeCounts: [0, 0, 8, 8, 8], sum: 6.5),
+            foldedRoutes: 0, duration: 9.75)
+        let encoded = try builder.encode(
+            window: AggregationWindow(start: 1_700_000_000, end: 1_700_000_010, routes: [route]),
+            health: HealthSummary())
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("fathom-batch-\(UUID().uuidString)")
+        try Data(try Gzip.decompress(encoded.body, limit: 1 << 20)).write(to: file)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let proto = Self.root.appendingPathComponent("proto").path
+        let decoded = try runCommand(
+            "sh",
+            [
+                "-c",
+                "protoc --decode=fathom.agent.v1.ReportBatch --proto_path='\(proto)' fathom/agent/v1/report.proto < '\(file.path)'",
+            ])
+        #expect(decoded.status == 0, "\(decoded.errors)")
+        let text = decoded.text
+        #expect(text.contains("cluster_name: \"prod\""))
+        #expect(text.contains("target: \"Service/shop/cart:80\""))
+        #expect(text.contains("observed_seconds: 9.75"))
+        // Every bound of the family, the ones without hits too, in order.
+        let bounds = text.split(separator: "\n").filter { $0.contains("upper_bounds_seconds") }
+        #expect(bounds.count == 5, "\(text)")
+        #expect(text.contains("upper_bounds_seconds: 0.05"))
+        #expect(text.contains("upper_bounds_seconds: inf"))
     }
 }
