@@ -88,7 +88,8 @@ public final class Agent: Sendable {
         let pipeline = AgentPipeline(
             aggregator: RouteAggregator(
                 startedAt: now(), limits: .init(maxRoutesPerWorkload: configuration.maxRoutesPerWorkload)),
-            metrics: metrics, lastWindow: lastWindow)
+            metrics: metrics, lastWindow: lastWindow,
+            buildSeen: { proxy, version in discovery.recordProxyBuild(version, of: proxy.rawValue) })
         let scraper = ScrapeManager(
             settings: configuration.scrapeSettings, fetcher: PageFetcher(), logger: logger,
             deliver: { await pipeline.handle($0) })
@@ -234,8 +235,8 @@ public final class Agent: Sendable {
     /// true otherwise.
     public var isLeader: Bool { elector?.isLeader ?? true }
 
-    /// Whether every watcher has listed once.
-    public var isReady: Bool { discovery.isSynced }
+    /// Whether the agent is ready, as `/readyz` says (`Discovery.notReadyReason`).
+    public var isReady: Bool { discovery.notReadyReason == nil }
 }
 
 extension AgentConfiguration {

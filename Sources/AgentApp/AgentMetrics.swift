@@ -84,6 +84,7 @@ public final class AgentMetrics: Sendable {
         for row in WatchedResource.all {
             _ = watchEventCounters(resource: row.resource.plural)
             inventoryGauge(row.resource.plural).set(Int64(0))
+            recordWatchState(resource: row.resource.plural, state: .starting)
         }
     }
 
@@ -194,6 +195,23 @@ public final class AgentMetrics: Sendable {
             descriptor: Self.descriptor(
                 "fathom_inventory_objects", "Kubernetes objects held in the inventory, by resource."),
             labels: [("resource", resource)])
+    }
+
+    /// Sets a resource's watch state: 1 for the current state, 0 for the others, as
+    /// kube-state-metrics does for phases.
+    public func recordWatchState(resource: String, state: ResourceWatchState) {
+        for candidate in ResourceWatchState.allCases {
+            watchStateGauge(resource, candidate).set(Int64(candidate == state ? 1 : 0))
+        }
+    }
+
+    private func watchStateGauge(_ resource: String, _ state: ResourceWatchState) -> Gauge {
+        registry.makeGauge(
+            descriptor: Self.descriptor(
+                "fathom_kubernetes_resource_state",
+                "Whether the agent sees each watched resource: 1 for its current state (starting, synced, "
+                    + "forbidden, unauthorized, not_installed, failing)."),
+            labels: [("resource", resource), ("state", state.rawValue)])
     }
 
     /// Counts rollout events by phase.

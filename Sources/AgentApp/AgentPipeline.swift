@@ -21,11 +21,18 @@ actor AgentPipeline {
     private var targets: Set<ProxyID> = []
     /// Targets scraped during the current window, even if removed since (at shutdown, all are).
     private var windowTargets: Set<ProxyID> = []
+    /// The version each proxy last reported of itself, and who hears of a change.
+    private var builds: [ProxyID: String] = [:]
+    private let buildSeen: @Sendable (ProxyID, String) -> Void
 
-    init(aggregator: RouteAggregator, metrics: AgentMetrics, lastWindow: LastWindow) {
+    init(
+        aggregator: RouteAggregator, metrics: AgentMetrics, lastWindow: LastWindow,
+        buildSeen: @escaping @Sendable (ProxyID, String) -> Void = { _, _ in }
+    ) {
         self.aggregator = aggregator
         self.metrics = metrics
         self.lastWindow = lastWindow
+        self.buildSeen = buildSeen
     }
 
     func handle(_ event: ScrapeEvent) {
@@ -39,6 +46,10 @@ actor AgentPipeline {
             health.pageBadLines += snapshot.stats.badLines
             health.seriesOverLimit += snapshot.stats.seriesOverLimit
             pageBytes += snapshot.stats.bytes
+            if let version = snapshot.build?.version, builds[target.proxy] != version {
+                builds[target.proxy] = version
+                buildSeen(target.proxy, version)
+            }
             aggregator.ingest(snapshot, from: target.proxy, workload: target.workload, at: time)
         case .failed(let target, let reason, _):
             targets.insert(target.proxy)
@@ -46,6 +57,7 @@ actor AgentPipeline {
             health.scrapeFailures[reason.rawValue, default: 0] += 1
         case .removed(let target):
             targets.remove(target.proxy)
+            builds[target.proxy] = nil
             aggregator.forgetProxy(target.proxy)
         }
     }

@@ -9,17 +9,32 @@ import Synchronization
 /// `ClusterInventory`, the meshed pods handed to the scraper as they change, rollout events kept
 /// for the next batch.
 ///
-/// Ready (for `/readyz`) once every reflector has completed its first list. In daemonset mode
-/// (`nodeName`) the per-node resources (pods) are watched with a field selector, so each agent
-/// sees only its node's pods.
+/// Each resource has a watch state (`ResourceWatchState`). What synced is used: the scrape
+/// targets are published once pods are listed and every other required resource is settled
+/// (listed, or known to be unavailable: forbidden, unauthorized, not installed), so one missing
+/// permission never blinds the agent. The same rule makes the agent ready (`/readyz`); a
+/// forbidden resource does not hold readiness back, because readiness gates the Service that
+/// carries the agent's own `/metrics`, where the forbidden resource is reported
+/// (`fathom_kubernetes_resource_state`), as it is in every batch's health and, once, in the log.
+///
+/// In daemonset mode (`nodeName`) the per-node resources (pods) are watched with a field
+/// selector, so each agent sees only its node's pods.
 public final class Discovery: Sendable {
     struct State: Sendable {
         var inventory: ClusterInventory
         var rolloutEvents: [RolloutEvent] = []
-        var expected: Set<String> = []
-        var listed: Set<String> = []
+        /// The resources watched (or found unavailable), each with its state and last error.
+        var watches: [String: (state: ResourceWatchState, message: String?)] = [:]
+        /// Required resources, which readiness and publishing wait for.
+        var required: Set<String> = []
         var targetsChanged = false
         var stopping = false
+
+        /// Pods listed, and every other required resource settled.
+        var canPublish: Bool {
+            guard watches["pods"]?.state == .synced else { return false }
+            return required.allSatisfy { watches[$0]?.state.isSettled ?? false }
+        }
     }
 
     private let client: KubernetesClient
@@ -44,18 +59,36 @@ public final class Discovery: Sendable {
         self.state = Mutex(State(inventory: ClusterInventory(settings: settings)))
     }
 
-    /// Every reflector has listed once.
-    public var isSynced: Bool { state.withLock { !$0.expected.isEmpty && $0.expected.isSubset(of: $0.listed) } }
-
-    /// Why the agent is not ready (for `/readyz`), or nil when it is: every reflector has listed
-    /// once and it is not shutting down.
+    /// Why the agent is not ready (for `/readyz`), or nil when it is: pods are listed, every
+    /// other required resource is settled, and it is not shutting down.
     public var notReadyReason: String? {
         state.withLock { state in
             if state.stopping { return "shutting down" }
-            if state.expected.isEmpty { return "discovering which resources the API serves" }
-            let waiting = state.expected.subtracting(state.listed).sorted()
-            return waiting.isEmpty ? nil : "waiting for the first full list of \(waiting.joined(separator: ", "))"
+            if state.watches.isEmpty { return "discovering which resources the API serves" }
+            if let pods = state.watches["pods"], pods.state != .synced && pods.state != .starting {
+                return "pods: \(pods.state.rawValue) (\(pods.message ?? "")): nothing can be scraped"
+            }
+            let waiting = state.required.union(["pods"]).filter { !(state.watches[$0]?.state.isSettled ?? false) }
+                .sorted()
+            guard !waiting.isEmpty else { return nil }
+            let named = waiting.map { resource -> String in
+                guard let watch = state.watches[resource], watch.state == .failing else { return resource }
+                return "\(resource) (failing: \(watch.message ?? ""))"
+            }
+            return "waiting for the first full list of " + named.joined(separator: ", ")
         }
+    }
+
+    /// Each resource's watch state, for the batches' health.
+    public func watchStates() -> [(resource: String, state: ResourceWatchState, message: String?)] {
+        state.withLock { state in
+            state.watches.keys.sorted().map { ($0, state.watches[$0]!.state, state.watches[$0]!.message) }
+        }
+    }
+
+    private func record(_ resource: String, _ watchState: ResourceWatchState, _ message: String?) {
+        state.withLock { $0.watches[resource] = (watchState, message) }
+        metrics?.recordWatchState(resource: resource, state: watchState)
     }
 
     /// Marks the start of the shutdown: readiness goes, so the pod leaves its Service's endpoints.
@@ -81,6 +114,21 @@ public final class Discovery: Sendable {
 
     public func workloads() -> [WorkloadSummary] { state.withLock { $0.inventory.workloads() } }
 
+    /// The inventory as batches carry it.
+    public func inventorySnapshot() -> InventorySnapshot { state.withLock { $0.inventory.snapshot() } }
+
+    /// Whether the inventory can be reported: pods listed, and every other required resource
+    /// listed or known unavailable (its state then says what is missing).
+    public var inventoryReady: Bool { state.withLock { $0.canPublish } }
+
+    /// Records the version a proxy reports of itself (`namespace/pod`), from its page.
+    public func recordProxyBuild(_ version: String, of proxy: String) {
+        let parts = proxy.split(separator: "/", maxSplits: 1)
+        guard parts.count == 2 else { return }
+        let key = ObjectKey(namespace: String(parts[0]), name: String(parts[1]))
+        state.withLock { $0.inventory.recordProxyBuild(version, of: key) }
+    }
+
     public func scrapeCandidates() -> [ScrapeCandidate] { state.withLock { $0.inventory.scrapeCandidates() } }
 
     /// Runs the reflectors until cancelled, calling `publish` with the scrape candidates after the
@@ -90,20 +138,29 @@ public final class Discovery: Sendable {
     ) async throws {
         var watched: [WatchedResource] = []
         for row in WatchedResource.all {
+            let resource = row.resource.plural
             switch row.requirement {
             case .required:
                 watched.append(row)
+                state.withLock { _ = $0.required.insert(resource) }
+                record(resource, .starting, nil)
             case .whereInstalled:
                 do {
-                    if try await client.serves(row.resource) { watched.append(row) }
+                    if try await client.serves(row.resource) {
+                        watched.append(row)
+                        record(resource, .starting, nil)
+                    } else {
+                        record(resource, .notInstalled, nil)
+                    }
                 } catch {
+                    let reason = (error as? KubernetesAPIError)?.reason ?? "transport"
+                    record(resource, ResourceWatchState(failureReason: reason), "\(error)")
                     logger.warning(
                         "cannot tell whether a custom resource is installed; not watching it",
-                        metadata: ["k8s.resource": "\(row.resource.plural)", "error": "\(error)"])
+                        metadata: ["k8s.resource": "\(resource)", "error": "\(error)"])
                 }
             }
         }
-        state.withLock { $0.expected = Set(watched.map(\.resource.plural)) }
         logger.info(
             "watching the cluster",
             metadata: [
@@ -123,8 +180,7 @@ public final class Discovery: Sendable {
                 while true {
                     try await Task.sleep(for: .milliseconds(Int64(publishInterval * 1_000)))
                     let (candidates, counts) = self.state.withLock { state -> ([ScrapeCandidate]?, [String: Int]) in
-                        let synced = state.expected.isSubset(of: state.listed)
-                        guard synced, state.targetsChanged || !published else {
+                        guard state.canPublish, state.targetsChanged || !published else {
                             return (nil, state.inventory.objectCounts)
                         }
                         state.targetsChanged = false
@@ -156,16 +212,15 @@ public final class Discovery: Sendable {
                     metrics?.recordWatchEvent(resource: resource, type: type)
                 }
             },
-            restart: { [metrics] reason in metrics?.recordWatchRestart(resource: resource, reason: reason) })
+            restart: { [metrics] reason in metrics?.recordWatchRestart(resource: resource, reason: reason) },
+            state: { [weak self] watchState, message in self?.record(resource, watchState, message) })
         let reflector = Reflector(Object.self, client: client, settings: settings, logger: logger, hooks: hooks)
         try await reflector.run { deltas, listed in
             let time = now()
             let events = state.withLock { state in
+                let firstList = listed && !state.inventory.listedResources.contains(resource)
                 let events = state.inventory.apply(deltas, at: time, listed: listed)
-                if listed && !state.listed.contains(resource) {
-                    state.listed.insert(resource)
-                    logger.info("first list complete", metadata: ["k8s.resource": "\(resource)"])
-                }
+                if firstList { logger.info("first list complete", metadata: ["k8s.resource": "\(resource)"]) }
                 if row.decidesTargets { state.targetsChanged = true }
                 state.rolloutEvents += events
                 return events

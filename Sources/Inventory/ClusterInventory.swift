@@ -33,8 +33,13 @@ public struct ClusterInventory: Sendable {
     public private(set) var statefulSets: [ObjectKey: StatefulSet] = [:]
     public private(set) var daemonSets: [ObjectKey: DaemonSet] = [:]
     public private(set) var rollouts: [ObjectKey: ArgoRollout] = [:]
+    public private(set) var controllerRevisions: [ObjectKey: ControllerRevision] = [:]
     /// ReplicaSets by the uid of their controller (a Deployment or Rollout).
     private var replicaSetsByOwner: [String: Set<ObjectKey>] = [:]
+    /// ControllerRevisions by the uid of their controller (a StatefulSet or DaemonSet).
+    private var revisionsByOwner: [String: Set<ObjectKey>] = [:]
+    /// The version each scraped proxy reports of itself (`proxy_build_info`), by pod.
+    public private(set) var proxyBuilds: [ObjectKey: String] = [:]
     private var tracker = RolloutTracker()
     /// Resources whose first list is complete.
     public private(set) var listedResources: Set<String> = []
@@ -99,6 +104,15 @@ public struct ClusterInventory: Sendable {
         case let rollout as ArgoRollout:
             rollouts[key] = rollout
             touched.insert(WorkloadRef(kind: "Rollout", namespace: key.namespace, name: key.name))
+        case let revision as ControllerRevision:
+            if let old = controllerRevisions[key], let owner = old.metadata.controller {
+                revisionsByOwner[owner.uid]?.remove(key)
+            }
+            controllerRevisions[key] = revision
+            if let owner = revision.metadata.controller {
+                revisionsByOwner[owner.uid, default: []].insert(key)
+                touched.insert(WorkloadRef(kind: owner.kind, namespace: key.namespace, name: owner.name))
+            }
         default:
             break
         }
@@ -110,6 +124,7 @@ public struct ClusterInventory: Sendable {
         switch type {
         case is Pod.Type:
             pods[key] = nil
+            proxyBuilds[key] = nil
         case is ReplicaSet.Type:
             if let old = replicaSets.removeValue(forKey: key), let owner = old.metadata.controller {
                 replicaSetsByOwner[owner.uid]?.remove(key)
@@ -127,6 +142,11 @@ public struct ClusterInventory: Sendable {
         case is ArgoRollout.Type:
             if let old = rollouts.removeValue(forKey: key) { replicaSetsByOwner[old.metadata.uid] = nil }
             touched.insert(WorkloadRef(kind: "Rollout", namespace: key.namespace, name: key.name))
+        case is ControllerRevision.Type:
+            if let old = controllerRevisions.removeValue(forKey: key), let owner = old.metadata.controller {
+                revisionsByOwner[owner.uid]?.remove(key)
+                touched.insert(WorkloadRef(kind: owner.kind, namespace: key.namespace, name: owner.name))
+            }
         default:
             break
         }
@@ -139,15 +159,34 @@ public struct ClusterInventory: Sendable {
         case "Deployment":
             guard let deployment = deployments[key] else { return nil }
             return .of(deployment, ownedReplicaSets: owned(by: deployment.metadata.uid))
-        case "StatefulSet": return statefulSets[key].map { .of($0) }
-        case "DaemonSet": return daemonSets[key].map { .of($0) }
-        case "Rollout": return rollouts[key].map { .of($0) }
+        case "StatefulSet":
+            return statefulSets[key].map { .of($0, revisions: revisions(ownedBy: $0.metadata.uid)) }
+        case "DaemonSet":
+            return daemonSets[key].map { .of($0, revisions: revisions(ownedBy: $0.metadata.uid)) }
+        case "Rollout":
+            return rollouts[key].map { .of($0, ownedReplicaSets: owned(by: $0.metadata.uid)) }
         default: return nil
         }
     }
 
+    /// Records the version a pod's proxy reports on its page (`proxy_build_info`).
+    public mutating func recordProxyBuild(_ version: String, of pod: ObjectKey) {
+        guard pods[pod] != nil, proxyBuilds[pod] != version else { return }
+        proxyBuilds[pod] = version
+    }
+
+    /// A running pod's proxy version: what the injector recorded, or (no annotation, no image tag)
+    /// what the proxy says of itself.
+    func proxyVersion(of pod: PodRecord) -> String? {
+        pod.proxyVersion ?? proxyBuilds[pod.key]
+    }
+
     private func owned(by uid: String) -> [ReplicaSet] {
         (replicaSetsByOwner[uid] ?? []).compactMap { replicaSets[$0] }
+    }
+
+    private func revisions(ownedBy uid: String) -> [ControllerRevision] {
+        (revisionsByOwner[uid] ?? []).compactMap { controllerRevisions[$0] }
     }
 
     // MARK: - Queries
@@ -157,6 +196,7 @@ public struct ClusterInventory: Sendable {
         [
             "pods": pods.count, "replicasets": replicaSets.count, "deployments": deployments.count,
             "statefulsets": statefulSets.count, "daemonsets": daemonSets.count, "rollouts": rollouts.count,
+            "controllerrevisions": controllerRevisions.count,
         ]
     }
 
@@ -219,6 +259,27 @@ public struct ClusterInventory: Sendable {
         return votes.max { ($0.value, $1.key) < ($1.value, $0.key) }?.key
     }
 
+    /// Everything a batch's inventory carries.
+    public func snapshot() -> InventorySnapshot {
+        let workloads = workloads()
+        var versions: [String: Int] = [:]
+        for workload in workloads {
+            for (version, count) in workload.proxyVersions { versions[version, default: 0] += count }
+        }
+        return InventorySnapshot(workloads: workloads, controlPlane: controlPlane(), proxyVersions: versions)
+    }
+
+    /// The Linkerd control plane: its version and its pods.
+    public func controlPlane() -> ControlPlaneSummary {
+        ControlPlaneSummary(
+            namespace: settings.controlPlaneNamespace, version: controlPlaneVersion,
+            pods: pods.values.filter(\.controlPlaneComponent).map { pod in
+                ControlPlaneSummary.Pod(
+                    name: pod.key.name, component: pod.controlPlaneComponentName ?? "", version: pod.proxyVersion,
+                    phase: pod.phase, ready: pod.ready)
+            }.sorted { $0.name < $1.name })
+    }
+
     /// One summary per workload: every Deployment, StatefulSet, DaemonSet and Rollout, plus the
     /// Jobs, bare ReplicaSets and bare pods that have pods.
     public func workloads() -> [WorkloadSummary] {
@@ -229,6 +290,7 @@ public struct ClusterInventory: Sendable {
             summary.version =
                 template?.metadata?.labels?["app.kubernetes.io/version"] ?? metadata.label("app.kubernetes.io/version")
             summary.rollout = tracker.observation(of: ref) ?? observe(ref)
+            summary.rolloutState = tracker.state(of: ref)
             return summary
         }
         /// A workload object's summary, with its replica counts as (desired, ready, updated, available).
@@ -279,19 +341,23 @@ public struct ClusterInventory: Sendable {
             let ref = workload(of: pod)
             var entry = summaries[ref] ?? summary(ref, nil, ObjectMeta(name: ref.name, namespace: ref.namespace))
             if summaries[ref] == nil || ["Pod", "Job", "CronJob", "ReplicaSet"].contains(ref.kind) {
-                // Workloads known only through their pods: count from the pods themselves.
-                entry.desiredReplicas += 1
-                if pod.ready {
+                // Workloads known only through their pods: count from the pods themselves (the
+                // ones not finished).
+                if pod.phase != "Succeeded" && pod.phase != "Failed" { entry.desiredReplicas += 1 }
+                if pod.ready && pod.running {
                     entry.readyReplicas += 1
                     entry.availableReplicas += 1
                 }
                 if entry.images.isEmpty { entry.images = pod.images }
             }
             entry.pods += 1
-            if pod.meshed {
+            entry.podPhases[pod.phase, default: 0] += 1
+            if let reason = pod.failureReason { entry.failedPodReasons[reason, default: 0] += 1 }
+            if pod.meshed && pod.running {
                 entry.meshedPods += 1
-                let version = pod.proxyVersion ?? "unknown"
+                let version = proxyVersion(of: pod) ?? "unknown"
                 entry.proxyVersions[version, default: 0] += 1
+                if let build = proxyBuilds[pod.key] { entry.proxyBuildVersions[build, default: 0] += 1 }
                 if let controlPlane, version != controlPlane { entry.outdatedProxyPods.append(pod.key.name) }
             }
             summaries[ref] = entry

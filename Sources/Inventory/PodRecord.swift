@@ -17,8 +17,15 @@ public struct PodRecord: Sendable, Equatable {
     /// Nil when the pod may be scraped; otherwise why not (`Pending`, `Failed (Evicted)`, `no pod IP`).
     public var notScrapableReason: String?
     public var ready: Bool
+    /// `Pending`, `Running`, `Succeeded`, `Failed` or `Unknown` (a missing phase is `Pending`).
+    public var phase: String
+    /// Why a failed pod failed, bounded to the reasons the kubelet gives (`Evicted`, `NodeLost`,
+    /// `Shutdown`...), `other` for anything else; nil for pods that did not fail.
+    public var failureReason: String?
     public var meshed: Bool
     public var controlPlaneComponent: Bool
+    /// `linkerd.io/control-plane-component` of a control-plane pod (`destination`, `identity`, ...).
+    public var controlPlaneComponentName: String?
     public var adminPort: Int
     public var proxyVersion: String?
     /// Application images, for workloads known only through their pods (Jobs, bare pods).
@@ -36,12 +43,29 @@ public struct PodRecord: Sendable, Equatable {
         ip = pod.status.podIP
         notScrapableReason = MeshedPodRule.notScrapableReason(pod)
         ready = pod.isReady
+        phase = Self.phases.contains(pod.status.phase ?? "") ? pod.status.phase! : "Pending"
+        failureReason =
+            phase == "Failed"
+            ? (pod.status.reason.map { Self.failureReasons.contains($0) ? $0 : "other" } ?? "none") : nil
         meshed = MeshedPodRule.isMeshed(pod, controlPlaneNamespace: controlPlaneNamespace)
-        controlPlaneComponent =
+        controlPlaneComponentName =
             pod.metadata.namespace == controlPlaneNamespace
-            && pod.metadata.label("linkerd.io/control-plane-component") != nil
+            ? pod.metadata.label("linkerd.io/control-plane-component") : nil
+        controlPlaneComponent = controlPlaneComponentName != nil
         adminPort = MeshedPodRule.adminPort(of: pod)
         proxyVersion = meshed || controlPlaneComponent ? MeshedPodRule.proxyVersion(of: pod) : nil
         images = pod.spec.containers.filter { $0.name != MeshedPodRule.proxyContainerName }.compactMap(\.image)
     }
+
+    /// Whether the pod runs now: only running pods count as meshed, run a proxy version, or can
+    /// be behind the control plane (an evicted pod's proxy is gone; restarting cannot update it).
+    public var running: Bool { phase == "Running" }
+
+    static let phases: Set<String> = ["Pending", "Running", "Succeeded", "Failed", "Unknown"]
+    /// The reasons a pod fails with, from the kubelet (eviction, node loss or shutdown,
+    /// admission) and the Job controller; a bounded set, as it becomes a label.
+    static let failureReasons: Set<String> = [
+        "Evicted", "NodeLost", "Shutdown", "Terminated", "UnexpectedAdmissionError", "NodeAffinity", "OutOfcpu",
+        "OutOfmemory", "OutOfpods", "DeadlineExceeded", "Preempting",
+    ]
 }

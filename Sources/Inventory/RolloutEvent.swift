@@ -30,7 +30,10 @@ public struct RolloutEvent: Sendable, Equatable, CustomStringConvertible {
     public var fromImages: [String]
     public var toImages: [String]
     public var desiredReplicas: Int
+    /// Replicas of the new revision, as the controller counts them (0 until it has observed the
+    /// new spec).
     public var updatedReplicas: Int
+    public var readyReplicas: Int
     public var availableReplicas: Int
     /// The controller's message for a failure.
     public var message: String?
@@ -42,6 +45,6 @@ public struct RolloutEvent: Sendable, Equatable, CustomStringConvertible {
     public var description: String {
         let from = fromRevision.map { "rev \($0) \(fromImages.joined(separator: ","))" } ?? "nothing"
         return "\(workload) \(kind.rawValue): \(from) → rev \(toRevision) \(toImages.joined(separator: ",")) "
-            + "(\(updatedReplicas) updated, \(availableReplicas) available of \(desiredReplicas))"
+            + "(\(updatedReplicas) updated, \(readyReplicas) ready, \(availableReplicas) available of \(desiredReplicas))"
     }
 }

@@ -1,18 +1,37 @@
 import FathomModel
 
+/// Where a workload's rollout stands, as the inventory reports it: enough for the SaaS (and an
+/// agent started again) to know a rollout under way without having seen it start.
+public struct RolloutState: Sendable, Equatable {
+    public var phase: RolloutPhase
+    public var revision: String
+    public var fromRevision: String?
+    public var images: [String]
+    public var fromImages: [String]
+    /// When the current revision's rollout started (seen, or its revision object's creation).
+    public var startedAt: Double?
+    /// When the last transition was seen.
+    public var lastTransitionAt: Double?
+    public var message: String?
+    /// Whether a rollout of `revision` is under way (started and not yet complete or failed).
+    public var active: Bool
+}
+
 /// The rollout state machine: turns successive observations of each workload into events.
 ///
 /// The state is the last observation per workload, so the same objects observed again (a
-/// re-list) produce nothing, and a workload seen for the first time (an agent restart) produces
-/// nothing either: its rollout status travels in the inventory snapshot instead. Events come only
-/// from a change between two observations: a new revision starts (or rolls back) a rollout, which
-/// then progresses and completes or fails.
+/// re-list) produce nothing. A workload seen for the first time (an agent started, a leader
+/// elected) produces nothing either, but a rollout it shows under way is taken up where it is:
+/// its progress and completion are reported, its start is not invented. Events come only from a
+/// change between two observations: a new revision starts (or rolls back) a rollout, which then
+/// progresses and completes or fails.
 public struct RolloutTracker: Sendable {
     struct Entry: Sendable {
         var observation: RolloutObservation
-        /// A rollout of `observation.revision` began while we watched and has not completed.
+        /// A rollout of `observation.revision` began and has not completed.
         var active: Bool
         var startedAt: Double?
+        var lastTransitionAt: Double?
         /// What the active rollout replaces.
         var fromRevision: String?
         var fromImages: [String]
@@ -30,6 +49,16 @@ public struct RolloutTracker: Sendable {
     /// The last observation of a workload.
     public func observation(of workload: WorkloadRef) -> RolloutObservation? { entries[workload]?.observation }
 
+    /// The rollout state of a workload, for the inventory.
+    public func state(of workload: WorkloadRef) -> RolloutState? {
+        guard let entry = entries[workload] else { return nil }
+        let now = entry.observation
+        return RolloutState(
+            phase: now.phase, revision: now.revision, fromRevision: entry.fromRevision, images: now.images,
+            fromImages: entry.fromImages, startedAt: entry.startedAt, lastTransitionAt: entry.lastTransitionAt,
+            message: now.message, active: entry.active)
+    }
+
     /// Records a workload's observation and returns the transitions since the last one. `created`
     /// says the workload appeared while the agent was watching (not in a first list), so its first
     /// revision is a rollout too.
@@ -37,10 +66,13 @@ public struct RolloutTracker: Sendable {
         _ now: RolloutObservation, of workload: WorkloadRef, at time: Double, created: Bool = false
     ) -> [RolloutEvent] {
         guard var entry = entries[workload] ?? (created ? Self.empty(now) : nil) else {
-            // First sight: a rollout already under way is reported by the snapshot, not as an event.
+            // First sight. A rollout the controller reports under way is taken up (its progress
+            // and end will be reported, its start was not seen); anything else is at rest.
+            let underWay = now.observed && (now.phase == .progressing || now.phase == .paused) && !now.revision.isEmpty
             entries[workload] = Entry(
-                observation: now, active: false, startedAt: nil, fromRevision: now.previousRevision,
-                fromImages: now.previousImages, revisionImages: now.images)
+                observation: now, active: underWay, startedAt: underWay ? now.revisionCreatedAt : nil,
+                lastTransitionAt: nil, fromRevision: now.previousRevision, fromImages: now.previousImages,
+                revisionImages: now.images)
             return []
         }
         let before = entry.observation
@@ -48,11 +80,12 @@ public struct RolloutTracker: Sendable {
         entry.observation = now
         var events: [RolloutEvent] = []
         func event(_ kind: RolloutEvent.Kind) -> RolloutEvent {
+            // Before the controller has observed the new spec its counts describe the old one.
             RolloutEvent(
                 workload: workload, kind: kind, fromRevision: entry.fromRevision, toRevision: now.revision,
                 fromImages: entry.fromImages, toImages: now.images, desiredReplicas: now.desired,
-                updatedReplicas: now.updated, availableReplicas: now.available, message: now.message, at: time,
-                startedAt: entry.startedAt)
+                updatedReplicas: now.observed ? now.updated : 0, readyReplicas: now.ready,
+                availableReplicas: now.available, message: now.message, at: time, startedAt: entry.startedAt)
         }
         // A Deployment may show its new revision annotation a moment after the new generation: an
         // empty revision is not a new one.
@@ -62,7 +95,11 @@ public struct RolloutTracker: Sendable {
             entry.fromRevision = before.revision.isEmpty ? now.previousRevision : before.revision
             entry.fromImages = now.previousImages.isEmpty ? entry.revisionImages : now.previousImages
             entry.revisionImages = now.images
-            events.append(event(now.rolledBack ? .rolledBack : .started))
+            // An older revision made current again (`rollout undo`): its object is older than
+            // the one it replaces, or (Deployments) its ReplicaSet carries a revision history.
+            let older =
+                now.revisionCreated.map { created in before.revisionCreated.map { created < $0 } ?? false } ?? false
+            events.append(event(now.rolledBack || older ? .rolledBack : .started))
             if now.phase == .failed { events.append(event(.failed)) }
         } else if entry.active {
             if !before.rolledBack && now.rolledBack {
@@ -71,7 +108,10 @@ public struct RolloutTracker: Sendable {
             }
             if now.phase == .failed && before.phase != .failed {
                 events.append(event(.failed))
-            } else if now.phase != .complete && (now.updated != before.updated || now.available != before.available) {
+            } else if now.phase != .complete && now.observed
+                && (now.updated != before.updated || now.ready != before.ready || now.available != before.available
+                    || !before.observed)
+            {
                 events.append(event(.progressed))
             }
         }
@@ -79,6 +119,7 @@ public struct RolloutTracker: Sendable {
             events.append(event(.completed))
             entry.active = false
         }
+        if !events.isEmpty { entry.lastTransitionAt = time }
         entries[workload] = entry
         return events
     }
@@ -88,7 +129,8 @@ public struct RolloutTracker: Sendable {
         let nothing = RolloutObservation(
             revision: "", images: [], phase: .progressing, desired: now.desired, updated: 0, available: 0)
         return Entry(
-            observation: nothing, active: false, startedAt: nil, fromRevision: nil, fromImages: [], revisionImages: [])
+            observation: nothing, active: false, startedAt: nil, lastTransitionAt: nil, fromRevision: nil,
+            fromImages: [], revisionImages: [])
     }
 
     public mutating func forget(_ workload: WorkloadRef) {

@@ -13,14 +13,25 @@ public struct WorkloadSummary: Sendable, Equatable {
     /// `app.kubernetes.io/version` of the pod template, or of the workload.
     public var version: String?
     public var pods: Int
+    /// Pods by phase (`Running`, `Pending`, `Failed`, ...).
+    public var podPhases: [String: Int]
+    /// Failed pods by bounded reason (`Evicted`, `NodeLost`, ..., `other`, `none`).
+    public var failedPodReasons: [String: Int]
+    /// Running pods with a proxy (an evicted or finished pod's proxy is gone).
     public var meshedPods: Int
-    /// Meshed pods per proxy version.
+    /// Running meshed pods per proxy version (the injector's `linkerd.io/proxy-version`, else the
+    /// proxy's own).
     public var proxyVersions: [String: Int]
-    /// Meshed pods whose proxy version differs from the control plane's, by name: the pods to
-    /// restart after a Linkerd upgrade.
+    /// Running meshed pods per version the proxies report of themselves (`proxy_build_info`'s
+    /// `version`, a proxy build like `v2.329.0`): what runs, whatever the annotation says.
+    public var proxyBuildVersions: [String: Int]
+    /// Running meshed pods whose proxy version differs from the control plane's, by name: the pods
+    /// to restart after a Linkerd upgrade (every one of them).
     public var outdatedProxyPods: [String]
-    /// Rollout state of kinds that roll out (nil for Jobs and bare pods).
+    /// Rollout state of kinds that roll out (nil for Jobs and bare pods), as the objects show it.
     public var rollout: RolloutObservation?
+    /// The rollout as the agent follows it: under way or not, since when, from what.
+    public var rolloutState: RolloutState?
 
     public init(workload: WorkloadRef) {
         self.workload = workload
@@ -31,10 +42,51 @@ public struct WorkloadSummary: Sendable, Equatable {
         images = []
         version = nil
         pods = 0
+        podPhases = [:]
+        failedPodReasons = [:]
         meshedPods = 0
         proxyVersions = [:]
+        proxyBuildVersions = [:]
         outdatedProxyPods = []
         rollout = nil
+        rolloutState = nil
+    }
+}
+
+/// What a batch's inventory carries: every workload, the control plane, and the proxy versions
+/// the cluster's running meshed pods have.
+public struct InventorySnapshot: Sendable, Equatable {
+    public var workloads: [WorkloadSummary]
+    public var controlPlane: ControlPlaneSummary
+    /// Running meshed pods per proxy version, cluster-wide (`linkerd version --proxy`).
+    public var proxyVersions: [String: Int]
+
+    public init(workloads: [WorkloadSummary], controlPlane: ControlPlaneSummary, proxyVersions: [String: Int]) {
+        self.workloads = workloads
+        self.controlPlane = controlPlane
+        self.proxyVersions = proxyVersions
+    }
+}
+
+/// The Linkerd control plane as the inventory sees it.
+public struct ControlPlaneSummary: Sendable, Equatable {
+    public struct Pod: Sendable, Equatable {
+        public var name: String
+        public var component: String
+        public var version: String?
+        public var phase: String
+        public var ready: Bool
+    }
+
+    public var namespace: String
+    /// Configured, or the version most of its pods run; nil when nothing says.
+    public var version: String?
+    public var pods: [Pod]
+
+    public init(namespace: String, version: String?, pods: [Pod]) {
+        self.namespace = namespace
+        self.version = version
+        self.pods = pods
     }
 }
 

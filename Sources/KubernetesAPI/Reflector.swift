@@ -36,12 +36,18 @@ public struct ReflectorHooks: Sendable {
     public static let eventTypes = ["added", "modified", "deleted", "bookmark", "error"]
     /// The watch was restarted, by `KubernetesAPIError.reason`, `relist` or `timeout`.
     public var restart: @Sendable (_ reason: String) -> Void
+    /// The resource's watch state changed (with the error, when it is not synced); called once
+    /// per change, which is also when the reflector logs.
+    public var state: @Sendable (_ state: ResourceWatchState, _ message: String?) -> Void
 
     public init(
-        event: @escaping @Sendable (String) -> Void = { _ in }, restart: @escaping @Sendable (String) -> Void = { _ in }
+        event: @escaping @Sendable (String) -> Void = { _ in },
+        restart: @escaping @Sendable (String) -> Void = { _ in },
+        state: @escaping @Sendable (ResourceWatchState, String?) -> Void = { _, _ in }
     ) {
         self.event = event
         self.restart = restart
+        self.state = state
     }
 }
 
@@ -74,8 +80,24 @@ public struct Reflector<Object: KubernetesObject>: Sendable {
     public func run(deliver: (_ deltas: [ReflectorDelta<Object>], _ synced: Bool) async -> Void) async throws {
         var state = ReflectorState<Object>()
         var failures = 0
-        var failing: String?
+        var watchState = ResourceWatchState.starting
         let clock = ContinuousClock()
+        /// Reports and logs a change of the resource's watch state, once per change.
+        func become(_ next: ResourceWatchState, _ error: (any Error)? = nil) {
+            guard next != watchState else { return }
+            let previous = watchState
+            watchState = next
+            hooks.state(next, error.map { "\($0)" })
+            if next == .synced {
+                if previous != .starting {
+                    logger.info("watch recovered", metadata: ["k8s.was": "\(previous.rawValue)"])
+                }
+            } else {
+                logger.warning(
+                    "watch failing; retrying with backoff",
+                    metadata: ["k8s.state": "\(next.rawValue)", "error": "\(error.map { "\($0)" } ?? "")"])
+            }
+        }
 
         while true {
             try Task.checkCancellation()
@@ -83,6 +105,7 @@ public struct Reflector<Object: KubernetesObject>: Sendable {
             do {
                 if state.resourceVersion == nil {
                     try await list(into: &state, deliver: deliver)
+                    become(.synced)
                 }
                 let started = clock.now
                 var events = 0
@@ -93,6 +116,8 @@ public struct Reflector<Object: KubernetesObject>: Sendable {
                     maxLineBytes: settings.maxLineBytes
                 ) { event in
                     events += 1
+                    // A watch that delivers is healthy again.
+                    become(.synced)
                     hooks.event(Self.label(of: event))
                     switch state.apply(event) {
                     case .deltas(let deltas):
@@ -102,21 +127,27 @@ public struct Reflector<Object: KubernetesObject>: Sendable {
                         throw WatchEnded()
                     }
                 }
-                // The server ended the watch at its timeout: resume from the last version seen.
-                hooks.restart("timeout")
-                if events > 0 || clock.now - started > .seconds(1) { failures = 0 }
-                if let reason = failing {
-                    logger.info("watch recovered", metadata: ["k8s.reason": "\(reason)"])
-                    failing = nil
+                if events > 0 || clock.now - started > .seconds(1) {
+                    // The server ended the watch at its timeout: resume from the last version seen.
+                    hooks.restart("timeout")
+                    failures = 0
+                    become(.synced)
+                } else {
+                    // Ended at once with nothing: a server (or proxy) closing every watch. As
+                    // client-go does, that counts as a failure and backs off, so the agent never
+                    // reopens watches in a tight loop.
+                    hooks.restart("closed_early")
+                    failures += 1
+                    try await backoff(attempt: failures)
                 }
             } catch is WatchEnded {
                 switch ending {
                 case .relist(let status)?:
                     expire(&state, status.message ?? "")
                 case .failed(let status)?:
-                    try await recordFailure(
-                        KubernetesAPIError.status(code: status.code ?? 500, message: status.message ?? ""), &failures,
-                        &failing)
+                    let error = KubernetesAPIError.status(code: status.code ?? 500, message: status.message ?? "")
+                    become(.failing, error)
+                    try await recordFailure(error, &failures)
                 default:
                     break
                 }
@@ -124,7 +155,8 @@ public struct Reflector<Object: KubernetesObject>: Sendable {
                 expire(&state, message)
             } catch {
                 if error is CancellationError || Task.isCancelled { throw CancellationError() }
-                try await recordFailure(error, &failures, &failing)
+                become(ResourceWatchState(failureReason: (error as? KubernetesAPIError)?.reason ?? "transport"), error)
+                try await recordFailure(error, &failures)
             }
         }
     }
@@ -138,15 +170,9 @@ public struct Reflector<Object: KubernetesObject>: Sendable {
         state.expire()
     }
 
-    /// Counts the failure, logs it when the resource starts failing (not on every retry), backs off.
-    private func recordFailure(_ error: any Error, _ failures: inout Int, _ failing: inout String?) async throws {
-        let reason = (error as? KubernetesAPIError)?.reason ?? "transport"
-        hooks.restart(reason)
-        if failing == nil {
-            logger.warning(
-                "watch failed; retrying with backoff", metadata: ["error": "\(error)", "k8s.reason": "\(reason)"])
-        }
-        failing = reason
+    /// Counts the failure and backs off (the state change that comes with it is logged once).
+    private func recordFailure(_ error: any Error, _ failures: inout Int) async throws {
+        hooks.restart((error as? KubernetesAPIError)?.reason ?? "transport")
         failures += 1
         try await backoff(attempt: failures)
     }

@@ -16,11 +16,36 @@ public struct StatefulSet: KubernetesObject, Equatable {
     public struct Spec: Codable, Sendable, Equatable {
         public var replicas: Int?
         public var template: PodTemplate
-        public init(replicas: Int? = 1, template: PodTemplate) {
+        /// `updateStrategy.rollingUpdate.partition`: ordinals below it keep the old revision.
+        public var partition: Int?
+        public init(replicas: Int? = 1, template: PodTemplate, partition: Int? = nil) {
             self.replicas = replicas
             self.template = template
+            self.partition = partition
         }
-        private enum CodingKeys: String, CodingKey { case replicas, template }
+        private enum CodingKeys: String, CodingKey { case replicas, template, updateStrategy }
+        private struct UpdateStrategy: Codable, Equatable {
+            struct RollingUpdate: Codable, Equatable { var partition: Int? }
+            var rollingUpdate: RollingUpdate?
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            replicas = try container.decodeIfPresent(Int.self, forKey: .replicas)
+            template = try container.decode(PodTemplate.self, forKey: .template)
+            partition = try container.decodeIfPresent(UpdateStrategy.self, forKey: .updateStrategy)?.rollingUpdate?
+                .partition
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encodeIfPresent(replicas, forKey: .replicas)
+            try container.encode(template, forKey: .template)
+            if let partition {
+                try container.encode(
+                    UpdateStrategy(rollingUpdate: .init(partition: partition)), forKey: .updateStrategy)
+            }
+        }
     }
 
     public struct Status: Codable, Sendable, Equatable {

@@ -34,6 +34,8 @@ public struct WatchedResource: Sendable {
         WatchedResource(model: Deployment.self, requirement: .required),
         WatchedResource(model: StatefulSet.self, requirement: .required),
         WatchedResource(model: DaemonSet.self, requirement: .required),
+        // A StatefulSet's and a DaemonSet's revisions (their numbers, not their templates).
+        WatchedResource(model: ControllerRevision.self, requirement: .required),
         WatchedResource(model: ArgoRollout.self, requirement: .whereInstalled, decidesTargets: true),
     ]
 

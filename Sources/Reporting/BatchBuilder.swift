@@ -33,8 +33,19 @@ public struct HealthSummary: Sendable, Equatable {
     public var foldedRoutes = 0
     public var dropped: [String: Int] = [:]
     public var queuedBatches = 0
+    /// Each watched Kubernetes resource's state (`ResourceWatchState` raw values) and last error.
+    public var resources: [(resource: String, state: String, message: String?)] = []
 
     public init() {}
+
+    public static func == (lhs: HealthSummary, rhs: HealthSummary) -> Bool {
+        lhs.targets == rhs.targets && lhs.scrapesSucceeded == rhs.scrapesSucceeded
+            && lhs.scrapeFailures == rhs.scrapeFailures && lhs.pageBadLines == rhs.pageBadLines
+            && lhs.seriesOverLimit == rhs.seriesOverLimit && lhs.foldedRoutes == rhs.foldedRoutes
+            && lhs.dropped == rhs.dropped && lhs.queuedBatches == rhs.queuedBatches
+            && lhs.resources.map { "\($0.resource) \($0.state) \($0.message ?? "")" }
+                == rhs.resources.map { "\($0.resource) \($0.state) \($0.message ?? "")" }
+    }
 }
 
 /// Turns closed windows into numbered, encoded, gzip-compressed report batches.
@@ -76,6 +87,13 @@ public struct BatchBuilder: Sendable {
             $0.foldedRoutes = UInt64(clamping: health.foldedRoutes)
             $0.dropped = Self.reasons(health.dropped)
             $0.queuedBatches = UInt32(clamping: health.queuedBatches)
+            $0.resources = health.resources.map { watch in
+                .with {
+                    $0.resource = watch.resource
+                    $0.state = Self.watchState(watch.state)
+                    $0.message = String((watch.message ?? "").prefix(500))
+                }
+            }
         }
         return batch
     }
@@ -127,6 +145,19 @@ public struct BatchBuilder: Sendable {
                 $0.sumSeconds = route.latency.sum
             }
             $0.observedSeconds = route.duration
+        }
+    }
+
+    /// The wire value of a watch state (`ResourceWatchState.rawValue`).
+    static func watchState(_ state: String) -> Fathom_Agent_V1_WatchState {
+        switch state {
+        case "starting": .starting
+        case "synced": .synced
+        case "forbidden": .forbidden
+        case "unauthorized": .unauthorized
+        case "not_installed": .notInstalled
+        case "failing": .failing
+        default: .unspecified
         }
     }
 

@@ -95,6 +95,7 @@ final class WindowCloser: Sendable {
     func close(at time: Double) async {
         var (window, health, pageBytes, stats) = await pipeline.closeWindow(at: time)
         health.queuedBatches = await uploader.currentStats.queuedBatches
+        health.resources = discovery.watchStates().map { ($0.resource, $0.state.rawValue, $0.message) }
         // In daemonset mode only the leader reports the cluster-wide inventory and rollouts;
         // every agent reports the routes of its own node's pods.
         let leads = elector?.isLeader ?? true
@@ -102,7 +103,8 @@ final class WindowCloser: Sendable {
         let events = leads ? taken : []
         do {
             let batch = try reporter.encode(
-                window: window, health: health, workloads: leads && discovery.isSynced ? discovery.workloads() : nil,
+                window: window, health: health,
+                inventory: leads && discovery.inventoryReady ? discovery.inventorySnapshot() : nil,
                 rolloutEvents: events)
             await uploader.enqueue(batch)
             onBatch(
@@ -135,12 +137,13 @@ final class Reporter: Sendable {
         state = Mutex((builder, inventory))
     }
 
-    /// `workloads` is nil until discovery has listed everything: a partial inventory is not sent.
+    /// `inventory` is nil until discovery has listed what it can: an inventory missing a resource
+    /// that is still being listed is not sent.
     func encode(
-        window: AggregationWindow, health: HealthSummary, workloads: [WorkloadSummary]?, rolloutEvents: [RolloutEvent]
+        window: AggregationWindow, health: HealthSummary, inventory: InventorySnapshot?, rolloutEvents: [RolloutEvent]
     ) throws -> EncodedBatch {
         try state.withLock { state in
-            let section = workloads.flatMap { state.1.section(for: $0) }
+            let section = inventory.flatMap { state.1.section(for: $0) }
             return try state.0.encode(window: window, health: health, inventory: section, rolloutEvents: rolloutEvents)
         }
     }

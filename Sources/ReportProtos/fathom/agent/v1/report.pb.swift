@@ -30,6 +30,52 @@ fileprivate nonisolated struct _GeneratedWithProtocGenSwiftVersion: SwiftProtobu
   typealias Version = _2
 }
 
+public nonisolated enum Fathom_Agent_V1_RolloutPhase: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+  case unspecified // = 0
+  case progressing // = 1
+  case paused // = 2
+  case complete // = 3
+  case failed // = 4
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .unspecified
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .unspecified
+    case 1: self = .progressing
+    case 2: self = .paused
+    case 3: self = .complete
+    case 4: self = .failed
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .unspecified: return 0
+    case .progressing: return 1
+    case .paused: return 2
+    case .complete: return 3
+    case .failed: return 4
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Fathom_Agent_V1_RolloutPhase] = [
+    .unspecified,
+    .progressing,
+    .paused,
+    .complete,
+    .failed,
+  ]
+
+}
+
 public nonisolated enum Fathom_Agent_V1_Direction: SwiftProtobuf.Enum, Swift.CaseIterable {
   public typealias RawValue = Int
   case unspecified // = 0
@@ -151,6 +197,72 @@ public nonisolated enum Fathom_Agent_V1_Source: SwiftProtobuf.Enum, Swift.CaseIt
     .grpcBackend,
     .inboundHTTPRoute,
     .inboundGrpcRoute,
+  ]
+
+}
+
+public nonisolated enum Fathom_Agent_V1_WatchState: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+  case unspecified // = 0
+
+  /// Its first list is not complete yet.
+  case starting // = 1
+
+  /// Listed and watched.
+  case synced // = 2
+
+  /// The agent's RBAC lacks list or watch on it (403).
+  case forbidden // = 3
+
+  /// The API server refuses the agent's credentials (401).
+  case unauthorized // = 4
+
+  /// A custom resource whose CRD is not installed (Argo Rollouts).
+  case notInstalled // = 5
+
+  /// Lists or watches fail otherwise (the API server unreachable, errors); retried with backoff.
+  case failing // = 6
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .unspecified
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .unspecified
+    case 1: self = .starting
+    case 2: self = .synced
+    case 3: self = .forbidden
+    case 4: self = .unauthorized
+    case 5: self = .notInstalled
+    case 6: self = .failing
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .unspecified: return 0
+    case .starting: return 1
+    case .synced: return 2
+    case .forbidden: return 3
+    case .unauthorized: return 4
+    case .notInstalled: return 5
+    case .failing: return 6
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Fathom_Agent_V1_WatchState] = [
+    .unspecified,
+    .starting,
+    .synced,
+    .forbidden,
+    .unauthorized,
+    .notInstalled,
+    .failing,
   ]
 
 }
@@ -285,6 +397,20 @@ public nonisolated struct Fathom_Agent_V1_Inventory: Sendable {
 
   public var deleted: [Fathom_Agent_V1_WorkloadRef] = []
 
+  /// The Linkerd control plane: in every full snapshot, and in a delta when it changed.
+  public var controlPlane: Fathom_Agent_V1_ControlPlane {
+    get {_controlPlane ?? Fathom_Agent_V1_ControlPlane()}
+    set {_controlPlane = newValue}
+  }
+  /// Returns true if `controlPlane` has been explicitly set.
+  public var hasControlPlane: Bool {self._controlPlane != nil}
+  /// Clears the value of `controlPlane`. Subsequent reads from it will return its default value.
+  public mutating func clearControlPlane() {self._controlPlane = nil}
+
+  /// Running meshed pods per proxy version across the cluster (what `linkerd version --proxy`
+  /// lists): in every full snapshot, and in a delta when they changed.
+  public var proxyVersions: [Fathom_Agent_V1_VersionCount] = []
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum Kind: SwiftProtobuf.Enum, Swift.CaseIterable {
@@ -330,54 +456,201 @@ public nonisolated struct Fathom_Agent_V1_Inventory: Sendable {
   }
 
   public init() {}
+
+  fileprivate var _controlPlane: Fathom_Agent_V1_ControlPlane? = nil
+}
+
+public nonisolated struct Fathom_Agent_V1_ControlPlane: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var namespace: String = String()
+
+  /// Configured, or the proxy version most control-plane pods run; empty when unknown.
+  public var version: String = String()
+
+  public var pods: [Fathom_Agent_V1_ControlPlanePod] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Fathom_Agent_V1_ControlPlanePod: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var name: String = String()
+
+  /// linkerd.io/control-plane-component: destination, identity, proxy-injector, ...
+  public var component: String = String()
+
+  public var version: String = String()
+
+  /// Pending, Running, Succeeded, Failed or Unknown.
+  public var phase: String = String()
+
+  public var ready: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
 }
 
 /// A workload's state as the agent last saw it.
-public nonisolated struct Fathom_Agent_V1_Workload: Sendable {
+public nonisolated struct Fathom_Agent_V1_Workload: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   public var ref: Fathom_Agent_V1_WorkloadRef {
-    get {_ref ?? Fathom_Agent_V1_WorkloadRef()}
-    set {_ref = newValue}
+    get {_storage._ref ?? Fathom_Agent_V1_WorkloadRef()}
+    set {_uniqueStorage()._ref = newValue}
   }
   /// Returns true if `ref` has been explicitly set.
-  public var hasRef: Bool {self._ref != nil}
+  public var hasRef: Bool {_storage._ref != nil}
   /// Clears the value of `ref`. Subsequent reads from it will return its default value.
-  public mutating func clearRef() {self._ref = nil}
+  public mutating func clearRef() {_uniqueStorage()._ref = nil}
 
-  public var replicasDesired: Int32 = 0
+  public var replicasDesired: Int32 {
+    get {_storage._replicasDesired}
+    set {_uniqueStorage()._replicasDesired = newValue}
+  }
 
-  public var replicasReady: Int32 = 0
+  public var replicasReady: Int32 {
+    get {_storage._replicasReady}
+    set {_uniqueStorage()._replicasReady = newValue}
+  }
 
-  public var replicasUpdated: Int32 = 0
+  public var replicasUpdated: Int32 {
+    get {_storage._replicasUpdated}
+    set {_uniqueStorage()._replicasUpdated = newValue}
+  }
 
-  public var replicasAvailable: Int32 = 0
+  public var replicasAvailable: Int32 {
+    get {_storage._replicasAvailable}
+    set {_uniqueStorage()._replicasAvailable = newValue}
+  }
 
   /// Container images of the current template, in container order.
-  public var images: [String] = []
+  public var images: [String] {
+    get {_storage._images}
+    set {_uniqueStorage()._images = newValue}
+  }
 
   /// The `app.kubernetes.io/version` (or `version`) label of the template, if any.
-  public var versionLabel: String = String()
+  public var versionLabel: String {
+    get {_storage._versionLabel}
+    set {_uniqueStorage()._versionLabel = newValue}
+  }
 
   /// The current revision: Deployment revision annotation, StatefulSet/DaemonSet controller revision.
-  public var revision: String = String()
+  public var revision: String {
+    get {_storage._revision}
+    set {_uniqueStorage()._revision = newValue}
+  }
 
-  /// Pods with a linkerd-proxy (container or native sidecar).
-  public var meshedPods: Int32 = 0
+  /// Running pods with a linkerd-proxy (container or native sidecar); evicted, failed, finished
+  /// and pending pods are in pod_phases only.
+  public var meshedPods: Int32 {
+    get {_storage._meshedPods}
+    set {_uniqueStorage()._meshedPods = newValue}
+  }
 
-  /// Proxy versions running in the workload's pods, with pod counts.
-  public var proxyVersions: [Fathom_Agent_V1_VersionCount] = []
+  /// Proxy versions of the running meshed pods (linkerd.io/proxy-version, else the proxy's own).
+  public var proxyVersions: [Fathom_Agent_V1_VersionCount] {
+    get {_storage._proxyVersions}
+    set {_uniqueStorage()._proxyVersions = newValue}
+  }
 
-  /// Pods whose proxy version differs from the control plane's.
-  public var podsWithOutdatedProxy: [String] = []
+  /// Every running meshed pod whose proxy version differs from the control plane's, by name.
+  public var podsWithOutdatedProxy: [String] {
+    get {_storage._podsWithOutdatedProxy}
+    set {_uniqueStorage()._podsWithOutdatedProxy = newValue}
+  }
+
+  /// Pods by phase: Pending, Running, Succeeded, Failed, Unknown.
+  public var podPhases: [Fathom_Agent_V1_NameCount] {
+    get {_storage._podPhases}
+    set {_uniqueStorage()._podPhases = newValue}
+  }
+
+  /// Failed pods by reason: Evicted, NodeLost, Shutdown, ..., other, none.
+  public var failedPodReasons: [Fathom_Agent_V1_NameCount] {
+    get {_storage._failedPodReasons}
+    set {_uniqueStorage()._failedPodReasons = newValue}
+  }
+
+  /// The versions the running proxies report of themselves (proxy_build_info), with pod counts.
+  public var proxyBuildVersions: [Fathom_Agent_V1_VersionCount] {
+    get {_storage._proxyBuildVersions}
+    set {_uniqueStorage()._proxyBuildVersions = newValue}
+  }
+
+  /// Where the workload's rollout stands (kinds that roll out only).
+  public var rollout: Fathom_Agent_V1_RolloutState {
+    get {_storage._rollout ?? Fathom_Agent_V1_RolloutState()}
+    set {_uniqueStorage()._rollout = newValue}
+  }
+  /// Returns true if `rollout` has been explicitly set.
+  public var hasRollout: Bool {_storage._rollout != nil}
+  /// Clears the value of `rollout`. Subsequent reads from it will return its default value.
+  public mutating func clearRollout() {_uniqueStorage()._rollout = nil}
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
-  fileprivate var _ref: Fathom_Agent_V1_WorkloadRef? = nil
+  fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+public nonisolated struct Fathom_Agent_V1_NameCount: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var name: String = String()
+
+  public var count: Int32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// A workload's rollout as the agent follows it: an agent (or a new leader) that starts during a
+/// rollout takes it up from here, and so can the SaaS after a gap.
+public nonisolated struct Fathom_Agent_V1_RolloutState: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var phase: Fathom_Agent_V1_RolloutPhase = .unspecified
+
+  public var revision: String = String()
+
+  public var fromRevision: String = String()
+
+  public var images: [String] = []
+
+  public var fromImages: [String] = []
+
+  /// When the revision's rollout started (seen, or its ReplicaSet's or ControllerRevision's
+  /// creation), and when its last transition was seen, Unix milliseconds; 0 when unknown.
+  public var startedUnixMs: Int64 = 0
+
+  public var lastTransitionUnixMs: Int64 = 0
+
+  public var message: String = String()
+
+  /// A rollout of `revision` is under way: started and neither complete nor failed.
+  public var active: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
 }
 
 public nonisolated struct Fathom_Agent_V1_VersionCount: Sendable {
@@ -426,6 +699,16 @@ public nonisolated struct Fathom_Agent_V1_RolloutEvent: Sendable {
 
   /// Kubernetes' condition message, if any (e.g. why it failed).
   public var message: String = String()
+
+  /// Replicas at the transition, as the controller counts them (updated is 0 until it has
+  /// observed the new spec).
+  public var replicasDesired: Int32 = 0
+
+  public var replicasUpdated: Int32 = 0
+
+  public var replicasReady: Int32 = 0
+
+  public var replicasAvailable: Int32 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -607,6 +890,28 @@ public nonisolated struct Fathom_Agent_V1_AgentHealth: Sendable {
   /// Batches waiting to be sent, in memory and on disk.
   public var queuedBatches: UInt32 = 0
 
+  /// Each watched Kubernetes resource and whether the agent sees it: the inventory is partial
+  /// where one is not synced.
+  public var resources: [Fathom_Agent_V1_ResourceWatch] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Fathom_Agent_V1_ResourceWatch: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The resource's plural: pods, replicasets, deployments, ...
+  public var resource: String = String()
+
+  public var state: Fathom_Agent_V1_WatchState = .unspecified
+
+  /// The last error, for states other than synced.
+  public var message: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -630,12 +935,20 @@ public nonisolated struct Fathom_Agent_V1_ReasonCount: Sendable {
 
 fileprivate nonisolated let _protobuf_package = "fathom.agent.v1"
 
+nonisolated extension Fathom_Agent_V1_RolloutPhase: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0ROLLOUT_PHASE_UNSPECIFIED\0\u{1}ROLLOUT_PHASE_PROGRESSING\0\u{1}ROLLOUT_PHASE_PAUSED\0\u{1}ROLLOUT_PHASE_COMPLETE\0\u{1}ROLLOUT_PHASE_FAILED\0")
+}
+
 nonisolated extension Fathom_Agent_V1_Direction: SwiftProtobuf._ProtoNameProviding {
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0DIRECTION_UNSPECIFIED\0\u{1}DIRECTION_INBOUND\0\u{1}DIRECTION_OUTBOUND\0")
 }
 
 nonisolated extension Fathom_Agent_V1_Source: SwiftProtobuf._ProtoNameProviding {
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0SOURCE_UNSPECIFIED\0\u{1}SOURCE_ENDPOINT\0\u{1}SOURCE_SERVICE_PROFILE_ROUTE\0\u{1}SOURCE_SERVICE_PROFILE_ROUTE_ACTUAL\0\u{1}SOURCE_HTTP_ROUTE\0\u{1}SOURCE_GRPC_ROUTE\0\u{1}SOURCE_HTTP_BACKEND\0\u{1}SOURCE_GRPC_BACKEND\0\u{1}SOURCE_INBOUND_HTTP_ROUTE\0\u{1}SOURCE_INBOUND_GRPC_ROUTE\0")
+}
+
+nonisolated extension Fathom_Agent_V1_WatchState: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0WATCH_STATE_UNSPECIFIED\0\u{1}WATCH_STATE_STARTING\0\u{1}WATCH_STATE_SYNCED\0\u{1}WATCH_STATE_FORBIDDEN\0\u{1}WATCH_STATE_UNAUTHORIZED\0\u{1}WATCH_STATE_NOT_INSTALLED\0\u{1}WATCH_STATE_FAILING\0")
 }
 
 nonisolated extension Fathom_Agent_V1_ReportBatch: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
@@ -849,7 +1162,7 @@ nonisolated extension Fathom_Agent_V1_WorkloadRef: SwiftProtobuf.Message, SwiftP
 
 nonisolated extension Fathom_Agent_V1_Inventory: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Inventory"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}kind\0\u{1}upserted\0\u{1}deleted\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}kind\0\u{1}upserted\0\u{1}deleted\0\u{3}control_plane\0\u{3}proxy_versions\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -860,58 +1173,8 @@ nonisolated extension Fathom_Agent_V1_Inventory: SwiftProtobuf.Message, SwiftPro
       case 1: try { try decoder.decodeSingularEnumField(value: &self.kind) }()
       case 2: try { try decoder.decodeRepeatedMessageField(value: &self.upserted) }()
       case 3: try { try decoder.decodeRepeatedMessageField(value: &self.deleted) }()
-      default: break
-      }
-    }
-  }
-
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    if self.kind != .unspecified {
-      try visitor.visitSingularEnumField(value: self.kind, fieldNumber: 1)
-    }
-    if !self.upserted.isEmpty {
-      try visitor.visitRepeatedMessageField(value: self.upserted, fieldNumber: 2)
-    }
-    if !self.deleted.isEmpty {
-      try visitor.visitRepeatedMessageField(value: self.deleted, fieldNumber: 3)
-    }
-    try unknownFields.traverse(visitor: &visitor)
-  }
-
-  public static func ==(lhs: Fathom_Agent_V1_Inventory, rhs: Fathom_Agent_V1_Inventory) -> Bool {
-    if lhs.kind != rhs.kind {return false}
-    if lhs.upserted != rhs.upserted {return false}
-    if lhs.deleted != rhs.deleted {return false}
-    if lhs.unknownFields != rhs.unknownFields {return false}
-    return true
-  }
-}
-
-nonisolated extension Fathom_Agent_V1_Inventory.Kind: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0KIND_UNSPECIFIED\0\u{1}KIND_FULL\0\u{1}KIND_DELTA\0")
-}
-
-nonisolated extension Fathom_Agent_V1_Workload: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = _protobuf_package + ".Workload"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}ref\0\u{3}replicas_desired\0\u{3}replicas_ready\0\u{3}replicas_updated\0\u{3}replicas_available\0\u{1}images\0\u{3}version_label\0\u{1}revision\0\u{3}meshed_pods\0\u{3}proxy_versions\0\u{3}pods_with_outdated_proxy\0")
-
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularMessageField(value: &self._ref) }()
-      case 2: try { try decoder.decodeSingularInt32Field(value: &self.replicasDesired) }()
-      case 3: try { try decoder.decodeSingularInt32Field(value: &self.replicasReady) }()
-      case 4: try { try decoder.decodeSingularInt32Field(value: &self.replicasUpdated) }()
-      case 5: try { try decoder.decodeSingularInt32Field(value: &self.replicasAvailable) }()
-      case 6: try { try decoder.decodeRepeatedStringField(value: &self.images) }()
-      case 7: try { try decoder.decodeSingularStringField(value: &self.versionLabel) }()
-      case 8: try { try decoder.decodeSingularStringField(value: &self.revision) }()
-      case 9: try { try decoder.decodeSingularInt32Field(value: &self.meshedPods) }()
-      case 10: try { try decoder.decodeRepeatedMessageField(value: &self.proxyVersions) }()
-      case 11: try { try decoder.decodeRepeatedStringField(value: &self.podsWithOutdatedProxy) }()
+      case 4: try { try decoder.decodeSingularMessageField(value: &self._controlPlane) }()
+      case 5: try { try decoder.decodeRepeatedMessageField(value: &self.proxyVersions) }()
       default: break
       }
     }
@@ -922,54 +1185,397 @@ nonisolated extension Fathom_Agent_V1_Workload: SwiftProtobuf.Message, SwiftProt
     // allocates stack space for every if/case branch local when no optimizations
     // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
     // https://github.com/apple/swift-protobuf/issues/1182
-    try { if let v = self._ref {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    if self.kind != .unspecified {
+      try visitor.visitSingularEnumField(value: self.kind, fieldNumber: 1)
+    }
+    if !self.upserted.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.upserted, fieldNumber: 2)
+    }
+    if !self.deleted.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.deleted, fieldNumber: 3)
+    }
+    try { if let v = self._controlPlane {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
     } }()
-    if self.replicasDesired != 0 {
-      try visitor.visitSingularInt32Field(value: self.replicasDesired, fieldNumber: 2)
-    }
-    if self.replicasReady != 0 {
-      try visitor.visitSingularInt32Field(value: self.replicasReady, fieldNumber: 3)
-    }
-    if self.replicasUpdated != 0 {
-      try visitor.visitSingularInt32Field(value: self.replicasUpdated, fieldNumber: 4)
-    }
-    if self.replicasAvailable != 0 {
-      try visitor.visitSingularInt32Field(value: self.replicasAvailable, fieldNumber: 5)
-    }
-    if !self.images.isEmpty {
-      try visitor.visitRepeatedStringField(value: self.images, fieldNumber: 6)
-    }
-    if !self.versionLabel.isEmpty {
-      try visitor.visitSingularStringField(value: self.versionLabel, fieldNumber: 7)
-    }
-    if !self.revision.isEmpty {
-      try visitor.visitSingularStringField(value: self.revision, fieldNumber: 8)
-    }
-    if self.meshedPods != 0 {
-      try visitor.visitSingularInt32Field(value: self.meshedPods, fieldNumber: 9)
-    }
     if !self.proxyVersions.isEmpty {
-      try visitor.visitRepeatedMessageField(value: self.proxyVersions, fieldNumber: 10)
+      try visitor.visitRepeatedMessageField(value: self.proxyVersions, fieldNumber: 5)
     }
-    if !self.podsWithOutdatedProxy.isEmpty {
-      try visitor.visitRepeatedStringField(value: self.podsWithOutdatedProxy, fieldNumber: 11)
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Fathom_Agent_V1_Inventory, rhs: Fathom_Agent_V1_Inventory) -> Bool {
+    if lhs.kind != rhs.kind {return false}
+    if lhs.upserted != rhs.upserted {return false}
+    if lhs.deleted != rhs.deleted {return false}
+    if lhs._controlPlane != rhs._controlPlane {return false}
+    if lhs.proxyVersions != rhs.proxyVersions {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Fathom_Agent_V1_Inventory.Kind: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0KIND_UNSPECIFIED\0\u{1}KIND_FULL\0\u{1}KIND_DELTA\0")
+}
+
+nonisolated extension Fathom_Agent_V1_ControlPlane: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ControlPlane"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}namespace\0\u{1}version\0\u{1}pods\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.namespace) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.version) }()
+      case 3: try { try decoder.decodeRepeatedMessageField(value: &self.pods) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.namespace.isEmpty {
+      try visitor.visitSingularStringField(value: self.namespace, fieldNumber: 1)
+    }
+    if !self.version.isEmpty {
+      try visitor.visitSingularStringField(value: self.version, fieldNumber: 2)
+    }
+    if !self.pods.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.pods, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Fathom_Agent_V1_ControlPlane, rhs: Fathom_Agent_V1_ControlPlane) -> Bool {
+    if lhs.namespace != rhs.namespace {return false}
+    if lhs.version != rhs.version {return false}
+    if lhs.pods != rhs.pods {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Fathom_Agent_V1_ControlPlanePod: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ControlPlanePod"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}component\0\u{1}version\0\u{1}phase\0\u{1}ready\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.component) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.version) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.phase) }()
+      case 5: try { try decoder.decodeSingularBoolField(value: &self.ready) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.name.isEmpty {
+      try visitor.visitSingularStringField(value: self.name, fieldNumber: 1)
+    }
+    if !self.component.isEmpty {
+      try visitor.visitSingularStringField(value: self.component, fieldNumber: 2)
+    }
+    if !self.version.isEmpty {
+      try visitor.visitSingularStringField(value: self.version, fieldNumber: 3)
+    }
+    if !self.phase.isEmpty {
+      try visitor.visitSingularStringField(value: self.phase, fieldNumber: 4)
+    }
+    if self.ready != false {
+      try visitor.visitSingularBoolField(value: self.ready, fieldNumber: 5)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Fathom_Agent_V1_ControlPlanePod, rhs: Fathom_Agent_V1_ControlPlanePod) -> Bool {
+    if lhs.name != rhs.name {return false}
+    if lhs.component != rhs.component {return false}
+    if lhs.version != rhs.version {return false}
+    if lhs.phase != rhs.phase {return false}
+    if lhs.ready != rhs.ready {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Fathom_Agent_V1_Workload: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".Workload"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}ref\0\u{3}replicas_desired\0\u{3}replicas_ready\0\u{3}replicas_updated\0\u{3}replicas_available\0\u{1}images\0\u{3}version_label\0\u{1}revision\0\u{3}meshed_pods\0\u{3}proxy_versions\0\u{3}pods_with_outdated_proxy\0\u{3}pod_phases\0\u{3}failed_pod_reasons\0\u{3}proxy_build_versions\0\u{1}rollout\0")
+
+  fileprivate class _StorageClass {
+    var _ref: Fathom_Agent_V1_WorkloadRef? = nil
+    var _replicasDesired: Int32 = 0
+    var _replicasReady: Int32 = 0
+    var _replicasUpdated: Int32 = 0
+    var _replicasAvailable: Int32 = 0
+    var _images: [String] = []
+    var _versionLabel: String = String()
+    var _revision: String = String()
+    var _meshedPods: Int32 = 0
+    var _proxyVersions: [Fathom_Agent_V1_VersionCount] = []
+    var _podsWithOutdatedProxy: [String] = []
+    var _podPhases: [Fathom_Agent_V1_NameCount] = []
+    var _failedPodReasons: [Fathom_Agent_V1_NameCount] = []
+    var _proxyBuildVersions: [Fathom_Agent_V1_VersionCount] = []
+    var _rollout: Fathom_Agent_V1_RolloutState? = nil
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _ref = source._ref
+      _replicasDesired = source._replicasDesired
+      _replicasReady = source._replicasReady
+      _replicasUpdated = source._replicasUpdated
+      _replicasAvailable = source._replicasAvailable
+      _images = source._images
+      _versionLabel = source._versionLabel
+      _revision = source._revision
+      _meshedPods = source._meshedPods
+      _proxyVersions = source._proxyVersions
+      _podsWithOutdatedProxy = source._podsWithOutdatedProxy
+      _podPhases = source._podPhases
+      _failedPodReasons = source._failedPodReasons
+      _proxyBuildVersions = source._proxyBuildVersions
+      _rollout = source._rollout
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularMessageField(value: &_storage._ref) }()
+        case 2: try { try decoder.decodeSingularInt32Field(value: &_storage._replicasDesired) }()
+        case 3: try { try decoder.decodeSingularInt32Field(value: &_storage._replicasReady) }()
+        case 4: try { try decoder.decodeSingularInt32Field(value: &_storage._replicasUpdated) }()
+        case 5: try { try decoder.decodeSingularInt32Field(value: &_storage._replicasAvailable) }()
+        case 6: try { try decoder.decodeRepeatedStringField(value: &_storage._images) }()
+        case 7: try { try decoder.decodeSingularStringField(value: &_storage._versionLabel) }()
+        case 8: try { try decoder.decodeSingularStringField(value: &_storage._revision) }()
+        case 9: try { try decoder.decodeSingularInt32Field(value: &_storage._meshedPods) }()
+        case 10: try { try decoder.decodeRepeatedMessageField(value: &_storage._proxyVersions) }()
+        case 11: try { try decoder.decodeRepeatedStringField(value: &_storage._podsWithOutdatedProxy) }()
+        case 12: try { try decoder.decodeRepeatedMessageField(value: &_storage._podPhases) }()
+        case 13: try { try decoder.decodeRepeatedMessageField(value: &_storage._failedPodReasons) }()
+        case 14: try { try decoder.decodeRepeatedMessageField(value: &_storage._proxyBuildVersions) }()
+        case 15: try { try decoder.decodeSingularMessageField(value: &_storage._rollout) }()
+        default: break
+        }
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      try { if let v = _storage._ref {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+      } }()
+      if _storage._replicasDesired != 0 {
+        try visitor.visitSingularInt32Field(value: _storage._replicasDesired, fieldNumber: 2)
+      }
+      if _storage._replicasReady != 0 {
+        try visitor.visitSingularInt32Field(value: _storage._replicasReady, fieldNumber: 3)
+      }
+      if _storage._replicasUpdated != 0 {
+        try visitor.visitSingularInt32Field(value: _storage._replicasUpdated, fieldNumber: 4)
+      }
+      if _storage._replicasAvailable != 0 {
+        try visitor.visitSingularInt32Field(value: _storage._replicasAvailable, fieldNumber: 5)
+      }
+      if !_storage._images.isEmpty {
+        try visitor.visitRepeatedStringField(value: _storage._images, fieldNumber: 6)
+      }
+      if !_storage._versionLabel.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._versionLabel, fieldNumber: 7)
+      }
+      if !_storage._revision.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._revision, fieldNumber: 8)
+      }
+      if _storage._meshedPods != 0 {
+        try visitor.visitSingularInt32Field(value: _storage._meshedPods, fieldNumber: 9)
+      }
+      if !_storage._proxyVersions.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._proxyVersions, fieldNumber: 10)
+      }
+      if !_storage._podsWithOutdatedProxy.isEmpty {
+        try visitor.visitRepeatedStringField(value: _storage._podsWithOutdatedProxy, fieldNumber: 11)
+      }
+      if !_storage._podPhases.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._podPhases, fieldNumber: 12)
+      }
+      if !_storage._failedPodReasons.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._failedPodReasons, fieldNumber: 13)
+      }
+      if !_storage._proxyBuildVersions.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._proxyBuildVersions, fieldNumber: 14)
+      }
+      try { if let v = _storage._rollout {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 15)
+      } }()
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Fathom_Agent_V1_Workload, rhs: Fathom_Agent_V1_Workload) -> Bool {
-    if lhs._ref != rhs._ref {return false}
-    if lhs.replicasDesired != rhs.replicasDesired {return false}
-    if lhs.replicasReady != rhs.replicasReady {return false}
-    if lhs.replicasUpdated != rhs.replicasUpdated {return false}
-    if lhs.replicasAvailable != rhs.replicasAvailable {return false}
-    if lhs.images != rhs.images {return false}
-    if lhs.versionLabel != rhs.versionLabel {return false}
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._ref != rhs_storage._ref {return false}
+        if _storage._replicasDesired != rhs_storage._replicasDesired {return false}
+        if _storage._replicasReady != rhs_storage._replicasReady {return false}
+        if _storage._replicasUpdated != rhs_storage._replicasUpdated {return false}
+        if _storage._replicasAvailable != rhs_storage._replicasAvailable {return false}
+        if _storage._images != rhs_storage._images {return false}
+        if _storage._versionLabel != rhs_storage._versionLabel {return false}
+        if _storage._revision != rhs_storage._revision {return false}
+        if _storage._meshedPods != rhs_storage._meshedPods {return false}
+        if _storage._proxyVersions != rhs_storage._proxyVersions {return false}
+        if _storage._podsWithOutdatedProxy != rhs_storage._podsWithOutdatedProxy {return false}
+        if _storage._podPhases != rhs_storage._podPhases {return false}
+        if _storage._failedPodReasons != rhs_storage._failedPodReasons {return false}
+        if _storage._proxyBuildVersions != rhs_storage._proxyBuildVersions {return false}
+        if _storage._rollout != rhs_storage._rollout {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Fathom_Agent_V1_NameCount: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".NameCount"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}count\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      case 2: try { try decoder.decodeSingularInt32Field(value: &self.count) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.name.isEmpty {
+      try visitor.visitSingularStringField(value: self.name, fieldNumber: 1)
+    }
+    if self.count != 0 {
+      try visitor.visitSingularInt32Field(value: self.count, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Fathom_Agent_V1_NameCount, rhs: Fathom_Agent_V1_NameCount) -> Bool {
+    if lhs.name != rhs.name {return false}
+    if lhs.count != rhs.count {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Fathom_Agent_V1_RolloutState: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RolloutState"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}phase\0\u{1}revision\0\u{3}from_revision\0\u{1}images\0\u{3}from_images\0\u{3}started_unix_ms\0\u{3}last_transition_unix_ms\0\u{1}message\0\u{1}active\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularEnumField(value: &self.phase) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.revision) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.fromRevision) }()
+      case 4: try { try decoder.decodeRepeatedStringField(value: &self.images) }()
+      case 5: try { try decoder.decodeRepeatedStringField(value: &self.fromImages) }()
+      case 6: try { try decoder.decodeSingularInt64Field(value: &self.startedUnixMs) }()
+      case 7: try { try decoder.decodeSingularInt64Field(value: &self.lastTransitionUnixMs) }()
+      case 8: try { try decoder.decodeSingularStringField(value: &self.message) }()
+      case 9: try { try decoder.decodeSingularBoolField(value: &self.active) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.phase != .unspecified {
+      try visitor.visitSingularEnumField(value: self.phase, fieldNumber: 1)
+    }
+    if !self.revision.isEmpty {
+      try visitor.visitSingularStringField(value: self.revision, fieldNumber: 2)
+    }
+    if !self.fromRevision.isEmpty {
+      try visitor.visitSingularStringField(value: self.fromRevision, fieldNumber: 3)
+    }
+    if !self.images.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.images, fieldNumber: 4)
+    }
+    if !self.fromImages.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.fromImages, fieldNumber: 5)
+    }
+    if self.startedUnixMs != 0 {
+      try visitor.visitSingularInt64Field(value: self.startedUnixMs, fieldNumber: 6)
+    }
+    if self.lastTransitionUnixMs != 0 {
+      try visitor.visitSingularInt64Field(value: self.lastTransitionUnixMs, fieldNumber: 7)
+    }
+    if !self.message.isEmpty {
+      try visitor.visitSingularStringField(value: self.message, fieldNumber: 8)
+    }
+    if self.active != false {
+      try visitor.visitSingularBoolField(value: self.active, fieldNumber: 9)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Fathom_Agent_V1_RolloutState, rhs: Fathom_Agent_V1_RolloutState) -> Bool {
+    if lhs.phase != rhs.phase {return false}
     if lhs.revision != rhs.revision {return false}
-    if lhs.meshedPods != rhs.meshedPods {return false}
-    if lhs.proxyVersions != rhs.proxyVersions {return false}
-    if lhs.podsWithOutdatedProxy != rhs.podsWithOutdatedProxy {return false}
+    if lhs.fromRevision != rhs.fromRevision {return false}
+    if lhs.images != rhs.images {return false}
+    if lhs.fromImages != rhs.fromImages {return false}
+    if lhs.startedUnixMs != rhs.startedUnixMs {return false}
+    if lhs.lastTransitionUnixMs != rhs.lastTransitionUnixMs {return false}
+    if lhs.message != rhs.message {return false}
+    if lhs.active != rhs.active {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1012,7 +1618,7 @@ nonisolated extension Fathom_Agent_V1_VersionCount: SwiftProtobuf.Message, Swift
 
 nonisolated extension Fathom_Agent_V1_RolloutEvent: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RolloutEvent"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}workload\0\u{1}phase\0\u{3}from_revision\0\u{3}to_revision\0\u{3}from_images\0\u{3}to_images\0\u{3}started_unix_ms\0\u{3}observed_unix_ms\0\u{1}message\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}workload\0\u{1}phase\0\u{3}from_revision\0\u{3}to_revision\0\u{3}from_images\0\u{3}to_images\0\u{3}started_unix_ms\0\u{3}observed_unix_ms\0\u{1}message\0\u{3}replicas_desired\0\u{3}replicas_updated\0\u{3}replicas_ready\0\u{3}replicas_available\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1029,6 +1635,10 @@ nonisolated extension Fathom_Agent_V1_RolloutEvent: SwiftProtobuf.Message, Swift
       case 7: try { try decoder.decodeSingularInt64Field(value: &self.startedUnixMs) }()
       case 8: try { try decoder.decodeSingularInt64Field(value: &self.observedUnixMs) }()
       case 9: try { try decoder.decodeSingularStringField(value: &self.message) }()
+      case 10: try { try decoder.decodeSingularInt32Field(value: &self.replicasDesired) }()
+      case 11: try { try decoder.decodeSingularInt32Field(value: &self.replicasUpdated) }()
+      case 12: try { try decoder.decodeSingularInt32Field(value: &self.replicasReady) }()
+      case 13: try { try decoder.decodeSingularInt32Field(value: &self.replicasAvailable) }()
       default: break
       }
     }
@@ -1066,6 +1676,18 @@ nonisolated extension Fathom_Agent_V1_RolloutEvent: SwiftProtobuf.Message, Swift
     if !self.message.isEmpty {
       try visitor.visitSingularStringField(value: self.message, fieldNumber: 9)
     }
+    if self.replicasDesired != 0 {
+      try visitor.visitSingularInt32Field(value: self.replicasDesired, fieldNumber: 10)
+    }
+    if self.replicasUpdated != 0 {
+      try visitor.visitSingularInt32Field(value: self.replicasUpdated, fieldNumber: 11)
+    }
+    if self.replicasReady != 0 {
+      try visitor.visitSingularInt32Field(value: self.replicasReady, fieldNumber: 12)
+    }
+    if self.replicasAvailable != 0 {
+      try visitor.visitSingularInt32Field(value: self.replicasAvailable, fieldNumber: 13)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1079,6 +1701,10 @@ nonisolated extension Fathom_Agent_V1_RolloutEvent: SwiftProtobuf.Message, Swift
     if lhs.startedUnixMs != rhs.startedUnixMs {return false}
     if lhs.observedUnixMs != rhs.observedUnixMs {return false}
     if lhs.message != rhs.message {return false}
+    if lhs.replicasDesired != rhs.replicasDesired {return false}
+    if lhs.replicasUpdated != rhs.replicasUpdated {return false}
+    if lhs.replicasReady != rhs.replicasReady {return false}
+    if lhs.replicasAvailable != rhs.replicasAvailable {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1219,7 +1845,7 @@ nonisolated extension Fathom_Agent_V1_LatencyHistogram: SwiftProtobuf.Message, S
 
 nonisolated extension Fathom_Agent_V1_AgentHealth: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".AgentHealth"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}targets\0\u{3}scrapes_succeeded\0\u{3}scrape_failures\0\u{3}page_bad_lines\0\u{3}series_over_limit\0\u{3}folded_routes\0\u{1}dropped\0\u{3}queued_batches\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}targets\0\u{3}scrapes_succeeded\0\u{3}scrape_failures\0\u{3}page_bad_lines\0\u{3}series_over_limit\0\u{3}folded_routes\0\u{1}dropped\0\u{3}queued_batches\0\u{1}resources\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1235,6 +1861,7 @@ nonisolated extension Fathom_Agent_V1_AgentHealth: SwiftProtobuf.Message, SwiftP
       case 6: try { try decoder.decodeSingularUInt64Field(value: &self.foldedRoutes) }()
       case 7: try { try decoder.decodeRepeatedMessageField(value: &self.dropped) }()
       case 8: try { try decoder.decodeSingularUInt32Field(value: &self.queuedBatches) }()
+      case 9: try { try decoder.decodeRepeatedMessageField(value: &self.resources) }()
       default: break
       }
     }
@@ -1265,6 +1892,9 @@ nonisolated extension Fathom_Agent_V1_AgentHealth: SwiftProtobuf.Message, SwiftP
     if self.queuedBatches != 0 {
       try visitor.visitSingularUInt32Field(value: self.queuedBatches, fieldNumber: 8)
     }
+    if !self.resources.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.resources, fieldNumber: 9)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1277,6 +1907,47 @@ nonisolated extension Fathom_Agent_V1_AgentHealth: SwiftProtobuf.Message, SwiftP
     if lhs.foldedRoutes != rhs.foldedRoutes {return false}
     if lhs.dropped != rhs.dropped {return false}
     if lhs.queuedBatches != rhs.queuedBatches {return false}
+    if lhs.resources != rhs.resources {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Fathom_Agent_V1_ResourceWatch: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ResourceWatch"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}resource\0\u{1}state\0\u{1}message\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.resource) }()
+      case 2: try { try decoder.decodeSingularEnumField(value: &self.state) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.message) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.resource.isEmpty {
+      try visitor.visitSingularStringField(value: self.resource, fieldNumber: 1)
+    }
+    if self.state != .unspecified {
+      try visitor.visitSingularEnumField(value: self.state, fieldNumber: 2)
+    }
+    if !self.message.isEmpty {
+      try visitor.visitSingularStringField(value: self.message, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Fathom_Agent_V1_ResourceWatch, rhs: Fathom_Agent_V1_ResourceWatch) -> Bool {
+    if lhs.resource != rhs.resource {return false}
+    if lhs.state != rhs.state {return false}
+    if lhs.message != rhs.message {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
