@@ -223,7 +223,8 @@ let package = Package(
                 "KubernetesModels", "KubernetesAPI", "LocalServers", "AgentTestSupport", "ProxySimulation", logging,
             ]
         ),
-        .testTarget(name: "InventoryTests", dependencies: ["Inventory", "KubernetesModels", "FathomModel", "AgentTestSupport"]),
+        .testTarget(
+            name: "InventoryTests", dependencies: ["Inventory", "KubernetesModels", "FathomModel", "AgentTestSupport"]),
         // The Helm chart through the real Helm engine (PyPI helm-python-sdk) and kubernetes-validate.
         .testTarget(
             name: "ChartTests",
