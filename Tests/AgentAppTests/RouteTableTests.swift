@@ -41,3 +41,21 @@ import Testing
         #expect(text.hasPrefix("WORKLOAD  DIR"))
     }
 }
+
+/// The KIND legend says which quantity each family's latency is.
+@Suite struct RouteLegendTests {
+    @Test func everyKindHasAMeaningAndTheLegendNamesOnlyTheKindsShown() {
+        for source in RouteSource.allCases {
+            #expect(RouteTable.meaning(ofKind: RouteTable.kind(source)) != nil, "\(source)")
+        }
+        let legend = RouteTable.legend(rows: [
+            ["shop/web", "outbound", "http-route"], ["shop/web", "outbound", "endpoint"],
+        ])
+        #expect(legend.contains("http-route: HTTPRoute or GRPCRoute requests"))
+        #expect(legend.contains("request duration at the route"))
+        #expect(legend.contains("50 ms, 500 ms, 1 s, 10 s only"))
+        #expect(legend.contains("endpoint: traffic per endpoint"))
+        #expect(!legend.contains("http-backend"))
+        #expect(RouteTable.meaning(ofKind: "http-backend")?.contains("response time per backend") == true)
+    }
+}
