@@ -10,8 +10,9 @@ import Scraping
 
 /// The part of `fathom-agent check` that talks to the outside: the Kubernetes API (reached, and
 /// every permission the agent needs on each row of `WatchedResource.all`, tried the way the agent
-/// uses it: a LIST of one item) and the collector (reached, and the token accepted). Read-only:
-/// nothing is created anywhere.
+/// uses it: a LIST, then a short WATCH from the list's version; in daemonset mode the Lease of
+/// leader election, read, and its writes asked of the authorizer) and the collector (reached,
+/// and the token accepted). Read-only: nothing is created anywhere.
 public enum ConnectivityCheck {
     public static func run(
         configuration: AgentConfiguration, connection: Result<ClusterConnection, KubernetesAPIError>
@@ -24,13 +25,15 @@ public enum ConnectivityCheck {
                     passed: false, title: "Kubernetes API configuration is usable",
                     hint: "\(error) (in a pod the service account is used; outside, set kubernetes.kubeconfig)"))
         case .success(let connection):
-            items += await kubernetes(connection)
+            items += await kubernetes(connection, configuration: configuration)
         }
         items += await collector(configuration)
         return items
     }
 
-    static func kubernetes(_ connection: ClusterConnection) async -> [ConfigurationCheck.Item] {
+    static func kubernetes(
+        _ connection: ClusterConnection, configuration: AgentConfiguration = AgentConfiguration()
+    ) async -> [ConfigurationCheck.Item] {
         if let why = await unreachable(connection.server) {
             return [
                 .init(
@@ -44,53 +47,107 @@ public enum ConnectivityCheck {
         } catch {
             return [.init(passed: false, title: "Kubernetes API TLS material loads", hint: "\(error)")]
         }
-        let items = await permissions(client, connection)
+        var items = await permissions(client, connection)
+        if !configuration.nodeName.isEmpty,
+            !items.contains(where: { !$0.passed && $0.hint?.contains("reached") == true })
+        {
+            items += await leasePermissions(client, connection, configuration)
+        }
         try? await client.shutdown()
         return items
+    }
+
+    /// Daemonset mode: the agents elect a leader through a Lease in their namespace, which they
+    /// read, create and renew. The read is tried; the writes are asked of the authorizer, as
+    /// `kubectl auth can-i` does, so `check` writes nothing.
+    private static func leasePermissions(
+        _ client: KubernetesClient, _ connection: ClusterConnection, _ configuration: AgentConfiguration
+    ) async -> [ConfigurationCheck.Item] {
+        let namespace = connection.namespace ?? "default"
+        let lease = LeaderElectionPermissions.resource
+        let title =
+            "can \(LeaderElectionPermissions.verbs.joined(separator: ", ")) leases in \(namespace) (leader election)"
+        var missing: [String] = []
+        var detail = ""
+        for verb in LeaderElectionPermissions.verbs {
+            do {
+                if verb == "get" {
+                    _ = try await client.get(Lease.self, namespace: namespace, name: "\(configuration.agentID)-leader")
+                } else if try await !client.isAllowed(verb, lease, namespace: namespace) {
+                    missing.append(verb)
+                }
+            } catch KubernetesAPIError.forbidden(_, _, let message) {
+                missing.append(verb)
+                detail = message
+            } catch {
+                missing.append(verb)
+                detail = "\(error)"
+            }
+        }
+        guard !missing.isEmpty else { return [.init(passed: true, title: title, hint: nil)] }
+        return [
+            .init(
+                passed: false, title: title,
+                hint: "grant \(missing.joined(separator: ", ")) on leases (API group \"\(lease.group)\") in namespace "
+                    + "\(namespace) to the agent's service account (the chart's Role does in daemonset mode)"
+                    + (detail.isEmpty ? "" : ": \(detail)"))
+        ]
     }
 
     private static func permissions(_ client: KubernetesClient, _ connection: ClusterConnection) async
         -> [ConfigurationCheck.Item]
     {
-        var items: [ConfigurationCheck.Item] = []
-        for row in WatchedResource.all {
-            let resource = row.resource
-            let title = "can list and watch \(resource.plural) (\(resource.apiVersion))"
-            do {
-                if row.requirement == .whereInstalled, try await !client.serves(resource) {
-                    items.append(
-                        .init(passed: true, title: "\(resource.kind) CRD is not installed; not watched", hint: nil))
-                    continue
-                }
-                try await listOne(row.model, client)
-                items.append(.init(passed: true, title: title, hint: nil))
-            } catch let error as KubernetesAPIError {
-                let hint: String =
-                    switch error {
-                    case .forbidden:
-                        "grant \(row.verbs.joined(separator: " and ")) on \(resource.plural) in API group "
-                            + "\"\(resource.group)\" to the "
-                            + "agent's service account (the chart's ClusterRole does): \(error)"
-                    case .unauthorized:
-                        "the API server rejected the credentials (an expired or wrong token): \(error)"
-                    case .transport:
-                        "the API server at \(connection.server) cannot be reached: \(error)"
-                    default: "\(error)"
-                    }
-                items.append(.init(passed: false, title: title, hint: hint))
-                // Without a connection, the other resources would fail the same way.
-                if case .transport = error { break }
-            } catch {
-                items.append(.init(passed: false, title: title, hint: "\(error)"))
+        // Each resource's LIST and one-second WATCH, all at once (a second, not one per resource).
+        await withTaskGroup(of: (Int, ConfigurationCheck.Item).self) { group in
+            for (index, row) in WatchedResource.all.enumerated() {
+                group.addTask { (index, await Self.permission(row, client, connection)) }
             }
+            var items: [(Int, ConfigurationCheck.Item)] = []
+            for await item in group { items.append(item) }
+            return items.sorted { $0.0 < $1.0 }.map(\.1)
         }
-        return items
     }
 
-    /// A LIST of one object of the type, as the agent's first list starts.
-    private static func listOne<Object: KubernetesObject>(_ type: Object.Type, _ client: KubernetesClient) async throws
+    /// One resource's verbs, tried as the agent uses them.
+    private static func permission(_ row: WatchedResource, _ client: KubernetesClient, _ connection: ClusterConnection)
+        async -> ConfigurationCheck.Item
     {
-        _ = try await client.list(type, limit: 1)
+        let resource = row.resource
+        let title = "can \(row.verbs.joined(separator: " and ")) \(resource.plural) (\(resource.apiVersion))"
+        var verb = "list"
+        do {
+            if row.requirement == .whereInstalled, try await !client.serves(resource) {
+                return .init(passed: true, title: "\(resource.kind) CRD is not installed; not watched", hint: nil)
+            }
+            try await tryVerbs(row.model, client) { verb = $0 }
+            return .init(passed: true, title: title, hint: nil)
+        } catch let error as KubernetesAPIError {
+            let hint: String =
+                switch error {
+                case .forbidden:
+                    "grant \(verb) on \(resource.plural) in API group \"\(resource.group)\" to the agent's service "
+                        + "account (the chart's ClusterRole grants \(row.verbs.joined(separator: " and "))): \(error)"
+                case .unauthorized:
+                    "the API server rejected the credentials (an expired or wrong token): \(error)"
+                case .transport:
+                    "the API server at \(connection.server) cannot be reached: \(error)"
+                default: "\(error)"
+                }
+            return .init(passed: false, title: title, hint: hint)
+        } catch {
+            return .init(passed: false, title: title, hint: "\(error)")
+        }
+    }
+
+    /// A LIST of one object, then a WATCH of one second from its version, as the agent's
+    /// reflector does; `trying` hears which verb is being tried.
+    private static func tryVerbs<Object: KubernetesObject>(
+        _ type: Object.Type, _ client: KubernetesClient, trying: (String) -> Void
+    ) async throws {
+        trying("list")
+        let page = try await client.list(type, limit: 1)
+        trying("watch")
+        try await client.watch(type, resourceVersion: page.resourceVersion, timeoutSeconds: 1) { _ in }
     }
 
     /// A GET to the collector URL: any HTTP answer means it is reachable; 401 or 403 means the

@@ -171,6 +171,47 @@ public final class KubernetesClient: Sendable {
         }
     }
 
+    /// Whether the caller may do `verb` on `resource` (in `namespace`), as the API server's
+    /// authorizer says (a SelfSubjectAccessReview, `kubectl auth can-i`): how `check` tries a
+    /// write it must not make.
+    public func isAllowed(
+        _ verb: String, _ resource: ResourceDescriptor, namespace: String?, timeout: TimeAmount = .seconds(10)
+    ) async throws -> Bool {
+        struct Attributes: Encodable {
+            var verb: String
+            var group: String
+            var resource: String
+            var namespace: String?
+        }
+        struct Review: Encodable {
+            struct Spec: Encodable { var resourceAttributes: Attributes }
+            var apiVersion = "authorization.k8s.io/v1"
+            var kind = "SelfSubjectAccessReview"
+            var spec: Spec
+        }
+        struct Answer: Decodable {
+            struct Status: Decodable { var allowed: Bool }
+            var status: Status
+        }
+        let review = Review(
+            spec: .init(
+                resourceAttributes: Attributes(
+                    verb: verb, group: resource.group, resource: resource.plural, namespace: namespace)))
+        let target = ResourceDescriptor(
+            group: "authorization.k8s.io", version: "v1", plural: "selfsubjectaccessreviews",
+            kind: "SelfSubjectAccessReview", namespaced: false)
+        let response = try await send(
+            path: target.collectionPath(), query: [], timeout: timeout, verb: "create", resource: target, method: .POST,
+            body: try JSONEncoder().encode(review))
+        do {
+            return try JSONDecoder().decode(Answer.self, from: Data(try await collect(response.body))).status.allowed
+        } catch let error as KubernetesAPIError {
+            throw error
+        } catch {
+            throw KubernetesAPIError.decoding("SelfSubjectAccessReview: \(error)")
+        }
+    }
+
     /// Whether the API serves `resource` (a CRD may not be installed): a 404 is an answer, not an error.
     public func serves(_ resource: ResourceDescriptor) async throws -> Bool {
         struct ResourceList: Decodable {

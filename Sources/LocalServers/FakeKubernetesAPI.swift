@@ -20,8 +20,10 @@ public final class FakeKubernetesAPI: Sendable {
     public struct Behaviour: Sendable {
         /// The bearer token requests must carry; nil accepts any request.
         public var token: String?
-        /// Plural names answered with 403.
+        /// Plural names answered with 403, whatever the verb.
         public var forbidden: Set<String> = []
+        /// `"<verb> <plural>"` pairs answered with 403 (`"watch pods"`): a role missing one verb.
+        public var denied: Set<String> = []
         /// Resources served; others answer 404 (the default set lacks Argo Rollouts).
         public var installed: Set<ResourceDescriptor> = FakeKubernetesAPI.coreResources
         /// Answer a too-old watch with an HTTP 410 instead of a 200 and an ERROR event.
@@ -31,6 +33,11 @@ public final class FakeKubernetesAPI: Sendable {
 
         public init(token: String? = nil) {
             self.token = token
+        }
+
+        /// Whether the role lets the caller do `verb` on `resource`.
+        func allows(_ verb: String, _ resource: String) -> Bool {
+            !forbidden.contains(resource) && !denied.contains("\(verb) \(resource)")
         }
     }
 
@@ -355,6 +362,9 @@ public final class FakeKubernetesAPI: Sendable {
             if let group = state.behaviour.installed.first(where: { $0.groupPath == path }) {
                 return discovery(group, state.behaviour.installed)
             }
+            if request.head.method == .POST, path == "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews" {
+                return accessReview(state.behaviour, request.body)
+            }
             if let slash = path.lastIndex(of: "/"),
                 let (resource, namespace) = Self.route(String(path[..<slash]), state.behaviour.installed)
             {
@@ -370,7 +380,7 @@ public final class FakeKubernetesAPI: Sendable {
             let watching = query["watch"] == "1" || query["watch"] == "true"
             let verb = watching ? "watch" : "list"
             state.requestCounts["\(verb) \(resource.plural)", default: 0] += 1
-            if state.behaviour.forbidden.contains(resource.plural) {
+            if !state.behaviour.allows(verb, resource.plural) {
                 return Self.status(
                     403, reason: "Forbidden",
                     message: "\(resource.plural) is forbidden: User cannot \(verb) resource \"\(resource.plural)\"")
@@ -381,6 +391,31 @@ public final class FakeKubernetesAPI: Sendable {
             }
             return list(&state, resource, namespace, selectors, query)
         }
+    }
+
+    /// A SelfSubjectAccessReview: may the caller do this verb on this resource? (What `kubectl auth
+    /// can-i` asks; every authenticated user may ask it.)
+    private func accessReview(_ behaviour: Behaviour, _ body: [UInt8]) -> SimpleHTTPServer.Response {
+        struct Review: Codable {
+            struct Spec: Codable {
+                struct Attributes: Codable {
+                    var verb: String
+                    var resource: String
+                    var namespace: String?
+                    var group: String?
+                }
+                var resourceAttributes: Attributes
+            }
+            var spec: Spec
+        }
+        guard let review = try? JSONDecoder().decode(Review.self, from: Data(body)) else {
+            return Self.status(400, reason: "BadRequest", message: "cannot decode the SelfSubjectAccessReview")
+        }
+        let attributes = review.spec.resourceAttributes
+        let allowed = behaviour.allows(attributes.verb, attributes.resource)
+        let json =
+            #"{"kind":"SelfSubjectAccessReview","apiVersion":"authorization.k8s.io/v1","status":{"allowed":\#(allowed)}}"#
+        return .reply(status: 201, headers: [("Content-Type", "application/json")], body: Array(json.utf8))
     }
 
     /// Types whose objects can be written through the API (the agent writes only Leases).
@@ -396,7 +431,7 @@ public final class FakeKubernetesAPI: Sendable {
         let method = request.head.method
         let verb = method == .GET ? "get" : method == .POST ? "create" : "update"
         state.requestCounts["\(verb) \(resource.plural)", default: 0] += 1
-        if state.behaviour.forbidden.contains(resource.plural) {
+        if !state.behaviour.allows(verb, resource.plural) {
             return Self.status(403, reason: "Forbidden", message: "\(resource.plural) is forbidden: cannot \(verb)")
         }
         let key = ObjectKey(namespace: resource.namespaced ? (namespace ?? "default") : "", name: name ?? "")

@@ -22,7 +22,7 @@ import Testing
                 "can list and watch daemonsets (apps/v1)", "can list and watch pods (v1)",
                 "collector accepts the API token",
             ])
-        #expect(failed.first { $0.title.contains("pods") }?.hint?.contains("grant list and watch on pods") == true)
+        #expect(failed.first { $0.title.contains("pods") }?.hint?.contains("grant list on pods") == true)
         #expect(items.contains { $0.passed && $0.title == "can list and watch deployments (apps/v1)" })
         #expect(items.contains { $0.passed && $0.title.contains("Rollout CRD is not installed") })
 
@@ -33,6 +33,29 @@ import Testing
         items = await ConnectivityCheck.run(configuration: configuration, connection: .success(api.connection))
         #expect(items.allSatisfy { $0.passed }, "\(ConfigurationCheck.render(items))")
         #expect(items.contains { $0.title == "can list and watch rollouts (argoproj.io/v1alpha1)" })
+
+        // A role with list but not watch: `run` would fail every watch, so `check` fails too,
+        // naming the verb.
+        api.configure { $0.denied = ["watch pods"] }
+        items = await ConnectivityCheck.run(configuration: configuration, connection: .success(api.connection))
+        let watchless = try #require(items.first { !$0.passed })
+        #expect(watchless.title == "can list and watch pods (v1)")
+        #expect(watchless.hint?.hasPrefix("grant watch on pods") == true, "\(watchless.hint ?? "")")
+
+        // Daemonset mode: the Lease of leader election, read and (asked of the authorizer) written.
+        var daemonset = configuration
+        daemonset.nodeName = "node-a"
+        api.configure { $0.denied = ["create leases", "update leases"] }
+        items = await ConnectivityCheck.run(configuration: daemonset, connection: .success(api.connection))
+        let lease = try #require(items.first { $0.title.contains("leases") })
+        #expect(!lease.passed)
+        #expect(lease.hint?.hasPrefix("grant create, update on leases") == true, "\(lease.hint ?? "")")
+        api.configure { $0.denied = [] }
+        items = await ConnectivityCheck.run(configuration: daemonset, connection: .success(api.connection))
+        #expect(items.first { $0.title.contains("leases") }?.passed == true)
+        #expect(
+            !(await ConnectivityCheck.run(configuration: configuration, connection: .success(api.connection)))
+                .contains { $0.title.contains("leases") }, "not in deployment mode")
 
         // A wrong service-account token, and an API server that is not there.
         let wrongToken = ClusterConnection(server: api.url, credentials: .bearerToken("expired"))
