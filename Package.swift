@@ -199,13 +199,17 @@ let package = Package(
                 "KubernetesModels", "KubernetesAPI", "AgentTestSupport", httpClient, logging,
             ]
         ),
-        // The built executables as subprocesses, with config files, as users run them; and the
-        // package graph read from `swift package describe`.
+        // The built executables as subprocesses, with config files, as users run them: against
+        // loopback fakes, and against a real kube-apiserver, kube-controller-manager and etcd
+        // (../shared/kube, Debian's etcd-server); and the package graph read from
+        // `swift package describe`.
         .testTarget(
             name: "AgentProcessTests",
             dependencies: [
                 "AgentApp", "AgentConfiguration", "LocalServers", "ProxySimulation", "Reporting", "ReportProtos",
                 "KubernetesModels", "AgentTestSupport", "PrometheusText", httpClient,
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
         ),
         // The real Prometheus (Debian's prometheus) as the oracle of every number the agent reports.

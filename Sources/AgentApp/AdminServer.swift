@@ -16,7 +16,7 @@ public final class AdminServer: Sendable {
     }
 
     public static func start(
-        host: String, port: Int, metrics: AgentMetrics, notReady: @escaping @Sendable () -> String?,
+        host: String, port: Int, metrics: AgentMetrics, readiness: @escaping @Sendable () -> Readiness,
         lastWindow: @escaping @Sendable () -> AggregationWindow?,
         encodeFailed: @escaping @Sendable (any Error) -> Void = { _ in }
     ) async throws -> AdminServer {
@@ -30,8 +30,8 @@ public final class AdminServer: Sendable {
             case "/healthz":
                 return .reply(status: 200, body: Array("ok\n".utf8))
             case "/readyz":
-                if let reason = notReady() { return .reply(status: 503, body: Array("not ready: \(reason)\n".utf8)) }
-                return .reply(status: 200, body: Array("ready\n".utf8))
+                let answer = readiness().answer
+                return .reply(status: answer.status, body: Array(answer.body.utf8))
             case "/debug/routes":
                 let routes = (lastWindow()?.routes ?? []).map(DebugRoute.init)
                 do {

@@ -105,7 +105,7 @@ public final class Agent: Sendable {
             metrics: metrics, logger: logger, onBatch: environment.onBatch)
         let admin = AdminService(
             address: configuration.adminAddress, port: configuration.adminPort, metrics: metrics,
-            notReady: { discovery.notReadyReason }, lastWindow: lastWindow, logger: logger)
+            readiness: { discovery.readiness }, lastWindow: lastWindow, logger: logger)
         self.admin = admin
 
         // Start order; the graceful shutdown runs it backwards.
@@ -237,6 +237,9 @@ public final class Agent: Sendable {
 
     /// Whether the agent is ready, as `/readyz` says (`Discovery.notReadyReason`).
     public var isReady: Bool { discovery.notReadyReason == nil }
+
+    /// What `/readyz` answers.
+    public var readiness: Readiness { discovery.readiness }
 }
 
 extension AgentConfiguration {

@@ -59,6 +59,21 @@ public final class Discovery: Sendable {
         self.state = Mutex(State(inventory: ClusterInventory(settings: settings)))
     }
 
+    /// What `/readyz` answers: ready once pods are listed, every other required resource is
+    /// settled and the agent is not shutting down, naming what it cannot watch (forbidden,
+    /// unauthorized); otherwise why not.
+    public var readiness: Readiness {
+        if let reason = notReadyReason { return .notReady(reason) }
+        return state.withLock { state in
+            .ready(
+                unwatched: state.watches.keys.sorted().compactMap { resource in
+                    let watch = state.watches[resource]!
+                    guard watch.state == .forbidden || watch.state == .unauthorized else { return nil }
+                    return "\(resource) (\(watch.state.rawValue))"
+                })
+        }
+    }
+
     /// Why the agent is not ready (for `/readyz`), or nil when it is: pods are listed, every
     /// other required resource is settled, and it is not shutting down.
     public var notReadyReason: String? {
@@ -234,6 +249,23 @@ public final class Discovery: Sendable {
                         "rollout.from": "\(event.fromRevision ?? "")", "rollout.to": "\(event.toRevision)",
                     ])
             }
+        }
+    }
+}
+
+/// What `/readyz` answers.
+public enum Readiness: Sendable, Equatable {
+    /// Ready; `unwatched` names the resources the agent may not read (`daemonsets (forbidden)`),
+    /// whose data the batches lack.
+    case ready(unwatched: [String])
+    case notReady(String)
+
+    /// The status and body of the `/readyz` answer.
+    var answer: (status: Int, body: String) {
+        switch self {
+        case .ready(let unwatched) where unwatched.isEmpty: (200, "ready\n")
+        case .ready(let unwatched): (200, "ready; not watched: \(unwatched.joined(separator: ", "))\n")
+        case .notReady(let reason): (503, "not ready: \(reason)\n")
         }
     }
 }

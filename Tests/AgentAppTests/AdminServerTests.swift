@@ -44,7 +44,10 @@ import Testing
         let flags = Flags()
         let admin = try await AdminServer.start(
             host: "127.0.0.1", port: 0, metrics: metrics,
-            notReady: { flags.ready.withLock { $0 } ? nil : "waiting for the first full list of pods" },
+            readiness: {
+                flags.ready.withLock { $0 }
+                    ? .ready(unwatched: []) : .notReady("waiting for the first full list of pods")
+            },
             lastWindow: { flags.window.withLock { $0 } })
         let client = HTTPClient(eventLoopGroupProvider: .singleton)
         let base = "http://127.0.0.1:\(admin.port)"

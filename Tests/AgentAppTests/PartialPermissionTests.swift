@@ -75,6 +75,8 @@ struct CapturingLogHandler: LogHandler {
             group.addTask { try await agent.run() }
             // Scraping and readiness do not wait for the forbidden resource.
             #expect(await eventually(within: 30) { agent.isReady && agent.proxiesScraped == 6 })
+            // Ready, and /readyz names what the agent may not read.
+            #expect(agent.readiness == .ready(unwatched: ["daemonsets (forbidden)"]))
             #expect(
                 await eventually(within: 30) {
                     collector.acceptedBatches.contains { $0.hasInventory && !$0.routeMetrics.isEmpty }

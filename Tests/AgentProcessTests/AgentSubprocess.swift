@@ -36,8 +36,8 @@ final class AgentSubprocess: @unchecked Sendable {
         let name = "\(product)-\(UUID().uuidString)"
         let outputFile = directory.appendingPathComponent(name + ".out")
         let errorFile = directory.appendingPathComponent(name + ".err")
-        FileManager.default.createFile(atPath: outputFile.path, contents: nil)
-        FileManager.default.createFile(atPath: errorFile.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: outputFile.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: errorFile.path, contents: nil)
         let process = Process()
         process.executableURL = binary
         process.arguments = arguments

@@ -17,9 +17,8 @@ struct ChartRender {
     var manifests: [[String: Any]]
     var invalid: [String]
 
-    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent()
-    static let chart = repository.appendingPathComponent("charts/fathom-agent")
+    static let repository = HelmChart.repository
+    static let chart = HelmChart.chart
 
     /// The smallest values an install needs.
     static var required: [String: Any] {
@@ -31,40 +30,8 @@ struct ChartRender {
         ]
     }
 
-    /// A Python with helm-python-sdk and kubernetes-validate: the system's when it has them
-    /// (CI installs them), otherwise a virtual environment under .build made once, so `swift test`
-    /// works on a fresh machine too.
-    static let python: Result<String, ChartTestError> = {
-        let probe = ["-c", "import helm_python, kubernetes_validate"]
-        if (try? runCommand("python3", probe))?.status == 0 {
-            return .success("python3")
-        }
-        let venv = repository.appendingPathComponent(".build/chart-tools").path
-        let venvPython = venv + "/bin/python3"
-        if (try? runCommand(venvPython, probe))?.status == 0 {
-            return .success(venvPython)
-        }
-        let install = ["-m", "pip", "install", "--quiet", "helm-python-sdk==0.2.2", "kubernetes-validate==1.37.0"]
-        guard (try? runCommand("python3", ["-m", "venv", venv]))?.status == 0,
-            (try? runCommand(venvPython, install))?.status == 0
-        else {
-            return .failure(
-                ChartTestError(
-                    "cannot install helm-python-sdk and kubernetes-validate (pip install them, as .ci/run does)"))
-        }
-        return .success(venvPython)
-    }()
-
     static func render(_ values: [String: Any]) throws -> ChartRender {
-        let json = String(decoding: try JSONSerialization.data(withJSONObject: values), as: UTF8.self)
-        let run = try runCommand(
-            try python.get(), [chart.appendingPathComponent("tests/chart.py").path, chart.path, json])
-        guard run.status == 0, let result = try JSONSerialization.jsonObject(with: run.output) as? [String: Any]
-        else {
-            throw ChartTestError(
-                "chart.py failed (needs `pip install helm-python-sdk kubernetes-validate`, which .ci/run does): "
-                    + run.errors)
-        }
+        let result = try HelmChart.render(values)
         return ChartRender(
             schemaError: result["schema_error"] as? String, renderError: result["render_error"] as? String,
             lintErrors: result["lint_errors"] as? [String] ?? [],
@@ -93,11 +60,6 @@ struct ChartRender {
     }
 
     var kinds: [String] { manifests.compactMap { $0["kind"] as? String }.sorted() }
-}
-
-struct ChartTestError: Error, CustomStringConvertible, Sendable {
-    var description: String
-    init(_ description: String) { self.description = description }
 }
 
 /// Reads `a.b.c` out of nested dictionaries and arrays (`containers.0.name`).

@@ -8,19 +8,19 @@ final class AdminService: Service, Sendable {
     private let address: String
     private let port: Int
     private let metrics: AgentMetrics
-    private let notReady: @Sendable () -> String?
+    private let readiness: @Sendable () -> Readiness
     private let lastWindow: LastWindow
     private let logger: Logger
     private let bound = Mutex(0)
 
     init(
-        address: String, port: Int, metrics: AgentMetrics, notReady: @escaping @Sendable () -> String?,
+        address: String, port: Int, metrics: AgentMetrics, readiness: @escaping @Sendable () -> Readiness,
         lastWindow: LastWindow, logger: Logger
     ) {
         self.address = address
         self.port = port
         self.metrics = metrics
-        self.notReady = notReady
+        self.readiness = readiness
         self.lastWindow = lastWindow
         self.logger = logger
     }
@@ -32,7 +32,7 @@ final class AdminService: Service, Sendable {
         let server: AdminServer
         do {
             server = try await AdminServer.start(
-                host: address, port: port, metrics: metrics, notReady: notReady,
+                host: address, port: port, metrics: metrics, readiness: readiness,
                 lastWindow: { [lastWindow] in lastWindow.window.withLock { $0 } },
                 encodeFailed: { [logger] error in
                     logger.error("cannot encode /debug/routes", metadata: ["error": "\(error)"])
