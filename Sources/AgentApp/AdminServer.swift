@@ -6,7 +6,8 @@ import RouteAggregation
 /// The agent's admin endpoints: `/metrics` (its own metrics, Prometheus text), `/healthz` (the
 /// process answers), `/readyz` (200 once every watcher has listed once; 503 with the reason
 /// until then and while shutting down) and `/debug/routes` (the last closed window as JSON, for
-/// `fathom-agent routes`).
+/// `fathom-agent routes`). Any pod may reach it, so it runs with `SimpleHTTPServer.Limits.admin`
+/// and counts the clients it cuts off.
 public final class AdminServer: Sendable {
     private let server: SimpleHTTPServer
     public var port: Int { server.port }
@@ -18,9 +19,16 @@ public final class AdminServer: Sendable {
     public static func start(
         host: String, port: Int, metrics: AgentMetrics, readiness: @escaping @Sendable () -> Readiness,
         lastWindow: @escaping @Sendable () -> AggregationWindow?,
-        encodeFailed: @escaping @Sendable (any Error) -> Void = { _ in }
+        encodeFailed: @escaping @Sendable (any Error) -> Void = { _ in },
+        refused: @escaping @Sendable (SimpleHTTPServer.Refusal) -> Void = { _ in }
     ) async throws -> AdminServer {
-        let server = try await SimpleHTTPServer.start(host: host, port: port) { request in
+        let server = try await SimpleHTTPServer.start(
+            host: host, port: port, limits: .admin,
+            refused: { reason in
+                metrics.recordAdminRefusal(reason.rawValue)
+                refused(reason)
+            }
+        ) { request in
             let path = request.head.uri.split(separator: "?").first.map(String.init) ?? request.head.uri
             switch path {
             case "/metrics":

@@ -231,6 +231,17 @@ public final class AgentMetrics: Sendable {
         ).increment()
     }
 
+    /// Counts a client the admin server cut off, by `SimpleHTTPServer.Refusal`.
+    public func recordAdminRefusal(_ reason: String) {
+        registry.makeCounter(
+            descriptor: Self.descriptor(
+                "fathom_admin_requests_refused_total",
+                "Clients the admin server cut off: too many connections, a head or body over its limit, "
+                    + "a malformed request, or a request not complete in time."),
+            labels: [("reason", reason)]
+        ).increment()
+    }
+
     /// Counts a configuration reload by result (`success`, `failure`).
     public func recordConfigReload(_ result: String) {
         registry.makeCounter(

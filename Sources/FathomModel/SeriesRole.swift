@@ -8,10 +8,17 @@ public enum SeriesRole: Sendable, Hashable {
     case latencySum(unitsPerSecond: Double)
 }
 
-/// A raw series: which route it belongs to (an index into `ProxySnapshot.routes`) and its role (an
-/// index into `ProxySnapshot.roles`), packed in four bytes, as a proxy may have thousands of
-/// series and an agent a thousand proxies. A proxy has only a few dozen distinct roles, so 255
-/// are allowed, and up to 2^24 routes.
+/// A raw series: which route it belongs to (an index into `ProxySnapshot.routes`), its role (an
+/// index into `ProxySnapshot.roles`) and whether it continues the histogram of the series before
+/// it, packed in four bytes, as a proxy may have thousands of series and an agent a thousand
+/// proxies. A proxy has only a few dozen distinct roles, so 255 are allowed, and up to 2^23 routes.
+///
+/// The series of one raw histogram (its buckets and sum: one label set but `le`) reset together:
+/// a proxy that dropped an idle histogram and created it again starts every bucket from zero. A
+/// bucket that had as many hits before as after shows no decrease, though, so only the histogram
+/// as a whole tells. Pages list a histogram's series together, so the decoder numbers them
+/// consecutively and marks each one after the first with `continuesHistogram`: a run of marked
+/// series after an unmarked one is one histogram, at no cost in memory.
 ///
 /// A decoder also numbers series it tracks but does not aggregate (other families, the start
 /// time); those have the role `notRoute`, and their value in a snapshot is always NaN.
@@ -21,23 +28,35 @@ public struct SeriesDescriptor: Sendable, Equatable {
     /// The role number of a series that belongs to no route.
     public static let notRoute: UInt8 = .max
     /// Route numbers must stay below this.
-    public static let routeLimit = 1 << 24
+    public static let routeLimit = 1 << 23
     /// Role numbers must stay below this (`notRoute` is reserved).
     public static let roleLimit = Int(notRoute)
+    private static let continuesBit: UInt32 = 1 << 23
 
     /// - Parameters:
     ///   - route: below `routeLimit`.
     ///   - role: below `roleLimit`, or `notRoute`.
-    public init(route: Int32, role: UInt8) {
+    ///   - continuesHistogram: the series belongs to the same raw histogram as the series numbered
+    ///     just before it.
+    public init(route: Int32, role: UInt8, continuesHistogram: Bool = false) {
         precondition(route >= 0 && Int(route) < Self.routeLimit, "route number out of range")
-        packed = UInt32(route) | UInt32(role) << 24
+        packed = UInt32(route) | UInt32(role) << 24 | (continuesHistogram ? Self.continuesBit : 0)
     }
 
     /// A series that belongs to no route; `tag` is for the decoder's own use.
     public static func untracked(tag: Int32) -> SeriesDescriptor { SeriesDescriptor(route: tag, role: notRoute) }
 
-    public var route: Int32 { Int32(packed & 0x00FF_FFFF) }
+    public var route: Int32 { Int32(packed & (Self.continuesBit - 1)) }
     public var role: UInt8 { UInt8(truncatingIfNeeded: packed >> 24) }
+    /// Whether the series belongs to the same raw histogram as the series before it.
+    public var continuesHistogram: Bool { packed & Self.continuesBit != 0 }
     /// Whether the series counts towards a route.
     public var isRoute: Bool { role != Self.notRoute }
+
+    /// The same series, marked as starting a histogram of its own.
+    public var startingHistogram: SeriesDescriptor {
+        var copy = self
+        copy.packed &= ~Self.continuesBit
+        return copy
+    }
 }

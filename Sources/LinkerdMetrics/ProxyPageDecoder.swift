@@ -46,6 +46,9 @@ public struct ProxyPageDecoder: Sendable {
     private var build: ProxyBuildInfo?
     private var epoch: UInt64
     private var pageNumber: UInt32 = 0
+    /// The histogram key of the series numbered last, if it was a bucket or sum: the next series
+    /// continues that histogram when its key is the same.
+    private var lastHistogram: Int?
 
     public init(maxSeries: Int = 100_000, badLinePolicy: BadLinePolicy = .skipLine) {
         self.maxSeries = maxSeries
@@ -126,6 +129,7 @@ public struct ProxyPageDecoder: Sendable {
                 guard table.count < maxSeries else {
                     // Past the limit nothing new is remembered, but the proxy's start time and
                     // version are still read: restart detection must not depend on the limit.
+                    lastHistogram = nil
                     switch SeriesClassifier.classify(view, sample) {
                     case .route: stats.seriesOverLimit += 1
                     case .processStartTime: processStartTime = sample.value
@@ -198,13 +202,18 @@ public struct ProxyPageDecoder: Sendable {
                     routeMap[route] = Int32(keptRoutes.count)
                     keptRoutes.append(routes[route])
                 }
-                descriptor = SeriesDescriptor(route: routeMap[route], role: descriptor.role)
+                descriptor = SeriesDescriptor(
+                    route: routeMap[route], role: descriptor.role,
+                    // A histogram whose first series was dropped no longer continues it.
+                    continuesHistogram: descriptor.continuesHistogram && index > 0 && live[index - 1])
             }
             keptSeries.append(descriptor)
             keptValues.append(values[index])
         }
         let previousEpoch = epoch
         epoch = UInt64.random(in: 1...UInt64.max)
+        // The series numbered last may be gone: the next one starts a histogram of its own.
+        lastHistogram = nil
         series = keptSeries
         values = keptValues
         routes = keptRoutes
@@ -253,6 +262,10 @@ public struct ProxyPageDecoder: Sendable {
 
     /// The descriptor of a newly seen series.
     private mutating func register(_ kind: SeriesClass) -> SeriesDescriptor {
+        // Every numbered series is the one before the next: only a bucket or sum numbered right
+        // now leaves a histogram for the next to continue.
+        let previousHistogram = lastHistogram
+        lastHistogram = nil
         switch kind {
         case .ignored:
             return .untracked(tag: Untracked.ignored.rawValue)
@@ -261,7 +274,7 @@ public struct ProxyPageDecoder: Sendable {
         case .buildInfo(let info):
             build = info
             return .untracked(tag: Untracked.buildInfo.rawValue)
-        case .route(let identity, let role):
+        case .route(let identity, let role, let histogram):
             let roleNumber: UInt8
             if let known = roleIndex[role] {
                 roleNumber = known
@@ -286,7 +299,10 @@ public struct ProxyPageDecoder: Sendable {
                 routes.append(SharedRouteStrings.interned(identity))
                 routeIndex.appended(to: routes)
             }
-            return SeriesDescriptor(route: route, role: roleNumber)
+            lastHistogram = histogram
+            return SeriesDescriptor(
+                route: route, role: roleNumber,
+                continuesHistogram: histogram != nil && histogram == previousHistogram)
         }
     }
 }

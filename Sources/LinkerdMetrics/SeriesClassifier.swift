@@ -6,7 +6,9 @@ enum SeriesClass: Equatable {
     case ignored
     case processStartTime
     case buildInfo(ProxyBuildInfo)
-    case route(RouteIdentity, SeriesRole)
+    /// `histogram` identifies the raw histogram of a bucket or sum series: its family and labels
+    /// but `le` (a hash; two adjacent series with equal hashes are taken for one histogram).
+    case route(RouteIdentity, SeriesRole, histogram: Int? = nil)
 }
 
 /// Turns one parsed sample of a recognised family into its route identity and role, applying
@@ -32,11 +34,28 @@ enum SeriesClassifier {
                 return .ignored
             }
             // Dividing gives the correctly rounded bound (5 ms is exactly the double nearest 0.005).
-            return .route(identity, .latencyBucket(upperBoundSeconds: bound / unitsPerSecond))
+            return .route(
+                identity, .latencyBucket(upperBoundSeconds: bound / unitsPerSecond),
+                histogram: histogramKey(source, unitsPerSecond, labels))
         case .latencySum(let source, let unitsPerSecond):
             guard let identity = routeIdentity(source, labels) else { return .ignored }
-            return .route(identity, .latencySum(unitsPerSecond: unitsPerSecond))
+            return .route(
+                identity, .latencySum(unitsPerSecond: unitsPerSecond),
+                histogram: histogramKey(source, unitsPerSecond, labels))
         }
+    }
+
+    /// The raw histogram a bucket or sum series belongs to: the family and every label but `le`,
+    /// combined so that the labels' order does not matter.
+    private static func histogramKey(_ source: RouteSource, _ unitsPerSecond: Double, _ labels: LabelMap) -> Int {
+        var key = source.hashValue &+ unitsPerSecond.hashValue
+        for (name, value) in labels.pairs where name != "le" {
+            var hasher = Hasher()
+            hasher.combine(name)
+            hasher.combine(value)
+            key = key &+ hasher.finalize()
+        }
+        return key
     }
 
     /// `le` values as Prometheus reads them: `+Inf`, integers or floats such as `1.0`.
@@ -176,4 +195,7 @@ struct LabelMap {
     }
 
     subscript(name: String) -> String? { values[name] }
+
+    /// Every label, in no particular order.
+    var pairs: [String: String] { values }
 }

@@ -6,7 +6,9 @@ import FathomModel
 /// For each raw series it keeps the previous value and adds the increase since then to the
 /// route's window, as Prometheus's `increase` does:
 /// - a value lower than the previous one means the counter was reset (the proxy restarted or the
-///   series expired and came back), so the whole new value is the increase;
+///   series expired and came back), so the whole new value is the increase; a raw histogram resets
+///   as a whole, so one lower bucket makes every series of that histogram count in full (a bucket
+///   with as many hits after as before shows no decrease of its own; PromQL misses those);
 /// - a proxy whose `process_start_time_seconds` changed restarted: every value counts in full
 ///   (Prometheus sees no reset when the first value after a restart is above the last before, and
 ///   undercounts; the start time tells);
@@ -106,6 +108,9 @@ public struct RouteAggregator: Sendable {
     private var freeSlots: [Int32] = []
     private var slotIndex: [RouteKey: Int32] = [:]
     private var routesPerWorkload: [WorkloadRef: Int] = [:]
+    /// Reused by every page for the histograms that reset on it, so a page with resets costs no
+    /// allocation once one has been seen.
+    private var resetScratch: [Int] = []
 
     /// - Parameter startedAt: now, in seconds since the epoch; the first window starts here.
     public init(startedAt: Double, limits: Limits = Limits()) {
@@ -185,6 +190,11 @@ public struct RouteAggregator: Sendable {
         // Set when a route of this proxy got its slot on this page: its bucket series seen
         // earlier on the page then still need their bounds registered.
         var mappedRoutes = false
+        // Runs of series of one raw histogram (see `SeriesDescriptor.continuesHistogram`) with a
+        // series lower than before, by their first index; almost always none.
+        var resetHistograms: [Int] = []
+        swap(&resetHistograms, &resetScratch)  // uniquely referenced: no copy when it grows
+        resetHistograms.removeAll(keepingCapacity: true)
 
         for index in 0..<seriesCount {
             let value = values[index]
@@ -207,31 +217,28 @@ public struct RouteAggregator: Sendable {
             } else if value < previous {
                 stats.counterResets += 1
                 increase = value
+                noteHistogramReset(at: index, snapshot, seriesCount, &resetHistograms)
             } else {
                 increase = value - previous
             }
             guard increase > 0 else { continue }
-            let descriptor = snapshot.series[index]
-            if state.slotOfRoute[Int(descriptor.route)] < 0 { mappedRoutes = true }
-            let slot = resolveSlot(&state, route: descriptor.route, routes: snapshot.routes)
-            switch snapshot.role(of: descriptor) {
-            case .responses(let success):
-                if success {
-                    slots[Int(slot)].success += increase
-                } else {
-                    slots[Int(slot)].failure += increase
-                }
-            case .latencyBucket:
-                if state.bucketOfSeries[index] == 0 { registerBound(&state, series: index, snapshot: snapshot) }
-                let bucket = state.bucketOfSeries[index]
-                // A bound beyond the slot's limit is left out.
-                if bucket == Self.notABucket { continue }
-                slots[Int(slot)].buckets[Int(bucket) - 1] += increase
-            case .latencySum(let unitsPerSecond):
-                slots[Int(slot)].latencySum += increase / unitsPerSecond
-            }
-            slots[Int(slot)].active = true
+            add(increase, series: index, &state, snapshot, &mappedRoutes)
         }
+        // A raw histogram with any series lower than before started again from zero (the proxy
+        // dropped it and created it again): each of its series counts in full, also a bucket with
+        // as many hits as before, which was counted above as an increase: add what it had before.
+        for start in resetHistograms {
+            var index = start
+            repeat {
+                let value = values[index]
+                let previous = index < previousValues.count ? previousValues[index] : .nan
+                if !value.isNaN && value >= previous && previous > 0 {
+                    add(previous, series: index, &state, snapshot, &mappedRoutes)
+                }
+                index += 1
+            } while index < seriesCount && snapshot.series[index].continuesHistogram
+        }
+        resetScratch = resetHistograms
         if mappedRoutes {
             for index in 0..<seriesCount where state.bucketOfSeries[index] == 0 && !values[index].isNaN {
                 registerBound(&state, series: index, snapshot: snapshot)
@@ -239,6 +246,47 @@ public struct RouteAggregator: Sendable {
         }
         state.previous = nextValues
         proxies[proxy] = state
+    }
+
+    /// Adds an increase of series `index` to its route's slot.
+    @inline(__always)
+    private mutating func add(
+        _ increase: Double, series index: Int, _ state: inout ProxyState, _ snapshot: ProxySnapshot,
+        _ mappedRoutes: inout Bool
+    ) {
+        let descriptor = snapshot.series[index]
+        if state.slotOfRoute[Int(descriptor.route)] < 0 { mappedRoutes = true }
+        let slot = resolveSlot(&state, route: descriptor.route, routes: snapshot.routes)
+        switch snapshot.role(of: descriptor) {
+        case .responses(let success):
+            if success {
+                slots[Int(slot)].success += increase
+            } else {
+                slots[Int(slot)].failure += increase
+            }
+        case .latencyBucket:
+            if state.bucketOfSeries[index] == 0 { registerBound(&state, series: index, snapshot: snapshot) }
+            let bucket = state.bucketOfSeries[index]
+            // A bound beyond the slot's limit is left out.
+            if bucket == Self.notABucket { return }
+            slots[Int(slot)].buckets[Int(bucket) - 1] += increase
+        case .latencySum(let unitsPerSecond):
+            slots[Int(slot)].latencySum += increase / unitsPerSecond
+        }
+        slots[Int(slot)].active = true
+    }
+
+    /// Records the run of the raw histogram that series `index` (lower than before) belongs to,
+    /// unless it is a series of its own or the run is recorded already.
+    private func noteHistogramReset(
+        at index: Int, _ snapshot: ProxySnapshot, _ seriesCount: Int, _ runs: inout [Int]
+    ) {
+        let continues = snapshot.series[index].continuesHistogram
+        let continued = index + 1 < seriesCount && snapshot.series[index + 1].continuesHistogram
+        guard continues || continued else { return }
+        var start = index
+        while start > 0 && snapshot.series[start].continuesHistogram { start -= 1 }
+        if runs.last != start { runs.append(start) }
     }
 
     /// Resolves a series' place in its route's histogram once its route has a slot: a bucket

@@ -193,3 +193,50 @@ import Testing
         }
     }
 }
+
+/// How the decoder marks the series of one raw histogram (`SeriesDescriptor.continuesHistogram`).
+@Suite struct HistogramRunTests {
+    static let twoHistograms = """
+        response_latency_ms_bucket{direction="outbound",authority="cart.shop.svc.cluster.local:80",dst_deployment="cart",dst_namespace="shop",status_code="200",le="10"} 1
+        response_latency_ms_bucket{direction="outbound",authority="cart.shop.svc.cluster.local:80",dst_deployment="cart",dst_namespace="shop",status_code="200",le="+Inf"} 2
+        response_latency_ms_sum{direction="outbound",authority="cart.shop.svc.cluster.local:80",dst_deployment="cart",dst_namespace="shop",status_code="200"} 30
+        response_latency_ms_count{direction="outbound",authority="cart.shop.svc.cluster.local:80",dst_deployment="cart",dst_namespace="shop",status_code="200"} 2
+        response_latency_ms_bucket{direction="outbound",authority="cart.shop.svc.cluster.local:80",dst_deployment="cart",dst_namespace="shop",status_code="500",le="10"} 0
+        response_latency_ms_bucket{direction="outbound",authority="cart.shop.svc.cluster.local:80",dst_deployment="cart",dst_namespace="shop",status_code="500",le="+Inf"} 1
+        response_latency_ms_bucket{le="10",direction="outbound",authority="cart.shop.svc.cluster.local:80",dst_deployment="cart",dst_namespace="shop",status_code="503"} 0
+        response_latency_ms_bucket{direction="outbound",authority="cart.shop.svc.cluster.local:80",dst_deployment="cart",dst_namespace="shop",status_code="503",le="+Inf"} 1
+
+        """
+
+    /// The series of one raw histogram are marked as one run; another label set, or a series of
+    /// another family between, starts a new one; the labels' order does not matter.
+    @Test func seriesOfOneRawHistogramAreMarkedAsOneRun() throws {
+        var decoder = ProxyPageDecoder()
+        let snapshot = try decoder.decode(Array(Self.twoHistograms.utf8))
+        #expect(snapshot.series.count == 8)
+        #expect(
+            snapshot.series.map(\.continuesHistogram) == [false, true, true, false, false, true, false, true])
+    }
+
+    /// A run whose first series the decoder forgot does not continue the series before it.
+    @Test func aRunWhoseFirstSeriesWasForgottenStartsAfresh() throws {
+        var decoder = ProxyPageDecoder()
+        decoder.staleAfterPages = 1
+        decoder.compactionCheckInterval = 1
+        _ = try decoder.decode(Array(Self.twoHistograms.utf8))
+        // The 500 histogram loses its le="10" bucket, so its +Inf bucket is then the first of its
+        // run; the 503 histogram goes away.
+        let lines = Self.twoHistograms.split(separator: "\n").filter {
+            !($0.contains("status_code=\"500\"") && $0.contains("le=\"10\"")) && !$0.contains("\"503\"")
+        }
+        let page = lines.joined(separator: "\n") + "\n"
+        var renumbered: ProxySnapshot?
+        for _ in 0..<4 where renumbered == nil {
+            let next = try decoder.decode(Array(page.utf8))
+            if next.renumbering != nil { renumbered = next }
+        }
+        let snapshot = try #require(renumbered)
+        #expect(snapshot.series.count == 5)
+        #expect(snapshot.series.map(\.continuesHistogram) == [false, true, true, false, false])
+    }
+}

@@ -1,3 +1,4 @@
+import HTTPServing
 import Logging
 import ServiceLifecycle
 import Synchronization
@@ -12,6 +13,7 @@ final class AdminService: Service, Sendable {
     private let lastWindow: LastWindow
     private let logger: Logger
     private let bound = Mutex(0)
+    private let refusalsLogged = Mutex(Set<SimpleHTTPServer.Refusal>())
 
     init(
         address: String, port: Int, metrics: AgentMetrics, readiness: @escaping @Sendable () -> Readiness,
@@ -36,6 +38,13 @@ final class AdminService: Service, Sendable {
                 lastWindow: { [lastWindow] in lastWindow.window.withLock { $0 } },
                 encodeFailed: { [logger] error in
                     logger.error("cannot encode /debug/routes", metadata: ["error": "\(error)"])
+                },
+                refused: { [logger, self] reason in
+                    // Once per reason: an attack must not flood the log; the counter has the rest.
+                    guard self.refusalsLogged.withLock({ $0.insert(reason).inserted }) else { return }
+                    logger.warning(
+                        "admin server cut a client off; later ones are counted in fathom_admin_requests_refused_total",
+                        metadata: ["reason": "\(reason.rawValue)"])
                 })
         } catch {
             throw AgentFailure.adminUnavailable(address: address, port: port, error: "\(error)")
