@@ -22,12 +22,12 @@ public final class AdminServer: Sendable {
         encodeFailed: @escaping @Sendable (any Error) -> Void = { _ in },
         refused: @escaping @Sendable (SimpleHTTPServer.Refusal) -> Void = { _ in }
     ) async throws -> AdminServer {
+        let countedRefusal: @Sendable (SimpleHTTPServer.Refusal) -> Void = { reason in
+            metrics.recordAdminRefusal(reason.rawValue)
+            refused(reason)
+        }
         let server = try await SimpleHTTPServer.start(
-            host: host, port: port, limits: .admin,
-            refused: { reason in
-                metrics.recordAdminRefusal(reason.rawValue)
-                refused(reason)
-            }
+            host: host, port: port, limits: .admin, refused: countedRefusal
         ) { request in
             let path = request.head.uri.split(separator: "?").first.map(String.init) ?? request.head.uri
             switch path {
