@@ -168,6 +168,15 @@ public final class Agent: Sendable {
                 "report.endpoint": "\(configuration.reportEndpoint)",
                 "admin.address": "\(configuration.adminAddress):\(configuration.adminPort)",
             ])
+        for problem in CredentialProblems.of(configuration) {
+            logger.warning(
+                "\(problem.message)",
+                metadata: [
+                    "report.tokenFile": "\(configuration.tokenFile)",
+                    "report.endpoint": "\(configuration.reportEndpoint)",
+                    "hint": "\(problem.hint)",
+                ])
+        }
         var failure: (any Error)?
         do {
             try await group.run()

@@ -1,4 +1,5 @@
 import AgentConfiguration
+import CredentialFiles
 import Foundation
 import KubernetesAPI
 
@@ -53,16 +54,21 @@ public enum ConfigurationCheck {
                         + " (run `fathom-agent config-reference` for every key)"))
             return items
         }
-        let token = FileManager.default.contents(atPath: configuration.tokenFile)
-        let tokenPresent =
-            token.map { !String(decoding: $0, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines).isEmpty }
-            ?? false
+        let problems = CredentialProblems.of(configuration)
         items.append(
-            Item(
-                passed: tokenPresent, title: "API token file \(configuration.tokenFile) holds a token",
-                hint: tokenPresent
-                    ? nil : "mount the Secret with the API token there, or set report.tokenFile to where it is mounted")
-        )
+            configuration.tokenFile.isEmpty
+                ? Item(passed: true, title: "no API token is sent (report.tokenFile is empty)", hint: nil)
+                : Item(
+                    passed: !problems.contains(.tokenMissing),
+                    title: "API token file \(configuration.tokenFile) holds a token",
+                    hint: problems.contains(.tokenMissing) ? CredentialProblems.tokenMissing.hint : nil))
+        if CredentialProblems.sendsInClear(configuration.reportEndpoint) {
+            items.append(
+                Item(
+                    passed: !problems.contains(.tokenInClear),
+                    title: "the API token is not sent in clear (report.endpoint is http://)",
+                    hint: problems.contains(.tokenInClear) ? CredentialProblems.tokenInClear.hint : nil))
+        }
         if let spool = configuration.spoolDirectory {
             let writable =
                 FileManager.default.isWritableFile(atPath: spool)
@@ -81,5 +87,56 @@ public enum ConfigurationCheck {
             (item.passed ? "√ " : "× ") + item.title + (item.hint.map { "\n    see: \($0)" } ?? "")
         }
         .joined(separator: "\n")
+    }
+}
+
+/// What is wrong with how the agent would authenticate to the collector: `run` warns of each at
+/// start, and `check` fails on each.
+public enum CredentialProblems: Sendable, Equatable {
+    /// `report.tokenFile` names a file that is missing or empty: batches go without
+    /// `Authorization`, and a collector that needs it refuses them.
+    case tokenMissing
+    /// A token is sent to an `http://` endpoint off this host: anyone on the path can read it.
+    case tokenInClear
+
+    /// The problems of `configuration` now (the token file is read).
+    public static func of(_ configuration: AgentConfiguration) -> [CredentialProblems] {
+        var problems: [CredentialProblems] = []
+        let tokenFile = configuration.tokenFile
+        // An empty report.tokenFile says the collector takes no token.
+        guard !tokenFile.isEmpty else { return [] }
+        let token = TokenFile(path: tokenFile).token()
+        if token == nil { problems.append(.tokenMissing) }
+        if token != nil && sendsInClear(configuration.reportEndpoint) { problems.append(.tokenInClear) }
+        return problems
+    }
+
+    /// Whether `endpoint` is `http://` to another host than this one (a collector on loopback,
+    /// such as a sidecar, is not reached over the network).
+    static func sendsInClear(_ endpoint: String) -> Bool {
+        guard endpoint.lowercased().hasPrefix("http://") else { return false }
+        let authority = endpoint.dropFirst("http://".count).prefix { $0 != "/" && $0 != "?" }
+        let host =
+            authority.hasPrefix("[")
+            ? String(authority.dropFirst().prefix { $0 != "]" })
+            : String(authority.prefix { $0 != ":" }).lowercased()
+        return !(host == "localhost" || host == "::1" || host.hasPrefix("127."))
+    }
+
+    /// The log line.
+    public var message: String {
+        switch self {
+        case .tokenMissing: return "API token file missing or empty: batches are sent without Authorization"
+        case .tokenInClear: return "report.endpoint is http:// to another host: the API token is sent in clear"
+        }
+    }
+
+    /// What to do about it.
+    public var hint: String {
+        switch self {
+        case .tokenMissing:
+            return "mount the Secret with the API token there, or set report.tokenFile to where it is mounted"
+        case .tokenInClear: return "use an https:// endpoint"
+        }
     }
 }

@@ -175,11 +175,8 @@ struct ConfigurationValues {
         guard let text = text(path) else { return "" }
         switch Self.keys[path]!.kind {
         case .url:
-            let lowered = text.lowercased()
-            guard lowered.hasPrefix("https://") || lowered.hasPrefix("http://"), text.count > 8,
-                !text.contains(" ")
-            else {
-                problem(path, "must be an http:// or https:// URL, got \"\(text)\"")
+            if let message = ValueParsing.endpointProblem(text) {
+                problem(path, message)
                 return text
             }
         case .choice(let options):

@@ -13,6 +13,52 @@ enum ValueParsing {
         return inet_pton(AF_INET, text, &v4) == 1 || inet_pton(AF_INET6, text, &v6) == 1
     }
 
+    /// Why `text` is not a usable collector URL, or nil when it is: `http` or `https`, a host
+    /// name, an IPv4 address or a bracketed IPv6 one, an optional port in 1...65535, a path and
+    /// query, no fragment, no spaces, and no `user:password@` (credentials go in the token
+    /// file, and a URL is logged). The message never repeats a password.
+    static func endpointProblem(_ text: String) -> String? {
+        let lowered = text.lowercased()
+        let scheme = ["https://", "http://"].first { lowered.hasPrefix($0) }
+        guard let scheme else { return "must be an http:// or https:// URL, got \"\(text)\"" }
+        let rest = text.dropFirst(scheme.count)
+        let authority = rest.prefix { $0 != "/" && $0 != "?" && $0 != "#" }
+        if authority.contains("@") {
+            return "must not carry credentials (user:password@): put the API token in the file report.tokenFile names"
+        }
+        guard !text.contains(where: \.isWhitespace) else { return "must not contain spaces, got \"\(text)\"" }
+        guard !text.contains("#") else { return "must not have a #fragment, got \"\(text)\"" }
+        let host: Substring
+        let port: Substring?
+        if authority.hasPrefix("[") {
+            guard let close = authority.firstIndex(of: "]") else {
+                return "has an IPv6 address without its closing ], got \"\(text)\""
+            }
+            host = authority[authority.index(after: authority.startIndex)..<close]
+            var v6 = in6_addr()
+            guard inet_pton(AF_INET6, String(host), &v6) == 1 else {
+                return "has \"\(host)\" in brackets, which is no IPv6 address"
+            }
+            let after = authority[authority.index(after: close)...]
+            guard after.isEmpty || after.hasPrefix(":") else { return "has text after its IPv6 address: \"\(after)\"" }
+            port = after.isEmpty ? nil : after.dropFirst()
+        } else {
+            let parts = authority.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
+            host = parts[0]
+            port = parts.count > 1 ? parts[1] : nil
+            let allowed = host.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "." || $0 == "-") }
+            guard !host.isEmpty, allowed, !host.hasPrefix("."), !host.hasPrefix("-") else {
+                return "has no valid host name, got \"\(text)\""
+            }
+        }
+        if let port {
+            guard let number = Int(port), port.allSatisfy(\.isASCII), (1...65_535).contains(number) else {
+                return "has port \"\(port)\"; a port is a number from 1 to 65535"
+            }
+        }
+        return nil
+    }
+
     /// `1h30m`, `10s`, `500ms`, `2.5s`, or a bare number of seconds.
     static func duration(_ text: String) -> Double? {
         if let seconds = Double(text) { return seconds }

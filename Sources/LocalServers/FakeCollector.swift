@@ -46,6 +46,9 @@ public final class FakeCollector: Sendable {
         var acceptedOrder: [String] = []
         /// While set, every request gets this status (a collector outage of unknown length).
         var outage: Int?
+        /// While set, a request without `Authorization: Bearer <token>` gets 401, as a real
+        /// collector answers a wrong or missing token.
+        var requiredToken: String?
     }
 
     private let state = Mutex(State())
@@ -106,6 +109,11 @@ public final class FakeCollector: Sendable {
         state.withLock { $0.outage = status }
     }
 
+    /// Requires (a token) or stops requiring (nil) `Authorization: Bearer <token>`.
+    public func requireToken(_ token: String?) {
+        state.withLock { $0.requiredToken = token }
+    }
+
     /// Every request received, retries included, in arrival order.
     public var requests: [Request] { state.withLock { $0.requests } }
 
@@ -125,8 +133,11 @@ public final class FakeCollector: Sendable {
         }
         var firstAcknowledged: Fathom_Agent_V1_ReportBatch?
         let answer = state.withLock { state -> Answer in
+            let authorized =
+                state.requiredToken.map { head.headers.first(name: "Authorization") == "Bearer \($0)" } ?? true
             let answer =
                 state.outage.map { .status($0, message: "collector unavailable") }
+                ?? (authorized ? nil : .status(401, message: "invalid token"))
                 ?? (state.script.isEmpty ? .accept : state.script.removeFirst())
             let key = head.headers.first(name: "Idempotency-Key")
             var status: Int?

@@ -3,6 +3,9 @@
 /// - 2xx acknowledges the batch.
 /// - 408, 429, every 5xx and transport errors (refused, reset, timeout, TLS) are transient: retry
 ///   with jittered exponential backoff, waiting at least what `Retry-After` asks (capped).
+/// - 401 and 403 say the credentials are wrong, which a rotated Secret mends (the token file is
+///   read again for each attempt): retried like the transient ones for `credentialsGracePeriod`
+///   from the batch's first attempt, so nothing is lost while it rotates, then dropped.
 /// - Any other status is permanent: the batch is dropped, counted, and the server's message logged.
 public struct RetryPolicy: Sendable, Equatable {
     /// The first retry waits about this long, in seconds.
@@ -12,6 +15,8 @@ public struct RetryPolicy: Sendable, Equatable {
     public var multiplier: Double = 2
     /// A server asking for more than this (seconds) is capped, so a bad header cannot stall reporting.
     public var maxRetryAfter: Double = 600
+    /// How long (seconds) a batch answered 401 or 403 is retried before it is dropped.
+    public var credentialsGracePeriod: Double = 3_600
 
     public init() {}
 
@@ -30,9 +35,12 @@ public struct RetryPolicy: Sendable, Equatable {
         case drop(reason: String)
     }
 
-    /// The decision after attempt number `attempt` (1 for the first try) ended with `outcome`.
-    /// `random` gives the jitter: the delay is uniformly between half and all of the backoff.
-    public func decide(_ outcome: Outcome, attempt: Int, random: inout some RandomNumberGenerator) -> Decision {
+    /// The decision after attempt number `attempt` (1 for the first try) ended with `outcome`,
+    /// `failingFor` seconds after the batch's first attempt. `random` gives the jitter: the delay
+    /// is uniformly between half and all of the backoff.
+    public func decide(
+        _ outcome: Outcome, attempt: Int, failingFor: Double = 0, random: inout some RandomNumberGenerator
+    ) -> Decision {
         let reason: String
         var serverDelay = 0.0
         switch outcome {
@@ -43,6 +51,9 @@ public struct RetryPolicy: Sendable, Equatable {
             case 408, 429, 500..<600:
                 reason = code == 429 ? "throttled" : "http_\(code / 100)xx"
                 serverDelay = min(maxRetryAfter, max(0, retryAfter ?? 0))
+            case 401, 403:
+                reason = code == 401 ? "unauthorized" : "forbidden"
+                guard failingFor < credentialsGracePeriod else { return .drop(reason: reason) }
             default:
                 return .drop(reason: "rejected")
             }

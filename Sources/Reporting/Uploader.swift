@@ -206,12 +206,14 @@ public actor Uploader {
         Double(duration.components.seconds) + Double(duration.components.attoseconds) * 1e-18
     }
 
-    private var attempts: [String: Int] = [:]
+    /// Per batch still queued: attempts made, and when the first was.
+    private var attempts: [String: (count: Int, first: ContinuousClock.Instant)] = [:]
 
     private func nextAttempt() -> Int {
         guard let key = queue.first?.idempotencyKey else { return 1 }
-        attempts[key, default: 0] += 1
-        return attempts[key]!
+        let count = (attempts[key]?.count ?? 0) + 1
+        attempts[key] = (count, attempts[key]?.first ?? ContinuousClock.now)
+        return count
     }
 
     /// Posts the oldest batch once and acts on the result.
@@ -224,7 +226,9 @@ public actor Uploader {
             // (and spool) for the next start, and nothing is counted or logged.
             return .retry(delay: 0, reason: Self.cancelled)
         }
-        let decision = configuration.retry.decide(outcome, attempt: attempt, random: &random)
+        let failingFor = attempts[batch.idempotencyKey].map { Self.seconds(ContinuousClock.now - $0.first) } ?? 0
+        let decision = configuration.retry.decide(
+            outcome, attempt: attempt, failingFor: failingFor, random: &random)
         defer { observe(currentStats) }
         switch decision {
         case .acknowledged:

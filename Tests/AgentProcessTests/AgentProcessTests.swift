@@ -234,4 +234,36 @@ import Glibc
         #expect(denied.output.contains("× can list and watch daemonsets"), "\(denied.output)")
         try await forbidden.shutdown()
     }
+
+    /// A missing token file and a token sent over http:// to another host: `run` says so at start
+    /// (and runs), `check` fails on each.
+    @Test func credentialProblemsAreWarnedByRunAndFailCheck() async throws {
+        let scene = try await ProcessScene.start()
+        let inClear = try scene.writeConfiguration(
+            scene.configuration(endpoint: "http://collector.example.invalid:8080/v1"), name: "clear.yaml")
+        let noToken = try scene.writeConfiguration(
+            scene.configuration().replacingOccurrences(of: scene.tokenFile, with: scene.directory + "/absent"),
+            name: "no-token.yaml")
+
+        let clearCheck = try AgentSubprocess.start("fathom-agent", ["check", "--offline", "--config", inClear])
+        #expect(await clearCheck.exitStatus(within: 30) == 1, "\(clearCheck.output)")
+        #expect(clearCheck.output.contains("× the API token is not sent in clear"), "\(clearCheck.output)")
+        let tokenCheck = try AgentSubprocess.start("fathom-agent", ["check", "--offline", "--config", noToken])
+        #expect(await tokenCheck.exitStatus(within: 30) == 1, "\(tokenCheck.output)")
+        #expect(tokenCheck.output.contains("× API token file \(scene.directory)/absent holds a token"))
+
+        for (config, message) in [
+            (inClear, "report.endpoint is http:// to another host: the API token is sent in clear"),
+            (noToken, "API token file missing or empty: batches are sent without Authorization"),
+        ] {
+            let agent = try Self.run(config)
+            defer { agent.kill() }
+            #expect(await eventually(within: 30) { !agent.logs(message).isEmpty }, "\(agent.errors)")
+            #expect(agent.logs(message).count == 1)
+            #expect(try await agent.get("/healthz").status == 200, "it runs all the same")
+            agent.signal(SIGTERM)
+            #expect(await agent.exitStatus(within: 30) == 0, "\(agent.errors)")
+        }
+        try await scene.shutdown()
+    }
 }

@@ -5,9 +5,9 @@ import Testing
 @Suite struct RetryPolicyTests {
     let policy = RetryPolicy()
 
-    func decide(_ outcome: RetryPolicy.Outcome, attempt: Int = 1) -> RetryPolicy.Decision {
+    func decide(_ outcome: RetryPolicy.Outcome, attempt: Int = 1, failingFor: Double = 0) -> RetryPolicy.Decision {
         var random = SeededRandom(seed: 1)
-        return policy.decide(outcome, attempt: attempt, random: &random)
+        return policy.decide(outcome, attempt: attempt, failingFor: failingFor, random: &random)
     }
 
     @Test(arguments: [200, 201, 202, 204])
@@ -15,9 +15,22 @@ import Testing
         #expect(decide(.status(code, retryAfter: nil)) == .acknowledged)
     }
 
-    @Test(arguments: [400, 401, 403, 404, 409, 413, 422])
+    @Test(arguments: [400, 404, 409, 413, 422])
     func otherClientErrorsArePermanent(code: Int) {
         #expect(decide(.status(code, retryAfter: nil)) == .drop(reason: "rejected"))
+    }
+
+    /// Wrong credentials are mended by rotating the Secret: retried for the grace period, then
+    /// dropped, counted under their own reason.
+    @Test(arguments: [(401, "unauthorized"), (403, "forbidden")])
+    func credentialErrorsRetryForTheGracePeriodThenDrop(code: Int, reason: String) {
+        guard case .retry(_, let retryReason) = decide(.status(code, retryAfter: nil), attempt: 30, failingFor: 3_599)
+        else {
+            Issue.record("a \(code) within the grace period must be retried")
+            return
+        }
+        #expect(retryReason == reason)
+        #expect(decide(.status(code, retryAfter: nil), attempt: 31, failingFor: 3_600) == .drop(reason: reason))
     }
 
     @Test(arguments: [

@@ -121,6 +121,30 @@ final class DelayLog: Sendable {
         try await collector.shutdown()
     }
 
+    /// A 401 is kept and retried while the Secret rotates: the batch goes with the new token.
+    @Test func unauthorizedBatchIsRetriedWithTheRotatedToken() async throws {
+        let collector = try await FakeCollector.start()
+        collector.requireToken("new-token")
+        let tokenFile = FileManager.default.temporaryDirectory.appendingPathComponent("token-\(UUID().uuidString)")
+        try "old-token".write(to: tokenFile, atomically: true, encoding: .utf8)
+        var settings = configuration(collector)
+        settings.tokenFile = tokenFile.path
+        try await withUploader(settings) { uploader in
+            for batch in try batches(1) { await uploader.enqueue(batch) }
+            #expect(await eventually { collector.requests.count >= 2 })
+            // The Secret is rotated (a new file, as the kubelet swaps it in).
+            try "new-token".write(to: tokenFile, atomically: true, encoding: .utf8)
+            #expect(await eventually { collector.acceptedBatches.count == 1 })
+            #expect(await uploader.currentStats.dropped.isEmpty)
+            #expect((await uploader.currentStats.retries["unauthorized"] ?? 0) >= 2)
+        }
+        #expect(collector.requests.first?.authorization == "Bearer old-token")
+        #expect(collector.requests.last?.authorization == "Bearer new-token")
+        #expect(collector.acceptedBatches.map(\.sequence) == [1])
+        try? FileManager.default.removeItem(at: tokenFile)
+        try await collector.shutdown()
+    }
+
     @Test func slowCollectorTimesOutThenDeduplicates() async throws {
         let collector = try await FakeCollector.start(script: [.slow(seconds: 1.5, then: .accept)])
         var settings = configuration(collector)
