@@ -153,7 +153,7 @@ let package = Package(
             dependencies: ["FathomDemo", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         // Test-only helpers: the shared fixtures, page damage, subprocesses, certificates.
-        .target(name: "AgentTestSupport", dependencies: ["FathomModel", "ProxySimulation"]),
+        .target(name: "AgentTestSupport", dependencies: ["FathomModel", "ProxySimulation", logging]),
         // Counts heap allocations by interposing malloc; linked into the benchmark only.
         .target(name: "AllocationCounter"),
         .executableTarget(

@@ -149,6 +149,14 @@ public final class AgentMetrics: Sendable {
                 labels: [("reason", reason)]
             ).increment(by: Int64(count - previous.retries[reason, default: 0]))
         }
+        if stats.spoolWriteFailures > previous.spoolWriteFailures {
+            registry.makeCounter(
+                descriptor: Self.descriptor(
+                    "fathom_report_spool_write_failures_total",
+                    "Batches that could not be written to the spool and are kept in memory only."),
+                labels: []
+            ).increment(by: Int64(stats.spoolWriteFailures - previous.spoolWriteFailures))
+        }
         for (reason, count) in stats.dropped where count > previous.dropped[reason, default: 0] {
             registry.makeCounter(
                 descriptor: Self.descriptor("fathom_report_batches_dropped_total", "Batches given up, by reason."),

@@ -38,6 +38,8 @@ public struct UploaderStats: Sendable, Equatable {
     public var dropped: [String: Int] = [:]
     public var queuedBatches = 0
     public var queuedBytes = 0
+    /// Batches that could not be written to the spool (kept in memory only).
+    public var spoolWriteFailures = 0
     /// Seconds each acknowledged POST took, most recent last (bounded).
     public var recentUploadSeconds: [Double] = []
 
@@ -128,8 +130,19 @@ public actor Uploader {
                     logger.warning(
                         "Spool full: dropped the oldest batch", metadata: ["batch.key": "\(dropped.idempotencyKey)"])
                 }
+                if spoolFailing {
+                    spoolFailing = false
+                    logger.info("Spool writable again", metadata: ["batch.key": "\(batch.idempotencyKey)"])
+                }
             } catch {
-                logger.error("Cannot write the spool", metadata: ["error": "\(error)"])
+                stats.spoolWriteFailures += 1
+                // Once per outage of the disk, not per window: the counter has the rest.
+                if !spoolFailing {
+                    spoolFailing = true
+                    logger.error(
+                        "Cannot write the spool; batches are kept in memory only until it works again",
+                        metadata: ["error": "\(error)", "batch.key": "\(batch.idempotencyKey)"])
+                }
             }
         }
         for dropped in queue.enqueue(batch) {
@@ -205,6 +218,9 @@ public actor Uploader {
     static func seconds(_ duration: Duration) -> Double {
         Double(duration.components.seconds) + Double(duration.components.attoseconds) * 1e-18
     }
+
+    /// Whether the last spool write failed (so the failure is logged once, and the recovery).
+    private var spoolFailing = false
 
     /// Per batch still queued: attempts made, and when the first was.
     private var attempts: [String: (count: Int, first: ContinuousClock.Instant)] = [:]

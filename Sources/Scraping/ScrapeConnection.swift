@@ -247,14 +247,21 @@ private final class PageResponseHandler: ChannelDuplexHandler {
         if exchange != nil {
             fail(
                 context,
-                .init(
-                    reason: .reset, detail: "connection closed by the target before the answer ended",
-                    beforeResponse: !sawHead))
+                sawHead
+                    ? .init(reason: .truncated, detail: "the target closed the connection before the body ended")
+                    : .init(
+                        reason: .reset, detail: "connection closed by the target before it answered",
+                        beforeResponse: true))
         }
         context.fireChannelInactive()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if sawHead, let parserError = error as? HTTPParserError, parserError == .invalidEOFState {
+            // The decoder's word for a connection closed inside the body.
+            fail(context, .init(reason: .truncated, detail: "the target closed the connection before the body ended"))
+            return
+        }
         fail(context, .init(reason: ScrapeFailure(transportError: error), detail: "\(error)", beforeResponse: !sawHead))
     }
 

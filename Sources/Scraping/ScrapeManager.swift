@@ -90,6 +90,8 @@ public actor ScrapeManager {
         let connection = fetcher.connection(to: target.url)
         defer { connection.close() }
         var failing: ScrapeFailure?
+        // The kind of bad line last logged for this target's pages; nil while they read cleanly.
+        var badLines: String?
         let clock = ContinuousClock()
         var intervalSeconds = settings.interval
         var interval = Duration.milliseconds(Int64(intervalSeconds * 1_000))
@@ -114,6 +116,26 @@ public actor ScrapeManager {
                     target, on: connection, decoder: &decoder, fetcher: fetcher, permits: permits,
                     timeout: settings.timeout, maxBytes: settings.maxPageBytes, logger: logger)
             else { break }
+            if case .scraped(_, let snapshot, _, _) = event {
+                // Logged when a target's pages start having bad lines or have another kind, and
+                // when they read cleanly again; `fathom_page_bad_lines_total` counts every one.
+                let problem = snapshot.stats.badLines > 0 ? snapshot.stats.firstBadLine : nil
+                if problem?.reason != badLines {
+                    if let problem {
+                        logger.warning(
+                            "Proxy page has bad lines; they were skipped",
+                            metadata: [
+                                "scrape.target": "\(target.url)", "k8s.pod": "\(target.proxy)",
+                                "page.bad_lines": "\(snapshot.stats.badLines)", "page.first_problem": "\(problem)",
+                            ])
+                    } else {
+                        logger.info(
+                            "Proxy page reads cleanly again",
+                            metadata: ["scrape.target": "\(target.url)", "k8s.pod": "\(target.proxy)"])
+                    }
+                    badLines = problem?.reason
+                }
+            }
             if case .failed(_, let reason, let detail) = event {
                 // Logged when a target starts failing or fails differently, not on every interval.
                 if failing != reason {
@@ -179,14 +201,6 @@ public actor ScrapeManager {
             let snapshot = try? decoder.decode(page.bytes)
             guard let snapshot, snapshot.stats.samples > 0 || snapshot.stats.badLines == 0 else {
                 return .failed(target, .parseError, detail: "no sample on the page could be read")
-            }
-            if snapshot.stats.badLines > 0, let problem = snapshot.stats.firstBadLine {
-                logger.warning(
-                    "Proxy page has bad lines; they were skipped",
-                    metadata: [
-                        "scrape.target": "\(target.url)", "k8s.pod": "\(target.proxy)",
-                        "page.bad_lines": "\(snapshot.stats.badLines)", "page.first_problem": "\(problem)",
-                    ])
             }
             return .scraped(target, snapshot, seconds: seconds, at: page.answeredAt)
         case .failure(let error):

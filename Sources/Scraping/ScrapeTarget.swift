@@ -46,6 +46,9 @@ public enum ScrapeFailure: String, Sendable, CaseIterable, Error {
     case reset
     case httpStatus = "http_status"
     case tooLarge = "too_large"
+    /// The answer ended before its body did (short of its `Content-Length`, or a chunked body
+    /// without its last chunk).
+    case truncated
     case parseError = "parse_error"
     case other
 }

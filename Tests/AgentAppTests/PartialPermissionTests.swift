@@ -12,32 +12,6 @@ import ProxySimulation
 import Synchronization
 import Testing
 
-/// Log lines kept for a test to read.
-final class LogStore: Sendable {
-    let lines = Mutex<[(message: String, metadata: [String: String])]>([])
-
-    func count(_ message: String, where matches: ([String: String]) -> Bool = { _ in true }) -> Int {
-        lines.withLock { $0.filter { $0.message == message && matches($0.metadata) }.count }
-    }
-}
-
-/// A LogHandler writing into a `LogStore`.
-struct CapturingLogHandler: LogHandler {
-    let store: LogStore
-    var metadata: Logger.Metadata = [:]
-    var logLevel: Logger.Level = .info
-
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
-
-    func log(event: LogEvent) {
-        let merged = metadata.merging(event.metadata ?? [:]) { _, new in new }
-        store.lines.withLock { $0.append(("\(event.message)", merged.mapValues { "\($0)" })) }
-    }
-}
-
 /// One missing permission never blinds the agent: what synced is used, the gap is reported in
 /// every batch and on `/metrics`, and each change of a resource's state is logged once.
 @Suite struct PartialPermissionTests {

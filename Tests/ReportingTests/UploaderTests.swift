@@ -163,6 +163,40 @@ final class DelayLog: Sendable {
         try await collector.shutdown()
     }
 
+    /// A spool that cannot be written (here its directory replaced by a file) keeps batches in
+    /// memory, counts each failure and logs once, and once more when it works again.
+    @Test func aSpoolWriteFailureIsCountedAndLoggedOncePerOutage() async throws {
+        let spool = NSTemporaryDirectory() + "fathom-spool-\(UInt64.random(in: 0...UInt64.max))"
+        defer { try? FileManager.default.removeItem(atPath: spool) }
+        let collector = try await FakeCollector.start()
+        collector.setOutage(503)
+        var settings = configuration(collector)
+        settings.spoolDirectory = spool
+        let logs = LogStore()
+        let client = HTTPClient(eventLoopGroupProvider: .singleton)
+        let uploader = try Uploader(configuration: settings, client: client, logger: logs.logger("test"))
+        try FileManager.default.removeItem(atPath: spool)
+        _ = FileManager.default.createFile(atPath: spool, contents: Data("not a directory".utf8))
+        for batch in try batches(3) { await uploader.enqueue(batch) }
+        #expect(await uploader.currentStats.spoolWriteFailures == 3)
+        #expect(await uploader.currentStats.queuedBatches == 3)
+        try FileManager.default.removeItem(atPath: spool)
+        try FileManager.default.createDirectory(atPath: spool, withIntermediateDirectories: true)
+        for batch in try batches(1, instance: "later") { await uploader.enqueue(batch) }
+        #expect(await uploader.currentStats.spoolWriteFailures == 3)
+        #expect(
+            logs.count("Cannot write the spool; batches are kept in memory only until it works again") == 1)
+        #expect(logs.count("Spool writable again") == 1)
+        // Nothing was lost: every batch reaches the collector once it is back.
+        collector.setOutage(nil)
+        let loop = Task { await uploader.run() }
+        #expect(await eventually { collector.acceptedBatches.count == 4 })
+        loop.cancel()
+        await loop.value
+        try await client.shutdown()
+        try await collector.shutdown()
+    }
+
     @Test func spoolCarriesBatchesAcrossARestart() async throws {
         let spool = NSTemporaryDirectory() + "fathom-spool-\(UInt64.random(in: 0...UInt64.max))"
         defer { try? FileManager.default.removeItem(atPath: spool) }

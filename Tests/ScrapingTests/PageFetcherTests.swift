@@ -79,6 +79,18 @@ final class SeenEncodings: Sendable {
                     return .reply(status: 200, headers: [("Content-Encoding", "gzip")], body: [1, 2, 3, 4])
                 case "/slow": return .delayed(seconds: 1, status: 200, body: Self.page)
                 case "/drop": return .dropConnection
+                case "/short":
+                    // 5,000 bytes promised, 100 sent, then the connection closes.
+                    return .stream(status: 200, headers: [("Content-Length", "5000")]) { stream in
+                        stream.write([UInt8](repeating: 0x61, count: 100))
+                        stream.schedule(after: 0.05) { stream.abort() }
+                    }
+                case "/unfinished":
+                    // A chunked body without its last chunk.
+                    return .stream(status: 200) { stream in
+                        stream.write(Self.page)
+                        stream.schedule(after: 0.05) { stream.abort() }
+                    }
                 default: return .reply(status: 404)
                 }
             },
@@ -90,6 +102,9 @@ final class SeenEncodings: Sendable {
                 #expect(reason(await fetcher.fetch(base + "/badgzip", timeout: 10, maxBytes: 1 << 20)) == .parseError)
                 #expect(reason(await fetcher.fetch(base + "/slow", timeout: 0.2, maxBytes: 1 << 20)) == .timeout)
                 #expect(reason(await fetcher.fetch(base + "/drop", timeout: 10, maxBytes: 1 << 20)) == .reset)
+                #expect(reason(await fetcher.fetch(base + "/short", timeout: 10, maxBytes: 1 << 20)) == .truncated)
+                #expect(
+                    reason(await fetcher.fetch(base + "/unfinished", timeout: 10, maxBytes: 1 << 20)) == .truncated)
             })
     }
 

@@ -74,6 +74,42 @@ final class Recorder: Sendable {
         try await server.shutdown()
     }
 
+    /// A proxy whose every page has a bad line is logged about once, not on every scrape; a page
+    /// with another kind of bad line, and pages that read cleanly again, once each.
+    @Test func badLinesAreLoggedOncePerChange() async throws {
+        let recorder = Recorder()
+        let pages = Mutex<[UInt8]>(Self.page + Array("garbage line\n".utf8))
+        let server = try await SimpleHTTPServer.start { _ in .reply(status: 200, body: pages.withLock { $0 }) }
+        var settings = ScrapeSettings()
+        settings.interval = 0.05
+        settings.timeout = 5
+        let logs = LogStore()
+        let manager = ScrapeManager(
+            settings: settings, fetcher: PageFetcher(), logger: logs.logger("scrape"),
+            deliver: { event in recorder.events.withLock { $0.append(event) } })
+        let running = Task { await manager.run() }
+        await manager.update(targets: [target("a", server.port)])
+        #expect(await eventually { recorder.scraped("a").count >= 5 })
+        // Another kind: a series twice on the page.
+        pages.withLock { $0 = Self.page + Self.page }
+        let before = recorder.scraped("a").count
+        #expect(await eventually { recorder.scraped("a").count >= before + 5 })
+        pages.withLock { $0 = Self.page }
+        let clean = recorder.scraped("a").count
+        #expect(await eventually { recorder.scraped("a").count >= clean + 5 })
+        await manager.finish()
+        running.cancel()
+        await running.value
+        let warnings = logs.lines.withLock { lines in
+            lines.filter { $0.message == "Proxy page has bad lines; they were skipped" }
+                .map { $0.metadata["page.first_problem"] ?? "" }
+        }
+        #expect(warnings.count == 2, "\(warnings)")
+        #expect(warnings.last?.hasPrefix("duplicate_series") == true, "\(warnings)")
+        #expect(logs.count("Proxy page reads cleanly again") == 1)
+        try await server.shutdown()
+    }
+
     @Test func concurrencyIsCapped() async throws {
         let recorder = Recorder()
         let server = try await SimpleHTTPServer.start { _ in
