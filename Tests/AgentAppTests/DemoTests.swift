@@ -26,8 +26,13 @@ import Testing
         options.restartAfter = 4.5
         let demo = Demo(options: options, output: { line in printed.lines.withLock { $0.append(line) } })
         let windows = try await demo.run()
-        // Three full windows, then the partial one closed at shutdown.
-        #expect(windows.count == 4)
+        // Windows of 3 s over 9 s, then the partial one closed at shutdown. How many the clock
+        // closes before the end depends on the machine's load, so the check is that there are
+        // at least three and that they tile the run: each starts where the one before ended.
+        #expect(windows.count >= 3)
+        for (earlier, later) in zip(windows, windows.dropFirst()) {
+            #expect(later.start == earlier.end, "\(earlier.start)–\(earlier.end), then \(later.start)")
+        }
         let workloads = Set(windows.flatMap { $0.routes.map(\.key.workload.name) })
         #expect(workloads == ["web", "vote-bot", "voting", "webapp"])
         let output = printed.lines.withLock { $0.joined(separator: "\n") }
@@ -39,7 +44,7 @@ import Testing
         #expect(received.count == windows.count)
         #expect(received.allSatisfy { $0.contains("from cluster demo") && $0.contains("\nWORKLOAD  ") })
         #expect(received.enumerated().allSatisfy { index, line in line.contains("-\(index + 1) from cluster") })
-        #expect(received.last?.contains("6 targets") == true)
+        #expect(received.contains { $0.contains("6 targets") })
         // Discovery through the fake Kubernetes API: the inventory and the pod on an older proxy.
         #expect(output.contains("inventory (full)"))
         #expect(output.contains("pods behind the control plane's proxy version: vote-bot-5f7c9d8b6-lk2pw"))
