@@ -39,8 +39,9 @@ public enum Gzip {
             }
         }
         guard status == Z_STREAM_END else { throw Failure(operation: "deflate", code: status) }
-        output.removeSubrange(produced...)
-        return output
+        // A copy of exactly the compressed size: trimming in place would keep the whole bound
+        // (about the input's size) allocated for as long as the batch waits to be sent.
+        return Array(output[..<produced])
     }
 
     /// Decompresses a gzip stream, refusing to produce more than `limit` bytes.

@@ -6,7 +6,8 @@
 public struct BatchQueue: Sendable {
     public let maxBytes: Int
     public private(set) var bytes = 0
-    private var batches: [EncodedBatch] = []
+    /// Sent or dropped batches before `head` are nil, so their bodies are freed at once.
+    private var batches: [EncodedBatch?] = []
     private var head = 0
 
     public init(maxBytes: Int) {
@@ -34,11 +35,11 @@ public struct BatchQueue: Sendable {
     /// Removes and returns the oldest batch.
     @discardableResult
     public mutating func popFirst() -> EncodedBatch? {
-        guard head < batches.count else { return nil }
-        let batch = batches[head]
+        guard head < batches.count, let batch = batches[head] else { return nil }
+        batches[head] = nil
         head += 1
         bytes -= batch.body.count
-        // Reclaim the consumed prefix once it is half the storage.
+        // Reclaim the consumed prefix (empty slots by now) once it is half the storage.
         if head > 32 && head * 2 > batches.count {
             batches.removeFirst(head)
             head = 0
@@ -47,5 +48,5 @@ public struct BatchQueue: Sendable {
     }
 
     /// Every queued batch, oldest first.
-    public var all: ArraySlice<EncodedBatch> { batches[head...] }
+    public var all: [EncodedBatch] { batches[head...].compactMap { $0 } }
 }

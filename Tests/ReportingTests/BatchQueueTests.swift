@@ -24,6 +24,23 @@ func batch(_ sequence: UInt64, bytes: Int, instance: String = "i1") -> EncodedBa
         #expect(queue.isEmpty && queue.bytes == 0)
     }
 
+    /// A batch taken off the queue is held by its taker alone: the queue keeps no copy of its
+    /// body (which would stay allocated until later batches piled up). Writing to a body held
+    /// elsewhere too would copy it to a new address first.
+    @Test func aPoppedBatchIsNoLongerHeldByTheQueue() {
+        var queue = BatchQueue(maxBytes: 1 << 20)
+        for sequence in 1...3 { _ = queue.enqueue(batch(UInt64(sequence), bytes: 1_000)) }
+        guard var popped = queue.popFirst() else {
+            Issue.record("the queue was empty")
+            return
+        }
+        let before = popped.body.withUnsafeBufferPointer { UInt(bitPattern: $0.baseAddress) }
+        popped.body[0] = 0xFF
+        let after = popped.body.withUnsafeBufferPointer { UInt(bitPattern: $0.baseAddress) }
+        #expect(before == after)
+        #expect(queue.all.map(\.sequence) == [2, 3])
+    }
+
     @Test func longRunsStayBounded() {
         var queue = BatchQueue(maxBytes: 1_000)
         var dropped = 0
