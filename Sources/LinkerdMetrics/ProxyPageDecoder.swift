@@ -140,7 +140,13 @@ public struct ProxyPageDecoder: Sendable {
                     }
                     continue
                 }
-                series.append(register(SeriesClassifier.classify(view, sample)))
+                var kind = SeriesClassifier.classify(view, sample)
+                if case .route(let identity, _, _) = kind, !Self.fits(identity) {
+                    // Numbered as ignored, so later pages do not parse it again; counted once.
+                    kind = .ignored
+                    try reject(.labelTooLong, line: parser.lineNumber, &stats)
+                }
+                series.append(register(kind))
                 values.append(.nan)
                 target = table.append(fingerprint, page: page)
             }
@@ -162,6 +168,16 @@ public struct ProxyPageDecoder: Sendable {
             processStartTime: processStartTime, build: sawBuild ? build : nil, stats: stats)
         snapshot.renumbering = renumbering
         return snapshot
+    }
+
+    /// Route strings longer than this (bytes of the target, route or peer) are refused: real ones
+    /// are names and paths of at most a few hundred bytes, and each is kept per route and sent in
+    /// every batch and `/debug/routes`.
+    public static let maxRouteStringBytes = 1_024
+
+    static func fits(_ identity: RouteIdentity) -> Bool {
+        identity.target.utf8.count <= maxRouteStringBytes && identity.route.utf8.count <= maxRouteStringBytes
+            && identity.peer.utf8.count <= maxRouteStringBytes
     }
 
     /// The number of line ends in `bytes`: at least the number of series on the page.

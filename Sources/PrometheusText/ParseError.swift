@@ -27,6 +27,9 @@ public struct ParseError: Error, Equatable, Sendable, CustomStringConvertible {
         case duplicateSeries = "duplicate_series"
         /// A counter or bucket of NaN or ±Inf (a decoder's check: such a value cannot be counted).
         case nonFiniteValue = "non_finite_value"
+        /// A route series whose target, route or peer is longer than a decoder keeps (its check:
+        /// such a string would be carried into every batch).
+        case labelTooLong = "label_too_long"
     }
 
     public var reason: Reason

@@ -47,6 +47,24 @@ import Testing
         #expect(try fresh.decode(Array(changed.utf8)).totals() == second.totals())
     }
 
+    /// A route string longer than the decoder keeps is refused once, with its reason, and the
+    /// series stays out of every later page without being parsed again.
+    @Test func aTooLongRouteStringIsRefusedOnceAndStaysOut() throws {
+        let long = String(repeating: "x", count: ProxyPageDecoder.maxRouteStringBytes + 1)
+        let page =
+            Self.page
+            + "route_response_total{direction=\"outbound\",dst=\"cart.shop.svc.cluster.local:80\",rt_route=\"GET /\(long)\",status_code=\"200\",classification=\"success\"} 7\n"
+        var decoder = ProxyPageDecoder()
+        let first = try decoder.decode(Array(page.utf8))
+        #expect(first.stats.badLines == 1)
+        #expect(first.stats.firstBadLine?.reason == "label_too_long")
+        #expect(first.routes.allSatisfy { $0.route.utf8.count <= ProxyPageDecoder.maxRouteStringBytes })
+        #expect(first.totals()[Self.items] == RouteTotals(success: 140))
+        let second = try decoder.decode(Array(page.utf8))
+        #expect(second.stats.badLines == 0)
+        #expect(second.routes.count == first.routes.count)
+    }
+
     @Test func badValueOnKnownSeriesIsCaughtAndOnlyThatLineIsLost() throws {
         var decoder = ProxyPageDecoder()
         _ = try decoder.decode(Array(Self.page.utf8))
