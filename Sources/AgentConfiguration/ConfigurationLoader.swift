@@ -41,6 +41,30 @@ public enum ConfigurationLoader {
         return text
     }
 
+    /// Values (scalars, mappings, lists) a file may expand to, its aliases expanded: a real
+    /// configuration has well under a hundred.
+    public static let maxExpandedValues = 10_000
+
+    /// The number of values `node` holds with every alias expanded, counted up to just past `limit`.
+    static func expandedSize(of node: Node, limit: Int) -> Int {
+        var count = 0
+        var pending = [node]
+        while let next = pending.popLast() {
+            count += 1
+            if count > limit { return count }
+            switch next {
+            case .mapping(let mapping):
+                for (key, value) in mapping {
+                    pending.append(key)
+                    pending.append(value)
+                }
+            case .sequence(let sequence): pending.append(contentsOf: sequence)
+            case .scalar, .alias: break
+            }
+        }
+        return count
+    }
+
     /// Parses and validates `yaml` with `environment` overrides.
     public static func load(yaml: String, environment: [String: String] = [:]) throws(ConfigurationError)
         -> AgentConfiguration
@@ -51,7 +75,20 @@ public enum ConfigurationLoader {
         // 1. The file.
         let tree: Any?
         do {
-            tree = try Yams.load(yaml: yaml)
+            // Composed first, with aliases as shared subtrees, and measured as if expanded: nine
+            // anchors of nine aliases each (a few hundred bytes) expand to billions of values,
+            // which building the values would try.
+            let node = try Yams.compose(yaml: yaml)
+            if let node, Self.expandedSize(of: node, limit: maxExpandedValues) > maxExpandedValues {
+                throw ConfigurationError(problems: [
+                    ConfigurationProblem(
+                        key: "(file)",
+                        message: "expands to more than \(maxExpandedValues) values through YAML aliases (*name)")
+                ])
+            }
+            tree = node.map { Constructor.default.any(from: $0) }
+        } catch let error as ConfigurationError {
+            throw error
         } catch {
             throw ConfigurationError(problems: [
                 ConfigurationProblem(key: "(file)", message: "not valid YAML: \(error)")

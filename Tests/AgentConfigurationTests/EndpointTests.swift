@@ -45,3 +45,36 @@ import Testing
         }
     }
 }
+
+/// YAML aliases are allowed, but a file that expands past `maxExpandedValues` through them (a
+/// "billion laughs" of a few hundred bytes, which fits in a ConfigMap) is refused before its
+/// values are built.
+@Suite struct AliasExpansionTests {
+    @Test func anAliasBombIsRefusedAndNamed() throws {
+        var yaml =
+            "cluster: {name: prod}\nreport: {endpoint: 'https://ingest.example.com'}\na0: &a0 [x, x, x, x, x, x, x, x, x]\n"
+        for level in 1...8 {
+            let previous = Array(repeating: "*a\(level - 1)", count: 9).joined(separator: ", ")
+            yaml += "a\(level): &a\(level) [\(previous)]\n"
+        }
+        #expect(yaml.utf8.count < 1_000)
+        do throws(ConfigurationError) {
+            _ = try ConfigurationLoader.load(yaml: yaml)
+            Issue.record("an alias bomb was accepted")
+        } catch {
+            #expect(error.problems.map(\.message).contains { $0.contains("through YAML aliases") })
+        }
+    }
+
+    @Test func ordinaryAliasesStillWork() throws {
+        let yaml = """
+            cluster: {name: prod}
+            report: {endpoint: 'https://ingest.example.com'}
+            scrape:
+              namespaces:
+                exclude: &system [kube-system, linkerd]
+            """
+        let configuration = try ConfigurationLoader.load(yaml: yaml)
+        #expect(configuration.clusterName == "prod")
+    }
+}
