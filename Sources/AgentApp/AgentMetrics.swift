@@ -21,6 +21,7 @@ public final class AgentMetrics: Sendable {
     private let proxyRestarts: Gauge
     private let queueBatches: Gauge
     private let queueBytes: Gauge
+    private let spoolBytes: Gauge
     private let batchesSent: Counter
     private let bytesSent: Counter
     private let uploadDuration: DurationHistogram
@@ -61,9 +62,14 @@ public final class AgentMetrics: Sendable {
         proxyRestarts = registry.makeGauge(
             descriptor: Self.descriptor("fathom_proxy_restarts_seen", "Proxy restarts detected so far."))
         queueBatches = registry.makeGauge(
-            descriptor: Self.descriptor("fathom_report_queue_batches", "Batches waiting for upload."))
+            descriptor: Self.descriptor(
+                "fathom_report_queue_batches", "Batches waiting for upload, in memory or only in the spool."))
         queueBytes = registry.makeGauge(
-            descriptor: Self.descriptor("fathom_report_queue_bytes", "Compressed bytes waiting for upload."))
+            descriptor: Self.descriptor("fathom_report_queue_bytes", "Compressed bytes waiting for upload in memory."))
+        spoolBytes = registry.makeGauge(
+            descriptor: Self.descriptor(
+                "fathom_report_spool_bytes", "Compressed bytes of the batches in the spool (bounded by spool.maxBytes)."
+            ))
         batchesSent = registry.makeCounter(
             descriptor: Self.descriptor("fathom_report_batches_sent_total", "Batches the collector acknowledged."))
         bytesSent = registry.makeCounter(
@@ -134,6 +140,7 @@ public final class AgentMetrics: Sendable {
         }
         queueBatches.set(Int64(stats.queuedBatches))
         queueBytes.set(Int64(stats.queuedBytes))
+        spoolBytes.set(Int64(stats.spooledBytes))
         if stats.batchesSent > previous.batchesSent {
             let new = stats.batchesSent - previous.batchesSent
             batchesSent.increment(by: Int64(new))

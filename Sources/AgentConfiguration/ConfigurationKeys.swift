@@ -209,13 +209,15 @@ extension ConfigurationKey {
             "report.requestTimeout", \.requestTimeout, 1...600, default: "10s", .restart, "Time one upload may take."),
         .bytes(
             "report.queueMaxBytes", \.queueMaxBytes, (1 << 20)...(4 << 30), default: "64Mi", .restart,
-            "Compressed batches kept in memory while the collector is unreachable; the oldest go first."),
+            "Compressed batches kept in memory while the collector is unreachable; with a spool the newer wait on disk, without one the oldest go."
+        ),
         .optionalText(
             "report.spool.directory", \.spoolDirectory, .restart,
             "Directory (an emptyDir) that keeps queued batches across restarts; empty disables it."),
         .bytes(
             "report.spool.maxBytes", \.spoolMaxBytes, (1 << 20)...(64 << 30), default: "256Mi", .restart,
-            "Bound of the spool; the oldest batches go first."),
+            "Bound of the spool, which holds what the in-memory queue has no room for during an outage; the oldest batches go first."
+        ),
         .integer(
             "aggregation.maxRoutesPerWorkload", \.maxRoutesPerWorkload, 1...1_000_000, default: "1000", .restart,
             "Distinct routes per workload; more are folded into one overflow series."),

@@ -47,6 +47,18 @@ public struct BatchQueue: Sendable {
         return batch
     }
 
+    /// Removes the batch with `key`, wherever it is; nil when it is not queued.
+    @discardableResult
+    public mutating func remove(key: String) -> EncodedBatch? {
+        guard let index = batches[head...].firstIndex(where: { $0?.idempotencyKey == key }),
+            let batch = batches[index]
+        else { return nil }
+        if index == head { return popFirst() }
+        batches.remove(at: index)
+        bytes -= batch.body.count
+        return batch
+    }
+
     /// Every queued batch, oldest first.
     public var all: [EncodedBatch] { batches[head...].compactMap { $0 } }
 }

@@ -36,8 +36,12 @@ public struct UploaderStats: Sendable, Equatable {
     public var retries: [String: Int] = [:]
     /// Batches given up by bounded reason (rejected, queue_full, spool_full).
     public var dropped: [String: Int] = [:]
+    /// Batches waiting to be sent, in memory or only on disk.
     public var queuedBatches = 0
+    /// Bytes of the batches waiting in memory.
     public var queuedBytes = 0
+    /// Bytes of batches in the spool (on disk), those also in memory included.
+    public var spooledBytes = 0
     /// Batches that could not be written to the spool (kept in memory only).
     public var spoolWriteFailures = 0
     /// Seconds each acknowledged POST took, most recent last (bounded).
@@ -50,8 +54,10 @@ public struct UploaderStats: Sendable, Equatable {
 /// each batch is in flight at most once.
 ///
 /// A batch stays queued (and spooled) until the collector acknowledges it or rejects it for good;
-/// transient failures are retried with `RetryPolicy`. New batches keep arriving during an outage
-/// and the bounded queue drops the oldest, counting each drop. At shutdown `drain(within:)` turns
+/// transient failures are retried with `RetryPolicy`. New batches keep arriving during an outage:
+/// with a spool, the in-memory queue holds the oldest of them and the rest wait on disk until
+/// there is room, so an outage is bounded by `spoolMaxBytes` (the spool drops its oldest past
+/// that); without one, the bounded queue drops the oldest. Each drop is counted. At shutdown `drain(within:)` turns
 /// the same loop into a drain: it retries through the whole grace period and returns once the
 /// queue is empty or the time is up; what is left stays in the spool.
 public actor Uploader {
@@ -59,7 +65,10 @@ public actor Uploader {
     private let client: HTTPClient
     private let logger: Logger
     private let token: TokenFile?
-    private let spool: BatchSpool?
+    private var spool: BatchSpool?
+    /// Spooled batches newer than everything in `queue`, waiting on disk for room in it, oldest
+    /// first.
+    private var onDiskOnly: [BatchSpool.Entry] = []
     private let sleep: @Sendable (Double) async throws -> Void
     private let observe: @Sendable (UploaderStats) -> Void
     private var queue: BatchQueue
@@ -88,18 +97,28 @@ public actor Uploader {
         self.logger = logger
         self.sleep = sleep
         self.token = configuration.tokenFile.map(TokenFile.init(path:))
-        self.queue = BatchQueue(maxBytes: configuration.queueMaxBytes)
+        var queue = BatchQueue(maxBytes: configuration.queueMaxBytes)
         (wakeUps, wakeUp) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
         if let directory = configuration.spoolDirectory {
-            let spool = try BatchSpool(directory: directory, maxBytes: configuration.spoolMaxBytes)
-            self.spool = spool
-            for batch in try spool.load() {
-                for dropped in queue.enqueue(batch) {
-                    spool.remove(dropped)
-                    stats.dropped["queue_full", default: 0] += 1
+            var spool = try BatchSpool(directory: directory, maxBytes: configuration.spoolMaxBytes)
+            // What fits in memory is read now; the rest as the queue empties.
+            var waiting: [BatchSpool.Entry] = []
+            for entry in spool.entries {
+                if waiting.isEmpty, queue.isEmpty || queue.bytes + entry.bytes <= queue.maxBytes,
+                    let batch = spool.read(entry)
+                {
+                    for dropped in queue.enqueue(batch) {
+                        spool.remove(key: dropped.idempotencyKey)
+                        stats.dropped["queue_full", default: 0] += 1
+                    }
+                } else {
+                    waiting.append(entry)
                 }
             }
-            let resumed = queue.count
+            self.spool = spool
+            onDiskOnly = waiting
+            self.queue = queue
+            let resumed = queue.count + onDiskOnly.count
             if resumed > 0 {
                 logger.info(
                     "Resuming batches from the spool",
@@ -107,29 +126,35 @@ public actor Uploader {
             }
         } else {
             self.spool = nil
+            self.queue = queue
         }
         var initial = stats
-        initial.queuedBatches = queue.count
+        initial.queuedBatches = queue.count + onDiskOnly.count
         initial.queuedBytes = queue.bytes
+        initial.spooledBytes = spool?.bytes ?? 0
         observe(initial)
     }
 
     public var currentStats: UploaderStats {
         var current = stats
-        current.queuedBatches = queue.count
+        current.queuedBatches = queue.count + onDiskOnly.count
         current.queuedBytes = queue.bytes
+        current.spooledBytes = spool?.bytes ?? 0
         return current
     }
 
     /// Queues a batch (and writes it to the spool); the oldest batches go when the bound is hit.
     public func enqueue(_ batch: EncodedBatch) {
-        if let spool {
+        var spooled = false
+        if spool != nil {
             do {
-                for dropped in try spool.store(batch) {
+                for dropped in try spool!.store(batch) {
+                    forget(dropped.idempotencyKey)
                     stats.dropped["spool_full", default: 0] += 1
                     logger.warning(
                         "Spool full: dropped the oldest batch", metadata: ["batch.key": "\(dropped.idempotencyKey)"])
                 }
+                spooled = spool!.contains(key: batch.idempotencyKey)
                 if spoolFailing {
                     spoolFailing = false
                     logger.info("Spool writable again", metadata: ["batch.key": "\(batch.idempotencyKey)"])
@@ -145,14 +170,49 @@ public actor Uploader {
                 }
             }
         }
+        if spooled, !onDiskOnly.isEmpty || queue.bytes + batch.body.count > queue.maxBytes,
+            let entry = spool?.entries.last(where: { $0.idempotencyKey == batch.idempotencyKey })
+        {
+            // No room in memory: it waits on disk, behind the older ones.
+            onDiskOnly.append(entry)
+        } else {
+            queueInMemory(batch)
+        }
+        refill()
+        observe(currentStats)
+        wakeUp.yield()
+    }
+
+    /// Adds a batch to the in-memory queue; the oldest go when it is full (without a spool, or
+    /// with one that cannot be written).
+    private func queueInMemory(_ batch: EncodedBatch) {
         for dropped in queue.enqueue(batch) {
-            spool?.remove(dropped)
+            spool?.remove(key: dropped.idempotencyKey)
             attempts[dropped.idempotencyKey] = nil
             stats.dropped["queue_full", default: 0] += 1
             logger.warning("Queue full: dropped the oldest batch", metadata: ["batch.key": "\(dropped.idempotencyKey)"])
         }
-        observe(currentStats)
-        wakeUp.yield()
+    }
+
+    /// Reads batches waiting on disk into the queue while there is room (or it is empty).
+    private func refill() {
+        while let next = onDiskOnly.first, queue.isEmpty || queue.bytes + next.bytes <= queue.maxBytes {
+            onDiskOnly.removeFirst()
+            guard let batch = spool?.read(next) else {
+                spool?.remove(key: next.idempotencyKey)
+                stats.dropped["spool_unreadable", default: 0] += 1
+                logger.error("Cannot read a spooled batch; dropped", metadata: ["batch.key": "\(next.idempotencyKey)"])
+                continue
+            }
+            queueInMemory(batch)
+        }
+    }
+
+    /// Takes a batch the spool dropped out of the queue or the disk-only list.
+    private func forget(_ key: String) {
+        _ = queue.remove(key: key)
+        onDiskOnly.removeAll { $0.idempotencyKey == key }
+        attempts[key] = nil
     }
 
     /// Sends queued batches, oldest first, until cancelled; after `drain(within:)`, until the
@@ -162,7 +222,7 @@ public actor Uploader {
         while !Task.isCancelled {
             let deadline = drainDeadline.withLock { $0 }
             if let deadline, ContinuousClock.now >= deadline { return }
-            if queue.isEmpty {
+            if isEmpty {
                 if deadline != nil { return }
                 guard await waiting.next() != nil else { return }
                 continue
@@ -184,7 +244,7 @@ public actor Uploader {
     }
 
     /// Whether nothing is waiting to be sent.
-    public var isEmpty: Bool { queue.isEmpty }
+    public var isEmpty: Bool { queue.isEmpty && onDiskOnly.isEmpty }
 
     /// Waits before a retry: the policy's delay; during a drain, no longer than leaves time for
     /// one more attempt before the deadline (a collector asking for ten minutes still gets one
@@ -288,7 +348,8 @@ public actor Uploader {
         // The queue may have dropped the batch meanwhile; only pop it if it is still first.
         if queue.first?.idempotencyKey == batch.idempotencyKey { queue.popFirst() }
         attempts[batch.idempotencyKey] = nil
-        spool?.remove(batch)
+        spool?.remove(key: batch.idempotencyKey)
+        refill()
     }
 
     /// One POST; nil when the task was cancelled during it.
