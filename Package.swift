@@ -137,7 +137,7 @@ let package = Package(
             dependencies: [
                 "Reporting", "ReportProtos", "GzipCodec", "ProxySimulation", "HTTPServing", "FathomModel",
                 "KubernetesModels", "KubernetesAPI", .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
         ),
         // The demo: the agent's own service graph against the stand-ins, with a live route table.

@@ -49,7 +49,13 @@ public final class Agent: Sendable {
         let now = environment.now
 
         let kubernetes = try KubernetesClient(connection: environment.connection)
-        let http = HTTPClient(eventLoopGroupProvider: .singleton)
+        let http: HTTPClient
+        do {
+            http = try CollectorClient.make(configuration, environment: environment.variables)
+        } catch {
+            try? kubernetes.syncShutdown()
+            throw error
+        }
         let uploader: Uploader
         do {
             uploader = try Uploader(

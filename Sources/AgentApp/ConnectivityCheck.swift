@@ -153,14 +153,26 @@ public enum ConnectivityCheck {
     /// A GET to the collector URL: any HTTP answer means it is reachable; 401 or 403 means the
     /// token was refused.
     static func collector(_ configuration: AgentConfiguration) async -> [ConfigurationCheck.Item] {
-        if let why = await unreachable(configuration.reportEndpoint) {
+        let title = "collector \(configuration.reportEndpoint) answers"
+        let environment = ProcessInfo.processInfo.environment
+        let proxy: CollectorClient.Proxy?
+        let http: HTTPClient
+        do {
+            proxy = try CollectorClient.proxy(for: configuration, environment: environment)
+            http = try CollectorClient.make(configuration, environment: environment)
+        } catch {
+            return [.init(passed: false, title: title, hint: "\(error)")]
+        }
+        // Through a proxy, the proxy is what must be reachable.
+        if let why = await unreachable(proxy.map { "http://\($0.host):\($0.port)" } ?? configuration.reportEndpoint) {
+            try? await http.shutdown()
             return [
                 .init(
-                    passed: false, title: "collector \(configuration.reportEndpoint) answers",
-                    hint: "\(why): check report.endpoint, DNS, and egress (a NetworkPolicy must allow HTTPS)")
+                    passed: false, title: title,
+                    hint: proxy.map { "\(why): the proxy from \($0.source) at \($0.host):\($0.port) cannot be reached" }
+                        ?? "\(why): check report.endpoint, DNS, and egress (a NetworkPolicy must allow HTTPS)")
             ]
         }
-        let http = HTTPClient(eventLoopGroupProvider: .singleton)
         let items = await probe(configuration, http)
         try? await http.shutdown()
         return items

@@ -23,6 +23,12 @@ public struct AgentConfiguration: Sendable, Equatable {
     /// Nil when the spool is disabled.
     public var spoolDirectory: String?
     public var spoolMaxBytes: Int
+    /// CA certificates trusted for the collector besides the system's; nil for none.
+    public var collectorCAFile: String?
+    /// The HTTP proxy uploads go through; nil to take it from the environment.
+    public var collectorProxy: String?
+    /// Hosts reached without the proxy; empty to take them from the environment.
+    public var noProxy: [String]
     public var maxRoutesPerWorkload: Int
     public var maxSeriesPerProxy: Int
     public var adminAddress: String
@@ -59,6 +65,9 @@ public struct AgentConfiguration: Sendable, Equatable {
         queueMaxBytes = 0
         spoolDirectory = nil
         spoolMaxBytes = 0
+        collectorCAFile = nil
+        collectorProxy = nil
+        noProxy = []
         maxRoutesPerWorkload = 0
         maxSeriesPerProxy = 0
         adminAddress = ""

@@ -218,6 +218,17 @@ extension ConfigurationKey {
             "report.spool.maxBytes", \.spoolMaxBytes, (1 << 20)...(64 << 30), default: "256Mi", .restart,
             "Bound of the spool, which holds what the in-memory queue has no room for during an outage; the oldest batches go first."
         ),
+        .optionalText(
+            "report.caFile", \.collectorCAFile, .restart,
+            "PEM file of CA certificates trusted for the collector besides the system's (a TLS-inspecting proxy's CA)."),
+        .optionalText(
+            "report.proxy", \.collectorProxy, .restart,
+            "HTTP proxy (http://host:port, user:password@ allowed) uploads go through with CONNECT; unset, HTTPS_PROXY or HTTP_PROXY is used."
+        ),
+        .list(
+            "report.noProxy", \.noProxy, .restart,
+            "Hosts reached without the proxy (example.com also covers its subdomains, * covers all); unset, NO_PROXY is used."
+        ),
         .integer(
             "aggregation.maxRoutesPerWorkload", \.maxRoutesPerWorkload, 1...1_000_000, default: "1000", .restart,
             "Distinct routes per workload; more are folded into one overflow series."),

@@ -8,8 +8,11 @@ public enum TestCertificate {
         public var description: String
     }
 
-    /// A P-256 certificate valid for a day for IP 127.0.0.1, and its key, both PEM.
-    public static func make(commonName: String) throws -> (certificatePEM: [UInt8], keyPEM: [UInt8]) {
+    /// A P-256 certificate valid for a day for IP 127.0.0.1 and `dnsNames`, and its key, both PEM.
+    /// Self-signed, it is also the CA a client must trust for it.
+    public static func make(commonName: String, dnsNames: [String] = []) throws -> (
+        certificatePEM: [UInt8], keyPEM: [UInt8]
+    ) {
         let directory = NSTemporaryDirectory() + "fathom-tls-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -18,7 +21,8 @@ public enum TestCertificate {
             [
                 "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
                 "-keyout", directory + "/key.pem", "-out", directory + "/cert.pem", "-days", "1",
-                "-subj", "/CN=\(commonName)", "-addext", "subjectAltName=IP:127.0.0.1",
+                "-subj", "/CN=\(commonName)", "-addext",
+                "subjectAltName=" + (["IP:127.0.0.1"] + dnsNames.map { "DNS:" + $0 }).joined(separator: ","),
             ])
         guard run.status == 0,
             let certificate = FileManager.default.contents(atPath: directory + "/cert.pem"),

@@ -266,4 +266,34 @@ import Glibc
         }
         try await scene.shutdown()
     }
+
+    /// Uploads through an egress proxy (CONNECT, with credentials from HTTPS_PROXY) to a collector
+    /// whose certificate only `report.caFile` vouches for: delivered, through the tunnel, and the
+    /// proxy password never in the log.
+    @Test func uploadsGoThroughTheProxyToACollectorWithItsOwnCA() async throws {
+        let scene = try await ProcessScene.start()
+        let certificate = try TestCertificate.make(commonName: "collector.test", dnsNames: ["collector.test"])
+        let caFile = scene.directory + "/collector-ca.pem"
+        try Data(certificate.certificatePEM).write(to: URL(fileURLWithPath: caFile))
+        let collector = try await FakeCollector.start(tls: certificate)
+        let proxy = try await ConnectProxy.start(
+            requiredAuthorization: "Basic " + Data("fathom:proxy-s3cret".utf8).base64EncodedString(),
+            hosts: ["collector.test": "127.0.0.1"])
+        let endpoint = "https://collector.test:\(collector.port)/v1/reports"
+        let config = try scene.writeConfiguration(
+            scene.configuration(endpoint: endpoint).replacingOccurrences(
+                of: "  tokenFile:", with: "  caFile: \"\(caFile)\"\n  tokenFile:"))
+        let agent = try Self.run(
+            config,
+            variables: ["HTTPS_PROXY": "http://fathom:proxy-s3cret@127.0.0.1:\(proxy.port)", "NO_PROXY": "other.test"])
+        defer { agent.kill() }
+        #expect(await eventually(within: 60) { collector.acceptedBatches.count >= 1 }, "\(agent.errors)")
+        #expect(proxy.tunnels.first?.target == "collector.test:\(collector.port)")
+        agent.signal(SIGTERM)
+        #expect(await agent.exitStatus(within: 30) == 0, "\(agent.errors)")
+        #expect(!agent.errors.contains("proxy-s3cret"))
+        try await proxy.shutdown()
+        try await collector.shutdown()
+        try await scene.shutdown()
+    }
 }
