@@ -92,6 +92,7 @@ public actor ScrapeManager {
         var failing: ScrapeFailure?
         // The kind of bad line last logged for this target's pages; nil while they read cleanly.
         var badLines: String?
+        var overSeriesLimit = false
         let clock = ContinuousClock()
         var intervalSeconds = settings.interval
         var interval = Duration.milliseconds(Int64(intervalSeconds * 1_000))
@@ -134,6 +135,24 @@ public actor ScrapeManager {
                             metadata: ["scrape.target": "\(target.url)", "k8s.pod": "\(target.proxy)"])
                     }
                     badLines = problem?.reason
+                }
+                // The same for the series limit: logged when a proxy crosses it, either way.
+                let over = snapshot.stats.seriesOverLimit > 0
+                if over != overSeriesLimit {
+                    overSeriesLimit = over
+                    if over {
+                        logger.warning(
+                            "Proxy has more series than aggregation.maxSeriesPerProxy; the new ones are not counted",
+                            metadata: [
+                                "scrape.target": "\(target.url)", "k8s.pod": "\(target.proxy)",
+                                "series.over_limit": "\(snapshot.stats.seriesOverLimit)",
+                                "series.limit": "\(settings.maxSeriesPerProxy)",
+                            ])
+                    } else {
+                        logger.info(
+                            "Proxy is within aggregation.maxSeriesPerProxy again",
+                            metadata: ["scrape.target": "\(target.url)", "k8s.pod": "\(target.proxy)"])
+                    }
                 }
             }
             if case .failed(_, let reason, let detail) = event {

@@ -107,6 +107,41 @@ final class Recorder: Sendable {
         #expect(warnings.count == 2, "\(warnings)")
         #expect(warnings.last?.hasPrefix("duplicate_series") == true, "\(warnings)")
         #expect(logs.count("Proxy page reads cleanly again") == 1)
+        #expect(
+            logs.count("Proxy has more series than aggregation.maxSeriesPerProxy; the new ones are not counted") == 0)
+        try await server.shutdown()
+    }
+
+    /// A proxy past the series limit is logged about once, and once when it is back under.
+    @Test func theSeriesLimitIsLoggedOncePerCrossing() async throws {
+        let recorder = Recorder()
+        let wide = (0..<5).map {
+            "response_total{direction=\"outbound\",authority=\"s\($0):80\",classification=\"success\"} 1\n"
+        }.joined()
+        let pages = Mutex<[UInt8]>(Array(wide.utf8))
+        let server = try await SimpleHTTPServer.start { _ in .reply(status: 200, body: pages.withLock { $0 }) }
+        var settings = ScrapeSettings()
+        settings.interval = 0.05
+        settings.timeout = 5
+        settings.maxSeriesPerProxy = 3
+        let logs = LogStore()
+        let manager = ScrapeManager(
+            settings: settings, fetcher: PageFetcher(), logger: logs.logger("scrape"),
+            deliver: { event in recorder.events.withLock { $0.append(event) } })
+        let running = Task { await manager.run() }
+        await manager.update(targets: [target("a", server.port)])
+        #expect(await eventually { recorder.scraped("a").count >= 5 })
+        // The proxy drops the series it had beyond the limit: only numbered ones are left.
+        pages.withLock { $0 = Array(wide.split(separator: "\n")[0].utf8) + [0x0A] }
+        let before = recorder.scraped("a").count
+        #expect(await eventually { recorder.scraped("a").count >= before + 5 })
+        await manager.finish()
+        running.cancel()
+        await running.value
+        let warning = "Proxy has more series than aggregation.maxSeriesPerProxy; the new ones are not counted"
+        #expect(logs.count(warning) == 1)
+        #expect(logs.count(warning) { $0["series.over_limit"] == "2" } == 1)
+        #expect(logs.count("Proxy is within aggregation.maxSeriesPerProxy again") == 1)
         try await server.shutdown()
     }
 
