@@ -213,6 +213,9 @@ import Testing
         probe.queueMaxBytes = 1
         probe.spoolDirectory = "x"
         probe.spoolMaxBytes = 1
+        probe.collectorCAFile = "x"
+        probe.collectorProxy = "x"
+        probe.noProxy = ["x"]
         probe.maxRoutesPerWorkload = 1
         probe.maxSeriesPerProxy = 1
         probe.adminAddress = "x"
