@@ -69,13 +69,6 @@ public final class Agent: Sendable {
         self.kubernetes = kubernetes
         self.http = http
 
-        let discovery = Discovery(
-            client: kubernetes,
-            settings: InventorySettings(
-                controlPlaneNamespace: configuration.controlPlaneNamespace, namespaces: configuration.namespaceFilter),
-            nodeName: configuration.nodeName, reflectorSettings: environment.reflectorSettings, logger: logger,
-            metrics: metrics, now: now)
-        self.discovery = discovery
         let elector =
             configuration.nodeName.isEmpty
             ? nil
@@ -89,6 +82,14 @@ public final class Agent: Sendable {
                             ?? configuration.nodeName),
                 logger: logger, now: now)
         self.elector = elector
+        let leads: (@Sendable () -> Bool)? = elector.map { elector in { @Sendable in elector.isLeader } }
+        let discovery = Discovery(
+            client: kubernetes,
+            settings: InventorySettings(
+                controlPlaneNamespace: configuration.controlPlaneNamespace, namespaces: configuration.namespaceFilter),
+            nodeName: configuration.nodeName, leads: leads,
+            reflectorSettings: environment.reflectorSettings, logger: logger, metrics: metrics, now: now)
+        self.discovery = discovery
 
         let lastWindow = self.lastWindow
         let pipeline = AgentPipeline(

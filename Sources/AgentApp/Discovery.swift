@@ -17,8 +17,11 @@ import Synchronization
 /// carries the agent's own `/metrics`, where the forbidden resource is reported
 /// (`fathom_kubernetes_resource_state`), as it is in every batch's health and, once, in the log.
 ///
-/// In daemonset mode (`nodeName`) the per-node resources (pods) are watched with a field
-/// selector, so each agent sees only its node's pods.
+/// In daemonset mode (`nodeName`) each agent scrapes only its node's pods. Pods are watched with
+/// a field selector on the node, except by the leader (`leads`), which reports the cluster-wide
+/// inventory and so watches every pod while it leads: its stale-proxy lists, pod counts and
+/// control-plane version cover every node. When leadership changes hands, the pod watch starts
+/// again with the other selector (a fresh list).
 public final class Discovery: Sendable {
     struct State: Sendable {
         var inventory: ClusterInventory
@@ -39,6 +42,7 @@ public final class Discovery: Sendable {
 
     private let client: KubernetesClient
     private let nodeName: String?
+    private let leads: (@Sendable () -> Bool)?
     private let reflectorSettings: ReflectorSettings
     private let logger: Logger
     private let metrics: AgentMetrics?
@@ -47,11 +51,12 @@ public final class Discovery: Sendable {
 
     public init(
         client: KubernetesClient, settings: InventorySettings, nodeName: String? = nil,
-        reflectorSettings: ReflectorSettings = ReflectorSettings(), logger: Logger, metrics: AgentMetrics? = nil,
-        now: @escaping @Sendable () -> Double
+        leads: (@Sendable () -> Bool)? = nil, reflectorSettings: ReflectorSettings = ReflectorSettings(),
+        logger: Logger, metrics: AgentMetrics? = nil, now: @escaping @Sendable () -> Double
     ) {
         self.client = client
         self.nodeName = nodeName.flatMap { $0.isEmpty ? nil : $0 }
+        self.leads = leads
         self.reflectorSettings = reflectorSettings
         self.logger = logger
         self.metrics = metrics
@@ -144,7 +149,14 @@ public final class Discovery: Sendable {
         state.withLock { $0.inventory.recordProxyBuild(version, of: key) }
     }
 
-    public func scrapeCandidates() -> [ScrapeCandidate] { state.withLock { $0.inventory.scrapeCandidates() } }
+    public func scrapeCandidates() -> [ScrapeCandidate] { state.withLock { candidates(of: $0.inventory) } }
+
+    /// The scrape targets: in daemonset mode only this node's pods, though the leader sees all.
+    private func candidates(of inventory: ClusterInventory) -> [ScrapeCandidate] {
+        let all = inventory.scrapeCandidates()
+        guard let nodeName else { return all }
+        return all.filter { $0.node == nodeName }
+    }
 
     /// Runs the reflectors until cancelled, calling `publish` with the scrape candidates after the
     /// first full list and whenever they change (at most every `publishInterval` seconds).
@@ -185,9 +197,12 @@ public final class Discovery: Sendable {
 
         try await withThrowingTaskGroup(of: Void.self) { group in
             for row in watched {
-                var settings = reflectorSettings
-                if row.perNode, let nodeName { settings.selectors.field = "spec.nodeName=\(nodeName)" }
-                group.addTask { try await self.follow(row.model, row, settings) }
+                if row.perNode, let nodeName {
+                    group.addTask { try await self.followPerNode(row, node: nodeName) }
+                } else {
+                    let settings = reflectorSettings
+                    group.addTask { try await self.follow(row.model, row, settings) }
+                }
             }
             group.addTask {
                 // Scrape targets are state: the newest set wins, so changes are coalesced.
@@ -199,7 +214,7 @@ public final class Discovery: Sendable {
                             return (nil, state.inventory.objectCounts)
                         }
                         state.targetsChanged = false
-                        return (state.inventory.scrapeCandidates(), state.inventory.objectCounts)
+                        return (self.candidates(of: state.inventory), state.inventory.objectCounts)
                     }
                     // The inventory gauges follow on the same tick, not on every watch event.
                     self.metrics?.recordInventory(counts)
@@ -210,6 +225,29 @@ public final class Discovery: Sendable {
                 }
             }
             try await group.waitForAll()
+        }
+    }
+
+    /// Follows a per-node resource: this node's objects, or every node's while this agent leads.
+    /// A change of leadership (checked every second) ends the watch and starts the other.
+    private func followPerNode(_ row: WatchedResource, node: String) async throws {
+        while !Task.isCancelled {
+            let leading = leads?() ?? false
+            var selected = reflectorSettings
+            if !leading { selected.selectors.field = "spec.nodeName=\(node)" }
+            let settings = selected
+            logger.info(
+                "watching \(row.resource.plural) \(leading ? "of every node (leader)" : "of this node")",
+                metadata: ["k8s.resource": "\(row.resource.plural)", "k8s.node": "\(node)"])
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await self.follow(row.model, row, settings) }
+                group.addTask { [leads] in
+                    while (leads?() ?? false) == leading { try await Task.sleep(for: .seconds(1)) }
+                }
+                // The first to end: the watch (an error, or cancellation) or the leadership check.
+                try await group.next()
+                group.cancelAll()
+            }
         }
     }
 

@@ -74,4 +74,87 @@ import Testing
         try await proxies.shutdown()
         try await collector.shutdown()
     }
+
+    /// The leader's inventory is the cluster's, whichever node it runs on: led first from a
+    /// node without pods, it still counts every meshed pod and proxy version; when that leader
+    /// stops, the other agent takes the Lease over and reports the same whole inventory, while
+    /// each agent goes on scraping only its own node.
+    @Test func theLeadersInventoryCoversEveryNodeAcrossALeadershipChange() async throws {
+        let now: @Sendable () -> Double = { Date().timeIntervalSince1970 }
+        let mesh = SimulatedMesh.demo(startedAt: now())
+        let proxies = try await SimulatedProxyServers.start(mesh: mesh, now: now)
+        let api = try await FakeKubernetesAPI.start()
+        var cluster = DemoCluster()
+        cluster.populate(api, mesh: mesh, ports: proxies.ports)
+        let collector = try await FakeCollector.start()
+        let meshed = mesh.proxies.count
+
+        func agent(node: String) throws -> Agent {
+            var configuration = AgentConfiguration()
+            configuration.clusterName = "ds"
+            configuration.agentID = "fathom-ds"
+            configuration.reportEndpoint = collector.url
+            configuration.scrapeInterval = 0.3
+            configuration.scrapeTimeout = 2
+            configuration.reportInterval = 0.5
+            configuration.adminAddress = "127.0.0.1"
+            configuration.adminPort = 0
+            configuration.tokenFile = ""
+            configuration.shutdownGracePeriod = 5
+            configuration.nodeName = node
+            var environment = AgentEnvironment(connection: api.connection, instanceID: node, targetPublishInterval: 0.1)
+            var election = LeaderElectionSettings(namespace: "fathom", leaseName: "fathom-ds-leader", identity: node)
+            election.leaseDurationSeconds = 4
+            election.renewDeadlineSeconds = 3
+            election.retryPeriodSeconds = 0.2
+            environment.leaderElection = election
+            var logger = Logger(label: "ds")
+            logger.logLevel = .critical
+            return try Agent(configuration: configuration, environment: environment, logger: logger)
+        }
+        /// Meshed pods and proxy versions counted in the newest full inventory from `node`, and
+        /// the control plane's version (its pods run on demo-node only).
+        func counted(by node: String) -> (meshed: Int, versions: Int, controlPlane: String)? {
+            let full = collector.acceptedBatches.last {
+                $0.agent.instanceID == node && $0.hasInventory && $0.inventory.kind == .full
+            }
+            guard let inventory = full?.inventory else { return nil }
+            var pods = 0
+            for workload in inventory.upserted { pods += Int(workload.meshedPods) }
+            var versions = 0
+            for version in inventory.proxyVersions { versions += Int(version.pods) }
+            return (pods, versions, inventory.controlPlane.version)
+        }
+        let bare = try agent(node: "other-node")
+        let busy = try agent(node: "demo-node")
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await bare.run() }
+            #expect(await eventually(within: 30) { bare.isLeader })
+            group.addTask { try await busy.run() }
+            #expect(await eventually(within: 30) { busy.isReady && busy.proxiesScraped == meshed })
+            #expect(!busy.isLeader)
+            // The leader on the node without pods reports them all, and scrapes none.
+            #expect(
+                await eventually(within: 30) {
+                    counted(by: "other-node").map { $0 == (meshed, meshed, DemoCluster.controlPlaneVersion) } ?? false
+                },
+                "\(String(describing: counted(by: "other-node")))")
+            #expect(bare.discoveredTargets.isEmpty)
+            // It stops and hands the Lease back; the other takes over with the same inventory.
+            await bare.shutdown()
+            #expect(await eventually(within: 30) { busy.isLeader })
+            #expect(
+                await eventually(within: 30) {
+                    counted(by: "demo-node").map { $0 == (meshed, meshed, DemoCluster.controlPlaneVersion) } ?? false
+                },
+                "\(String(describing: counted(by: "demo-node")))")
+            // Leading, it still scrapes only its own node's pods.
+            #expect(busy.discoveredTargets.count == meshed)
+            await busy.shutdown()
+            try await group.waitForAll()
+        }
+        try await api.shutdown()
+        try await proxies.shutdown()
+        try await collector.shutdown()
+    }
 }
