@@ -102,18 +102,12 @@ public actor Uploader {
         if let directory = configuration.spoolDirectory {
             var spool = try BatchSpool(directory: directory, maxBytes: configuration.spoolMaxBytes)
             // What fits in memory is read now; the rest as the queue empties.
-            var waiting: [BatchSpool.Entry] = []
-            for entry in spool.entries {
-                if waiting.isEmpty, queue.isEmpty || queue.bytes + entry.bytes <= queue.maxBytes,
-                    let batch = spool.read(entry)
-                {
-                    for dropped in queue.enqueue(batch) {
-                        spool.remove(key: dropped.idempotencyKey)
-                        stats.dropped["queue_full", default: 0] += 1
-                    }
-                } else {
-                    waiting.append(entry)
-                }
+            var waiting = spool.entries
+            let moved = Self.move(&waiting, into: &queue, from: &spool)
+            if !moved.dropped.isEmpty { stats.dropped["queue_full", default: 0] += moved.dropped.count }
+            for key in moved.unreadable {
+                stats.dropped["spool_unreadable", default: 0] += 1
+                logger.error("Cannot read a spooled batch; dropped", metadata: ["batch.key": "\(key)"])
             }
             self.spool = spool
             onDiskOnly = waiting
@@ -196,16 +190,40 @@ public actor Uploader {
 
     /// Reads batches waiting on disk into the queue while there is room (or it is empty).
     private func refill() {
-        while let next = onDiskOnly.first, queue.isEmpty || queue.bytes + next.bytes <= queue.maxBytes {
-            onDiskOnly.removeFirst()
-            guard let batch = spool?.read(next) else {
-                spool?.remove(key: next.idempotencyKey)
-                stats.dropped["spool_unreadable", default: 0] += 1
-                logger.error("Cannot read a spooled batch; dropped", metadata: ["batch.key": "\(next.idempotencyKey)"])
+        guard spool != nil, !onDiskOnly.isEmpty else { return }
+        let moved = Self.move(&onDiskOnly, into: &queue, from: &spool!)
+        for key in moved.unreadable {
+            stats.dropped["spool_unreadable", default: 0] += 1
+            logger.error("Cannot read a spooled batch; dropped", metadata: ["batch.key": "\(key)"])
+        }
+        for dropped in moved.dropped {
+            attempts[dropped.idempotencyKey] = nil
+            stats.dropped["queue_full", default: 0] += 1
+            logger.warning("Queue full: dropped the oldest batch", metadata: ["batch.key": "\(dropped.idempotencyKey)"])
+        }
+    }
+
+    /// Reads spooled batches from the front of `waiting` into `queue` while it has room (or is
+    /// empty), oldest first. Returns, for the caller to count, the keys that could not be read
+    /// and the batches the queue dropped; both are removed from the spool.
+    private static func move(
+        _ waiting: inout [BatchSpool.Entry], into queue: inout BatchQueue, from spool: inout BatchSpool
+    ) -> (unreadable: [String], dropped: [EncodedBatch]) {
+        var unreadable: [String] = []
+        var dropped: [EncodedBatch] = []
+        while let next = waiting.first, queue.isEmpty || queue.bytes + next.bytes <= queue.maxBytes {
+            waiting.removeFirst()
+            guard let batch = spool.read(next) else {
+                spool.remove(key: next.idempotencyKey)
+                unreadable.append(next.idempotencyKey)
                 continue
             }
-            queueInMemory(batch)
+            for gone in queue.enqueue(batch) {
+                spool.remove(key: gone.idempotencyKey)
+                dropped.append(gone)
+            }
         }
+        return (unreadable, dropped)
     }
 
     /// Takes a batch the spool dropped out of the queue or the disk-only list.
