@@ -114,13 +114,8 @@ public enum CredentialProblems: Sendable, Equatable {
     /// Whether `endpoint` is `http://` to another host than this one (a collector on loopback,
     /// such as a sidecar, is not reached over the network).
     static func sendsInClear(_ endpoint: String) -> Bool {
-        guard endpoint.lowercased().hasPrefix("http://") else { return false }
-        let authority = endpoint.dropFirst("http://".count).prefix { $0 != "/" && $0 != "?" }
-        let host =
-            authority.hasPrefix("[")
-            ? String(authority.dropFirst().prefix { $0 != "]" })
-            : String(authority.prefix { $0 != ":" }).lowercased()
-        return !(host == "localhost" || host == "::1" || host.hasPrefix("127."))
+        guard let url = URLComponents(string: endpoint), url.scheme?.lowercased() == "http" else { return false }
+        return !CollectorClient.isLoopback(url.host ?? "")
     }
 
     /// The log line.
