@@ -12,30 +12,39 @@ import Testing
 /// Daemonset mode with two agents on two nodes: each scrapes only its node's pods (a field
 /// selector on the pod watch), one is elected through the Lease and alone reports the inventory.
 @Suite struct DaemonSetModeTests {
-    @Test func eachAgentScrapesItsNodeAndOnlyTheLeaderReportsTheInventory() async throws {
-        let now: @Sendable () -> Double = { Date().timeIntervalSince1970 }
-        let mesh = SimulatedMesh.demo(startedAt: now())
-        let proxies = try await SimulatedProxyServers.start(mesh: mesh, now: now)
-        let api = try await FakeKubernetesAPI.start()
-        var cluster = DemoCluster()
-        cluster.populate(api, mesh: mesh, ports: proxies.ports)
-        let collector = try await FakeCollector.start()
+    /// The demo cluster and its proxies in the fake API, a collector, and agents in daemonset
+    /// mode against them, electing a leader through one Lease.
+    struct Scene {
+        let mesh: SimulatedMesh
+        let proxies: SimulatedProxyServers
+        let api: FakeKubernetesAPI
+        let collector: FakeCollector
 
-        func agent(node: String) throws -> Agent {
+        static func start() async throws -> Scene {
+            let now: @Sendable () -> Double = { Date().timeIntervalSince1970 }
+            let mesh = SimulatedMesh.demo(startedAt: now())
+            let proxies = try await SimulatedProxyServers.start(mesh: mesh, now: now)
+            let api = try await FakeKubernetesAPI.start()
+            var cluster = DemoCluster()
+            cluster.populate(api, mesh: mesh, ports: proxies.ports)
+            return Scene(mesh: mesh, proxies: proxies, api: api, collector: try await FakeCollector.start())
+        }
+
+        /// An agent on `node`; its identity in the Lease is the node's name.
+        func agent(node: String, scrapeTimeout: Double) throws -> Agent {
             var configuration = AgentConfiguration()
             configuration.clusterName = "ds"
             configuration.agentID = "fathom-ds"
             configuration.reportEndpoint = collector.url
             configuration.scrapeInterval = 0.3
-            configuration.scrapeTimeout = 0.25
+            configuration.scrapeTimeout = scrapeTimeout
             configuration.reportInterval = 0.5
             configuration.adminAddress = "127.0.0.1"
             configuration.adminPort = 0
             configuration.tokenFile = ""
             configuration.shutdownGracePeriod = 5
             configuration.nodeName = node
-            var environment = AgentEnvironment(
-                connection: api.connection, instanceID: node, targetPublishInterval: 0.1)
+            var environment = AgentEnvironment(connection: api.connection, instanceID: node, targetPublishInterval: 0.1)
             var election = LeaderElectionSettings(namespace: "fathom", leaseName: "fathom-ds-leader", identity: node)
             // Long enough that a busy machine does not make leadership change hands mid-test.
             election.leaseDurationSeconds = 4
@@ -46,6 +55,18 @@ import Testing
             logger.logLevel = .critical
             return try Agent(configuration: configuration, environment: environment, logger: logger)
         }
+
+        func shutdown() async throws {
+            try await api.shutdown()
+            try await proxies.shutdown()
+            try await collector.shutdown()
+        }
+    }
+
+    @Test func eachAgentScrapesItsNodeAndOnlyTheLeaderReportsTheInventory() async throws {
+        let scene = try await Scene.start()
+        let (api, collector) = (scene.api, scene.collector)
+        func agent(node: String) throws -> Agent { try scene.agent(node: node, scrapeTimeout: 0.25) }
         var leaderDuringRun = ""
         let here = try agent(node: "demo-node")
         let elsewhere = try agent(node: "other-node")
@@ -70,9 +91,7 @@ import Testing
         #expect(Set(batches.filter(\.hasInventory).map(\.agent.instanceID)) == [leaderDuringRun])
         // The leader handed the lease back on shutdown.
         #expect(api.objects(Lease.self).first?.spec.holderIdentity == "")
-        try await api.shutdown()
-        try await proxies.shutdown()
-        try await collector.shutdown()
+        try await scene.shutdown()
     }
 
     /// The leader's inventory is the cluster's, whichever node it runs on: led first from a
@@ -80,38 +99,10 @@ import Testing
     /// stops, the other agent takes the Lease over and reports the same whole inventory, while
     /// each agent goes on scraping only its own node.
     @Test func theLeadersInventoryCoversEveryNodeAcrossALeadershipChange() async throws {
-        let now: @Sendable () -> Double = { Date().timeIntervalSince1970 }
-        let mesh = SimulatedMesh.demo(startedAt: now())
-        let proxies = try await SimulatedProxyServers.start(mesh: mesh, now: now)
-        let api = try await FakeKubernetesAPI.start()
-        var cluster = DemoCluster()
-        cluster.populate(api, mesh: mesh, ports: proxies.ports)
-        let collector = try await FakeCollector.start()
-        let meshed = mesh.proxies.count
-
-        func agent(node: String) throws -> Agent {
-            var configuration = AgentConfiguration()
-            configuration.clusterName = "ds"
-            configuration.agentID = "fathom-ds"
-            configuration.reportEndpoint = collector.url
-            configuration.scrapeInterval = 0.3
-            configuration.scrapeTimeout = 2
-            configuration.reportInterval = 0.5
-            configuration.adminAddress = "127.0.0.1"
-            configuration.adminPort = 0
-            configuration.tokenFile = ""
-            configuration.shutdownGracePeriod = 5
-            configuration.nodeName = node
-            var environment = AgentEnvironment(connection: api.connection, instanceID: node, targetPublishInterval: 0.1)
-            var election = LeaderElectionSettings(namespace: "fathom", leaseName: "fathom-ds-leader", identity: node)
-            election.leaseDurationSeconds = 4
-            election.renewDeadlineSeconds = 3
-            election.retryPeriodSeconds = 0.2
-            environment.leaderElection = election
-            var logger = Logger(label: "ds")
-            logger.logLevel = .critical
-            return try Agent(configuration: configuration, environment: environment, logger: logger)
-        }
+        let scene = try await Scene.start()
+        let collector = scene.collector
+        let meshed = scene.mesh.proxies.count
+        func agent(node: String) throws -> Agent { try scene.agent(node: node, scrapeTimeout: 2) }
         /// Meshed pods and proxy versions counted in the newest full inventory from `node`, and
         /// the control plane's version (its pods run on demo-node only).
         func counted(by node: String) -> (meshed: Int, versions: Int, controlPlane: String)? {
@@ -153,8 +144,6 @@ import Testing
             await busy.shutdown()
             try await group.waitForAll()
         }
-        try await api.shutdown()
-        try await proxies.shutdown()
-        try await collector.shutdown()
+        try await scene.shutdown()
     }
 }

@@ -74,32 +74,43 @@ final class Recorder: Sendable {
         try await server.shutdown()
     }
 
-    /// A proxy whose every page has a bad line is logged about once, not on every scrape; a page
-    /// with another kind of bad line, and pages that read cleanly again, once each.
-    @Test func badLinesAreLoggedOncePerChange() async throws {
+    /// Scrapes one target that serves each of `pages` in turn, for at least five scrapes each,
+    /// with a manager logging into the returned store.
+    func logsWhileServing(_ pages: [[UInt8]], maxSeriesPerProxy: Int = 100_000) async throws -> LogStore {
         let recorder = Recorder()
-        let pages = Mutex<[UInt8]>(Self.page + Array("garbage line\n".utf8))
-        let server = try await SimpleHTTPServer.start { _ in .reply(status: 200, body: pages.withLock { $0 }) }
+        let served = Mutex<[UInt8]>(pages[0])
+        let server = try await SimpleHTTPServer.start { _ in .reply(status: 200, body: served.withLock { $0 }) }
         var settings = ScrapeSettings()
         settings.interval = 0.05
         settings.timeout = 5
+        settings.maxSeriesPerProxy = maxSeriesPerProxy
         let logs = LogStore()
         let manager = ScrapeManager(
             settings: settings, fetcher: PageFetcher(), logger: logs.logger("scrape"),
             deliver: { event in recorder.events.withLock { $0.append(event) } })
         let running = Task { await manager.run() }
         await manager.update(targets: [target("a", server.port)])
-        #expect(await eventually { recorder.scraped("a").count >= 5 })
-        // Another kind: a series twice on the page.
-        pages.withLock { $0 = Self.page + Self.page }
-        let before = recorder.scraped("a").count
-        #expect(await eventually { recorder.scraped("a").count >= before + 5 })
-        pages.withLock { $0 = Self.page }
-        let clean = recorder.scraped("a").count
-        #expect(await eventually { recorder.scraped("a").count >= clean + 5 })
+        for page in pages {
+            served.withLock { $0 = page }
+            let before = recorder.scraped("a").count
+            #expect(await eventually { recorder.scraped("a").count >= before + 5 })
+        }
         await manager.finish()
         running.cancel()
         await running.value
+        try await server.shutdown()
+        return logs
+    }
+
+    /// A proxy whose every page has a bad line is logged about once, not on every scrape; a page
+    /// with another kind of bad line, and pages that read cleanly again, once each.
+    @Test func badLinesAreLoggedOncePerChange() async throws {
+        let logs = try await logsWhileServing([
+            Self.page + Array("garbage line\n".utf8),
+            // Another kind: a series twice on the page.
+            Self.page + Self.page,
+            Self.page,
+        ])
         let warnings = logs.lines.withLock { lines in
             lines.filter { $0.message == "Proxy page has bad lines; they were skipped" }
                 .map { $0.metadata["page.first_problem"] ?? "" }
@@ -109,40 +120,23 @@ final class Recorder: Sendable {
         #expect(logs.count("Proxy page reads cleanly again") == 1)
         #expect(
             logs.count("Proxy has more series than aggregation.maxSeriesPerProxy; the new ones are not counted") == 0)
-        try await server.shutdown()
     }
 
     /// A proxy past the series limit is logged about once, and once when it is back under.
     @Test func theSeriesLimitIsLoggedOncePerCrossing() async throws {
-        let recorder = Recorder()
         let wide = (0..<5).map {
             "response_total{direction=\"outbound\",authority=\"s\($0):80\",classification=\"success\"} 1\n"
         }.joined()
-        let pages = Mutex<[UInt8]>(Array(wide.utf8))
-        let server = try await SimpleHTTPServer.start { _ in .reply(status: 200, body: pages.withLock { $0 }) }
-        var settings = ScrapeSettings()
-        settings.interval = 0.05
-        settings.timeout = 5
-        settings.maxSeriesPerProxy = 3
-        let logs = LogStore()
-        let manager = ScrapeManager(
-            settings: settings, fetcher: PageFetcher(), logger: logs.logger("scrape"),
-            deliver: { event in recorder.events.withLock { $0.append(event) } })
-        let running = Task { await manager.run() }
-        await manager.update(targets: [target("a", server.port)])
-        #expect(await eventually { recorder.scraped("a").count >= 5 })
-        // The proxy drops the series it had beyond the limit: only numbered ones are left.
-        pages.withLock { $0 = Array(wide.split(separator: "\n")[0].utf8) + [0x0A] }
-        let before = recorder.scraped("a").count
-        #expect(await eventually { recorder.scraped("a").count >= before + 5 })
-        await manager.finish()
-        running.cancel()
-        await running.value
+        let logs = try await logsWhileServing(
+            [
+                Array(wide.utf8),
+                // The proxy drops the series it had beyond the limit: only numbered ones are left.
+                Array(wide.split(separator: "\n")[0].utf8) + [0x0A],
+            ], maxSeriesPerProxy: 3)
         let warning = "Proxy has more series than aggregation.maxSeriesPerProxy; the new ones are not counted"
         #expect(logs.count(warning) == 1)
         #expect(logs.count(warning) { $0["series.over_limit"] == "2" } == 1)
         #expect(logs.count("Proxy is within aggregation.maxSeriesPerProxy again") == 1)
-        try await server.shutdown()
     }
 
     @Test func concurrencyIsCapped() async throws {
