@@ -106,7 +106,8 @@ public final class Agent: Sendable {
                     agentID: configuration.agentID, instanceID: environment.instanceID,
                     clusterName: configuration.clusterName, agentVersion: AgentVersion.current,
                     nodeName: configuration.nodeName)),
-            inventory: InventoryReporter(snapshotEvery: configuration.inventorySnapshotEvery))
+            inventory: InventoryReporter(snapshotEvery: configuration.inventorySnapshotEvery),
+            reportInterval: configuration.reportInterval)
         let windows = WindowCloser(
             pipeline: pipeline, reporter: reporter, discovery: discovery, uploader: uploader, elector: elector,
             metrics: metrics, logger: logger, onBatch: environment.onBatch)

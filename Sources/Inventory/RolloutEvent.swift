@@ -42,6 +42,29 @@ public struct RolloutEvent: Sendable, Equatable, CustomStringConvertible {
     /// When this revision's rollout was seen to start, when known.
     public var startedAt: Double?
 
+    /// What makes this transition the same one whichever agent saw it: the workload, the kind
+    /// and the revisions, and for progress the counts, for a failure the message; never the
+    /// agent's clock. Every agent watches the same objects, so in daemonset mode a new leader
+    /// can tell the events an earlier leader reported from those it did not (`RolloutHandover`).
+    /// Sixteen hex digits of a 64-bit FNV-1a hash: stable across processes and builds.
+    public var identity: String {
+        var parts = [
+            workload.kind, workload.namespace, workload.name, kind.rawValue, fromRevision ?? "", toRevision,
+        ]
+        switch kind {
+        case .progressed: parts += ["\(updatedReplicas)", "\(readyReplicas)", "\(availableReplicas)"]
+        case .failed: parts.append(message ?? "")
+        case .started, .rolledBack, .completed: break
+        }
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in parts.joined(separator: "\u{1F}").utf8 {
+            hash ^= UInt64(byte)
+            hash &*= 0x100_0000_01b3
+        }
+        let digits = String(hash, radix: 16)
+        return String(repeating: "0", count: 16 - digits.count) + digits
+    }
+
     public var description: String {
         let from = fromRevision.map { "rev \($0) \(fromImages.joined(separator: ","))" } ?? "nothing"
         return "\(workload) \(kind.rawValue): \(from) → rev \(toRevision) \(toImages.joined(separator: ",")) "

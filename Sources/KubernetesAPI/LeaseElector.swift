@@ -27,52 +27,98 @@ public final class LeaseElector: Sendable {
         self.logger = logger
     }
 
+    /// The Lease, the identity and the timings.
+    public var settings: LeaderElectionSettings { state.withLock { $0.settings } }
+
     /// Whether this candidate leads now.
     public var isLeader: Bool {
         let time = now()
         return state.withLock { $0.isLeader(at: time) }
     }
 
+    /// Whether this candidate leads now, which term it is in (it grows each time the candidate
+    /// starts leading), and the note the Lease held when that term began.
+    public var leadership: (leading: Bool, term: Int, inheritedNote: String?) {
+        let time = now()
+        return state.withLock { ($0.isLeader(at: time), $0.term, $0.inheritedNote) }
+    }
+
+    /// Sets the note this leader leaves in the Lease for its successor, written at once (off
+    /// the caller's task: a slow API server does not hold up a window) and with every renewal
+    /// and the release after it.
+    public func publish(note: String) {
+        let time = now()
+        let changed = state.withLock { state -> Bool in
+            guard state.isLeader(at: time), state.note != note else { return false }
+            state.note = note
+            return true
+        }
+        guard changed else { return }
+        Task { [self] in _ = await round() }
+    }
+
     /// Tries to acquire or renew every retry period until cancelled or released.
     public func run() async {
         let settings = state.withLock { $0.settings }
         var leading = false
+        var noteRetried = false
         while !Task.isCancelled {
-            let go = inRound.withLock { busy -> Bool in
-                if stopped.withLock({ $0 }) { return false }
-                busy = true
-                return true
-            }
-            guard go else { break }
-            do {
-                let current = try await client.get(Lease.self, namespace: settings.namespace, name: settings.leaseName)
-                let action = state.withLock { $0.decide(current: current, now: now()) }
-                var written: Lease?
-                switch action {
-                case .create(let lease): written = try await client.create(lease, namespace: settings.namespace)
-                case .update(let lease): written = try await client.replace(lease, namespace: settings.namespace)
-                case .wait: written = nil
-                }
-                if let written {
-                    let time = now()
-                    state.withLock { $0.succeeded(written, at: time) }
-                }
-            } catch is CancellationError {
-                inRound.withLock { $0 = false }
-                break
-            } catch {
-                // A conflict means another candidate wrote first; anything else is retried too.
-                logger.debug("lease not acquired or renewed", metadata: ["error": "\(error)"])
-            }
-            inRound.withLock { $0 = false }
+            guard await round() else { break }
             if isLeader != leading {
                 leading.toggle()
                 logger.info(leading ? "became the leader" : "no longer the leader")
             }
+            // A note set while a round was in flight may have missed it: write it now, once (a
+            // failing API server waits for the retry period like any other round).
+            let time = now()
+            if !noteRetried && state.withLock({ $0.noteUnwritten(at: time) }) {
+                noteRetried = true
+                continue
+            }
+            noteRetried = false
             do {
                 try await Task.sleep(for: .milliseconds(Int64(settings.retryPeriodSeconds * 1_000)))
             } catch { break }
         }
+    }
+
+    /// One attempt to acquire or renew: read the Lease, decide, write. False once campaigning
+    /// stopped or the task was cancelled; a round already in flight makes this one a no-op.
+    private func round() async -> Bool {
+        let settings = state.withLock { $0.settings }
+        enum Start { case go, busy, stop }
+        let start = inRound.withLock { busy -> Start in
+            if stopped.withLock({ $0 }) { return .stop }
+            if busy { return .busy }
+            busy = true
+            return .go
+        }
+        switch start {
+        case .stop: return false
+        case .busy: return true
+        case .go: break
+        }
+        defer { inRound.withLock { $0 = false } }
+        do {
+            let current = try await client.get(Lease.self, namespace: settings.namespace, name: settings.leaseName)
+            let action = state.withLock { $0.decide(current: current, now: now()) }
+            var written: Lease?
+            switch action {
+            case .create(let lease): written = try await client.create(lease, namespace: settings.namespace)
+            case .update(let lease): written = try await client.replace(lease, namespace: settings.namespace)
+            case .wait: written = nil
+            }
+            if let written {
+                let time = now()
+                state.withLock { $0.succeeded(written, at: time) }
+            }
+        } catch is CancellationError {
+            return false
+        } catch {
+            // A conflict means another candidate wrote first; anything else is retried too.
+            logger.debug("lease not acquired or renewed", metadata: ["error": "\(error)"])
+        }
+        return true
     }
 
     /// Stops campaigning and, when leading, hands the lease back so another candidate takes over

@@ -25,10 +25,23 @@ public struct LeaderElectionSettings: Sendable, Equatable {
 /// As in client-go, expiry is judged by when *this* candidate saw the lease record change (local
 /// time), never by the timestamps inside it, so clock skew between nodes cannot steal a lease.
 public struct LeaderElectionState: Sendable {
+    /// The Lease annotation in which a leader leaves its successor a note: the identities of
+    /// the rollout events it reported (see `RolloutHandover`).
+    public static let noteAnnotation = "fathom.dev/reported-rollout-events"
+
     public let settings: LeaderElectionSettings
     private var observed: Lease.Spec?
     private var observedAt = 0.0
     private var lastRenewal: Double?
+    /// Counts this candidate's terms: it grows each time the candidate starts leading.
+    public private(set) var term = 0
+    /// The note the Lease held when this term began: the previous leader's.
+    public private(set) var inheritedNote: String?
+    /// The note to write with each renewal; nil until this term's holder sets one, so the
+    /// previous leader's note stays until the new one has adopted it.
+    public var note: String?
+    /// The note as last written.
+    public private(set) var writtenNote: String?
 
     public init(settings: LeaderElectionSettings) {
         self.settings = settings
@@ -63,6 +76,7 @@ public struct LeaderElectionState: Sendable {
         if holder == settings.identity {
             next.spec.renewTime = Self.microTime(now)
             next.spec.leaseDurationSeconds = Int(settings.leaseDurationSeconds)
+            if let note, isLeader(at: now) { next.metadata.setAnnotation(Self.noteAnnotation, note) }
             return .update(next)
         }
         let duration = Double(current.spec.leaseDurationSeconds ?? Int(settings.leaseDurationSeconds))
@@ -76,9 +90,21 @@ public struct LeaderElectionState: Sendable {
 
     /// The write succeeded: this candidate holds the lease as of `now`.
     public mutating func succeeded(_ lease: Lease, at now: Double) {
+        let written = lease.metadata.annotation(Self.noteAnnotation)
+        if !isLeader(at: now) {
+            term += 1
+            inheritedNote = written
+            note = nil
+        }
+        writtenNote = written
         observed = lease.spec
         observedAt = now
         lastRenewal = now
+    }
+
+    /// Whether the note set for this term is not yet in the Lease.
+    public func noteUnwritten(at now: Double) -> Bool {
+        isLeader(at: now) && note != nil && note != writtenNote
     }
 
     /// A lease handing leadership back (empty holder), written on shutdown so another candidate
@@ -87,6 +113,7 @@ public struct LeaderElectionState: Sendable {
         var lease = lease
         lease.spec.holderIdentity = ""
         lease.spec.leaseDurationSeconds = 1
+        if let note { lease.metadata.setAnnotation(Self.noteAnnotation, note) }
         return lease
     }
 

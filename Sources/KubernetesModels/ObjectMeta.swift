@@ -16,7 +16,7 @@ public struct ObjectMeta: Codable, Sendable, Equatable {
 
     /// Annotation prefixes the agent reads; every other annotation is dropped while decoding.
     public static let keptAnnotationPrefixes = [
-        "linkerd.io/", "config.linkerd.io/", "deployment.kubernetes.io/", "rollout.argoproj.io/",
+        "linkerd.io/", "config.linkerd.io/", "deployment.kubernetes.io/", "rollout.argoproj.io/", "fathom.dev/",
     ]
 
     public init(
@@ -59,6 +59,13 @@ public struct ObjectMeta: Codable, Sendable, Equatable {
 
     public func label(_ key: String) -> String? { labels?[key] }
     public func annotation(_ key: String) -> String? { annotations?[key] }
+
+    /// Sets an annotation; an empty value removes it (the API server drops empty maps anyway).
+    public mutating func setAnnotation(_ key: String, _ value: String) {
+        var all = annotations ?? [:]
+        all[key] = value.isEmpty ? nil : value
+        annotations = all.isEmpty ? nil : all
+    }
 
     /// The owner marked as the managing controller, as Kubernetes' garbage collector reads it.
     public var controller: OwnerReference? { ownerReferences?.first { $0.controller == true } }

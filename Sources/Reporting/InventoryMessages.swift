@@ -17,6 +17,11 @@ public struct InventoryReporter: Sendable {
         self.snapshotEvery = max(1, snapshotEvery)
     }
 
+    /// Makes the next section a full snapshot (a daemonset agent starting a term as leader).
+    public mutating func startAfresh() {
+        batchesSinceSnapshot = nil
+    }
+
     /// The inventory section for the next batch, given every workload now.
     public mutating func section(for workloads: [WorkloadSummary]) -> Fathom_Agent_V1_Inventory? {
         section(

@@ -53,6 +53,68 @@ struct LeaderElectionTests {
         #expect(LeaderElectionState.microTime(1_764_047_296.25) == "2025-11-25T05:08:16.250000Z")
     }
 
+    @Test("the note: a term inherits the Lease's note, keeps it until it sets its own, and hands its own on")
+    func noteAcrossTerms() throws {
+        let key = LeaderElectionState.noteAnnotation
+        var a = LeaderElectionState(settings: Self.settings("a"))
+        guard case .create(let created) = a.decide(current: nil, now: 100) else {
+            Issue.record("an absent lease is created")
+            return
+        }
+        a.succeeded(created, at: 100)
+        #expect(a.term == 1 && a.inheritedNote == nil)
+        // Renewals within the term do not start another one.
+        guard case .update(let renewed) = a.decide(current: created, now: 100.5) else {
+            Issue.record("the holder renews")
+            return
+        }
+        a.succeeded(renewed, at: 100.5)
+        #expect(a.term == 1)
+        #expect(!a.noteUnwritten(at: 100.6))
+        a.note = "e1 e2"
+        #expect(a.noteUnwritten(at: 100.6))
+        guard case .update(let withNote) = a.decide(current: renewed, now: 100.7) else {
+            Issue.record("the holder renews")
+            return
+        }
+        #expect(withNote.metadata.annotation(key) == "e1 e2")
+        a.succeeded(withNote, at: 100.7)
+        #expect(!a.noteUnwritten(at: 100.8))
+
+        // b takes the released lease over: it inherits a's note and leaves it in place until it
+        // sets its own, even though it has a note from an earlier term of its own.
+        let released = a.released(withNote)
+        #expect(released.metadata.annotation(key) == "e1 e2" && released.spec.holderIdentity == "")
+        var b = LeaderElectionState(settings: Self.settings("b"))
+        b.note = "stale"
+        guard case .update(let taken) = b.decide(current: released, now: 200) else {
+            Issue.record("a released lease is taken at once")
+            return
+        }
+        #expect(taken.metadata.annotation(key) == "e1 e2")
+        b.succeeded(taken, at: 200)
+        #expect(b.term == 1 && b.inheritedNote == "e1 e2" && b.note == nil)
+        guard case .update(let kept) = b.decide(current: taken, now: 200.5) else {
+            Issue.record("the holder renews")
+            return
+        }
+        #expect(kept.metadata.annotation(key) == "e1 e2")
+        b.note = "e1 e2 e3"
+        guard case .update(let own) = b.decide(current: kept, now: 200.6) else {
+            Issue.record("the holder renews")
+            return
+        }
+        #expect(own.metadata.annotation(key) == "e1 e2 e3")
+        b.succeeded(own, at: 200.6)
+        // b lapses (no renewal within the deadline) and renews later: that is a new term.
+        guard case .update(let again) = b.decide(current: own, now: 205) else {
+            Issue.record("the holder renews")
+            return
+        }
+        b.succeeded(again, at: 205)
+        #expect(b.term == 2 && b.inheritedNote == "e1 e2 e3")
+    }
+
     @Test("two candidates against the API: one leader at a time; the other takes over when it stops")
     func twoCandidates() async throws {
         let api = try await FakeKubernetesAPI.start()

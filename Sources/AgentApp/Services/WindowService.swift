@@ -77,6 +77,9 @@ final class WindowCloser: Sendable {
     private let metrics: AgentMetrics
     private let logger: Logger
     private let onBatch: @Sendable (QueuedBatch) -> Void
+    /// Daemonset mode: the rollout events kept across leadership changes, and the leader term
+    /// the last batch was built in.
+    private let handover: Mutex<(events: RolloutHandover, term: Int)>
 
     init(
         pipeline: AgentPipeline, reporter: Reporter, discovery: Discovery, uploader: Uploader, elector: LeaseElector?,
@@ -90,6 +93,34 @@ final class WindowCloser: Sendable {
         self.elector = elector
         self.logger = logger
         self.onBatch = onBatch
+        // Kept long enough to outlast a handover: the old leader's lease running out unrenewed,
+        // the next election, and a window on each side.
+        let lease = elector?.settings.leaseDurationSeconds ?? 15
+        handover = Mutex((RolloutHandover(retention: 2 * (lease + reporter.reportInterval) + 60), 0))
+    }
+
+    /// The rollout events this window reports: all of them from the only agent; in daemonset
+    /// mode, from the leader, with those it kept while following and less those an earlier
+    /// leader reported (`RolloutHandover`). A new term starts the inventory with a full snapshot:
+    /// the SaaS has had another leader's inventory since this agent last sent one.
+    /// The note is what the leader leaves in the Lease once the batch is queued.
+    private func rolloutEvents(at time: Double) -> (events: [RolloutEvent], leads: Bool, note: String?) {
+        let taken = discovery.takeRolloutEvents()
+        guard let elector else { return (taken, true, nil) }
+        let leadership = elector.leadership
+        let (events, note) = handover.withLock { handover -> ([RolloutEvent], String?) in
+            guard leadership.leading else {
+                handover.events.follow(taken, at: time)
+                return ([], nil)
+            }
+            if handover.term != leadership.term {
+                handover.term = leadership.term
+                handover.events.adopt(leadership.inheritedNote, at: time)
+                reporter.startInventoryAfresh()
+            }
+            return (handover.events.lead(taken, at: time), handover.events.annotationValue())
+        }
+        return (events, leadership.leading, note)
     }
 
     func close(at time: Double) async {
@@ -98,15 +129,14 @@ final class WindowCloser: Sendable {
         health.resources = discovery.watchStates().map { ($0.resource, $0.state.rawValue, $0.message) }
         // In daemonset mode only the leader reports the cluster-wide inventory and rollouts;
         // every agent reports the routes of its own node's pods.
-        let leads = elector?.isLeader ?? true
-        let taken = discovery.takeRolloutEvents()
-        let events = leads ? taken : []
+        let (events, leads, note) = rolloutEvents(at: time)
         do {
             let batch = try reporter.encode(
                 window: window, health: health,
                 inventory: leads && discovery.inventoryReady ? discovery.inventorySnapshot() : nil,
                 rolloutEvents: events)
             await uploader.enqueue(batch)
+            if let note { elector?.publish(note: note) }
             onBatch(
                 QueuedBatch(
                     batch: batch, window: window, rolloutEvents: events, pageBytes: pageBytes, aggregation: stats,
@@ -132,9 +162,17 @@ public struct QueuedBatch: Sendable {
 /// Builds batches: the builder's sequence numbers and the inventory's full/delta rhythm.
 final class Reporter: Sendable {
     private let state: Mutex<(BatchBuilder, InventoryReporter)>
+    /// Seconds between windows.
+    let reportInterval: Double
 
-    init(builder: BatchBuilder, inventory: InventoryReporter) {
+    init(builder: BatchBuilder, inventory: InventoryReporter, reportInterval: Double) {
         state = Mutex((builder, inventory))
+        self.reportInterval = reportInterval
+    }
+
+    /// The next inventory section is a full snapshot.
+    func startInventoryAfresh() {
+        state.withLock { $0.1.startAfresh() }
     }
 
     /// `inventory` is nil until discovery has listed what it can: an inventory missing a resource
