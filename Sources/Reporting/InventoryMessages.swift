@@ -181,5 +181,6 @@ extension Fathom_Agent_V1_RolloutEvent {
         replicasUpdated = Int32(clamping: event.updatedReplicas)
         replicasReady = Int32(clamping: event.readyReplicas)
         replicasAvailable = Int32(clamping: event.availableReplicas)
+        id = event.identity
     }
 }

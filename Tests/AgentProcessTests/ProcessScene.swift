@@ -48,12 +48,13 @@ struct ProcessScene {
     /// A configuration for this scene; each argument is one key's value as YAML.
     func configuration(
         reportInterval: String = "5s", grace: String = "5s", level: String = "info", exclude: [String] = [],
-        adminAddress: String = "127.0.0.1", adminPort: Int = 0, spool: Bool = false, endpoint: String? = nil
+        adminAddress: String = "127.0.0.1", adminPort: Int = 0, spool: Bool = false, endpoint: String? = nil,
+        node: String? = nil
     ) -> String {
         """
         cluster: {name: process-test}
         agent: {id: fathom-process}
-        kubernetes: {kubeconfig: "\(kubeconfig)"}
+        kubernetes: {kubeconfig: "\(kubeconfig)"\(node.map { ", nodeName: \($0)" } ?? "")}
         report:
           endpoint: "\(endpoint ?? collector.url)"
           interval: \(reportInterval)

@@ -710,6 +710,10 @@ public nonisolated struct Fathom_Agent_V1_RolloutEvent: Sendable {
 
   public var replicasAvailable: Int32 = 0
 
+  /// The transition's identity, the same whichever agent saw it (16 hex digits): in daemonset
+  /// mode, a receiver may drop an event whose id it had from another leader moments before.
+  public var id: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum Phase: SwiftProtobuf.Enum, Swift.CaseIterable {
@@ -1618,7 +1622,7 @@ nonisolated extension Fathom_Agent_V1_VersionCount: SwiftProtobuf.Message, Swift
 
 nonisolated extension Fathom_Agent_V1_RolloutEvent: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RolloutEvent"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}workload\0\u{1}phase\0\u{3}from_revision\0\u{3}to_revision\0\u{3}from_images\0\u{3}to_images\0\u{3}started_unix_ms\0\u{3}observed_unix_ms\0\u{1}message\0\u{3}replicas_desired\0\u{3}replicas_updated\0\u{3}replicas_ready\0\u{3}replicas_available\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}workload\0\u{1}phase\0\u{3}from_revision\0\u{3}to_revision\0\u{3}from_images\0\u{3}to_images\0\u{3}started_unix_ms\0\u{3}observed_unix_ms\0\u{1}message\0\u{3}replicas_desired\0\u{3}replicas_updated\0\u{3}replicas_ready\0\u{3}replicas_available\0\u{1}id\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1639,6 +1643,7 @@ nonisolated extension Fathom_Agent_V1_RolloutEvent: SwiftProtobuf.Message, Swift
       case 11: try { try decoder.decodeSingularInt32Field(value: &self.replicasUpdated) }()
       case 12: try { try decoder.decodeSingularInt32Field(value: &self.replicasReady) }()
       case 13: try { try decoder.decodeSingularInt32Field(value: &self.replicasAvailable) }()
+      case 14: try { try decoder.decodeSingularStringField(value: &self.id) }()
       default: break
       }
     }
@@ -1688,6 +1693,9 @@ nonisolated extension Fathom_Agent_V1_RolloutEvent: SwiftProtobuf.Message, Swift
     if self.replicasAvailable != 0 {
       try visitor.visitSingularInt32Field(value: self.replicasAvailable, fieldNumber: 13)
     }
+    if !self.id.isEmpty {
+      try visitor.visitSingularStringField(value: self.id, fieldNumber: 14)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1705,6 +1713,7 @@ nonisolated extension Fathom_Agent_V1_RolloutEvent: SwiftProtobuf.Message, Swift
     if lhs.replicasUpdated != rhs.replicasUpdated {return false}
     if lhs.replicasReady != rhs.replicasReady {return false}
     if lhs.replicasAvailable != rhs.replicasAvailable {return false}
+    if lhs.id != rhs.id {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
