@@ -7,6 +7,7 @@ import KubernetesModels
 import LocalServers
 import Logging
 import ProxySimulation
+import ReportProtos
 import Testing
 
 /// Daemonset mode with two agents on two nodes: each scrapes only its node's pods (a field
@@ -31,8 +32,9 @@ import Testing
         }
 
         /// An agent on `node`; its identity in the Lease is the node's name.
-        func agent(node: String, scrapeTimeout: Double) throws -> Agent {
+        func agent(node: String, scrapeTimeout: Double, inventorySnapshotEvery: Int? = nil) throws -> Agent {
             var configuration = AgentConfiguration()
+            if let inventorySnapshotEvery { configuration.inventorySnapshotEvery = inventorySnapshotEvery }
             configuration.clusterName = "ds"
             configuration.agentID = "fathom-ds"
             configuration.reportEndpoint = collector.url
@@ -142,6 +144,38 @@ import Testing
             // Leading, it still scrapes only its own node's pods.
             #expect(busy.discoveredTargets.count == meshed)
             await busy.shutdown()
+            try await group.waitForAll()
+        }
+        try await scene.shutdown()
+    }
+
+    /// A leader that loses the Lease (another candidate took it) and later regains it starts
+    /// its new term with a full inventory: the SaaS had the other leader's meanwhile, so changes
+    /// against what this agent sent last would be wrong.
+    @Test func aLeaderRegainingTheLeaseStartsWithAFullInventory() async throws {
+        let scene = try await Scene.start()
+        let (api, collector) = (scene.api, scene.collector)
+        // Never a periodic snapshot in this test: only a new term can make one.
+        let agent = try scene.agent(node: "demo-node", scrapeTimeout: 2, inventorySnapshotEvery: 100_000)
+        func inventories() -> [Fathom_Agent_V1_Inventory.Kind] {
+            collector.acceptedBatches.filter(\.hasInventory).map(\.inventory.kind)
+        }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await agent.run() }
+            #expect(await eventually(within: 30) { agent.isLeader && inventories() == [.full] })
+            // Another candidate takes the Lease over (and then dies: it never renews).
+            var lease = try #require(api.objects(Lease.self).first)
+            lease.spec.holderIdentity = "phantom"
+            lease.spec.renewTime = LeaderElectionState.microTime(Date().timeIntervalSince1970)
+            api.apply(lease)
+            #expect(await eventually(within: 30) { !agent.isLeader })
+            let lost = collector.acceptedBatches.count
+            #expect(await eventually(within: 30) { agent.isLeader })
+            #expect(await eventually(within: 30) { inventories().count == 2 }, "\(inventories())")
+            #expect(inventories() == [.full, .full])
+            // While it followed, its batches carried no inventory.
+            #expect(collector.acceptedBatches.count > lost)
+            await agent.shutdown()
             try await group.waitForAll()
         }
         try await scene.shutdown()
