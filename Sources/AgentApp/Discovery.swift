@@ -32,6 +32,9 @@ public final class Discovery: Sendable {
         var required: Set<String> = []
         var targetsChanged = false
         var stopping = false
+        /// Daemonset mode: whether the pods held are every node's (the leader's watch has listed
+        /// them all), as opposed to this node's only or in the middle of the switch.
+        var everyNodesPodsListed = false
 
         /// Pods listed, and every other required resource settled.
         var canPublish: Bool {
@@ -139,7 +142,11 @@ public final class Discovery: Sendable {
 
     /// Whether the inventory can be reported: pods listed, and every other required resource
     /// listed or known unavailable (its state then says what is missing).
-    public var inventoryReady: Bool { state.withLock { $0.canPublish } }
+    /// In daemonset mode the pods must also be every node's: a new leader's first inventory
+    /// waits for its cluster-wide pod list, rather than report its own node's as the cluster's.
+    public var inventoryReady: Bool {
+        state.withLock { $0.canPublish && (nodeName == nil || $0.everyNodesPodsListed) }
+    }
 
     /// Records the version a proxy reports of itself (`namespace/pod`), from its page.
     public func recordProxyBuild(_ version: String, of proxy: String) {
@@ -236,11 +243,19 @@ public final class Discovery: Sendable {
             var selected = reflectorSettings
             if !leading { selected.selectors.field = "spec.nodeName=\(node)" }
             let settings = selected
+            // The pods held from the watch with the other selector: the new list drops those it
+            // does not find (other nodes' pods when the lead is lost, pods deleted meanwhile).
+            let assumed = state.withLock { state in
+                if row.resource == Pod.resource { state.everyNodesPodsListed = false }
+                return row.resource == Pod.resource ? state.inventory.pods.mapValues(\.uid) : [:]
+            }
             logger.info(
                 "watching \(row.resource.plural) \(leading ? "of every node (leader)" : "of this node")",
                 metadata: ["k8s.resource": "\(row.resource.plural)", "k8s.node": "\(node)"])
             try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { try await self.follow(row.model, row, settings) }
+                group.addTask {
+                    try await self.follow(row.model, row, settings, assumed: assumed, everyNode: leading)
+                }
                 group.addTask { [leads] in
                     while (leads?() ?? false) == leading { try await Task.sleep(for: .seconds(1)) }
                 }
@@ -252,7 +267,8 @@ public final class Discovery: Sendable {
     }
 
     private func follow<Object: KubernetesObject>(
-        _ type: Object.Type, _ row: WatchedResource, _ settings: ReflectorSettings
+        _ type: Object.Type, _ row: WatchedResource, _ settings: ReflectorSettings,
+        assumed: [ObjectKey: String] = [:], everyNode: Bool = false
     ) async throws {
         let resource = Object.resource.plural
         // The counters of the usual event types are looked up once, not on every event.
@@ -267,12 +283,14 @@ public final class Discovery: Sendable {
             },
             restart: { [metrics] reason in metrics?.recordWatchRestart(resource: resource, reason: reason) },
             state: { [weak self] watchState, message in self?.record(resource, watchState, message) })
-        let reflector = Reflector(Object.self, client: client, settings: settings, logger: logger, hooks: hooks)
+        let reflector = Reflector(
+            Object.self, client: client, settings: settings, logger: logger, hooks: hooks, assumed: assumed)
         try await reflector.run { deltas, listed in
             let time = now()
             let events = state.withLock { state in
                 let firstList = listed && !state.inventory.listedResources.contains(resource)
                 let events = state.inventory.apply(deltas, at: time, listed: listed)
+                if listed && everyNode { state.everyNodesPodsListed = true }
                 if firstList { logger.info("first list complete", metadata: ["k8s.resource": "\(resource)"]) }
                 if row.decidesTargets { state.targetsChanged = true }
                 state.rolloutEvents += events

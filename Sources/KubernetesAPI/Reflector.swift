@@ -62,11 +62,16 @@ public struct Reflector<Object: KubernetesObject>: Sendable {
     public let settings: ReflectorSettings
     private let logger: Logger
     private let hooks: ReflectorHooks
+    /// Objects the consumer already holds (key and uid) from an earlier watch of the resource.
+    private let assumed: [ObjectKey: String]
 
+    /// `assumed` names objects the consumer holds from an earlier watch: the first list deletes
+    /// those it does not find.
     public init(
         _ type: Object.Type = Object.self, client: KubernetesClient, settings: ReflectorSettings = ReflectorSettings(),
-        logger: Logger, hooks: ReflectorHooks = ReflectorHooks()
+        logger: Logger, hooks: ReflectorHooks = ReflectorHooks(), assumed: [ObjectKey: String] = [:]
     ) {
+        self.assumed = assumed
         self.client = client
         self.settings = settings
         var logger = logger
@@ -78,7 +83,7 @@ public struct Reflector<Object: KubernetesObject>: Sendable {
     /// Runs until the task is cancelled. `deliver` is awaited, so a slow consumer slows the
     /// reflector instead of growing a buffer.
     public func run(deliver: (_ deltas: [ReflectorDelta<Object>], _ synced: Bool) async -> Void) async throws {
-        var state = ReflectorState<Object>()
+        var state = ReflectorState<Object>(assuming: assumed)
         var failures = 0
         var watchState = ResourceWatchState.starting
         let clock = ContinuousClock()

@@ -26,6 +26,14 @@ public struct ReflectorState<Object: KubernetesObject>: Sendable {
 
     public init() {}
 
+    /// A state that assumes the consumer holds these objects (key and uid), at no particular
+    /// version: the first list upserts what it finds and deletes the rest. A watch started again
+    /// with another selector (a daemonset agent gaining or losing the lead) begins like this, so
+    /// objects outside the new selection, or deleted meanwhile, leave the consumer.
+    public init(assuming objects: [ObjectKey: String]) {
+        known = objects.mapValues { Known(uid: $0, resourceVersion: "") }
+    }
+
     public var count: Int { known.count }
 
     /// What a watch event means for the consumer.

@@ -151,18 +151,23 @@ import Testing
 
     /// A leader that loses the Lease (another candidate took it) and later regains it starts
     /// its new term with a full inventory: the SaaS had the other leader's meanwhile, so changes
-    /// against what this agent sent last would be wrong.
-    @Test func aLeaderRegainingTheLeaseStartsWithAFullInventory() async throws {
+    /// against what this agent sent last would be wrong. And that inventory is the cluster's as it
+    /// is now: a pod deleted while the agent followed (watching only its own, empty node) is gone.
+    @Test func aLeaderRegainingTheLeaseStartsWithAFullInventoryOfTheClusterAsItIsNow() async throws {
         let scene = try await Scene.start()
         let (api, collector) = (scene.api, scene.collector)
-        // Never a periodic snapshot in this test: only a new term can make one.
-        let agent = try scene.agent(node: "demo-node", scrapeTimeout: 2, inventorySnapshotEvery: 100_000)
-        func inventories() -> [Fathom_Agent_V1_Inventory.Kind] {
-            collector.acceptedBatches.filter(\.hasInventory).map(\.inventory.kind)
+        let meshed = scene.mesh.proxies.count
+        // Never a periodic snapshot in this test: only a new term can make one. Its node has no pods.
+        let agent = try scene.agent(node: "other-node", scrapeTimeout: 2, inventorySnapshotEvery: 100_000)
+        func inventories() -> [(kind: Fathom_Agent_V1_Inventory.Kind, meshed: Int)] {
+            collector.acceptedBatches.filter(\.hasInventory).map { batch in
+                (batch.inventory.kind, batch.inventory.upserted.reduce(0) { $0 + Int($1.meshedPods) })
+            }
         }
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await agent.run() }
-            #expect(await eventually(within: 30) { agent.isLeader && inventories() == [.full] })
+            #expect(await eventually(within: 30) { agent.isLeader && inventories().count == 1 })
+            #expect(inventories().first.map { $0.kind == .full && $0.meshed == meshed } == true, "\(inventories())")
             // Another candidate takes the Lease over (and then dies: it never renews).
             var lease = try #require(api.objects(Lease.self).first)
             lease.spec.holderIdentity = "phantom"
@@ -170,9 +175,14 @@ import Testing
             api.apply(lease)
             #expect(await eventually(within: 30) { !agent.isLeader })
             let lost = collector.acceptedBatches.count
+            // Following, it watches its own node only; a pod elsewhere is deleted meanwhile.
+            let gone = scene.mesh.proxies[0]
+            try await Task.sleep(for: .milliseconds(1_500))
+            #expect(api.delete(Pod.self, namespace: gone.workload.namespace, name: gone.podName))
             #expect(await eventually(within: 30) { agent.isLeader })
             #expect(await eventually(within: 30) { inventories().count == 2 }, "\(inventories())")
-            #expect(inventories() == [.full, .full])
+            #expect(inventories().map(\.kind) == [.full, .full])
+            #expect(inventories().last?.meshed == meshed - 1, "\(inventories())")
             // While it followed, its batches carried no inventory.
             #expect(collector.acceptedBatches.count > lost)
             await agent.shutdown()
