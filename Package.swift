@@ -207,7 +207,7 @@ let package = Package(
             name: "AgentProcessTests",
             dependencies: [
                 "AgentApp", "AgentConfiguration", "LocalServers", "ProxySimulation", "Reporting", "ReportProtos",
-                "KubernetesModels", "AgentTestSupport", "PrometheusText", httpClient,
+                "KubernetesModels", "AgentTestSupport", "PrometheusText", "GzipCodec", "HTTPServing", httpClient,
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]

@@ -36,10 +36,14 @@ public final class Discovery: Sendable {
         /// them all), as opposed to this node's only or in the middle of the switch.
         var everyNodesPodsListed = false
 
-        /// Pods listed, and every other required resource settled.
+        /// Pods listed, and every other required resource listed or settled. Once listed, a
+        /// resource stays usable while its watch fails and retries (as client-go's HasSynced
+        /// stays true): what was listed is still the best there is.
         var canPublish: Bool {
-            guard watches["pods"]?.state == .synced else { return false }
-            return required.allSatisfy { watches[$0]?.state.isSettled ?? false }
+            guard inventory.listedResources.contains("pods") else { return false }
+            return required.allSatisfy {
+                inventory.listedResources.contains($0) || (watches[$0]?.state.isSettled ?? false)
+            }
         }
     }
 

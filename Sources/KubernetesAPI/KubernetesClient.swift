@@ -79,9 +79,10 @@ public final class KubernetesClient: Sendable {
 
     /// A WATCH from `resourceVersion`, handing each event to `onEvent` as its line arrives. Returns
     /// when the server ends the stream (its `timeoutSeconds` ran out); throws on errors.
+    /// `onConnected` runs once the server has accepted the watch (its 200 arrived), before any event.
     public func watch<Object: KubernetesObject>(
         _ type: Object.Type, namespace: String? = nil, selectors: Selectors = .none, resourceVersion: String,
-        timeoutSeconds: Int, maxLineBytes: Int = 16 << 20,
+        timeoutSeconds: Int, maxLineBytes: Int = 16 << 20, onConnected: () -> Void = {},
         onEvent: (WatchEvent<Object>) async throws -> Void
     ) async throws {
         var query: [(String, String)] = [
@@ -95,6 +96,7 @@ public final class KubernetesClient: Sendable {
         let response = try await send(
             path: path, query: query, timeout: .seconds(Int64(timeoutSeconds) + 30), verb: "watch",
             resource: Object.resource)
+        onConnected()
         var splitter = WatchLineSplitter(maxLineBytes: maxLineBytes)
         let decoder = JSONDecoder()
         var chunks = response.body.makeAsyncIterator()

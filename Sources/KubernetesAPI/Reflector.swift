@@ -118,7 +118,10 @@ public struct Reflector<Object: KubernetesObject>: Sendable {
                     Object.self, namespace: settings.namespace, selectors: settings.selectors,
                     resourceVersion: state.resourceVersion ?? "",
                     timeoutSeconds: Int.random(in: settings.watchTimeoutSeconds),
-                    maxLineBytes: settings.maxLineBytes
+                    maxLineBytes: settings.maxLineBytes,
+                    // The server took the watch: the resource is followed again, events or not (a
+                    // quiet cluster may send none for minutes).
+                    onConnected: { become(.synced) }
                 ) { event in
                     events += 1
                     // A watch that delivers is healthy again.

@@ -4,6 +4,9 @@ public struct WatchLineSplitter: Sendable {
     public let maxLineBytes: Int
     private var pending: [UInt8] = []
     private var start = 0
+    /// `pending[start..<scanned]` holds no newline: each byte is searched once, so a long line
+    /// arriving in many small chunks costs its length, not its length squared.
+    private var scanned = 0
 
     public init(maxLineBytes: Int) {
         self.maxLineBytes = maxLineBytes
@@ -13,24 +16,37 @@ public struct WatchLineSplitter: Sendable {
         if start > 0 && start == pending.count {
             pending.removeAll(keepingCapacity: true)
             start = 0
+            scanned = 0
         }
         pending.append(contentsOf: bytes)
         // Only an unfinished line can exceed the bound; complete lines are checked in nextLine.
-        if pending.count - start > maxLineBytes, pending[start...].firstIndex(of: UInt8(ascii: "\n")) == nil {
+        if pending.count - start > maxLineBytes, firstNewline() == nil {
             throw .lineTooLong(limit: maxLineBytes)
         }
     }
 
+    /// The first newline of the unfinished data, searching only bytes not searched before.
+    private mutating func firstNewline() -> Int? {
+        if let newline = pending[max(scanned, start)...].firstIndex(of: UInt8(ascii: "\n")) {
+            scanned = newline
+            return newline
+        }
+        scanned = pending.count
+        return nil
+    }
+
     /// The next complete line without its newline, skipping empty lines; nil until one is complete.
     public mutating func nextLine() throws(KubernetesAPIError) -> ArraySlice<UInt8>? {
-        while let newline = pending[start...].firstIndex(of: UInt8(ascii: "\n")) {
+        while let newline = firstNewline() {
             let line = pending[start..<newline]
             start = newline + 1
+            scanned = start
             if line.count > maxLineBytes { throw .lineTooLong(limit: maxLineBytes) }
             if !line.allSatisfy({ $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\r") }) { return line }
         }
         if start > 0 {
             pending.removeFirst(start)
+            scanned -= start
             start = 0
         }
         return nil

@@ -105,8 +105,7 @@ public final class FakeKubernetesAPI: Sendable {
             state.version += 1
             var object = object
             let key = Self.key(of: object)
-            let collection = state.collections[Object.resource] ?? Collection()
-            let previous = collection.objects[key]
+            let previous = state.collections[Object.resource]?.objects[key]
             object.metadata.resourceVersion = String(state.version)
             object.metadata.namespace = Object.resource.namespaced ? (object.metadata.namespace ?? "default") : nil
             // Metadata is not part of the spec, so it is the same before and after the generation is set.
@@ -178,10 +177,22 @@ public final class FakeKubernetesAPI: Sendable {
         }
     }
 
+    /// Writes raw bytes on every open watch of `resource`, as a broken server or a proxy in front
+    /// of it might: garbage JSON, a line far longer than any object. Returns how many watches.
+    @discardableResult
+    public func injectIntoWatches(of resource: ResourceDescriptor, _ bytes: [UInt8]) -> Int {
+        let streams = state.withLock { state in state.watchers.values.filter { $0.resource == resource }.map(\.stream) }
+        for stream in streams { stream.write(bytes) }
+        return streams.count
+    }
+
     /// Answers the next `count` requests with `status` (a 500 from an overloaded server, a 429).
     public func failNext(_ count: Int, status: Int) {
         state.withLock { $0.failures = Array(repeating: status, count: count) }
     }
+
+    /// Requests still to be failed by `failNext`.
+    public var pendingFailures: Int { state.withLock { $0.failures.count } }
 
     // MARK: - Storage
 
@@ -253,17 +264,26 @@ public final class FakeKubernetesAPI: Sendable {
         var requestCounts: [String: Int] = [:]
         var failures: [Int] = []
 
-        mutating func record(_ resource: ResourceDescriptor, key: ObjectKey, before: Stored?, after: Stored?) {
-            var collection = collections[resource] ?? Collection()
-            collection.objects[key] = after
-            let entry = LogEntry(version: version, before: before, after: after)
+        /// Stores the change and logs it, keeping at least `history` events (a large history is
+        /// trimmed in steps, so a long run of changes does not move the whole log each time).
+        private static func append(
+            _ entry: LogEntry, key: ObjectKey, to collection: inout Collection, keeping history: Int
+        ) {
+            collection.objects[key] = entry.after
             collection.log.append(entry)
-            if collection.log.count > behaviour.eventHistory {
-                let dropped = collection.log.count - behaviour.eventHistory
+            // Small histories (tests of 410 Gone) are kept exactly; large ones trimmed in steps.
+            if collection.log.count > history + (history >= 1_000 ? history / 4 : 0) {
+                let dropped = collection.log.count - history
                 collection.compactedThrough = collection.log[dropped - 1].version
                 collection.log.removeFirst(dropped)
             }
-            collections[resource] = collection
+        }
+
+        mutating func record(_ resource: ResourceDescriptor, key: ObjectKey, before: Stored?, after: Stored?) {
+            let entry = LogEntry(version: version, before: before, after: after)
+            // Changed in place: a copy of the collection per change made 50,000 objects take minutes.
+            let history = behaviour.eventHistory
+            Self.append(entry, key: key, to: &collections[resource, default: Collection()], keeping: history)
             for watcher in watchers.values where watcher.resource == resource {
                 if let line = FakeKubernetesAPI.eventLine(entry, for: watcher) { watcher.stream.write(line) }
             }

@@ -75,6 +75,8 @@ public actor Uploader {
     private var stats = UploaderStats()
     private var random = SystemRandomNumberGenerator()
     private var failingSince: Int?
+    /// Batches the collector rejected since it last acknowledged one (for logging once per run).
+    private var rejectedInARow = 0
     /// Wakes the loop when a batch is queued or a drain is asked for.
     private let wakeUps: AsyncStream<Void>
     private nonisolated let wakeUp: AsyncStream<Void>.Continuation
@@ -335,15 +337,22 @@ public actor Uploader {
                 logger.info("Collector reachable again", metadata: ["retries": "\(since)"])
                 failingSince = nil
             }
+            rejectedInARow = 0
         case .drop(let reason):
             finish(batch)
             stats.dropped[reason, default: 0] += 1
-            logger.error(
-                "Collector rejected a batch; dropped",
-                metadata: [
-                    "batch.key": "\(batch.idempotencyKey)", "http.status": "\(outcome)",
-                    "collector.message": "\(serverMessage.prefix(500))",
-                ])
+            // Logged for the first rejection of a run, then every 20: a collector rejecting every
+            // batch (a bad schema, say) must not write a line per window.
+            rejectedInARow += 1
+            if rejectedInARow == 1 || rejectedInARow % 20 == 0 {
+                logger.error(
+                    "Collector rejected a batch; dropped",
+                    metadata: [
+                        "batch.key": "\(batch.idempotencyKey)", "http.status": "\(outcome)",
+                        "collector.message": "\(serverMessage.prefix(500))",
+                        "rejected.in_a_row": "\(rejectedInARow)",
+                    ])
+            }
         case .retry(let delay, let reason):
             stats.retries[reason, default: 0] += 1
             // Logged once when an outage starts, then every 20 failures, not on every retry.

@@ -53,6 +53,9 @@ final class AgentSubprocess: @unchecked Sendable {
 
     var pid: Int32 { lock.withLock { _ in process.processIdentifier } }
 
+    /// Whether it has not exited yet.
+    var isRunning: Bool { lock.withLock { _ in process.isRunning } }
+
     /// What it printed on standard output so far.
     var output: String { (try? String(contentsOf: outputFile, encoding: .utf8)) ?? "" }
     /// What it printed on standard error so far (the agent's log).

@@ -128,6 +128,38 @@ struct WatchFramingTests {
         }
     }
 
+    @Test("lines come out whole and in order however the stream is chunked, blank lines skipped")
+    func linesAcrossManyChunks() throws {
+        let lines = (0..<40).map { index in String(repeating: "x", count: (index * 37) % 300 + 1) + "\(index)" }
+        let stream = Array(lines.map { $0 + "\n\r\n" }.joined().utf8)
+        var random = SystemRandomNumberGenerator()
+        for maxChunk in [1, 2, 3, 17, 64, 512, stream.count] {
+            var splitter = WatchLineSplitter(maxLineBytes: 1 << 10)
+            var seen: [String] = []
+            var offset = 0
+            while offset < stream.count {
+                let size = min(Int.random(in: 1...maxChunk, using: &random), stream.count - offset)
+                try splitter.append(stream[offset..<(offset + size)])
+                offset += size
+                while let line = try splitter.nextLine() { seen.append(String(decoding: line, as: UTF8.self)) }
+            }
+            #expect(seen == lines, "chunks of up to \(maxChunk) bytes")
+            #expect(splitter.unfinishedBytes == 0)
+        }
+        // A line past the bound, in small chunks, is refused once the bound is passed.
+        var splitter = WatchLineSplitter(maxLineBytes: 1_000)
+        var refusedAt: Int?
+        for chunk in 0..<100 where refusedAt == nil {
+            do {
+                try splitter.append([UInt8](repeating: 65, count: 16))
+                _ = try splitter.nextLine()
+            } catch {
+                refusedAt = (chunk + 1) * 16
+            }
+        }
+        #expect(refusedAt == 1_008)
+    }
+
     @Test("an event longer than the bound is refused, even before its newline arrives")
     func lineTooLong() throws {
         var splitter = WatchLineSplitter(maxLineBytes: 16)

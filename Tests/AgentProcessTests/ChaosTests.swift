@@ -1,0 +1,359 @@
+import AgentTestSupport
+import Foundation
+import GzipCodec
+import HTTPServing
+import KubernetesModels
+import LocalServers
+import ReportProtos
+import Testing
+
+/// One peer misbehaving on purpose, a row of the chaos table.
+struct ChaosRow: Sendable, CustomTestStringConvertible {
+    /// A sample of the agent's `/metrics` that must be above zero: the failure, counted.
+    struct Counted: Sendable {
+        var name: String
+        var labels: [String: String] = [:]
+    }
+
+    enum Fault: Sendable {
+        /// A seventh meshed pod whose proxy answers every scrape like this.
+        case proxy(@Sendable (SimpleHTTPServer.Request) -> SimpleHTTPServer.Response)
+        /// The Kubernetes API misbehaves once the agent is ready; the closure is the misbehaviour
+        /// and returns when it is over (the API then behaves again).
+        case api(@Sendable (FakeKubernetesAPI) async throws -> Void)
+        /// The collector answers with these first, then accepts again.
+        case collector([FakeCollector.Answer])
+        /// The collector's certificate is not one the agent trusts.
+        case untrustedCollector
+        /// The spool directory is replaced by a file while the agent runs (a disk gone bad).
+        case unwritableSpool
+        /// The cluster holds this many more pods (not meshed) from the start.
+        case pods(Int)
+    }
+
+    var name: String
+    var fault: Fault
+    var counted: [Counted]
+    /// A log message that must appear exactly once: the failure, logged once.
+    var logged: String?
+    /// More configuration, appended to the scene's.
+    var configuration = ""
+    /// Peak resident memory of the agent (`VmHWM`), a debug build, over the whole row.
+    var peakBytes = 320 << 20
+    var testDescription: String { name }
+}
+
+/// The chaos suite: the built `fathom-agent` against the demo cluster and its six proxies, with
+/// one peer misbehaving per row. For every row the agent keeps running and reporting the
+/// healthy proxies' routes, its peak memory stays under the row's bound, the failure is counted
+/// on `/metrics` with a bounded reason and logged once, and every batch the collector
+/// acknowledged arrived once, in order, with none missing.
+@Suite struct ChaosTests {
+    static let sample = Array(
+        "response_total{direction=\"inbound\",authority=\"chaos:80\",classification=\"success\",status_code=\"200\"} 1\n"
+            .utf8)
+
+    static func failures(_ reason: String) -> [ChaosRow.Counted] {
+        [ChaosRow.Counted(name: "fathom_scrapes_total", labels: ["result": "failure", "reason": reason])]
+    }
+
+    /// A page of `count` distinct route series.
+    static func series(_ count: Int) -> [UInt8] {
+        var page: [UInt8] = []
+        page.reserveCapacity(count * 110)
+        for index in 0..<count {
+            page += Array(
+                "response_total{direction=\"outbound\",authority=\"svc-\(index).shop.svc.cluster.local:80\",classification=\"success\"} 1\n"
+                    .utf8)
+        }
+        return page
+    }
+
+    static let scrapeFailed = "Scrape failed"
+    static let badLines = "Proxy page has bad lines; they were skipped"
+
+    static let proxyRows: [ChaosRow] = {
+        let bomb = (try? Gzip.compress([UInt8](repeating: 0, count: 200 << 20), level: 9)) ?? []
+        let wide = series(3_000)
+        return [
+            ChaosRow(
+                name: "proxy: a body cut short of its Content-Length",
+                fault: .proxy { _ in
+                    .stream(status: 200, headers: [("Content-Length", "100000")]) { stream in
+                        stream.write(Self.sample)
+                        stream.abort()
+                    }
+                }, counted: failures("truncated"), logged: scrapeFailed),
+            ChaosRow(
+                name: "proxy: a 20 MiB page, past scrape.maxPageBytes",
+                fault: .proxy { _ in .reply(status: 200, body: [UInt8](repeating: 0x23, count: 20 << 20)) },
+                counted: failures("too_large"), logged: scrapeFailed),
+            ChaosRow(
+                name: "proxy: a gzip bomb (200 MiB of zeros in 200 KB)",
+                fault: .proxy { _ in .reply(status: 200, headers: [("Content-Encoding", "gzip")], body: bomb) },
+                counted: failures("too_large"), logged: scrapeFailed),
+            ChaosRow(
+                name: "proxy: an endless chunked body",
+                fault: .proxy { _ in
+                    .stream(status: 200) { stream in
+                        // Past the page cap at once, and never a last chunk.
+                        let chunk = [UInt8](repeating: 0x23, count: 1 << 20)
+                        for _ in 0..<20 { stream.write(chunk) }
+                    }
+                }, counted: failures("too_large"), logged: scrapeFailed),
+            ChaosRow(
+                name: "proxy: slowloris, one byte every 200 ms",
+                fault: .proxy { _ in
+                    .stream(status: 200) { stream in
+                        @Sendable func drip(_ left: Int) {
+                            guard left > 0 else { return }
+                            stream.write([0x23])
+                            stream.schedule(after: 0.2) { drip(left - 1) }
+                        }
+                        drip(100)
+                    }
+                }, counted: failures("timeout"), logged: scrapeFailed),
+            ChaosRow(
+                name: "proxy: never answers",
+                fault: .proxy { _ in .delayed(seconds: 3_600, status: 200) },
+                counted: failures("timeout"), logged: scrapeFailed),
+            ChaosRow(
+                name: "proxy: garbage and NUL bytes",
+                fault: .proxy { _ in
+                    .reply(status: 200, body: (0..<65_536).map { UInt8(truncatingIfNeeded: $0 &* 2_654_435_761 >> 13) })
+                }, counted: failures("parse_error"), logged: scrapeFailed),
+            ChaosRow(
+                name: "proxy: a 2 MiB line among good ones",
+                fault: .proxy { _ in
+                    .reply(
+                        status: 200, body: Self.sample + [UInt8](repeating: 0x61, count: 2 << 20) + [0x0A] + Self.sample
+                    )
+                }, counted: [ChaosRow.Counted(name: "fathom_page_bad_lines_total")], logged: badLines),
+            ChaosRow(
+                name: "proxy: 3,000 series, past aggregation.maxSeriesPerProxy of 1,000",
+                fault: .proxy { _ in .reply(status: 200, body: wide) },
+                counted: [ChaosRow.Counted(name: "fathom_series_over_limit_total")],
+                logged: "Proxy has more series than aggregation.maxSeriesPerProxy; the new ones are not counted",
+                configuration: "aggregation: {maxSeriesPerProxy: 1000}\n"),
+            ChaosRow(
+                name: "proxy: NaN and +Inf counters",
+                fault: .proxy { _ in
+                    .reply(
+                        status: 200,
+                        body: Self.sample
+                            + Array(
+                                "response_total{direction=\"inbound\",authority=\"nan:80\",classification=\"success\"} NaN\nresponse_total{direction=\"inbound\",authority=\"inf:80\",classification=\"success\"} +Inf\n"
+                                    .utf8))
+                }, counted: [ChaosRow.Counted(name: "fathom_page_bad_lines_total")], logged: badLines),
+            ChaosRow(
+                name: "proxy: a series twice on one page",
+                fault: .proxy { _ in .reply(status: 200, body: Self.sample + Self.sample) },
+                counted: [ChaosRow.Counted(name: "fathom_page_bad_lines_total")], logged: badLines),
+        ]
+    }()
+
+    static let watchFailing = "watch failing; retrying with backoff"
+
+    static let apiRows: [ChaosRow] = [
+        ChaosRow(
+            name: "api: 500 on the next 30 requests",
+            fault: .api { api in
+                api.failNext(30, status: 500)
+                api.dropWatches()
+                _ = await eventually(within: 60) { api.pendingFailures == 0 }
+            },
+            counted: [
+                ChaosRow.Counted(
+                    name: "fathom_kubernetes_watch_restarts_total",
+                    labels: ["resource": "pods", "reason": "http_status"])
+            ], logged: nil),
+        ChaosRow(
+            name: "api: garbage JSON on the pod watch",
+            fault: .api { api in
+                let garbage = Array("{\"type\":\"MODIFIED\",\"object\":{nonsense\n".utf8)
+                _ = await eventually(within: 30) { api.injectIntoWatches(of: Pod.resource, garbage) > 0 }
+            },
+            counted: [
+                ChaosRow.Counted(
+                    name: "fathom_kubernetes_watch_restarts_total", labels: ["resource": "pods", "reason": "decode"])
+            ], logged: nil),
+        ChaosRow(
+            name: "api: a 100 MB line on the pod watch",
+            fault: .api { api in
+                let line = [UInt8](repeating: 0x20, count: 100_000_000) + [0x0A]
+                _ = await eventually(within: 30) { api.injectIntoWatches(of: Pod.resource, line) > 0 }
+            },
+            counted: [
+                ChaosRow.Counted(
+                    name: "fathom_kubernetes_watch_restarts_total",
+                    labels: ["resource": "pods", "reason": "line_too_long"])
+            ], logged: nil),
+        ChaosRow(
+            name: "api: every watch connection dropped every second for 10 s",
+            fault: .api { api in
+                _ = await eventually(within: 30) { api.openWatches > 0 }
+                for _ in 0..<10 {
+                    api.dropWatches()
+                    try await Task.sleep(for: .seconds(1))
+                }
+            },
+            counted: [
+                ChaosRow.Counted(
+                    name: "fathom_kubernetes_watch_restarts_total", labels: ["resource": "pods", "reason": "transport"])
+            ], logged: nil),
+        ChaosRow(
+            name: "api: 50,000 pods", fault: .pods(50_000),
+            counted: [ChaosRow.Counted(name: "fathom_inventory_objects", labels: ["resource": "pods"])], logged: nil),
+    ]
+
+    static let uploadFailed = "Upload failed; retrying"
+
+    static let collectorRows: [ChaosRow] = [
+        ChaosRow(
+            name: "collector: 503 for four attempts, then recovers",
+            fault: .collector(Array(repeating: .status(503), count: 4)),
+            counted: [ChaosRow.Counted(name: "fathom_report_retries_total", labels: ["reason": "http_5xx"])],
+            logged: uploadFailed),
+        ChaosRow(
+            name: "collector: 429 with Retry-After",
+            fault: .collector([.status(429, retryAfter: "1"), .status(429, retryAfter: "1")]),
+            counted: [ChaosRow.Counted(name: "fathom_report_retries_total", labels: ["reason": "throttled"])],
+            logged: uploadFailed),
+        ChaosRow(
+            name: "collector: 400 for three batches",
+            fault: .collector(Array(repeating: .status(400, message: "bad batch"), count: 3)),
+            counted: [ChaosRow.Counted(name: "fathom_report_batches_dropped_total", labels: ["reason": "rejected"])],
+            logged: "Collector rejected a batch; dropped"),
+        ChaosRow(
+            name: "collector: answers after the request timeout",
+            fault: .collector([.slow(seconds: 4, then: .accept), .slow(seconds: 4, then: .accept)]),
+            counted: [ChaosRow.Counted(name: "fathom_report_retries_total", labels: ["reason": "timeout"])],
+            logged: uploadFailed),
+        ChaosRow(
+            name: "collector: connections reset",
+            fault: .collector(Array(repeating: .dropConnection, count: 4)),
+            counted: [ChaosRow.Counted(name: "fathom_report_retries_total", labels: ["reason": "reset"])],
+            logged: uploadFailed),
+        ChaosRow(
+            name: "collector: a certificate the agent does not trust", fault: .untrustedCollector,
+            counted: [ChaosRow.Counted(name: "fathom_report_retries_total", labels: ["reason": "tls"])],
+            logged: uploadFailed),
+        ChaosRow(
+            name: "spool: its directory cannot be made", fault: .unwritableSpool,
+            counted: [ChaosRow.Counted(name: "fathom_report_spool_write_failures_total")],
+            logged: "Cannot write the spool; batches are kept in memory only until it works again"),
+    ]
+
+    @Test(arguments: proxyRows + apiRows + collectorRows)
+    func theAgentKeepsGoingCountsAndLogsOnce(_ row: ChaosRow) async throws {
+        // FATHOM_CHAOS_ROW=<part of a row's name> runs that row alone (the others pass at once).
+        if let only = ProcessInfo.processInfo.environment["FATHOM_CHAOS_ROW"], !row.name.contains(only) { return }
+        let scene = try await ProcessScene.start()
+        var chaos: SimpleHTTPServer?
+        var collector = scene.collector
+        var endpoint: String?
+        var spool = false
+        switch row.fault {
+        case .proxy(let respond):
+            let server = try await SimpleHTTPServer.start(respond: respond)
+            chaos = server
+            try Self.addMeshedPod(to: scene.api, port: server.port)
+        case .collector(let answers):
+            scene.collector.script(answers)
+            spool = true
+        case .untrustedCollector:
+            let certificate = try TestCertificate.make(commonName: "collector", dnsNames: ["localhost"])
+            collector = try await FakeCollector.start(tls: certificate)
+            endpoint = collector.url
+        case .unwritableSpool:
+            spool = true
+        case .pods(let count):
+            Self.addPods(to: scene.api, count: count)
+        case .api:
+            break
+        }
+        let config = try scene.writeConfiguration(
+            scene.configuration(reportInterval: "5s", spool: spool, endpoint: endpoint) + "\n" + row.configuration)
+        let agent = try AgentProcessTests.run(config)
+        defer { agent.kill() }
+        let settled = await eventually(within: 60) {
+            guard agent.isRunning else { return true }
+            return (try? await agent.get("/readyz"))?.status == 200
+        }
+        #expect(settled, "never ready; \(agent.errors.suffix(3_000))")
+        try #require(agent.isRunning, "\(agent.errors)")
+        if case .api(let misbehave) = row.fault { try await misbehave(scene.api) }
+        if case .unwritableSpool = row.fault {
+            try FileManager.default.removeItem(atPath: scene.spool)
+            try "in the way\n".write(toFile: scene.spool, atomically: true, encoding: .utf8)
+        }
+
+        for counted in row.counted {
+            #expect(
+                await eventually(within: 60) { (await agent.metric(counted.name, counted.labels) ?? 0) > 0 },
+                "\(counted.name)\(counted.labels) never counted; \(agent.errors.suffix(3_000))")
+        }
+        // It goes on: healthy, and the healthy proxies' routes keep arriving after the fault (or,
+        // with a collector it cannot trust, wait in the queue).
+        let before = collector.acceptedBatches.count
+        if case .untrustedCollector = row.fault {
+            #expect(await eventually(within: 60) { (await agent.metric("fathom_report_queue_batches") ?? 0) >= 2 })
+        } else {
+            #expect(
+                await eventually(within: 60) {
+                    collector.acceptedBatches.dropFirst(before).contains { !$0.routeMetrics.isEmpty }
+                }, "no routes after the fault; \(agent.errors.suffix(3_000))")
+        }
+        #expect((try? await agent.get("/healthz"))?.status == 200)
+        if let logged = row.logged {
+            #expect(agent.logs(logged).count == 1, "\(agent.logs(logged))")
+        }
+        let peak = try #require(Self.peakResidentBytes(agent.pid))
+        #expect(peak < row.peakBytes, "peak resident \(peak >> 20) MiB")
+
+        agent.signal(SIGTERM)
+        #expect(await agent.exitStatus(within: 30) == 0, "\(agent.errors.suffix(3_000))")
+        // Acknowledged once each, in order, none missing (rejected batches are the row's point).
+        let sequences = collector.acceptedBatches.map(\.sequence)
+        #expect(sequences == sequences.sorted() && Set(sequences).count == sequences.count)
+        if case .collector(let answers) = row.fault, !answers.contains(.status(400, message: "bad batch")) {
+            #expect(sequences == Array(1...UInt64(sequences.count)), "\(sequences)")
+        }
+        try await chaos?.shutdown()
+        if collector !== scene.collector { try await collector.shutdown() }
+        try await scene.shutdown()
+    }
+
+    /// A copy of a demo pod whose proxy's admin port is `port`.
+    static func addMeshedPod(to api: FakeKubernetesAPI, port: Int) throws {
+        var pod = try #require(
+            api.objects(Pod.self).first { $0.metadata.annotation("config.linkerd.io/admin-port") != nil })
+        pod.metadata.name = "chaos-proxy"
+        pod.metadata.uid = ""
+        pod.metadata.resourceVersion = nil
+        var annotations = pod.metadata.annotations ?? [:]
+        annotations["config.linkerd.io/admin-port"] = String(port)
+        pod.metadata.annotations = annotations
+        api.apply(pod)
+    }
+
+    /// `count` running pods without a proxy, in one namespace.
+    static func addPods(to api: FakeKubernetesAPI, count: Int) {
+        for index in 0..<count {
+            api.apply(
+                Pod(
+                    metadata: ObjectMeta(name: "batch-\(index)", namespace: "jobs", labels: ["app": "batch"]),
+                    spec: Pod.Spec(nodeName: "demo-node", containers: [Pod.Container(name: "job", image: "jobs:1")]),
+                    status: Pod.Status(phase: "Running", podIP: "10.9.\(index / 250).\(index % 250)")))
+        }
+    }
+
+    /// `VmHWM` of a process: its peak resident memory, in bytes.
+    static func peakResidentBytes(_ pid: Int32) -> Int? {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+            let kilobytes = line.split(separator: " ").dropFirst().first.flatMap({ Int($0) })
+        else { return nil }
+        return kilobytes << 10
+    }
+}
