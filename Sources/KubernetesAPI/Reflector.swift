@@ -121,20 +121,20 @@ public struct Reflector<Object: KubernetesObject>: Sendable {
                     maxLineBytes: settings.maxLineBytes,
                     // The server took the watch: the resource is followed again, events or not (a
                     // quiet cluster may send none for minutes).
-                    onConnected: { become(.synced) }
-                ) { event in
-                    events += 1
-                    // A watch that delivers is healthy again.
-                    become(.synced)
-                    hooks.event(Self.label(of: event))
-                    switch state.apply(event) {
-                    case .deltas(let deltas):
-                        if !deltas.isEmpty { await deliver(deltas, false) }
-                    case let outcome:
-                        ending = outcome
-                        throw WatchEnded()
-                    }
-                }
+                    onConnected: { become(.synced) },
+                    onEvent: { event in
+                        events += 1
+                        // A watch that delivers is healthy again.
+                        become(.synced)
+                        hooks.event(Self.label(of: event))
+                        switch state.apply(event) {
+                        case .deltas(let deltas):
+                            if !deltas.isEmpty { await deliver(deltas, false) }
+                        case let outcome:
+                            ending = outcome
+                            throw WatchEnded()
+                        }
+                    })
                 if events > 0 || clock.now - started > .seconds(1) {
                     // The server ended the watch at its timeout: resume from the last version seen.
                     hooks.restart("timeout")
