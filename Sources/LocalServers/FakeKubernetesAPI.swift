@@ -325,10 +325,11 @@ public final class FakeKubernetesAPI: Sendable {
         return "\(padded.prefix(8))-\(padded.dropFirst(8).prefix(4))-4000-8000-\(padded.suffix(4))00000000"
     }
 
+    /// Now as RFC 3339 in UTC, to the second. (The format style is Swift's own; the older
+    /// `ISO8601DateFormatter` goes through ICU, which crashed when tens of thousands were made
+    /// while other threads worked.)
     static func timestamp() -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime]
-        return formatter.string(from: Date())
+        Date().ISO8601Format()
     }
 
     /// The line a watcher gets for a change, honouring its namespace and selectors; nil for none.
