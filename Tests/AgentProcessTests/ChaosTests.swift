@@ -47,8 +47,9 @@ struct ChaosRow: Sendable, CustomTestStringConvertible {
 /// one peer misbehaving per row. For every row the agent keeps running and reporting the
 /// healthy proxies' routes, its peak memory stays under the row's bound, the failure is counted
 /// on `/metrics` with a bounded reason and logged once, and every batch the collector
-/// acknowledged arrived once, in order, with none missing.
-@Suite struct ChaosTests {
+/// acknowledged arrived once, in order, with none missing. The rows run one at a time: together
+/// they would starve the real-time suites that run beside them.
+@Suite(.serialized) struct ChaosTests {
     static let sample = Array(
         "response_total{direction=\"inbound\",authority=\"chaos:80\",classification=\"success\",status_code=\"200\"} 1\n"
             .utf8)
@@ -273,7 +274,10 @@ struct ChaosRow: Sendable, CustomTestStringConvertible {
             break
         }
         let config = try scene.writeConfiguration(
-            scene.configuration(reportInterval: "5s", spool: spool, endpoint: endpoint) + "\n" + row.configuration)
+            // A scrape timeout no busy machine reaches by accident: a row's failure is its own.
+            scene.configuration(
+                reportInterval: "5s", spool: spool, endpoint: endpoint, scrapeInterval: "5s", scrapeTimeout: "4s")
+                + "\n" + row.configuration)
         let agent = try AgentProcessTests.run(config)
         defer { agent.kill() }
         let settled = await eventually(within: 60) {

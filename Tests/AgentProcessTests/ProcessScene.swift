@@ -49,7 +49,7 @@ struct ProcessScene {
     func configuration(
         reportInterval: String = "5s", grace: String = "5s", level: String = "info", exclude: [String] = [],
         adminAddress: String = "127.0.0.1", adminPort: Int = 0, spool: Bool = false, endpoint: String? = nil,
-        node: String? = nil
+        node: String? = nil, scrapeInterval: String = "1s", scrapeTimeout: String = "800ms"
     ) -> String {
         """
         cluster: {name: process-test}
@@ -62,8 +62,8 @@ struct ProcessScene {
           tokenFile: "\(tokenFile)"
         \(spool ? "  spool: {directory: \"\(self.spool)\"}" : "")
         scrape:
-          interval: 1s
-          timeout: 800ms
+          interval: \(scrapeInterval)
+          timeout: \(scrapeTimeout)
           namespaces: {exclude: [\(exclude.joined(separator: ", "))]}
         admin: {address: "\(adminAddress)", port: \(adminPort)}
         shutdown: {gracePeriod: \(grace)}

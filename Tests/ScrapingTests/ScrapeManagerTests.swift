@@ -93,7 +93,7 @@ final class Recorder: Sendable {
         for page in pages {
             served.withLock { $0 = page }
             let before = recorder.scraped("a").count
-            #expect(await eventually { recorder.scraped("a").count >= before + 5 })
+            #expect(await eventually(within: 60) { recorder.scraped("a").count >= before + 5 })
         }
         await manager.finish()
         running.cancel()
