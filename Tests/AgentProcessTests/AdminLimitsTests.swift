@@ -18,7 +18,7 @@ import Glibc
         defer { agent.kill() }
         #expect(try await agent.get("/healthz").status == 200)
         let port = try #require(agent.adminPort)
-        let before = try #require(Self.residentBytes(agent.pid))
+        let before = try #require(agent.memoryBytes("VmRSS"))
 
         // A 400 MB body is answered 413 at its first 64 KiB and the connection closed: the client
         // cannot send more than the socket buffers hold. (The answer may be lost to the reset
@@ -81,20 +81,11 @@ import Glibc
         #expect(logged.filter { $0["reason"] == "too_many_connections" }.count == 1)
         #expect(
             Set(logged.compactMap { $0["reason"] }) == ["body_too_large", "request_timeout", "too_many_connections"])
-        let after = try #require(Self.residentBytes(agent.pid))
+        let after = try #require(agent.memoryBytes("VmRSS"))
         #expect(after < before + 48 << 20, "resident memory went from \(before >> 20) MB to \(after >> 20) MB")
         agent.signal(SIGTERM)
         #expect(await agent.exitStatus(within: 30) == 0, "\(agent.errors)")
         try await scene.shutdown()
-    }
-
-    /// `VmRSS` of a process, in bytes.
-    static func residentBytes(_ pid: Int32) -> Int? {
-        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
-            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
-            let kilobytes = line.split(separator: " ").dropFirst().first.flatMap({ Int($0) })
-        else { return nil }
-        return kilobytes << 10
     }
 }
 

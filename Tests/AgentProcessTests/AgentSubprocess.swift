@@ -53,6 +53,16 @@ final class AgentSubprocess: @unchecked Sendable {
 
     var pid: Int32 { lock.withLock { _ in process.processIdentifier } }
 
+    /// A memory figure from its `/proc/PID/status`, in bytes: `VmRSS` (resident now), `VmHWM`
+    /// (the peak resident so far).
+    func memoryBytes(_ field: String) -> Int? {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix(field + ":") }),
+            let kilobytes = line.split(separator: " ").dropFirst().first.flatMap({ Int($0) })
+        else { return nil }
+        return kilobytes << 10
+    }
+
     /// Whether it has not exited yet.
     var isRunning: Bool { lock.withLock { _ in process.isRunning } }
 

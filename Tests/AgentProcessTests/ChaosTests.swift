@@ -312,7 +312,7 @@ struct ChaosRow: Sendable, CustomTestStringConvertible {
         if let logged = row.logged {
             #expect(agent.logs(logged).count == 1, "\(agent.logs(logged))")
         }
-        let peak = try #require(Self.peakResidentBytes(agent.pid))
+        let peak = try #require(agent.memoryBytes("VmHWM"))
         #expect(peak < row.peakBytes, "peak resident \(peak >> 20) MiB")
 
         agent.signal(SIGTERM)
@@ -350,14 +350,5 @@ struct ChaosRow: Sendable, CustomTestStringConvertible {
                     spec: Pod.Spec(nodeName: "demo-node", containers: [Pod.Container(name: "job", image: "jobs:1")]),
                     status: Pod.Status(phase: "Running", podIP: "10.9.\(index / 250).\(index % 250)")))
         }
-    }
-
-    /// `VmHWM` of a process: its peak resident memory, in bytes.
-    static func peakResidentBytes(_ pid: Int32) -> Int? {
-        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
-            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
-            let kilobytes = line.split(separator: " ").dropFirst().first.flatMap({ Int($0) })
-        else { return nil }
-        return kilobytes << 10
     }
 }
