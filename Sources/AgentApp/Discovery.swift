@@ -93,7 +93,10 @@ public final class Discovery: Sendable {
             if state.stopping { return "shutting down" }
             if state.watches.isEmpty { return "discovering which resources the API serves" }
             if let pods = state.watches["pods"], pods.state != .synced && pods.state != .starting {
-                return "pods: \(pods.state.rawValue) (\(pods.message ?? "")): nothing can be scraped"
+                let scraping =
+                    state.inventory.listedResources.contains("pods")
+                    ? "scraping goes on from the last list" : "nothing can be scraped"
+                return "pods: \(pods.state.rawValue) (\(pods.message ?? "")): \(scraping)"
             }
             let waiting = state.required.union(["pods"]).filter { !(state.watches[$0]?.state.isSettled ?? false) }
                 .sorted()

@@ -240,7 +240,7 @@ struct ChaosRow: Sendable, CustomTestStringConvertible {
             counted: [ChaosRow.Counted(name: "fathom_report_retries_total", labels: ["reason": "tls"])],
             logged: uploadFailed),
         ChaosRow(
-            name: "spool: its directory cannot be made", fault: .unwritableSpool,
+            name: "spool: its directory replaced by a file while the agent runs", fault: .unwritableSpool,
             counted: [ChaosRow.Counted(name: "fathom_report_spool_write_failures_total")],
             logged: "Cannot write the spool; batches are kept in memory only until it works again"),
     ]
