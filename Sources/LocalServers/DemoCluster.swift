@@ -1,4 +1,5 @@
 import FathomModel
+import Foundation
 import KubernetesAPI
 import KubernetesModels
 import ProxySimulation
@@ -183,5 +184,28 @@ public struct DemoCluster: Sendable {
                         type: "Progressing", status: "True",
                         reason: updated < total ? "ReplicaSetUpdated" : "NewReplicaSetAvailable")
                 ]))
+    }
+}
+
+/// The demo's world on loopback, as tests run agents against it.
+public struct ServedDemoCluster: Sendable {
+    public let mesh: SimulatedMesh
+    /// A loopback server per simulated proxy, at the port its pod's admin-port annotation names.
+    public let proxies: SimulatedProxyServers
+    /// The fake API server holding the demo cluster.
+    public let api: FakeKubernetesAPI
+
+    /// Starts the demo mesh's proxies and a fake API (with `behaviour`) populated with the demo
+    /// cluster, on the wall clock.
+    public static func start(behaviour: FakeKubernetesAPI.Behaviour = FakeKubernetesAPI.Behaviour()) async throws
+        -> ServedDemoCluster
+    {
+        let now: @Sendable () -> Double = { Date().timeIntervalSince1970 }
+        let mesh = SimulatedMesh.demo(startedAt: now())
+        let proxies = try await SimulatedProxyServers.start(mesh: mesh, now: now)
+        let api = try await FakeKubernetesAPI.start(behaviour: behaviour)
+        var cluster = DemoCluster()
+        cluster.populate(api, mesh: mesh, ports: proxies.ports)
+        return ServedDemoCluster(mesh: mesh, proxies: proxies, api: api)
     }
 }

@@ -22,13 +22,9 @@ import Testing
         let collector: FakeCollector
 
         static func start() async throws -> Scene {
-            let now: @Sendable () -> Double = { Date().timeIntervalSince1970 }
-            let mesh = SimulatedMesh.demo(startedAt: now())
-            let proxies = try await SimulatedProxyServers.start(mesh: mesh, now: now)
-            let api = try await FakeKubernetesAPI.start()
-            var cluster = DemoCluster()
-            cluster.populate(api, mesh: mesh, ports: proxies.ports)
-            return Scene(mesh: mesh, proxies: proxies, api: api, collector: try await FakeCollector.start())
+            let demo = try await ServedDemoCluster.start()
+            return Scene(
+                mesh: demo.mesh, proxies: demo.proxies, api: demo.api, collector: try await FakeCollector.start())
         }
 
         /// An agent on `node`; its identity in the Lease is the node's name.

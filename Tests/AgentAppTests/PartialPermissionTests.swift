@@ -16,14 +16,10 @@ import Testing
 /// every batch and on `/metrics`, and each change of a resource's state is logged once.
 @Suite struct PartialPermissionTests {
     @Test func aForbiddenResourceIsReportedAndTheRestWorks() async throws {
-        let now: @Sendable () -> Double = { Date().timeIntervalSince1970 }
-        let mesh = SimulatedMesh.demo(startedAt: now())
-        let proxies = try await SimulatedProxyServers.start(mesh: mesh, now: now)
         var behaviour = FakeKubernetesAPI.Behaviour()
         behaviour.forbidden = ["daemonsets"]
-        let api = try await FakeKubernetesAPI.start(behaviour: behaviour)
-        var cluster = DemoCluster()
-        cluster.populate(api, mesh: mesh, ports: proxies.ports)
+        let demo = try await ServedDemoCluster.start(behaviour: behaviour)
+        let (proxies, api) = (demo.proxies, demo.api)
         let collector = try await FakeCollector.start()
         let logs = LogStore()
         var logger = Logger(label: "partial") { _ in CapturingLogHandler(store: logs) }

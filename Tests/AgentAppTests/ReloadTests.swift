@@ -51,12 +51,8 @@ import Testing
     }
 
     @Test func liveKeysApplyInvalidFilesAreCountedAndRestartKeysWait() async throws {
-        let now: @Sendable () -> Double = { Date().timeIntervalSince1970 }
-        let mesh = SimulatedMesh.demo(startedAt: now())
-        let proxies = try await SimulatedProxyServers.start(mesh: mesh, now: now)
-        let api = try await FakeKubernetesAPI.start()
-        var cluster = DemoCluster()
-        cluster.populate(api, mesh: mesh, ports: proxies.ports)
+        let demo = try await ServedDemoCluster.start()
+        let (proxies, api) = (demo.proxies, demo.api)
         let collector = try await FakeCollector.start()
         var mount = try MountedConfigMap()
         try mount.write(

@@ -17,14 +17,10 @@ struct ProcessScene {
     static func start(collector script: [FakeCollector.Answer] = [], forbidden: Set<String> = []) async throws
         -> ProcessScene
     {
-        let now: @Sendable () -> Double = { Date().timeIntervalSince1970 }
-        let mesh = SimulatedMesh.demo(startedAt: now())
-        let proxies = try await SimulatedProxyServers.start(mesh: mesh, now: now)
         var behaviour = FakeKubernetesAPI.Behaviour(token: token)
         behaviour.forbidden = forbidden
-        let api = try await FakeKubernetesAPI.start(behaviour: behaviour)
-        var cluster = DemoCluster()
-        cluster.populate(api, mesh: mesh, ports: proxies.ports)
+        let demo = try await ServedDemoCluster.start(behaviour: behaviour)
+        let (proxies, api) = (demo.proxies, demo.api)
         let collector = try await FakeCollector.start(script: script)
         let directory = NSTemporaryDirectory() + "fathom-process-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
