@@ -53,6 +53,20 @@ struct LeaderElectionTests {
         #expect(LeaderElectionState.microTime(1_764_047_296.25) == "2025-11-25T05:08:16.250000Z")
     }
 
+    struct NotAnUpdate: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    /// What `state` writes over `current` at `now`, which must be an update (`why` says whose).
+    static func update(
+        _ state: inout LeaderElectionState, current: Lease, at now: Double, _ why: String
+    ) throws -> Lease {
+        guard case .update(let lease) = state.decide(current: current, now: now) else {
+            throw NotAnUpdate(description: why)
+        }
+        return lease
+    }
+
     @Test("the note: a term inherits the Lease's note, keeps it until it sets its own, and hands its own on")
     func noteAcrossTerms() throws {
         let key = LeaderElectionState.noteAnnotation
@@ -64,19 +78,13 @@ struct LeaderElectionTests {
         a.succeeded(created, at: 100)
         #expect(a.term == 1 && a.inheritedNote == nil)
         // Renewals within the term do not start another one.
-        guard case .update(let renewed) = a.decide(current: created, now: 100.5) else {
-            Issue.record("the holder renews")
-            return
-        }
+        let renewed = try Self.update(&a, current: created, at: 100.5, "the holder renews")
         a.succeeded(renewed, at: 100.5)
         #expect(a.term == 1)
         #expect(!a.noteUnwritten(at: 100.6))
         a.note = "e1 e2"
         #expect(a.noteUnwritten(at: 100.6))
-        guard case .update(let withNote) = a.decide(current: renewed, now: 100.7) else {
-            Issue.record("the holder renews")
-            return
-        }
+        let withNote = try Self.update(&a, current: renewed, at: 100.7, "the holder renews")
         #expect(withNote.metadata.annotation(key) == "e1 e2")
         a.succeeded(withNote, at: 100.7)
         #expect(!a.noteUnwritten(at: 100.8))
@@ -87,30 +95,18 @@ struct LeaderElectionTests {
         #expect(released.metadata.annotation(key) == "e1 e2" && released.spec.holderIdentity == "")
         var b = LeaderElectionState(settings: Self.settings("b"))
         b.note = "stale"
-        guard case .update(let taken) = b.decide(current: released, now: 200) else {
-            Issue.record("a released lease is taken at once")
-            return
-        }
+        let taken = try Self.update(&b, current: released, at: 200, "a released lease is taken at once")
         #expect(taken.metadata.annotation(key) == "e1 e2")
         b.succeeded(taken, at: 200)
         #expect(b.term == 1 && b.inheritedNote == "e1 e2" && b.note == nil)
-        guard case .update(let kept) = b.decide(current: taken, now: 200.5) else {
-            Issue.record("the holder renews")
-            return
-        }
+        let kept = try Self.update(&b, current: taken, at: 200.5, "the holder renews")
         #expect(kept.metadata.annotation(key) == "e1 e2")
         b.note = "e1 e2 e3"
-        guard case .update(let own) = b.decide(current: kept, now: 200.6) else {
-            Issue.record("the holder renews")
-            return
-        }
+        let own = try Self.update(&b, current: kept, at: 200.6, "the holder renews")
         #expect(own.metadata.annotation(key) == "e1 e2 e3")
         b.succeeded(own, at: 200.6)
         // b lapses (no renewal within the deadline) and renews later: that is a new term.
-        guard case .update(let again) = b.decide(current: own, now: 205) else {
-            Issue.record("the holder renews")
-            return
-        }
+        let again = try Self.update(&b, current: own, at: 205, "the holder renews")
         b.succeeded(again, at: 205)
         #expect(b.term == 2 && b.inheritedNote == "e1 e2 e3")
     }
