@@ -106,11 +106,11 @@ public final class Agent: Sendable {
                     agentID: configuration.agentID, instanceID: environment.instanceID,
                     clusterName: configuration.clusterName, agentVersion: AgentVersion.current,
                     nodeName: configuration.nodeName)),
-            inventory: InventoryReporter(snapshotEvery: configuration.inventorySnapshotEvery),
-            reportInterval: configuration.reportInterval)
+            inventory: InventoryReporter(snapshotEvery: configuration.inventorySnapshotEvery))
         let windows = WindowCloser(
             pipeline: pipeline, reporter: reporter, discovery: discovery, uploader: uploader, elector: elector,
-            metrics: metrics, logger: logger, onBatch: environment.onBatch)
+            reportInterval: configuration.reportInterval, metrics: metrics, logger: logger,
+            onBatch: environment.onBatch)
         let admin = AdminService(
             address: configuration.adminAddress, port: configuration.adminPort, metrics: metrics,
             readiness: { discovery.readiness }, lastWindow: lastWindow, logger: logger)

@@ -59,7 +59,7 @@ public final class LeaseElector: Sendable {
 
     /// Tries to acquire or renew every retry period until cancelled or released.
     public func run() async {
-        let settings = state.withLock { $0.settings }
+        let settings = self.settings
         var leading = false
         var noteRetried = false
         while !Task.isCancelled {
@@ -85,7 +85,7 @@ public final class LeaseElector: Sendable {
     /// One attempt to acquire or renew: read the Lease, decide, write. False once campaigning
     /// stopped or the task was cancelled; a round already in flight makes this one a no-op.
     private func round() async -> Bool {
-        let settings = state.withLock { $0.settings }
+        let settings = self.settings
         enum Start { case go, busy, stop }
         let start = inRound.withLock { busy -> Start in
             if stopped.withLock({ $0 }) { return .stop }
@@ -129,7 +129,7 @@ public final class LeaseElector: Sendable {
         for _ in 0..<500 where inRound.withLock({ $0 }) {
             try? await Task.sleep(for: .milliseconds(10))
         }
-        let settings = state.withLock { $0.settings }
+        let settings = self.settings
         do {
             guard
                 let current = try await client.get(Lease.self, namespace: settings.namespace, name: settings.leaseName),

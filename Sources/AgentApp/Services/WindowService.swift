@@ -83,7 +83,8 @@ final class WindowCloser: Sendable {
 
     init(
         pipeline: AgentPipeline, reporter: Reporter, discovery: Discovery, uploader: Uploader, elector: LeaseElector?,
-        metrics: AgentMetrics, logger: Logger, onBatch: @escaping @Sendable (QueuedBatch) -> Void
+        reportInterval: Double, metrics: AgentMetrics, logger: Logger,
+        onBatch: @escaping @Sendable (QueuedBatch) -> Void
     ) {
         self.metrics = metrics
         self.pipeline = pipeline
@@ -96,7 +97,7 @@ final class WindowCloser: Sendable {
         // Kept long enough to outlast a handover: the old leader's lease running out unrenewed,
         // the next election, and a window on each side.
         let lease = elector?.settings.leaseDurationSeconds ?? 15
-        handover = Mutex((RolloutHandover(retention: 2 * (lease + reporter.reportInterval) + 60), 0))
+        handover = Mutex((RolloutHandover(retention: 2 * (lease + reportInterval) + 60), 0))
     }
 
     /// The rollout events this window reports: all of them from the only agent; in daemonset
@@ -162,12 +163,9 @@ public struct QueuedBatch: Sendable {
 /// Builds batches: the builder's sequence numbers and the inventory's full/delta rhythm.
 final class Reporter: Sendable {
     private let state: Mutex<(BatchBuilder, InventoryReporter)>
-    /// Seconds between windows.
-    let reportInterval: Double
 
-    init(builder: BatchBuilder, inventory: InventoryReporter, reportInterval: Double) {
+    init(builder: BatchBuilder, inventory: InventoryReporter) {
         state = Mutex((builder, inventory))
-        self.reportInterval = reportInterval
     }
 
     /// The next inventory section is a full snapshot.
