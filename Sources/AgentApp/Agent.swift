@@ -100,6 +100,11 @@ public final class Agent: Sendable {
         let scraper = ScrapeManager(
             settings: configuration.scrapeSettings, fetcher: PageFetcher(), logger: logger,
             deliver: { await pipeline.handle($0) })
+        let pageBudget = configuration.maxBytesInFlight
+        metrics.sampleBeforeExposition {
+            metrics.recordPageBytes(
+                budget: pageBudget, inFlight: scraper.pageBytesInFlight, highest: scraper.highestPageBytesInFlight)
+        }
         let reporter = Reporter(
             builder: BatchBuilder(
                 identity: AgentIdentity(
@@ -267,6 +272,7 @@ extension AgentConfiguration {
         settings.timeout = scrapeTimeout
         settings.maxPageBytes = maxPageBytes
         settings.maxConcurrentScrapes = maxConcurrentScrapes
+        settings.maxBytesInFlight = maxBytesInFlight
         settings.maxSeriesPerProxy = maxSeriesPerProxy
         return settings
     }

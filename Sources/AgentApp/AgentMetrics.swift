@@ -27,6 +27,10 @@ public final class AgentMetrics: Sendable {
     private let uploadDuration: DurationHistogram
     /// Last cumulative values taken from `UploaderStats`, to add only the difference.
     private let uploaderSeen = Mutex(UploaderStats())
+    private let pageBudget: Gauge
+    private let pageBytesInFlight: Gauge
+    private let highestPageBytesInFlight: Gauge
+    private let samplers = Mutex<[@Sendable () -> Void]>([])
 
     public init(version: String) {
         scrapeSuccesses = registry.makeCounter(
@@ -54,6 +58,16 @@ public final class AgentMetrics: Sendable {
             descriptor: Self.descriptor(
                 "fathom_series_over_limit_total", "New proxy series not tracked because of the per-proxy limit."))
         targets = registry.makeGauge(descriptor: Self.descriptor("fathom_targets", "Meshed pods being scraped."))
+        pageBudget = registry.makeGauge(
+            descriptor: Self.descriptor(
+                "fathom_scrape_page_budget_bytes",
+                "Bytes the pages in flight may hold together (scrape.maxBytesInFlight)."))
+        pageBytesInFlight = registry.makeGauge(
+            descriptor: Self.descriptor(
+                "fathom_scrape_page_bytes_in_flight", "Bytes the pages in flight hold now, as received and inflated."))
+        highestPageBytesInFlight = registry.makeGauge(
+            descriptor: Self.descriptor(
+                "fathom_scrape_page_bytes_in_flight_max", "The most bytes the pages in flight held at once so far."))
         aggregationSeries = registry.makeGauge(
             descriptor: Self.descriptor("fathom_aggregation_series", "Workload route series held in memory."))
         foldedRoutes = registry.makeGauge(
@@ -267,8 +281,22 @@ public final class AgentMetrics: Sendable {
         ).increment()
     }
 
+    /// Sets the page-budget gauges: the budget, what the pages in flight hold now, and the most
+    /// they held at once since the start.
+    public func recordPageBytes(budget: Int, inFlight: Int, highest: Int) {
+        pageBudget.set(Int64(budget))
+        pageBytesInFlight.set(Int64(inFlight))
+        highestPageBytesInFlight.set(Int64(highest))
+    }
+
+    /// Makes `sample` run before each exposition, for gauges read from their source at that time.
+    public func sampleBeforeExposition(_ sample: @escaping @Sendable () -> Void) {
+        samplers.withLock { $0.append(sample) }
+    }
+
     /// The metrics in Prometheus text format.
     public func exposition() -> [UInt8] {
+        for sample in samplers.withLock({ $0 }) { sample() }
         var buffer: [UInt8] = []
         registry.emit(into: &buffer)
         return buffer

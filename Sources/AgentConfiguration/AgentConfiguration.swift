@@ -8,6 +8,7 @@ public struct AgentConfiguration: Sendable, Equatable {
     public var scrapeTimeout: Double
     public var maxPageBytes: Int
     public var maxConcurrentScrapes: Int
+    public var maxBytesInFlight: Int
     public var includeNamespaces: [String]
     public var excludeNamespaces: [String]
     public var controlPlaneNamespace: String
@@ -52,6 +53,7 @@ public struct AgentConfiguration: Sendable, Equatable {
         scrapeTimeout = 0
         maxPageBytes = 0
         maxConcurrentScrapes = 0
+        maxBytesInFlight = 0
         includeNamespaces = []
         excludeNamespaces = []
         controlPlaneNamespace = ""

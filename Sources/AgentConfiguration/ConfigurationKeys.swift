@@ -177,6 +177,11 @@ extension ConfigurationKey {
         .integer(
             "scrape.maxConcurrent", \.maxConcurrentScrapes, 1...1_024, default: "32", .restart,
             "Scrapes in flight at once."),
+        .bytes(
+            "scrape.maxBytesInFlight", \.maxBytesInFlight, (1 << 20)...(64 << 30), default: "128Mi", .restart,
+            "Memory the proxy pages in flight may hold together, as received and inflated; at least twice "
+                + "scrape.maxPageBytes. A scrape waits for its share; one whose page outgrows what is free fails "
+                + "as over_budget."),
         .list(
             "scrape.namespaces.include", \.includeNamespaces, .live(.namespaceFilter),
             "Only scrape pods in these namespaces (empty: all)."),

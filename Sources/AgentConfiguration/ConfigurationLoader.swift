@@ -120,6 +120,15 @@ public enum ConfigurationLoader {
                     key: "scrape.timeout",
                     message: "must be below scrape.interval (\(configuration.scrapeInterval)s)"))
         }
+        if configuration.maxBytesInFlight < 2 * configuration.maxPageBytes, !parser.failed("scrape.maxBytesInFlight"),
+            !parser.failed("scrape.maxPageBytes")
+        {
+            // A gzip page of the largest size is held twice while it is inflated.
+            problems.append(
+                ConfigurationProblem(
+                    key: "scrape.maxBytesInFlight",
+                    message: "must be at least twice scrape.maxPageBytes (\(configuration.maxPageBytes) bytes)"))
+        }
         guard problems.isEmpty else { throw ConfigurationError(problems: problems) }
         return configuration
     }

@@ -16,6 +16,23 @@ public enum Gzip {
         public init(limit: Int) { self.limit = limit }
     }
 
+    /// The caller's `mayGrow` refused the memory the decompressed data needed next.
+    public struct GrowthRefused: Error, Equatable {
+        /// The output capacity that was asked for.
+        public var capacity: Int
+
+        public init(capacity: Int) { self.capacity = capacity }
+    }
+
+    /// The capacity a growing buffer takes to hold `needed` bytes: the next power of two (at
+    /// least 64 KiB), at most `limit`. It depends on the size alone, not on the pieces the bytes
+    /// came in, so what one page needed tells what the same page will need next time.
+    public static func capacity(toHold needed: Int, limit: Int) -> Int {
+        var capacity = 64 << 10
+        while capacity < needed { capacity *= 2 }
+        return min(capacity, max(limit, needed))
+    }
+
     /// gzip-compresses `bytes` (level 1 fastest … 9 smallest).
     public static func compress(_ bytes: [UInt8], level: Int32 = 6) throws -> [UInt8] {
         var stream = z_stream()
@@ -44,8 +61,12 @@ public enum Gzip {
         return Array(output[..<produced])
     }
 
-    /// Decompresses a gzip stream, refusing to produce more than `limit` bytes.
-    public static func decompress(_ bytes: [UInt8], limit: Int) throws -> [UInt8] {
+    /// Decompresses a gzip stream, refusing to produce more than `limit` bytes. Before the output
+    /// grows, `mayGrow` is asked for its new capacity (at most `limit`); when it answers false,
+    /// decompression stops with `GrowthRefused`.
+    public static func decompress(
+        _ bytes: [UInt8], limit: Int, mayGrow: (_ capacity: Int) -> Bool = { _ in true }
+    ) throws -> [UInt8] {
         var stream = z_stream()
         var status = inflateInit2_(&stream, 15 + 16, zlibVersion(), Int32(MemoryLayout<z_stream>.size))
         guard status == Z_OK else { throw Failure(operation: "inflateInit2", code: status) }
@@ -57,7 +78,9 @@ public enum Gzip {
             let end = bytes.count
             let size =
                 Int(bytes[end - 4]) | Int(bytes[end - 3]) << 8 | Int(bytes[end - 2]) << 16 | Int(bytes[end - 1]) << 24
-            output.reserveCapacity(min(size, limit))
+            let capacity = min(size, limit)
+            guard mayGrow(capacity) else { throw GrowthRefused(capacity: capacity) }
+            output.reserveCapacity(capacity)
         }
         var chunk = [UInt8](repeating: 0, count: 64 * 1024)
         try bytes.withUnsafeBufferPointer { input in
@@ -73,7 +96,14 @@ public enum Gzip {
                 guard status == Z_OK || status == Z_STREAM_END else {
                     throw Failure(operation: "inflate", code: status)
                 }
-                guard output.count + produced <= limit else { throw TooLarge(limit: limit) }
+                let needed = output.count + produced
+                guard needed <= limit else { throw TooLarge(limit: limit) }
+                if needed > output.capacity {
+                    // Grown here rather than by append's doubling, so `mayGrow` sees every growth.
+                    let capacity = capacity(toHold: needed, limit: limit)
+                    guard mayGrow(capacity) else { throw GrowthRefused(capacity: capacity) }
+                    output.reserveCapacity(capacity)
+                }
                 output.append(contentsOf: chunk[..<produced])
                 if status == Z_OK && produced == 0 && stream.avail_in == 0 {
                     // Input ended before the gzip trailer: a truncated stream.

@@ -26,9 +26,9 @@ public struct PageFetcher: Sendable {
     /// Fetches one page on `connection`; the page's bytes, or why there are none (with a detail
     /// for the log).
     public func fetch(
-        on connection: ScrapeConnection, timeout: Double, maxBytes: Int
+        on connection: ScrapeConnection, timeout: Double, maxBytes: Int, allowance: PageAllowance = .unlimited
     ) async -> Result<[UInt8], FetchError> {
-        await fetchPage(on: connection, timeout: timeout, maxBytes: maxBytes).map(\.bytes)
+        await fetchPage(on: connection, timeout: timeout, maxBytes: maxBytes, allowance: allowance).map(\.bytes)
     }
 
     /// A fetched page and when the target answered it (seconds since the epoch, when its answer's
@@ -40,12 +40,13 @@ public struct PageFetcher: Sendable {
         public var answeredAt: Double
     }
 
-    /// Fetches one page on `connection`, with the time it was answered.
-    public func fetchPage(on connection: ScrapeConnection, timeout: Double, maxBytes: Int) async -> Result<
-        Page, FetchError
-    > {
+    /// Fetches one page on `connection`, with the time it was answered. The page as received and
+    /// as inflated is held within `allowance`.
+    public func fetchPage(
+        on connection: ScrapeConnection, timeout: Double, maxBytes: Int, allowance: PageAllowance
+    ) async -> Result<Page, FetchError> {
         let page: RawPage
-        switch await connection.fetch(timeout: timeout, maxBytes: maxBytes) {
+        switch await connection.fetch(timeout: timeout, maxBytes: maxBytes, allowance: allowance) {
         case .success(let received): page = received
         case .failure(let error): return .failure(error)
         }
@@ -53,10 +54,19 @@ public struct PageFetcher: Sendable {
             return .failure(FetchError(reason: .httpStatus, detail: "HTTP \(page.status)"))
         }
         guard page.gzip else { return .success(Page(bytes: page.body, answeredAt: page.answeredAt)) }
+        // While inflating, the allowance holds the body as received and the page as inflated.
+        let received = page.body.capacity
         do {
-            return .success(Page(bytes: try Gzip.decompress(page.body, limit: maxBytes), answeredAt: page.answeredAt))
+            let inflated = try Gzip.decompress(page.body, limit: maxBytes) { allowance.reserve(upTo: received + $0) }
+            return .success(Page(bytes: inflated, answeredAt: page.answeredAt))
         } catch is Gzip.TooLarge {
             return .failure(FetchError(reason: .tooLarge, detail: "page over \(maxBytes) bytes once decompressed"))
+        } catch let refused as Gzip.GrowthRefused {
+            return .failure(
+                FetchError(
+                    reason: .overBudget,
+                    detail: "inflating needs \(refused.capacity) bytes and the pages in flight hold all of "
+                        + "scrape.maxBytesInFlight"))
         } catch {
             return .failure(FetchError(reason: .parseError, detail: "bad gzip body: \(error)"))
         }

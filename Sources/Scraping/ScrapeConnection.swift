@@ -1,4 +1,5 @@
 import Foundation
+import GzipCodec
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -69,7 +70,9 @@ public final class ScrapeConnection: Sendable {
     /// The page's bytes as sent (maybe gzip-compressed) and its encoding, or why there are none.
     /// A request on a kept-alive connection that the target closed before answering (its idle
     /// timeout raced the request) is repeated once on a new connection and is not a failure.
-    func fetch(timeout: Double, maxBytes: Int) async -> Result<RawPage, PageFetcher.FetchError> {
+    func fetch(timeout: Double, maxBytes: Int, allowance: PageAllowance) async -> Result<
+        RawPage, PageFetcher.FetchError
+    > {
         guard let endpoint else {
             return .failure(.init(reason: .other, detail: "not an http:// URL with a host: \(url)"))
         }
@@ -89,7 +92,8 @@ public final class ScrapeConnection: Sendable {
                     return .failure(error)
                 }
             }
-            let result = await request(on: current, endpoint, deadline: deadline, maxBytes: maxBytes)
+            let result = await request(
+                on: current, endpoint, deadline: deadline, maxBytes: maxBytes, allowance: allowance)
             if case .failure(let error) = result {
                 // A failed exchange leaves the connection in an unknown state: start afresh.
                 current.close(promise: nil)
@@ -138,14 +142,15 @@ public final class ScrapeConnection: Sendable {
     }
 
     private func request(
-        on channel: any Channel, _ endpoint: Endpoint, deadline: NIODeadline, maxBytes: Int
+        on channel: any Channel, _ endpoint: Endpoint, deadline: NIODeadline, maxBytes: Int,
+        allowance: PageAllowance
     ) async -> Result<RawPage, PageFetcher.FetchError> {
         let promise = channel.eventLoop.makePromise(of: RawPage.self)
         var head = HTTPRequestHead(version: .http1_1, method: .GET, uri: endpoint.path)
         head.headers.add(name: "Host", value: endpoint.hostHeader)
         head.headers.add(name: "Accept-Encoding", value: "gzip")
         head.headers.add(name: "User-Agent", value: "fathom-agent")
-        let exchange = PageExchange(head: head, maxBytes: maxBytes, promise: promise)
+        let exchange = PageExchange(head: head, maxBytes: maxBytes, allowance: allowance, promise: promise)
         let timeout = channel.eventLoop.scheduleTask(deadline: deadline) {
             promise.fail(PageFetcher.FetchError(reason: .timeout, detail: "no complete answer in time"))
             channel.close(promise: nil)
@@ -176,15 +181,19 @@ struct RawPage: Sendable {
     var answeredAt: Double
 }
 
-/// What the scrape loop hands the connection's handler: a request and where its answer goes.
+/// What the scrape loop hands the connection's handler: a request, the bounds of its answer's
+/// body, and where that answer goes.
 final class PageExchange: Sendable {
     let head: HTTPRequestHead
     let maxBytes: Int
+    /// The bytes the body may hold, reserved from the page budget as it grows.
+    let allowance: PageAllowance
     let promise: EventLoopPromise<RawPage>
 
-    init(head: HTTPRequestHead, maxBytes: Int, promise: EventLoopPromise<RawPage>) {
+    init(head: HTTPRequestHead, maxBytes: Int, allowance: PageAllowance, promise: EventLoopPromise<RawPage>) {
         self.head = head
         self.maxBytes = maxBytes
+        self.allowance = allowance
         self.promise = promise
     }
 }
@@ -228,11 +237,21 @@ private final class PageResponseHandler: ChannelDuplexHandler {
                         context,
                         .init(reason: .tooLarge, detail: "Content-Length \(length) over \(exchange.maxBytes) bytes"))
                 }
+                guard exchange.allowance.reserve(upTo: length) else { return failOverBudget(context, needing: length) }
                 body.reserveCapacity(length)
             }
         case .body(let part):
-            guard body.count + part.readableBytes <= exchange.maxBytes else {
+            let needed = body.count + part.readableBytes
+            guard needed <= exchange.maxBytes else {
                 return fail(context, .init(reason: .tooLarge, detail: "body over \(exchange.maxBytes) bytes"))
+            }
+            if needed > body.capacity {
+                // Grown here rather than by append's doubling, so the budget holds what the body holds.
+                let capacity = Gzip.capacity(toHold: needed, limit: exchange.maxBytes)
+                guard exchange.allowance.reserve(upTo: capacity) else {
+                    return failOverBudget(context, needing: capacity)
+                }
+                body.reserveCapacity(capacity)
             }
             body.append(contentsOf: part.readableBytesView)
         case .end:
@@ -263,6 +282,14 @@ private final class PageResponseHandler: ChannelDuplexHandler {
             return
         }
         fail(context, .init(reason: ScrapeFailure(transportError: error), detail: "\(error)", beforeResponse: !sawHead))
+    }
+
+    private func failOverBudget(_ context: ChannelHandlerContext, needing bytes: Int) {
+        fail(
+            context,
+            .init(
+                reason: .overBudget,
+                detail: "the body needs \(bytes) bytes and the pages in flight hold all of scrape.maxBytesInFlight"))
     }
 
     private func fail(_ context: ChannelHandlerContext, _ error: PageFetcher.FetchError) {

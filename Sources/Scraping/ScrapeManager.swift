@@ -19,7 +19,7 @@ public enum ScrapeEvent: Sendable {
 /// decoder. Scrapes of a target happen at a fixed offset within the interval.
 public actor ScrapeManager {
     /// Interval, timeout and page cap can change while running (`update(settings:)`); the
-    /// concurrency cap is fixed at start.
+    /// concurrency cap and the page budget are fixed at start.
     public private(set) var settings: ScrapeSettings
     private let fetcher: PageFetcher
     private let logger: Logger
@@ -39,7 +39,7 @@ public actor ScrapeManager {
         self.fetcher = fetcher
         self.logger = logger
         self.deliver = deliver
-        self.permits = ScrapePermits(settings.maxConcurrentScrapes)
+        self.permits = ScrapePermits(slots: settings.maxConcurrentScrapes, bytes: settings.maxBytesInFlight)
         (updates, changes) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
     }
 
@@ -53,8 +53,15 @@ public actor ScrapeManager {
     public func update(settings newSettings: ScrapeSettings) {
         var applied = newSettings
         applied.maxConcurrentScrapes = settings.maxConcurrentScrapes
+        applied.maxBytesInFlight = settings.maxBytesInFlight
         settings = applied
     }
+
+    /// Bytes the pages in flight hold now, received and inflated (within `maxBytesInFlight`).
+    public nonisolated var pageBytesInFlight: Int { permits.reservedBytes }
+
+    /// The most bytes the pages in flight held at once since the start.
+    public nonisolated var highestPageBytesInFlight: Int { permits.highestReservedBytes }
 
     /// Runs the loops until cancelled or `finish()`; call it once.
     public func run() async {
@@ -93,6 +100,9 @@ public actor ScrapeManager {
         // The kind of bad line last logged for this target's pages; nil while they read cleanly.
         var badLines: String?
         var overSeriesLimit = false
+        // What this target's pages need of the page budget, reserved before each scrape: what
+        // the last page needed; a first page starts small and grows within what is free.
+        var pageBytes = Self.smallestPageBytes
         let clock = ContinuousClock()
         var intervalSeconds = settings.interval
         var interval = Duration.milliseconds(Int64(intervalSeconds * 1_000))
@@ -113,10 +123,16 @@ public actor ScrapeManager {
 
             // Nil when the shutdown cut the scrape short: that is not a failure of the target.
             guard
-                let event = await Self.scrape(
+                let (event, neededBytes) = await Self.scrape(
                     target, on: connection, decoder: &decoder, fetcher: fetcher, permits: permits,
-                    timeout: settings.timeout, maxBytes: settings.maxPageBytes, logger: logger)
+                    reserving: pageBytes, timeout: settings.timeout, maxBytes: settings.maxPageBytes, logger: logger)
             else { break }
+            if case .failed(_, .overBudget, _) = event {
+                // Next time, wait until the largest page this target may send fits.
+                pageBytes = 2 * settings.maxPageBytes
+            } else if case .scraped = event {
+                pageBytes = max(neededBytes, Self.smallestPageBytes)
+            }
             if case .scraped(_, let snapshot, _, _) = event {
                 // Logged when a target's pages start having bad lines or have another kind, and
                 // when they read cleanly again; `fathom_page_bad_lines_total` counts every one.
@@ -178,36 +194,36 @@ public actor ScrapeManager {
         ended(target)
     }
 
-    /// One scrape: fetch, decode, and the event to deliver; nil when the task was cancelled
-    /// before or during the fetch.
+    /// The least a scrape reserves of the page budget before it starts (and what a target's
+    /// first scrape reserves): real pages are 0.1-2 MB.
+    static let smallestPageBytes = 256 << 10
+
+    /// One scrape: fetch, decode, and the event to deliver with the most page bytes it needed; nil
+    /// when the task was cancelled before or during the fetch.
     ///
     /// It runs off the manager's actor, so the loops decode in parallel rather than one at a
     /// time (a proxy's first page takes about 11 ms to parse in full; a thousand of them would
     /// queue behind the actor for longer than an interval). The permit is held until the page is
-    /// decoded, so at most `maxConcurrentScrapes` pages are in memory at once; and the page is
-    /// freed when this returns, not held while the event waits for the pipeline.
+    /// decoded, so at most `maxConcurrentScrapes` pages, and `maxBytesInFlight` bytes of them,
+    /// are in memory at once; and the page is freed when this returns, not held while the event
+    /// waits for the pipeline.
     @concurrent
     private static func scrape(
         _ target: ScrapeTarget, on connection: ScrapeConnection, decoder: inout ProxyPageDecoder,
-        fetcher: PageFetcher, permits: ScrapePermits, timeout: Double, maxBytes: Int,
+        fetcher: PageFetcher, permits: ScrapePermits, reserving bytes: Int, timeout: Double, maxBytes: Int,
         logger: Logger
-    ) async -> ScrapeEvent? {
+    ) async -> (ScrapeEvent, neededBytes: Int)? {
         let clock = ContinuousClock()
-        await permits.acquire()
-        guard !Task.isCancelled else {
-            await permits.release()
-            return nil
-        }
+        let allowance = await permits.acquire(bytes: bytes)
+        defer { allowance.release() }
+        guard !Task.isCancelled else { return nil }
         let started = clock.now
-        let fetched = await fetcher.fetchPage(on: connection, timeout: timeout, maxBytes: maxBytes)
-        guard !Task.isCancelled else {
-            await permits.release()
-            return nil
-        }
+        let fetched = await fetcher.fetchPage(
+            on: connection, timeout: timeout, maxBytes: maxBytes, allowance: allowance)
+        guard !Task.isCancelled else { return nil }
         let event = Self.event(
             for: fetched, of: target, seconds: Self.seconds(clock.now - started), decoder: &decoder, logger: logger)
-        await permits.release()
-        return event
+        return (event, allowance.neededBytes)
     }
 
     /// Decodes a fetched page into the event to deliver.

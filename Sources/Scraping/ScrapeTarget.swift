@@ -26,6 +26,8 @@ public struct ScrapeSettings: Sendable, Equatable {
     public var maxPageBytes: Int = 16 << 20
     /// Scrapes in flight at once across all proxies.
     public var maxConcurrentScrapes: Int = 32
+    /// Bytes the pages in flight may hold together, as received and as inflated.
+    public var maxBytesInFlight: Int = 128 << 20
     /// Series one proxy's decoder remembers; new ones past it are counted as over the limit.
     public var maxSeriesPerProxy: Int = 100_000
     /// Seconds a series may be absent from a proxy's pages before its decoder forgets it; while
@@ -50,6 +52,9 @@ public enum ScrapeFailure: String, Sendable, CaseIterable, Error {
     /// without its last chunk).
     case truncated
     case parseError = "parse_error"
+    /// The page outgrew what was free of `scrape.maxBytesInFlight` while other pages held the rest;
+    /// the target's next scrape waits until its whole page fits.
+    case overBudget = "over_budget"
     case other
 }
 

@@ -137,6 +137,23 @@ import Testing
         }
     }
 
+    /// A gzip page of the largest size is held twice while inflated: a budget below that could
+    /// never fetch it.
+    @Test func thePageBudgetHoldsTheLargestPageTwice() throws {
+        #expect(
+            throws: ConfigurationError(problems: [
+                ConfigurationProblem(
+                    key: "scrape.maxBytesInFlight",
+                    message: "must be at least twice scrape.maxPageBytes (16777216 bytes)")
+            ])
+        ) {
+            try ConfigurationLoader.load(yaml: Self.minimal + "\nscrape: {maxBytesInFlight: 31Mi}")
+        }
+        let configuration = try ConfigurationLoader.load(
+            yaml: Self.minimal + "\nscrape: {maxBytesInFlight: 32Mi}")
+        #expect(configuration.maxBytesInFlight == 32 << 20)
+    }
+
     @Test func invalidYAMLAndWrongShapes() {
         #expect(throws: ConfigurationError.self) { try ConfigurationLoader.load(yaml: "cluster: [unclosed") }
         #expect(
@@ -200,6 +217,7 @@ import Testing
         probe.scrapeTimeout = 1
         probe.maxPageBytes = 1
         probe.maxConcurrentScrapes = 1
+        probe.maxBytesInFlight = 1
         probe.includeNamespaces = ["x"]
         probe.excludeNamespaces = ["x"]
         probe.controlPlaneNamespace = "x"

@@ -18,6 +18,8 @@ struct ChaosRow: Sendable, CustomTestStringConvertible {
     enum Fault: Sendable {
         /// A seventh meshed pod whose proxy answers every scrape like this.
         case proxy(@Sendable (SimpleHTTPServer.Request) -> SimpleHTTPServer.Response)
+        /// This many more meshed pods whose proxies answer every scrape like this.
+        case proxies(Int, @Sendable (SimpleHTTPServer.Request) -> SimpleHTTPServer.Response)
         /// The Kubernetes API misbehaves once the agent is ready; the closure is the misbehaviour
         /// and returns when it is over (the API then behaves again).
         case api(@Sendable (FakeKubernetesAPI) async throws -> Void)
@@ -40,6 +42,8 @@ struct ChaosRow: Sendable, CustomTestStringConvertible {
     var configuration = ""
     /// Peak resident memory of the agent (`VmHWM`), a debug build, over the whole row.
     var peakBytes = 320 << 20
+    /// Samples of the agent's `/metrics` that must stay at or under a value at the row's end.
+    var atMost: [(Counted, Double)] = []
     var testDescription: String { name }
 }
 
@@ -76,6 +80,7 @@ struct ChaosRow: Sendable, CustomTestStringConvertible {
     static let proxyRows: [ChaosRow] = {
         let bomb = (try? Gzip.compress([UInt8](repeating: 0, count: 200 << 20), level: 9)) ?? []
         let wide = series(3_000)
+        let large = LargePages.padded(sample, to: 15 << 20)
         return [
             ChaosRow(
                 name: "proxy: a body cut short of its Content-Length",
@@ -146,6 +151,24 @@ struct ChaosRow: Sendable, CustomTestStringConvertible {
                                 "response_total{direction=\"inbound\",authority=\"nan:80\",classification=\"success\"} NaN\nresponse_total{direction=\"inbound\",authority=\"inf:80\",classification=\"success\"} +Inf\n"
                                     .utf8))
                 }, counted: [ChaosRow.Counted(name: "fathom_page_bad_lines_total")], logged: badLines),
+            ChaosRow(
+                // Without the page budget the agent peaked at 516 MiB here (`scrape.maxBytesInFlight: 8Gi`).
+                name: "proxy: 40 slow proxies with legal 15 MiB pages, within scrape.maxBytesInFlight",
+                fault: .proxies(40) { _ in
+                    .stream(status: 200, headers: [("Content-Length", String(large.count))]) { stream in
+                        // All but the last byte at once, the last one 3 s later.
+                        stream.write(Array(large.dropLast()))
+                        stream.schedule(after: 3) {
+                            stream.write([large[large.count - 1]])
+                            stream.finish()
+                        }
+                    }
+                },
+                counted: failures("over_budget") + [ChaosRow.Counted(name: "fathom_scrape_page_bytes_in_flight_max")],
+                logged: nil,
+                // 44 MiB at rest and the 128 MiB budget (164 MiB measured), with room for the heap.
+                peakBytes: 240 << 20,
+                atMost: [(ChaosRow.Counted(name: "fathom_scrape_page_bytes_in_flight_max"), Double(128 << 20))]),
             ChaosRow(
                 name: "proxy: a series twice on one page",
                 fault: .proxy { _ in .reply(status: 200, body: Self.sample + Self.sample) },
@@ -259,6 +282,12 @@ struct ChaosRow: Sendable, CustomTestStringConvertible {
             let server = try await SimpleHTTPServer.start(respond: respond)
             chaos = server
             try Self.addMeshedPod(to: scene.api, port: server.port)
+        case .proxies(let count, let respond):
+            let server = try await SimpleHTTPServer.start(respond: respond)
+            chaos = server
+            for index in 0..<count {
+                try Self.addMeshedPod(to: scene.api, port: server.port, name: "chaos-proxy-\(index)")
+            }
         case .collector(let answers):
             scene.collector.script(answers)
             spool = true
@@ -312,6 +341,10 @@ struct ChaosRow: Sendable, CustomTestStringConvertible {
         if let logged = row.logged {
             #expect(agent.logs(logged).count == 1, "\(agent.logs(logged))")
         }
+        for (bounded, most) in row.atMost {
+            let value = await agent.metric(bounded.name, bounded.labels)
+            #expect(value != nil && value! <= most, "\(bounded.name) is \(value ?? -1), over \(most)")
+        }
         let peak = try #require(agent.memoryBytes("VmHWM"))
         #expect(peak < row.peakBytes, "peak resident \(peak >> 20) MiB")
 
@@ -329,10 +362,10 @@ struct ChaosRow: Sendable, CustomTestStringConvertible {
     }
 
     /// A copy of a demo pod whose proxy's admin port is `port`.
-    static func addMeshedPod(to api: FakeKubernetesAPI, port: Int) throws {
+    static func addMeshedPod(to api: FakeKubernetesAPI, port: Int, name: String = "chaos-proxy") throws {
         var pod = try #require(
             api.objects(Pod.self).first { $0.metadata.annotation("config.linkerd.io/admin-port") != nil })
-        pod.metadata.name = "chaos-proxy"
+        pod.metadata.name = name
         pod.metadata.uid = ""
         pod.metadata.resourceVersion = nil
         var annotations = pod.metadata.annotations ?? [:]

@@ -180,6 +180,68 @@ final class Recorder: Sendable {
         try await server.shutdown()
     }
 
+    /// Eight proxies with 1 MiB pages against a budget of 3 MiB. The first eight requests all
+    /// start at once (each reserved the least up front) and the proxies hold their pages back
+    /// until all eight are in: the budget cannot hold them all, and some fail as `over_budget`.
+    /// Each such target then waits for room for the largest page, and once scraped reserves what
+    /// its page needed: none fails twice, every one goes on being scraped, and the bytes held
+    /// never pass the budget.
+    @Test func pagesInFlightStayWithinTheByteBudget() async throws {
+        let recorder = Recorder()
+        let page = LargePages.padded(Self.page, to: 1 << 20)
+        let firstRound = Mutex<[ResponseStream]>([])
+        let server = try await SimpleHTTPServer.start { _ in
+            .stream(status: 200) { stream in
+                // A chunked body, its first 64 KiB at once, the rest when all eight are waiting.
+                stream.write(Array(page[..<(64 << 10)]))
+                let ready = firstRound.withLock { streams -> [ResponseStream] in
+                    guard streams.count < 8 else { return [stream] }
+                    streams.append(stream)
+                    return streams.count == 8 ? streams : []
+                }
+                for waiting in ready {
+                    waiting.write(Array(page[(64 << 10)...]))
+                    waiting.finish()
+                }
+            }
+        }
+        var settings = ScrapeSettings()
+        settings.interval = 0.2
+        settings.timeout = 30
+        settings.maxConcurrentScrapes = 8
+        settings.maxPageBytes = 3 << 19
+        settings.maxBytesInFlight = 3 << 20
+        let manager = ScrapeManager(
+            settings: settings, fetcher: PageFetcher(), logger: Logger(label: "test"),
+            deliver: { event in recorder.events.withLock { $0.append(event) } })
+        let running = Task { await manager.run() }
+        let names = (0..<8).map { "p\($0)" }
+        await manager.update(targets: names.map { target($0, server.port) })
+        #expect(await eventually(within: 60) { names.allSatisfy { recorder.scraped($0).count >= 3 } })
+        await manager.finish()
+        running.cancel()
+        await running.value
+        try await server.shutdown()
+
+        let overBudget = recorder.events.withLock { events in
+            events.compactMap { event -> String? in
+                if case .failed(let target, .overBudget, _) = event { return target.proxy.rawValue }
+                return nil
+            }
+        }
+        #expect(!overBudget.isEmpty)
+        #expect(Set(overBudget).count == overBudget.count, "a target failed twice: \(overBudget)")
+        let otherFailures = recorder.events.withLock { events in
+            events.filter {
+                if case .failed(_, let reason, _) = $0 { return reason != .overBudget } else { return false }
+            }
+        }
+        #expect(otherFailures.isEmpty, "\(otherFailures)")
+        #expect(manager.highestPageBytesInFlight <= 3 << 20)
+        #expect(manager.highestPageBytesInFlight >= page.count)
+        #expect(manager.pageBytesInFlight == 0)
+    }
+
     @Test func offsetsAreStableAndSpread() {
         let offsets = (0..<1_000).map { ScrapeOffset.seconds(for: ProxyID("pod-\($0)"), interval: 10) }
         #expect(offsets.allSatisfy { $0 >= 0 && $0 < 10 })
