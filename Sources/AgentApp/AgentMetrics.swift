@@ -19,6 +19,7 @@ public final class AgentMetrics: Sendable {
     private let aggregationSeries: Gauge
     private let foldedRoutes: Gauge
     private let proxyRestarts: Gauge
+    private let counterResets: Gauge
     private let queueBatches: Gauge
     private let queueBytes: Gauge
     private let spoolBytes: Gauge
@@ -75,6 +76,10 @@ public final class AgentMetrics: Sendable {
                 "fathom_aggregation_folded_routes", "Route mappings folded into overflow series so far."))
         proxyRestarts = registry.makeGauge(
             descriptor: Self.descriptor("fathom_proxy_restarts_seen", "Proxy restarts detected so far."))
+        counterResets = registry.makeGauge(
+            descriptor: Self.descriptor(
+                "fathom_counter_resets_seen",
+                "Proxy series seen lower than before so far (each counted as reset, as Prometheus's rate() does)."))
         queueBatches = registry.makeGauge(
             descriptor: Self.descriptor(
                 "fathom_report_queue_batches", "Batches waiting for upload, in memory or only in the spool."))
@@ -144,6 +149,7 @@ public final class AgentMetrics: Sendable {
         aggregationSeries.set(Int64(aggregator.seriesCount))
         foldedRoutes.set(Int64(aggregator.stats.foldedRoutes))
         proxyRestarts.set(Int64(aggregator.stats.proxyRestarts))
+        counterResets.set(Int64(aggregator.stats.counterResets))
     }
 
     /// Brings the report metrics up to the uploader's cumulative statistics.

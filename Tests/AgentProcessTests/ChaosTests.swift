@@ -5,6 +5,7 @@ import HTTPServing
 import KubernetesModels
 import LocalServers
 import ReportProtos
+import Synchronization
 import Testing
 
 /// One peer misbehaving on purpose, a row of the chaos table.
@@ -29,6 +30,8 @@ struct ChaosRow: Sendable, CustomTestStringConvertible {
         case untrustedCollector
         /// The spool directory is replaced by a file while the agent runs (a disk gone bad).
         case unwritableSpool
+        /// The spool's disk (a 1 MiB tmpfs) fills up while the agent runs, then has room again.
+        case fullSpoolDisk
         /// The cluster holds this many more pods (not meshed) from the start.
         case pods(Int)
     }
@@ -73,6 +76,18 @@ struct ChaosRow: Sendable, CustomTestStringConvertible {
         }
         return page
     }
+
+    /// The sample series with another value.
+    static func sample(value: Int) -> [UInt8] {
+        Array(
+            "response_total{direction=\"inbound\",authority=\"chaos:80\",classification=\"success\",status_code=\"200\"} \(value)\n"
+                .utf8)
+    }
+
+    /// Pages served so far by the rows whose proxy changes from page to page.
+    static let droppingCounter = PageCount()
+    static let nonMonotonic = PageCount()
+    static let switching = PageCount()
 
     static let scrapeFailed = "Scrape failed"
     static let badLines = "Proxy page has bad lines; they were skipped"
@@ -170,6 +185,48 @@ struct ChaosRow: Sendable, CustomTestStringConvertible {
                 peakBytes: 240 << 20,
                 atMost: [(ChaosRow.Counted(name: "fathom_scrape_page_bytes_in_flight_max"), Double(128 << 20))]),
             ChaosRow(
+                // Every third page a counter is one below the last: a reset, as rate() takes it.
+                name: "proxy: a counter that drops a little now and then",
+                fault: .proxy { _ in
+                    let page = droppingCounter.next()
+                    let value = 100 + 10 * page - (page % 3 == 2 ? 11 : 0)
+                    return .reply(status: 200, body: Self.sample(value: value))
+                },
+                counted: [ChaosRow.Counted(name: "fathom_counter_resets_seen")], logged: nil),
+            ChaosRow(
+                // Kept as sent, as Prometheus stores them; histogram_quantile mends them when read.
+                name: "proxy: histogram buckets that are not monotonic",
+                fault: .proxy { _ in
+                    let page = nonMonotonic.next()
+                    return .reply(
+                        status: 200,
+                        body: Self.sample(value: page)
+                            + Array(
+                                ["10": 5 + page, "100": 3 + page, "+Inf": 7 + 2 * page].map {
+                                    "response_latency_ms_bucket{direction=\"inbound\",authority=\"chaos:80\",status_code=\"200\",le=\"\($0.key)\"} \($0.value)\n"
+                                }.joined().utf8))
+                }, counted: [], logged: nil),
+            ChaosRow(
+                // The proxy was upgraded: a new process, and route metrics of the newer generation.
+                name: "proxy: a switch from the older metric generation to the newer one",
+                fault: .proxy { _ in
+                    let page = switching.next()
+                    if page < 3 {
+                        return .reply(
+                            status: 200,
+                            body: Array("process_start_time_seconds 1000\n".utf8) + Self.sample(value: page))
+                    }
+                    return .reply(
+                        status: 200,
+                        body: Array(
+                            ("process_start_time_seconds 2000\n"
+                                + "outbound_http_route_request_statuses_total{parent_group=\"core\",parent_kind=\"Service\","
+                                + "parent_namespace=\"shop\",parent_name=\"chaos\",parent_port=\"80\",parent_section_name=\"\","
+                                + "route_group=\"\",route_kind=\"default\",route_namespace=\"\",route_name=\"http\",hostname=\"\","
+                                + "http_status=\"200\",error=\"\"} \(page)\n").utf8))
+                },
+                counted: [ChaosRow.Counted(name: "fathom_proxy_restarts_seen")], logged: nil),
+            ChaosRow(
                 name: "proxy: a series twice on one page",
                 fault: .proxy { _ in .reply(status: 200, body: Self.sample + Self.sample) },
                 counted: [ChaosRow.Counted(name: "fathom_page_bad_lines_total")], logged: badLines),
@@ -190,6 +247,18 @@ struct ChaosRow: Sendable, CustomTestStringConvertible {
                 ChaosRow.Counted(
                     name: "fathom_kubernetes_watch_restarts_total",
                     labels: ["resource": "pods", "reason": "http_status"])
+            ], logged: nil),
+        ChaosRow(
+            name: "api: 401 on the next 20 requests (a token rotated late), then accepted again",
+            fault: .api { api in
+                api.failNext(20, status: 401)
+                api.dropWatches()
+                _ = await eventually(within: 90) { api.pendingFailures == 0 }
+            },
+            counted: [
+                ChaosRow.Counted(
+                    name: "fathom_kubernetes_watch_restarts_total",
+                    labels: ["resource": "pods", "reason": "unauthorized"])
             ], logged: nil),
         ChaosRow(
             name: "api: garbage JSON on the pod watch",
@@ -254,6 +323,12 @@ struct ChaosRow: Sendable, CustomTestStringConvertible {
             counted: [ChaosRow.Counted(name: "fathom_report_retries_total", labels: ["reason": "timeout"])],
             logged: uploadFailed),
         ChaosRow(
+            // The collector keeps the batch (its idempotency key makes the retry a repeat).
+            name: "collector: 200 only after 60 s",
+            fault: .collector([.slow(seconds: 60, then: .accept)]),
+            counted: [ChaosRow.Counted(name: "fathom_report_retries_total", labels: ["reason": "timeout"])],
+            logged: uploadFailed),
+        ChaosRow(
             name: "collector: connections reset",
             fault: .collector(Array(repeating: .dropConnection, count: 4)),
             counted: [ChaosRow.Counted(name: "fathom_report_retries_total", labels: ["reason": "reset"])],
@@ -262,6 +337,10 @@ struct ChaosRow: Sendable, CustomTestStringConvertible {
             name: "collector: a certificate the agent does not trust", fault: .untrustedCollector,
             counted: [ChaosRow.Counted(name: "fathom_report_retries_total", labels: ["reason": "tls"])],
             logged: uploadFailed),
+        ChaosRow(
+            name: "spool: its disk full, then room again", fault: .fullSpoolDisk,
+            counted: [ChaosRow.Counted(name: "fathom_report_spool_write_failures_total")],
+            logged: "Cannot write the spool; batches are kept in memory only until it works again"),
         ChaosRow(
             name: "spool: its directory replaced by a file while the agent runs", fault: .unwritableSpool,
             counted: [ChaosRow.Counted(name: "fathom_report_spool_write_failures_total")],
@@ -297,6 +376,15 @@ struct ChaosRow: Sendable, CustomTestStringConvertible {
             endpoint = collector.url
         case .unwritableSpool:
             spool = true
+        case .fullSpoolDisk:
+            spool = true
+            try FileManager.default.createDirectory(atPath: scene.spool, withIntermediateDirectories: true)
+            guard Self.command("/bin/mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", scene.spool) else {
+                // Mounting needs privileges this machine may not grant; the directory row still runs.
+                print("skipped: cannot mount a tmpfs at \(scene.spool)")
+                try await scene.shutdown()
+                return
+            }
         case .pods(let count):
             Self.addPods(to: scene.api, count: count)
         case .api:
@@ -320,11 +408,22 @@ struct ChaosRow: Sendable, CustomTestStringConvertible {
             try FileManager.default.removeItem(atPath: scene.spool)
             try "in the way\n".write(toFile: scene.spool, atomically: true, encoding: .utf8)
         }
+        defer { if case .fullSpoolDisk = row.fault { _ = Self.command("/bin/umount", "-l", scene.spool) } }
+        if case .fullSpoolDisk = row.fault {
+            // Fills what is left of the disk; dd stops with "No space left on device".
+            _ = Self.command("/bin/dd", "if=/dev/zero", "of=\(scene.spool)/filler", "bs=4096")
+        }
 
         for counted in row.counted {
             #expect(
                 await eventually(within: 60) { (await agent.metric(counted.name, counted.labels) ?? 0) > 0 },
                 "\(counted.name)\(counted.labels) never counted; \(agent.errors.suffix(3_000))")
+        }
+        if case .fullSpoolDisk = row.fault {
+            try FileManager.default.removeItem(atPath: "\(scene.spool)/filler")
+            #expect(
+                await eventually(within: 60) { agent.logs("Spool writable again").count == 1 },
+                "\(agent.errors.suffix(3_000))")
         }
         // It goes on: healthy, and the healthy proxies' routes keep arriving after the fault (or,
         // with a collector it cannot trust, wait in the queue).
@@ -361,6 +460,18 @@ struct ChaosRow: Sendable, CustomTestStringConvertible {
         try await scene.shutdown()
     }
 
+    /// Runs a command to its end, quietly; whether it succeeded.
+    static func command(_ path: String, _ arguments: String...) -> Bool {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        guard (try? process.run()) != nil else { return false }
+        process.waitUntilExit()
+        return process.terminationStatus == 0
+    }
+
     /// A copy of a demo pod whose proxy's admin port is `port`.
     static func addMeshedPod(to api: FakeKubernetesAPI, port: Int, name: String = "chaos-proxy") throws {
         var pod = try #require(
@@ -382,6 +493,18 @@ struct ChaosRow: Sendable, CustomTestStringConvertible {
                     metadata: ObjectMeta(name: "batch-\(index)", namespace: "jobs", labels: ["app": "batch"]),
                     spec: Pod.Spec(nodeName: "demo-node", containers: [Pod.Container(name: "job", image: "jobs:1")]),
                     status: Pod.Status(phase: "Running", podIP: "10.9.\(index / 250).\(index % 250)")))
+        }
+    }
+}
+
+/// How many pages a changing proxy has served: each call is the next page's number, from 0.
+final class PageCount: Sendable {
+    private let served = Mutex(0)
+
+    func next() -> Int {
+        served.withLock { count in
+            defer { count += 1 }
+            return count
         }
     }
 }
