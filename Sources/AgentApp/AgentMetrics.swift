@@ -1,6 +1,7 @@
 import KubernetesAPI
 import KubernetesModels
 import Prometheus
+import PrometheusText
 import Reporting
 import RouteAggregation
 import Scraping
@@ -13,7 +14,7 @@ public final class AgentMetrics: Sendable {
     private let scrapeSuccesses: Counter
     private let scrapeFailures: [ScrapeFailure: Counter]
     private let scrapeDuration: DurationHistogram
-    private let badLines: Counter
+    private let badLines: [String: Counter]
     private let seriesOverLimit: Counter
     private let targets: Gauge
     private let aggregationSeries: Gauge
@@ -52,9 +53,15 @@ public final class AgentMetrics: Sendable {
                 .milliseconds(5), .milliseconds(25), .milliseconds(100), .milliseconds(250), .milliseconds(500),
                 .seconds(1), .seconds(2.5), .seconds(5), .seconds(10),
             ])
-        badLines = registry.makeCounter(
-            descriptor: Self.descriptor(
-                "fathom_page_bad_lines_total", "Lines of proxy pages that did not parse and were skipped."))
+        var badLineCounters: [String: Counter] = [:]
+        for reason in ParseError.Reason.allCases {
+            badLineCounters[reason.rawValue] = registry.makeCounter(
+                descriptor: Self.descriptor(
+                    "fathom_page_bad_lines_total",
+                    "Lines of proxy pages that did not parse and were skipped, by reason."),
+                labels: [("reason", reason.rawValue)])
+        }
+        badLines = badLineCounters
         seriesOverLimit = registry.makeCounter(
             descriptor: Self.descriptor(
                 "fathom_series_over_limit_total", "New proxy series not tracked because of the per-proxy limit."))
@@ -128,7 +135,9 @@ public final class AgentMetrics: Sendable {
         case .scraped(_, let snapshot, let seconds, _):
             scrapeSuccesses.increment()
             scrapeDuration.recordNanoseconds(Int64(seconds * 1e9))
-            if snapshot.stats.badLines > 0 { badLines.increment(by: Int64(snapshot.stats.badLines)) }
+            for (reason, count) in snapshot.stats.badLinesByReason {
+                badLines[reason]?.increment(by: Int64(count))
+            }
             if snapshot.stats.seriesOverLimit > 0 {
                 seriesOverLimit.increment(by: Int64(snapshot.stats.seriesOverLimit))
             }

@@ -109,6 +109,9 @@ public struct PageStats: Sendable, Equatable {
     public var routeSamples = 0
     /// Lines that did not parse and were skipped.
     public var badLines = 0
+    /// The same lines by their bounded reason (a `ParseError.Reason` raw value); empty, and
+    /// costing nothing, on a clean page.
+    public var badLinesByReason: [String: Int] = [:]
     /// The first bad line, for the log.
     public var firstBadLine: PageProblem?
     /// New series not numbered because the decoder reached its series limit; their counts are lost.

@@ -266,6 +266,7 @@ public struct ProxyPageDecoder: Sendable {
     /// Counts a bad line, or throws under `.rejectPage`.
     private func reject(_ error: ParseError, _ stats: inout PageStats) throws(ParseError) {
         stats.badLines += 1
+        stats.badLinesByReason[error.reason.rawValue, default: 0] += 1
         if stats.firstBadLine == nil {
             stats.firstBadLine = PageProblem(reason: error.reason.rawValue, line: error.line, column: error.column)
         }

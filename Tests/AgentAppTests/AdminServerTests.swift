@@ -29,6 +29,7 @@ import Testing
             proxy: ProxyID("p"), workload: WorkloadRef(kind: "Deployment", namespace: "n", name: "w"), url: "http://x")
         var stats = PageStats()
         stats.badLines = 2
+        stats.badLinesByReason = ["truncated": 2]
         metrics.record(.scraped(target, ProxySnapshot(epoch: 1, stats: stats), seconds: 0.02, at: 1_000))
         metrics.record(.failed(target, .timeout, detail: "slow"))
         metrics.record(.failed(target, .timeout, detail: "slow"))
@@ -62,7 +63,8 @@ import Testing
         #expect(value("fathom_scrapes_total", [.init("result", "success")]) == 1)
         #expect(value("fathom_scrapes_total", [.init("result", "failure"), .init("reason", "timeout")]) == 2)
         #expect(value("fathom_scrapes_total", [.init("result", "failure"), .init("reason", "refused")]) == 0)
-        #expect(value("fathom_page_bad_lines_total") == 2)
+        #expect(value("fathom_page_bad_lines_total", [.init("reason", "truncated")]) == 2)
+        #expect(value("fathom_page_bad_lines_total", [.init("reason", "non_finite_value")]) == 0)
         #expect(value("fathom_report_batches_sent_total") == 5)
         #expect(value("fathom_report_retries_total", [.init("reason", "throttled")]) == 2)
         #expect(value("fathom_build_info", [.init("version", "9.9.9")]) == 1)

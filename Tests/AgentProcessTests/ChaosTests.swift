@@ -89,6 +89,10 @@ struct ChaosRow: Sendable, CustomTestStringConvertible {
     static let nonMonotonic = PageCount()
     static let switching = PageCount()
 
+    static func badLinesCounted(_ reason: String) -> [ChaosRow.Counted] {
+        [ChaosRow.Counted(name: "fathom_page_bad_lines_total", labels: ["reason": reason])]
+    }
+
     static let scrapeFailed = "Scrape failed"
     static let badLines = "Proxy page has bad lines; they were skipped"
 
@@ -149,7 +153,7 @@ struct ChaosRow: Sendable, CustomTestStringConvertible {
                     .reply(
                         status: 200, body: Self.sample + [UInt8](repeating: 0x61, count: 2 << 20) + [0x0A] + Self.sample
                     )
-                }, counted: [ChaosRow.Counted(name: "fathom_page_bad_lines_total")], logged: badLines),
+                }, counted: badLinesCounted("missing_value"), logged: badLines),
             ChaosRow(
                 name: "proxy: 3,000 series, past aggregation.maxSeriesPerProxy of 1,000",
                 fault: .proxy { _ in .reply(status: 200, body: wide) },
@@ -165,7 +169,7 @@ struct ChaosRow: Sendable, CustomTestStringConvertible {
                             + Array(
                                 "response_total{direction=\"inbound\",authority=\"nan:80\",classification=\"success\"} NaN\nresponse_total{direction=\"inbound\",authority=\"inf:80\",classification=\"success\"} +Inf\n"
                                     .utf8))
-                }, counted: [ChaosRow.Counted(name: "fathom_page_bad_lines_total")], logged: badLines),
+                }, counted: badLinesCounted("non_finite_value"), logged: badLines),
             ChaosRow(
                 // Without the page budget the agent peaked at 516 MiB here (`scrape.maxBytesInFlight: 8Gi`).
                 name: "proxy: 40 slow proxies with legal 15 MiB pages, within scrape.maxBytesInFlight",
@@ -229,7 +233,7 @@ struct ChaosRow: Sendable, CustomTestStringConvertible {
             ChaosRow(
                 name: "proxy: a series twice on one page",
                 fault: .proxy { _ in .reply(status: 200, body: Self.sample + Self.sample) },
-                counted: [ChaosRow.Counted(name: "fathom_page_bad_lines_total")], logged: badLines),
+                counted: badLinesCounted("duplicate_series"), logged: badLines),
         ]
     }()
 

@@ -76,6 +76,24 @@ import Testing
         #expect(snapshot.totals()[Self.items] == RouteTotals(success: 140))
     }
 
+    /// Each skipped line is counted under its own reason, for the agent's `reason` label.
+    @Test func badLinesAreCountedByReason() throws {
+        let twice = "response_total{direction=\"inbound\",classification=\"success\",authority=\"y\"} 1\n"
+        let page =
+            Self.page + "garbage\n" + twice + twice
+            + "response_total{direction=\"inbound\",classification=\"success\",authority=\"x\"} NaN\n"
+            + "also garbage\n"
+        var decoder = ProxyPageDecoder()
+        let snapshot = try decoder.decode(Array(page.utf8))
+        #expect(
+            snapshot.stats.badLinesByReason == [
+                "missing_value": 1, "invalid_value": 1, "duplicate_series": 1, "non_finite_value": 1,
+            ])
+        #expect(snapshot.stats.badLines == 4)
+        let clean = try decoder.decode(Array(Self.page.utf8))
+        #expect(clean.stats.badLinesByReason.isEmpty)
+    }
+
     @Test func rejectPolicyThrows() throws {
         var decoder = ProxyPageDecoder(badLinePolicy: .rejectPage)
         let truncated = String(Self.page.dropLast(3))
