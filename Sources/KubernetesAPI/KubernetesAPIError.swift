@@ -18,6 +18,9 @@ public enum KubernetesAPIError: Error, Sendable, Equatable, CustomStringConverti
     case decoding(String)
     /// A watch line longer than the configured bound.
     case lineTooLong(limit: Int)
+    /// A watch the server kept open past its `timeoutSeconds` with nothing on it (a stuck server
+    /// or a proxy in front of it): given up at the client's deadline.
+    case silentWatch(seconds: Int)
     /// The configuration to reach the API is incomplete or unsupported.
     case configuration(String)
 
@@ -31,6 +34,7 @@ public enum KubernetesAPIError: Error, Sendable, Equatable, CustomStringConverti
         case .transport: "transport"
         case .decoding: "decode"
         case .lineTooLong: "line_too_long"
+        case .silentWatch: "silent_watch"
         case .configuration: "configuration"
         }
     }
@@ -45,6 +49,7 @@ public enum KubernetesAPIError: Error, Sendable, Equatable, CustomStringConverti
         case .transport(let message): "transport: \(message)"
         case .decoding(let message): "decoding: \(message)"
         case .lineTooLong(let limit): "watch event longer than \(limit) bytes"
+        case .silentWatch(let seconds): "watch still open and silent after \(seconds) s, past its timeoutSeconds"
         case .configuration(let message): message
         }
     }

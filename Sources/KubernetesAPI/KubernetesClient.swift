@@ -92,34 +92,49 @@ public final class KubernetesClient: Sendable {
         if let label = selectors.label { query.append(("labelSelector", label)) }
         if let field = selectors.field { query.append(("fieldSelector", field)) }
         let path = Object.resource.collectionPath(namespace: namespace)
-        // The server closes the stream after timeoutSeconds; the deadline only catches a server that does not.
+        // The server closes the stream after timeoutSeconds; the deadline only catches a server
+        // that does not. The HTTP client's deadline ends at the response head, so the body is
+        // read by a child task and handed over, and the deadline ends the handoff.
+        let seconds = timeoutSeconds + 30
+        let deadline = ContinuousClock.now + .seconds(seconds)
         let response = try await send(
-            path: path, query: query, timeout: .seconds(Int64(timeoutSeconds) + 30), verb: "watch",
-            resource: Object.resource)
+            path: path, query: query, timeout: .seconds(Int64(seconds)), verb: "watch", resource: Object.resource)
         onConnected()
         var splitter = WatchLineSplitter(maxLineBytes: maxLineBytes)
         let decoder = JSONDecoder()
-        var chunks = response.body.makeAsyncIterator()
-        while true {
-            // Only reading the stream is a transport failure; what `onEvent` throws passes through.
-            let chunk: ByteBuffer?
-            do {
-                chunk = try await chunks.next()
-            } catch is CancellationError {
-                throw CancellationError()
-            } catch {
-                throw KubernetesAPIError.transport("\(Object.resource.plural) watch stream: \(error)")
+        let chunks = WatchChunkHandoff()
+        let plural = Object.resource.plural
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            defer {
+                chunks.end(CancellationError())
+                group.cancelAll()
             }
-            guard let chunk else { break }
-            try splitter.append(chunk.readableBytesView)
-            while let line = try splitter.nextLine() {
-                let event: WatchEvent<Object>
+            group.addTask {
                 do {
-                    event = try decoder.decode(WatchEvent<Object>.self, from: Data(line))
+                    for try await chunk in response.body { try await chunks.put(chunk) }
+                    chunks.end(nil)
+                } catch is CancellationError {
+                    chunks.end(CancellationError())
                 } catch {
-                    throw KubernetesAPIError.decoding("\(Object.resource.kind) watch event: \(error)")
+                    chunks.end(KubernetesAPIError.transport("\(plural) watch stream: \(error)"))
                 }
-                try await onEvent(event)
+            }
+            group.addTask {
+                try await Task.sleep(until: deadline, clock: .continuous)
+                chunks.end(KubernetesAPIError.silentWatch(seconds: seconds))
+            }
+            // Only reading the stream is a transport failure; what `onEvent` throws passes through.
+            while let chunk = try await chunks.take() {
+                try splitter.append(chunk.readableBytesView)
+                while let line = try splitter.nextLine() {
+                    let event: WatchEvent<Object>
+                    do {
+                        event = try decoder.decode(WatchEvent<Object>.self, from: Data(line))
+                    } catch {
+                        throw KubernetesAPIError.decoding("\(Object.resource.kind) watch event: \(error)")
+                    }
+                    try await onEvent(event)
+                }
             }
         }
         if splitter.unfinishedBytes > 0 {

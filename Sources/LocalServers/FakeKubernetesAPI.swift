@@ -166,6 +166,18 @@ public final class FakeKubernetesAPI: Sendable {
         for stream in streams { stream.abort() }
     }
 
+    /// Makes every open watch silent, as a stuck server or a proxy in front of it might: the
+    /// connections stay open, nothing more is sent on them, and their `timeoutSeconds` is not
+    /// kept. Later watches behave. Returns how many went silent.
+    @discardableResult
+    public func silenceWatches() -> Int {
+        state.withLock { state in
+            defer { state.watchers.removeAll() }
+            for watcher in state.watchers.values { state.silenced.append(watcher.stream) }
+            return state.watchers.count
+        }
+    }
+
     /// Sends a BOOKMARK at the current version on every watch that asked for bookmarks.
     public func sendBookmarks() {
         state.withLock { state in
@@ -259,6 +271,8 @@ public final class FakeKubernetesAPI: Sendable {
         var version = 1000
         var collections: [ResourceDescriptor: Collection] = [:]
         var watchers: [Int: Watcher] = [:]
+        /// Watches made silent: kept open, never written to again.
+        var silenced: [ResponseStream] = []
         var nextWatcher = 0
         var continuations: [String: Continuation] = [:]
         var requestCounts: [String: Int] = [:]

@@ -43,6 +43,8 @@ struct ChaosRow: Sendable, CustomTestStringConvertible {
     var logged: String?
     /// More configuration, appended to the scene's.
     var configuration = ""
+    /// Environment variables for the agent (`FATHOM_…` keys over the scene's file).
+    var variables: [String: String] = [:]
     /// Peak resident memory of the agent (`VmHWM`), a debug build, over the whole row.
     var peakBytes = 320 << 20
     /// Samples of the agent's `/metrics` that must stay at or under a value at the row's end.
@@ -83,6 +85,9 @@ struct ChaosRow: Sendable, CustomTestStringConvertible {
             "response_total{direction=\"inbound\",authority=\"chaos:80\",classification=\"success\",status_code=\"200\"} \(value)\n"
                 .utf8)
     }
+
+    /// A page of a million route series, gzip-compressed; made when a row first serves it.
+    static let millionSeries: [UInt8] = (try? Gzip.compress(series(1_000_000), level: 1)) ?? []
 
     /// Pages served so far by the rows whose proxy changes from page to page.
     static let droppingCounter = PageCount()
@@ -188,6 +193,15 @@ struct ChaosRow: Sendable, CustomTestStringConvertible {
                 // 44 MiB at rest and the 128 MiB budget (164 MiB measured), with room for the heap.
                 peakBytes: 240 << 20,
                 atMost: [(ChaosRow.Counted(name: "fathom_scrape_page_bytes_in_flight_max"), Double(128 << 20))]),
+            ChaosRow(
+                // Pages this large are allowed here, so the series limit is what holds.
+                name: "proxy: a million series (105 MB, gzip), past aggregation.maxSeriesPerProxy",
+                fault: .proxy { _ in
+                    .reply(status: 200, headers: [("Content-Encoding", "gzip")], body: Self.millionSeries)
+                },
+                counted: [ChaosRow.Counted(name: "fathom_series_over_limit_total")],
+                logged: "Proxy has more series than aggregation.maxSeriesPerProxy; the new ones are not counted",
+                variables: ["FATHOM_SCRAPE_MAX_PAGE_BYTES": "128Mi", "FATHOM_SCRAPE_MAX_BYTES_IN_FLIGHT": "256Mi"]),
             ChaosRow(
                 // Every third page a counter is one below the last: a reset, as rate() takes it.
                 name: "proxy: a counter that drops a little now and then",
@@ -399,7 +413,7 @@ struct ChaosRow: Sendable, CustomTestStringConvertible {
             scene.configuration(
                 reportInterval: "5s", spool: spool, endpoint: endpoint, scrapeInterval: "5s", scrapeTimeout: "4s")
                 + "\n" + row.configuration)
-        let agent = try AgentProcessTests.run(config)
+        let agent = try AgentProcessTests.run(config, variables: row.variables)
         defer { agent.kill() }
         let settled = await eventually(within: 60) {
             guard agent.isRunning else { return true }

@@ -120,6 +120,31 @@ struct ReflectorTests {
         try await api.shutdown()
     }
 
+    @Test(
+        "a silent watch (open, nothing sent, its timeoutSeconds not kept) is given up at timeoutSeconds + 30 s, and what changed meanwhile arrives"
+    )
+    func aSilentWatchIsGivenUp() async throws {
+        let api = try await FakeKubernetesAPI.start(behaviour: .init(token: "secret"))
+        api.apply(pod("web-0"))
+        let restarts = Mutex<[String]>([])
+        var hooks = ReflectorHooks()
+        hooks.restart = { reason in restarts.withLock { $0.append(reason) } }
+        var settings = fastSettings()
+        settings.watchTimeoutSeconds = 1...1
+        try await withReflector(Pod.self, api: api, settings: settings, hooks: hooks) { view in
+            #expect(await eventually { view.versions == serverVersions(api, Pod.self) && api.openWatches == 1 })
+            let clock = ContinuousClock()
+            let silenced = clock.now
+            #expect(api.silenceWatches() == 1)
+            api.apply(pod("web-1"))
+            #expect(await eventually(within: 90) { view.versions == serverVersions(api, Pod.self) })
+            // Not before the client's deadline: the change came on a new watch, not the silent one.
+            #expect(clock.now - silenced >= .seconds(30))
+        }
+        #expect(restarts.withLock { $0 }.filter { $0 == "silent_watch" }.count == 1, "\(restarts.withLock { $0 })")
+        try await api.shutdown()
+    }
+
     @Test("a paginated list is read to the end, from one snapshot")
     func paginates() async throws {
         let api = try await FakeKubernetesAPI.start()
