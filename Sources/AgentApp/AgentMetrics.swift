@@ -65,37 +65,31 @@ public final class AgentMetrics: Sendable {
         seriesOverLimit = registry.makeCounter(
             descriptor: Self.descriptor(
                 "fathom_series_over_limit_total", "New proxy series not tracked because of the per-proxy limit."))
-        targets = registry.makeGauge(descriptor: Self.descriptor("fathom_targets", "Meshed pods being scraped."))
-        pageBudget = registry.makeGauge(
-            descriptor: Self.descriptor(
-                "fathom_scrape_page_budget_bytes",
-                "Bytes the pages in flight may hold together (scrape.maxBytesInFlight)."))
-        pageBytesInFlight = registry.makeGauge(
-            descriptor: Self.descriptor(
-                "fathom_scrape_page_bytes_in_flight", "Bytes the pages in flight hold now, as received and inflated."))
-        highestPageBytesInFlight = registry.makeGauge(
-            descriptor: Self.descriptor(
-                "fathom_scrape_page_bytes_in_flight_max", "The most bytes the pages in flight held at once so far."))
-        aggregationSeries = registry.makeGauge(
-            descriptor: Self.descriptor("fathom_aggregation_series", "Workload route series held in memory."))
-        foldedRoutes = registry.makeGauge(
-            descriptor: Self.descriptor(
-                "fathom_aggregation_folded_routes", "Route mappings folded into overflow series so far."))
-        proxyRestarts = registry.makeGauge(
-            descriptor: Self.descriptor("fathom_proxy_restarts_seen", "Proxy restarts detected so far."))
-        counterResets = registry.makeGauge(
-            descriptor: Self.descriptor(
-                "fathom_counter_resets_seen",
-                "Proxy series seen lower than before so far (each counted as reset, as Prometheus's rate() does)."))
-        queueBatches = registry.makeGauge(
-            descriptor: Self.descriptor(
-                "fathom_report_queue_batches", "Batches waiting for upload, in memory or only in the spool."))
-        queueBytes = registry.makeGauge(
-            descriptor: Self.descriptor("fathom_report_queue_bytes", "Compressed bytes waiting for upload in memory."))
-        spoolBytes = registry.makeGauge(
-            descriptor: Self.descriptor(
-                "fathom_report_spool_bytes", "Compressed bytes of the batches in the spool (bounded by spool.maxBytes)."
-            ))
+        targets = Self.gauge(in: registry, "fathom_targets", "Meshed pods being scraped.")
+        pageBudget = Self.gauge(
+            in: registry, "fathom_scrape_page_budget_bytes",
+            "Bytes the pages in flight may hold together (scrape.maxBytesInFlight).")
+        pageBytesInFlight = Self.gauge(
+            in: registry, "fathom_scrape_page_bytes_in_flight",
+            "Bytes the pages in flight hold now, as received and inflated.")
+        highestPageBytesInFlight = Self.gauge(
+            in: registry, "fathom_scrape_page_bytes_in_flight_max",
+            "The most bytes the pages in flight held at once so far.")
+        aggregationSeries = Self.gauge(
+            in: registry, "fathom_aggregation_series", "Workload route series held in memory.")
+        foldedRoutes = Self.gauge(
+            in: registry, "fathom_aggregation_folded_routes", "Route mappings folded into overflow series so far.")
+        proxyRestarts = Self.gauge(in: registry, "fathom_proxy_restarts_seen", "Proxy restarts detected so far.")
+        counterResets = Self.gauge(
+            in: registry, "fathom_counter_resets_seen",
+            "Proxy series seen lower than before so far (each counted as reset, as Prometheus's rate() does).")
+        queueBatches = Self.gauge(
+            in: registry, "fathom_report_queue_batches", "Batches waiting for upload, in memory or only in the spool.")
+        queueBytes = Self.gauge(
+            in: registry, "fathom_report_queue_bytes", "Compressed bytes waiting for upload in memory.")
+        spoolBytes = Self.gauge(
+            in: registry, "fathom_report_spool_bytes",
+            "Compressed bytes of the batches in the spool (bounded by spool.maxBytes).")
         batchesSent = registry.makeCounter(
             descriptor: Self.descriptor("fathom_report_batches_sent_total", "Batches the collector acknowledged."))
         bytesSent = registry.makeCounter(
@@ -118,6 +112,11 @@ public final class AgentMetrics: Sendable {
             inventoryGauge(row.resource.plural).set(Int64(0))
             recordWatchState(resource: row.resource.plural, state: .starting)
         }
+    }
+
+    /// An unlabelled gauge.
+    static func gauge(in registry: PrometheusCollectorRegistry, _ name: String, _ help: String) -> Gauge {
+        registry.makeGauge(descriptor: descriptor(name, help))
     }
 
     /// A metric's full name and help; the unit is part of the name already (`_total`, `_seconds`).

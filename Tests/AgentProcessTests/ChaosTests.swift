@@ -253,31 +253,27 @@ struct ChaosRow: Sendable, CustomTestStringConvertible {
 
     static let watchFailing = "watch failing; retrying with backoff"
 
-    static let apiRows: [ChaosRow] = [
+    /// The API answers the next `count` requests with `status`, then behaves: the pod watch's
+    /// restarts are counted with `reason`.
+    static func failingRequests(_ count: Int, status: Int, name: String, reason: String) -> ChaosRow {
         ChaosRow(
-            name: "api: 500 on the next 30 requests",
+            name: name,
             fault: .api { api in
-                api.failNext(30, status: 500)
-                api.dropWatches()
-                _ = await eventually(within: 60) { api.pendingFailures == 0 }
-            },
-            counted: [
-                ChaosRow.Counted(
-                    name: "fathom_kubernetes_watch_restarts_total",
-                    labels: ["resource": "pods", "reason": "http_status"])
-            ], logged: nil),
-        ChaosRow(
-            name: "api: 401 on the next 20 requests (a token rotated late), then accepted again",
-            fault: .api { api in
-                api.failNext(20, status: 401)
+                api.failNext(count, status: status)
                 api.dropWatches()
                 _ = await eventually(within: 90) { api.pendingFailures == 0 }
             },
             counted: [
                 ChaosRow.Counted(
-                    name: "fathom_kubernetes_watch_restarts_total",
-                    labels: ["resource": "pods", "reason": "unauthorized"])
-            ], logged: nil),
+                    name: "fathom_kubernetes_watch_restarts_total", labels: ["resource": "pods", "reason": reason])
+            ], logged: nil)
+    }
+
+    static let apiRows: [ChaosRow] = [
+        failingRequests(30, status: 500, name: "api: 500 on the next 30 requests", reason: "http_status"),
+        failingRequests(
+            20, status: 401, name: "api: 401 on the next 20 requests (a token rotated late), then accepted again",
+            reason: "unauthorized"),
         ChaosRow(
             name: "api: garbage JSON on the pod watch",
             fault: .api { api in
