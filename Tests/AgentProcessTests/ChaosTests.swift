@@ -471,6 +471,9 @@ struct ChaosRow: Sendable, CustomTestStringConvertible {
         }
         try await chaos?.shutdown()
         if collector !== scene.collector { try await collector.shutdown() }
+        // Unmounted before the scene's directory is removed (the deferred unmount is for a row
+        // that stopped early; a second unmount does nothing).
+        if case .fullSpoolDisk = row.fault { _ = Self.command("/bin/umount", scene.spool) }
         try await scene.shutdown()
     }
 
