@@ -59,13 +59,18 @@ final class WatchChunkHandoff: Sendable {
                         decoder.resume(returning: chunk)
                     }
                 case .ended(let error):
-                    return { error.map { decoder.resume(throwing: $0) } ?? decoder.resume(returning: nil) }
+                    return { Self.finish(decoder, error) }
                 case .wanted:
                     preconditionFailure("one decoder at a time")
                 }
             }
             action?()
         }
+    }
+
+    /// Tells a waiting decoder the body is over: nil for its end, or what failed it.
+    private static func finish(_ decoder: CheckedContinuation<ByteBuffer?, any Error>, _ error: (any Error)?) {
+        if let error { decoder.resume(throwing: error) } else { decoder.resume(returning: nil) }
     }
 
     /// Ends the handoff: the body ended (`error` nil) or failed. A waiting decoder gets it; a
@@ -80,7 +85,7 @@ final class WatchChunkHandoff: Sendable {
                 return nil
             case .wanted(let decoder):
                 slot = .ended(error)
-                return { error.map { decoder.resume(throwing: $0) } ?? decoder.resume(returning: nil) }
+                return { Self.finish(decoder, error) }
             case .offered(_, let reader):
                 slot = .ended(error)
                 return { reader.resume(throwing: CancellationError()) }

@@ -6,42 +6,47 @@ import Synchronization
 /// page arrives it takes more without waiting, or fails if the budget has no more free
 /// (`PageAllowance.reserve(upTo:)`).
 final class ScrapePermits: Sendable {
-    /// The byte budget, fixed at start.
-    let totalBytes: Int
-
     private struct Waiter {
         var bytes: Int
-        var continuation: CheckedContinuation<Void, Never>
+        var continuation: CheckedContinuation<Int, Never>
     }
 
     private struct State {
         var slots: Int
         let totalBytes: Int
-        var freeBytes: Int
+        var reservedBytes = 0
         var waiting: [Waiter] = []
         /// The most bytes reserved at once so far.
         var highestReserved = 0
 
-        mutating func take(_ bytes: Int) {
-            slots -= 1
-            freeBytes -= bytes
-            noteReserved()
+        /// Whether `bytes` more fit in the budget.
+        func fits(_ bytes: Int) -> Bool { reservedBytes + bytes <= totalBytes }
+
+        /// Whether a scrape asking for `bytes` may start now: a slot and its bytes are free.
+        func admits(_ bytes: Int) -> Bool { slots > 0 && fits(bytes) }
+
+        mutating func reserve(_ bytes: Int) {
+            reservedBytes += bytes
+            highestReserved = max(highestReserved, reservedBytes)
         }
 
-        mutating func noteReserved() {
-            highestReserved = max(highestReserved, totalBytes - freeBytes)
+        mutating func admit(_ bytes: Int) {
+            slots -= 1
+            reserve(bytes)
         }
     }
 
     private let state: Mutex<State>
 
     init(slots: Int, bytes: Int) {
-        totalBytes = max(1, bytes)
-        state = Mutex(State(slots: max(1, slots), totalBytes: max(1, bytes), freeBytes: max(1, bytes)))
+        state = Mutex(State(slots: max(1, slots), totalBytes: max(1, bytes)))
     }
 
+    /// The byte budget, fixed at start.
+    var totalBytes: Int { state.withLock { $0.totalBytes } }
+
     /// Bytes reserved now by the scrapes in flight.
-    var reservedBytes: Int { state.withLock { totalBytes - $0.freeBytes } }
+    var reservedBytes: Int { state.withLock { $0.reservedBytes } }
 
     /// The most bytes the scrapes in flight held at once since the start.
     var highestReservedBytes: Int { state.withLock { $0.highestReserved } }
@@ -51,25 +56,18 @@ final class ScrapePermits: Sendable {
 
     /// Waits for a slot and `bytes` (at most the whole budget), and returns the scrape's allowance.
     func acquire(bytes wanted: Int) async -> PageAllowance {
-        let bytes = min(max(wanted, 0), totalBytes)
-        let granted = state.withLock { state -> Bool in
-            guard state.waiting.isEmpty, state.slots > 0, state.freeBytes >= bytes else { return false }
-            state.take(bytes)
-            return true
-        }
-        if !granted {
-            await withCheckedContinuation { continuation in
-                // Granted meanwhile by a release that found this waiter first in line.
-                let now = state.withLock { state -> Bool in
-                    if state.waiting.isEmpty, state.slots > 0, state.freeBytes >= bytes {
-                        state.take(bytes)
-                        return true
-                    }
-                    state.waiting.append(Waiter(bytes: bytes, continuation: continuation))
-                    return false
+        let bytes = await withCheckedContinuation { (continuation: CheckedContinuation<Int, Never>) in
+            let admitted = state.withLock { state -> Int? in
+                let bytes = min(max(wanted, 0), state.totalBytes)
+                // Behind the waiters already in line, even if its bytes are free.
+                if state.waiting.isEmpty, state.admits(bytes) {
+                    state.admit(bytes)
+                    return bytes
                 }
-                if now { continuation.resume() }
+                state.waiting.append(Waiter(bytes: bytes, continuation: continuation))
+                return nil
             }
+            if let admitted { continuation.resume(returning: admitted) }
         }
         return PageAllowance(permits: self, reserved: bytes)
     }
@@ -77,27 +75,26 @@ final class ScrapePermits: Sendable {
     /// Takes `more` bytes now if they are free; false otherwise.
     fileprivate func grow(by more: Int) -> Bool {
         state.withLock { state in
-            guard state.freeBytes >= more else { return false }
-            state.freeBytes -= more
-            state.noteReserved()
+            guard state.fits(more) else { return false }
+            state.reserve(more)
             return true
         }
     }
 
     /// Gives back a slot and `bytes`, and lets in the waiters that now fit, in order.
     fileprivate func release(bytes: Int) {
-        let ready = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+        let ready = state.withLock { state -> [Waiter] in
             state.slots += 1
-            state.freeBytes += bytes
-            var ready: [CheckedContinuation<Void, Never>] = []
-            while let first = state.waiting.first, state.slots > 0, state.freeBytes >= first.bytes {
+            state.reservedBytes -= bytes
+            var ready: [Waiter] = []
+            while let first = state.waiting.first, state.admits(first.bytes) {
                 state.waiting.removeFirst()
-                state.take(first.bytes)
-                ready.append(first.continuation)
+                state.admit(first.bytes)
+                ready.append(first)
             }
             return ready
         }
-        for continuation in ready { continuation.resume() }
+        for waiter in ready { waiter.continuation.resume(returning: waiter.bytes) }
     }
 }
 
