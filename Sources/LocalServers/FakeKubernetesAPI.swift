@@ -199,14 +199,32 @@ public final class FakeKubernetesAPI: Sendable {
     }
 
     /// Answers the next `count` requests with `status` (a 500 from an overloaded server, a 429).
-    public func failNext(_ count: Int, status: Int) {
-        state.withLock { $0.failures = Array(repeating: status, count: count) }
+    /// With a `resource`, only requests for that resource (its lists, watches and objects) are
+    /// failed, so a test knows whose reflector sees every failure.
+    public func failNext(_ count: Int, status: Int, of resource: ResourceDescriptor? = nil) {
+        state.withLock { $0.failures = Failures(status: status, remaining: count, resource: resource) }
     }
 
     /// Requests still to be failed by `failNext`.
-    public var pendingFailures: Int { state.withLock { $0.failures.count } }
+    public var pendingFailures: Int { state.withLock { $0.failures.remaining } }
 
     // MARK: - Storage
+
+    /// What `failNext` asked for: how many more requests to answer with `status`, and whose.
+    struct Failures: Sendable {
+        var status: Int
+        var remaining: Int
+        var resource: ResourceDescriptor?
+
+        func matches(_ path: String, _ installed: Set<ResourceDescriptor>) -> Bool {
+            guard remaining > 0 else { return false }
+            guard let resource else { return true }
+            // An object's path is its collection's path and a name.
+            let collection = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? path
+            return FakeKubernetesAPI.route(path, installed)?.0 == resource
+                || FakeKubernetesAPI.route(collection, installed)?.0 == resource
+        }
+    }
 
     struct Selectable: Sendable {
         var labels: [String: String]
@@ -276,7 +294,7 @@ public final class FakeKubernetesAPI: Sendable {
         var nextWatcher = 0
         var continuations: [String: Continuation] = [:]
         var requestCounts: [String: Int] = [:]
-        var failures: [Int] = []
+        var failures = Failures(status: 500, remaining: 0, resource: nil)
 
         /// Stores the change and logs it, keeping at least `history` events (a large history is
         /// trimmed in steps, so a long run of changes does not move the whole log each time).
@@ -390,8 +408,9 @@ public final class FakeKubernetesAPI: Sendable {
             {
                 return Self.status(401, reason: "Unauthorized", message: "Unauthorized")
             }
-            if !state.failures.isEmpty {
-                let code = state.failures.removeFirst()
+            if state.failures.matches(path, state.behaviour.installed) {
+                state.failures.remaining -= 1
+                let code = state.failures.status
                 return Self.status(code, reason: "InternalError", message: "injected failure \(code)")
             }
             if let group = state.behaviour.installed.first(where: { $0.groupPath == path }) {

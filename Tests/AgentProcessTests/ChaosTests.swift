@@ -253,13 +253,14 @@ struct ChaosRow: Sendable, CustomTestStringConvertible {
 
     static let watchFailing = "watch failing; retrying with backoff"
 
-    /// The API answers the next `count` requests with `status`, then behaves: the pod watch's
-    /// restarts are counted with `reason`.
+    /// The API answers the pods reflector's next `count` requests with `status`, then behaves: the
+    /// pod watch's restarts are counted with `reason`. The failures are the pods reflector's alone:
+    /// shared with the other reflectors, they could all be spent before the pods one asks again.
     static func failingRequests(_ count: Int, status: Int, name: String, reason: String) -> ChaosRow {
         ChaosRow(
             name: name,
             fault: .api { api in
-                api.failNext(count, status: status)
+                api.failNext(count, status: status, of: Pod.resource)
                 api.dropWatches()
                 _ = await eventually(within: 90) { api.pendingFailures == 0 }
             },
@@ -270,9 +271,9 @@ struct ChaosRow: Sendable, CustomTestStringConvertible {
     }
 
     static let apiRows: [ChaosRow] = [
-        failingRequests(30, status: 500, name: "api: 500 on the next 30 requests", reason: "http_status"),
+        failingRequests(4, status: 500, name: "api: 500 on the next 4 pod requests", reason: "http_status"),
         failingRequests(
-            20, status: 401, name: "api: 401 on the next 20 requests (a token rotated late), then accepted again",
+            4, status: 401, name: "api: 401 on the next 4 pod requests (a token rotated late), then accepted again",
             reason: "unauthorized"),
         ChaosRow(
             name: "api: garbage JSON on the pod watch",
