@@ -192,6 +192,14 @@ public final class AgentMetrics: Sendable {
                 labels: []
             ).increment(by: Int64(stats.spoolWriteFailures - previous.spoolWriteFailures))
         }
+        if stats.resumedBatches > previous.resumedBatches {
+            registry.makeCounter(
+                descriptor: Self.descriptor(
+                    "fathom_report_spool_resumed_batches_total",
+                    "Batches an earlier run left in the spool, found at start and queued to be sent."),
+                labels: []
+            ).increment(by: Int64(stats.resumedBatches - previous.resumedBatches))
+        }
         for (reason, count) in stats.dropped where count > previous.dropped[reason, default: 0] {
             registry.makeCounter(
                 descriptor: Self.descriptor("fathom_report_batches_dropped_total", "Batches given up, by reason."),

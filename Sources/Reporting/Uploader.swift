@@ -44,6 +44,8 @@ public struct UploaderStats: Sendable, Equatable {
     public var spooledBytes = 0
     /// Batches that could not be written to the spool (kept in memory only).
     public var spoolWriteFailures = 0
+    /// Batches an earlier run left in the spool, found at start and queued to be sent.
+    public var resumedBatches = 0
     /// Seconds each acknowledged POST took, most recent last (bounded).
     public var recentUploadSeconds: [Double] = []
 
@@ -115,6 +117,7 @@ public actor Uploader {
             onDiskOnly = waiting
             self.queue = queue
             let resumed = queue.count + onDiskOnly.count
+            stats.resumedBatches = resumed
             if resumed > 0 {
                 logger.info(
                     "Resuming batches from the spool",

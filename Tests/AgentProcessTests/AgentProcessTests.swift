@@ -131,45 +131,6 @@ import Glibc
         try await scene.shutdown()
     }
 
-    /// `kill -9` during an outage: no shutdown runs, yet every batch queued before the kill is
-    /// on disk (the spool is written when a batch is queued), and the next start delivers each
-    /// once, in order.
-    @Test func killNineDuringAnOutageLosesNoQueuedBatch() async throws {
-        let scene = try await ProcessScene.start()
-        scene.collector.setOutage(503)
-        let config = try scene.writeConfiguration(scene.configuration(spool: true))
-        let first = try Self.run(config)
-        defer { first.kill() }
-        // Three windows queued (5 s each); the oldest is retried, the others wait behind it.
-        let batchFiles = {
-            (try? FileManager.default.contentsOfDirectory(atPath: scene.spool).filter { $0.hasSuffix(".batch") }) ?? []
-        }
-        #expect(await eventually(within: 60) { batchFiles().count >= 3 }, "\(first.errors)")
-        first.kill()
-        let tried = Set(scene.collector.requests.compactMap(\.idempotencyKey))
-        let spooled = batchFiles()
-        #expect(!tried.isEmpty)
-        #expect(tried.allSatisfy { key in spooled.contains { $0.contains(key) } }, "\(spooled) against \(tried)")
-
-        scene.collector.setOutage(nil)
-        let second = try Self.run(config)
-        defer { second.kill() }
-        #expect(await eventually(within: 30) { second.logs("Resuming batches from the spool").count == 1 })
-        #expect(await eventually(within: 30) { batchFiles().isEmpty })
-        second.signal(SIGTERM)
-        #expect(await second.exitStatus(within: 30) == 0, "\(second.errors)")
-        let accepted = scene.collector.acceptedBatches
-        let firstInstance = try #require(accepted.first?.agent.instanceID)
-        let firstRun = accepted.filter { $0.agent.instanceID == firstInstance }.map(\.sequence)
-        #expect(firstRun == Array(1...UInt64(spooled.count)), "every batch of the killed run, in order, once")
-        #expect(
-            Set(accepted.filter { $0.agent.instanceID == firstInstance }.map { "\(firstInstance)-\($0.sequence)" })
-                .isSuperset(of: tried))
-        let acknowledged = scene.collector.requests.filter { $0.answeredStatus == 200 }.compactMap(\.idempotencyKey)
-        #expect(acknowledged.count == Set(acknowledged).count)
-        try await scene.shutdown()
-    }
-
     @Test func aCollectorRejectingEveryBatchIsNotReportedAsDelivered() async throws {
         let scene = try await ProcessScene.start()
         scene.collector.setOutage(401)

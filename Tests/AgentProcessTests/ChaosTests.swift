@@ -34,6 +34,10 @@ struct ChaosRow: Sendable, CustomTestStringConvertible {
         case fullSpoolDisk
         /// The cluster holds this many more pods (not meshed) from the start.
         case pods(Int)
+        /// The collector is down (503) until the agent, with three batches in its spool, is
+        /// killed with `kill -9`; then the collector is back and a second agent starts on the
+        /// same spool. The row's checks are the second agent's.
+        case killNineDuringOutage
     }
 
     var name: String
@@ -357,6 +361,10 @@ struct ChaosRow: Sendable, CustomTestStringConvertible {
             counted: [ChaosRow.Counted(name: "fathom_report_spool_write_failures_total")],
             logged: "Cannot write the spool; batches are kept in memory only until it works again"),
         ChaosRow(
+            name: "spool: kill -9 during a collector outage, then a restart", fault: .killNineDuringOutage,
+            counted: [ChaosRow.Counted(name: "fathom_report_spool_resumed_batches_total")],
+            logged: "Resuming batches from the spool"),
+        ChaosRow(
             name: "spool: its directory replaced by a file while the agent runs", fault: .unwritableSpool,
             counted: [ChaosRow.Counted(name: "fathom_report_spool_write_failures_total")],
             logged: "Cannot write the spool; batches are kept in memory only until it works again"),
@@ -402,6 +410,9 @@ struct ChaosRow: Sendable, CustomTestStringConvertible {
             }
         case .pods(let count):
             Self.addPods(to: scene.api, count: count)
+        case .killNineDuringOutage:
+            scene.collector.setOutage(503)
+            spool = true
         case .api:
             break
         }
@@ -410,14 +421,22 @@ struct ChaosRow: Sendable, CustomTestStringConvertible {
             scene.configuration(
                 reportInterval: "5s", spool: spool, endpoint: endpoint, scrapeInterval: "5s", scrapeTimeout: "4s")
                 + "\n" + row.configuration)
-        let agent = try AgentProcessTests.run(config, variables: row.variables)
+        var agent = try AgentProcessTests.run(config, variables: row.variables)
         defer { agent.kill() }
-        let settled = await eventually(within: 60) {
-            guard agent.isRunning else { return true }
-            return (try? await agent.get("/readyz"))?.status == 200
+        try await Self.awaitReady(agent)
+        // What the collector was sent before the kill, and what the spool held then.
+        var killed: (tried: Set<String>, spooled: [String])?
+        let batchFiles = {
+            (try? FileManager.default.contentsOfDirectory(atPath: scene.spool).filter { $0.hasSuffix(".batch") }) ?? []
         }
-        #expect(settled, "never ready; \(agent.errors.suffix(3_000))")
-        try #require(agent.isRunning, "\(agent.errors)")
+        if case .killNineDuringOutage = row.fault {
+            #expect(await eventually(within: 60) { batchFiles().count >= 3 }, "\(agent.errors.suffix(3_000))")
+            agent.kill()
+            killed = (Set(scene.collector.requests.compactMap(\.idempotencyKey)), batchFiles())
+            scene.collector.setOutage(nil)
+            agent = try AgentProcessTests.run(config, variables: row.variables)
+            try await Self.awaitReady(agent)
+        }
         if case .api(let misbehave) = row.fault { try await misbehave(scene.api) }
         if case .unwritableSpool = row.fault {
             try FileManager.default.removeItem(atPath: scene.spool)
@@ -464,11 +483,30 @@ struct ChaosRow: Sendable, CustomTestStringConvertible {
 
         agent.signal(SIGTERM)
         #expect(await agent.exitStatus(within: 30) == 0, "\(agent.errors.suffix(3_000))")
-        // Acknowledged once each, in order, none missing (rejected batches are the row's point).
-        let sequences = collector.acceptedBatches.map(\.sequence)
-        #expect(sequences == sequences.sorted() && Set(sequences).count == sequences.count)
-        if case .collector(let answers) = row.fault, !answers.contains(.status(400, message: "bad batch")) {
-            #expect(sequences == Array(1...UInt64(sequences.count)), "\(sequences)")
+        // Acknowledged once each, in order, none missing (rejected batches are the row's point),
+        // for each run of the agent.
+        let runs = Dictionary(grouping: collector.acceptedBatches, by: \.agent.instanceID)
+        for (instance, batches) in runs {
+            let sequences = batches.map(\.sequence)
+            #expect(sequences == sequences.sorted() && Set(sequences).count == sequences.count, "\(instance)")
+            var noneRejected = false
+            if case .collector(let answers) = row.fault {
+                noneRejected = !answers.contains(.status(400, message: "bad batch"))
+            }
+            if case .killNineDuringOutage = row.fault { noneRejected = true }
+            if noneRejected { #expect(sequences == Array(1...UInt64(sequences.count)), "\(instance): \(sequences)") }
+        }
+        if let killed {
+            // The killed run: every batch it had spooled arrived, those it had tried among them.
+            #expect(runs.count == 2)
+            // A batch's idempotency key is its run's instance and its sequence.
+            let keys = runs.mapValues { batches in Set(batches.map { "\($0.agent.instanceID)-\($0.sequence)" }) }
+            let killedRun = try #require(keys.values.first { !$0.isDisjoint(with: killed.tried) })
+            #expect(killedRun.count == killed.spooled.count, "\(killed.spooled)")
+            #expect(killedRun.isSuperset(of: killed.tried))
+            #expect(batchFiles().isEmpty, "every spooled batch sent and its file removed")
+            let acknowledged = collector.requests.filter { $0.answeredStatus == 200 }.compactMap(\.idempotencyKey)
+            #expect(acknowledged.count == Set(acknowledged).count)
         }
         try await chaos?.shutdown()
         if collector !== scene.collector { try await collector.shutdown() }
@@ -476,6 +514,16 @@ struct ChaosRow: Sendable, CustomTestStringConvertible {
         // that stopped early; a second unmount does nothing).
         if case .fullSpoolDisk = row.fault { _ = Self.command("/bin/umount", scene.spool) }
         try await scene.shutdown()
+    }
+
+    /// Waits until the agent is ready; fails the row if it is not within a minute or has stopped.
+    static func awaitReady(_ agent: AgentSubprocess) async throws {
+        let settled = await eventually(within: 60) {
+            guard agent.isRunning else { return true }
+            return (try? await agent.get("/readyz"))?.status == 200
+        }
+        #expect(settled, "never ready; \(agent.errors.suffix(3_000))")
+        try #require(agent.isRunning, "\(agent.errors)")
     }
 
     /// Runs a command to its end, quietly; whether it succeeded.

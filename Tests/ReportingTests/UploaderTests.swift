@@ -245,6 +245,7 @@ final class DelayLog: Sendable {
         await first.run()
         #expect(await first.isEmpty == false)
         #expect(await first.currentStats.retries["refused", default: 0] >= 1)
+        #expect(await first.currentStats.resumedBatches == 0)
         try await client.shutdown()
 
         // Second run, a new process: the spooled batches go first, then new ones.
@@ -252,6 +253,7 @@ final class DelayLog: Sendable {
         settings.endpoint = collector.url
         try await withUploader(settings) { uploader in
             #expect(await uploader.currentStats.queuedBatches == 3)
+            #expect(await uploader.currentStats.resumedBatches == 3)
             for batch in try batches(1, instance: "second") { await uploader.enqueue(batch) }
             #expect(await eventually { collector.acceptedBatches.count == 4 })
             // The spool file goes once the uploader has read the answer, just after the collector kept it.
