@@ -83,12 +83,14 @@ public final class Agent: Sendable {
                 logger: logger, now: now)
         self.elector = elector
         let leads: (@Sendable () -> Bool)? = elector.map { elector in { @Sendable in elector.isLeader } }
+        var reflectorSettings = environment.reflectorSettings
+        reflectorSettings.watchTimeoutSeconds = ReflectorSettings.watchTimeouts(atLeast: configuration.minWatchTimeout)
         let discovery = Discovery(
             client: kubernetes,
             settings: InventorySettings(
                 controlPlaneNamespace: configuration.controlPlaneNamespace, namespaces: configuration.namespaceFilter),
             nodeName: configuration.nodeName, leads: leads,
-            reflectorSettings: environment.reflectorSettings, logger: logger, metrics: metrics, now: now)
+            reflectorSettings: reflectorSettings, logger: logger, metrics: metrics, now: now)
         self.discovery = discovery
 
         let lastWindow = self.lastWindow

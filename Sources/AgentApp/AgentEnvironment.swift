@@ -9,6 +9,8 @@ import Reporting
 /// benchmark and the tests fill it for their stand-ins. Everything else is the configuration.
 public struct AgentEnvironment: Sendable {
     public var connection: ClusterConnection
+    /// Page size and backoff of every reflector; the watch times come from the configuration
+    /// (`kubernetes.minWatchTimeout`), whatever this holds.
     public var reflectorSettings: ReflectorSettings
     public var now: @Sendable () -> Double
     /// Random per process start; with the sequence number it names every batch.

@@ -15,6 +15,8 @@ public struct AgentConfiguration: Sendable, Equatable {
     /// Non-empty in daemonset mode: only this node's pods are watched and scraped.
     public var nodeName: String
     public var kubeconfig: String
+    /// Seconds; each watch asks to be ended after a random time between this and twice it.
+    public var minWatchTimeout: Double
     public var inventorySnapshotEvery: Int
     public var reportEndpoint: String
     public var tokenFile: String
@@ -59,6 +61,7 @@ public struct AgentConfiguration: Sendable, Equatable {
         controlPlaneNamespace = ""
         nodeName = ""
         kubeconfig = ""
+        minWatchTimeout = 0
         inventorySnapshotEvery = 0
         reportEndpoint = ""
         tokenFile = ""

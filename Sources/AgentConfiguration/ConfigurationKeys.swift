@@ -198,6 +198,11 @@ extension ConfigurationKey {
         .text(
             "kubernetes.kubeconfig", \.kubeconfig, default: "", .restart,
             "Kubeconfig to use outside a cluster; empty uses the pod's service account."),
+        .duration(
+            "kubernetes.minWatchTimeout", \.minWatchTimeout, 1...3_600, default: "5m", .restart,
+            "Shortest time a watch stays open before it is renewed; each watch asks the API server for a random time "
+                + "between this and twice it, as client-go does. A watch still open and silent 30 s past its time is "
+                + "given up (silent_watch)."),
         .integer(
             "report.inventorySnapshotEvery", \.inventorySnapshotEvery, 1...10_000, default: "10", .restart,
             "Send the full workload inventory every this many batches; changes only in between."),

@@ -26,6 +26,12 @@ public struct ReflectorSettings: Sendable {
         self.initialBackoffSeconds = initialBackoffSeconds
         self.maxBackoffSeconds = maxBackoffSeconds
     }
+
+    /// The watch times for a shortest one of `seconds`: from it to twice it, as client-go picks them.
+    public static func watchTimeouts(atLeast seconds: Double) -> ClosedRange<Int> {
+        let shortest = max(1, Int(seconds.rounded()))
+        return shortest...(2 * shortest)
+    }
 }
 
 /// Counters a reflector reports to the agent's own metrics, by bounded labels.

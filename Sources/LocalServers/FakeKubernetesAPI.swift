@@ -168,13 +168,17 @@ public final class FakeKubernetesAPI: Sendable {
 
     /// Makes every open watch silent, as a stuck server or a proxy in front of it might: the
     /// connections stay open, nothing more is sent on them, and their `timeoutSeconds` is not
-    /// kept. Later watches behave. Returns how many went silent.
+    /// kept. Later watches behave. With a `resource`, only its watches go silent. Returns how
+    /// many went silent.
     @discardableResult
-    public func silenceWatches() -> Int {
+    public func silenceWatches(of resource: ResourceDescriptor? = nil) -> Int {
         state.withLock { state in
-            defer { state.watchers.removeAll() }
-            for watcher in state.watchers.values { state.silenced.append(watcher.stream) }
-            return state.watchers.count
+            let silenced = state.watchers.filter { resource == nil || $0.value.resource == resource }
+            for (id, watcher) in silenced {
+                state.silenced.append(watcher.stream)
+                state.watchers[id] = nil
+            }
+            return silenced.count
         }
     }
 

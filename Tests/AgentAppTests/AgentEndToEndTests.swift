@@ -36,11 +36,12 @@ import Testing
         configuration.tokenFile = ""
         configuration.adminAddress = "127.0.0.1"
         configuration.adminPort = 0
+        configuration.minWatchTimeout = 2
         configuration.shutdownGracePeriod = grace
         var environment = AgentEnvironment(
             connection: api.connection,
             reflectorSettings: ReflectorSettings(
-                watchTimeoutSeconds: 2...3, initialBackoffSeconds: 0.05, maxBackoffSeconds: 0.3),
+                initialBackoffSeconds: 0.05, maxBackoffSeconds: 0.3),
             instanceID: instance, targetPublishInterval: 0.1)
         environment.retry.initialBackoff = 0.05
         environment.retry.maxBackoff = 0.3

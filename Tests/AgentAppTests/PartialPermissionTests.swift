@@ -34,12 +34,13 @@ import Testing
         configuration.reportInterval = 0.6
         configuration.adminAddress = "127.0.0.1"
         configuration.adminPort = 0
+        configuration.minWatchTimeout = 2
         let agent = try Agent(
             configuration: configuration,
             environment: AgentEnvironment(
                 connection: api.connection,
                 reflectorSettings: ReflectorSettings(
-                    watchTimeoutSeconds: 2...3, initialBackoffSeconds: 0.05, maxBackoffSeconds: 0.2),
+                    initialBackoffSeconds: 0.05, maxBackoffSeconds: 0.2),
                 targetPublishInterval: 0.1), logger: logger)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await agent.run() }

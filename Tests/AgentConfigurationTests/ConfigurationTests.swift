@@ -223,6 +223,7 @@ import Testing
         probe.controlPlaneNamespace = "x"
         probe.nodeName = "x"
         probe.kubeconfig = "x"
+        probe.minWatchTimeout = 1
         probe.inventorySnapshotEvery = 1
         probe.reportEndpoint = "x"
         probe.tokenFile = "x"

@@ -301,6 +301,20 @@ struct ChaosRow: Sendable, CustomTestStringConvertible {
                     labels: ["resource": "pods", "reason": "line_too_long"])
             ], logged: nil),
         ChaosRow(
+            // The watch's deadline is its timeoutSeconds (10 to 20 s here) and 30 s more.
+            name: "api: the pod watch left open and silent (kubernetes.minWatchTimeout 10s)",
+            fault: .api { api in
+                _ = await eventually(within: 30) { api.silenceWatches(of: Pod.resource) > 0 }
+                let opened = api.requestCounts["watch pods", default: 0]
+                // Over when the agent has given the silent watch up and opened another.
+                _ = await eventually(within: 90) { api.requestCounts["watch pods", default: 0] > opened }
+            },
+            counted: [
+                ChaosRow.Counted(
+                    name: "fathom_kubernetes_watch_restarts_total",
+                    labels: ["resource": "pods", "reason": "silent_watch"])
+            ], logged: nil, variables: ["FATHOM_KUBERNETES_MIN_WATCH_TIMEOUT": "10s"]),
+        ChaosRow(
             name: "api: every watch connection dropped every second for 10 s",
             fault: .api { api in
                 _ = await eventually(within: 30) { api.openWatches > 0 }
