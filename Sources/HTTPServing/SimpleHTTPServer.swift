@@ -21,7 +21,9 @@ public final class SimpleHTTPServer: Sendable {
         public var requestTimeout: Double?
         /// Seconds a connection may stay open with no request under way; nil for none.
         public var idleTimeout: Double?
-        /// Connections open at once; more are closed as they arrive.
+        /// Connections open at once. A connection arriving when this many are open is let in
+        /// and the one open longest is closed: a kubelet probe, open for milliseconds, gets
+        /// through even while a client holds every other connection.
         public var maxConnections: Int
 
         public init(
@@ -101,7 +103,7 @@ public final class SimpleHTTPServer: Sendable {
         let ownGroup = shared == nil ? MultiThreadedEventLoopGroup(numberOfThreads: 1) : nil
         let group: any EventLoopGroup = shared ?? ownGroup!
         let context = try tls.map { try NIOSSLContext(configuration: $0) }
-        let connections = ConnectionCount()
+        let connections = OpenConnections()
         var decoderLimits = NIOHTTPDecoderLimitConfiguration()
         decoderLimits.maxHeaderListSize = limits.maxHeadBytes
         decoderLimits.maxHeaderFieldSize = limits.maxHeadBytes
@@ -111,11 +113,12 @@ public final class SimpleHTTPServer: Sendable {
             // SYNs, and a client then waits a second to try again.
             .serverChannelOption(.backlog, value: 1_024)
             .childChannelInitializer { channel in
-                guard connections.open(limit: limits.maxConnections) else {
+                let (id, evicted) = connections.open(channel, limit: limits.maxConnections)
+                if let evicted {
                     refused(.tooManyConnections)
-                    return channel.close()
+                    evicted.close(promise: nil)
                 }
-                channel.closeFuture.whenComplete { _ in connections.closed() }
+                channel.closeFuture.whenComplete { _ in connections.closed(id) }
                 if let context, tls?.applicationProtocols.contains("h2") == true {
                     return channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: context))
@@ -164,20 +167,31 @@ public final class SimpleHTTPServer: Sendable {
     }
 }
 
-/// The connections open at once.
-private final class ConnectionCount: Sendable {
-    private let count = Mutex(0)
+/// The connections open at once, in the order they arrived.
+private final class OpenConnections: Sendable {
+    private struct State {
+        var next = 0
+        var open: [Int: any Channel] = [:]
+    }
+    private let state = Mutex(State())
 
-    /// Counts one more connection unless `limit` are open.
-    func open(limit: Int) -> Bool {
-        count.withLock { count in
-            guard count < limit else { return false }
-            count += 1
-            return true
+    /// Counts `channel` in under an id for `closed`. With `limit` open already, the one open
+    /// longest leaves the count at once and is returned, for the caller to close: the count
+    /// never passes `limit`.
+    func open(_ channel: any Channel, limit: Int) -> (id: Int, evicted: (any Channel)?) {
+        state.withLock { state in
+            var evicted: (any Channel)?
+            if state.open.count >= limit, let oldest = state.open.keys.min() {
+                evicted = state.open.removeValue(forKey: oldest)
+            }
+            defer { state.next += 1 }
+            state.open[state.next] = channel
+            return (state.next, evicted)
         }
     }
 
-    func closed() { count.withLock { $0 -= 1 } }
+    /// Forgets a connection that closed (nothing if it was evicted).
+    func closed(_ id: Int) { _ = state.withLock { $0.open.removeValue(forKey: id) } }
 }
 
 /// Closes a connection that takes too long over a request (from its first byte to its end) or

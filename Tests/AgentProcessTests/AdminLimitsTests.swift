@@ -9,7 +9,8 @@ import Glibc
 /// The admin port is reachable from any pod: the built agent under a 400 MB body, a 1 GiB
 /// chunked body, a slowloris client and 10,000 connections keeps answering afterwards, counts
 /// each kind of client it cut off, and its resident memory stays within 48 MB of where it was
-/// (`SimpleHTTPServer.Limits.admin`: 64 connections of at most 16 KiB heads and 64 KiB bodies).
+/// (`SimpleHTTPServer.Limits.admin`: 64 connections of at most 16 KiB heads and 64 KiB bodies),
+/// and a probe gets through while a client holds every connection.
 @Suite struct AdminLimitsTests {
     @Test func hugeBodiesSlowClientsAndManyConnectionsAreCutOffWithinBoundedMemory() async throws {
         let scene = try await ProcessScene.start()
@@ -55,8 +56,8 @@ import Glibc
         #expect(closedByAgent, "a slowloris head was still open after 60 s")
         slow.close()
 
-        // 10,000 connections: beyond 64 they are closed as they arrive, and once the clients go
-        // the agent answers again.
+        // 10,000 connections: beyond 64, each one let in closes the one open longest, and once the
+        // clients go the agent answers again.
         var held: [RawClient] = []
         for _ in 0..<10_000 {
             guard let client = try? RawClient(port: port) else { break }
@@ -72,8 +73,8 @@ import Glibc
         }
         #expect(await refused("body_too_large") == 2)
         #expect(await refused("request_timeout") >= 1)
-        // All but the 64 let in, and those still in the accept queue (1,024 at most) when the
-        // clients left, which were taken up as the first 64 went.
+        // All but the last 64 let in, and those still in the accept queue (1,024 at most) when
+        // the clients left.
         #expect(await refused("too_many_connections") >= 10_000 - 64 - 1_024)
         // Logged once per reason, however many clients were cut off.
         let logged = agent.logs(
@@ -83,6 +84,37 @@ import Glibc
             Set(logged.compactMap { $0["reason"] }) == ["body_too_large", "request_timeout", "too_many_connections"])
         let after = try #require(agent.memoryBytes("VmRSS"))
         #expect(after < before + 48 << 20, "resident memory went from \(before >> 20) MB to \(after >> 20) MB")
+        agent.signal(SIGTERM)
+        #expect(await agent.exitStatus(within: 30) == 0, "\(agent.errors)")
+        try await scene.shutdown()
+    }
+
+    /// A client holding every connection the admin server allows (64) does not keep a kubelet
+    /// probe out: the probe is answered, the connection open longest is closed to make room for
+    /// it, and the other held ones stay open (so the probe did not wait for a timeout to free one).
+    @Test func aProbeGetsThroughWhileAClientHoldsEveryConnection() async throws {
+        let scene = try await ProcessScene.start()
+        let agent = try AgentSubprocess.start(
+            "fathom-agent", ["run", "--config", try scene.writeConfiguration(scene.configuration())])
+        defer { agent.kill() }
+        let probe = "GET /healthz HTTP/1.1\r\nHost: agent\r\nConnection: close\r\n\r\n"
+        let answered = { (port: Int) -> Int? in
+            guard let client = try? RawClient(port: port) else { return nil }
+            defer { client.close() }
+            return client.send(Array(probe.utf8)) ? client.readStatus() : nil
+        }
+        // Raw probes only: a pooled HTTP client would keep a connection of its own open.
+        #expect(await eventually(within: 30) { agent.adminPort.flatMap(answered) == 200 }, "\(agent.errors)")
+        let port = try #require(agent.adminPort)
+
+        var held: [RawClient] = []
+        for _ in 0..<64 { held.append(try RawClient(port: port)) }
+        defer { for client in held { client.close() } }
+        // Accepted in the order they connected, after the 64 held ones.
+        #expect(answered(port) == 200)
+        #expect(await eventually(within: 30) { held[0].peerClosed() }, "the longest-held connection made room")
+        #expect(held.dropFirst().filter { $0.peerClosed() }.isEmpty)
+        #expect(await agent.metric("fathom_admin_requests_refused_total", ["reason": "too_many_connections"]) ?? 0 >= 1)
         agent.signal(SIGTERM)
         #expect(await agent.exitStatus(within: 30) == 0, "\(agent.errors)")
         try await scene.shutdown()
