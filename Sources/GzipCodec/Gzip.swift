@@ -33,6 +33,19 @@ public enum Gzip {
         return min(capacity, max(limit, needed))
     }
 
+    /// Makes room in `buffer` for `needed` bytes in all: when it has too little, it grows to
+    /// `capacity(toHold:limit:)` once `mayGrow` allows that capacity, rather than by append's
+    /// doubling, so whoever counts the memory sees every growth. The scrape handler's plain
+    /// bodies and `decompress`'s output grow this way.
+    public static func makeRoom(
+        in buffer: inout [UInt8], for needed: Int, limit: Int, mayGrow: (_ capacity: Int) -> Bool
+    ) throws(GrowthRefused) {
+        guard needed > buffer.capacity else { return }
+        let capacity = capacity(toHold: needed, limit: limit)
+        guard mayGrow(capacity) else { throw GrowthRefused(capacity: capacity) }
+        buffer.reserveCapacity(capacity)
+    }
+
     /// gzip-compresses `bytes` (level 1 fastest … 9 smallest).
     public static func compress(_ bytes: [UInt8], level: Int32 = 6) throws -> [UInt8] {
         var stream = z_stream()
@@ -98,12 +111,7 @@ public enum Gzip {
                 }
                 let needed = output.count + produced
                 guard needed <= limit else { throw TooLarge(limit: limit) }
-                if needed > output.capacity {
-                    // Grown here rather than by append's doubling, so `mayGrow` sees every growth.
-                    let capacity = capacity(toHold: needed, limit: limit)
-                    guard mayGrow(capacity) else { throw GrowthRefused(capacity: capacity) }
-                    output.reserveCapacity(capacity)
-                }
+                try makeRoom(in: &output, for: needed, limit: limit, mayGrow: mayGrow)
                 output.append(contentsOf: chunk[..<produced])
                 if status == Z_OK && produced == 0 && stream.avail_in == 0 {
                     // Input ended before the gzip trailer: a truncated stream.

@@ -245,13 +245,13 @@ private final class PageResponseHandler: ChannelDuplexHandler {
             guard needed <= exchange.maxBytes else {
                 return fail(context, .init(reason: .tooLarge, detail: "body over \(exchange.maxBytes) bytes"))
             }
-            if needed > body.capacity {
-                // Grown here rather than by append's doubling, so the budget holds what the body holds.
-                let capacity = Gzip.capacity(toHold: needed, limit: exchange.maxBytes)
-                guard exchange.allowance.reserve(upTo: capacity) else {
-                    return failOverBudget(context, needing: capacity)
+            do {
+                // The budget holds what the body holds.
+                try Gzip.makeRoom(in: &body, for: needed, limit: exchange.maxBytes) {
+                    exchange.allowance.reserve(upTo: $0)
                 }
-                body.reserveCapacity(capacity)
+            } catch {
+                return failOverBudget(context, needing: error.capacity)
             }
             body.append(contentsOf: part.readableBytesView)
         case .end:
