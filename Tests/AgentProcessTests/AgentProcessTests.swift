@@ -195,11 +195,10 @@ import Glibc
         let scene = try await ProcessScene.start()
         let unreadable = try scene.writeConfiguration(scene.configuration(), name: "unreadable.yaml")
         chmod(unreadable, 0)
-        if getuid() != 0 {  // root reads any file: the check holds only for other users
-            let denied = try Self.run(unreadable)
-            #expect(await denied.exitStatus(within: 30) == 2)
-            #expect(denied.errors.contains("permission denied"), "\(denied.errors)")
-        }
+        // Root reads any file, so a root runner starts this one as nobody.
+        let denied = try AgentSubprocess.start("fathom-agent", ["run", "--config", unreadable], asNobody: true)
+        #expect(await denied.exitStatus(within: 30) == 2)
+        #expect(denied.errors.contains("permission denied"), "\(denied.errors)")
         let invalid = try Self.run(try scene.writeConfiguration("cluster: {name: x}\nreport: {endpoint: 1}\n"))
         #expect(await invalid.exitStatus(within: 30) == 2)
         #expect(invalid.errors.contains("report.endpoint: must be an http:// or https:// URL"), "\(invalid.errors)")

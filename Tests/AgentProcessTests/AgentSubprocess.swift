@@ -27,10 +27,12 @@ final class AgentSubprocess: @unchecked Sendable {
     enum Failure: Error { case notBuilt(String) }
 
     /// Starts `product` with `arguments`. The environment holds only PATH and HOME plus `variables`,
-    /// so no `FATHOM_*` or `KUBERNETES_*` variable of the test runner leaks in.
-    static func start(_ product: String, _ arguments: [String], variables: [String: String] = [:]) throws
-        -> AgentSubprocess
-    {
+    /// so no `FATHOM_*` or `KUBERNETES_*` variable of the test runner leaks in. With `asNobody`,
+    /// a runner that is root starts it as user and group 65534 (through util-linux's `setpriv`),
+    /// as the chart's pod runs it, non-root; another runner starts it as itself.
+    static func start(
+        _ product: String, _ arguments: [String], variables: [String: String] = [:], asNobody: Bool = false
+    ) throws -> AgentSubprocess {
         guard let binary = BuiltProducts.executable(named: product) else { throw Failure.notBuilt(product) }
         let directory = FileManager.default.temporaryDirectory
         let name = "\(product)-\(UUID().uuidString)"
@@ -39,8 +41,14 @@ final class AgentSubprocess: @unchecked Sendable {
         _ = FileManager.default.createFile(atPath: outputFile.path, contents: nil)
         _ = FileManager.default.createFile(atPath: errorFile.path, contents: nil)
         let process = Process()
-        process.executableURL = binary
-        process.arguments = arguments
+        if asNobody && getuid() == 0 {
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
+            process.arguments =
+                ["--reuid=65534", "--regid=65534", "--clear-groups", "--", binary.path] + arguments
+        } else {
+            process.executableURL = binary
+            process.arguments = arguments
+        }
         let inherited = ProcessInfo.processInfo.environment
         process.environment = ["PATH": inherited["PATH"] ?? "/usr/bin:/bin", "HOME": inherited["HOME"] ?? "/root"]
             .merging(variables) { $1 }
