@@ -178,34 +178,33 @@ public final class AgentMetrics: Sendable {
             }
         }
         if stats.bytesSent > previous.bytesSent { bytesSent.increment(by: Int64(stats.bytesSent - previous.bytesSent)) }
-        for (reason, count) in stats.retries where count > previous.retries[reason, default: 0] {
-            registry.makeCounter(
-                descriptor: Self.descriptor("fathom_report_retries_total", "Upload attempts retried, by reason."),
-                labels: [("reason", reason)]
-            ).increment(by: Int64(count - previous.retries[reason, default: 0]))
+        for (reason, count) in stats.retries {
+            raise(
+                "fathom_report_retries_total", "Upload attempts retried, by reason.", labels: [("reason", reason)],
+                from: previous.retries[reason, default: 0], to: count)
         }
-        if stats.spoolWriteFailures > previous.spoolWriteFailures {
-            registry.makeCounter(
-                descriptor: Self.descriptor(
-                    "fathom_report_spool_write_failures_total",
-                    "Batches that could not be written to the spool and are kept in memory only."),
-                labels: []
-            ).increment(by: Int64(stats.spoolWriteFailures - previous.spoolWriteFailures))
+        raise(
+            "fathom_report_spool_write_failures_total",
+            "Batches that could not be written to the spool and are kept in memory only.",
+            from: previous.spoolWriteFailures, to: stats.spoolWriteFailures)
+        raise(
+            "fathom_report_spool_resumed_batches_total",
+            "Batches an earlier run left in the spool, found at start and queued to be sent.",
+            from: previous.resumedBatches, to: stats.resumedBatches)
+        for (reason, count) in stats.dropped {
+            raise(
+                "fathom_report_batches_dropped_total", "Batches given up, by reason.", labels: [("reason", reason)],
+                from: previous.dropped[reason, default: 0], to: count)
         }
-        if stats.resumedBatches > previous.resumedBatches {
-            registry.makeCounter(
-                descriptor: Self.descriptor(
-                    "fathom_report_spool_resumed_batches_total",
-                    "Batches an earlier run left in the spool, found at start and queued to be sent."),
-                labels: []
-            ).increment(by: Int64(stats.resumedBatches - previous.resumedBatches))
-        }
-        for (reason, count) in stats.dropped where count > previous.dropped[reason, default: 0] {
-            registry.makeCounter(
-                descriptor: Self.descriptor("fathom_report_batches_dropped_total", "Batches given up, by reason."),
-                labels: [("reason", reason)]
-            ).increment(by: Int64(count - previous.dropped[reason, default: 0]))
-        }
+    }
+
+    /// Raises a counter by what a cumulative count of the uploader's grew since the last record;
+    /// the counter appears once it is first raised.
+    private func raise(
+        _ name: String, _ help: String, labels: [(String, String)] = [], from before: Int, to now: Int
+    ) {
+        guard now > before else { return }
+        registry.makeCounter(descriptor: Self.descriptor(name, help), labels: labels).increment(by: Int64(now - before))
     }
 
     /// Counts one watch event of a resource (`added`, `modified`, `deleted`, `bookmark`, `error`).
