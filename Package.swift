@@ -176,6 +176,7 @@ let package = Package(
         ),
         .testTarget(name: "RouteAggregationTests", dependencies: ["RouteAggregation", "FathomModel"]),
         .testTarget(name: "GzipCodecTests", dependencies: ["GzipCodec"]),
+        .testTarget(name: "CredentialFilesTests", dependencies: ["CredentialFiles", "AgentTestSupport"]),
         .testTarget(name: "AgentConfigurationTests", dependencies: ["AgentConfiguration", "AgentApp", "Inventory"]),
         .testTarget(
             name: "ScrapingTests",
@@ -224,7 +225,9 @@ let package = Package(
         .testTarget(
             name: "KubernetesAPITests",
             dependencies: [
-                "KubernetesModels", "KubernetesAPI", "LocalServers", "AgentTestSupport", "ProxySimulation", logging,
+                "KubernetesModels", "KubernetesAPI", "LocalServers", "AgentTestSupport", "ProxySimulation",
+                "HTTPServing",
+                logging,
             ]
         ),
         .testTarget(

@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import HTTPServing
 import RouteAggregation
+import Synchronization
 
 /// The agent's admin endpoints: `/metrics` (its own metrics, Prometheus text), `/healthz` (the
 /// process answers), `/readyz` (200 once every watcher has listed once; 503 with the reason
@@ -26,6 +27,8 @@ public final class AdminServer: Sendable {
             metrics.recordAdminRefusal(reason.rawValue)
             refused(reason)
         }
+        // Encoded once per window: a client asking again and again costs no new encoding.
+        let encodedRoutes = Mutex<(start: Double, end: Double, body: [UInt8])?>(nil)
         let server = try await SimpleHTTPServer.start(
             host: host, port: port, limits: .admin, refused: countedRefusal
         ) { request in
@@ -41,9 +44,16 @@ public final class AdminServer: Sendable {
                 let answer = readiness().answer
                 return .reply(status: answer.status, body: Array(answer.body.utf8))
             case "/debug/routes":
-                let routes = (lastWindow()?.routes ?? []).map(DebugRoute.init)
+                let window = lastWindow()
+                if let window, let cached = encodedRoutes.withLock({ $0 }), cached.start == window.start,
+                    cached.end == window.end
+                {
+                    return .reply(status: 200, headers: [("Content-Type", "application/json")], body: cached.body)
+                }
+                let routes = (window?.routes ?? []).map(DebugRoute.init)
                 do {
                     let body = [UInt8](try JSONEncoder().encode(routes))
+                    if let window { encodedRoutes.withLock { $0 = (window.start, window.end, body) } }
                     return .reply(status: 200, headers: [("Content-Type", "application/json")], body: body)
                 } catch {
                     // Never an empty list in its place: the client is told, and it is counted.

@@ -48,19 +48,28 @@ public final class Agent: Sendable {
         self.live = live
         let now = environment.now
 
-        let kubernetes = try KubernetesClient(connection: environment.connection)
+        let credentialChanged = CredentialLog(metrics: metrics, logger: logger)
+        let kubernetes = try KubernetesClient(connection: environment.connection) { change in
+            credentialChanged(change.credential, path: change.path, usable: change.usable)
+        }
         let http: HTTPClient
+        let collectorTLS: CollectorClient.RotatingTLS?
         do {
             http = try CollectorClient.make(configuration, environment: environment.variables)
+            collectorTLS = try CollectorClient.RotatingTLS(configuration) { path, usable in
+                credentialChanged("collector_ca", path: path, usable: usable)
+            }
         } catch {
             try? kubernetes.syncShutdown()
             throw error
         }
         let uploader: Uploader
         do {
+            var settings = configuration.uploaderConfiguration(retry: environment.retry)
+            if let collectorTLS { settings.tlsConfiguration = { collectorTLS.configuration() } }
+            settings.tokenChanged = { path in credentialChanged("collector_token", path: path, usable: true) }
             uploader = try Uploader(
-                configuration: configuration.uploaderConfiguration(retry: environment.retry), client: http,
-                logger: logger, observe: { metrics.record($0) })
+                configuration: settings, client: http, logger: logger, observe: { metrics.record($0) })
         } catch {
             try? http.syncShutdown()
             try? kubernetes.syncShutdown()
@@ -264,6 +273,25 @@ public final class Agent: Sendable {
 
     /// What `/readyz` answers.
     public var readiness: Readiness { discovery.readiness }
+}
+
+/// Logs a credential file that changed, once per change and never its content, and counts it.
+struct CredentialLog: Sendable {
+    let metrics: AgentMetrics
+    let logger: Logger
+
+    func callAsFunction(_ credential: String, path: String, usable: Bool) {
+        metrics.recordCredentialReload(credential, usable: usable)
+        if usable {
+            logger.info(
+                "Credential file changed; the next requests use it",
+                metadata: ["credential": "\(credential)", "file.path": "\(path)"])
+        } else {
+            logger.warning(
+                "Credential file changed but cannot be used; the last good one stays",
+                metadata: ["credential": "\(credential)", "file.path": "\(path)"])
+        }
+    }
 }
 
 extension AgentConfiguration {

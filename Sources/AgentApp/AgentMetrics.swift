@@ -105,6 +105,17 @@ public final class AgentMetrics: Sendable {
             descriptor: Self.descriptor("fathom_build_info", "The agent's version."), labels: [("version", version)]
         )
         .set(to: 1.0)
+        // Every reason from the start, so a rule on increase() sees the first retry or drop.
+        for reason in RetryPolicy.retryReasons {
+            raise("fathom_report_retries_total", Self.retriesHelp, labels: [("reason", reason)], from: 0, to: 0)
+        }
+        for reason in RetryPolicy.dropReasons {
+            raise("fathom_report_batches_dropped_total", Self.droppedHelp, labels: [("reason", reason)], from: 0, to: 0)
+        }
+        for credential in Self.credentials {
+            _ = credentialReloads(credential, "used")
+            _ = credentialReloads(credential, "unusable")
+        }
         // One series per watched resource from the start, so a resource that never lists shows
         // as 0 rather than missing.
         for row in WatchedResource.all {
@@ -180,9 +191,13 @@ public final class AgentMetrics: Sendable {
         if stats.bytesSent > previous.bytesSent { bytesSent.increment(by: Int64(stats.bytesSent - previous.bytesSent)) }
         for (reason, count) in stats.retries {
             raise(
-                "fathom_report_retries_total", "Upload attempts retried, by reason.", labels: [("reason", reason)],
+                "fathom_report_retries_total", Self.retriesHelp, labels: [("reason", reason)],
                 from: previous.retries[reason, default: 0], to: count)
         }
+        raise(
+            "fathom_report_batches_split_total",
+            "Batches (or parts) the collector refused as too large (413), sent again as two parts.",
+            from: previous.batchesSplit, to: stats.batchesSplit)
         raise(
             "fathom_report_spool_write_failures_total",
             "Batches that could not be written to the spool and are kept in memory only.",
@@ -193,18 +208,21 @@ public final class AgentMetrics: Sendable {
             from: previous.resumedBatches, to: stats.resumedBatches)
         for (reason, count) in stats.dropped {
             raise(
-                "fathom_report_batches_dropped_total", "Batches given up, by reason.", labels: [("reason", reason)],
+                "fathom_report_batches_dropped_total", Self.droppedHelp, labels: [("reason", reason)],
                 from: previous.dropped[reason, default: 0], to: count)
         }
     }
 
-    /// Raises a counter by what a cumulative count of the uploader's grew since the last record;
-    /// the counter appears once it is first raised.
+    static let retriesHelp = "Upload attempts retried, by reason."
+    static let droppedHelp = "Batches given up, by reason."
+
+    /// Raises a counter by what a cumulative count of the uploader's grew since the last record
+    /// (from 0 to 0 creates it at 0).
     private func raise(
         _ name: String, _ help: String, labels: [(String, String)] = [], from before: Int, to now: Int
     ) {
-        guard now > before else { return }
-        registry.makeCounter(descriptor: Self.descriptor(name, help), labels: labels).increment(by: Int64(now - before))
+        let counter = registry.makeCounter(descriptor: Self.descriptor(name, help), labels: labels)
+        if now > before { counter.increment(by: Int64(now - before)) }
     }
 
     /// Counts one watch event of a resource (`added`, `modified`, `deleted`, `bookmark`, `error`).
@@ -290,6 +308,27 @@ public final class AgentMetrics: Sendable {
                     + "a malformed request, or a request not complete in time."),
             labels: [("reason", reason)]
         ).increment()
+    }
+
+    /// The credential files the agent reads again when they change (a bounded label).
+    public static let credentials = [
+        "collector_token", "collector_ca", "kubernetes_token", "kubernetes_ca", "kubernetes_client_certificate",
+        "kubernetes_client_key",
+    ]
+
+    /// Counts a credential file that changed, by `credential` and `result`: `used` from the next
+    /// request on, or `unusable` (the last good one stays).
+    public func recordCredentialReload(_ credential: String, usable: Bool) {
+        credentialReloads(credential, usable ? "used" : "unusable").increment()
+    }
+
+    private func credentialReloads(_ credential: String, _ result: String) -> Counter {
+        registry.makeCounter(
+            descriptor: Self.descriptor(
+                "fathom_credential_reloads_total",
+                "Credential files (tokens, CA bundles, client certificates) read again after they changed, by "
+                    + "credential and result (used, or unusable and the last good one kept)."),
+            labels: [("credential", credential), ("result", result)])
     }
 
     /// Counts a configuration reload by result (`success`, `failure`).

@@ -1,13 +1,17 @@
 import AgentConfiguration
 import AsyncHTTPClient
+import CredentialFiles
 import Foundation
 import NIOSSL
+import Reporting
+import Synchronization
 
 /// The HTTP client uploads and `check` reach the collector with: the system's trust roots plus
 /// `report.caFile`, and an egress proxy from `report.proxy`, else from `HTTPS_PROXY` (or
 /// `HTTP_PROXY` for an `http://` collector), with `report.noProxy`, else `NO_PROXY`, naming hosts
 /// reached directly, as curl reads them (a loopback collector never goes through the proxy).
-/// AsyncHTTPClient tunnels through the proxy with CONNECT.
+/// AsyncHTTPClient tunnels through the proxy with CONNECT. Redirects are not followed: a batch
+/// goes to the configured endpoint or nowhere.
 public enum CollectorClient {
     /// A setting that cannot be used, named with what to do.
     public struct Failure: Error, CustomStringConvertible {
@@ -34,7 +38,7 @@ public enum CollectorClient {
 
     /// The client for `configuration`, with `environment` for the proxy variables.
     public static func make(_ configuration: AgentConfiguration, environment: [String: String]) throws -> HTTPClient {
-        var settings = HTTPClient.Configuration()
+        var settings = UploaderConfiguration.httpClient
         if let caFile = configuration.collectorCAFile {
             do {
                 _ = try NIOSSLCertificate.fromPEMFile(caFile)
@@ -51,6 +55,54 @@ public enum CollectorClient {
                 authorization: proxy.username.map { .basic(username: $0, password: proxy.password ?? "") })
         }
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: settings)
+    }
+
+    /// The TLS configuration with `report.caFile`'s certificates, built again when the file
+    /// changes (a rotated CA in a mounted Secret): each upload sets it on its request, so the next
+    /// connection trusts the new bundle and uploads in flight finish with the old one.
+    public final class RotatingTLS: Sendable {
+        private let file: WatchedFile
+        private let built = Mutex<(generation: Int, configuration: TLSConfiguration)?>(nil)
+        private let changed: @Sendable (_ path: String, _ usable: Bool) -> Void
+
+        /// Nil without `report.caFile`; throws when the file holds no certificate.
+        public init?(
+            _ configuration: AgentConfiguration,
+            changed: @escaping @Sendable (_ path: String, _ usable: Bool) -> Void
+        ) throws {
+            guard let caFile = configuration.collectorCAFile else { return nil }
+            file = WatchedFile(path: caFile, onChange: { path in changed(path, true) })
+            self.changed = changed
+            guard let content = file.content(), let tls = Self.configuration(content.bytes) else {
+                throw Failure(description: "report.caFile: cannot read PEM certificates from \(caFile)")
+            }
+            built.withLock { $0 = (content.generation, tls) }
+        }
+
+        /// The configuration for the next upload: the last good one while the file is missing
+        /// or holds no certificate (said once per content).
+        public func configuration() -> TLSConfiguration? {
+            let last = built.withLock { $0 }
+            guard let content = file.content(), content.generation != last?.generation else {
+                return last?.configuration
+            }
+            guard let tls = Self.configuration(content.bytes) else {
+                built.withLock { $0 = last.map { (content.generation, $0.configuration) } }
+                changed(file.path, false)
+                return last?.configuration
+            }
+            built.withLock { $0 = (content.generation, tls) }
+            return tls
+        }
+
+        static func configuration(_ pem: [UInt8]) -> TLSConfiguration? {
+            guard let certificates = try? NIOSSLCertificate.fromPEMBytes(pem), !certificates.isEmpty else {
+                return nil
+            }
+            var tls = TLSConfiguration.makeClientConfiguration()
+            tls.additionalTrustRoots = [.certificates(certificates)]
+            return tls
+        }
     }
 
     /// The proxy uploads to `configuration.reportEndpoint` go through, or nil for none.

@@ -189,6 +189,16 @@ public enum ConnectivityCheck {
         do {
             let response = try await http.execute(request, timeout: .seconds(10))
             switch response.status.code {
+            case 300..<400:
+                // Uploads follow no redirect, so a collector that answers one receives nothing.
+                let location = RedirectLocation.shown(
+                    response.headers.first(name: "Location"), from: configuration.reportEndpoint)
+                return [
+                    .init(
+                        passed: false, title: title,
+                        hint: "the endpoint redirects (HTTP \(response.status.code)) to \(location): "
+                            + "set report.endpoint to it; the agent follows no redirect")
+                ]
             case 401, 403:
                 return [
                     .init(passed: true, title: title, hint: nil),

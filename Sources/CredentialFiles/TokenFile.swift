@@ -1,31 +1,41 @@
-import Foundation
-
-/// The collector API token, read from a file mounted from a Kubernetes Secret.
+/// A bearer token read from a file: the collector's API token mounted from a Secret, or a
+/// ServiceAccount token (projected, rotated about every hour).
 ///
-/// The file is read again whenever its modification time changes, so a rotated Secret takes effect
-/// without a restart. The token is never logged or printed.
-public final class TokenFile: @unchecked Sendable {
-    public let path: String
-    private let lock = NSLock()
-    private var cached: (token: String, modified: Date?)?
+/// The file is a `WatchedFile`: a token rotated however the file was replaced is used by the next
+/// request. The token is never logged or printed.
+public final class TokenFile: Sendable {
+    public let file: WatchedFile
+    public var path: String { file.path }
 
-    public init(path: String) {
-        self.path = path
+    /// - Parameter onChange: called with the path when the token changed (not for the first read).
+    public init(
+        path: String, maxAge: Double = 60, now: @escaping @Sendable () -> Double = WatchedFile.monotonicSeconds,
+        onChange: @escaping @Sendable (String) -> Void = { _ in }
+    ) {
+        file = WatchedFile(path: path, maxAge: maxAge, now: now, onChange: onChange)
     }
 
-    /// The current token, or nil when the file is missing or empty.
+    /// The current token (surrounding whitespace trimmed), or nil when the file is missing or empty.
     public func token() -> String? {
-        let modified = (try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date
-        lock.lock()
-        defer { lock.unlock() }
-        if let cached, cached.modified == modified, modified != nil { return cached.token }
-        guard let data = FileManager.default.contents(atPath: path) else {
-            cached = nil
-            return nil
-        }
-        let token = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !token.isEmpty else { return nil }
-        cached = (token, modified)
-        return token
+        guard let bytes = file.content()?.bytes else { return nil }
+        let token = Self.trimmed(bytes)
+        return token.isEmpty ? nil : token
+    }
+
+    /// Makes the next `token()` read the file: the server refused the token last sent (401).
+    public func invalidate() { file.invalidate() }
+
+    /// The server refused `sent`: reads the file again now, and says whether it holds another
+    /// token (so the refused request may go again at once).
+    public func refused(_ sent: String?) -> Bool {
+        invalidate()
+        return token() != sent
+    }
+
+    static func trimmed(_ bytes: [UInt8]) -> String {
+        let isSpace = { (byte: UInt8) in byte == 0x20 || (0x09...0x0D).contains(byte) }
+        guard let first = bytes.firstIndex(where: { !isSpace($0) }), let last = bytes.lastIndex(where: { !isSpace($0) })
+        else { return "" }
+        return String(decoding: bytes[first...last], as: UTF8.self)
     }
 }

@@ -46,6 +46,21 @@ public enum Gzip {
         buffer.reserveCapacity(capacity)
     }
 
+    /// The CRC-32 of `bytes` (zlib's, as gzip's trailer carries it).
+    public static func crc32(_ bytes: [UInt8]) -> UInt32 {
+        bytes.withUnsafeBufferPointer { buffer in
+            // zlib takes a 32-bit length: long inputs go in pieces.
+            var crc: uLong = 0
+            var offset = 0
+            repeat {
+                let count = min(buffer.count - offset, 1 << 30)
+                crc = CZlib.crc32(crc, buffer.baseAddress.map { $0 + offset }, uInt(count))
+                offset += count
+            } while offset < buffer.count
+            return UInt32(truncatingIfNeeded: crc)
+        }
+    }
+
     /// gzip-compresses `bytes` (level 1 fastest … 9 smallest).
     public static func compress(_ bytes: [UInt8], level: Int32 = 6) throws -> [UInt8] {
         var stream = z_stream()

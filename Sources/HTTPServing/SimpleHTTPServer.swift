@@ -21,26 +21,39 @@ public final class SimpleHTTPServer: Sendable {
         public var requestTimeout: Double?
         /// Seconds a connection may stay open with no request under way; nil for none.
         public var idleTimeout: Double?
-        /// Connections open at once. A connection arriving when this many are open is let in
-        /// and the one open longest is closed: a kubelet probe, open for milliseconds, gets
-        /// through even while a client holds every other connection.
+        /// Seconds a response may take to be handed to the socket: a client that does not read
+        /// what it asked for is cut off here; nil for none. Until a response is written, the
+        /// connection's next request waits unanswered (and unread past what arrived), so a client
+        /// pipelining requests it never reads costs one response, never a queue of them.
+        public var writeTimeout: Double?
+        /// Connections open at once. A connection arriving when this many are open is let in,
+        /// and the one open longest of the address holding the most is closed: a kubelet probe,
+        /// open for milliseconds, gets through even while other clients hold every connection.
         public var maxConnections: Int
+        /// Connections one address may hold; past it, that address's own oldest is closed.
+        public var maxConnectionsPerPeer: Int
 
         public init(
-            maxHeadBytes: Int, maxBodyBytes: Int, requestTimeout: Double?, idleTimeout: Double?, maxConnections: Int
+            maxHeadBytes: Int, maxBodyBytes: Int, requestTimeout: Double?, idleTimeout: Double?,
+            writeTimeout: Double? = nil, maxConnections: Int, maxConnectionsPerPeer: Int = .max
         ) {
             self.maxHeadBytes = maxHeadBytes
             self.maxBodyBytes = maxBodyBytes
             self.requestTimeout = requestTimeout
             self.idleTimeout = idleTimeout
+            self.writeTimeout = writeTimeout
             self.maxConnections = maxConnections
+            self.maxConnectionsPerPeer = maxConnectionsPerPeer
         }
 
         /// The admin server's: its requests are probes and scrapes, a few hundred bytes without a
         /// body, from a handful of clients (kubelet, Prometheus, `kubectl port-forward`). Memory
-        /// under attack is then at most 64 connections of 16 KiB heads and 64 KiB bodies.
+        /// under attack is then at most 64 connections, each with a 16 KiB head, a 64 KiB body
+        /// and one response; one address holds at most 16 of them, so probes from the node's
+        /// address are never the ones closed to let an attacker's connections in.
         public static let admin = Limits(
-            maxHeadBytes: 16 << 10, maxBodyBytes: 64 << 10, requestTimeout: 5, idleTimeout: 60, maxConnections: 64)
+            maxHeadBytes: 16 << 10, maxBodyBytes: 64 << 10, requestTimeout: 5, idleTimeout: 30, writeTimeout: 10,
+            maxConnections: 64, maxConnectionsPerPeer: 16)
 
         /// The stand-ins': roomy enough for any test's batches and objects, no timeouts.
         public static let standIn = Limits(
@@ -51,6 +64,9 @@ public final class SimpleHTTPServer: Sendable {
     /// Why the server cut a client off: a bounded label for a counter.
     public enum Refusal: String, Sendable, CaseIterable {
         case tooManyConnections = "too_many_connections"
+        case tooManyFromPeer = "too_many_from_peer"
+        /// The client did not read a response within `writeTimeout`.
+        case slowReader = "slow_reader"
         case headTooLarge = "head_too_large"
         case bodyTooLarge = "body_too_large"
         case badRequest = "bad_request"
@@ -104,18 +120,22 @@ public final class SimpleHTTPServer: Sendable {
         let group: any EventLoopGroup = shared ?? ownGroup!
         let context = try tls.map { try NIOSSLContext(configuration: $0) }
         let connections = OpenConnections()
-        var decoderLimits = NIOHTTPDecoderLimitConfiguration()
-        decoderLimits.maxHeaderListSize = limits.maxHeadBytes
-        decoderLimits.maxHeaderFieldSize = limits.maxHeadBytes
+        let decoderLimits = {
+            var decoderLimits = NIOHTTPDecoderLimitConfiguration()
+            decoderLimits.maxHeaderListSize = limits.maxHeadBytes
+            decoderLimits.maxHeaderFieldSize = limits.maxHeadBytes
+            return decoderLimits
+        }()
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             // Room for a burst of connections (NIO's default is 128): a full accept queue drops
             // SYNs, and a client then waits a second to try again.
             .serverChannelOption(.backlog, value: 1_024)
             .childChannelInitializer { channel in
-                let (id, evicted) = connections.open(channel, limit: limits.maxConnections)
-                if let evicted {
-                    refused(.tooManyConnections)
+                let (id, evicted) = connections.open(
+                    channel, limit: limits.maxConnections, perPeer: limits.maxConnectionsPerPeer)
+                if let (evicted, reason) = evicted {
+                    refused(reason)
                     evicted.close(promise: nil)
                 }
                 channel.closeFuture.whenComplete { _ in connections.closed(id) }
@@ -141,8 +161,8 @@ public final class SimpleHTTPServer: Sendable {
                         withEncoderConfiguration: .init(), withDecoderLimitConfiguration: decoderLimits)
                     try channel.pipeline.syncOperations.addHandler(
                         RequestHandler(
-                            respond: respond, maxBodyBytes: limits.maxBodyBytes, deadlines: deadlines,
-                            refused: refused))
+                            respond: respond, maxBodyBytes: limits.maxBodyBytes, writeTimeout: limits.writeTimeout,
+                            deadlines: deadlines, refused: refused))
                 }
             }
             .bind(host: host, port: port).get()
@@ -167,31 +187,61 @@ public final class SimpleHTTPServer: Sendable {
     }
 }
 
-/// The connections open at once, in the order they arrived.
+/// The connections open at once, in the order they arrived, by the address they came from.
 private final class OpenConnections: Sendable {
+    private struct Connection {
+        var channel: any Channel
+        var peer: String
+    }
     private struct State {
         var next = 0
-        var open: [Int: any Channel] = [:]
+        var open: [Int: Connection] = [:]
+        var perPeer: [String: Int] = [:]
+
+        /// The oldest connection of `peer`.
+        func oldest(of peer: String) -> Int? {
+            open.filter { $0.value.peer == peer }.keys.min()
+        }
+
+        mutating func remove(_ id: Int) -> (any Channel)? {
+            guard let connection = open.removeValue(forKey: id) else { return nil }
+            perPeer[connection.peer, default: 1] -= 1
+            if perPeer[connection.peer] == 0 { perPeer[connection.peer] = nil }
+            return connection.channel
+        }
     }
     private let state = Mutex(State())
 
-    /// Counts `channel` in under an id for `closed`. With `limit` open already, the one open
-    /// longest leaves the count at once and is returned, for the caller to close: the count
-    /// never passes `limit`.
-    func open(_ channel: any Channel, limit: Int) -> (id: Int, evicted: (any Channel)?) {
-        state.withLock { state in
-            var evicted: (any Channel)?
-            if state.open.count >= limit, let oldest = state.open.keys.min() {
-                evicted = state.open.removeValue(forKey: oldest)
+    /// Counts `channel` in under an id for `closed`. With `perPeer` open already from its
+    /// address, that address's oldest leaves; else with `limit` open, the oldest of the address
+    /// holding the most leaves. The one leaving is returned, for the caller to close, with why:
+    /// the count never passes `limit`, and one address cannot push the others out.
+    func open(_ channel: any Channel, limit: Int, perPeer: Int) -> (
+        id: Int, evicted: (channel: any Channel, reason: SimpleHTTPServer.Refusal)?
+    ) {
+        let peer = channel.remoteAddress?.ipAddress ?? "unknown"
+        return state.withLock { state in
+            var evicted: (channel: any Channel, reason: SimpleHTTPServer.Refusal)?
+            if state.perPeer[peer, default: 0] >= perPeer, let oldest = state.oldest(of: peer),
+                let channel = state.remove(oldest)
+            {
+                evicted = (channel, .tooManyFromPeer)
+            } else if state.open.count >= limit,
+                let busiest = state.perPeer.max(by: { $0.value < $1.value || ($0.value == $1.value && $0.key > $1.key) }
+                ),
+                let oldest = state.oldest(of: busiest.key), let channel = state.remove(oldest)
+            {
+                evicted = (channel, .tooManyConnections)
             }
             defer { state.next += 1 }
-            state.open[state.next] = channel
+            state.open[state.next] = Connection(channel: channel, peer: peer)
+            state.perPeer[peer, default: 0] += 1
             return (state.next, evicted)
         }
     }
 
     /// Forgets a connection that closed (nothing if it was evicted).
-    func closed(_ id: Int) { _ = state.withLock { $0.open.removeValue(forKey: id) } }
+    func closed(_ id: Int) { _ = state.withLock { $0.remove(id) } }
 }
 
 /// Closes a connection that takes too long over a request (from its first byte to its end) or
@@ -266,13 +316,16 @@ private final class ConnectionDeadlines: ChannelInboundHandler, @unchecked Senda
     }
 }
 
-/// Collects one request's head and body, then writes the response `respond` chooses.
+/// Collects one request's head and body, then writes the response `respond` chooses. One
+/// response at a time: a request that arrives (pipelined) while the previous response is still
+/// being written waits for it, and NIO's pipelining handler reads no further meanwhile.
 private final class RequestHandler: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
 
     private let respond: @Sendable (SimpleHTTPServer.Request) -> SimpleHTTPServer.Response
     private let maxBodyBytes: Int
+    private let writeTimeout: Double?
     private let deadlines: ConnectionDeadlines?
     private let refused: @Sendable (SimpleHTTPServer.Refusal) -> Void
     private var head: HTTPRequestHead?
@@ -280,14 +333,21 @@ private final class RequestHandler: ChannelInboundHandler, @unchecked Sendable {
     private var requests = 0
     /// Set once the request was refused: the rest of it is not read.
     private var discarding = false
+    /// A response is being written (or will be, after a delay, or streams).
+    private var responding = false
+    /// The complete request that waits for the response before it to be written.
+    private var waiting: SimpleHTTPServer.Request?
+    /// Closes the connection when a response is not written in time.
+    private var writeTimer: Scheduled<Void>?
 
     init(
         respond: @escaping @Sendable (SimpleHTTPServer.Request) -> SimpleHTTPServer.Response,
-        maxBodyBytes: Int = .max, deadlines: ConnectionDeadlines? = nil,
+        maxBodyBytes: Int = .max, writeTimeout: Double? = nil, deadlines: ConnectionDeadlines? = nil,
         refused: @escaping @Sendable (SimpleHTTPServer.Refusal) -> Void = { _ in }
     ) {
         self.respond = respond
         self.maxBodyBytes = maxBodyBytes
+        self.writeTimeout = writeTimeout
         self.deadlines = deadlines
         self.refused = refused
     }
@@ -300,6 +360,13 @@ private final class RequestHandler: ChannelInboundHandler, @unchecked Sendable {
             refused(parserError == .headerOverflow ? .headTooLarge : .badRequest)
         }
         context.close(promise: nil)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        writeTimer?.cancel()
+        writeTimer = nil
+        waiting = nil
+        context.fireChannelInactive()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -323,29 +390,48 @@ private final class RequestHandler: ChannelInboundHandler, @unchecked Sendable {
         case .end:
             guard let head else { return }
             if let deadlines { deadlines.requestEnded(context: context) }
-            let keepAlive = head.isKeepAlive
             requests += 1
-            switch respond(SimpleHTTPServer.Request(head: head, body: body, numberOnConnection: requests)) {
-            case .reply(let status, let headers, let body):
-                write(context: context, status, headers, body, keepAlive: keepAlive)
-            case .delayed(let seconds, let status, let headers, let body):
-                let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-                context.eventLoop.scheduleTask(in: .milliseconds(Int64(seconds * 1_000))) {
-                    let (handler, context) = bound.value
-                    guard context.channel.isActive else { return }
-                    handler.write(context: context, status, headers, body, keepAlive: keepAlive)
-                }
-            case .dropConnection:
-                context.close(promise: nil)
-            case .stream(let status, let extraHeaders, let open):
-                var headers = HTTPHeaders()
-                for (name, value) in extraHeaders { headers.add(name: name, value: value) }
-                let head = HTTPResponseHead(
-                    version: .http1_1, status: HTTPResponseStatus(statusCode: status), headers: headers)
-                deadlines?.streamOpened()
-                context.writeAndFlush(wrapOutboundOut(.head(head)), promise: nil)
-                open(ResponseStream(channel: context.channel, keepAlive: keepAlive))
+            let request = SimpleHTTPServer.Request(head: head, body: body, numberOnConnection: requests)
+            self.head = nil
+            body = []
+            if responding {
+                waiting = request
+            } else {
+                answer(request, context: context)
             }
+        }
+    }
+
+    private func answer(_ request: SimpleHTTPServer.Request, context: ChannelHandlerContext) {
+        let keepAlive = request.head.isKeepAlive
+        switch respond(request) {
+        case .reply(let status, let headers, let body):
+            write(context: context, status, headers, body, keepAlive: keepAlive)
+        case .delayed(let seconds, let status, let headers, let body):
+            responding = true
+            let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            context.eventLoop.scheduleTask(in: .milliseconds(Int64(seconds * 1_000))) {
+                let (handler, context) = bound.value
+                guard context.channel.isActive else { return }
+                handler.write(context: context, status, headers, body, keepAlive: keepAlive)
+            }
+        case .dropConnection:
+            context.close(promise: nil)
+        case .stream(let status, let extraHeaders, let open):
+            // For as long as it lasts: whatever else the client sends waits.
+            responding = true
+            var headers = HTTPHeaders()
+            for (name, value) in extraHeaders { headers.add(name: name, value: value) }
+            let head = HTTPResponseHead(
+                version: .http1_1, status: HTTPResponseStatus(statusCode: status), headers: headers)
+            deadlines?.streamOpened()
+            context.writeAndFlush(wrapOutboundOut(.head(head)), promise: nil)
+            let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            open(
+                ResponseStream(channel: context.channel, keepAlive: keepAlive) { succeeded in
+                    let (handler, context) = bound.value
+                    handler.written(context: context, keepAlive: keepAlive, succeeded: succeeded)
+                })
         }
     }
 
@@ -358,12 +444,40 @@ private final class RequestHandler: ChannelInboundHandler, @unchecked Sendable {
         for (name, value) in extraHeaders { headers.add(name: name, value: value) }
         if !keepAlive { headers.add(name: "Connection", value: "close") }
         let head = HTTPResponseHead(version: .http1_1, status: HTTPResponseStatus(statusCode: status), headers: headers)
+        responding = true
+        if let writeTimeout {
+            let channel = context.channel
+            let refused = self.refused
+            writeTimer = context.eventLoop.scheduleTask(in: .milliseconds(Int64(writeTimeout * 1_000))) {
+                guard channel.isActive else { return }
+                refused(.slowReader)
+                channel.close(promise: nil)
+            }
+        }
         context.write(wrapOutboundOut(.head(head)), promise: nil)
         if !body.isEmpty {
             context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(bytes: body)))), promise: nil)
         }
-        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in
-            if !keepAlive { context.close(promise: nil) }
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { result in
+            let (handler, context) = bound.value
+            handler.written(context: context, keepAlive: keepAlive, succeeded: (try? result.get()) != nil)
+        }
+    }
+
+    /// The response was handed to the socket (or the connection went): the next request, if
+    /// one waits, is answered now.
+    private func written(context: ChannelHandlerContext, keepAlive: Bool, succeeded: Bool) {
+        writeTimer?.cancel()
+        writeTimer = nil
+        responding = false
+        guard keepAlive, succeeded, context.channel.isActive else {
+            context.close(promise: nil)
+            return
+        }
+        if let next = waiting {
+            waiting = nil
+            answer(next, context: context)
         }
     }
 }
@@ -373,10 +487,13 @@ private final class RequestHandler: ChannelInboundHandler, @unchecked Sendable {
 public final class ResponseStream: Sendable {
     private let channel: any Channel
     private let keepAlive: Bool
+    /// Told on the event loop when the last chunk was written (whether it was).
+    private let ended: @Sendable (Bool) -> Void
 
-    init(channel: any Channel, keepAlive: Bool) {
+    init(channel: any Channel, keepAlive: Bool, ended: @escaping @Sendable (Bool) -> Void) {
         self.channel = channel
         self.keepAlive = keepAlive
+        self.ended = ended
     }
 
     /// Sends one chunk and flushes it.
@@ -388,8 +505,10 @@ public final class ResponseStream: Sendable {
     public func finish() {
         let channel = self.channel
         let keepAlive = self.keepAlive
-        channel.writeAndFlush(HTTPServerResponsePart.end(nil)).whenComplete { _ in
+        let ended = self.ended
+        channel.writeAndFlush(HTTPServerResponsePart.end(nil)).whenComplete { result in
             if !keepAlive { channel.close(promise: nil) }
+            ended((try? result.get()) != nil)
         }
     }
 

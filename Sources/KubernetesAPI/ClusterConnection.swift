@@ -12,23 +12,30 @@ public struct ClusterConnection: Sendable, Equatable {
         case bearerToken(String)
         /// Read again whenever the file changes: projected service-account tokens rotate.
         case tokenFile(String)
-        case clientCertificate(certificatePEM: [UInt8], keyPEM: [UInt8])
+        case clientCertificate(certificate: PEMMaterial, key: PEMMaterial)
+    }
+
+    /// PEM bytes given in the kubeconfig (`*-data`), or a file read again whenever it changes
+    /// (a mounted Secret or the pod's `ca.crt`, which Kubernetes replaces in place).
+    public enum PEMMaterial: Sendable, Equatable {
+        case inline([UInt8])
+        case file(String)
     }
 
     /// `https://host:port` (plain `http://` only for the in-process fake on loopback).
     public var server: String
     /// PEM bundle to verify the server with; nil trusts the system roots.
-    public var certificateAuthorityPEM: [UInt8]?
+    public var certificateAuthority: PEMMaterial?
     public var credentials: Credentials
     /// The namespace of the agent's own pod or the kubeconfig context.
     public var namespace: String?
 
     public init(
-        server: String, certificateAuthorityPEM: [UInt8]? = nil, credentials: Credentials = .none,
+        server: String, certificateAuthority: PEMMaterial? = nil, credentials: Credentials = .none,
         namespace: String? = nil
     ) {
         self.server = server
-        self.certificateAuthorityPEM = certificateAuthorityPEM
+        self.certificateAuthority = certificateAuthority
         self.credentials = credentials
         self.namespace = namespace
     }
@@ -53,7 +60,7 @@ public struct ClusterConnection: Sendable, Equatable {
             throw .configuration(
                 "no service-account token at \(tokenPath): is automountServiceAccountToken disabled?")
         }
-        guard let ca = FileManager.default.contents(atPath: directory + "/ca.crt") else {
+        guard FileManager.default.isReadableFile(atPath: directory + "/ca.crt") else {
             throw .configuration("no cluster CA at \(directory)/ca.crt")
         }
         let namespace = FileManager.default.contents(atPath: directory + "/namespace").map {
@@ -62,7 +69,7 @@ public struct ClusterConnection: Sendable, Equatable {
         // An IPv6 service address needs brackets in a URL.
         let hostPart = host.contains(":") ? "[\(host)]" : host
         return ClusterConnection(
-            server: "https://\(hostPart):\(port)", certificateAuthorityPEM: Array(ca),
+            server: "https://\(hostPart):\(port)", certificateAuthority: .file(directory + "/ca.crt"),
             credentials: .tokenFile(tokenPath), namespace: namespace)
     }
 
@@ -105,24 +112,25 @@ public struct ClusterConnection: Sendable, Equatable {
                 "kubeconfig cluster \"\(clusterName)\" sets insecure-skip-tls-verify; the agent always verifies TLS")
         }
         func resolve(_ path: String) -> String { path.hasPrefix("/") ? path : baseDirectory + "/" + path }
-        func bytes(data dataKey: String, file fileKey: String, in map: [String: Any]) throws(KubernetesAPIError)
-            -> [UInt8]?
+        // Files stay files, read again when they change; data is decoded now.
+        func material(data dataKey: String, file fileKey: String, in map: [String: Any]) throws(KubernetesAPIError)
+            -> PEMMaterial?
         {
             if let encoded = map[dataKey] as? String {
                 guard let data = Data(base64Encoded: encoded, options: .ignoreUnknownCharacters) else {
                     throw .configuration("kubeconfig \(dataKey) is not valid base64")
                 }
-                return Array(data)
+                return .inline(Array(data))
             }
             if let path = map[fileKey] as? String {
-                guard let data = FileManager.default.contents(atPath: resolve(path)) else {
+                guard FileManager.default.isReadableFile(atPath: resolve(path)) else {
                     throw .configuration("kubeconfig \(fileKey) \(resolve(path)) cannot be read")
                 }
-                return Array(data)
+                return .file(resolve(path))
             }
             return nil
         }
-        let ca = try bytes(data: "certificate-authority-data", file: "certificate-authority", in: cluster)
+        let ca = try material(data: "certificate-authority-data", file: "certificate-authority", in: cluster)
 
         var credentials = Credentials.none
         if let userName = context["user"] as? String {
@@ -136,16 +144,17 @@ public struct ClusterConnection: Sendable, Equatable {
                 credentials = .bearerToken(token)
             } else if let path = user["tokenFile"] as? String {
                 credentials = .tokenFile(resolve(path))
-            } else if let certificate = try bytes(data: "client-certificate-data", file: "client-certificate", in: user)
+            } else if let certificate = try material(
+                data: "client-certificate-data", file: "client-certificate", in: user)
             {
-                guard let key = try bytes(data: "client-key-data", file: "client-key", in: user) else {
+                guard let key = try material(data: "client-key-data", file: "client-key", in: user) else {
                     throw .configuration("kubeconfig user \"\(userName)\" has a client certificate but no key")
                 }
-                credentials = .clientCertificate(certificatePEM: certificate, keyPEM: key)
+                credentials = .clientCertificate(certificate: certificate, key: key)
             }
         }
         return ClusterConnection(
-            server: server.hasSuffix("/") ? String(server.dropLast()) : server, certificateAuthorityPEM: ca,
+            server: server.hasSuffix("/") ? String(server.dropLast()) : server, certificateAuthority: ca,
             credentials: credentials, namespace: context["namespace"] as? String)
     }
 

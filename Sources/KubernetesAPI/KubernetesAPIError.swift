@@ -10,6 +10,9 @@ public enum KubernetesAPIError: Error, Sendable, Equatable, CustomStringConverti
     case forbidden(resource: String, verb: String, message: String)
     /// 404: the resource is not served (a CRD that is not installed).
     case notFound(path: String)
+    /// A 3xx: the client follows no redirect (the token would go where the configuration never
+    /// said). `location` is where it pointed, without query or credentials.
+    case redirect(location: String)
     /// Any other HTTP status.
     case status(code: Int, message: String)
     /// Connection refused, reset, TLS failure, or a timeout.
@@ -30,6 +33,7 @@ public enum KubernetesAPIError: Error, Sendable, Equatable, CustomStringConverti
         case .unauthorized: "unauthorized"
         case .forbidden: "forbidden"
         case .notFound: "not_found"
+        case .redirect: "redirect"
         case .status: "http_status"
         case .transport: "transport"
         case .decoding: "decode"
@@ -45,6 +49,8 @@ public enum KubernetesAPIError: Error, Sendable, Equatable, CustomStringConverti
         case .unauthorized(let message): "401 Unauthorized: \(message)"
         case .forbidden(let resource, let verb, let message): "403 Forbidden (\(verb) \(resource)): \(message)"
         case .notFound(let path): "404 Not Found: \(path)"
+        case .redirect(let location):
+            "the API server redirects to \(location), which the agent does not follow: set the server to it"
         case .status(let code, let message): "HTTP \(code): \(message)"
         case .transport(let message): "transport: \(message)"
         case .decoding(let message): "decoding: \(message)"

@@ -7,44 +7,57 @@ import NIOCore
 import NIOHTTP1
 import NIOSSL
 
+/// A credential file of the connection that changed: the new content is used from the next
+/// request on, or, when `usable` is false, could not be used and the last good one stays.
+public struct CredentialChange: Sendable, Equatable {
+    /// `kubernetes_token`, `kubernetes_ca`, `kubernetes_client_certificate` or
+    /// `kubernetes_client_key`: a bounded label.
+    public var credential: String
+    public var path: String
+    public var usable: Bool
+
+    public init(credential: String, path: String, usable: Bool) {
+        self.credential = credential
+        self.path = path
+        self.usable = usable
+    }
+}
+
 /// A minimal Kubernetes API client on AsyncHTTPClient: paginated LIST and streaming WATCH of the
 /// kinds in this module, API discovery (is a CRD served?), and GET/POST/PUT for the one object the
 /// agent writes, its leader-election Lease.
 public final class KubernetesClient: Sendable {
     public let connection: ClusterConnection
     private let http: HTTPClient
-    private let tokenFile: TokenFile?
+    private let credentials: ClusterCredentials
     /// Bodies of non-watch responses larger than this are refused (a LIST page of 500 pods is a few MB).
     public let maxResponseBytes: Int
 
-    public init(connection: ClusterConnection, maxResponseBytes: Int = 64 << 20) throws(KubernetesAPIError) {
+    /// - Parameters:
+    ///   - credentialMaxAge: seconds after which credential files are read again whatever `stat`
+    ///     says (client-go: a minute).
+    ///   - onCredentialChange: told when a credential file (token, CA, client certificate or key)
+    ///     changed and is used from the next request on (or could not be used): for the agent's
+    ///     log and metrics. Never given the content.
+    public init(
+        connection: ClusterConnection, maxResponseBytes: Int = 64 << 20, credentialMaxAge: Double = 60,
+        onCredentialChange: @escaping @Sendable (CredentialChange) -> Void = { _ in }
+    ) throws(KubernetesAPIError) {
         self.connection = connection
         self.maxResponseBytes = maxResponseBytes
+        credentials = try ClusterCredentials(connection: connection, maxAge: credentialMaxAge) { change in
+            onCredentialChange(
+                CredentialChange(credential: change.credential, path: change.path, usable: change.usable))
+        }
         var configuration = HTTPClient.Configuration()
         // A watch is quiet for minutes between events; the request deadline bounds it instead.
         configuration.timeout = .init(connect: .seconds(10), read: nil)
         configuration.decompression = .disabled
-        if connection.server.hasPrefix("https://") {
-            do {
-                var tls = TLSConfiguration.makeClientConfiguration()
-                if let ca = connection.certificateAuthorityPEM {
-                    tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMBytes(ca))
-                }
-                if case .clientCertificate(let certificate, let key) = connection.credentials {
-                    tls.certificateChain = try NIOSSLCertificate.fromPEMBytes(certificate).map { .certificate($0) }
-                    tls.privateKey = .privateKey(try NIOSSLPrivateKey(bytes: key, format: .pem))
-                }
-                configuration.tlsConfiguration = tls
-            } catch {
-                throw .configuration("cannot load the cluster's TLS material: \(error)")
-            }
-        }
+        // A redirect is an answer to report, never a place to send the token: client-go does not
+        // follow one to another host either.
+        configuration.redirectConfiguration = .disallow
+        if let tls = credentials.tlsConfiguration() { configuration.tlsConfiguration = tls }
         http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
-        if case .tokenFile(let path) = connection.credentials {
-            tokenFile = TokenFile(path: path)
-        } else {
-            tokenFile = nil
-        }
     }
 
     public func shutdown() async throws {
@@ -264,15 +277,22 @@ public final class KubernetesClient: Sendable {
         }
         request.headers.add(name: "Accept", value: "application/json")
         request.headers.add(name: "User-Agent", value: "fathom-agent")
-        switch connection.credentials {
-        case .bearerToken(let token): request.headers.add(name: "Authorization", value: "Bearer \(token)")
-        case .tokenFile:
-            if let token = tokenFile?.token() { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
-        case .none, .clientCertificate: break
-        }
-        let response: HTTPClientResponse
+        // Read for each request: a rotated file is used by the next one.
+        request.tlsConfiguration = credentials.tlsConfiguration()
+        var authorization = credentials.authorization()
+        if let authorization { request.headers.replaceOrAdd(name: "Authorization", value: authorization) }
+        var response: HTTPClientResponse
         do {
             response = try await http.execute(request, timeout: timeout)
+            // A refused token is read again at once; if the file holds a new one, the request goes
+            // again with it now rather than after the caller's backoff.
+            if response.status.code == 401, credentials.refused(sent: authorization) {
+                authorization = credentials.authorization()
+                request.headers.remove(name: "Authorization")
+                if let authorization { request.headers.add(name: "Authorization", value: authorization) }
+                request.tlsConfiguration = credentials.tlsConfiguration()
+                response = try await http.execute(request, timeout: timeout)
+            }
         } catch is CancellationError {
             throw CancellationError()
         } catch {
@@ -283,6 +303,9 @@ public final class KubernetesClient: Sendable {
         let status = try? JSONDecoder().decode(APIStatus.self, from: Data(body))
         let message = status?.message ?? String(decoding: body.prefix(512), as: UTF8.self)
         switch response.status.code {
+        case 300..<400:
+            throw KubernetesAPIError.redirect(
+                location: RedirectLocation.shown(response.headers.first(name: "Location"), from: url))
         case 401: throw KubernetesAPIError.unauthorized(message: message)
         case 403: throw KubernetesAPIError.forbidden(resource: resource.plural, verb: verb, message: message)
         case 404: throw KubernetesAPIError.notFound(path: path)

@@ -19,6 +19,10 @@ public final class FakeCollector: Sendable {
         case slow(seconds: Double, then: Status)
         /// Close the connection without answering.
         case dropConnection
+        /// A 3xx pointing elsewhere (a collector behind a misconfigured load balancer).
+        case redirect(status: Int, location: String)
+        /// A 200 whose body is this many bytes (an acknowledgement with a large page attached).
+        case acceptWithBody(bytes: Int)
 
         public enum Status: Sendable, Equatable {
             case accept
@@ -49,6 +53,9 @@ public final class FakeCollector: Sendable {
         /// While set, a request without `Authorization: Bearer <token>` gets 401, as a real
         /// collector answers a wrong or missing token.
         var requiredToken: String?
+        /// While set, a body larger than this gets 413, as a collector behind a proxy with a
+        /// request size limit answers.
+        var maxBodyBytes: Int?
     }
 
     private let state = Mutex(State())
@@ -96,7 +103,16 @@ public final class FakeCollector: Sendable {
             return .delayed(seconds: seconds, status: code)
         case .dropConnection:
             return .dropConnection
+        case .redirect(let status, let location):
+            return .reply(status: status, headers: [("Location", location)])
+        case .acceptWithBody(let bytes):
+            return .reply(status: 200, body: [UInt8](repeating: UInt8(ascii: "x"), count: bytes))
         }
+    }
+
+    /// Answers 413 to bodies over `bytes` (nil: no limit).
+    public func limitBodies(to bytes: Int?) {
+        state.withLock { $0.maxBodyBytes = bytes }
     }
 
     /// Adds answers to give before accepting again.
@@ -135,15 +151,17 @@ public final class FakeCollector: Sendable {
         let answer = state.withLock { state -> Answer in
             let authorized =
                 state.requiredToken.map { head.headers.first(name: "Authorization") == "Bearer \($0)" } ?? true
+            let tooLarge = state.maxBodyBytes.map { body.count > $0 } ?? false
             let answer =
                 state.outage.map { .status($0, message: "collector unavailable") }
                 ?? (authorized ? nil : .status(401, message: "invalid token"))
+                ?? (tooLarge ? .status(413, message: "request entity too large") : nil)
                 ?? (state.script.isEmpty ? .accept : state.script.removeFirst())
             let key = head.headers.first(name: "Idempotency-Key")
             var status: Int?
             switch answer {
-            case .accept, .slow(_, .accept): status = batch == nil ? 400 : 200
-            case .status(let code, _, _), .slow(_, .status(let code)): status = code
+            case .accept, .slow(_, .accept), .acceptWithBody: status = batch == nil ? 400 : 200
+            case .status(let code, _, _), .slow(_, .status(let code)), .redirect(let code, _): status = code
             case .dropConnection: status = nil
             }
             if status == 200, let key, let batch, state.accepted[key] == nil {

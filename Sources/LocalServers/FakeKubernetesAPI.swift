@@ -65,7 +65,8 @@ public final class FakeKubernetesAPI: Sendable {
     public var connection: ClusterConnection {
         let token = state.withLock { $0.behaviour.token }
         return ClusterConnection(
-            server: url, certificateAuthorityPEM: certificatePEM, credentials: token.map { .bearerToken($0) } ?? .none)
+            server: url, certificateAuthority: certificatePEM.map { .inline($0) },
+            credentials: token.map { .bearerToken($0) } ?? .none)
     }
 
     private init(certificatePEM: [UInt8]?) {

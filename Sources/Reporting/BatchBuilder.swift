@@ -106,7 +106,8 @@ public struct BatchBuilder: Sendable {
         let message = message(window: window, health: health, inventory: inventory, rolloutEvents: rolloutEvents)
         let body = try Gzip.compress(try message.serializedBytes())
         return EncodedBatch(
-            idempotencyKey: "\(identity.instanceID)-\(message.sequence)", sequence: message.sequence,
+            idempotencyKey: EncodedBatch.key(instance: identity.instanceID, sequence: message.sequence),
+            sequence: message.sequence,
             windowEndUnixMilliseconds: message.windowEndUnixMs, body: body)
     }
 

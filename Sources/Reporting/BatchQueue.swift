@@ -47,6 +47,14 @@ public struct BatchQueue: Sendable {
         return batch
     }
 
+    /// Puts `batches` in the place of the oldest batch (its parts, after a split), oldest first.
+    /// The bound is not applied: the parts hold what the batch held.
+    public mutating func replaceFirst(with replacements: [EncodedBatch]) {
+        guard popFirst() != nil else { return }
+        batches.insert(contentsOf: replacements.map(Optional.some), at: head)
+        bytes += replacements.reduce(0) { $0 + $1.body.count }
+    }
+
     /// Removes the batch with `key`, wherever it is; nil when it is not queued.
     @discardableResult
     public mutating func remove(key: String) -> EncodedBatch? {

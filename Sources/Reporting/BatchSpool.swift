@@ -1,4 +1,5 @@
 import Foundation
+import GzipCodec
 
 /// Keeps queued batches on disk (an emptyDir in the cluster) so they survive an agent restart
 /// during a collector outage. Write-through: a batch is stored when queued and deleted when
@@ -6,7 +7,9 @@ import Foundation
 ///
 /// Files are named `<window end, 20 digits>_<idempotency key>.batch`, so a directory listing in
 /// name order is oldest first across agent instances. Writes go to a temporary name and are then
-/// renamed, so a half-written file is never read back as a batch.
+/// renamed, so a half-written file is never read back as a batch. Each file starts with a
+/// header that carries the body's length and CRC-32 (`SpoolFileFormat`): a file damaged on disk
+/// is recognised when it is read back, and dropped (counted by the caller), never sent.
 ///
 /// The spool is bounded by its own `maxBytes`, not by the in-memory queue: during a long outage
 /// it holds batches the queue has no room for, and the uploader reads them back in order as the
@@ -16,7 +19,7 @@ public struct BatchSpool: Sendable {
     public let directory: String
     public let maxBytes: Int
 
-    /// A spooled batch, without its body.
+    /// A spooled batch, without its body; `bytes` is the body's size (as the queue counts it).
     public struct Entry: Sendable, Equatable {
         public var idempotencyKey: String
         public var sequence: UInt64
@@ -43,10 +46,12 @@ public struct BatchSpool: Sendable {
             }
             guard name.hasSuffix(".batch"), let separator = name.firstIndex(of: "_"),
                 let windowEnd = Int64(name[..<separator]),
-                let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int
+                let fileSize = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int
             else { continue }
+            // Bodies are counted, as the queue counts them; a damaged file is found when read.
+            let size = SpoolFileFormat.hasHeader(path) ? max(0, fileSize - SpoolFileFormat.headerBytes) : fileSize
             let key = String(name[name.index(after: separator)..<name.index(name.endIndex, offsetBy: -6)])
-            let sequence = key.split(separator: "-").last.flatMap { UInt64($0) } ?? 0
+            let sequence = EncodedBatch.sequence(ofKey: key) ?? 0
             entries.append(
                 Entry(
                     idempotencyKey: key, sequence: sequence, windowEndUnixMilliseconds: windowEnd, bytes: size,
@@ -65,7 +70,8 @@ public struct BatchSpool: Sendable {
         let name = Self.fileName(batch.windowEndUnixMilliseconds, batch.idempotencyKey)
         let path = directory + "/" + name
         let temporary = directory + "/.incoming-" + name
-        guard FileManager.default.createFile(atPath: temporary, contents: Data(batch.body)) else {
+        let contents = SpoolFileFormat.header(for: batch.body) + batch.body
+        guard FileManager.default.createFile(atPath: temporary, contents: Data(contents)) else {
             throw SpoolError(path: temporary)
         }
         if FileManager.default.fileExists(atPath: path) { try FileManager.default.removeItem(atPath: path) }
@@ -96,16 +102,73 @@ public struct BatchSpool: Sendable {
     /// Whether the batch is spooled.
     public func contains(key: String) -> Bool { entries.contains { $0.idempotencyKey == key } }
 
-    /// A spooled batch with its body, read from its file; nil if the file is gone or unreadable.
-    public func read(_ entry: Entry) -> EncodedBatch? {
-        guard let data = FileManager.default.contents(atPath: directory + "/" + entry.fileName) else { return nil }
-        return EncodedBatch(
-            idempotencyKey: entry.idempotencyKey, sequence: entry.sequence,
-            windowEndUnixMilliseconds: entry.windowEndUnixMilliseconds, body: [UInt8](data))
+    /// What reading a spooled batch back found.
+    public enum ReadResult: Sendable, Equatable {
+        case batch(EncodedBatch)
+        /// The file is gone or cannot be read.
+        case unreadable
+        /// The file's bytes are not what was written (length or checksum differ).
+        case damaged
     }
 
-    /// Every stored batch with its body, oldest first.
-    public func load() -> [EncodedBatch] { entries.compactMap(read) }
+    /// A spooled batch with its body, read from its file and checked against its header.
+    public func read(_ entry: Entry) -> ReadResult {
+        guard let data = FileManager.default.contents(atPath: directory + "/" + entry.fileName) else {
+            return .unreadable
+        }
+        guard let body = SpoolFileFormat.body(of: [UInt8](data)) else { return .damaged }
+        return .batch(
+            EncodedBatch(
+                idempotencyKey: entry.idempotencyKey, sequence: entry.sequence,
+                windowEndUnixMilliseconds: entry.windowEndUnixMilliseconds, body: body))
+    }
+
+    /// Every stored batch that reads back intact, oldest first.
+    public func load() -> [EncodedBatch] {
+        entries.compactMap {
+            guard case .batch(let batch) = read($0) else { return nil }
+            return batch
+        }
+    }
+}
+
+/// A spool file: a 16-byte header, then the batch's body (gzip). The header is the magic
+/// `FSB1`, the body's CRC-32 and its length (big-endian, 4 and 8 bytes).
+enum SpoolFileFormat {
+    static let magic: [UInt8] = Array("FSB1".utf8)
+    static let headerBytes = 16
+
+    /// Whether the file at `path` starts with the header (a file of this version).
+    static func hasHeader(_ path: String) -> Bool {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return false }
+        defer { try? handle.close() }
+        return (try? handle.read(upToCount: magic.count)).map { [UInt8]($0) == magic } ?? false
+    }
+
+    static func header(for body: [UInt8]) -> [UInt8] {
+        let crc = Gzip.crc32(body)
+        let length = UInt64(body.count)
+        return magic + (0..<4).map { UInt8(truncatingIfNeeded: crc >> (24 - 8 * $0)) }
+            + (0..<8).map { UInt8(truncatingIfNeeded: length >> (56 - 8 * $0)) }
+    }
+
+    /// The body of a file when its length and checksum hold; nil when it is damaged. A file of
+    /// an earlier version (a bare gzip body, no header) is taken when it inflates whole: gzip's
+    /// own trailer carries a CRC-32 and a length.
+    static func body(of file: [UInt8]) -> [UInt8]? {
+        guard file.starts(with: magic) else {
+            guard file.starts(with: [0x1F, 0x8B]), (try? Gzip.decompress(file, limit: 1 << 30)) != nil else {
+                return nil
+            }
+            return file
+        }
+        guard file.count >= headerBytes else { return nil }
+        let crc = file[4..<8].reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+        let length = file[8..<16].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        let body = Array(file[headerBytes...])
+        guard UInt64(body.count) == length, Gzip.crc32(body) == crc else { return nil }
+        return body
+    }
 }
 
 /// A batch file that could not be written.

@@ -1,6 +1,7 @@
 /// A report batch ready to send: gzip-compressed protobuf plus what identifies it.
 public struct EncodedBatch: Sendable, Equatable {
-    /// `<instance id>-<sequence>`: the same on every retry, so the collector can de-duplicate.
+    /// `<instance id>-<sequence>`, or `<instance id>-<sequence>.<path>` for a part of a split
+    /// batch: the same on every retry, so the collector can de-duplicate.
     public var idempotencyKey: String
     public var sequence: UInt64
     /// End of the batch's window, Unix milliseconds; orders batches across agent restarts.
@@ -13,5 +14,16 @@ public struct EncodedBatch: Sendable, Equatable {
         self.sequence = sequence
         self.windowEndUnixMilliseconds = windowEndUnixMilliseconds
         self.body = body
+    }
+
+    /// The idempotency key of a batch, or of a part of one when `part` is not empty.
+    public static func key(instance: String, sequence: UInt64, part: String = "") -> String {
+        part.isEmpty ? "\(instance)-\(sequence)" : "\(instance)-\(sequence).\(part)"
+    }
+
+    /// The sequence number a key names (nil when it names none).
+    public static func sequence(ofKey key: String) -> UInt64? {
+        guard let last = key.split(separator: "-").last else { return nil }
+        return UInt64(last.prefix { $0 != "." })
     }
 }

@@ -3,9 +3,13 @@
 /// - 2xx acknowledges the batch.
 /// - 408, 429, every 5xx and transport errors (refused, reset, timeout, TLS) are transient: retry
 ///   with jittered exponential backoff, waiting at least what `Retry-After` asks (capped).
+/// - 3xx is a redirect, which the agent never follows (the batch would go where the configuration
+///   never said): retried with backoff at the configured endpoint, as `redirect`.
 /// - 401 and 403 say the credentials are wrong, which a rotated Secret mends (the token file is
-///   read again for each attempt): retried like the transient ones for `credentialsGracePeriod`
-///   from the batch's first attempt, so nothing is lost while it rotates, then dropped.
+///   read again after such an answer): retried like the transient ones for
+///   `credentialsGracePeriod` from the batch's first attempt, so nothing is lost while it
+///   rotates, then dropped.
+/// - 413 says the batch is too large for the collector: split it in two and send the parts.
 /// - Any other status is permanent: the batch is dropped, counted, and the server's message logged.
 public struct RetryPolicy: Sendable, Equatable {
     /// The first retry waits about this long, in seconds.
@@ -20,6 +24,18 @@ public struct RetryPolicy: Sendable, Equatable {
 
     public init() {}
 
+    /// Every reason a retry is counted under: the statuses' and the transport errors' (bounded).
+    public static let retryReasons = [
+        "throttled", "http_4xx", "http_5xx", "redirect", "unauthorized", "forbidden", "refused", "reset", "timeout",
+        "tls", "other",
+    ]
+
+    /// Every reason a batch is dropped under, by the policy or by the uploader's bounds.
+    public static let dropReasons = [
+        "rejected", "too_large", "unauthorized", "forbidden", "queue_full", "spool_full", "spool_unreadable",
+        "spool_damaged",
+    ]
+
     /// How one attempt ended.
     public enum Outcome: Sendable, Equatable {
         case status(Int, retryAfter: Double?)
@@ -33,6 +49,9 @@ public struct RetryPolicy: Sendable, Equatable {
         case retry(delay: Double, reason: String)
         /// Give up on this batch; `reason` is a bounded label for the dropped metric.
         case drop(reason: String)
+        /// Send the batch as two parts instead (`BatchSplitter`); a batch that cannot be split is
+        /// dropped as `too_large`.
+        case split
     }
 
     /// The decision after attempt number `attempt` (1 for the first try) ended with `outcome`,
@@ -48,6 +67,10 @@ public struct RetryPolicy: Sendable, Equatable {
             switch code {
             case 200..<300:
                 return .acknowledged
+            case 413:
+                return .split
+            case 300..<400:
+                reason = "redirect"
             case 408, 429, 500..<600:
                 reason = code == 429 ? "throttled" : "http_\(code / 100)xx"
                 serverDelay = min(maxRetryAfter, max(0, retryAfter ?? 0))

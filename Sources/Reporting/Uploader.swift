@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import NIOCore
 import NIOHTTP1
+import NIOSSL
 import Synchronization
 
 /// Settings of the uploader.
@@ -22,9 +23,27 @@ public struct UploaderConfiguration: Sendable {
     public var retry = RetryPolicy()
     /// Sent as `User-Agent`.
     public var userAgent = "fathom-agent"
+    /// The TLS configuration for each upload (a CA bundle read again when its file changes);
+    /// nil, or nil returned, uses the client's.
+    public var tlsConfiguration: (@Sendable () -> TLSConfiguration?)?
+    /// Told the token file's path when the token in it changed (never the token).
+    public var tokenChanged: @Sendable (String) -> Void = { _ in }
+    /// Of a 2xx answer's body, at most this much is read (for the log); the rest is not awaited:
+    /// a 2xx acknowledges the batch whatever follows.
+    public var maxAnswerBytes = 16 << 10
 
     public init(endpoint: String) {
         self.endpoint = endpoint
+    }
+
+    /// What the uploader's `HTTPClient` must be built with: redirects are not followed (a 3xx is
+    /// an answer, reason `redirect`; following it would send the batch, or a GET without it,
+    /// somewhere the configuration never named), and bodies are not decompressed.
+    public static var httpClient: HTTPClient.Configuration {
+        var configuration = HTTPClient.Configuration()
+        configuration.redirectConfiguration = .disallow
+        configuration.decompression = .disabled
+        return configuration
     }
 }
 
@@ -34,7 +53,8 @@ public struct UploaderStats: Sendable, Equatable {
     public var bytesSent = 0
     /// Retries by bounded reason (throttled, http_5xx, refused, timeout, ...).
     public var retries: [String: Int] = [:]
-    /// Batches given up by bounded reason (rejected, queue_full, spool_full).
+    /// Batches given up by bounded reason (rejected, too_large, queue_full, spool_full,
+    /// spool_unreadable, spool_damaged).
     public var dropped: [String: Int] = [:]
     /// Batches waiting to be sent, in memory or only on disk.
     public var queuedBatches = 0
@@ -46,6 +66,8 @@ public struct UploaderStats: Sendable, Equatable {
     public var spoolWriteFailures = 0
     /// Batches an earlier run left in the spool, found at start and queued to be sent.
     public var resumedBatches = 0
+    /// Batches (or parts) split in two because the collector answered 413.
+    public var batchesSplit = 0
     /// Seconds each acknowledged POST took, most recent last (bounded).
     public var recentUploadSeconds: [Double] = []
 
@@ -100,7 +122,7 @@ public actor Uploader {
         self.client = client
         self.logger = logger
         self.sleep = sleep
-        self.token = configuration.tokenFile.map(TokenFile.init(path:))
+        self.token = configuration.tokenFile.map { TokenFile(path: $0, onChange: configuration.tokenChanged) }
         var queue = BatchQueue(maxBytes: configuration.queueMaxBytes)
         (wakeUps, wakeUp) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
         if let directory = configuration.spoolDirectory {
@@ -109,10 +131,7 @@ public actor Uploader {
             var waiting = spool.entries
             let moved = Self.move(&waiting, into: &queue, from: &spool)
             if !moved.dropped.isEmpty { stats.dropped["queue_full", default: 0] += moved.dropped.count }
-            for key in moved.unreadable {
-                stats.dropped["spool_unreadable", default: 0] += 1
-                logger.error("Cannot read a spooled batch; dropped", metadata: ["batch.key": "\(key)"])
-            }
+            Self.count(moved.unread, in: &stats, logger: logger)
             self.spool = spool
             onDiskOnly = waiting
             self.queue = queue
@@ -144,31 +163,7 @@ public actor Uploader {
 
     /// Queues a batch (and writes it to the spool); the oldest batches go when the bound is hit.
     public func enqueue(_ batch: EncodedBatch) {
-        var spooled = false
-        if spool != nil {
-            do {
-                for dropped in try spool!.store(batch) {
-                    forget(dropped.idempotencyKey)
-                    stats.dropped["spool_full", default: 0] += 1
-                    logger.warning(
-                        "Spool full: dropped the oldest batch", metadata: ["batch.key": "\(dropped.idempotencyKey)"])
-                }
-                spooled = spool!.contains(key: batch.idempotencyKey)
-                if spoolFailing {
-                    spoolFailing = false
-                    logger.info("Spool writable again", metadata: ["batch.key": "\(batch.idempotencyKey)"])
-                }
-            } catch {
-                stats.spoolWriteFailures += 1
-                // Once per outage of the disk, not per window: the counter has the rest.
-                if !spoolFailing {
-                    spoolFailing = true
-                    logger.error(
-                        "Cannot write the spool; batches are kept in memory only until it works again",
-                        metadata: ["error": "\(error)", "batch.key": "\(batch.idempotencyKey)"])
-                }
-            }
-        }
+        let spooled = spool != nil && store(batch)
         if spooled, !onDiskOnly.isEmpty || queue.bytes + batch.body.count > queue.maxBytes,
             let entry = spool?.entries.last(where: { $0.idempotencyKey == batch.idempotencyKey })
         {
@@ -180,6 +175,34 @@ public actor Uploader {
         refill()
         observe(currentStats)
         wakeUp.yield()
+    }
+
+    /// Writes a batch to the spool; whether it is there. The spool's oldest batches go when it is
+    /// full (counted); a write that fails is counted and logged once per outage of the disk.
+    private func store(_ batch: EncodedBatch) -> Bool {
+        do {
+            for dropped in try spool!.store(batch) {
+                forget(dropped.idempotencyKey)
+                stats.dropped["spool_full", default: 0] += 1
+                logger.warning(
+                    "Spool full: dropped the oldest batch", metadata: ["batch.key": "\(dropped.idempotencyKey)"])
+            }
+            if spoolFailing {
+                spoolFailing = false
+                logger.info("Spool writable again", metadata: ["batch.key": "\(batch.idempotencyKey)"])
+            }
+            return spool!.contains(key: batch.idempotencyKey)
+        } catch {
+            stats.spoolWriteFailures += 1
+            // Once per outage of the disk, not per window: the counter has the rest.
+            if !spoolFailing {
+                spoolFailing = true
+                logger.error(
+                    "Cannot write the spool; batches are kept in memory only until it works again",
+                    metadata: ["error": "\(error)", "batch.key": "\(batch.idempotencyKey)"])
+            }
+            return false
+        }
     }
 
     /// Adds a batch to the in-memory queue; the oldest go when it is full (without a spool, or
@@ -197,10 +220,7 @@ public actor Uploader {
     private func refill() {
         guard spool != nil, !onDiskOnly.isEmpty else { return }
         let moved = Self.move(&onDiskOnly, into: &queue, from: &spool!)
-        for key in moved.unreadable {
-            stats.dropped["spool_unreadable", default: 0] += 1
-            logger.error("Cannot read a spooled batch; dropped", metadata: ["batch.key": "\(key)"])
-        }
+        Self.count(moved.unread, in: &stats, logger: logger)
         for dropped in moved.dropped {
             attempts[dropped.idempotencyKey] = nil
             stats.dropped["queue_full", default: 0] += 1
@@ -208,19 +228,33 @@ public actor Uploader {
         }
     }
 
+    /// Counts and logs spooled batches that could not be read back (`spool_unreadable`) or were
+    /// damaged on disk (`spool_damaged`): dropped, never sent.
+    private static func count(_ unread: [(key: String, damaged: Bool)], in stats: inout UploaderStats, logger: Logger) {
+        for (key, damaged) in unread {
+            stats.dropped[damaged ? "spool_damaged" : "spool_unreadable", default: 0] += 1
+            logger.error(
+                damaged
+                    ? "A spooled batch is damaged (its checksum differs); dropped, not sent"
+                    : "Cannot read a spooled batch; dropped",
+                metadata: ["batch.key": "\(key)"])
+        }
+    }
+
     /// Reads spooled batches from the front of `waiting` into `queue` while it has room (or is
     /// empty), oldest first. Returns, for the caller to count, the keys that could not be read
-    /// and the batches the queue dropped; both are removed from the spool.
+    /// (or were damaged) and the batches the queue dropped; all are removed from the spool.
     private static func move(
         _ waiting: inout [BatchSpool.Entry], into queue: inout BatchQueue, from spool: inout BatchSpool
-    ) -> (unreadable: [String], dropped: [EncodedBatch]) {
-        var unreadable: [String] = []
+    ) -> (unread: [(key: String, damaged: Bool)], dropped: [EncodedBatch]) {
+        var unread: [(key: String, damaged: Bool)] = []
         var dropped: [EncodedBatch] = []
         while let next = waiting.first, queue.isEmpty || queue.bytes + next.bytes <= queue.maxBytes {
             waiting.removeFirst()
-            guard let batch = spool.read(next) else {
+            let read = spool.read(next)
+            guard case .batch(let batch) = read else {
+                unread.append((next.idempotencyKey, read == .damaged))
                 spool.remove(key: next.idempotencyKey)
-                unreadable.append(next.idempotencyKey)
                 continue
             }
             for gone in queue.enqueue(batch) {
@@ -228,7 +262,7 @@ public actor Uploader {
                 dropped.append(gone)
             }
         }
-        return (unreadable, dropped)
+        return (unread, dropped)
     }
 
     /// Takes a batch the spool dropped out of the queue or the disk-only list.
@@ -320,15 +354,19 @@ public actor Uploader {
     private func sendFirst(attempt: Int, timeout: Double) async -> RetryPolicy.Decision {
         guard let batch = queue.first else { return .acknowledged }
         let started = ContinuousClock.now
-        guard let (outcome, serverMessage) = await post(batch, timeout: timeout) else {
+        guard let reply = await post(batch, timeout: timeout) else {
             // Cancelled mid-request is not a failed upload: the batch stays first in the queue
             // (and spool) for the next start, and nothing is counted or logged.
             return .retry(delay: 0, reason: Self.cancelled)
         }
         let failingFor = attempts[batch.idempotencyKey].map { Self.seconds(ContinuousClock.now - $0.first) } ?? 0
-        let decision = configuration.retry.decide(
-            outcome, attempt: attempt, failingFor: failingFor, random: &random)
+        var decision = configuration.retry.decide(
+            reply.outcome, attempt: attempt, failingFor: failingFor, random: &random)
         defer { observe(currentStats) }
+        if case .split = decision {
+            decision = split(batch)
+            if case .retry = decision { return decision }
+        }
         switch decision {
         case .acknowledged:
             finish(batch)
@@ -341,6 +379,7 @@ public actor Uploader {
                 failingSince = nil
             }
             rejectedInARow = 0
+            redirectedTo = nil
         case .drop(let reason):
             finish(batch)
             stats.dropped[reason, default: 0] += 1
@@ -351,13 +390,29 @@ public actor Uploader {
                 logger.error(
                     "Collector rejected a batch; dropped",
                     metadata: [
-                        "batch.key": "\(batch.idempotencyKey)", "http.status": "\(outcome)",
-                        "collector.message": "\(serverMessage.prefix(500))",
+                        "batch.key": "\(batch.idempotencyKey)", "http.status": "\(reply.outcome)",
+                        "reason": "\(reason)", "collector.message": "\(reply.message.prefix(500))",
                         "rejected.in_a_row": "\(rejectedInARow)",
                     ])
             }
-        case .retry(let delay, let reason):
+        case .retry(var delay, let reason):
             stats.retries[reason, default: 0] += 1
+            if reason == "unauthorized" || reason == "forbidden", let token, token.refused(reply.token) {
+                // The file holds another token than the one refused: try it now.
+                delay = 0
+                decision = .retry(delay: 0, reason: reason)
+            }
+            if reason == "redirect", redirectedTo != reply.location {
+                // Once per place it points to: the retries are counted.
+                redirectedTo = reply.location
+                logger.error(
+                    "Collector redirects; the agent follows no redirect and keeps the batch",
+                    metadata: [
+                        "collector.location": "\(reply.location ?? "(none)")", "http.status": "\(reply.outcome)",
+                        "report.endpoint": "\(configuration.endpoint)",
+                        "hint": "set report.endpoint to where it redirects, if that is the collector",
+                    ])
+            }
             // Logged once when an outage starts, then every 20 failures, not on every retry.
             let failures = (failingSince ?? 0) + 1
             failingSince = failures
@@ -367,11 +422,45 @@ public actor Uploader {
                     metadata: [
                         "reason": "\(reason)", "retry.in": "\(Int(delay.rounded(.up)))s",
                         "queue.batches": "\(queue.count)", "failures": "\(failures)",
-                        "error": "\(serverMessage.prefix(300))",
+                        "error": "\(reply.message.prefix(300))",
                     ])
             }
+        case .split:
+            break
         }
         return decision
+    }
+
+    /// Where the collector last redirected to, so each place is logged once.
+    private var redirectedTo: String?
+    /// Batches split since the last log line about it.
+    private var splitsLogged = false
+
+    /// Replaces `batch` (first in the queue) by its two parts, in the queue and in the spool, and
+    /// returns a retry without delay; a batch that cannot be split is dropped as `too_large`.
+    private func split(_ batch: EncodedBatch) -> RetryPolicy.Decision {
+        let parts: (EncodedBatch, EncodedBatch)
+        do {
+            parts = try BatchSplitter.split(batch)
+        } catch {
+            return .drop(reason: "too_large")
+        }
+        guard queue.first?.idempotencyKey == batch.idempotencyKey else { return .retry(delay: 0, reason: "split") }
+        queue.replaceFirst(with: [parts.0, parts.1])
+        attempts[batch.idempotencyKey] = nil
+        if spool?.contains(key: batch.idempotencyKey) == true {
+            for part in [parts.0, parts.1] { _ = store(part) }
+            spool?.remove(key: batch.idempotencyKey)
+        }
+        stats.batchesSplit += 1
+        if !splitsLogged {
+            // Once a run: a collector with a small limit splits every large batch; the counter has the rest.
+            splitsLogged = true
+            logger.warning(
+                "Collector refused a batch as too large (413); it is sent in two parts",
+                metadata: ["batch.key": "\(batch.idempotencyKey)", "batch.bytes": "\(batch.body.count)"])
+        }
+        return .retry(delay: 0, reason: "split")
     }
 
     private func finish(_ batch: EncodedBatch) {
@@ -382,30 +471,63 @@ public actor Uploader {
         refill()
     }
 
+    /// What one POST came back with.
+    private struct Reply {
+        var outcome: RetryPolicy.Outcome
+        /// The start of the answer's body, or the transport error.
+        var message: String
+        /// A redirect's `Location`, as it may be shown (no query or credentials).
+        var location: String?
+        /// The token the request carried.
+        var token: String?
+    }
+
     /// One POST; nil when the task was cancelled during it.
-    private func post(_ batch: EncodedBatch, timeout: Double) async -> (RetryPolicy.Outcome, String)? {
+    private func post(_ batch: EncodedBatch, timeout: Double) async -> Reply? {
         var request = HTTPClientRequest(url: configuration.endpoint)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/x-protobuf")
         request.headers.add(name: "Content-Encoding", value: "gzip")
         request.headers.add(name: "Idempotency-Key", value: batch.idempotencyKey)
         request.headers.add(name: "User-Agent", value: configuration.userAgent)
-        if let token = token?.token() {
-            request.headers.add(name: "Authorization", value: "Bearer \(token)")
-        }
+        let token = token?.token()
+        if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
+        if let tls = configuration.tlsConfiguration?() { request.tlsConfiguration = tls }
         request.body = .bytes(ByteBuffer(bytes: batch.body))
+        let response: HTTPClientResponse
         do {
-            let response = try await client.execute(
-                request, timeout: .milliseconds(Int64(timeout * 1_000)))
-            let body = try await response.body.collect(upTo: 16 * 1024)
-            let retryAfter = response.headers.first(name: "Retry-After").flatMap {
-                RetryAfter.seconds($0, now: Date().timeIntervalSince1970)
-            }
-            return (.status(Int(response.status.code), retryAfter: retryAfter), String(buffer: body))
+            response = try await client.execute(request, timeout: .milliseconds(Int64(timeout * 1_000)))
         } catch {
             if error is CancellationError || Task.isCancelled { return nil }
-            return (.transportError(reason: Self.transportReason(error)), "\(error)")
+            return Reply(
+                outcome: .transportError(reason: Self.transportReason(error)), message: "\(error)", token: token)
         }
+        let code = Int(response.status.code)
+        let retryAfter = response.headers.first(name: "Retry-After").flatMap {
+            RetryAfter.seconds($0, now: Date().timeIntervalSince1970)
+        }
+        let location =
+            (300..<400).contains(code)
+            ? RedirectLocation.shown(response.headers.first(name: "Location"), from: configuration.endpoint) : nil
+        // The status is the answer: the body is only read for the log, and only its start. A
+        // body that fails or never ends does not undo an acknowledgement.
+        let message = await Self.prefix(of: response.body, upTo: configuration.maxAnswerBytes)
+        return Reply(
+            outcome: .status(code, retryAfter: retryAfter), message: String(decoding: message, as: UTF8.self),
+            location: location, token: token)
+    }
+
+    /// At most `limit` bytes from the start of a body; what follows is left unread (the
+    /// connection is then closed rather than reused), and a failure ends the reading.
+    static func prefix(of body: HTTPClientResponse.Body, upTo limit: Int) async -> [UInt8] {
+        var bytes: [UInt8] = []
+        do {
+            for try await chunk in body {
+                bytes += chunk.readableBytesView.prefix(limit - bytes.count)
+                if bytes.count >= limit { break }
+            }
+        } catch {}
+        return bytes
     }
 
     /// A bounded label for a failed request.

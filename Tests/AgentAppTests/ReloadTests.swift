@@ -12,34 +12,6 @@ import Testing
 /// Configuration reload as a ConfigMap update does it: the mounted `config.yaml` is a symlink
 /// through `..data`, which the kubelet swaps atomically to a new directory.
 @Suite struct ReloadTests {
-    /// A directory laid out like a mounted ConfigMap.
-    struct MountedConfigMap {
-        let directory: String
-        var generation = 0
-        var file: String { directory + "/config.yaml" }
-
-        init() throws {
-            directory = NSTemporaryDirectory() + "fathom-configmap-\(UUID().uuidString)"
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        }
-
-        mutating func write(_ yaml: String) throws {
-            generation += 1
-            let version = "..2026_11_25_\(generation)"
-            try FileManager.default.createDirectory(
-                atPath: directory + "/" + version, withIntermediateDirectories: true)
-            try yaml.write(toFile: directory + "/\(version)/config.yaml", atomically: true, encoding: .utf8)
-            try? FileManager.default.removeItem(atPath: directory + "/..data_tmp")
-            try FileManager.default.createSymbolicLink(atPath: directory + "/..data_tmp", withDestinationPath: version)
-            guard rename(directory + "/..data_tmp", directory + "/..data") == 0 else {
-                throw CocoaError(.fileWriteUnknown)
-            }
-            if !FileManager.default.fileExists(atPath: file) {
-                try FileManager.default.createSymbolicLink(atPath: file, withDestinationPath: "..data/config.yaml")
-            }
-        }
-    }
-
     static func yaml(interval: String, level: String, exclude: [String], concurrent: Int, collector: String) -> String {
         """
         cluster: {name: reload-test}
@@ -54,8 +26,8 @@ import Testing
         let demo = try await ServedDemoCluster.start()
         let (proxies, api) = (demo.proxies, demo.api)
         let collector = try await FakeCollector.start()
-        var mount = try MountedConfigMap()
-        try mount.write(
+        var mount = try MountedVolume(named: "configmap", file: "config.yaml")
+        try mount.publish(
             Self.yaml(interval: "30s", level: "info", exclude: [], concurrent: 32, collector: collector.url))
         let configuration = try ConfigurationLoader.load(yaml: String(contentsOfFile: mount.file, encoding: .utf8))
         var environment = AgentEnvironment(connection: api.connection, targetPublishInterval: 0.1)
@@ -71,7 +43,7 @@ import Testing
             #expect(await eventually { agent.isReady && agent.discoveredTargets.count == 6 })
 
             // A valid change: live keys apply, the concurrency cap (restart only) does not.
-            try mount.write(
+            try mount.publish(
                 Self.yaml(
                     interval: "7s", level: "debug", exclude: ["emojivoto"], concurrent: 8,
                     collector: collector.url))
@@ -85,7 +57,7 @@ import Testing
             #expect(exposition.contains(#"fathom_config_reloads_total{result="success"} 1"#))
 
             // An invalid file: counted, logged, and the running configuration stays.
-            try mount.write("cluster: {name: x}\nreport: {endpoint: nowhere}\nscrape: {interval: soon}\n")
+            try mount.publish("cluster: {name: x}\nreport: {endpoint: nowhere}\nscrape: {interval: soon}\n")
             #expect(
                 await eventually {
                     String(decoding: agent.metrics.exposition(), as: UTF8.self)

@@ -56,8 +56,8 @@ import Glibc
         #expect(closedByAgent, "a slowloris head was still open after 60 s")
         slow.close()
 
-        // 10,000 connections: beyond 64, each one let in closes the one open longest, and once the
-        // clients go the agent answers again.
+        // 10,000 connections from one address: beyond 16, each one let in closes that address's
+        // oldest, and once the clients go the agent answers again.
         var held: [RawClient] = []
         for _ in 0..<10_000 {
             guard let client = try? RawClient(port: port) else { break }
@@ -73,15 +73,15 @@ import Glibc
         }
         #expect(await refused("body_too_large") == 2)
         #expect(await refused("request_timeout") >= 1)
-        // All but the last 64 let in, and those still in the accept queue (1,024 at most) when
+        // All but the last 16 let in, and those still in the accept queue (1,024 at most) when
         // the clients left.
-        #expect(await refused("too_many_connections") >= 10_000 - 64 - 1_024)
+        #expect(await refused("too_many_from_peer") >= 10_000 - 16 - 1_024)
         // Logged once per reason, however many clients were cut off.
         let logged = agent.logs(
             "admin server cut a client off; later ones are counted in fathom_admin_requests_refused_total")
-        #expect(logged.filter { $0["reason"] == "too_many_connections" }.count == 1)
+        #expect(logged.filter { $0["reason"] == "too_many_from_peer" }.count == 1)
         #expect(
-            Set(logged.compactMap { $0["reason"] }) == ["body_too_large", "request_timeout", "too_many_connections"])
+            Set(logged.compactMap { $0["reason"] }) == ["body_too_large", "request_timeout", "too_many_from_peer"])
         let after = try #require(agent.memoryBytes("VmRSS"))
         #expect(after < before + 48 << 20, "resident memory went from \(before >> 20) MB to \(after >> 20) MB")
         agent.signal(SIGTERM)
@@ -89,9 +89,10 @@ import Glibc
         try await scene.shutdown()
     }
 
-    /// A client holding every connection the admin server allows (64) does not keep a kubelet
-    /// probe out: the probe is answered, the connection open longest is closed to make room for
-    /// it, and the other held ones stay open (so the probe did not wait for a timeout to free one).
+    /// Clients holding every connection the admin server allows (64, from four addresses, 16
+    /// each as one address may) do not keep a kubelet probe out: the probe is answered, the
+    /// connection open longest is closed to make room for it, and the other held ones stay open
+    /// (so the probe did not wait for a timeout to free one).
     @Test func aProbeGetsThroughWhileAClientHoldsEveryConnection() async throws {
         let scene = try await ProcessScene.start()
         let agent = try AgentSubprocess.start(
@@ -108,7 +109,7 @@ import Glibc
         let port = try #require(agent.adminPort)
 
         var held: [RawClient] = []
-        for _ in 0..<64 { held.append(try RawClient(port: port)) }
+        for index in 0..<64 { held.append(try RawClient(port: port, from: "127.0.0.\(2 + index % 4)")) }
         defer { for client in held { client.close() } }
         // Accepted in the order they connected, after the 64 held ones.
         #expect(answered(port) == 200)
@@ -128,9 +129,23 @@ final class RawClient: @unchecked Sendable {
 
     struct Unavailable: Error {}
 
-    init(port: Int) throws {
+    /// - Parameter source: the local address to connect from (any of 127.0.0.0/8): the admin
+    ///   server tells clients apart by address.
+    init(port: Int, from source: String = "127.0.0.1") throws {
         socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard socket >= 0 else { throw Unavailable() }
+        var local = sockaddr_in()
+        local.sin_family = sa_family_t(AF_INET)
+        local.sin_addr.s_addr = inet_addr(source)
+        let bound = withUnsafePointer(to: &local) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        guard bound == 0 else {
+            Glibc.close(socket)
+            throw Unavailable()
+        }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)

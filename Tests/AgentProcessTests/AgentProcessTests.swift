@@ -18,7 +18,7 @@ import Glibc
 
     @Test func reloadAppliesLiveKeysFromEditsAndConfigMapSwapsAndKeepsOutAnInvalidFile() async throws {
         let scene = try await ProcessScene.start()
-        var mount = try MountedConfigMap(in: scene.directory)
+        var mount = try MountedVolume(in: scene.directory, named: "configmap", file: "config.yaml")
         try mount.publish(scene.configuration(reportInterval: "30s"))
         let agent = try Self.run(mount.file)
         defer { agent.kill() }
@@ -232,6 +232,23 @@ import Glibc
         #expect(await denied.exitStatus(within: 60) == 1)
         #expect(denied.output.contains("× can list and watch daemonsets"), "\(denied.output)")
         try await forbidden.shutdown()
+    }
+
+    /// A collector that redirects receives nothing from the agent (it follows no redirect), so
+    /// `check` fails on it and names where it points, without the query.
+    @Test func checkFailsOnARedirectingCollector() async throws {
+        let scene = try await ProcessScene.start(collector: [
+            .redirect(status: 301, location: "https://elsewhere.example/v1/reports?signature=secret")
+        ])
+        let config = try scene.writeConfiguration(scene.configuration())
+        let check = try AgentSubprocess.start("fathom-agent", ["check", "--config", config])
+        #expect(await check.exitStatus(within: 60) == 1, "\(check.output)")
+        #expect(
+            check.output.contains(
+                "redirects (HTTP 301) to https://elsewhere.example/v1/reports: set report.endpoint to it"),
+            "\(check.output)")
+        #expect(!check.output.contains("secret"))
+        try await scene.shutdown()
     }
 
     /// A missing token file and a token sent over http:// to another host: `run` says so at start

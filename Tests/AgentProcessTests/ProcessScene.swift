@@ -81,38 +81,3 @@ struct ProcessScene {
         try? FileManager.default.removeItem(atPath: directory)
     }
 }
-
-/// A directory laid out like a mounted ConfigMap: `config.yaml` → `..data/config.yaml`, with
-/// `..data` a symlink to a versioned directory that the kubelet swaps atomically.
-struct MountedConfigMap {
-    let directory: String
-    private(set) var generation = 0
-    var file: String { directory + "/config.yaml" }
-
-    init(in parent: String) throws {
-        directory = parent + "/configmap"
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-    }
-
-    /// What the kubelet does on a ConfigMap update: a new versioned directory, then `..data` swapped.
-    mutating func publish(_ yaml: String) throws {
-        generation += 1
-        let version = "..2026_12_01_\(generation)"
-        try FileManager.default.createDirectory(atPath: directory + "/" + version, withIntermediateDirectories: true)
-        try yaml.write(toFile: directory + "/\(version)/config.yaml", atomically: true, encoding: .utf8)
-        try? FileManager.default.removeItem(atPath: directory + "/..data_tmp")
-        try FileManager.default.createSymbolicLink(atPath: directory + "/..data_tmp", withDestinationPath: version)
-        guard rename(directory + "/..data_tmp", directory + "/..data") == 0 else { throw CocoaError(.fileWriteUnknown) }
-        if !FileManager.default.fileExists(atPath: file) {
-            try FileManager.default.createSymbolicLink(atPath: file, withDestinationPath: "..data/config.yaml")
-        }
-    }
-
-    /// An edit in place of the file the symlinks lead to (as a user editing it by hand would).
-    func editInPlace(_ yaml: String) throws {
-        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: file))
-        try handle.truncate(atOffset: 0)
-        try handle.write(contentsOf: Data(yaml.utf8))
-        try handle.close()
-    }
-}

@@ -22,7 +22,8 @@ struct ConnectionTests {
         #expect(connection.server == "https://10.96.0.1:443")
         #expect(connection.credentials == .tokenFile(directory + "/token"))
         #expect(connection.namespace == "observability")
-        #expect(connection.certificateAuthorityPEM == Array("-----BEGIN CERTIFICATE-----\n".utf8))
+        // A file, read again when it changes (the kubelet replaces ca.crt in place).
+        #expect(connection.certificateAuthority == .file(directory + "/ca.crt"))
         let ipv6 = try ClusterConnection.inCluster(
             environment: ["KUBERNETES_SERVICE_HOST": "fd00::1", "KUBERNETES_SERVICE_PORT": "443"],
             serviceAccountDirectory: directory)
@@ -89,11 +90,13 @@ struct ConnectionTests {
         let dev = try ClusterConnection.kubeconfig(yaml: Self.kubeconfig, baseDirectory: directory)
         #expect(dev.server == "https://dev.example:6443")
         #expect(dev.credentials == .bearerToken("dev-token"))
-        #expect(dev.certificateAuthorityPEM == Array("CA-PEM".utf8))
+        #expect(dev.certificateAuthority == .inline(Array("CA-PEM".utf8)))
         #expect(dev.namespace == "team-a")
         let prod = try ClusterConnection.kubeconfig(yaml: Self.kubeconfig, context: "prod", baseDirectory: directory)
-        #expect(prod.credentials == .clientCertificate(certificatePEM: Array("CERT".utf8), keyPEM: Array("KEY".utf8)))
-        #expect(prod.certificateAuthorityPEM == Array("PROD-CA".utf8))
+        #expect(
+            prod.credentials
+                == .clientCertificate(certificate: .inline(Array("CERT".utf8)), key: .inline(Array("KEY".utf8))))
+        #expect(prod.certificateAuthority == .file(directory + "/certs/prod-ca.pem"))
     }
 
     @Test(

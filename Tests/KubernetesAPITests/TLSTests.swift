@@ -26,14 +26,14 @@ import Testing
 
         // The system roots do not know this server: refused, not silently accepted.
         var untrusted = api.connection
-        untrusted.certificateAuthorityPEM = nil
+        untrusted.certificateAuthority = nil
         let client = try KubernetesClient(connection: untrusted)
         await #expect(throws: KubernetesAPIError.self) { _ = try await client.list(Pod.self, timeout: .seconds(2)) }
         try await client.shutdown()
 
         // Another CA does not vouch for it either.
         var otherCA = api.connection
-        otherCA.certificateAuthorityPEM = try Self.certificate().certificatePEM
+        otherCA.certificateAuthority = .inline(try Self.certificate().certificatePEM)
         let other = try KubernetesClient(connection: otherCA)
         do {
             _ = try await other.list(Pod.self, timeout: .seconds(2))

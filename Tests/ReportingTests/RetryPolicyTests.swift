@@ -15,9 +15,25 @@ import Testing
         #expect(decide(.status(code, retryAfter: nil)) == .acknowledged)
     }
 
-    @Test(arguments: [400, 404, 409, 413, 422])
+    @Test(arguments: [400, 404, 409, 422])
     func otherClientErrorsArePermanent(code: Int) {
         #expect(decide(.status(code, retryAfter: nil)) == .drop(reason: "rejected"))
+    }
+
+    /// A batch too large for the collector is sent again in parts, not dropped.
+    @Test func payloadTooLargeSplitsTheBatch() {
+        #expect(decide(.status(413, retryAfter: nil)) == .split)
+    }
+
+    /// A redirect is never followed: retried with backoff at the configured endpoint.
+    @Test(arguments: [301, 302, 303, 307, 308])
+    func redirectsRetryWithBackoff(code: Int) {
+        guard case .retry(let delay, let reason) = decide(.status(code, retryAfter: nil), attempt: 3) else {
+            Issue.record("a \(code) must be retried")
+            return
+        }
+        #expect(reason == "redirect")
+        #expect(delay >= 2 && delay <= 4)
     }
 
     /// Wrong credentials are mended by rotating the Secret: retried for the grace period, then

@@ -41,7 +41,7 @@ final class DelayLog: Sendable {
     func withUploader(
         _ configuration: UploaderConfiguration, delays: DelayLog? = nil, _ body: (Uploader) async throws -> Void
     ) async throws {
-        let client = HTTPClient(eventLoopGroupProvider: .singleton)
+        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: UploaderConfiguration.httpClient)
         let uploader = try Uploader(
             configuration: configuration, client: client, logger: Logger(label: "test"),
             sleep: { delay in
@@ -174,7 +174,7 @@ final class DelayLog: Sendable {
         var settings = configuration(collector)
         settings.spoolDirectory = spool
         let logs = LogStore()
-        let client = HTTPClient(eventLoopGroupProvider: .singleton)
+        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: UploaderConfiguration.httpClient)
         let uploader = try Uploader(configuration: settings, client: client, logger: logs.logger("test"))
         try FileManager.default.removeItem(atPath: spool)
         _ = FileManager.default.createFile(atPath: spool, contents: Data("not a directory".utf8))
@@ -238,7 +238,7 @@ final class DelayLog: Sendable {
         var settings = configuration(gone)
         try await gone.shutdown()
         settings.spoolDirectory = spool
-        let client = HTTPClient(eventLoopGroupProvider: .singleton)
+        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: UploaderConfiguration.httpClient)
         let first = try Uploader(configuration: settings, client: client, logger: Logger(label: "test"))
         for batch in try batches(3) { await first.enqueue(batch) }
         first.drain(within: 0.5)
@@ -327,7 +327,7 @@ final class DelayLog: Sendable {
     @Test func cancellingDuringAnUploadIsNotAFailure() async throws {
         // The slow answer outlasts any scheduling delay of this test: the cancellation comes first.
         let collector = try await FakeCollector.start(script: [.slow(seconds: 60, then: .accept)])
-        let client = HTTPClient(eventLoopGroupProvider: .singleton)
+        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: UploaderConfiguration.httpClient)
         let uploader = try Uploader(
             configuration: UploaderConfiguration(endpoint: collector.url), client: client, logger: Logger(label: "test")
         )
@@ -375,7 +375,7 @@ final class Flag: Sendable {
         var configuration = UploaderConfiguration(endpoint: collector.url)
         configuration.retry.initialBackoff = 0.2
         configuration.retry.maxBackoff = 0.2
-        let client = HTTPClient(eventLoopGroupProvider: .singleton)
+        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: UploaderConfiguration.httpClient)
         let uploader = try Uploader(configuration: configuration, client: client, logger: Logger(label: "test"))
         for batch in try batches(2) { await uploader.enqueue(batch) }
         uploader.drain(within: 10)
@@ -390,7 +390,7 @@ final class Flag: Sendable {
 
     @Test func aDrainCutsALongBackoffShort() async throws {
         let collector = try await FakeCollector.start(script: [.status(429, retryAfter: "600")])
-        let client = HTTPClient(eventLoopGroupProvider: .singleton)
+        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: UploaderConfiguration.httpClient)
         let uploader = try Uploader(
             configuration: UploaderConfiguration(endpoint: collector.url), client: client, logger: Logger(label: "test")
         )
@@ -420,7 +420,7 @@ final class Flag: Sendable {
         var configuration = UploaderConfiguration(endpoint: collector.url)
         configuration.retry.initialBackoff = 0.05
         configuration.retry.maxBackoff = 0.1
-        let client = HTTPClient(eventLoopGroupProvider: .singleton)
+        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: UploaderConfiguration.httpClient)
         let uploader = try Uploader(configuration: configuration, client: client, logger: Logger(label: "test"))
         for batch in try batches(3) { await uploader.enqueue(batch) }
         let started = ContinuousClock.now

@@ -12,8 +12,11 @@
 ///
 /// The agent POSTs one gzip-compressed ReportBatch per report interval to the collector
 /// (Content-Type: application/x-protobuf, Content-Encoding: gzip), with an Idempotency-Key header
-/// equal to "<agent.instance_id>-<sequence>". A 2xx answer acknowledges the batch; the collector
-/// must treat a batch it already acknowledged as a success again, since retries re-send it.
+/// equal to "<agent.instance_id>-<sequence>" ("<agent.instance_id>-<sequence>.<part.path>" for a
+/// part, see BatchPart). A 2xx answer acknowledges the batch, whatever its body; the collector
+/// must treat a batch it already acknowledged as a success again, since retries re-send it. The
+/// agent follows no redirect: a 3xx is retried at the configured endpoint. A 413 makes the agent
+/// split the batch in two parts and send those instead.
 ///
 /// Compatibility: fields are only ever added, never renumbered or reused. A breaking change is a
 /// new package (fathom.agent.v2).
@@ -336,11 +339,42 @@ public nonisolated struct Fathom_Agent_V1_ReportBatch: @unchecked Sendable {
   /// Clears the value of `health`. Subsequent reads from it will return its default value.
   public mutating func clearHealth() {_uniqueStorage()._health = nil}
 
+  /// Set when this is a part of a batch the collector refused as too large (413); unset for a
+  /// whole batch.
+  public var part: Fathom_Agent_V1_BatchPart {
+    get {_storage._part ?? Fathom_Agent_V1_BatchPart()}
+    set {_uniqueStorage()._part = newValue}
+  }
+  /// Returns true if `part` has been explicitly set.
+  public var hasPart: Bool {_storage._part != nil}
+  /// Clears the value of `part`. Subsequent reads from it will return its default value.
+  public mutating func clearPart() {_uniqueStorage()._part = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+/// A part of a split batch. The parts of a batch share agent, sequence and window; each holds a
+/// share of the batch's lists (route_metrics, inventory.upserted, inventory.deleted,
+/// rollout_events, in that order), and the first part (the path of zeros) also everything else
+/// (health, the inventory's kind, control plane and proxy versions). A receiver applies a split
+/// batch once it has every part, as one batch: the parts of a full inventory are one snapshot.
+public nonisolated struct Fathom_Agent_V1_BatchPart: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The halvings that made the part: "0" and "1" are the halves of the batch, "10" and "11" the
+  /// halves of part "1", and so on. The batch is complete when the paths received cover it: the
+  /// sum of 2^-length(path) over them is 1.
+  public var path: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
 }
 
 /// Who sent a batch.
@@ -957,7 +991,7 @@ nonisolated extension Fathom_Agent_V1_WatchState: SwiftProtobuf._ProtoNameProvid
 
 nonisolated extension Fathom_Agent_V1_ReportBatch: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ReportBatch"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}agent\0\u{1}sequence\0\u{3}window_start_unix_ms\0\u{3}window_end_unix_ms\0\u{1}inventory\0\u{3}rollout_events\0\u{3}route_metrics\0\u{1}health\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}agent\0\u{1}sequence\0\u{3}window_start_unix_ms\0\u{3}window_end_unix_ms\0\u{1}inventory\0\u{3}rollout_events\0\u{3}route_metrics\0\u{1}health\0\u{1}part\0")
 
   fileprivate class _StorageClass {
     var _agent: Fathom_Agent_V1_AgentIdentity? = nil
@@ -968,6 +1002,7 @@ nonisolated extension Fathom_Agent_V1_ReportBatch: SwiftProtobuf.Message, SwiftP
     var _rolloutEvents: [Fathom_Agent_V1_RolloutEvent] = []
     var _routeMetrics: [Fathom_Agent_V1_RouteMetrics] = []
     var _health: Fathom_Agent_V1_AgentHealth? = nil
+    var _part: Fathom_Agent_V1_BatchPart? = nil
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -986,6 +1021,7 @@ nonisolated extension Fathom_Agent_V1_ReportBatch: SwiftProtobuf.Message, SwiftP
       _rolloutEvents = source._rolloutEvents
       _routeMetrics = source._routeMetrics
       _health = source._health
+      _part = source._part
     }
   }
 
@@ -1012,6 +1048,7 @@ nonisolated extension Fathom_Agent_V1_ReportBatch: SwiftProtobuf.Message, SwiftP
         case 6: try { try decoder.decodeRepeatedMessageField(value: &_storage._rolloutEvents) }()
         case 7: try { try decoder.decodeRepeatedMessageField(value: &_storage._routeMetrics) }()
         case 8: try { try decoder.decodeSingularMessageField(value: &_storage._health) }()
+        case 9: try { try decoder.decodeSingularMessageField(value: &_storage._part) }()
         default: break
         }
       }
@@ -1048,6 +1085,9 @@ nonisolated extension Fathom_Agent_V1_ReportBatch: SwiftProtobuf.Message, SwiftP
       try { if let v = _storage._health {
         try visitor.visitSingularMessageField(value: v, fieldNumber: 8)
       } }()
+      try { if let v = _storage._part {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 9)
+      } }()
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -1065,10 +1105,41 @@ nonisolated extension Fathom_Agent_V1_ReportBatch: SwiftProtobuf.Message, SwiftP
         if _storage._rolloutEvents != rhs_storage._rolloutEvents {return false}
         if _storage._routeMetrics != rhs_storage._routeMetrics {return false}
         if _storage._health != rhs_storage._health {return false}
+        if _storage._part != rhs_storage._part {return false}
         return true
       }
       if !storagesAreEqual {return false}
     }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Fathom_Agent_V1_BatchPart: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".BatchPart"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}path\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.path) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.path.isEmpty {
+      try visitor.visitSingularStringField(value: self.path, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Fathom_Agent_V1_BatchPart, rhs: Fathom_Agent_V1_BatchPart) -> Bool {
+    if lhs.path != rhs.path {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
