@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import HTTPServing
+import NIOCore
 import RouteAggregation
 import Synchronization
 
@@ -28,7 +29,7 @@ public final class AdminServer: Sendable {
             refused(reason)
         }
         // Encoded once per window: a client asking again and again costs no new encoding.
-        let encodedRoutes = Mutex<(start: Double, end: Double, body: [UInt8])?>(nil)
+        let encodedRoutes = Mutex<(start: Double, end: Double, body: ByteBuffer)?>(nil)
         let server = try await SimpleHTTPServer.start(
             host: host, port: port, limits: .admin, refused: countedRefusal
         ) { request in
@@ -48,13 +49,13 @@ public final class AdminServer: Sendable {
                 if let window, let cached = encodedRoutes.withLock({ $0 }), cached.start == window.start,
                     cached.end == window.end
                 {
-                    return .reply(status: 200, headers: [("Content-Type", "application/json")], body: cached.body)
+                    return .shared(status: 200, headers: [("Content-Type", "application/json")], body: cached.body)
                 }
                 let routes = (window?.routes ?? []).map(DebugRoute.init)
                 do {
-                    let body = [UInt8](try JSONEncoder().encode(routes))
+                    let body = ByteBuffer(bytes: try JSONEncoder().encode(routes))
                     if let window { encodedRoutes.withLock { $0 = (window.start, window.end, body) } }
-                    return .reply(status: 200, headers: [("Content-Type", "application/json")], body: body)
+                    return .shared(status: 200, headers: [("Content-Type", "application/json")], body: body)
                 } catch {
                     // Never an empty list in its place: the client is told, and it is counted.
                     metrics.recordEncodeFailure("debug_routes")

@@ -1,14 +1,17 @@
 import Foundation
+import Synchronization
 
 /// A directory laid out like a volume the kubelet mounts from a ConfigMap, a Secret or a
 /// projected ServiceAccount token: each file is a symlink `name -> ..data/name`, and `..data` a
 /// symlink to a versioned directory that the kubelet's AtomicWriter replaces in one rename when
 /// the object changes. The files' own paths never change, only where `..data` leads.
-public struct MountedVolume: Sendable {
+public final class MountedVolume: Sendable {
     public let directory: String
     /// The file most tests read (`config.yaml`, `token`).
     public let fileName: String
-    public private(set) var generation = 0
+    private let published = Mutex(0)
+    /// How many times the volume was published.
+    public var generation: Int { published.withLock { $0 } }
     public var file: String { directory + "/" + fileName }
 
     /// An empty volume directory `name` in `parent` (a new temporary directory without one).
@@ -21,13 +24,16 @@ public struct MountedVolume: Sendable {
 
     /// What the kubelet does on an update: a new versioned directory with the files, then
     /// `..data` swapped to it in one rename; the old version is removed afterwards.
-    public mutating func publish(_ content: String) throws {
+    public func publish(_ content: String) throws {
         try publish(files: [fileName: content])
     }
 
-    public mutating func publish(files: [String: String]) throws {
-        let previous = generation > 0 ? "..2026_12_01_\(generation)" : nil
-        generation += 1
+    public func publish(files: [String: String]) throws {
+        let generation = published.withLock { count in
+            count += 1
+            return count
+        }
+        let previous = generation > 1 ? "..2026_12_01_\(generation - 1)" : nil
         let version = "..2026_12_01_\(generation)"
         try FileManager.default.createDirectory(atPath: directory + "/" + version, withIntermediateDirectories: true)
         for (name, content) in files {

@@ -84,6 +84,9 @@ public final class SimpleHTTPServer: Sendable {
     /// What to do with a request.
     public enum Response: Sendable {
         case reply(status: Int, headers: [(String, String)] = [], body: [UInt8] = [])
+        /// A reply whose body is shared, not copied, by every response that sends it (a large
+        /// answer cached for many clients costs its size once).
+        case shared(status: Int, headers: [(String, String)] = [], body: ByteBuffer)
         /// Answer after a delay (a slow peer); the client may give up first.
         case delayed(seconds: Double, status: Int, headers: [(String, String)] = [], body: [UInt8] = [])
         /// Close the connection without answering.
@@ -255,7 +258,9 @@ private final class ConnectionDeadlines: ChannelInboundHandler, @unchecked Senda
     private let refused: @Sendable (SimpleHTTPServer.Refusal) -> Void
     private var timer: Scheduled<Void>?
     private var requestUnderWay = false
-    private var streaming = false
+    /// A response is being written: the server reads nothing meanwhile, so neither the request
+    /// nor the idle deadline runs (the response's own write deadline does).
+    private var responding = false
 
     init(limits: SimpleHTTPServer.Limits, refused: @escaping @Sendable (SimpleHTTPServer.Refusal) -> Void) {
         self.limits = limits
@@ -278,9 +283,9 @@ private final class ConnectionDeadlines: ChannelInboundHandler, @unchecked Senda
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if !requestUnderWay && !streaming {
+        if !requestUnderWay {
             requestUnderWay = true
-            arm(context, after: limits.requestTimeout, refusal: .requestTimeout)
+            if !responding { arm(context, after: limits.requestTimeout, refusal: .requestTimeout) }
         }
         context.fireChannelRead(data)
     }
@@ -288,14 +293,24 @@ private final class ConnectionDeadlines: ChannelInboundHandler, @unchecked Senda
     /// A request was read to its end: the connection is idle until the next one begins.
     func requestEnded(context: ChannelHandlerContext) {
         requestUnderWay = false
-        if !streaming { armIdle(context) }
+        if !responding { armIdle(context) }
     }
 
-    /// A streamed response (a watch) is open for as long as it lasts: no deadlines.
-    func streamOpened() {
-        streaming = true
+    /// A response (or a stream, a watch, for as long as it lasts) is being written.
+    func responseStarted() {
+        responding = true
         timer?.cancel()
         timer = nil
+    }
+
+    /// The response was written: the next request's deadline runs, or the idle one.
+    func responseEnded(context: ChannelHandlerContext) {
+        responding = false
+        if requestUnderWay {
+            arm(context, after: limits.requestTimeout, refusal: .requestTimeout)
+        } else {
+            armIdle(context)
+        }
     }
 
     private func armIdle(_ context: ChannelHandlerContext) {
@@ -382,8 +397,8 @@ private final class RequestHandler: ChannelInboundHandler, @unchecked Sendable {
                 body = []
                 refused(.bodyTooLarge)
                 write(
-                    context: context, 413, [],
-                    Array("request body over \(maxBodyBytes) bytes\n".utf8), keepAlive: false)
+                    context: context, 413, [], ByteBuffer(string: "request body over \(maxBodyBytes) bytes\n"),
+                    keepAlive: false)
                 return
             }
             body.append(contentsOf: buffer.readableBytesView)
@@ -406,14 +421,17 @@ private final class RequestHandler: ChannelInboundHandler, @unchecked Sendable {
         let keepAlive = request.head.isKeepAlive
         switch respond(request) {
         case .reply(let status, let headers, let body):
+            write(context: context, status, headers, ByteBuffer(bytes: body), keepAlive: keepAlive)
+        case .shared(let status, let headers, let body):
             write(context: context, status, headers, body, keepAlive: keepAlive)
         case .delayed(let seconds, let status, let headers, let body):
             responding = true
+            deadlines?.responseStarted()
             let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
             context.eventLoop.scheduleTask(in: .milliseconds(Int64(seconds * 1_000))) {
                 let (handler, context) = bound.value
                 guard context.channel.isActive else { return }
-                handler.write(context: context, status, headers, body, keepAlive: keepAlive)
+                handler.write(context: context, status, headers, ByteBuffer(bytes: body), keepAlive: keepAlive)
             }
         case .dropConnection:
             context.close(promise: nil)
@@ -424,7 +442,7 @@ private final class RequestHandler: ChannelInboundHandler, @unchecked Sendable {
             for (name, value) in extraHeaders { headers.add(name: name, value: value) }
             let head = HTTPResponseHead(
                 version: .http1_1, status: HTTPResponseStatus(statusCode: status), headers: headers)
-            deadlines?.streamOpened()
+            deadlines?.responseStarted()
             context.writeAndFlush(wrapOutboundOut(.head(head)), promise: nil)
             let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
             open(
@@ -436,15 +454,16 @@ private final class RequestHandler: ChannelInboundHandler, @unchecked Sendable {
     }
 
     private func write(
-        context: ChannelHandlerContext, _ status: Int, _ extraHeaders: [(String, String)], _ body: [UInt8],
+        context: ChannelHandlerContext, _ status: Int, _ extraHeaders: [(String, String)], _ body: ByteBuffer,
         keepAlive: Bool
     ) {
         var headers = HTTPHeaders()
-        headers.add(name: "Content-Length", value: String(body.count))
+        headers.add(name: "Content-Length", value: String(body.readableBytes))
         for (name, value) in extraHeaders { headers.add(name: name, value: value) }
         if !keepAlive { headers.add(name: "Connection", value: "close") }
         let head = HTTPResponseHead(version: .http1_1, status: HTTPResponseStatus(statusCode: status), headers: headers)
         responding = true
+        deadlines?.responseStarted()
         if let writeTimeout {
             let channel = context.channel
             let refused = self.refused
@@ -455,9 +474,7 @@ private final class RequestHandler: ChannelInboundHandler, @unchecked Sendable {
             }
         }
         context.write(wrapOutboundOut(.head(head)), promise: nil)
-        if !body.isEmpty {
-            context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(bytes: body)))), promise: nil)
-        }
+        if body.readableBytes > 0 { context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil) }
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { result in
             let (handler, context) = bound.value
@@ -471,6 +488,7 @@ private final class RequestHandler: ChannelInboundHandler, @unchecked Sendable {
         writeTimer?.cancel()
         writeTimer = nil
         responding = false
+        deadlines?.responseEnded(context: context)
         guard keepAlive, succeeded, context.channel.isActive else {
             context.close(promise: nil)
             return

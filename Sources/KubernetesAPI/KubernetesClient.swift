@@ -9,7 +9,7 @@ import NIOSSL
 
 /// A credential file of the connection that changed: the new content is used from the next
 /// request on, or, when `usable` is false, could not be used and the last good one stays.
-public struct CredentialChange: Sendable, Equatable {
+public struct CredentialChange: Sendable, Hashable {
     /// `kubernetes_token`, `kubernetes_ca`, `kubernetes_client_certificate` or
     /// `kubernetes_client_key`: a bounded label.
     public var credential: String
@@ -82,7 +82,7 @@ public final class KubernetesClient: Sendable {
         let path = Object.resource.collectionPath(namespace: namespace)
         let response = try await send(
             path: path, query: query, timeout: timeout, verb: "list", resource: Object.resource)
-        let body = try await collect(response.body)
+        let body = try await collect(response.body, within: timeout)
         do {
             return try JSONDecoder().decode(ObjectList<Object>.self, from: Data(body))
         } catch {
@@ -163,7 +163,7 @@ public final class KubernetesClient: Sendable {
         do {
             let response = try await send(
                 path: path, query: [], timeout: timeout, verb: "get", resource: Object.resource)
-            return try decode(Object.self, try await collect(response.body))
+            return try decode(Object.self, try await collect(response.body, within: timeout))
         } catch KubernetesAPIError.notFound {
             return nil
         }
@@ -178,7 +178,7 @@ public final class KubernetesClient: Sendable {
         let response = try await send(
             path: path, query: [], timeout: timeout, verb: "create", resource: Object.resource, method: .POST,
             body: try JSONEncoder().encode(object))
-        return try decode(Object.self, try await collect(response.body))
+        return try decode(Object.self, try await collect(response.body, within: timeout))
     }
 
     /// Replaces an object (PUT). Its `metadata.resourceVersion` is the precondition: a 409 means
@@ -190,7 +190,7 @@ public final class KubernetesClient: Sendable {
         let response = try await send(
             path: path, query: [], timeout: timeout, verb: "update", resource: Object.resource, method: .PUT,
             body: try JSONEncoder().encode(object))
-        return try decode(Object.self, try await collect(response.body))
+        return try decode(Object.self, try await collect(response.body, within: timeout))
     }
 
     private func decode<Object: KubernetesObject>(_ type: Object.Type, _ body: [UInt8]) throws -> Object {
@@ -234,7 +234,8 @@ public final class KubernetesClient: Sendable {
             path: target.collectionPath(), query: [], timeout: timeout, verb: "create", resource: target, method: .POST,
             body: try JSONEncoder().encode(review))
         do {
-            return try JSONDecoder().decode(Answer.self, from: Data(try await collect(response.body))).status.allowed
+            let body = try await collect(response.body, within: timeout)
+            return try JSONDecoder().decode(Answer.self, from: Data(body)).status.allowed
         } catch let error as KubernetesAPIError {
             throw error
         } catch {
@@ -251,7 +252,7 @@ public final class KubernetesClient: Sendable {
         do {
             let response = try await send(
                 path: resource.groupPath, query: [], timeout: .seconds(30), verb: "get", resource: resource)
-            let body = try await collect(response.body)
+            let body = try await collect(response.body, within: .seconds(30))
             let list = try JSONDecoder().decode(ResourceList.self, from: Data(body))
             return list.resources.contains { $0.name == resource.plural }
         } catch KubernetesAPIError.notFound {
@@ -299,7 +300,7 @@ public final class KubernetesClient: Sendable {
             throw KubernetesAPIError.transport("\(verb) \(resource.plural): \(error)")
         }
         guard response.status.code >= 300 else { return response }
-        let body = (try? await response.body.collect(upTo: 64 << 10)).map { Array($0.readableBytesView) } ?? []
+        let body = (try? await collect(response.body, within: .seconds(10), upTo: 64 << 10)) ?? []
         let status = try? JSONDecoder().decode(APIStatus.self, from: Data(body))
         let message = status?.message ?? String(decoding: body.prefix(512), as: UTF8.self)
         switch response.status.code {
@@ -314,11 +315,30 @@ public final class KubernetesClient: Sendable {
         }
     }
 
-    private func collect(_ body: HTTPClientResponse.Body) async throws -> [UInt8] {
+    /// A response's body, at most `limit` bytes (`maxResponseBytes` by default) and within
+    /// `timeout`: the HTTP client's deadline ends at the response's head, and a body that stalls
+    /// must not hold a reflector for ever.
+    private func collect(_ body: HTTPClientResponse.Body, within timeout: TimeAmount, upTo limit: Int? = nil)
+        async throws -> [UInt8]
+    {
+        let limit = limit ?? maxResponseBytes
         do {
-            return Array(try await body.collect(upTo: maxResponseBytes).readableBytesView)
+            return try await withThrowingTaskGroup(of: [UInt8]?.self) { group in
+                defer { group.cancelAll() }
+                group.addTask { Array(try await body.collect(upTo: limit).readableBytesView) }
+                group.addTask {
+                    try await Task.sleep(for: .nanoseconds(timeout.nanoseconds))
+                    return nil
+                }
+                guard let first = try await group.next(), let bytes = first else {
+                    throw KubernetesAPIError.transport("the response's body was not complete within \(timeout)")
+                }
+                return bytes
+            }
         } catch is CancellationError {
             throw CancellationError()
+        } catch let error as KubernetesAPIError {
+            throw error
         } catch {
             throw KubernetesAPIError.transport("reading the response: \(error)")
         }

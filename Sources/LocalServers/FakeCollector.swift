@@ -23,6 +23,8 @@ public final class FakeCollector: Sendable {
         case redirect(status: Int, location: String)
         /// A 200 whose body is this many bytes (an acknowledgement with a large page attached).
         case acceptWithBody(bytes: Int)
+        /// A 200 whose body starts and never ends (a proxy in front of the collector stalls).
+        case acceptWithStalledBody
 
         public enum Status: Sendable, Equatable {
             case accept
@@ -107,6 +109,10 @@ public final class FakeCollector: Sendable {
             return .reply(status: status, headers: [("Location", location)])
         case .acceptWithBody(let bytes):
             return .reply(status: 200, body: [UInt8](repeating: UInt8(ascii: "x"), count: bytes))
+        case .acceptWithStalledBody:
+            return .stream(status: 200, headers: [("Content-Length", "100000")]) { stream in
+                stream.write(Array("accepted, and then nothing".utf8))
+            }
         }
     }
 
@@ -160,7 +166,7 @@ public final class FakeCollector: Sendable {
             let key = head.headers.first(name: "Idempotency-Key")
             var status: Int?
             switch answer {
-            case .accept, .slow(_, .accept), .acceptWithBody: status = batch == nil ? 400 : 200
+            case .accept, .slow(_, .accept), .acceptWithBody, .acceptWithStalledBody: status = batch == nil ? 400 : 200
             case .status(let code, _, _), .slow(_, .status(let code)), .redirect(let code, _): status = code
             case .dropConnection: status = nil
             }

@@ -511,23 +511,37 @@ public actor Uploader {
             ? RedirectLocation.shown(response.headers.first(name: "Location"), from: configuration.endpoint) : nil
         // The status is the answer: the body is only read for the log, and only its start. A
         // body that fails or never ends does not undo an acknowledgement.
-        let message = await Self.prefix(of: response.body, upTo: configuration.maxAnswerBytes)
+        let message = await Self.prefix(
+            of: response.body, upTo: configuration.maxAnswerBytes, within: min(5, configuration.requestTimeout))
         return Reply(
             outcome: .status(code, retryAfter: retryAfter), message: String(decoding: message, as: UTF8.self),
             location: location, token: token)
     }
 
-    /// At most `limit` bytes from the start of a body; what follows is left unread (the
-    /// connection is then closed rather than reused), and a failure ends the reading.
-    static func prefix(of body: HTTPClientResponse.Body, upTo limit: Int) async -> [UInt8] {
-        var bytes: [UInt8] = []
-        do {
-            for try await chunk in body {
-                bytes += chunk.readableBytesView.prefix(limit - bytes.count)
-                if bytes.count >= limit { break }
+    /// At most `limit` bytes from the start of a body, read for at most `seconds`; what follows
+    /// is left unread (the connection is then closed rather than reused), and a failure ends the
+    /// reading. The HTTP client's deadline ends at the response's head, so a body that stalls
+    /// is cut off here: the status has answered already.
+    static func prefix(of body: HTTPClientResponse.Body, upTo limit: Int, within seconds: Double) async -> [UInt8] {
+        await withTaskGroup(of: [UInt8]?.self) { group in
+            defer { group.cancelAll() }
+            group.addTask {
+                var bytes: [UInt8] = []
+                do {
+                    for try await chunk in body {
+                        bytes += chunk.readableBytesView.prefix(limit - bytes.count)
+                        if bytes.count >= limit { break }
+                    }
+                } catch {}
+                return bytes
             }
-        } catch {}
-        return bytes
+            group.addTask {
+                try? await Task.sleep(for: .milliseconds(Int64(seconds * 1_000)))
+                return nil
+            }
+            // What the body said, or nothing when it stalled past the time.
+            return (await group.next() ?? nil) ?? []
+        }
     }
 
     /// A bounded label for a failed request.

@@ -26,7 +26,7 @@ import Testing
         let demo = try await ServedDemoCluster.start()
         let (proxies, api) = (demo.proxies, demo.api)
         let collector = try await FakeCollector.start()
-        var mount = try MountedVolume(named: "configmap", file: "config.yaml")
+        let mount = try MountedVolume(named: "configmap", file: "config.yaml")
         try mount.publish(
             Self.yaml(interval: "30s", level: "info", exclude: [], concurrent: 32, collector: collector.url))
         let configuration = try ConfigurationLoader.load(yaml: String(contentsOfFile: mount.file, encoding: .utf8))

@@ -129,11 +129,16 @@ final class RawClient: @unchecked Sendable {
 
     struct Unavailable: Error {}
 
-    /// - Parameter source: the local address to connect from (any of 127.0.0.0/8): the admin
-    ///   server tells clients apart by address.
-    init(port: Int, from source: String = "127.0.0.1") throws {
+    /// - Parameters:
+    ///   - source: the local address to connect from (any of 127.0.0.0/8): the admin server
+    ///     tells clients apart by address.
+    ///   - receiveBuffer: a receive buffer this small (bytes), for a client that never reads.
+    init(port: Int, from source: String = "127.0.0.1", receiveBuffer: Int32? = nil) throws {
         socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard socket >= 0 else { throw Unavailable() }
+        if var size = receiveBuffer {
+            setsockopt(socket, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        }
         var local = sockaddr_in()
         local.sin_family = sa_family_t(AF_INET)
         local.sin_addr.s_addr = inet_addr(source)
@@ -175,6 +180,20 @@ final class RawClient: @unchecked Sendable {
             offset += written
         }
         return true
+    }
+
+    enum SendResult {
+        case sent(Int)
+        case wouldBlock, closed
+    }
+
+    /// Writes what the socket takes of `bytes` now, without waiting: how many bytes it took.
+    func trySend(_ bytes: ArraySlice<UInt8>) -> SendResult {
+        let written = bytes.withUnsafeBytes {
+            Glibc.send(socket, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL) | Int32(MSG_DONTWAIT))
+        }
+        if written > 0 { return .sent(written) }
+        return written < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) ? .wouldBlock : .closed
     }
 
     /// Whether the peer closed the connection (a read returns end of stream or a reset), without

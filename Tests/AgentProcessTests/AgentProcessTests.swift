@@ -18,7 +18,7 @@ import Glibc
 
     @Test func reloadAppliesLiveKeysFromEditsAndConfigMapSwapsAndKeepsOutAnInvalidFile() async throws {
         let scene = try await ProcessScene.start()
-        var mount = try MountedVolume(in: scene.directory, named: "configmap", file: "config.yaml")
+        let mount = try MountedVolume(in: scene.directory, named: "configmap", file: "config.yaml")
         try mount.publish(scene.configuration(reportInterval: "30s"))
         let agent = try Self.run(mount.file)
         defer { agent.kill() }
@@ -309,6 +309,40 @@ import Glibc
         #expect(await agent.exitStatus(within: 30) == 0, "\(agent.errors)")
         #expect(!agent.errors.contains("proxy-s3cret"))
         try await proxy.shutdown()
+        try await collector.shutdown()
+        try await scene.shutdown()
+    }
+
+    /// `report.caFile` mounted from a Secret and rotated by the kubelet (`..data` swapped): the
+    /// agent, trusting the wrong CA at first, trusts the collector from the next upload on,
+    /// without a restart, and says so once; nothing queued meanwhile is lost.
+    @Test func aRotatedCollectorCAIsTrustedFromTheNextUpload() async throws {
+        let scene = try await ProcessScene.start()
+        let certificate = try TestCertificate.make(commonName: "collector", dnsNames: ["localhost"])
+        let other = try TestCertificate.make(commonName: "someone-else")
+        let bundle = try MountedVolume(in: scene.directory, named: "collector-ca", file: "ca.crt")
+        try bundle.publish(String(decoding: other.certificatePEM, as: UTF8.self))
+        let collector = try await FakeCollector.start(tls: certificate)
+        let config = try scene.writeConfiguration(
+            scene.configuration(spool: true, endpoint: collector.url).replacingOccurrences(
+                of: "  tokenFile:", with: "  caFile: \"\(bundle.file)\"\n  tokenFile:"))
+        let agent = try Self.run(config)
+        defer { agent.kill() }
+        #expect(
+            await eventually(within: 60) {
+                (await agent.metric("fathom_report_retries_total", ["reason": "tls"]) ?? 0) > 0
+            }, "\(agent.errors)")
+        #expect(collector.acceptedBatches.isEmpty)
+        try bundle.publish(String(decoding: certificate.certificatePEM, as: UTF8.self))
+        #expect(await eventually(within: 60) { collector.acceptedBatches.count >= 2 }, "\(agent.errors)")
+        #expect(
+            await agent.metric("fathom_credential_reloads_total", ["credential": "collector_ca", "result": "used"]) == 1
+        )
+        #expect(agent.logs("Credential file changed; the next requests use it").count == 1)
+        agent.signal(SIGTERM)
+        #expect(await agent.exitStatus(within: 30) == 0, "\(agent.errors)")
+        let sequences = collector.acceptedBatches.map(\.sequence)
+        #expect(sequences == Array(1...UInt64(sequences.count)), "every batch kept during the TLS failures arrived")
         try await collector.shutdown()
         try await scene.shutdown()
     }

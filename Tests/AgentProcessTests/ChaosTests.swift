@@ -38,6 +38,29 @@ struct ChaosRow: Sendable, CustomTestStringConvertible {
         /// killed with `kill -9`; then the collector is back and a second agent starts on the
         /// same spool. The row's checks are the second agent's.
         case killNineDuringOutage
+        /// The token is rotated the way the kubelet rotates a mounted Secret or projected token
+        /// (`..data` swapped), and its peer refuses the old one from then on.
+        case rotatedToken(RotatedToken)
+        /// The collector answers its next three requests with this 3xx to a server on
+        /// 127.0.0.2, which must receive nothing.
+        case redirectingCollector(status: Int)
+        /// The collector answers 413 to bodies over this many bytes.
+        case collectorBodyLimit(Int)
+        /// The spool holds three batches of an earlier run when the agent starts, the second
+        /// damaged on disk (a byte flipped).
+        case damagedSpoolFile
+        /// A hostile client of the admin port for `seconds`, while probes come from 127.0.0.1:
+        /// every probe is answered 200 within a second, and resident memory stays within 100 MB
+        /// of where it was.
+        case admin(AdminAttack, seconds: Double)
+    }
+
+    /// Whose token a row rotates.
+    enum RotatedToken: Sendable {
+        /// The collector's API token (`report.tokenFile`, a mounted Secret).
+        case collector
+        /// The kubeconfig's `tokenFile` (a projected ServiceAccount token).
+        case kubernetes
     }
 
     var name: String
@@ -51,8 +74,12 @@ struct ChaosRow: Sendable, CustomTestStringConvertible {
     var variables: [String: String] = [:]
     /// Peak resident memory of the agent (`VmHWM`), a debug build, over the whole row.
     var peakBytes = 320 << 20
-    /// Samples of the agent's `/metrics` that must stay at or under a value at the row's end.
+    /// Samples of the agent's `/metrics` that must stay at or under a value at the row's end (a
+    /// sample not exposed counts as 0).
     var atMost: [(Counted, Double)] = []
+    /// Whether the collector may acknowledge one batch more than once (it keeps a batch it
+    /// answers after the agent's timeout, and the retry is acknowledged again).
+    var repeatsAcknowledged = false
     var testDescription: String { name }
 }
 
@@ -354,13 +381,13 @@ struct ChaosRow: Sendable, CustomTestStringConvertible {
             name: "collector: answers after the request timeout",
             fault: .collector([.slow(seconds: 4, then: .accept), .slow(seconds: 4, then: .accept)]),
             counted: [ChaosRow.Counted(name: "fathom_report_retries_total", labels: ["reason": "timeout"])],
-            logged: uploadFailed),
+            logged: uploadFailed, repeatsAcknowledged: true),
         ChaosRow(
             // The collector keeps the batch (its idempotency key makes the retry a repeat).
             name: "collector: 200 only after 60 s",
             fault: .collector([.slow(seconds: 60, then: .accept)]),
             counted: [ChaosRow.Counted(name: "fathom_report_retries_total", labels: ["reason": "timeout"])],
-            logged: uploadFailed),
+            logged: uploadFailed, repeatsAcknowledged: true),
         ChaosRow(
             name: "collector: connections reset",
             fault: .collector(Array(repeating: .dropConnection, count: 4)),
@@ -384,7 +411,7 @@ struct ChaosRow: Sendable, CustomTestStringConvertible {
             logged: "Cannot write the spool; batches are kept in memory only until it works again"),
     ]
 
-    @Test(arguments: proxyRows + apiRows + collectorRows)
+    @Test(arguments: proxyRows + apiRows + collectorRows + edgeRows)
     func theAgentKeepsGoingCountsAndLogsOnce(_ row: ChaosRow) async throws {
         // FATHOM_CHAOS_ROW=<part of a row's name> runs that row alone (the others pass at once).
         if let only = ProcessInfo.processInfo.environment["FATHOM_CHAOS_ROW"], !row.name.contains(only) { return }
@@ -427,7 +454,26 @@ struct ChaosRow: Sendable, CustomTestStringConvertible {
         case .killNineDuringOutage:
             scene.collector.setOutage(503)
             spool = true
-        case .api:
+        case .rotatedToken(.collector):
+            scene.collector.requireToken(ProcessScene.collectorToken)
+        case .redirectingCollector(let status):
+            let server = try await SimpleHTTPServer.start(host: "127.0.0.2") { _ in
+                Self.redirectedRequests.withLock { $0 += 1 }
+                return .reply(status: 200)
+            }
+            Self.redirectedRequests.withLock { $0 = 0 }
+            chaos = server
+            scene.collector.script(
+                Array(
+                    repeating: .redirect(status: status, location: "http://127.0.0.2:\(server.port)/v1/reports?sig=x"),
+                    count: 3))
+        case .collectorBodyLimit(let bytes):
+            scene.collector.limitBodies(to: bytes)
+            spool = true
+        case .damagedSpoolFile:
+            spool = true
+            try Self.spoolDamagedBatches(in: scene.spool)
+        case .api, .rotatedToken(.kubernetes), .admin:
             break
         }
         let config = try scene.writeConfiguration(
@@ -452,6 +498,12 @@ struct ChaosRow: Sendable, CustomTestStringConvertible {
             try await Self.awaitReady(agent)
         }
         if case .api(let misbehave) = row.fault { try await misbehave(scene.api) }
+        if case .rotatedToken(let whose) = row.fault { try await Self.rotate(whose, in: scene) }
+        var attacked: AdminAttack.Outcome?
+        if case .admin(let attack, let seconds) = row.fault {
+            let port = try #require(agent.adminPort)
+            attacked = await attack.run(port: port, seconds: seconds) { [agent] in agent.memoryBytes("VmRSS") }
+        }
         if case .unwritableSpool = row.fault {
             try FileManager.default.removeItem(atPath: scene.spool)
             try "in the way\n".write(toFile: scene.spool, atomically: true, encoding: .utf8)
@@ -489,8 +541,20 @@ struct ChaosRow: Sendable, CustomTestStringConvertible {
             #expect(agent.logs(logged).count == 1, "\(agent.logs(logged))")
         }
         for (bounded, most) in row.atMost {
-            let value = await agent.metric(bounded.name, bounded.labels)
-            #expect(value != nil && value! <= most, "\(bounded.name) is \(value ?? -1), over \(most)")
+            let value = await agent.metric(bounded.name, bounded.labels) ?? 0
+            #expect(value <= most, "\(bounded.name)\(bounded.labels) is \(value), over \(most)")
+        }
+        if let attacked {
+            // Answered throughout, as a kubelet's probe must be, and memory bounded.
+            #expect(attacked.probes.count >= 8, "probes: \(attacked.probes.count)")
+            #expect(attacked.probes.allSatisfy { $0.status == 200 }, "\(attacked.probes.filter { $0.status != 200 })")
+            let slowest = attacked.probes.map(\.seconds).max() ?? 0
+            #expect(slowest < 1, "the slowest probe took \(slowest) s")
+            let grown = attacked.residentPeak - attacked.residentBefore
+            #expect(grown < 100 << 20, "resident memory grew by \(grown >> 20) MiB under the attack")
+            print(
+                "\(row.name): \(attacked.probes.count) probes, slowest \(Int(slowest * 1_000)) ms; resident "
+                    + "\(attacked.residentBefore >> 20) MiB before, \(attacked.residentPeak >> 20) MiB at most")
         }
         let peak = try #require(agent.memoryBytes("VmHWM"))
         #expect(peak < row.peakBytes, "peak resident \(peak >> 20) MiB")
@@ -505,11 +569,35 @@ struct ChaosRow: Sendable, CustomTestStringConvertible {
             noneRejected = !answers.contains(.status(400, message: "bad batch"))
         }
         if case .killNineDuringOutage = row.fault { noneRejected = true }
+        if case .redirectingCollector = row.fault {
+            noneRejected = true
+            #expect(Self.redirectedRequests.withLock { $0 } == 0, "the host redirected to was sent something")
+        }
+        if case .collectorBodyLimit = row.fault { noneRejected = true }
+        if case .damagedSpoolFile = row.fault {
+            let sent = Set(collector.requests.compactMap(\.idempotencyKey))
+            #expect(!sent.contains("earlier-2"), "the damaged batch was sent")
+            #expect(sent.isSuperset(of: ["earlier-1", "earlier-3"]), "the intact ones were not: \(sent.sorted())")
+        }
+        if case .rotatedToken = row.fault { noneRejected = true }
         let runs = Dictionary(grouping: collector.acceptedBatches, by: \.agent.instanceID)
         for (instance, batches) in runs {
-            let sequences = batches.map(\.sequence)
+            // A split batch arrives as consecutive parts that share its sequence.
+            var sequences: [UInt64] = []
+            for batch in batches where sequences.last != batch.sequence { sequences.append(batch.sequence) }
             #expect(sequences == sequences.sorted() && Set(sequences).count == sequences.count, "\(instance)")
-            if noneRejected { #expect(sequences == Array(1...UInt64(sequences.count)), "\(instance): \(sequences)") }
+            guard noneRejected else { continue }
+            #expect(sequences == Array(1...UInt64(sequences.count)), "\(instance): \(sequences)")
+            for sequence in sequences {
+                let parts = batches.filter { $0.sequence == sequence && $0.hasPart }.map(\.part.path)
+                guard !parts.isEmpty else { continue }
+                // Every part: the halvings' shares add up to the whole batch.
+                #expect(parts.reduce(0.0) { $0 + pow(2, -Double($1.count)) } == 1, "\(sequence): \(parts)")
+            }
+        }
+        if !row.repeatsAcknowledged {
+            let acknowledged = collector.requests.filter { $0.answeredStatus == 200 }.compactMap(\.idempotencyKey)
+            #expect(acknowledged.count == Set(acknowledged).count, "a batch acknowledged twice")
         }
         if let killed {
             // The killed run: every batch it had spooled arrived, those it had tried among them.

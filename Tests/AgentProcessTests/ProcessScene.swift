@@ -1,3 +1,4 @@
+import AgentTestSupport
 import Foundation
 import KubernetesModels
 import LocalServers
@@ -5,14 +6,21 @@ import ProxySimulation
 
 /// What a subprocess agent runs against: the fake Kubernetes API (serving the demo cluster) with
 /// a kubeconfig for it, six simulated proxies, the collector, and a directory for the config
-/// file, the token and the spool.
+/// file, the spool and the two tokens, each in a volume laid out as the kubelet mounts a Secret
+/// or a projected ServiceAccount token (`token -> ..data/token`), so a test can rotate them as
+/// the kubelet does.
 struct ProcessScene {
     static let token = "process-test-token"
+    static let collectorToken = "collector-token"
 
     let api: FakeKubernetesAPI
     let collector: FakeCollector
     let proxies: SimulatedProxyServers
     let directory: String
+    /// The token the kubeconfig names (`tokenFile`), as a projected ServiceAccount token.
+    let serviceAccount: MountedVolume
+    /// The collector's API token (`report.tokenFile`), as a mounted Secret.
+    let collectorSecret: MountedVolume
 
     static func start(collector script: [FakeCollector.Answer] = [], forbidden: Set<String> = []) async throws
         -> ProcessScene
@@ -24,21 +32,26 @@ struct ProcessScene {
         let collector = try await FakeCollector.start(script: script)
         let directory = NSTemporaryDirectory() + "fathom-process-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let scene = ProcessScene(api: api, collector: collector, proxies: proxies, directory: directory)
+        let serviceAccount = try MountedVolume(in: directory, named: "serviceaccount", file: "token")
+        try serviceAccount.publish(token + "\n")
+        let collectorSecret = try MountedVolume(in: directory, named: "fathom-api", file: "token")
+        try collectorSecret.publish(collectorToken + "\n")
+        let scene = ProcessScene(
+            api: api, collector: collector, proxies: proxies, directory: directory, serviceAccount: serviceAccount,
+            collectorSecret: collectorSecret)
         try """
         apiVersion: v1
         kind: Config
         clusters: [{name: fake, cluster: {server: "\(api.url)"}}]
-        users: [{name: agent, user: {token: \(token)}}]
+        users: [{name: agent, user: {tokenFile: "\(serviceAccount.file)"}}]
         contexts: [{name: fake, context: {cluster: fake, user: agent}}]
         current-context: fake
         """.write(toFile: scene.kubeconfig, atomically: true, encoding: .utf8)
-        try "collector-token\n".write(toFile: scene.tokenFile, atomically: true, encoding: .utf8)
         return scene
     }
 
     var kubeconfig: String { directory + "/kubeconfig" }
-    var tokenFile: String { directory + "/token" }
+    var tokenFile: String { collectorSecret.file }
     var spool: String { directory + "/spool" }
 
     /// A configuration for this scene; each argument is one key's value as YAML.

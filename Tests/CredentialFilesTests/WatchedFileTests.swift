@@ -24,7 +24,7 @@ final class ChangeLog: Sendable {
     /// What the kubelet does to a Secret volume or a projected token: `token -> ..data/token`
     /// stays, `..data` is swapped to a new directory. `lstat` on the path sees no change at all.
     @Test func aKubeletDataSwapIsSeenByTheNextRead() throws {
-        var volume = try MountedVolume(named: "secret", file: "token")
+        let volume = try MountedVolume(named: "secret", file: "token")
         try volume.publish("token-1\n")
         let changes = ChangeLog()
         let token = TokenFile(path: volume.file, onChange: changes.record)
@@ -63,7 +63,7 @@ final class ChangeLog: Sendable {
     /// Nothing changed: one `stat` per use, no read, until a minute has passed (as client-go
     /// re-reads its token file) or the server refused the credential.
     @Test func anUnchangedFileIsReadAgainOnlyAfterMaxAgeOrARefusal() throws {
-        var volume = try MountedVolume(named: "secret", file: "token")
+        let volume = try MountedVolume(named: "secret", file: "token")
         try volume.publish("same\n")
         let clock = ManualClock()
         let changes = ChangeLog()
@@ -99,7 +99,7 @@ final class ChangeLog: Sendable {
 
     /// A 401 reads the file again at once and says whether it now holds another token.
     @Test func aRefusedTokenIsReadAgainAtOnce() throws {
-        var volume = try MountedVolume(named: "secret", file: "token")
+        let volume = try MountedVolume(named: "secret", file: "token")
         try volume.publish("old")
         let token = TokenFile(path: volume.file, maxAge: 3_600)
         #expect(token.token() == "old")

@@ -29,7 +29,7 @@ final class CredentialChanges: Sendable {
     @Test func aTokenRotatedByADataSwapIsSentByTheNextRequest() async throws {
         let api = try await FakeKubernetesAPI.start(behaviour: .init(token: "token-a"))
         api.apply(Self.pod())
-        var volume = try MountedVolume(named: "serviceaccount", file: "token")
+        let volume = try MountedVolume(named: "serviceaccount", file: "token")
         try volume.publish("token-a\n")
         let changes = CredentialChanges()
         let client = try KubernetesClient(
@@ -49,9 +49,9 @@ final class CredentialChanges: Sendable {
     /// (rotated between the read and the answer): the request goes again at once with it, so the
     /// caller sees no failure and waits no backoff.
     @Test func aRefusedRequestIsSentAgainAtOnceWhenTheFileHoldsANewToken() async throws {
-        let volume = Mutex(try MountedVolume(named: "serviceaccount", file: "token"))
-        try volume.withLock { try $0.publish("old\n") }
-        let path = volume.withLock { $0.file }
+        let volume = try MountedVolume(named: "serviceaccount", file: "token")
+        try volume.publish("old\n")
+        let path = volume.file
         let seen = Mutex<[String]>([])
         let rotations = Mutex(1)
         let server = try await SimpleHTTPServer.start { request in
@@ -63,7 +63,7 @@ final class CredentialChanges: Sendable {
                     defer { left = 0 }
                     return left > 0
                 }) {
-                    try? volume.withLock { try $0.publish("new\n") }
+                    try? volume.publish("new\n")
                 }
                 return .reply(status: 401, body: Array(#"{"kind":"Status","message":"token expired"}"#.utf8))
             }
@@ -79,7 +79,7 @@ final class CredentialChanges: Sendable {
 
         // A token the file still holds is refused as such: no second request, a 401 to the caller.
         seen.withLock { $0 = [] }
-        try volume.withLock { try $0.publish("stale\n") }
+        try volume.publish("stale\n")
         await #expect(throws: KubernetesAPIError.unauthorized(message: "token expired")) {
             _ = try await client.list(Pod.self)
         }
@@ -95,7 +95,7 @@ final class CredentialChanges: Sendable {
         let other = try TestCertificate.make(commonName: "some-other-ca")
         let api = try await FakeKubernetesAPI.start(behaviour: .init(token: "t"), tls: serving)
         api.apply(Self.pod())
-        var volume = try MountedVolume(named: "serviceaccount", file: "ca.crt")
+        let volume = try MountedVolume(named: "serviceaccount", file: "ca.crt")
         try volume.publish(String(decoding: other.certificatePEM, as: UTF8.self))
         let changes = CredentialChanges()
         let client = try KubernetesClient(
@@ -115,6 +115,49 @@ final class CredentialChanges: Sendable {
                 CredentialChange(credential: "kubernetes_ca", path: volume.file, usable: true),
                 CredentialChange(credential: "kubernetes_ca", path: volume.file, usable: false),
             ])
+        try await client.shutdown()
+        try await api.shutdown()
+    }
+
+    /// A client certificate and key mounted from a Secret (a kubeconfig's `client-certificate`
+    /// and `client-key` files) are read again when the Secret changes; a key that does not parse
+    /// keeps the last good pair, and says so.
+    @Test func aRotatedClientCertificateIsUsedByTheNextRequest() async throws {
+        let serving = try TestCertificate.make(commonName: "fathom-test-apiserver")
+        let api = try await FakeKubernetesAPI.start(behaviour: .init(), tls: serving)
+        api.apply(Self.pod())
+        let first = try TestCertificate.make(commonName: "fathom-agent-1")
+        let second = try TestCertificate.make(commonName: "fathom-agent-2")
+        let secret = try MountedVolume(named: "client-tls", file: "tls.crt")
+        func publish(_ pair: (certificatePEM: [UInt8], keyPEM: [UInt8])) throws {
+            try secret.publish(files: [
+                "tls.crt": String(decoding: pair.certificatePEM, as: UTF8.self),
+                "tls.key": String(decoding: pair.keyPEM, as: UTF8.self),
+            ])
+        }
+        try publish(first)
+        let changes = CredentialChanges()
+        let client = try KubernetesClient(
+            connection: ClusterConnection(
+                server: api.url, certificateAuthority: .inline(serving.certificatePEM),
+                credentials: .clientCertificate(certificate: .file(secret.file), key: .file(secret.path("tls.key")))),
+            onCredentialChange: changes.record)
+        #expect(try await client.list(Pod.self).items.count == 1)
+        try publish(second)
+        #expect(try await client.list(Pod.self).items.count == 1)
+        #expect(
+            Set(changes.all) == [
+                CredentialChange(credential: "kubernetes_client_certificate", path: secret.file, usable: true),
+                CredentialChange(credential: "kubernetes_client_key", path: secret.path("tls.key"), usable: true),
+            ])
+        try secret.publish(files: [
+            "tls.crt": String(decoding: second.certificatePEM, as: UTF8.self), "tls.key": "not a key\n",
+        ])
+        #expect(try await client.list(Pod.self).items.count == 1)
+        #expect(
+            changes.all.last
+                == CredentialChange(
+                    credential: "kubernetes_client_key", path: secret.path("tls.key"), usable: false))
         try await client.shutdown()
         try await api.shutdown()
     }

@@ -54,7 +54,7 @@ import Testing
     /// and every batch kept during the 401s arrives once.
     @Test func aTokenRotatedInASecretVolumeIsSentWithoutWaitingABackoff() async throws {
         let collector = try await FakeCollector.start()
-        var volume = try MountedVolume(named: "secret", file: "token")
+        let volume = try MountedVolume(named: "secret", file: "token")
         try volume.publish("old-token\n")
         let changed = Mutex<[String]>([])
         var settings = base.configuration(collector)
@@ -117,6 +117,21 @@ import Testing
             #expect(await uploader.currentStats.retries.isEmpty)
         }
         #expect(collector.requests.map(\.idempotencyKey) == ["inst-1", "inst-2", "inst-3", "inst-4"])
+        try await collector.shutdown()
+    }
+
+    /// A 2xx whose body stalls after its head: acknowledged, and the uploader goes on to the next
+    /// batch after a bounded wait (the HTTP client's deadline ends at the head).
+    @Test func anAcknowledgementWhoseBodyStallsDoesNotStallUploads() async throws {
+        let collector = try await FakeCollector.start(script: [.acceptWithStalledBody])
+        var settings = base.configuration(collector)
+        settings.requestTimeout = 1
+        try await base.withUploader(settings) { uploader in
+            for batch in try base.batches(3) { await uploader.enqueue(batch) }
+            #expect(await eventually { await uploader.currentStats.batchesSent == 3 })
+            #expect(await uploader.currentStats.retries.isEmpty)
+        }
+        #expect(collector.requests.map(\.idempotencyKey) == ["inst-1", "inst-2", "inst-3"])
         try await collector.shutdown()
     }
 
