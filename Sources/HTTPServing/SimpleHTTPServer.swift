@@ -32,10 +32,15 @@ public final class SimpleHTTPServer: Sendable {
         public var maxConnections: Int
         /// Connections one address may hold; past it, that address's own oldest is closed.
         public var maxConnectionsPerPeer: Int
+        /// The kernel's send buffer per connection (`SO_SNDBUF`); nil leaves the system's (which
+        /// grows to megabytes). Small, a client that does not read stalls the next write at once
+        /// instead of after megabytes of answers, and holds little of the node's memory.
+        public var sendBufferBytes: Int?
 
         public init(
             maxHeadBytes: Int, maxBodyBytes: Int, requestTimeout: Double?, idleTimeout: Double?,
-            writeTimeout: Double? = nil, maxConnections: Int, maxConnectionsPerPeer: Int = .max
+            writeTimeout: Double? = nil, maxConnections: Int, maxConnectionsPerPeer: Int = .max,
+            sendBufferBytes: Int? = nil
         ) {
             self.maxHeadBytes = maxHeadBytes
             self.maxBodyBytes = maxBodyBytes
@@ -44,6 +49,7 @@ public final class SimpleHTTPServer: Sendable {
             self.writeTimeout = writeTimeout
             self.maxConnections = maxConnections
             self.maxConnectionsPerPeer = maxConnectionsPerPeer
+            self.sendBufferBytes = sendBufferBytes
         }
 
         /// The admin server's: its requests are probes and scrapes, a few hundred bytes without a
@@ -53,7 +59,7 @@ public final class SimpleHTTPServer: Sendable {
         /// address are never the ones closed to let an attacker's connections in.
         public static let admin = Limits(
             maxHeadBytes: 16 << 10, maxBodyBytes: 64 << 10, requestTimeout: 5, idleTimeout: 30, writeTimeout: 10,
-            maxConnections: 64, maxConnectionsPerPeer: 16)
+            maxConnections: 64, maxConnectionsPerPeer: 16, sendBufferBytes: 64 << 10)
 
         /// The stand-ins': roomy enough for any test's batches and objects, no timeouts.
         public static let standIn = Limits(
@@ -129,7 +135,11 @@ public final class SimpleHTTPServer: Sendable {
             decoderLimits.maxHeaderFieldSize = limits.maxHeadBytes
             return decoderLimits
         }()
-        let channel = try await ServerBootstrap(group: group)
+        var bootstrap = ServerBootstrap(group: group)
+        if let bytes = limits.sendBufferBytes {
+            bootstrap = bootstrap.childChannelOption(.socketOption(.so_sndbuf), value: SocketOptionValue(bytes))
+        }
+        let channel = try await bootstrap
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             // Room for a burst of connections (NIO's default is 128): a full accept queue drops
             // SYNs, and a client then waits a second to try again.
