@@ -139,7 +139,8 @@ public final class SimpleHTTPServer: Sendable {
         if let bytes = limits.sendBufferBytes {
             bootstrap = bootstrap.childChannelOption(.socketOption(.so_sndbuf), value: SocketOptionValue(bytes))
         }
-        let channel = try await bootstrap
+        let channel =
+            try await bootstrap
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             // Room for a burst of connections (NIO's default is 128): a full accept queue drops
             // SYNs, and a client then waits a second to try again.
