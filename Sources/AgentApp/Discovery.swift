@@ -116,9 +116,32 @@ public final class Discovery: Sendable {
         }
     }
 
+    /// Records a resource's watch state, and tells the inventory whether the resource can be
+    /// read (a forbidden one's objects go stale: no rollout is derived from them).
     private func record(_ resource: String, _ watchState: ResourceWatchState, _ message: String?) {
-        state.withLock { $0.watches[resource] = (watchState, message) }
+        let time = now()
+        let available = ![.forbidden, .unauthorized, .notInstalled].contains(watchState)
+        let events = state.withLock { state in
+            state.watches[resource] = (watchState, message)
+            let events = state.inventory.setAvailable(resource, available, at: time)
+            state.rolloutEvents += events
+            return events
+        }
         metrics?.recordWatchState(resource: resource, state: watchState)
+        log(events)
+    }
+
+    /// Counts and logs rollout transitions.
+    private func log(_ events: [RolloutEvent]) {
+        for event in events {
+            metrics?.recordRolloutEvent(event.kind.rawValue)
+            logger.info(
+                "rollout",
+                metadata: [
+                    "k8s.workload": "\(event.workload)", "rollout.phase": "\(event.kind.rawValue)",
+                    "rollout.from": "\(event.fromRevision ?? "")", "rollout.to": "\(event.toRevision)",
+                ])
+        }
     }
 
     /// Marks the start of the shutdown: readiness goes, so the pod leaves its Service's endpoints.
@@ -303,15 +326,7 @@ public final class Discovery: Sendable {
                 state.rolloutEvents += events
                 return events
             }
-            for event in events {
-                metrics?.recordRolloutEvent(event.kind.rawValue)
-                logger.info(
-                    "rollout",
-                    metadata: [
-                        "k8s.workload": "\(event.workload)", "rollout.phase": "\(event.kind.rawValue)",
-                        "rollout.from": "\(event.fromRevision ?? "")", "rollout.to": "\(event.toRevision)",
-                    ])
-            }
+            log(events)
         }
     }
 }

@@ -43,6 +43,19 @@ public struct ClusterInventory: Sendable {
     private var tracker = RolloutTracker()
     /// Resources whose first list is complete.
     public private(set) var listedResources: Set<String> = []
+    /// Resources the agent may not watch now (forbidden, unauthorized, not installed): what the
+    /// inventory holds of them, if anything, is stale.
+    public private(set) var unavailableResources: Set<String> = []
+    /// How many times each resource came back after being unavailable: an observation made
+    /// since is made from other objects than one made before (they were stale meanwhile).
+    private var availableAgain: [String: Int] = [:]
+
+    /// What a kind's rollout observation reads: its own resource, and the one its revisions are
+    /// kept in.
+    static let observationResources: [String: (workloads: String, revisions: String)] = [
+        "Deployment": ("deployments", "replicasets"), "Rollout": ("rollouts", "replicasets"),
+        "StatefulSet": ("statefulsets", "controllerrevisions"), "DaemonSet": ("daemonsets", "controllerrevisions"),
+    ]
 
     public init(settings: InventorySettings = InventorySettings()) {
         self.settings = settings
@@ -56,8 +69,8 @@ public struct ClusterInventory: Sendable {
     public mutating func apply<Object: KubernetesObject>(
         _ deltas: [ReflectorDelta<Object>], at time: Double, listed: Bool = false
     ) -> [RolloutEvent] {
-        let watching = listedResources.contains(Object.resource.plural)
-        if listed { listedResources.insert(Object.resource.plural) }
+        let resource = Object.resource.plural
+        let watching = listedResources.contains(resource)
         var touched: Set<WorkloadRef> = []
         for delta in deltas {
             switch delta {
@@ -67,10 +80,77 @@ public struct ClusterInventory: Sendable {
                 remove(Object.self, key, &touched)
             }
         }
+        if listed && !watching {
+            // The first list: the workloads that waited for it are observed now (a first sight).
+            listedResources.insert(resource)
+            touched.formUnion(workloads(readingFrom: resource))
+        }
+        return observe(touched, at: time, created: watching)
+    }
+
+    /// Records whether the agent may watch `resource` now (its watch state: not forbidden,
+    /// unauthorized or uninstalled), and returns the rollout transitions that follow. While a
+    /// resource a rollout is read from is unavailable, its objects are stale: no transition is
+    /// derived from them (a DaemonSet's last status would complete a restart the moment its new
+    /// revision appears); once it is back, the workloads it concerns are seen afresh.
+    public mutating func setAvailable(_ resource: String, _ available: Bool, at time: Double) -> [RolloutEvent] {
+        guard available == unavailableResources.contains(resource) else { return [] }
+        if available {
+            unavailableResources.remove(resource)
+            availableAgain[resource, default: 0] += 1
+        } else {
+            unavailableResources.insert(resource)
+        }
+        return observe(workloads(readingFrom: resource), at: time, created: false)
+    }
+
+    /// A resource the inventory reads from: listed and watched.
+    private func usable(_ resource: String) -> Bool {
+        listedResources.contains(resource) && !unavailableResources.contains(resource)
+    }
+
+    /// A resource still to be listed for the first time (neither listed nor known unavailable).
+    private func pending(_ resource: String) -> Bool {
+        !listedResources.contains(resource) && !unavailableResources.contains(resource)
+    }
+
+    /// Every workload whose rollout observation reads `resource`.
+    private func workloads(readingFrom resource: String) -> Set<WorkloadRef> {
+        var refs: Set<WorkloadRef> = []
+        for (kind, reads) in Self.observationResources where reads.workloads == resource || reads.revisions == resource
+        {
+            let keys: [ObjectKey] =
+                switch kind {
+                case "Deployment": Array(deployments.keys)
+                case "Rollout": Array(rollouts.keys)
+                case "StatefulSet": Array(statefulSets.keys)
+                default: Array(daemonSets.keys)
+                }
+            for key in keys { refs.insert(WorkloadRef(kind: kind, namespace: key.namespace, name: key.name)) }
+        }
+        return refs
+    }
+
+    /// Feeds the rollout tracker the observations of `workloads` that can be made: a workload is
+    /// observed only once its own resource and the one its revisions are kept in have both
+    /// listed (or the latter is known unavailable), so whatever order the first lists complete
+    /// in, no revision is ever named from half the objects. A workload whose own resource is
+    /// unavailable keeps its last observation. Each observation names what it was made from
+    /// (the resources, and how often each came back); one made from other objects than the
+    /// last is a first sight, never a transition (`RolloutTracker`).
+    private mutating func observe(_ workloads: Set<WorkloadRef>, at time: Double, created: Bool) -> [RolloutEvent] {
         var events: [RolloutEvent] = []
-        for workload in touched.sorted() {
-            if let observation = observe(workload) {
-                events += tracker.observe(observation, of: workload, at: time, created: watching)
+        for workload in workloads.sorted() {
+            guard let reads = Self.observationResources[workload.kind], usable(reads.workloads),
+                !pending(reads.revisions)
+            else { continue }
+            let withRevisions = usable(reads.revisions)
+            let basis = Set(
+                (withRevisions ? [reads.workloads, reads.revisions] : [reads.workloads]).map {
+                    "\($0)@\(availableAgain[$0, default: 0])"
+                })
+            if let observation = observe(workload, withRevisions: withRevisions) {
+                events += tracker.observe(observation, of: workload, at: time, created: created, basis: basis)
             } else {
                 tracker.forget(workload)
             }
@@ -152,19 +232,22 @@ public struct ClusterInventory: Sendable {
         }
     }
 
-    /// The rollout observation of a workload that rolls out, nil when it is gone.
-    private func observe(_ workload: WorkloadRef) -> RolloutObservation? {
+    /// The rollout observation of a workload that rolls out, nil when it is gone. Without its
+    /// revisions' resource (unavailable) it is made from the workload object alone.
+    private func observe(_ workload: WorkloadRef, withRevisions: Bool = true) -> RolloutObservation? {
         let key = ObjectKey(namespace: workload.namespace, name: workload.name)
+        func sets(_ uid: String) -> [ReplicaSet] { withRevisions ? owned(by: uid) : [] }
+        func revisions(_ uid: String) -> [ControllerRevision] { withRevisions ? self.revisions(ownedBy: uid) : [] }
         switch workload.kind {
         case "Deployment":
             guard let deployment = deployments[key] else { return nil }
-            return .of(deployment, ownedReplicaSets: owned(by: deployment.metadata.uid))
+            return .of(deployment, ownedReplicaSets: sets(deployment.metadata.uid))
         case "StatefulSet":
-            return statefulSets[key].map { .of($0, revisions: revisions(ownedBy: $0.metadata.uid)) }
+            return statefulSets[key].map { .of($0, revisions: revisions($0.metadata.uid)) }
         case "DaemonSet":
-            return daemonSets[key].map { .of($0, revisions: revisions(ownedBy: $0.metadata.uid)) }
+            return daemonSets[key].map { .of($0, revisions: revisions($0.metadata.uid)) }
         case "Rollout":
-            return rollouts[key].map { .of($0, ownedReplicaSets: owned(by: $0.metadata.uid)) }
+            return rollouts[key].map { .of($0, ownedReplicaSets: sets($0.metadata.uid)) }
         default: return nil
         }
     }
@@ -287,8 +370,11 @@ public struct ClusterInventory: Sendable {
         func summary(_ ref: WorkloadRef, _ template: PodTemplate?, _ metadata: ObjectMeta) -> WorkloadSummary {
             var summary = WorkloadSummary(workload: ref)
             summary.images = template?.images ?? []
+            // `app.kubernetes.io/version`, else the older `version` label, on the template or the object.
+            let labels = template?.metadata?.labels ?? [:]
             summary.version =
-                template?.metadata?.labels?["app.kubernetes.io/version"] ?? metadata.label("app.kubernetes.io/version")
+                labels["app.kubernetes.io/version"] ?? metadata.label("app.kubernetes.io/version") ?? labels["version"]
+                ?? metadata.label("version")
             summary.rollout = tracker.observation(of: ref) ?? observe(ref)
             summary.rolloutState = tracker.state(of: ref)
             return summary
@@ -355,10 +441,14 @@ public struct ClusterInventory: Sendable {
             if let reason = pod.failureReason { entry.failedPodReasons[reason, default: 0] += 1 }
             if pod.meshed && pod.running {
                 entry.meshedPods += 1
-                let version = proxyVersion(of: pod) ?? "unknown"
-                entry.proxyVersions[version, default: 0] += 1
+                let version = proxyVersion(of: pod)
+                entry.proxyVersions[version ?? "unknown", default: 0] += 1
                 if let build = proxyBuilds[pod.key] { entry.proxyBuildVersions[build, default: 0] += 1 }
-                if let controlPlane, version != controlPlane { entry.outdatedProxyPods.append(pod.key.name) }
+                // A proxy of no known version (no annotation, an image by digest, not scraped by
+                // this agent) is not called outdated: nothing says it is.
+                if let controlPlane, let version, version != controlPlane {
+                    entry.outdatedProxyPods.append(pod.key.name)
+                }
             }
             summaries[ref] = entry
         }

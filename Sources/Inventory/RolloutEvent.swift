@@ -41,20 +41,32 @@ public struct RolloutEvent: Sendable, Equatable, CustomStringConvertible {
     public var at: Double
     /// When this revision's rollout was seen to start, when known.
     public var startedAt: Double?
+    /// The workload object's `resourceVersion` when the transition was seen: the object version
+    /// whose status made it.
+    public var objectVersion: String?
 
-    /// What makes this transition the same one whichever agent saw it: the workload, the kind
-    /// and the revisions, and for progress the counts, for a failure the message; never the
-    /// agent's clock. Every agent watches the same objects, so in daemonset mode a new leader
-    /// can tell the events an earlier leader reported from those it did not (`RolloutHandover`).
-    /// Sixteen hex digits of a 64-bit FNV-1a hash: stable across processes and builds.
+    /// What makes this transition this one, and the same whichever agent saw it: the workload,
+    /// the kind and the revisions (a start or a rollback happens once per pair of revisions),
+    /// and for progress, completion and failure the workload object's version whose status made
+    /// it (counts repeat within a rollout, and a lowered partition completes a revision twice;
+    /// an object version is the cluster's, the same for every agent). Never the agent's clock.
+    /// In daemonset mode a new leader so tells the events an earlier leader reported from those
+    /// it did not (`RolloutHandover`). Sixteen hex digits of a 64-bit FNV-1a hash: stable across
+    /// processes and builds.
     public var identity: String {
         var parts = [
             workload.kind, workload.namespace, workload.name, kind.rawValue, fromRevision ?? "", toRevision,
         ]
         switch kind {
-        case .progressed: parts += ["\(updatedReplicas)", "\(readyReplicas)", "\(availableReplicas)"]
-        case .failed: parts.append(message ?? "")
-        case .started, .rolledBack, .completed: break
+        case .progressed, .completed, .failed:
+            if let objectVersion {
+                parts.append(objectVersion)
+            } else if kind == .progressed {
+                parts += ["\(updatedReplicas)", "\(readyReplicas)", "\(availableReplicas)"]
+            } else if kind == .failed {
+                parts.append(message ?? "")
+            }
+        case .started, .rolledBack: break
         }
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
         for byte in parts.joined(separator: "\u{1F}").utf8 {

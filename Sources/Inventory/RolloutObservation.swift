@@ -27,11 +27,21 @@ public struct RolloutObservation: Sendable, Equatable {
     /// When the current revision's object (ReplicaSet, ControllerRevision) was created, RFC 3339:
     /// a revision older than the one it replaces was made current again (a rollback).
     public var revisionCreated: String?
+    /// The workload object's `resourceVersion`: the version whose status this observation reads
+    /// (the same for every agent that saw it, so it names a transition across a handover).
+    public var resourceVersion: String?
+    /// A StatefulSet's partition: lowering it rolls more pods without a new revision.
+    public var partition: Int?
+    /// Whether pods of an older revision are still being replaced, as the controller says it:
+    /// what tells a rollout under way from a scale-up or a replaced pod, which also leave
+    /// replicas unavailable for a while (an agent starting then must not take them for one).
+    public var replacing: Bool
 
     public init(
         revision: String, images: [String], phase: RolloutPhase, desired: Int, updated: Int, ready: Int? = nil,
         available: Int, observed: Bool = true, rolledBack: Bool = false, message: String? = nil,
-        previousRevision: String? = nil, previousImages: [String] = [], revisionCreated: String? = nil
+        previousRevision: String? = nil, previousImages: [String] = [], revisionCreated: String? = nil,
+        resourceVersion: String? = nil, partition: Int? = nil, replacing: Bool? = nil
     ) {
         self.revision = revision
         self.images = images
@@ -46,6 +56,9 @@ public struct RolloutObservation: Sendable, Equatable {
         self.previousRevision = previousRevision
         self.previousImages = previousImages
         self.revisionCreated = revisionCreated
+        self.resourceVersion = resourceVersion
+        self.partition = partition
+        self.replacing = replacing ?? (phase == .progressing || phase == .paused)
     }
 
     /// The current revision's creation in seconds since 1970, when known.
@@ -82,13 +95,24 @@ public struct RolloutObservation: Sendable, Equatable {
         }
         let current = ownedReplicaSets.first { $0.revision == revision }
         let previous = Self.previous(ownedReplicaSets, before: revision)
+        // An older ReplicaSet still asked for pods: the new one is replacing it. (A scale-up, a
+        // replaced pod or a template edited while paused leave none.) Without the ReplicaSets,
+        // the controller's Progressing condition says whether a new one is rolling out.
+        let replacing: Bool
+        if !ownedReplicaSets.isEmpty {
+            replacing = ownedReplicaSets.contains { $0.revision != revision && ($0.spec.replicas ?? 0) > 0 }
+        } else {
+            let rolling: Set<String> = ["ReplicaSetUpdated", "NewReplicaSetCreated", "FoundNewReplicaSet"]
+            replacing = deployment.condition("Progressing")?.reason.map(rolling.contains) ?? false
+        }
         return RolloutObservation(
             revision: revision, images: deployment.spec.template.images, phase: phase, desired: desired,
             updated: updated, ready: status.readyReplicas ?? 0, available: available, observed: observed,
             rolledBack: !(current?.revisionHistory.isEmpty ?? true), message: message,
             previousRevision: previous.map { String($0.number) },
             previousImages: previous?.set.spec.template?.images ?? [],
-            revisionCreated: current?.metadata.creationTimestamp)
+            revisionCreated: current?.metadata.creationTimestamp, resourceVersion: deployment.metadata.resourceVersion,
+            replacing: replacing)
     }
 
     /// The ReplicaSet of the highest revision below `revision`.
@@ -128,7 +152,10 @@ public struct RolloutObservation: Sendable, Equatable {
             phase: complete ? .complete : .progressing, desired: desired, updated: updated, ready: ready,
             available: status.availableReplicas ?? ready, observed: observed, message: message,
             previousRevision: status.currentRevision == updateRevision ? nil : number(status.currentRevision),
-            revisionCreated: current?.metadata.creationTimestamp)
+            revisionCreated: current?.metadata.creationTimestamp, resourceVersion: statefulSet.metadata.resourceVersion,
+            partition: statefulSet.spec.partition,
+            // Pods of the current revision remain to be replaced (a scale-up leaves none).
+            replacing: status.currentRevision != updateRevision)
     }
 
     /// A DaemonSet, with the ControllerRevisions it owns: its current revision is the
@@ -150,7 +177,9 @@ public struct RolloutObservation: Sendable, Equatable {
             images: daemonSet.spec.template.images, phase: complete ? .complete : .progressing, desired: desired,
             updated: updated, ready: status.numberReady ?? 0, available: available, observed: observed,
             previousRevision: previous.map { String($0.revision) },
-            revisionCreated: current?.metadata.creationTimestamp)
+            revisionCreated: current?.metadata.creationTimestamp, resourceVersion: daemonSet.metadata.resourceVersion,
+            // Nodes still run a pod of an older revision (a new node's pod is updated at once).
+            replacing: updated < desired)
     }
 
     /// An Argo Rollout, by the phase its controller reports, with the ReplicaSets it owns (an
@@ -174,6 +203,6 @@ public struct RolloutObservation: Sendable, Equatable {
             rolledBack: status.abort == true, message: phase == .failed || status.abort == true ? status.message : nil,
             previousRevision: previous.map { String($0.number) },
             previousImages: previous?.set.spec.template?.images ?? [],
-            revisionCreated: current?.metadata.creationTimestamp)
+            revisionCreated: current?.metadata.creationTimestamp, resourceVersion: rollout.metadata.resourceVersion)
     }
 }

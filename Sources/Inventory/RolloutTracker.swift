@@ -24,7 +24,13 @@ public struct RolloutState: Sendable, Equatable {
 /// elected) produces nothing either, but a rollout it shows under way is taken up where it is:
 /// its progress and completion are reported, its start is not invented. Events come only from a
 /// change between two observations: a new revision starts (or rolls back) a rollout, which then
-/// progresses and completes or fails.
+/// progresses (each time a replica count moved) and completes or fails. A StatefulSet whose
+/// partition is lowered rolls more pods under the same revision: progress, then completion again.
+///
+/// Each observation says what it was made from (its `basis`: the resources of revisions it
+/// could read). One made from something else than the last (the ControllerRevisions listed
+/// after their StatefulSets, a resource forbidden and then allowed) names revisions another way,
+/// so it is a first sight again, never a transition.
 public struct RolloutTracker: Sendable {
     struct Entry: Sendable {
         var observation: RolloutObservation
@@ -38,6 +44,11 @@ public struct RolloutTracker: Sendable {
         /// The images when the current revision was first seen: a template edit shows new images
         /// a moment before the controller assigns the new revision.
         var revisionImages: [String]
+        /// The resources the observations were made from.
+        var basis: Set<String> = []
+        /// The counts (updated, ready, available) last reported for the active rollout: progress
+        /// is reported only when one of them moved.
+        var reported: [Int]?
     }
 
     private var entries: [WorkloadRef: Entry] = [:]
@@ -63,16 +74,22 @@ public struct RolloutTracker: Sendable {
     /// says the workload appeared while the agent was watching (not in a first list), so its first
     /// revision is a rollout too.
     public mutating func observe(
-        _ now: RolloutObservation, of workload: WorkloadRef, at time: Double, created: Bool = false
+        _ now: RolloutObservation, of workload: WorkloadRef, at time: Double, created: Bool = false,
+        basis: Set<String> = []
     ) -> [RolloutEvent] {
-        guard var entry = entries[workload] ?? (created ? Self.empty(now) : nil) else {
+        let known = entries[workload].flatMap { $0.basis == basis ? $0 : nil }
+        guard var entry = known ?? (created ? Self.empty(now, basis: basis) : nil) else {
             // First sight. A rollout the controller reports under way is taken up (its progress
-            // and end will be reported, its start was not seen); anything else is at rest.
-            let underWay = now.observed && (now.phase == .progressing || now.phase == .paused) && !now.revision.isEmpty
+            // and end will be reported, its start was not seen), with where it came from and when
+            // it began as the objects show them; anything else is at rest.
+            let underWay =
+                now.observed && (now.phase == .progressing || now.phase == .paused) && now.replacing
+                && !now.revision.isEmpty
             entries[workload] = Entry(
                 observation: now, active: underWay, startedAt: underWay ? now.revisionCreatedAt : nil,
                 lastTransitionAt: nil, fromRevision: now.previousRevision, fromImages: now.previousImages,
-                revisionImages: now.images)
+                revisionImages: now.images, basis: basis,
+                reported: underWay ? [now.updated, now.ready, now.available] : nil)
             return []
         }
         let before = entry.observation
@@ -85,8 +102,10 @@ public struct RolloutTracker: Sendable {
                 workload: workload, kind: kind, fromRevision: entry.fromRevision, toRevision: now.revision,
                 fromImages: entry.fromImages, toImages: now.images, desiredReplicas: now.desired,
                 updatedReplicas: now.observed ? now.updated : 0, readyReplicas: now.ready,
-                availableReplicas: now.available, message: now.message, at: time, startedAt: entry.startedAt)
+                availableReplicas: now.available, message: now.message, at: time, startedAt: entry.startedAt,
+                objectVersion: now.resourceVersion)
         }
+        let counts = [now.observed ? now.updated : 0, now.ready, now.available]
         // A Deployment may show its new revision annotation a moment after the new generation: an
         // empty revision is not a new one.
         if now.revision != before.revision && !now.revision.isEmpty {
@@ -100,7 +119,17 @@ public struct RolloutTracker: Sendable {
             let older =
                 now.revisionCreated.map { created in before.revisionCreated.map { created < $0 } ?? false } ?? false
             events.append(event(now.rolledBack || older ? .rolledBack : .started))
+            entry.reported = counts
             if now.phase == .failed { events.append(event(.failed)) }
+        } else if !entry.active, (now.partition ?? 0) < (before.partition ?? 0) {
+            // A StatefulSet's partition lowered: the pods above it roll to the same revision. Its
+            // progress is reported once the controller has observed the new spec.
+            entry.active = true
+            entry.reported = nil
+            if now.observed {
+                events.append(event(.progressed))
+                entry.reported = counts
+            }
         } else if entry.active {
             if !before.rolledBack && now.rolledBack {
                 // An Argo Rollout aborted mid-canary: back to stable under the same revision.
@@ -108,11 +137,9 @@ public struct RolloutTracker: Sendable {
             }
             if now.phase == .failed && before.phase != .failed {
                 events.append(event(.failed))
-            } else if now.phase != .complete && now.observed
-                && (now.updated != before.updated || now.ready != before.ready || now.available != before.available
-                    || !before.observed)
-            {
+            } else if now.phase != .complete && now.observed && counts != entry.reported {
                 events.append(event(.progressed))
+                entry.reported = counts
             }
         }
         if entry.active && now.phase == .complete {
@@ -125,12 +152,12 @@ public struct RolloutTracker: Sendable {
     }
 
     /// The state before a workload that was just created.
-    private static func empty(_ now: RolloutObservation) -> Entry {
+    private static func empty(_ now: RolloutObservation, basis: Set<String>) -> Entry {
         let nothing = RolloutObservation(
             revision: "", images: [], phase: .progressing, desired: now.desired, updated: 0, available: 0)
         return Entry(
             observation: nothing, active: false, startedAt: nil, lastTransitionAt: nil, fromRevision: nil,
-            fromImages: [], revisionImages: [])
+            fromImages: [], revisionImages: [], basis: basis)
     }
 
     public mutating func forget(_ workload: WorkloadRef) {

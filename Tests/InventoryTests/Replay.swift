@@ -26,7 +26,7 @@ struct Replay {
 
     /// What a new agent does with a resource: list what exists now.
     protocol Relisting: AnyObject {
-        func relist(into inventory: inout ClusterInventory, at time: Double)
+        func relist(into inventory: inout ClusterInventory, at time: Double) -> [RolloutEvent]
     }
 
     /// A resource's reflector state and its objects as they are now, kept across its steps.
@@ -34,65 +34,103 @@ struct Replay {
         var state = ReflectorState<Object>()
         var objects: [ObjectKey: Object] = [:]
 
-        func relist(into inventory: inout ClusterInventory, at time: Double) {
+        func relist(into inventory: inout ClusterInventory, at time: Double) -> [RolloutEvent] {
             state = ReflectorState<Object>()
             state.beginList()
             var deltas = state.addListPage(objects.values.sorted { $0.metadata.key < $1.metadata.key })
             deltas += state.finishList(resourceVersion: "")
-            _ = inventory.apply(deltas, at: time, listed: true)
+            return inventory.apply(deltas, at: time, listed: true)
         }
     }
 
-    static func run(_ scenario: String, through seconds: Double = .infinity) throws -> Replay {
-        var replay = Replay()
+    /// A recording, decoded once: each resource's first list (to apply in any order) and the
+    /// watch steps of all resources in the order the API server made them.
+    struct Recording {
+        /// Each list applied returns the events it caused, as discovery keeps them: none, unless
+        /// a list completing after another names a revision anew.
+        var lists: [(resource: String, apply: (inout ClusterInventory) -> [RolloutEvent])] = []
+        var steps: [Step] = []
         var boxes: [any Relisting] = []
-        let steps = try load(scenario, into: &replay.inventory, boxes: &boxes)
-        for step in steps where step.seconds <= seconds {
+    }
+
+    /// The order the first lists complete in when none is given.
+    static let canonicalOrder = resources.map { $0.resource.plural }
+
+    /// The recording played from its start; its first lists complete in `order` (resource
+    /// plurals; the agent lists them concurrently, so any order happens).
+    static func run(_ scenario: String, through seconds: Double = .infinity, order: [String]? = nil) throws -> Replay {
+        try run(try load(scenario), through: seconds, order: order)
+    }
+
+    static func run(_ recording: Recording, through seconds: Double = .infinity, order: [String]? = nil) -> Replay {
+        var replay = Replay()
+        for list in ordered(recording.lists, order) { replay.events += list.apply(&replay.inventory) }
+        for step in recording.steps where step.seconds <= seconds {
             replay.events += step.apply(&replay.inventory, step.seconds)
         }
         return replay
     }
 
     /// The recording as an agent started at `restart` sees it: it lists what exists then (into a
-    /// new inventory), then follows the rest. Returns only the new agent's events.
-    static func resumed(_ scenario: String, restartAt restart: Double) throws -> Replay {
+    /// new inventory, the lists completing in `order`), then follows the rest. Returns only the
+    /// new agent's events.
+    static func resumed(_ scenario: String, restartAt restart: Double, order: [String]? = nil) throws -> Replay {
+        try resumed(try load(scenario), restartAt: restart, order: order)
+    }
+
+    static func resumed(_ recording: Recording, restartAt restart: Double, order: [String]? = nil) -> Replay {
         var first = ClusterInventory()
-        var boxes: [any Relisting] = []
-        let steps = try load(scenario, into: &first, boxes: &boxes)
-        for step in steps where step.seconds <= restart { _ = step.apply(&first, step.seconds) }
+        for list in recording.lists { _ = list.apply(&first) }
+        for step in recording.steps where step.seconds <= restart { _ = step.apply(&first, step.seconds) }
         var replay = Replay()
-        for box in boxes { box.relist(into: &replay.inventory, at: restart) }
-        for step in steps where step.seconds > restart {
+        let boxes = Dictionary(uniqueKeysWithValues: zip(recording.lists.map(\.resource), recording.boxes))
+        for resource in order ?? canonicalOrder {
+            replay.events += boxes[resource]?.relist(into: &replay.inventory, at: restart) ?? []
+        }
+        for step in recording.steps where step.seconds > restart {
             replay.events += step.apply(&replay.inventory, step.seconds)
         }
         return replay
     }
 
-    private static func load(
-        _ scenario: String, into inventory: inout ClusterInventory, boxes: inout [any Relisting]
-    ) throws -> [Step] {
-        var steps: [Step] = []
-        for resource in resources {
-            steps += try load(resource, scenario, into: &inventory, boxes: &boxes)
-        }
-        return steps.sorted { $0.resourceVersion < $1.resourceVersion }
+    private static func ordered<Element>(_ lists: [(resource: String, apply: Element)], _ order: [String]?) -> [(
+        resource: String, apply: Element
+    )] {
+        guard let order else { return lists }
+        return order.compactMap { resource in lists.first { $0.resource == resource } }
     }
 
-    /// Lists the resource into the inventory and returns its watch lines as steps.
+    static func load(_ scenario: String) throws -> Recording {
+        var recording = Recording()
+        for resource in resources {
+            try load(resource, scenario, into: &recording)
+        }
+        recording.steps.sort { $0.resourceVersion < $1.resourceVersion }
+        return recording
+    }
+
+    /// Decodes the resource's list and its watch lines as steps.
     private static func load<Object: KubernetesObject>(
-        _ type: Object.Type, _ scenario: String, into inventory: inout ClusterInventory,
-        boxes: inout [any Relisting]
-    ) throws -> [Step] {
+        _ type: Object.Type, _ scenario: String, into recording: inout Recording
+    ) throws {
         let stream = try KubernetesRecordings.stream(scenario, Object.resource.plural)
         let list = try JSONDecoder().decode(ObjectList<Object>.self, from: stream.list)
         let reflected = Reflected<Object>()
-        boxes.append(reflected)
-        for item in list.items { reflected.objects[item.metadata.key] = item }
-        reflected.state.beginList()
-        var deltas = reflected.state.addListPage(list.items)
-        deltas += reflected.state.finishList(resourceVersion: list.resourceVersion)
-        _ = inventory.apply(deltas, at: 0, listed: true)
-        return try stream.events.map { line, seconds in
+        recording.boxes.append(reflected)
+        recording.lists.append(
+            (
+                Object.resource.plural,
+                { inventory in
+                    // A run starts from the list: the reflector as new, the objects as listed.
+                    reflected.state = ReflectorState<Object>()
+                    reflected.objects = Dictionary(uniqueKeysWithValues: list.items.map { ($0.metadata.key, $0) })
+                    reflected.state.beginList()
+                    var deltas = reflected.state.addListPage(list.items)
+                    deltas += reflected.state.finishList(resourceVersion: list.resourceVersion)
+                    return inventory.apply(deltas, at: 0, listed: true)
+                }
+            ))
+        recording.steps += try stream.events.map { line, seconds in
             let event = try JSONDecoder().decode(WatchEvent<Object>.self, from: line)
             let version: String?
             switch event {

@@ -143,7 +143,10 @@ struct RolloutHandoverTests {
         event.at = 99
         event.startedAt = 50
         #expect(event.identity == identity)
-        event.availableReplicas = 2
+        // Progress is named by the object version whose status made it: the same counts seen
+        // again later are another transition.
+        #expect(event.objectVersion != nil)
+        event.objectVersion = "999999"
         #expect(event.identity != identity)
         // A start is the same start whatever the counts when it was seen.
         var started = event

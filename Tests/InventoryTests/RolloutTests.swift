@@ -135,6 +135,7 @@ struct RolloutTests {
     @Test("a Deployment created while watching rolls out its first revision")
     func createdWhileWatching() {
         var script = RolloutScript()
+        script.events += script.inventory.apply([] as [ReflectorDelta<ReplicaSet>], at: 0, listed: true)
         script.events += script.inventory.apply([] as [ReflectorDelta<Deployment>], at: 0, listed: true)
         script.deployment(
             Build.deployment(
@@ -151,7 +152,8 @@ struct RolloutTests {
     @Test("a StatefulSet rolls from currentRevision to updateRevision")
     func statefulSet() {
         var inventory = ClusterInventory()
-        var events: [RolloutEvent] = []
+        // Listed, with none: the stand-in names are the revisions.
+        var events = inventory.apply([] as [ReflectorDelta<ControllerRevision>], at: 0, listed: true)
         func apply(
             _ generation: Int64, _ observed: Int64, current: String, update: String, updated: Int, ready: Int,
             image: String
@@ -178,7 +180,7 @@ struct RolloutTests {
     @Test("an Argo Rollout: a canary that degrades fails, an abort rolls back")
     func argoRollout() {
         var inventory = ClusterInventory()
-        var events: [RolloutEvent] = []
+        var events = inventory.apply([] as [ReflectorDelta<ReplicaSet>], at: 0, listed: true)
         func apply(revision: String, phase: String, updated: Int, abort: Bool = false, image: String) {
             let rollout = ArgoRollout(
                 metadata: ObjectMeta(
