@@ -744,8 +744,11 @@ public nonisolated struct Fathom_Agent_V1_RolloutEvent: Sendable {
 
   public var replicasAvailable: Int32 = 0
 
-  /// The transition's identity, the same whichever agent saw it (16 hex digits): in daemonset
-  /// mode, a receiver may drop an event whose id it had from another leader moments before.
+  /// The transition's identity, the same whichever agent saw it (16 hex digits), and no other
+  /// transition's: made from the workload, the phase and the revisions, and for progress,
+  /// completion and failure the resourceVersion of the workload object whose status made it. In
+  /// daemonset mode, a receiver may drop an event whose id it had from another leader moments
+  /// before.
   public var id: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
@@ -757,7 +760,8 @@ public nonisolated struct Fathom_Agent_V1_RolloutEvent: Sendable {
     /// The template changed: a new revision is being rolled out.
     case started // = 1
 
-    /// More replicas of the new revision are updated or available.
+    /// A replica count of the new revision moved (updated, ready or available); also after a
+    /// StatefulSet's partition is lowered, which rolls more pods under the same revision.
     case progressing // = 2
 
     /// All replicas updated and available, observed generation current.
