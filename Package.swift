@@ -66,12 +66,22 @@ let package = Package(
         .target(name: "GzipCodec", dependencies: ["CZlib"]),
         // A token read from a mounted file and read again when the file changes (Secrets rotate).
         .target(name: "CredentialFiles"),
+        // Small synchronisation points between tasks: a one-shot signal, a doorbell.
+        .target(name: "AsyncSignals"),
+        // The one classifier of transport failures (refused, reset, timeout, tls, dns) by error type.
+        .target(
+            name: "TransportErrors",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ]
+        ),
         // Kubernetes API: in-cluster and kubeconfig connections, LIST and streaming WATCH,
         // reflectors (list, watch, bookmarks, 410, re-list), the Lease elector.
         .target(
             name: "KubernetesAPI",
             dependencies: [
-                "KubernetesModels", "CredentialFiles", httpClient, logging,
+                "KubernetesModels", "CredentialFiles", "AsyncSignals", httpClient, logging,
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"), .product(name: "Yams", package: "Yams"),
             ]
@@ -81,6 +91,7 @@ let package = Package(
             name: "Reporting",
             dependencies: [
                 "GzipCodec", "ReportProtos", "RouteAggregation", "FathomModel", "CredentialFiles", "Inventory",
+                "AsyncSignals", "TransportErrors",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"), httpClient, logging,
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
@@ -88,7 +99,7 @@ let package = Package(
         // One scrape loop per meshed pod: HTTP fetch with timeout, size cap and gzip; decoding.
         .target(
             name: "Scraping",
-            dependencies: ["LinkerdMetrics", "FathomModel", "RouteAggregation", "GzipCodec", logging] + nio
+            dependencies: ["LinkerdMetrics", "FathomModel", "GzipCodec", "TransportErrors", logging] + nio
         ),
         // A minimal HTTP/1.1 server (SwiftNIO) for the admin endpoints and the local stand-ins.
         .target(
@@ -111,7 +122,7 @@ let package = Package(
             dependencies: [
                 "PrometheusText", "LinkerdMetrics", "RouteAggregation", "FathomModel", "Reporting", "ReportProtos",
                 "Scraping", "AgentConfiguration", "HTTPServing", "KubernetesModels", "KubernetesAPI", "Inventory",
-                "CredentialFiles", "HeapRelease", httpClient, logging,
+                "CredentialFiles", "HeapRelease", "TransportErrors", httpClient, logging,
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ] + nio
@@ -182,7 +193,7 @@ let package = Package(
             name: "ScrapingTests",
             dependencies: [
                 "Scraping", "LocalServers", "ProxySimulation", "FathomModel", "RouteAggregation", "GzipCodec",
-                "HTTPServing", httpClient, logging,
+                "HTTPServing", "AgentTestSupport", httpClient, logging,
             ]
         ),
         .testTarget(
@@ -208,7 +219,8 @@ let package = Package(
             name: "AgentProcessTests",
             dependencies: [
                 "AgentApp", "AgentConfiguration", "LocalServers", "ProxySimulation", "Reporting", "ReportProtos",
-                "KubernetesModels", "AgentTestSupport", "PrometheusText", "GzipCodec", "HTTPServing", httpClient,
+                "KubernetesModels", "AgentTestSupport", "PrometheusText", "GzipCodec", "HTTPServing", "FathomModel",
+                "RouteAggregation", httpClient,
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
@@ -247,3 +259,9 @@ let package = Package(
         ),
     ]
 )
+
+// The project's own code builds without a warning: in Sources every warning is an error (tests,
+// and the packages the project depends on, are left as they are).
+for target in package.targets where target.type == .regular || target.type == .executable {
+    target.swiftSettings = (target.swiftSettings ?? []) + [.unsafeFlags(["-warnings-as-errors"])]
+}

@@ -7,6 +7,7 @@ import KubernetesModels
 import NIOCore
 import NIOPosix
 import Scraping
+import TransportErrors
 
 /// The part of `fathom-agent check` that talks to the outside: the Kubernetes API (reached, and
 /// every permission the agent needs on each row of `WatchedResource.all`, tried the way the agent
@@ -233,7 +234,7 @@ public enum ConnectivityCheck {
             try? await channel.close()
             return nil
         } catch {
-            switch ScrapeFailure(transportError: error) {
+            switch TransportFailure(error) {
             case .refused: return "connection refused at \(host):\(port)"
             case .timeout: return "no answer from \(host):\(port) within 5 s"
             default: return "\(error)"

@@ -1,3 +1,4 @@
+import AsyncSignals
 import Foundation
 import KubernetesModels
 import Logging
@@ -14,6 +15,10 @@ public final class LeaseElector: Sendable {
     private let stopped = Mutex(false)
     /// True while a round (read, decide, write) is in flight; release waits for it to end.
     private let inRound = Mutex(false)
+    /// Rung by `publish(note:)`: the campaign writes the note now, not after its retry period.
+    private let noteSet = Doorbell()
+    /// Rung when a round ends, for a release waiting on one in flight.
+    private let roundEnded = Doorbell()
 
     public init(
         client: KubernetesClient, settings: LeaderElectionSettings, logger: Logger,
@@ -43,9 +48,9 @@ public final class LeaseElector: Sendable {
         return state.withLock { ($0.isLeader(at: time), $0.term, $0.inheritedNote) }
     }
 
-    /// Sets the note this leader leaves in the Lease for its successor, written at once (off
-    /// the caller's task: a slow API server does not hold up a window) and with every renewal
-    /// and the release after it.
+    /// Sets the note this leader leaves in the Lease for its successor, written at once by the
+    /// campaign's loop (not on the caller's task: a slow API server does not hold up a window)
+    /// and with every renewal and the release after it.
     public func publish(note: String) {
         let time = now()
         let changed = state.withLock { state -> Bool in
@@ -53,8 +58,7 @@ public final class LeaseElector: Sendable {
             state.note = note
             return true
         }
-        guard changed else { return }
-        Task { [self] in _ = await round() }
+        if changed { noteSet.ring() }
     }
 
     /// Tries to acquire or renew every retry period until cancelled or released.
@@ -76,9 +80,8 @@ public final class LeaseElector: Sendable {
                 continue
             }
             noteRetried = false
-            do {
-                try await Task.sleep(for: .milliseconds(Int64(settings.retryPeriodSeconds * 1_000)))
-            } catch { break }
+            // The retry period, or less when a note is set meanwhile.
+            await noteSet.wait(upTo: settings.retryPeriodSeconds)
         }
     }
 
@@ -98,7 +101,10 @@ public final class LeaseElector: Sendable {
         case .busy: return true
         case .go: break
         }
-        defer { inRound.withLock { $0 = false } }
+        defer {
+            inRound.withLock { $0 = false }
+            roundEnded.ring()
+        }
         do {
             let current = try await client.get(Lease.self, namespace: settings.namespace, name: settings.leaseName)
             let action = state.withLock { $0.decide(current: current, now: now()) }
@@ -125,9 +131,12 @@ public final class LeaseElector: Sendable {
     /// at once (called on shutdown, before the elector's task is cancelled).
     public func release() async {
         stopped.withLock { $0 = true }
-        // A renewal in flight would otherwise land after the release and keep the lease.
-        for _ in 0..<500 where inRound.withLock({ $0 }) {
-            try? await Task.sleep(for: .milliseconds(10))
+        // A renewal in flight would otherwise land after the release and keep the lease. (Its
+        // requests time out within 10 s; past 5 s the release goes ahead.)
+        let deadline = ContinuousClock.now + .seconds(5)
+        while inRound.withLock({ $0 }), ContinuousClock.now < deadline {
+            // A ring left from an earlier round returns at once; the loop asks again.
+            await roundEnded.wait(upTo: 0.5)
         }
         let settings = self.settings
         do {

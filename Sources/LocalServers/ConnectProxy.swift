@@ -142,8 +142,9 @@ private final class ConnectRequestHandler: ChannelInboundHandler, @unchecked Sen
 
     private func answer(_ context: ChannelHandlerContext, _ status: String, close: Bool) {
         let bytes = Array("HTTP/1.1 \(status)\r\nContent-Length: 0\r\n\r\n".utf8)
+        let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
         context.writeAndFlush(wrapOutboundOut(ByteBuffer(bytes: bytes))).whenComplete { _ in
-            if close { context.close(promise: nil) }
+            if close { bound.value.close(promise: nil) }
         }
     }
 

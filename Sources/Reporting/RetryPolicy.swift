@@ -27,7 +27,7 @@ public struct RetryPolicy: Sendable, Equatable {
     /// Every reason a retry is counted under: the statuses' and the transport errors' (bounded).
     public static let retryReasons = [
         "throttled", "http_4xx", "http_5xx", "redirect", "unauthorized", "forbidden", "refused", "reset", "timeout",
-        "tls", "other",
+        "tls", "dns", "other",
     ]
 
     /// Every reason a batch is dropped under, by the policy or by the uploader's bounds.
@@ -39,7 +39,8 @@ public struct RetryPolicy: Sendable, Equatable {
     /// How one attempt ended.
     public enum Outcome: Sendable, Equatable {
         case status(Int, retryAfter: Double?)
-        /// The request did not get a response; `reason` is a bounded label (refused, reset, timeout, tls, other).
+        /// The request did not get a response; `reason` is a bounded label (refused, reset, timeout, tls, dns,
+        /// other).
         case transportError(reason: String)
     }
 

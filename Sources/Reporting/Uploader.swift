@@ -1,5 +1,8 @@
 import AsyncHTTPClient
+import AsyncSignals
+import TransportErrors
 import CredentialFiles
+import FathomModel
 import Foundation
 import Logging
 import NIOCore
@@ -310,7 +313,7 @@ public actor Uploader {
     private func pause(_ delay: Double) async {
         let sleep = self.sleep
         if let deadline = drainDeadline.withLock({ $0 }) {
-            let left = Self.seconds(deadline - ContinuousClock.now)
+            let left = (deadline - ContinuousClock.now).inSeconds
             let wait = min(delay, left - min(configuration.requestTimeout, left / 2))
             if wait > 0 { try? await sleep(wait) }
             return
@@ -327,14 +330,11 @@ public actor Uploader {
     /// A request's time limit: the configured one, or what is left of a drain (at least half a second).
     private func requestTimeout(before deadline: ContinuousClock.Instant?) -> Double {
         guard let deadline else { return configuration.requestTimeout }
-        return min(configuration.requestTimeout, max(0.5, Self.seconds(deadline - ContinuousClock.now)))
+        return min(configuration.requestTimeout, max(0.5, (deadline - ContinuousClock.now).inSeconds))
     }
 
     private static let cancelled = "cancelled"
 
-    static func seconds(_ duration: Duration) -> Double {
-        Double(duration.components.seconds) + Double(duration.components.attoseconds) * 1e-18
-    }
 
     /// Whether the last spool write failed (so the failure is logged once, and the recovery).
     private var spoolFailing = false
@@ -359,7 +359,7 @@ public actor Uploader {
             // (and spool) for the next start, and nothing is counted or logged.
             return .retry(delay: 0, reason: Self.cancelled)
         }
-        let failingFor = attempts[batch.idempotencyKey].map { Self.seconds(ContinuousClock.now - $0.first) } ?? 0
+        let failingFor = attempts[batch.idempotencyKey].map { (ContinuousClock.now - $0.first).inSeconds } ?? 0
         var decision = configuration.retry.decide(
             reply.outcome, attempt: attempt, failingFor: failingFor, random: &random)
         defer { observe(currentStats) }
@@ -372,7 +372,7 @@ public actor Uploader {
             finish(batch)
             stats.batchesSent += 1
             stats.bytesSent += batch.body.count
-            stats.recentUploadSeconds.append(Self.seconds(ContinuousClock.now - started))
+            stats.recentUploadSeconds.append((ContinuousClock.now - started).inSeconds)
             if stats.recentUploadSeconds.count > 64 { stats.recentUploadSeconds.removeFirst() }
             if let since = failingSince {
                 logger.info("Collector reachable again", metadata: ["retries": "\(since)"])
@@ -544,7 +544,8 @@ public actor Uploader {
         }
     }
 
-    /// A bounded label for a failed request.
+    /// A bounded label for a failed request: AsyncHTTPClient's own timeouts and closes, else
+    /// what the underlying error's type says (`TransportFailure`).
     static func transportReason(_ error: any Error) -> String {
         if let error = error as? HTTPClientError {
             switch error {
@@ -557,11 +558,6 @@ public actor Uploader {
                 break
             }
         }
-        let text = String(describing: error).lowercased()
-        if text.contains("refused") { return "refused" }
-        if text.contains("reset") || text.contains("eof") || text.contains("closed") { return "reset" }
-        if text.contains("timeout") || text.contains("timed out") { return "timeout" }
-        if text.contains("ssl") || text.contains("tls") || text.contains("certificate") { return "tls" }
-        return "other"
+        return TransportFailure(error).rawValue
     }
 }

@@ -14,13 +14,3 @@ public struct RouteKey: Hashable, Sendable {
         self.isOverflow = isOverflow
     }
 }
-
-/// Identifies one proxy (one pod's linkerd-proxy) to the aggregator: the agent uses
-/// `namespace/pod`.
-public struct ProxyID: Hashable, Sendable, CustomStringConvertible {
-    public var rawValue: String
-
-    public init(_ rawValue: String) { self.rawValue = rawValue }
-
-    public var description: String { rawValue }
-}

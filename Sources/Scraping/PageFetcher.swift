@@ -1,12 +1,7 @@
 import GzipCodec
 import NIOCore
 import NIOPosix
-
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import TransportErrors
 
 /// Fetches proxy pages over HTTP: `Accept-Encoding: gzip`, a timeout, and a size cap applied
 /// both to the bytes on the wire and to the decompressed page. Each scrape loop keeps one
@@ -89,47 +84,15 @@ public struct PageFetcher: Sendable {
 }
 
 extension ScrapeFailure {
-    /// The bounded reason for a transport error from SwiftNIO: connecting (one address or
-    /// several), reading or writing.
+    /// The bounded reason for a transport error from SwiftNIO (connecting to one address or
+    /// several, reading or writing), by its type (`TransportFailure`); a proxy's admin port
+    /// speaks plain HTTP to an IP address, so TLS and DNS failures are `other`.
     public init(transportError error: any Error) {
-        if let error = error as? ChannelError, case .connectTimeout = error {
-            self = .timeout
-            return
-        }
-        if let error = error as? NIOConnectionError {
-            let errors = error.connectionErrors.map(\.error)
-            if errors.contains(where: { ($0 as? IOError)?.errnoCode == ECONNREFUSED }) {
-                self = .refused
-                return
-            }
-            if errors.isEmpty, error.dnsAError != nil || error.dnsAAAAError != nil {
-                self = .other
-                return
-            }
-        }
-        if let error = error as? IOError {
-            switch error.errnoCode {
-            case ECONNREFUSED:
-                self = .refused
-                return
-            case ECONNRESET, EPIPE:
-                self = .reset
-                return
-            case ETIMEDOUT:
-                self = .timeout
-                return
-            default: break
-            }
-        }
-        let text = String(describing: error).lowercased()
-        if text.contains("refused") {
-            self = .refused
-        } else if text.contains("timeout") || text.contains("timed out") {
-            self = .timeout
-        } else if text.contains("reset") || text.contains("eof") || text.contains("closed") {
-            self = .reset
-        } else {
-            self = .other
+        switch TransportFailure(error) {
+        case .refused: self = .refused
+        case .reset: self = .reset
+        case .timeout: self = .timeout
+        case .tls, .dns, .other: self = .other
         }
     }
 }

@@ -222,7 +222,7 @@ public actor ScrapeManager {
             on: connection, timeout: timeout, maxBytes: maxBytes, allowance: allowance)
         guard !Task.isCancelled else { return nil }
         let event = Self.event(
-            for: fetched, of: target, seconds: Self.seconds(clock.now - started), decoder: &decoder, logger: logger)
+            for: fetched, of: target, seconds: (clock.now - started).inSeconds, decoder: &decoder, logger: logger)
         return (event, allowance.neededBytes)
     }
 
@@ -243,7 +243,4 @@ public actor ScrapeManager {
         }
     }
 
-    static func seconds(_ duration: Duration) -> Double {
-        Double(duration.components.seconds) + Double(duration.components.attoseconds) * 1e-18
-    }
 }

@@ -1,5 +1,4 @@
 import FathomModel
-import RouteAggregation
 
 /// A meshed pod's linkerd-proxy to scrape.
 public struct ScrapeTarget: Hashable, Sendable {

@@ -120,27 +120,35 @@ func measureAgentFleet(proxies: Int, pagePath: String, pageBytes: Int, windows: 
         FileHandle.standardError.write(Data("the agent cannot start: \(error)\n".utf8))
         exit(1)
     }
-    let running = Task { try await agent.run() }
     // Where the peak comes from: the largest heap in use, and when, sampled as it runs.
     var largestHeap = (bytes: 0, resident: 0, second: 0.0)
-    while marks.withLock({ $0.count }) < windows + 1 {
-        try? await Task.sleep(for: .milliseconds(200))
-        let heap = heapInUse()
-        if heap > largestHeap.bytes {
-            largestHeap = (heap, residentBytes(), Date().timeIntervalSince1970 - started)
+    var peak = 0
+    do {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await agent.run() }
+            while marks.withLock({ $0.count }) < windows + 1 {
+                try? await Task.sleep(for: .milliseconds(200))
+                let heap = heapInUse()
+                if heap > largestHeap.bytes {
+                    largestHeap = (heap, residentBytes(), Date().timeIntervalSince1970 - started)
+                }
+                if Date().timeIntervalSince1970 - started > window * Double(windows + 4) {
+                    FileHandle.standardError.write(Data("the agent did not close its windows in time\n".utf8))
+                    exit(1)
+                }
+            }
+            peak = peakResidentBytes()
+            await agent.shutdown()
+            try await group.waitForAll()
         }
-        if Date().timeIntervalSince1970 - started > window * Double(windows + 4) {
-            FileHandle.standardError.write(Data("the agent did not close its windows in time\n".utf8))
-            exit(1)
-        }
+    } catch {
+        FileHandle.standardError.write(Data("the agent stopped on an error: \(error)\n".utf8))
+        exit(1)
     }
-    let peak = peakResidentBytes()
     FileHandle.standardError.write(
         Data(
             ("largest heap in use \(largestHeap.bytes / 1_000_000) MB at \(Int(largestHeap.second)) s "
                 + "(RSS then \(largestHeap.resident / 1_000_000) MB)\n").utf8))
-    await agent.shutdown()
-    _ = await running.result
 
     // The first window holds every proxy's first page, where each series is parsed in full;
     // steady state is what follows.

@@ -4,6 +4,7 @@
 // resident memory and heap that costs. The server lives in its own process so its objects are not
 // counted.
 import AllocationCounter
+import FathomModel
 import Foundation
 import Inventory
 import KubernetesAPI
@@ -197,7 +198,7 @@ func measureInventory(pods podCount: Int, watchSeconds: Int) async {
             group.addTask { try await follow(Deployment.self, client, logger, hooks, shared) }
             while shared.synced.withLock({ $0 }) < 3 { try await Task.sleep(for: .milliseconds(20)) }
             let elapsed = clock.now - started
-            syncSeconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+            syncSeconds = elapsed.inSeconds
             residentAtSync = residentBytes()
             try await Task.sleep(for: .seconds(watchSeconds))
             group.cancelAll()

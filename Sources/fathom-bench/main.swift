@@ -114,7 +114,7 @@ func measure(seconds target: Double, _ body: (Int) -> Void) -> Measurement {
             roundIterations += 1
             elapsed = clock.now - start
         } while elapsed < .seconds(target / 5) || roundIterations < 3
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+        let seconds = elapsed.inSeconds
         let round = Measurement(iterations: roundIterations, seconds: seconds)
         if let current = best, Double(current.iterations) / current.seconds >= Double(roundIterations) / seconds {
             continue
@@ -274,7 +274,7 @@ func runFleet(_ workload: Workload, proxies: Int, cycles: Int) {
         sink += Double(window.routes.count)
         lastWindow = window
         let elapsed = clock.now - started
-        cycleSeconds.append(Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18)
+        cycleSeconds.append(elapsed.inSeconds)
     }
     // The first cycle numbers every series; steady state is what runs every interval.
     let steady = cycleSeconds.dropFirst().sorted()

@@ -1,3 +1,4 @@
+import FathomModel
 import Foundation
 import Synchronization
 
@@ -40,8 +41,7 @@ enum AdminAttack: Sendable {
             while !stop.isSet {
                 let started = ContinuousClock.now
                 let status = Self.probe(port: port)
-                let elapsed = ContinuousClock.now - started
-                let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+                let seconds = (ContinuousClock.now - started).inSeconds
                 let rss = resident() ?? 0
                 outcome.withLock {
                     $0.probes.append((status, seconds))

@@ -100,4 +100,27 @@ import Testing
         // The demo is its own executable, built from the agent's own service graph.
         #expect(Self.closure(of: "fathom-demo", in: targets).targets.isSuperset(of: ["AgentApp", "LocalServers"]))
     }
+
+    /// Every task the code starts is a child of a task group or a service, so cancellation and
+    /// shutdown reach it: no `Task {` or `Task.detached` anywhere in Sources (comments aside).
+    @Test func sourcesStartNoUnstructuredTask() throws {
+        let sources = Self.packageRoot.appendingPathComponent("Sources")
+        let files = try #require(FileManager.default.enumerator(atPath: sources.path)).compactMap { $0 as? String }
+            .filter { $0.hasSuffix(".swift") }
+        #expect(files.count > 50)
+        // `Task {`, `Task(priority:)`, `Task.detached`, but not `addTask {` or `scheduleTask(`.
+        let unstructured = try NSRegularExpression(pattern: #"(?<![A-Za-z0-9_.])Task\s*(\{|\(|\.detached)"#)
+        var found: [String] = []
+        for file in files {
+            let text = try String(contentsOf: sources.appendingPathComponent(file), encoding: .utf8)
+            for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+                let code = String(line.split(separator: "//", maxSplits: 1, omittingEmptySubsequences: false).first ?? "")
+                let range = NSRange(code.startIndex..., in: code)
+                if unstructured.firstMatch(in: code, range: range) != nil {
+                    found.append("\(file):\(number + 1): \(line.trimmingCharacters(in: .whitespaces))")
+                }
+            }
+        }
+        #expect(found.isEmpty, "unstructured tasks: \(found)")
+    }
 }

@@ -59,7 +59,7 @@ struct Replay {
     /// The recording played from its start; its first lists complete in `order` (resource
     /// plurals; the agent lists them concurrently, so any order happens).
     static func run(_ scenario: String, through seconds: Double = .infinity, order: [String]? = nil) throws -> Replay {
-        try run(try load(scenario), through: seconds, order: order)
+        run(try load(scenario), through: seconds, order: order)
     }
 
     static func run(_ recording: Recording, through seconds: Double = .infinity, order: [String]? = nil) -> Replay {
@@ -75,7 +75,7 @@ struct Replay {
     /// new inventory, the lists completing in `order`), then follows the rest. Returns only the
     /// new agent's events.
     static func resumed(_ scenario: String, restartAt restart: Double, order: [String]? = nil) throws -> Replay {
-        try resumed(try load(scenario), restartAt: restart, order: order)
+        resumed(try load(scenario), restartAt: restart, order: order)
     }
 
     static func resumed(_ recording: Recording, restartAt restart: Double, order: [String]? = nil) -> Replay {

@@ -83,7 +83,7 @@ final class PrometheusServer: @unchecked Sendable {
         try config.write(toFile: directory + "/prometheus.yml", atomically: true, encoding: .utf8)
         let port = try freePort()
         let logFile = URL(fileURLWithPath: directory + "/prometheus.log")
-        FileManager.default.createFile(atPath: logFile.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: logFile.path, contents: nil)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = [

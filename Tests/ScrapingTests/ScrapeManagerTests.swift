@@ -68,7 +68,7 @@ final class Recorder: Sendable {
         #expect(recorder.scraped("b").count == bScrapes)
         #expect(Set(recorder.scraped("a")).count == 1)
 
-        await manager.finish()
+        manager.finish()
         running.cancel()
         await running.value
         try await server.shutdown()
@@ -95,7 +95,7 @@ final class Recorder: Sendable {
             let before = recorder.scraped("a").count
             #expect(await eventually(within: 60) { recorder.scraped("a").count >= before + 5 })
         }
-        await manager.finish()
+        manager.finish()
         running.cancel()
         await running.value
         try await server.shutdown()
@@ -168,7 +168,7 @@ final class Recorder: Sendable {
         let running = Task { await manager.run() }
         await manager.update(targets: (0..<6).map { target("p\($0)", server.port) })
         #expect(await eventually { recorder.events.withLock { $0.count } >= 24 })
-        await manager.finish()
+        manager.finish()
         running.cancel()
         await running.value
         let scraped = recorder.events.withLock { events in
@@ -218,7 +218,7 @@ final class Recorder: Sendable {
         let names = (0..<8).map { "p\($0)" }
         await manager.update(targets: names.map { target($0, server.port) })
         #expect(await eventually(within: 60) { names.allSatisfy { recorder.scraped($0).count >= 3 } })
-        await manager.finish()
+        manager.finish()
         running.cancel()
         await running.value
         try await server.shutdown()

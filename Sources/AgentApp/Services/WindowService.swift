@@ -58,11 +58,11 @@ public final class WindowTrigger: Sendable {
     func next() async -> Bool {
         guard !Task.isShuttingDownGracefully else { return false }
         let requests = self.requests
-        let pulled = try? await cancelWhenGracefulShutdown {
+        let pulled = await cancelWhenGracefulShutdown {
             for await _ in requests { return true }
             return false
         }
-        return pulled == true && !Task.isShuttingDownGracefully
+        return pulled && !Task.isShuttingDownGracefully
     }
 }
 

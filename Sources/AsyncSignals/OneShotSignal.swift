@@ -2,7 +2,7 @@ import Synchronization
 
 /// Fires once; every `wait()` returns then, however late it started waiting, and a waiting task
 /// that is cancelled returns at once (so a task group racing it against a sleep can end).
-final class OneShotSignal: Sendable {
+public final class OneShotSignal: Sendable {
     private struct State {
         var fired = false
         var nextID = 0
@@ -11,9 +11,9 @@ final class OneShotSignal: Sendable {
 
     private let state = Mutex(State())
 
-    init() {}
+    public init() {}
 
-    func fire() {
+    public func fire() {
         let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
             guard !state.fired else { return [] }
             state.fired = true
@@ -23,7 +23,7 @@ final class OneShotSignal: Sendable {
         for waiter in waiters { waiter.resume() }
     }
 
-    func wait() async {
+    public func wait() async {
         let id = state.withLock { state -> Int in
             state.nextID += 1
             return state.nextID
