@@ -1,6 +1,5 @@
 import AsyncHTTPClient
 import AsyncSignals
-import TransportErrors
 import CredentialFiles
 import FathomModel
 import Foundation
@@ -9,6 +8,7 @@ import NIOCore
 import NIOHTTP1
 import NIOSSL
 import Synchronization
+import TransportErrors
 
 /// Settings of the uploader.
 public struct UploaderConfiguration: Sendable {
@@ -334,7 +334,6 @@ public actor Uploader {
     }
 
     private static let cancelled = "cancelled"
-
 
     /// Whether the last spool write failed (so the failure is logged once, and the recovery).
     private var spoolFailing = false

@@ -114,7 +114,8 @@ import Testing
         for file in files {
             let text = try String(contentsOf: sources.appendingPathComponent(file), encoding: .utf8)
             for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-                let code = String(line.split(separator: "//", maxSplits: 1, omittingEmptySubsequences: false).first ?? "")
+                let code = String(
+                    line.split(separator: "//", maxSplits: 1, omittingEmptySubsequences: false).first ?? "")
                 let range = NSRange(code.startIndex..., in: code)
                 if unstructured.firstMatch(in: code, range: range) != nil {
                     found.append("\(file):\(number + 1): \(line.trimmingCharacters(in: .whitespaces))")
