@@ -28,16 +28,12 @@ public struct ClusterInventory: Sendable {
     /// namespace are kept and the filter applies to the answers.
     public var settings: InventorySettings
     public private(set) var pods: [ObjectKey: PodRecord] = [:]
-    public private(set) var replicaSets: [ObjectKey: ReplicaSet] = [:]
-    public private(set) var deployments: [ObjectKey: Deployment] = [:]
-    public private(set) var statefulSets: [ObjectKey: StatefulSet] = [:]
-    public private(set) var daemonSets: [ObjectKey: DaemonSet] = [:]
-    public private(set) var rollouts: [ObjectKey: ArgoRollout] = [:]
-    public private(set) var controllerRevisions: [ObjectKey: ControllerRevision] = [:]
-    /// ReplicaSets by the uid of their controller (a Deployment or Rollout).
-    private var replicaSetsByOwner: [String: Set<ObjectKey>] = [:]
-    /// ControllerRevisions by the uid of their controller (a StatefulSet or DaemonSet).
-    private var revisionsByOwner: [String: Set<ObjectKey>] = [:]
+    /// Workload objects, by kind (`Deployment`, `Job`, ...) and key.
+    private var workloadObjects: [String: [ObjectKey: any WorkloadKind]] = [:]
+    /// The objects workloads keep their revisions in (ReplicaSets, ControllerRevisions), by resource
+    /// plural and key, and by the uid of the workload that controls them.
+    private var revisionObjects: [String: [ObjectKey: any KubernetesObject]] = [:]
+    private var revisionsByOwner: [String: [String: Set<ObjectKey>]] = [:]
     /// The version each scraped proxy reports of itself (`proxy_build_info`), by pod.
     public private(set) var proxyBuilds: [ObjectKey: String] = [:]
     private var tracker = RolloutTracker()
@@ -50,12 +46,12 @@ public struct ClusterInventory: Sendable {
     /// since is made from other objects than one made before (they were stale meanwhile).
     private var availableAgain: [String: Int] = [:]
 
-    /// What a kind's rollout observation reads: its own resource, and the one its revisions are
-    /// kept in.
-    static let observationResources: [String: (workloads: String, revisions: String)] = [
-        "Deployment": ("deployments", "replicasets"), "Rollout": ("rollouts", "replicasets"),
-        "StatefulSet": ("statefulsets", "controllerrevisions"), "DaemonSet": ("daemonsets", "controllerrevisions"),
-    ]
+    /// The workload kinds, from the registry of watched resources.
+    static let kinds: [any WorkloadKind.Type] = WatchedResource.all.compactMap { $0.model as? any WorkloadKind.Type }
+    static let kindsByName: [String: any WorkloadKind.Type] = Dictionary(
+        uniqueKeysWithValues: kinds.map { ($0.kindName, $0) })
+    /// The resources workloads keep their revisions in.
+    static let revisionResources: Set<String> = Set(kinds.compactMap { $0.revisionsResource?.plural })
 
     public init(settings: InventorySettings = InventorySettings()) {
         self.settings = settings
@@ -117,16 +113,10 @@ public struct ClusterInventory: Sendable {
     /// Every workload whose rollout observation reads `resource`.
     private func workloads(readingFrom resource: String) -> Set<WorkloadRef> {
         var refs: Set<WorkloadRef> = []
-        for (kind, reads) in Self.observationResources where reads.workloads == resource || reads.revisions == resource
-        {
-            let keys: [ObjectKey] =
-                switch kind {
-                case "Deployment": Array(deployments.keys)
-                case "Rollout": Array(rollouts.keys)
-                case "StatefulSet": Array(statefulSets.keys)
-                default: Array(daemonSets.keys)
-                }
-            for key in keys { refs.insert(WorkloadRef(kind: kind, namespace: key.namespace, name: key.name)) }
+        for kind in Self.kinds where kind.resource.plural == resource || kind.revisionsResource?.plural == resource {
+            for key in (workloadObjects[kind.kindName] ?? [:]).keys {
+                refs.insert(WorkloadRef(kind: kind.kindName, namespace: key.namespace, name: key.name))
+            }
         }
         return refs
     }
@@ -141,12 +131,12 @@ public struct ClusterInventory: Sendable {
     private mutating func observe(_ workloads: Set<WorkloadRef>, at time: Double, created: Bool) -> [RolloutEvent] {
         var events: [RolloutEvent] = []
         for workload in workloads.sorted() {
-            guard let reads = Self.observationResources[workload.kind], usable(reads.workloads),
-                !pending(reads.revisions)
-            else { continue }
-            let withRevisions = usable(reads.revisions)
+            guard let kind = Self.kindsByName[workload.kind], usable(kind.resource.plural) else { continue }
+            let revisions = kind.revisionsResource?.plural
+            if let revisions, pending(revisions) { continue }
+            let withRevisions = revisions.map(usable) ?? false
             let basis = Set(
-                (withRevisions ? [reads.workloads, reads.revisions] : [reads.workloads]).map {
+                ([kind.resource.plural] + (withRevisions ? [revisions!] : [])).map {
                     "\($0)@\(availableAgain[$0, default: 0])"
                 })
             if let observation = observe(workload, withRevisions: withRevisions) {
@@ -160,96 +150,65 @@ public struct ClusterInventory: Sendable {
 
     private mutating func store<Object: KubernetesObject>(_ object: Object, _ touched: inout Set<WorkloadRef>) {
         let key = object.metadata.key
-        switch object {
-        case let pod as Pod:
+        if let pod = object as? Pod {
             pods[key] = PodRecord(pod, controlPlaneNamespace: settings.controlPlaneNamespace)
-        case let set as ReplicaSet:
-            if let old = replicaSets[key], let owner = old.metadata.controller {
-                replicaSetsByOwner[owner.uid]?.remove(key)
-            }
-            replicaSets[key] = set
-            if let owner = set.metadata.controller {
-                replicaSetsByOwner[owner.uid, default: []].insert(key)
+        } else if let workload = object as? any WorkloadKind {
+            let kind = type(of: workload).kindName
+            workloadObjects[kind, default: [:]][key] = workload
+            touched.insert(WorkloadRef(kind: kind, namespace: key.namespace, name: key.name))
+        } else if Self.revisionResources.contains(Object.resource.plural) {
+            if let owner = unindexRevision(Object.resource.plural, key) { touched.insert(owner) }
+            revisionObjects[Object.resource.plural, default: [:]][key] = object
+            if let owner = object.metadata.controller {
+                revisionsByOwner[Object.resource.plural, default: [:]][owner.uid, default: []].insert(key)
                 touched.insert(WorkloadRef(kind: owner.kind, namespace: key.namespace, name: owner.name))
             }
-        case let deployment as Deployment:
-            deployments[key] = deployment
-            touched.insert(WorkloadRef(kind: "Deployment", namespace: key.namespace, name: key.name))
-        case let statefulSet as StatefulSet:
-            statefulSets[key] = statefulSet
-            touched.insert(WorkloadRef(kind: "StatefulSet", namespace: key.namespace, name: key.name))
-        case let daemonSet as DaemonSet:
-            daemonSets[key] = daemonSet
-            touched.insert(WorkloadRef(kind: "DaemonSet", namespace: key.namespace, name: key.name))
-        case let rollout as ArgoRollout:
-            rollouts[key] = rollout
-            touched.insert(WorkloadRef(kind: "Rollout", namespace: key.namespace, name: key.name))
-        case let revision as ControllerRevision:
-            if let old = controllerRevisions[key], let owner = old.metadata.controller {
-                revisionsByOwner[owner.uid]?.remove(key)
-            }
-            controllerRevisions[key] = revision
-            if let owner = revision.metadata.controller {
-                revisionsByOwner[owner.uid, default: []].insert(key)
-                touched.insert(WorkloadRef(kind: owner.kind, namespace: key.namespace, name: owner.name))
-            }
-        default:
-            break
         }
     }
 
     private mutating func remove<Object: KubernetesObject>(
         _ type: Object.Type, _ key: ObjectKey, _ touched: inout Set<WorkloadRef>
     ) {
-        switch type {
-        case is Pod.Type:
+        let resource = Object.resource.plural
+        if type is Pod.Type {
             pods[key] = nil
             proxyBuilds[key] = nil
-        case is ReplicaSet.Type:
-            if let old = replicaSets.removeValue(forKey: key), let owner = old.metadata.controller {
-                replicaSetsByOwner[owner.uid]?.remove(key)
-                touched.insert(WorkloadRef(kind: owner.kind, namespace: key.namespace, name: owner.name))
+        } else if let kind = type as? any WorkloadKind.Type {
+            if let old = workloadObjects[kind.kindName]?.removeValue(forKey: key),
+                let revisions = kind.revisionsResource
+            {
+                revisionsByOwner[revisions.plural]?[old.metadata.uid] = nil
             }
-        case is Deployment.Type:
-            if let old = deployments.removeValue(forKey: key) { replicaSetsByOwner[old.metadata.uid] = nil }
-            touched.insert(WorkloadRef(kind: "Deployment", namespace: key.namespace, name: key.name))
-        case is StatefulSet.Type:
-            statefulSets[key] = nil
-            touched.insert(WorkloadRef(kind: "StatefulSet", namespace: key.namespace, name: key.name))
-        case is DaemonSet.Type:
-            daemonSets[key] = nil
-            touched.insert(WorkloadRef(kind: "DaemonSet", namespace: key.namespace, name: key.name))
-        case is ArgoRollout.Type:
-            if let old = rollouts.removeValue(forKey: key) { replicaSetsByOwner[old.metadata.uid] = nil }
-            touched.insert(WorkloadRef(kind: "Rollout", namespace: key.namespace, name: key.name))
-        case is ControllerRevision.Type:
-            if let old = controllerRevisions.removeValue(forKey: key), let owner = old.metadata.controller {
-                revisionsByOwner[owner.uid]?.remove(key)
-                touched.insert(WorkloadRef(kind: owner.kind, namespace: key.namespace, name: owner.name))
-            }
-        default:
-            break
+            touched.insert(WorkloadRef(kind: kind.kindName, namespace: key.namespace, name: key.name))
+        } else if Self.revisionResources.contains(resource) {
+            if let owner = unindexRevision(resource, key) { touched.insert(owner) }
+            revisionObjects[resource]?[key] = nil
         }
     }
 
-    /// The rollout observation of a workload that rolls out, nil when it is gone. Without its
-    /// revisions' resource (unavailable) it is made from the workload object alone.
+    /// Takes a revision object out of its owner's index; the owner, whose revisions changed.
+    private mutating func unindexRevision(_ resource: String, _ key: ObjectKey) -> WorkloadRef? {
+        guard let old = revisionObjects[resource]?[key], let owner = old.metadata.controller else { return nil }
+        revisionsByOwner[resource]?[owner.uid]?.remove(key)
+        return WorkloadRef(kind: owner.kind, namespace: key.namespace, name: owner.name)
+    }
+
+    /// The rollout observation of a workload that rolls out, nil when it is gone or does not
+    /// roll out. Without its revisions' resource (unavailable) it is made from the workload
+    /// object alone.
     private func observe(_ workload: WorkloadRef, withRevisions: Bool = true) -> RolloutObservation? {
-        let key = ObjectKey(namespace: workload.namespace, name: workload.name)
-        func sets(_ uid: String) -> [ReplicaSet] { withRevisions ? owned(by: uid) : [] }
-        func revisions(_ uid: String) -> [ControllerRevision] { withRevisions ? self.revisions(ownedBy: uid) : [] }
-        switch workload.kind {
-        case "Deployment":
-            guard let deployment = deployments[key] else { return nil }
-            return .of(deployment, ownedReplicaSets: sets(deployment.metadata.uid))
-        case "StatefulSet":
-            return statefulSets[key].map { .of($0, revisions: revisions($0.metadata.uid)) }
-        case "DaemonSet":
-            return daemonSets[key].map { .of($0, revisions: revisions($0.metadata.uid)) }
-        case "Rollout":
-            return rollouts[key].map { .of($0, ownedReplicaSets: sets($0.metadata.uid)) }
-        default: return nil
+        guard let kind = Self.kindsByName[workload.kind],
+            let object = workloadObjects[workload.kind]?[ObjectKey(namespace: workload.namespace, name: workload.name)]
+        else { return nil }
+        var owned = OwnedRevisions.none
+        if withRevisions, let revisions = kind.revisionsResource?.plural {
+            let objects = (revisionsByOwner[revisions]?[object.metadata.uid] ?? []).compactMap {
+                revisionObjects[revisions]?[$0]
+            }
+            owned.replicaSets = objects.compactMap { $0 as? ReplicaSet }
+            owned.controllerRevisions = objects.compactMap { $0 as? ControllerRevision }
         }
+        return object.rolloutObservation(revisions: owned)
     }
 
     /// Records the version a pod's proxy reports on its page (`proxy_build_info`).
@@ -264,23 +223,24 @@ public struct ClusterInventory: Sendable {
         pod.proxyVersion ?? proxyBuilds[pod.key]
     }
 
-    private func owned(by uid: String) -> [ReplicaSet] {
-        (replicaSetsByOwner[uid] ?? []).compactMap { replicaSets[$0] }
+    /// The ReplicaSets held (a Deployment's or Rollout's revisions), by key.
+    public var replicaSets: [ObjectKey: ReplicaSet] {
+        (revisionObjects[ReplicaSet.resource.plural] ?? [:]).compactMapValues { $0 as? ReplicaSet }
     }
 
-    private func revisions(ownedBy uid: String) -> [ControllerRevision] {
-        (revisionsByOwner[uid] ?? []).compactMap { controllerRevisions[$0] }
+    /// The workload objects of one kind, by key.
+    public func objects<Kind: WorkloadKind>(_ kind: Kind.Type) -> [ObjectKey: Kind] {
+        (workloadObjects[kind.kindName] ?? [:]).compactMapValues { $0 as? Kind }
     }
 
     // MARK: - Queries
 
     /// Objects held, by resource plural, for the agent's own metrics.
     public var objectCounts: [String: Int] {
-        [
-            "pods": pods.count, "replicasets": replicaSets.count, "deployments": deployments.count,
-            "statefulsets": statefulSets.count, "daemonsets": daemonSets.count, "rollouts": rollouts.count,
-            "controllerrevisions": controllerRevisions.count,
-        ]
+        var counts = ["pods": pods.count]
+        for kind in Self.kinds { counts[kind.resource.plural] = workloadObjects[kind.kindName]?.count ?? 0 }
+        for resource in Self.revisionResources { counts[resource] = revisionObjects[resource]?.count ?? 0 }
+        return counts
     }
 
     /// The workload that owns a pod: through its ReplicaSet to a Deployment or Argo Rollout, or
@@ -294,30 +254,35 @@ public struct ClusterInventory: Sendable {
         guard let ownerKind = pod.ownerKind, let ownerName = pod.ownerName else {
             return WorkloadRef(kind: "Pod", namespace: namespace, name: pod.key.name)
         }
-        switch ownerKind {
-        case "ReplicaSet":
-            if let set = replicaSets[ObjectKey(namespace: namespace, name: ownerName)] {
-                if let top = set.metadata.controller, top.kind == "Deployment" || top.kind == "Rollout" {
+        let ownerKey = ObjectKey(namespace: namespace, name: ownerName)
+        if ownerKind == ReplicaSet.resource.kind {
+            if let set = revisionObjects[ReplicaSet.resource.plural]?[ownerKey] {
+                if let top = set.metadata.controller, Self.kindsByName[top.kind] != nil {
                     return WorkloadRef(kind: top.kind, namespace: namespace, name: top.name)
                 }
-                return WorkloadRef(kind: "ReplicaSet", namespace: namespace, name: ownerName)
+                return WorkloadRef(kind: ownerKind, namespace: namespace, name: ownerName)
             }
-            // The ReplicaSet is not listed yet: a Deployment's ReplicaSet is named
-            // `<deployment>-<pod-template-hash>`, and the pod carries that hash.
+            // The ReplicaSet is not listed yet: a Deployment's (or Rollout's) ReplicaSet is named
+            // `<workload>-<pod-template-hash>`, and the pod carries that hash.
             if let hash = pod.templateHash, ownerName.hasSuffix("-" + hash) {
                 let name = String(ownerName.dropLast(hash.count + 1))
-                let kind = rollouts[ObjectKey(namespace: namespace, name: name)] != nil ? "Rollout" : "Deployment"
+                let key = ObjectKey(namespace: namespace, name: name)
+                let kind =
+                    Self.kinds.first {
+                        $0.revisionsResource == ReplicaSet.resource && workloadObjects[$0.kindName]?[key] != nil
+                    }?.kindName ?? Deployment.kindName
                 return WorkloadRef(kind: kind, namespace: namespace, name: name)
             }
-            return WorkloadRef(kind: "ReplicaSet", namespace: namespace, name: ownerName)
-        case "Job":
-            if let cronJob = pod.cronJob {
-                return WorkloadRef(kind: "CronJob", namespace: namespace, name: cronJob)
-            }
-            return WorkloadRef(kind: "Job", namespace: namespace, name: ownerName)
-        default:
             return WorkloadRef(kind: ownerKind, namespace: namespace, name: ownerName)
         }
+        if let object = workloadObjects[ownerKind]?[ownerKey], let controlling = object.controllingWorkload {
+            return WorkloadRef(kind: controlling.kind, namespace: namespace, name: controlling.name)
+        }
+        // A Job not listed yet: Linkerd's injector labels a CronJob's pods with it.
+        if ownerKind == Job.kindName, workloadObjects[ownerKind]?[ownerKey] == nil, let cronJob = pod.cronJob {
+            return WorkloadRef(kind: "CronJob", namespace: namespace, name: cronJob)
+        }
+        return WorkloadRef(kind: ownerKind, namespace: namespace, name: ownerName)
     }
 
     /// Meshed, running pods with an IP: the scrape targets, in a stable order.
@@ -363,8 +328,8 @@ public struct ClusterInventory: Sendable {
             }.sorted { $0.name < $1.name })
     }
 
-    /// One summary per workload: every Deployment, StatefulSet, DaemonSet and Rollout, plus the
-    /// Jobs, bare ReplicaSets and bare pods that have pods.
+    /// One summary per workload: every workload object (a CronJob's Jobs as the CronJob), plus
+    /// the bare ReplicaSets and bare pods that have pods.
     public func workloads() -> [WorkloadSummary] {
         var summaries: [WorkloadRef: WorkloadSummary] = [:]
         func summary(_ ref: WorkloadRef, _ template: PodTemplate?, _ metadata: ObjectMeta) -> WorkloadSummary {
@@ -379,54 +344,31 @@ public struct ClusterInventory: Sendable {
             summary.rolloutState = tracker.state(of: ref)
             return summary
         }
-        /// A workload object's summary, with its replica counts as (desired, ready, updated, available).
-        func add(_ kind: String, _ key: ObjectKey, _ template: PodTemplate?, _ metadata: ObjectMeta, _ counts: [Int?]) {
-            let ref = WorkloadRef(kind: kind, namespace: key.namespace, name: key.name)
-            var entry = summary(ref, template, metadata)
-            entry.desiredReplicas = counts[0] ?? 0
-            entry.readyReplicas = counts[1] ?? 0
-            entry.updatedReplicas = counts[2] ?? 0
-            entry.availableReplicas = counts[3] ?? entry.readyReplicas
-            summaries[ref] = entry
-        }
-        for (key, object) in deployments {
-            let status = object.status
-            add(
-                "Deployment", key, object.spec.template, object.metadata,
-                [
-                    object.spec.replicas ?? 1, status.readyReplicas, status.updatedReplicas,
-                    status.availableReplicas ?? 0,
-                ])
-        }
-        for (key, object) in statefulSets {
-            let status = object.status
-            add(
-                "StatefulSet", key, object.spec.template, object.metadata,
-                [object.spec.replicas ?? 1, status.readyReplicas, status.updatedReplicas, status.availableReplicas])
-        }
-        for (key, object) in daemonSets {
-            let status = object.status
-            add(
-                "DaemonSet", key, object.spec.template, object.metadata,
-                [
-                    status.desiredNumberScheduled, status.numberReady, status.updatedNumberScheduled,
-                    status.numberAvailable ?? 0,
-                ])
-        }
-        for (key, object) in rollouts {
-            let status = object.status
-            add(
-                "Rollout", key, object.spec.template, object.metadata,
-                [
-                    object.spec.replicas ?? 1, status.readyReplicas, status.updatedReplicas,
-                    status.availableReplicas ?? 0,
-                ])
+        // Each workload object, counted as its status says; the objects a CronJob controls (its
+        // Jobs) add up into the CronJob's.
+        var fromObjects: Set<WorkloadRef> = []
+        for kind in Self.kinds {
+            for (key, object) in workloadObjects[kind.kindName] ?? [:] {
+                let ref =
+                    object.controllingWorkload.map {
+                        WorkloadRef(kind: $0.kind, namespace: key.namespace, name: $0.name)
+                    }
+                    ?? WorkloadRef(kind: kind.kindName, namespace: key.namespace, name: key.name)
+                var entry = summaries[ref] ?? summary(ref, object.podTemplate, object.metadata)
+                let counts = object.replicaCounts
+                entry.desiredReplicas += counts.desired
+                entry.readyReplicas += counts.ready
+                entry.updatedReplicas += counts.updated
+                entry.availableReplicas += counts.available
+                summaries[ref] = entry
+                fromObjects.insert(ref)
+            }
         }
         let controlPlane = controlPlaneVersion
         for pod in pods.values {
             let ref = workload(of: pod)
             var entry = summaries[ref] ?? summary(ref, nil, ObjectMeta(name: ref.name, namespace: ref.namespace))
-            if summaries[ref] == nil || ["Pod", "Job", "CronJob", "ReplicaSet"].contains(ref.kind) {
+            if !fromObjects.contains(ref) {
                 // Workloads known only through their pods: count from the pods themselves (the
                 // ones not finished).
                 if pod.phase != "Succeeded" && pod.phase != "Failed" { entry.desiredReplicas += 1 }

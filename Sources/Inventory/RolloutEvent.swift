@@ -1,13 +1,5 @@
 import FathomModel
-
-/// Where a workload's rollout stands, derived from its objects alone (never from having seen a
-/// transition), so a re-list or an agent restart derives the same state again.
-public enum RolloutPhase: String, Sendable, Equatable, CaseIterable {
-    case progressing
-    case paused
-    case complete
-    case failed
-}
+import KubernetesModels
 
 /// One rollout transition of a workload: which revision and images moved where, and when.
 public struct RolloutEvent: Sendable, Equatable, CustomStringConvertible {

@@ -1,4 +1,5 @@
 import FathomModel
+import KubernetesModels
 
 /// Where a workload's rollout stands, as the inventory reports it: enough for the SaaS (and an
 /// agent started again) to know a rollout under way without having seen it start.

@@ -61,3 +61,39 @@ public struct ArgoRollout: KubernetesObject, Equatable {
     /// `rollout.argoproj.io/revision`, set by the Argo controller on each new template.
     public var revision: String? { metadata.annotation("rollout.argoproj.io/revision") }
 }
+
+extension ArgoRollout: WorkloadKind {
+    public static var revisionsResource: ResourceDescriptor? { ReplicaSet.resource }
+    public static var podRevisionLabel: String? { "rollouts-pod-template-hash" }
+    public var podTemplate: PodTemplate? { spec.template }
+    public var replicaCounts: ReplicaCounts {
+        ReplicaCounts(
+            desired: spec.replicas ?? 1, ready: status.readyReplicas ?? 0, updated: status.updatedReplicas ?? 0,
+            available: status.availableReplicas ?? 0)
+    }
+
+    /// An Argo Rollout, by the phase its controller reports, with the ReplicaSets it owns (an
+    /// undo makes an older ReplicaSet current again, as for Deployments).
+    public func rolloutObservation(revisions: OwnedRevisions) -> RolloutObservation? {
+        let ownedReplicaSets = revisions.replicaSets
+        let status = status
+        let phase: RolloutPhase =
+            switch status.phase {
+            case "Healthy": .complete
+            case "Degraded": .failed
+            case "Paused": .paused
+            default: .progressing
+            }
+        let revision = revision ?? ""
+        let current = ownedReplicaSets.first { $0.revision == revision }
+        let previous = RolloutObservation.previous(ownedReplicaSets, before: revision)
+        return RolloutObservation(
+            revision: revision, images: spec.template?.images ?? [], phase: phase,
+            desired: spec.replicas ?? 1, updated: status.updatedReplicas ?? 0,
+            ready: status.readyReplicas ?? 0, available: status.availableReplicas ?? 0,
+            rolledBack: status.abort == true, message: phase == .failed || status.abort == true ? status.message : nil,
+            previousRevision: previous.map { String($0.number) },
+            previousImages: previous?.set.spec.template?.images ?? [],
+            revisionCreated: current?.metadata.creationTimestamp, resourceVersion: metadata.resourceVersion)
+    }
+}

@@ -43,3 +43,40 @@ public struct DaemonSet: KubernetesObject, Equatable {
         }
     }
 }
+
+extension DaemonSet: WorkloadKind {
+    public static var revisionsResource: ResourceDescriptor? { ControllerRevision.resource }
+    /// A DaemonSet's pods carry their revision's hash.
+    public static var podRevisionLabel: String? { "controller-revision-hash" }
+    public var podTemplate: PodTemplate? { spec.template }
+    public var replicaCounts: ReplicaCounts {
+        ReplicaCounts(
+            desired: status.desiredNumberScheduled ?? 0, ready: status.numberReady ?? 0,
+            updated: status.updatedNumberScheduled ?? 0, available: status.numberAvailable ?? 0)
+    }
+
+    /// A DaemonSet, with the ControllerRevisions it owns: its current revision is the
+    /// highest-numbered one (a DaemonSet's status names none), so an edit that leaves the pod
+    /// template alone changes nothing, and `rollout undo` (an old revision renumbered) is seen.
+    public func rolloutObservation(revisions: OwnedRevisions) -> RolloutObservation? {
+        let owned = revisions.controllerRevisions
+        let status = status
+        let desired = status.desiredNumberScheduled ?? 0
+        let updated = status.updatedNumberScheduled ?? 0
+        let available = status.numberAvailable ?? 0
+        let observed = RolloutObservation.isObserved(metadata, status.observedGeneration)
+        let complete = observed && updated >= desired && available >= desired
+        let ordered = owned.sorted { $0.revision > $1.revision }
+        let current = ordered.first
+        let previous = ordered.dropFirst().first
+        return RolloutObservation(
+            // Without its ControllerRevisions (not yet listed, or forbidden) the generation stands in.
+            revision: current.map { String($0.revision) } ?? String(metadata.generation ?? 0),
+            images: spec.template.images, phase: complete ? .complete : .progressing, desired: desired,
+            updated: updated, ready: status.numberReady ?? 0, available: available, observed: observed,
+            previousRevision: previous.map { String($0.revision) },
+            revisionCreated: current?.metadata.creationTimestamp, resourceVersion: metadata.resourceVersion,
+            // Nodes still run a pod of an older revision (a new node's pod is updated at once).
+            replacing: updated < desired)
+    }
+}

@@ -57,3 +57,58 @@ public struct Deployment: KubernetesObject, Equatable {
 
     public func condition(_ type: String) -> Condition? { status.conditions?.first { $0.type == type } }
 }
+
+extension Deployment: WorkloadKind {
+    public static var revisionsResource: ResourceDescriptor? { ReplicaSet.resource }
+    public static var podRevisionLabel: String? { "pod-template-hash" }
+    public var podTemplate: PodTemplate? { spec.template }
+    public var replicaCounts: ReplicaCounts {
+        ReplicaCounts(
+            desired: spec.replicas ?? 1, ready: status.readyReplicas ?? 0, updated: status.updatedReplicas ?? 0,
+            available: status.availableReplicas ?? 0)
+    }
+
+    /// A Deployment, with the ReplicaSets it owns (for rollbacks and the previous revision).
+    public func rolloutObservation(revisions: OwnedRevisions) -> RolloutObservation? {
+        let ownedReplicaSets = revisions.replicaSets
+        let desired = spec.replicas ?? 1
+        let status = status
+        // Zero counts are omitted by the API server: missing means 0.
+        let updated = status.updatedReplicas ?? 0
+        let available = status.availableReplicas ?? 0
+        let revision = revision ?? ""
+        let observed = RolloutObservation.isObserved(metadata, status.observedGeneration)
+        var phase = RolloutPhase.complete
+        var message: String?
+        if observed, let progressing = condition("Progressing"),
+            progressing.reason == "ProgressDeadlineExceeded"
+        {
+            phase = .failed
+            message = progressing.message
+        } else if spec.paused == true {
+            phase = .paused
+        } else if !observed || updated < desired || (status.replicas ?? 0) > updated || available < updated {
+            phase = .progressing
+        }
+        let current = ownedReplicaSets.first { $0.revision == revision }
+        let previous = RolloutObservation.previous(ownedReplicaSets, before: revision)
+        // An older ReplicaSet still asked for pods: the new one is replacing it. (A scale-up, a
+        // replaced pod or a template edited while paused leave none.) Without the ReplicaSets,
+        // the controller's Progressing condition says whether a new one is rolling out.
+        let replacing: Bool
+        if !ownedReplicaSets.isEmpty {
+            replacing = ownedReplicaSets.contains { $0.revision != revision && ($0.spec.replicas ?? 0) > 0 }
+        } else {
+            let rolling: Set<String> = ["ReplicaSetUpdated", "NewReplicaSetCreated", "FoundNewReplicaSet"]
+            replacing = condition("Progressing")?.reason.map(rolling.contains) ?? false
+        }
+        return RolloutObservation(
+            revision: revision, images: spec.template.images, phase: phase, desired: desired,
+            updated: updated, ready: status.readyReplicas ?? 0, available: available, observed: observed,
+            rolledBack: !(current?.revisionHistory.isEmpty ?? true), message: message,
+            previousRevision: previous.map { String($0.number) },
+            previousImages: previous?.set.spec.template?.images ?? [],
+            revisionCreated: current?.metadata.creationTimestamp, resourceVersion: metadata.resourceVersion,
+            replacing: replacing)
+    }
+}

@@ -75,3 +75,53 @@ public struct StatefulSet: KubernetesObject, Equatable {
         }
     }
 }
+
+extension StatefulSet: WorkloadKind {
+    public static var revisionsResource: ResourceDescriptor? { ControllerRevision.resource }
+    /// A StatefulSet's pods carry their revision's full name (`db-6dc67b5dc`).
+    public static var podRevisionLabel: String? { "controller-revision-hash" }
+    public var podTemplate: PodTemplate? { spec.template }
+    public var replicaCounts: ReplicaCounts {
+        let ready = status.readyReplicas ?? 0
+        return ReplicaCounts(
+            desired: spec.replicas ?? 1, ready: ready, updated: status.updatedReplicas ?? 0,
+            available: status.availableReplicas ?? ready)
+    }
+
+    /// A StatefulSet, with the ControllerRevisions it owns: complete, as `kubectl rollout status`
+    /// says, once the spec is observed, every replica is ready and, with a partition, the
+    /// ordinals above it are updated ("partitioned roll out complete"), or without one the current
+    /// revision is the update revision.
+    public func rolloutObservation(revisions: OwnedRevisions) -> RolloutObservation? {
+        let owned = revisions.controllerRevisions
+        let desired = spec.replicas ?? 1
+        let status = status
+        let updated = status.updatedReplicas ?? 0
+        let ready = status.readyReplicas ?? 0
+        let observed =
+            (status.observedGeneration ?? 0) > 0 && RolloutObservation.isObserved(metadata, status.observedGeneration)
+        let updateRevision = status.updateRevision ?? ""
+        let complete: Bool
+        var message: String?
+        if let partition = spec.partition, partition > 0 {
+            complete = observed && ready >= desired && updated >= desired - partition
+            if complete { message = "partitioned roll out complete: \(updated) of \(desired) pods updated" }
+        } else {
+            complete = observed && ready >= desired && updated >= desired && status.currentRevision == updateRevision
+        }
+        func number(_ name: String?) -> String? {
+            guard let name else { return nil }
+            return owned.first { $0.metadata.name == name }.map { String($0.revision) } ?? name
+        }
+        let current = owned.first { $0.metadata.name == updateRevision }
+        return RolloutObservation(
+            revision: number(updateRevision) ?? "", images: spec.template.images,
+            phase: complete ? .complete : .progressing, desired: desired, updated: updated, ready: ready,
+            available: status.availableReplicas ?? ready, observed: observed, message: message,
+            previousRevision: status.currentRevision == updateRevision ? nil : number(status.currentRevision),
+            revisionCreated: current?.metadata.creationTimestamp, resourceVersion: metadata.resourceVersion,
+            partition: spec.partition,
+            // Pods of the current revision remain to be replaced (a scale-up leaves none).
+            replacing: status.currentRevision != updateRevision)
+    }
+}

@@ -37,6 +37,8 @@ public struct WatchedResource: Sendable {
         // A StatefulSet's and a DaemonSet's revisions (their numbers, not their templates).
         WatchedResource(model: ControllerRevision.self, requirement: .required),
         WatchedResource(model: ArgoRollout.self, requirement: .whereInstalled, decidesTargets: true),
+        // Jobs, and through their owners CronJobs: a pod's workload.
+        WatchedResource(model: Job.self, requirement: .required, decidesTargets: true),
     ]
 
     /// The verbs of every watched resource: a LIST, then a WATCH from its resource version.

@@ -156,3 +156,44 @@ import Testing
         #expect(inventory.workloads().flatMap(\.outdatedProxyPods) == ["web-1"])
     }
 }
+
+/// Jobs, a kind added as one model file and one registry row: a Job's pods belong to it, a
+/// CronJob's Jobs (and their pods) to the CronJob, counted from the Jobs' status.
+@Suite struct JobWorkloadTests {
+    static func job(_ name: String, cronJob: String?, active: Int, ready: Int) -> Job {
+        Job(
+            metadata: ObjectMeta(
+                name: name, namespace: "batch", uid: "uid-\(name)",
+                ownerReferences: cronJob.map {
+                    [OwnerReference(apiVersion: "batch/v1", kind: "CronJob", name: $0, uid: "uid-\($0)")]
+                }),
+            spec: Job.Spec(parallelism: 2, template: Build.template(["report:3"])),
+            status: Job.Status(active: active, ready: ready))
+    }
+
+    @Test func aCronJobsJobsAndTheirPodsAreTheCronJobsWorkload() {
+        var inventory = ClusterInventory()
+        _ = inventory.apply(
+            [
+                .upserted(Self.job("nightly-29100", cronJob: "nightly", active: 0, ready: 0)),
+                .upserted(Self.job("nightly-29101", cronJob: "nightly", active: 2, ready: 1)),
+                .upserted(Self.job("migrate", cronJob: nil, active: 1, ready: 1)),
+            ] as [ReflectorDelta<Job>], at: 0, listed: true)
+        let pods = [
+            Build.meshedPod("nightly-29101-a", namespace: "batch", owner: ("Job", "nightly-29101")),
+            Build.meshedPod("nightly-29101-b", namespace: "batch", owner: ("Job", "nightly-29101")),
+            Build.meshedPod("migrate-x", namespace: "batch", owner: ("Job", "migrate")),
+        ]
+        _ = inventory.apply(pods.map { .upserted($0) } as [ReflectorDelta<Pod>], at: 0, listed: true)
+        #expect(inventory.workload(of: pods[0]) == WorkloadRef(kind: "CronJob", namespace: "batch", name: "nightly"))
+        #expect(inventory.workload(of: pods[2]) == WorkloadRef(kind: "Job", namespace: "batch", name: "migrate"))
+        let summaries = Dictionary(uniqueKeysWithValues: inventory.workloads().map { ($0.workload.name, $0) })
+        #expect(Set(summaries.keys) == ["nightly", "migrate"])
+        #expect(summaries["nightly"]?.desiredReplicas == 2 && summaries["nightly"]?.readyReplicas == 1)
+        #expect(summaries["nightly"]?.meshedPods == 2 && summaries["nightly"]?.images == ["report:3"])
+        #expect(summaries["migrate"]?.workload.kind == "Job" && summaries["migrate"]?.meshedPods == 1)
+        // Jobs do not roll out.
+        #expect(summaries["migrate"]?.rolloutState == nil)
+        #expect(inventory.objectCounts["jobs"] == 3)
+    }
+}

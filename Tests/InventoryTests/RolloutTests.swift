@@ -77,7 +77,7 @@ struct RolloutTests {
         var script = RolloutScript()
         Self.rollingUpdate(&script)
         _ = script.take()
-        let finalDeployment = script.inventory.deployments.values.first!
+        let finalDeployment = script.inventory.objects(Deployment.self).values.first!
         let sets = Array(script.inventory.replicaSets.values)
         // Re-list: every object delivered again.
         script.events += script.inventory.apply(

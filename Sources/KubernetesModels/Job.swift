@@ -1,0 +1,64 @@
+/// A `batch/v1` Job: pods that run to completion, made directly from its template (no
+/// revisions), and often by a CronJob, whose workload it is then part of.
+public struct Job: KubernetesObject, Equatable {
+    public static let resource = ResourceDescriptor(group: "batch", version: "v1", plural: "jobs", kind: "Job")
+
+    public var metadata: ObjectMeta
+    public var spec: Spec
+    public var status: Status
+
+    public init(metadata: ObjectMeta, spec: Spec, status: Status = Status()) {
+        self.metadata = metadata
+        self.spec = spec
+        self.status = status
+    }
+
+    public struct Spec: Codable, Sendable, Equatable {
+        /// Pods run at once (1 when unset).
+        public var parallelism: Int?
+        /// Pods that must succeed (unset: the Job is done when one does).
+        public var completions: Int?
+        public var template: PodTemplate
+        public init(parallelism: Int? = nil, completions: Int? = nil, template: PodTemplate) {
+            self.parallelism = parallelism
+            self.completions = completions
+            self.template = template
+        }
+        private enum CodingKeys: String, CodingKey { case parallelism, completions, template }
+    }
+
+    public struct Status: Codable, Sendable, Equatable {
+        public var active: Int?
+        public var ready: Int?
+        public var succeeded: Int?
+        public var failed: Int?
+        public init(active: Int? = nil, ready: Int? = nil, succeeded: Int? = nil, failed: Int? = nil) {
+            self.active = active
+            self.ready = ready
+            self.succeeded = succeeded
+            self.failed = failed
+        }
+        private enum CodingKeys: String, CodingKey { case active, ready, succeeded, failed }
+    }
+}
+
+extension Job: WorkloadKind {
+    public static var revisionsResource: ResourceDescriptor? { nil }
+    public static var podRevisionLabel: String? { nil }
+    public var podTemplate: PodTemplate? { spec.template }
+    /// The pods it runs now (none once it has finished), and those ready; every pod is of its
+    /// one template. A CronJob's Jobs add up, so its finished ones count for nothing.
+    public var replicaCounts: ReplicaCounts {
+        let active = status.active ?? 0
+        let ready = status.ready ?? 0
+        return ReplicaCounts(desired: active, ready: ready, updated: active, available: ready)
+    }
+
+    /// A CronJob's Job belongs to the CronJob's workload.
+    public var controllingWorkload: (kind: String, name: String)? {
+        metadata.controller.flatMap { $0.kind == "CronJob" ? ($0.kind, $0.name) : nil }
+    }
+
+    /// A Job runs to its end; it does not roll out.
+    public func rolloutObservation(revisions: OwnedRevisions) -> RolloutObservation? { nil }
+}
