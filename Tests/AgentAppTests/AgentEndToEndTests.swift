@@ -55,10 +55,16 @@ import Testing
     /// scrape timed out on a loaded machine).
     static func freezeAndSettle(_ proxies: SimulatedProxyServers, _ agent: Agent) async -> Bool {
         proxies.frozen.withLock { $0 = true }
+        return await scraped(agent, times: 2)
+    }
+
+    /// Waits until the agent has scraped every one of the six proxies `times` more: time measured
+    /// in scrapes, the same on a loaded machine as on an idle one.
+    static func scraped(_ agent: Agent, times: Int) async -> Bool {
         let before = agent.scrapeCounts
         return await eventually(within: 30) {
             let now = agent.scrapeCounts
-            return now.count == 6 && now.allSatisfy { $0.value >= before[$0.key, default: 0] + 2 }
+            return now.count == 6 && now.allSatisfy { $0.value >= before[$0.key, default: 0] + times }
         }
     }
 
@@ -98,7 +104,8 @@ import Testing
             truth.routes.withLock { $0 = [:] }
             proxies.frozen.withLock { $0 = false }
             for step in 1...8 {
-                try await Task.sleep(for: .milliseconds(300))
+                // Traffic flows for a scrape of every proxy between two steps of the cluster.
+                #expect(await Self.scraped(first, times: 1))
                 cluster.advance(api, elapsed: Double(step) * 1.5)
                 if step == 2 {
                     // A restart wipes what the proxy counted since the page the agent last read
@@ -151,7 +158,7 @@ import Testing
             #expect(await eventually { second.proxiesScraped == 6 })
             proxies.frozen.withLock { $0 = false }
             collector.setOutage(nil)
-            try await Task.sleep(for: .milliseconds(1_500))
+            #expect(await Self.scraped(second, times: 2))
             #expect(await Self.freezeAndSettle(proxies, second))
             await second.shutdown()
             try await group.waitForAll()

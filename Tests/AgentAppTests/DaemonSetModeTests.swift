@@ -76,7 +76,14 @@ import Testing
             leaderDuringRun = here.isLeader ? "demo-node" : "other-node"
             #expect(elsewhere.discoveredTargets.isEmpty)
             #expect(here.discoveredTargets.count == 6)
-            try await Task.sleep(for: .milliseconds(1_500))
+            // Both have reported, the leader its inventory and the pods' node its routes, before
+            // they stop.
+            #expect(
+                await eventually(within: 60) {
+                    let batches = collector.acceptedBatches
+                    return Set(batches.map(\.agent.instanceID)) == ["demo-node", "other-node"]
+                        && batches.contains(where: \.hasInventory) && batches.contains { !$0.routeMetrics.isEmpty }
+                })
             await here.shutdown()
             await elsewhere.shutdown()
             try await group.waitForAll()

@@ -59,8 +59,14 @@ import Testing
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await agent.run() }
             #expect(await eventually(within: 150) { collector.acceptedBatches.count >= 3 })
-            // Shut down part-way into the fourth window.
-            try await Task.sleep(for: .milliseconds(8_000))
+            // Shut down part-way into the fourth window: after 16 more scrapes of each pod (8 s of
+            // its 20, at a scrape every 0.5 s), however busy the machine.
+            let before = agent.scrapeCounts
+            #expect(
+                await eventually(within: 60) {
+                    let now = agent.scrapeCounts
+                    return now.count == 2 && now.allSatisfy { $0.value >= before[$0.key, default: 0] + 16 }
+                })
             await agent.shutdown()
             try await group.waitForAll()
         }

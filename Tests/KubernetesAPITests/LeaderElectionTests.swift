@@ -122,9 +122,10 @@ struct LeaderElectionTests {
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await a.run() }
             #expect(await eventually { a.isLeader })
+            let reads = api.requestCounts["get leases", default: 0]
             group.addTask { await b.run() }
-            // b keeps waiting while a renews.
-            try? await Task.sleep(for: .milliseconds(1_500))
+            // b keeps waiting while a renews: both have read the Lease twice more since b began.
+            #expect(await eventually { api.requestCounts["get leases", default: 0] >= reads + 4 })
             #expect(a.isLeader && !b.isLeader)
             // a hands the lease back on shutdown: b leads well before a lease duration (4 s).
             await a.release()
