@@ -448,8 +448,10 @@ public actor Uploader {
         queue.replaceFirst(with: [parts.0, parts.1])
         attempts[batch.idempotencyKey] = nil
         if spool?.contains(key: batch.idempotencyKey) == true {
-            for part in [parts.0, parts.1] { _ = store(part) }
-            spool?.remove(key: batch.idempotencyKey)
+            // The batch leaves the disk only once both parts are on it: a crash in between
+            // resends the batch, which splits into the same parts (the same keys) again.
+            let stored = [parts.0, parts.1].map { store($0) }
+            if stored.allSatisfy({ $0 }) { spool?.remove(key: batch.idempotencyKey) }
         }
         stats.batchesSplit += 1
         if !splitsLogged {
