@@ -66,8 +66,12 @@ let package = Package(
         .target(name: "GzipCodec", dependencies: ["CZlib"]),
         // A token read from a mounted file and read again when the file changes (Secrets rotate).
         .target(name: "CredentialFiles"),
-        // Small synchronisation points between tasks: a one-shot signal, a doorbell.
-        .target(name: "AsyncSignals"),
+        // Small synchronisation points between tasks: a one-shot signal, a doorbell, a sleep that
+        // a graceful shutdown cuts short.
+        .target(
+            name: "AsyncSignals",
+            dependencies: [.product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]
+        ),
         // The one classifier of transport failures (refused, reset, timeout, tls, dns) by error type.
         .target(
             name: "TransportErrors",
@@ -96,10 +100,30 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
+        // The cluster as the agent sees it: one reflector per watched resource into the inventory,
+        // watch states and readiness, the scrape targets published as a service, the pod watch's
+        // switch with leadership, rollout events kept for the next window.
+        .target(
+            name: "ClusterDiscovery",
+            dependencies: [
+                "KubernetesAPI", "KubernetesModels", "Inventory", "FathomModel", logging,
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         // One scrape loop per meshed pod: HTTP fetch with timeout, size cap and gzip; decoding.
         .target(
             name: "Scraping",
             dependencies: ["LinkerdMetrics", "FathomModel", "GzipCodec", "TransportErrors", logging] + nio
+        ),
+        // Scrapes into windows: the aggregation's actor, the window clock, and each window closed
+        // with the inventory and rollout events into one batch for the uploader.
+        .target(
+            name: "ReportWindows",
+            dependencies: [
+                "ClusterDiscovery", "KubernetesAPI", "Inventory", "Reporting", "RouteAggregation", "Scraping",
+                "FathomModel", "AsyncSignals", logging,
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
         ),
         // A minimal HTTP/1.1 server (SwiftNIO) for the admin endpoints and the local stand-ins.
         .target(
@@ -114,15 +138,17 @@ let package = Package(
 
         // MARK: shipped
 
-        // Composition root: the one function that builds the agent's ServiceGroup (discovery,
-        // leader election, scraping, the window clock, the uploader, the admin server, the
-        // configuration watcher, heap release), its own metrics, log handler, `check`, `routes`.
+        // Composition root: the one function that builds the agent's ServiceGroup from the edge
+        // targets' services (discovery, leader election, scraping, the window clock, the uploader,
+        // the admin server, the configuration watcher, heap release); its own metrics, log
+        // handler, `check`, `routes`.
         .target(
             name: "AgentApp",
             dependencies: [
                 "PrometheusText", "LinkerdMetrics", "RouteAggregation", "FathomModel", "Reporting", "ReportProtos",
                 "Scraping", "AgentConfiguration", "HTTPServing", "KubernetesModels", "KubernetesAPI", "Inventory",
-                "CredentialFiles", "HeapRelease", "TransportErrors", httpClient, logging,
+                "CredentialFiles", "HeapRelease", "TransportErrors", "ClusterDiscovery", "ReportWindows",
+                "AsyncSignals", httpClient, logging,
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ] + nio
@@ -156,7 +182,7 @@ let package = Package(
             name: "FathomDemo",
             dependencies: [
                 "AgentApp", "AgentConfiguration", "LocalServers", "ProxySimulation", "Reporting", "ReportProtos",
-                "RouteAggregation", "KubernetesAPI", "FathomModel", logging,
+                "ReportWindows", "RouteAggregation", "KubernetesAPI", "FathomModel", logging,
             ]
         ),
         .executableTarget(
@@ -172,7 +198,7 @@ let package = Package(
             dependencies: [
                 "PrometheusText", "LinkerdMetrics", "RouteAggregation", "FathomModel", "AllocationCounter",
                 "AgentTestSupport", "KubernetesModels", "KubernetesAPI", "Inventory", "LocalServers", "Reporting",
-                "AgentApp", "AgentConfiguration", "GzipCodec", "HTTPServing", logging,
+                "AgentApp", "AgentConfiguration", "GzipCodec", "HTTPServing", "ClusterDiscovery", logging,
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
@@ -230,7 +256,8 @@ let package = Package(
             name: "PrometheusOracleTests",
             dependencies: [
                 "AgentApp", "AgentConfiguration", "AgentTestSupport", "FathomModel", "KubernetesAPI", "LocalServers",
-                "ProxySimulation", "ReportProtos", "Reporting", "RouteAggregation", httpClient, logging,
+                "ProxySimulation", "ReportProtos", "Reporting", "ReportWindows", "RouteAggregation", httpClient,
+                logging,
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),

@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import ClusterDiscovery
 import Foundation
 import HTTPServing
 import NIOCore
@@ -58,7 +59,7 @@ public final class AdminServer: Sendable {
                     return .shared(status: 200, headers: [("Content-Type", "application/json")], body: body)
                 } catch {
                     // Never an empty list in its place: the client is told, and it is counted.
-                    metrics.recordEncodeFailure("debug_routes")
+                    metrics.encodeFailed("debug_routes")
                     encodeFailed(error)
                     return .reply(status: 500, body: Array("cannot encode the routes: \(error)\n".utf8))
                 }

@@ -1,11 +1,13 @@
 import AgentConfiguration
 import AsyncHTTPClient
+import ClusterDiscovery
 import FathomModel
 import Foundation
 import Inventory
 import KubernetesAPI
 import KubernetesModels
 import Logging
+import ReportWindows
 import Reporting
 import RouteAggregation
 import Scraping
@@ -99,18 +101,18 @@ public final class Agent: Sendable {
             settings: InventorySettings(
                 controlPlaneNamespace: configuration.controlPlaneNamespace, namespaces: configuration.namespaceFilter),
             nodeName: configuration.nodeName, leads: leads,
-            reflectorSettings: reflectorSettings, logger: logger, metrics: metrics, now: now)
+            reflectorSettings: reflectorSettings, logger: logger, observer: metrics, now: now)
         self.discovery = discovery
 
         let lastWindow = self.lastWindow
-        let pipeline = AgentPipeline(
+        let aggregation = WindowAggregation(
             aggregator: RouteAggregator(
                 startedAt: now(), limits: .init(maxRoutesPerWorkload: configuration.maxRoutesPerWorkload)),
-            metrics: metrics, lastWindow: lastWindow,
+            observer: metrics, lastWindow: lastWindow,
             buildSeen: { proxy, version in discovery.recordProxyBuild(version, of: proxy.rawValue) })
         let scraper = ScrapeManager(
             settings: configuration.scrapeSettings, fetcher: PageFetcher(), logger: logger,
-            deliver: { await pipeline.handle($0) })
+            deliver: { await aggregation.handle($0) })
         let pageBudget = configuration.maxBytesInFlight
         metrics.sampleBeforeExposition {
             metrics.recordPageBytes(
@@ -124,8 +126,8 @@ public final class Agent: Sendable {
                     nodeName: configuration.nodeName)),
             inventory: InventoryReporter(snapshotEvery: configuration.inventorySnapshotEvery))
         let windows = WindowCloser(
-            pipeline: pipeline, reporter: reporter, discovery: discovery, uploader: uploader, elector: elector,
-            reportInterval: configuration.reportInterval, metrics: metrics, logger: logger,
+            aggregation: aggregation, reporter: reporter, discovery: discovery, uploader: uploader, elector: elector,
+            reportInterval: configuration.reportInterval, observer: metrics, logger: logger,
             onBatch: environment.onBatch)
         let admin = AdminService(
             address: configuration.adminAddress, port: configuration.adminPort, metrics: metrics,
@@ -144,7 +146,12 @@ public final class Agent: Sendable {
         ]
         if let elector { services.append(("leader-election", LeaderElectionService(elector: elector))) }
         services.append(
-            ("window", WindowService(live: live, now: now, schedule: environment.windowSchedule, windows: windows)))
+            (
+                "window",
+                WindowService(
+                    interval: { live.current.reportInterval }, now: now, schedule: environment.windowSchedule,
+                    windows: windows)
+            ))
         services.append(("heap-release", HeapReleaseService(live: live)))
         if let file = environment.configurationFile {
             let logLevel = environment.logLevel
@@ -163,9 +170,10 @@ public final class Agent: Sendable {
         services.append(
             (
                 "discovery",
-                DiscoveryService(
-                    discovery: discovery, scraper: scraper, publishInterval: environment.targetPublishInterval,
-                    metrics: metrics)
+                DiscoveryService(discovery: discovery, publishInterval: environment.targetPublishInterval) {
+                    candidates in
+                    await scraper.update(targets: candidates.map(ScrapeTarget.init))
+                }
             ))
 
         var group = ServiceGroupConfiguration(

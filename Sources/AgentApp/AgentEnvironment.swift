@@ -1,6 +1,7 @@
 import Foundation
 import KubernetesAPI
 import KubernetesModels
+import ReportWindows
 import Reporting
 
 /// What the agent runs against, besides its configuration: where the Kubernetes API is, the

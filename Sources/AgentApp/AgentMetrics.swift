@@ -2,6 +2,7 @@ import KubernetesAPI
 import KubernetesModels
 import Prometheus
 import PrometheusText
+import ReportWindows
 import Reporting
 import RouteAggregation
 import Scraping
@@ -9,14 +10,14 @@ import Synchronization
 
 /// The agent's own metrics, served on `/metrics`. Labels are bounded (`result`, `reason`), never a
 /// pod, route or authority, so the agent's own series count stays fixed however large the mesh.
-public final class AgentMetrics: Sendable {
+public final class AgentMetrics: WindowObserver, Sendable {
     public let registry = PrometheusCollectorRegistry()
     private let scrapeSuccesses: Counter
     private let scrapeFailures: [ScrapeFailure: Counter]
     private let scrapeDuration: DurationHistogram
     private let badLines: [String: Counter]
     private let seriesOverLimit: Counter
-    private let targets: Gauge
+    let targets: Gauge
     private let aggregationSeries: Gauge
     private let foldedRoutes: Gauge
     private let proxyRestarts: Gauge
@@ -121,7 +122,7 @@ public final class AgentMetrics: Sendable {
         for row in WatchedResource.all {
             _ = watchEventCounters(resource: row.resource.plural)
             inventoryGauge(row.resource.plural).set(Int64(0))
-            recordWatchState(resource: row.resource.plural, state: .starting)
+            watchStateChanged(resource: row.resource.plural, to: .starting)
         }
     }
 
@@ -156,11 +157,6 @@ public final class AgentMetrics: Sendable {
         case .removed:
             break
         }
-    }
-
-    /// Sets the number of meshed pods being scraped (when discovery publishes them).
-    public func record(targets count: Int) {
-        targets.set(Int64(count))
     }
 
     /// Sets the aggregation gauges.
@@ -225,73 +221,8 @@ public final class AgentMetrics: Sendable {
         if now > before { counter.increment(by: Int64(now - before)) }
     }
 
-    /// Counts one watch event of a resource (`added`, `modified`, `deleted`, `bookmark`, `error`).
-    public func recordWatchEvent(resource: String, type: String) {
-        registry.makeCounter(descriptor: Self.watchEvents, labels: [("resource", resource), ("type", type)])
-            .increment()
-    }
-
-    /// The watch event counters of a resource for the event types Kubernetes sends.
-    func watchEventCounters(resource: String) -> [String: Counter] {
-        Dictionary(
-            uniqueKeysWithValues: ReflectorHooks.eventTypes.map { type in
-                (
-                    type,
-                    registry.makeCounter(
-                        descriptor: Self.watchEvents, labels: [("resource", resource), ("type", type)])
-                )
-            })
-    }
-
-    /// Counts a restarted watch of a resource by reason (`timeout`, `relist`, `transport`, ...).
-    public func recordWatchRestart(resource: String, reason: String) {
-        registry.makeCounter(
-            descriptor: Self.descriptor(
-                "fathom_kubernetes_watch_restarts_total",
-                "Kubernetes watches restarted, by resource and reason (timeout is the normal renewal)."),
-            labels: [("resource", resource), ("reason", reason)]
-        ).increment()
-    }
-
-    /// Sets the inventory's object counts by resource.
-    public func recordInventory(_ counts: [String: Int]) {
-        for (resource, count) in counts { inventoryGauge(resource).set(Int64(count)) }
-    }
-
-    private func inventoryGauge(_ resource: String) -> Gauge {
-        registry.makeGauge(
-            descriptor: Self.descriptor(
-                "fathom_inventory_objects", "Kubernetes objects held in the inventory, by resource."),
-            labels: [("resource", resource)])
-    }
-
-    /// Sets a resource's watch state: 1 for the current state, 0 for the others, as
-    /// kube-state-metrics does for phases.
-    public func recordWatchState(resource: String, state: ResourceWatchState) {
-        for candidate in ResourceWatchState.allCases {
-            watchStateGauge(resource, candidate).set(Int64(candidate == state ? 1 : 0))
-        }
-    }
-
-    private func watchStateGauge(_ resource: String, _ state: ResourceWatchState) -> Gauge {
-        registry.makeGauge(
-            descriptor: Self.descriptor(
-                "fathom_kubernetes_resource_state",
-                "Whether the agent sees each watched resource: 1 for its current state (starting, synced, "
-                    + "forbidden, unauthorized, not_installed, failing)."),
-            labels: [("resource", resource), ("state", state.rawValue)])
-    }
-
-    /// Counts rollout events by phase.
-    public func recordRolloutEvent(_ kind: String) {
-        registry.makeCounter(
-            descriptor: Self.descriptor("fathom_rollout_events_total", "Rollout transitions seen, by phase."),
-            labels: [("phase", kind)]
-        ).increment()
-    }
-
     /// Counts a failure to encode what the agent reports (`batch`, `debug_routes`).
-    public func recordEncodeFailure(_ what: String) {
+    public func encodeFailed(_ what: String) {
         registry.makeCounter(
             descriptor: Self.descriptor(
                 "fathom_encode_failures_total", "Report batches or /debug/routes answers that could not be encoded."),

@@ -1,9 +1,10 @@
 // The inventory's memory for a cluster of N pods: a child process (this binary with
 // --serve-cluster N) serves a synthetic cluster through the fake API server over loopback; this
-// process lists and watches it with the real reflectors into a ClusterInventory and reports the
-// resident memory and heap that costs. The server lives in its own process so its objects are not
+// process runs the agent's own discovery against it (every watched resource, the inventory, the
+// scrape targets it publishes) and reports the resident memory and heap that costs. The server lives in its own process so its objects are not
 // counted.
 import AllocationCounter
+import ClusterDiscovery
 import FathomModel
 import Foundation
 import Inventory
@@ -181,26 +182,33 @@ func measureInventory(pods podCount: Int, watchSeconds: Int) async {
 
     let residentBefore = residentBytes()
     let heapBefore = heapInUse()
-    let shared = SharedInventory()
+    let events = EventCount()
     let clock = ContinuousClock()
     let started = clock.now
     var syncSeconds = 0.0
     var residentAtSync = 0
+    var podsHeld = 0
+    var targets = 0
+    var residentAfter = 0
+    var heapAfter = 0
     do {
         let client = try KubernetesClient(connection: ClusterConnection(server: "http://127.0.0.1:\(port)"))
         var quiet = Logger(label: "bench")
         quiet.logLevel = .error
-        let logger = quiet
-        let hooks = ReflectorHooks(event: { _ in shared.events.withLock { $0 += 1 } })
+        let discovery = Discovery(
+            client: client, settings: InventorySettings(), logger: quiet, observer: events, now: { 0 })
         try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await follow(Pod.self, client, logger, hooks, shared) }
-            group.addTask { try await follow(ReplicaSet.self, client, logger, hooks, shared) }
-            group.addTask { try await follow(Deployment.self, client, logger, hooks, shared) }
-            while shared.synced.withLock({ $0 }) < 3 { try await Task.sleep(for: .milliseconds(20)) }
-            let elapsed = clock.now - started
-            syncSeconds = elapsed.inSeconds
+            group.addTask { try await discovery.run(publishInterval: 0.05) { _ in } }
+            // Synced: every watched resource listed (or found not served), as readiness says.
+            while discovery.notReadyReason != nil { try await Task.sleep(for: .milliseconds(20)) }
+            syncSeconds = (clock.now - started).inSeconds
             residentAtSync = residentBytes()
             try await Task.sleep(for: .seconds(watchSeconds))
+            podsHeld = events.objects.withLock { $0["pods"] ?? 0 }
+            targets = discovery.scrapeCandidates().count
+            // Measured while discovery still holds the inventory.
+            residentAfter = residentBytes()
+            heapAfter = heapInUse()
             group.cancelAll()
         }
         try await client.shutdown()
@@ -209,34 +217,27 @@ func measureInventory(pods podCount: Int, watchSeconds: Int) async {
         FileHandle.standardError.write(Data("inventory benchmark: \(error)\n".utf8))
         exit(1)
     }
-    let residentAfter = residentBytes()
-    let heapAfter = heapInUse()
-    let (podsHeld, targets) = shared.inventory.withLock { ($0.pods.count, $0.scrapeCandidates().count) }
     print(
         "| pods | list+sync s | watch events in \(watchSeconds) s | scrape targets | RSS growth at sync MB | "
             + "RSS MB | RSS growth MB | heap in use growth MB |")
     print("|---|---|---|---|---|---|---|---|")
     print(
-        "| \(podsHeld) | \(String(format: "%.2f", syncSeconds)) | \(shared.events.withLock { $0 }) | \(targets) | "
+        "| \(podsHeld) | \(String(format: "%.2f", syncSeconds)) | \(events.count.withLock { $0 }) | \(targets) | "
             + "\((residentAtSync - residentBefore) / 1_000_000) | "
             + "\(residentAfter / 1_000_000) | \((residentAfter - residentBefore) / 1_000_000) | "
             + "\((heapAfter - heapBefore) / 1_000_000) |")
 }
 
-/// One reflector feeding the shared inventory; counts its completed lists.
-func follow<Object: KubernetesObject>(
-    _ type: Object.Type, _ client: KubernetesClient, _ logger: Logger, _ hooks: ReflectorHooks,
-    _ shared: SharedInventory
-) async throws {
-    try await Reflector(Object.self, client: client, logger: logger, hooks: hooks).run { deltas, listed in
-        shared.inventory.withLock { _ = $0.apply(deltas, at: 0, listed: listed) }
-        if listed { shared.synced.withLock { $0 += 1 } }
+/// Counts the watch events discovery receives and keeps its latest object counts.
+final class EventCount: DiscoveryObserver {
+    let count = Mutex(0)
+    let objects = Mutex<[String: Int]>([:])
+    func watchEventCounter(resource: String) -> @Sendable (String) -> Void {
+        { _ in self.count.withLock { $0 += 1 } }
     }
-}
-
-/// The inventory the reflectors share, with progress counters.
-final class SharedInventory: Sendable {
-    let inventory = Mutex(ClusterInventory())
-    let synced = Mutex(0)
-    let events = Mutex(0)
+    func watchRestarted(resource: String, reason: String) {}
+    func watchStateChanged(resource: String, to state: ResourceWatchState) {}
+    func inventoryCounted(_ counts: [String: Int]) { objects.withLock { $0 = counts } }
+    func rolloutTransition(_ phase: RolloutEvent.Kind) {}
+    func targetsPublished(_ count: Int) {}
 }

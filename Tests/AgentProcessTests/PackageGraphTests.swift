@@ -56,7 +56,10 @@ import Testing
             "NIOCore", "NIOPosix", "NIOHTTP1", "NIOHTTP2", "NIOSSL", "NIOFoundationCompat", "AsyncHTTPClient",
             "ServiceLifecycle", "Logging", "Prometheus",
         ]
-        let edge: Set<String> = ["KubernetesAPI", "Scraping", "Reporting", "HTTPServing", "AgentApp", "LocalServers"]
+        let edge: Set<String> = [
+            "KubernetesAPI", "Scraping", "Reporting", "HTTPServing", "AgentApp", "LocalServers", "ClusterDiscovery",
+            "ReportWindows",
+        ]
         for core in [
             "PrometheusText", "FathomModel", "LinkerdMetrics", "RouteAggregation", "KubernetesModels", "Inventory",
         ] {
@@ -69,24 +72,54 @@ import Testing
         #expect(targets["Inventory"]?.targetDependencies?.contains("KubernetesAPI") == false)
     }
 
-    @Test func theReadmeLayoutTableNamesEveryTarget() throws {
-        let targets = try Self.describe().keys.filter { !$0.hasSuffix("Tests") }
+    /// The groups, innermost first: a target may depend on its own group and those before it;
+    /// stage may depend on anything, and nothing outside stage on stage.
+    static let groups = ["core", "edge", "shipped", "stage"]
+
+    /// The README layout table's group of each target it names (in backquotes).
+    static func layoutGroups() throws -> [String: String] {
         let readme = try String(contentsOf: Self.packageRoot.appendingPathComponent("README.md"), encoding: .utf8)
         let layout =
             try #require(readme.components(separatedBy: "## Layout").dropFirst().first)
             .components(separatedBy: "\n## ").first ?? ""
-        // The target names in the table's rows, in backquotes.
-        var named: Set<String> = []
+        var group: [String: String] = [:]
         for row in layout.split(separator: "\n") where row.hasPrefix("|") {
-            let cells = row.split(separator: "|")
-            guard cells.count >= 2 else { continue }
-            for part in cells[1].split(separator: "`").enumerated() where part.offset % 2 == 1 {
-                named.insert(String(part.element))
+            let cells = row.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
+            guard cells.count >= 2, groups.contains(cells[0]) else { continue }
+            for part in cells[1].split(separator: "`", omittingEmptySubsequences: false).enumerated()
+            where part.offset % 2 == 1 {
+                group[String(part.element)] = cells[0]
             }
         }
+        return group
+    }
+
+    @Test func theReadmeLayoutTableNamesEveryTarget() throws {
+        let targets = try Self.describe().keys.filter { !$0.hasSuffix("Tests") }
+        let named = Set(try Self.layoutGroups().keys)
         #expect(
             named == Set(targets),
             "README layout lacks \(Set(targets).subtracting(named)), names \(named.subtracting(targets))")
+    }
+
+    /// Dependencies point only inward: core on core, edge on core and edge, shipped on those and
+    /// shipped; only stage (and tests) on stage.
+    @Test func everyTargetDependsOnlyOnItsGroupAndThoseInside() throws {
+        let targets = try Self.describe()
+        let group = try Self.layoutGroups()
+        #expect(group.count > 20)
+        var outward: [String] = []
+        for (name, target) in targets where !name.hasSuffix("Tests") {
+            let depth = try #require(group[name].flatMap(Self.groups.firstIndex(of:)), "\(name) has a group")
+            for dependency in target.targetDependencies ?? [] {
+                let inner = try #require(
+                    group[dependency].flatMap(Self.groups.firstIndex(of:)), "\(dependency) has a group")
+                if inner > depth {
+                    outward.append("\(name) (\(Self.groups[depth])) → \(dependency) (\(Self.groups[inner]))")
+                }
+            }
+        }
+        #expect(outward.isEmpty, "dependencies pointing outward: \(outward.sorted())")
     }
 
     @Test func theShippedAgentLinksNoStandInSimulationOrTestCode() throws {

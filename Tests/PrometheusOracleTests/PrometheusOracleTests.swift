@@ -8,6 +8,7 @@ import LocalServers
 import Logging
 import ProxySimulation
 import ReportProtos
+import ReportWindows
 import Reporting
 import RouteAggregation
 import Synchronization

@@ -1,5 +1,7 @@
+import ClusterDiscovery
 import HTTPServing
 import Logging
+import ReportWindows
 import ServiceLifecycle
 import Synchronization
 

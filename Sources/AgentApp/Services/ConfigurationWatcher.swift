@@ -1,4 +1,5 @@
 import AgentConfiguration
+import AsyncSignals
 import Foundation
 import Logging
 import ServiceLifecycle

@@ -5,16 +5,18 @@ import Scraping
 import Synchronization
 
 /// The last closed window, which `/debug/routes` serves, and which proxies have answered.
-final class LastWindow: Sendable {
-    let window = Mutex<AggregationWindow?>(nil)
+public final class LastWindow: Sendable {
+    public let window = Mutex<AggregationWindow?>(nil)
     /// Successful scrapes per proxy since the agent started.
-    let scrapedProxies = Mutex<[ProxyID: Int]>([:])
+    public let scrapedProxies = Mutex<[ProxyID: Int]>([:])
+
+    public init() {}
 }
 
 /// The aggregation state, fed by the scrape loops and emptied into a window every report interval.
-actor AgentPipeline {
+public actor WindowAggregation {
     private var aggregator: RouteAggregator
-    private let metrics: AgentMetrics
+    private let observer: any WindowObserver
     private let lastWindow: LastWindow
     private var health = HealthSummary()
     private var pageBytes = 0
@@ -25,18 +27,20 @@ actor AgentPipeline {
     private var builds: [ProxyID: String] = [:]
     private let buildSeen: @Sendable (ProxyID, String) -> Void
 
-    init(
-        aggregator: RouteAggregator, metrics: AgentMetrics, lastWindow: LastWindow,
+    /// - Parameter buildSeen: told when a proxy reports a version of itself it had not before.
+    public init(
+        aggregator: RouteAggregator, observer: any WindowObserver, lastWindow: LastWindow,
         buildSeen: @escaping @Sendable (ProxyID, String) -> Void = { _, _ in }
     ) {
         self.aggregator = aggregator
-        self.metrics = metrics
+        self.observer = observer
         self.lastWindow = lastWindow
         self.buildSeen = buildSeen
     }
 
-    func handle(_ event: ScrapeEvent) {
-        metrics.record(event)
+    /// Takes one scrape loop's event into the open window.
+    public func handle(_ event: ScrapeEvent) {
+        observer.record(event)
         switch event {
         case .scraped(let target, let snapshot, _, let time):
             targets.insert(target.proxy)
@@ -69,7 +73,7 @@ actor AgentPipeline {
         windowTargets = targets
         summary.foldedRoutes = aggregator.stats.foldedRoutes
         let window = aggregator.closeWindow(at: time)
-        metrics.record(aggregator: aggregator)
+        observer.record(aggregator: aggregator)
         lastWindow.window.withLock { $0 = window }
         let result = (window, summary, pageBytes, aggregator.stats)
         health = HealthSummary()

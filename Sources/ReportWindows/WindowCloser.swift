@@ -1,93 +1,36 @@
+import ClusterDiscovery
 import FathomModel
 import Inventory
 import KubernetesAPI
 import Logging
 import Reporting
 import RouteAggregation
-import ServiceLifecycle
 import Synchronization
-
-/// The window clock: every `report.interval` (read anew each window, it reloads) the aggregation
-/// window closes into one batch for the uploader. At the graceful shutdown, which comes after
-/// discovery and scraping have stopped, it closes the last, partial window, exactly once.
-struct WindowService: Service {
-    let live: LiveConfiguration
-    let now: @Sendable () -> Double
-    let schedule: WindowSchedule
-    let windows: WindowCloser
-
-    func run() async {
-        switch schedule {
-        case .everyReportInterval:
-            var next = now() + live.current.reportInterval
-            while await sleepUnlessShuttingDown(seconds: next - now()) {
-                next += live.current.reportInterval
-                await windows.close(at: now())
-            }
-        case .onTrigger(let trigger):
-            while await trigger.next() { await windows.close(at: now()) }
-        }
-        // Everything scraped so far leaves with the last window.
-        if Task.isShuttingDownGracefully { await windows.close(at: now()) }
-    }
-}
-
-/// When windows close: every `report.interval` by the wall clock (what the agent does), or each
-/// time a `WindowTrigger` is pulled, so a test closes windows at moments it has made sure of
-/// (that every scrape it needs has been taken) however slow the machine is.
-public enum WindowSchedule: Sendable {
-    case everyReportInterval
-    case onTrigger(WindowTrigger)
-}
-
-/// Closes the agent's windows on request (`WindowSchedule.onTrigger`).
-public final class WindowTrigger: Sendable {
-    private let requests: AsyncStream<Void>
-    private let continuation: AsyncStream<Void>.Continuation
-
-    public init() {
-        (requests, continuation) = AsyncStream<Void>.makeStream()
-    }
-
-    /// Asks for one window to close now.
-    public func closeWindow() {
-        continuation.yield()
-    }
-
-    /// Waits for the next request; false when the service is shutting down or cancelled.
-    func next() async -> Bool {
-        guard !Task.isShuttingDownGracefully else { return false }
-        let requests = self.requests
-        let pulled = await cancelWhenGracefulShutdown {
-            for await _ in requests { return true }
-            return false
-        }
-        return pulled && !Task.isShuttingDownGracefully
-    }
-}
 
 /// Closes a window: the aggregation, the scrape health, the inventory (from the leader only) and
 /// the rollout events become one encoded batch, queued for upload.
-final class WindowCloser: Sendable {
-    private let pipeline: AgentPipeline
+public final class WindowCloser: Sendable {
+    private let aggregation: WindowAggregation
     private let reporter: Reporter
     private let discovery: Discovery
     private let uploader: Uploader
     private let elector: LeaseElector?
-    private let metrics: AgentMetrics
+    private let observer: any WindowObserver
     private let logger: Logger
     private let onBatch: @Sendable (QueuedBatch) -> Void
     /// Daemonset mode: the rollout events kept across leadership changes, and the leader term
     /// the last batch was built in.
     private let handover: Mutex<(events: RolloutHandover, term: Int)>
 
-    init(
-        pipeline: AgentPipeline, reporter: Reporter, discovery: Discovery, uploader: Uploader, elector: LeaseElector?,
-        reportInterval: Double, metrics: AgentMetrics, logger: Logger,
+    /// - Parameter reportInterval: the report interval at the start, for how long rollout
+    ///   events are kept across a leader handover.
+    public init(
+        aggregation: WindowAggregation, reporter: Reporter, discovery: Discovery, uploader: Uploader,
+        elector: LeaseElector?, reportInterval: Double, observer: any WindowObserver, logger: Logger,
         onBatch: @escaping @Sendable (QueuedBatch) -> Void
     ) {
-        self.metrics = metrics
-        self.pipeline = pipeline
+        self.observer = observer
+        self.aggregation = aggregation
         self.reporter = reporter
         self.discovery = discovery
         self.uploader = uploader
@@ -125,7 +68,7 @@ final class WindowCloser: Sendable {
     }
 
     func close(at time: Double) async {
-        var (window, health, pageBytes, stats) = await pipeline.closeWindow(at: time)
+        var (window, health, pageBytes, stats) = await aggregation.closeWindow(at: time)
         health.queuedBatches = await uploader.currentStats.queuedBatches
         health.resources = discovery.watchStates().map { ($0.resource, $0.state.rawValue, $0.message) }
         // In daemonset mode only the leader reports the cluster-wide inventory and rollouts;
@@ -143,7 +86,7 @@ final class WindowCloser: Sendable {
                     batch: batch, window: window, rolloutEvents: events, pageBytes: pageBytes, aggregation: stats,
                     targets: health.targets))
         } catch {
-            metrics.recordEncodeFailure("batch")
+            observer.encodeFailed("batch")
             logger.error("cannot encode a report batch; its window is lost", metadata: ["error": "\(error)"])
         }
     }
@@ -161,10 +104,10 @@ public struct QueuedBatch: Sendable {
 }
 
 /// Builds batches: the builder's sequence numbers and the inventory's full/delta rhythm.
-final class Reporter: Sendable {
+public final class Reporter: Sendable {
     private let state: Mutex<(BatchBuilder, InventoryReporter)>
 
-    init(builder: BatchBuilder, inventory: InventoryReporter) {
+    public init(builder: BatchBuilder, inventory: InventoryReporter) {
         state = Mutex((builder, inventory))
     }
 

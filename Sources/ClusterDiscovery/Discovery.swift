@@ -52,21 +52,22 @@ public final class Discovery: Sendable {
     private let leads: (@Sendable () -> Bool)?
     private let reflectorSettings: ReflectorSettings
     private let logger: Logger
-    private let metrics: AgentMetrics?
+    private let observer: any DiscoveryObserver
     private let now: @Sendable () -> Double
     private let state: Mutex<State>
 
     public init(
         client: KubernetesClient, settings: InventorySettings, nodeName: String? = nil,
         leads: (@Sendable () -> Bool)? = nil, reflectorSettings: ReflectorSettings = ReflectorSettings(),
-        logger: Logger, metrics: AgentMetrics? = nil, now: @escaping @Sendable () -> Double
+        logger: Logger, observer: any DiscoveryObserver = UnobservedDiscovery(),
+        now: @escaping @Sendable () -> Double
     ) {
         self.client = client
         self.nodeName = nodeName.flatMap { $0.isEmpty ? nil : $0 }
         self.leads = leads
         self.reflectorSettings = reflectorSettings
         self.logger = logger
-        self.metrics = metrics
+        self.observer = observer
         self.now = now
         self.state = Mutex(State(inventory: ClusterInventory(settings: settings)))
     }
@@ -127,14 +128,14 @@ public final class Discovery: Sendable {
             state.rolloutEvents += events
             return events
         }
-        metrics?.recordWatchState(resource: resource, state: watchState)
+        observer.watchStateChanged(resource: resource, to: watchState)
         log(events)
     }
 
     /// Counts and logs rollout transitions.
     private func log(_ events: [RolloutEvent]) {
         for event in events {
-            metrics?.recordRolloutEvent(event.kind.rawValue)
+            observer.rolloutTransition(event.kind)
             logger.info(
                 "rollout",
                 metadata: [
@@ -254,10 +255,11 @@ public final class Discovery: Sendable {
                         return (self.candidates(of: state.inventory), state.inventory.objectCounts)
                     }
                     // The inventory gauges follow on the same tick, not on every watch event.
-                    self.metrics?.recordInventory(counts)
+                    self.observer.inventoryCounted(counts)
                     if let candidates {
                         published = true
                         await publish(candidates)
+                        self.observer.targetsPublished(candidates.count)
                     }
                 }
             }
@@ -301,17 +303,11 @@ public final class Discovery: Sendable {
         assumed: [ObjectKey: String] = [:], everyNode: Bool = false
     ) async throws {
         let resource = Object.resource.plural
-        // The counters of the usual event types are looked up once, not on every event.
-        let counters = metrics?.watchEventCounters(resource: resource) ?? [:]
+        // The event counter is looked up once per watch, not on every event.
+        let countEvent = observer.watchEventCounter(resource: resource)
         let hooks = ReflectorHooks(
-            event: { [metrics] type in
-                if let counter = counters[type] {
-                    counter.increment()
-                } else {
-                    metrics?.recordWatchEvent(resource: resource, type: type)
-                }
-            },
-            restart: { [metrics] reason in metrics?.recordWatchRestart(resource: resource, reason: reason) },
+            event: countEvent,
+            restart: { [observer] reason in observer.watchRestarted(resource: resource, reason: reason) },
             state: { [weak self] watchState, message in self?.record(resource, watchState, message) })
         let reflector = Reflector(
             Object.self, client: client, settings: settings, logger: logger, hooks: hooks, assumed: assumed)
@@ -327,23 +323,6 @@ public final class Discovery: Sendable {
                 return events
             }
             log(events)
-        }
-    }
-}
-
-/// What `/readyz` answers.
-public enum Readiness: Sendable, Equatable {
-    /// Ready; `unwatched` names the resources the agent may not read (`daemonsets (forbidden)`),
-    /// whose data the batches lack.
-    case ready(unwatched: [String])
-    case notReady(String)
-
-    /// The status and body of the `/readyz` answer.
-    var answer: (status: Int, body: String) {
-        switch self {
-        case .ready(let unwatched) where unwatched.isEmpty: (200, "ready\n")
-        case .ready(let unwatched): (200, "ready; not watched: \(unwatched.joined(separator: ", "))\n")
-        case .notReady(let reason): (503, "not ready: \(reason)\n")
         }
     }
 }

@@ -3,7 +3,7 @@ import ServiceLifecycle
 /// Sleeps `seconds` unless the service's graceful shutdown (or cancellation) comes first; returns
 /// whether the whole time passed. The services' loops wait with it, so a shutdown never waits
 /// for a timer.
-func sleepUnlessShuttingDown(seconds: Double) async -> Bool {
+public func sleepUnlessShuttingDown(seconds: Double) async -> Bool {
     guard !Task.isShuttingDownGracefully, !Task.isCancelled else { return false }
     do {
         try await cancelWhenGracefulShutdown {
