@@ -218,6 +218,8 @@ public final class Discovery: Sendable {
                         record(resource, .notInstalled, nil)
                     }
                 } catch {
+                    // A start cut short (another service failed) is not a discovery failure.
+                    if error is CancellationError || Task.isCancelled { throw CancellationError() }
                     let reason = (error as? KubernetesAPIError)?.reason ?? "transport"
                     record(resource, ResourceWatchState(failureReason: reason), "\(error)")
                     logger.warning(
@@ -226,6 +228,7 @@ public final class Discovery: Sendable {
                 }
             }
         }
+        try Task.checkCancellation()
         logger.info(
             "watching the cluster",
             metadata: [

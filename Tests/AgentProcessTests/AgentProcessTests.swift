@@ -172,6 +172,9 @@ import Glibc
         #expect(status != nil && status != 0, "\(agent.errors)")
         #expect(agent.errors.contains("cannot listen on 127.0.0.1:\(taken) for the admin endpoints"), "\(agent.errors)")
         #expect(agent.logs("service failed; stopping the agent").first?["service"] == "admin")
+        // The cancellation that follows is not taken for a discovery failure or a start.
+        #expect(agent.logs("cannot tell whether a custom resource is installed; not watching it").isEmpty)
+        #expect(agent.logs("watching the cluster").isEmpty, "\(agent.errors)")
 
         let demo = try AgentSubprocess.start("fathom-demo", ["--admin-port", "\(taken)", "--duration", "20"])
         defer { demo.kill() }
