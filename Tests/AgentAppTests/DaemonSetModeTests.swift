@@ -172,6 +172,7 @@ import Testing
             #expect(await eventually(within: 30) { agent.isLeader && inventories().count == 1 })
             #expect(inventories().first.map { $0.kind == .full && $0.meshed == meshed } == true, "\(inventories())")
             // Another candidate takes the Lease over (and then dies: it never renews).
+            let (podLists, podWatches) = (api.requestCounts["list pods"] ?? 0, api.requestCounts["watch pods"] ?? 0)
             var lease = try #require(api.objects(Lease.self).first)
             lease.spec.holderIdentity = "phantom"
             lease.spec.renewTime = LeaderElectionState.microTime(Date().timeIntervalSince1970)
@@ -180,7 +181,11 @@ import Testing
             let lost = collector.acceptedBatches.count
             // Following, it watches its own node only; a pod elsewhere is deleted meanwhile.
             let gone = scene.mesh.proxies[0]
-            try await Task.sleep(for: .milliseconds(1_500))
+            // The deletion comes once the follower's own-node list is done and its watch open.
+            #expect(
+                await eventually(within: 30) {
+                    api.requestCounts["list pods"] ?? 0 > podLists && api.requestCounts["watch pods"] ?? 0 > podWatches
+                })
             #expect(api.delete(Pod.self, namespace: gone.workload.namespace, name: gone.podName))
             #expect(await eventually(within: 30) { agent.isLeader })
             #expect(await eventually(within: 30) { inventories().count == 2 }, "\(inventories())")
