@@ -95,7 +95,7 @@ let package = Package(
             name: "Reporting",
             dependencies: [
                 "GzipCodec", "ReportProtos", "RouteAggregation", "FathomModel", "CredentialFiles", "Inventory",
-                "AsyncSignals", "TransportErrors",
+                "AsyncSignals", "TransportErrors", "AgentConfiguration",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"), httpClient, logging,
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
@@ -113,7 +113,9 @@ let package = Package(
         // One scrape loop per meshed pod: HTTP fetch with timeout, size cap and gzip; decoding.
         .target(
             name: "Scraping",
-            dependencies: ["LinkerdMetrics", "FathomModel", "GzipCodec", "TransportErrors", logging] + nio
+            dependencies: [
+                "LinkerdMetrics", "FathomModel", "GzipCodec", "TransportErrors", "AgentConfiguration", logging,
+            ] + nio
         ),
         // Scrapes into windows: the aggregation's actor, the window clock, and each window closed
         // with the inventory and rollout events into one batch for the uploader.

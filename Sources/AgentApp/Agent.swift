@@ -67,7 +67,9 @@ public final class Agent: Sendable {
         }
         let uploader: Uploader
         do {
-            var settings = configuration.uploaderConfiguration(retry: environment.retry)
+            var settings = UploaderConfiguration(configuration)
+            settings.retry = environment.retry
+            settings.userAgent = "fathom-agent/\(AgentVersion.current)"
             if let collectorTLS { settings.tlsConfiguration = { collectorTLS.configuration() } }
             settings.tokenChanged = { path in credentialChanged("collector_token", path: path, usable: true) }
             uploader = try Uploader(
@@ -111,7 +113,7 @@ public final class Agent: Sendable {
             observer: metrics, lastWindow: lastWindow,
             buildSeen: { proxy, version in discovery.recordProxyBuild(version, of: proxy.rawValue) })
         let scraper = ScrapeManager(
-            settings: configuration.scrapeSettings, fetcher: PageFetcher(), logger: logger,
+            settings: ScrapeSettings(configuration), fetcher: PageFetcher(), logger: logger,
             deliver: { await aggregation.handle($0) })
         let pageBudget = configuration.maxBytesInFlight
         metrics.sampleBeforeExposition {
@@ -240,7 +242,7 @@ public final class Agent: Sendable {
             switch setting {
             case .scraping:
                 // The scraper keeps its concurrency cap, a restart-only key.
-                await scraper.update(settings: applied.scrapeSettings)
+                await scraper.update(settings: ScrapeSettings(applied))
             case .namespaceFilter:
                 discovery.update(namespaces: applied.namespaceFilter)
             case .reportInterval:
@@ -303,34 +305,9 @@ struct CredentialLog: Sendable {
 }
 
 extension AgentConfiguration {
-    /// The scrape keys as the scrape manager takes them.
-    var scrapeSettings: ScrapeSettings {
-        var settings = ScrapeSettings()
-        settings.interval = scrapeInterval
-        settings.timeout = scrapeTimeout
-        settings.maxPageBytes = maxPageBytes
-        settings.maxConcurrentScrapes = maxConcurrentScrapes
-        settings.maxBytesInFlight = maxBytesInFlight
-        settings.maxSeriesPerProxy = maxSeriesPerProxy
-        return settings
-    }
-
     /// The `scrape.namespaces` keys as the inventory applies them.
     var namespaceFilter: NamespaceFilter {
         NamespaceFilter(include: includeNamespaces, exclude: excludeNamespaces)
-    }
-
-    /// The `report` keys as the uploader takes them.
-    func uploaderConfiguration(retry: RetryPolicy) -> UploaderConfiguration {
-        var uploader = UploaderConfiguration(endpoint: reportEndpoint)
-        uploader.tokenFile = tokenFile.isEmpty ? nil : tokenFile
-        uploader.requestTimeout = requestTimeout
-        uploader.queueMaxBytes = queueMaxBytes
-        uploader.spoolDirectory = spoolDirectory
-        uploader.spoolMaxBytes = spoolMaxBytes
-        uploader.userAgent = "fathom-agent/\(AgentVersion.current)"
-        uploader.retry = retry
-        return uploader
     }
 }
 

@@ -40,6 +40,10 @@ public struct AgentConfiguration: Sendable, Equatable {
     public var logLevel: String
     public var logFormat: String
 
+    /// Every key at its default (required keys empty), as the table gives it; the settings of
+    /// each part of the agent take their defaults from here.
+    public static let defaults = AgentConfiguration()
+
     /// Every key at its default (required keys empty).
     public init() {
         self.init(unset: ())

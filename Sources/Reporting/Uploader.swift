@@ -1,3 +1,4 @@
+import AgentConfiguration
 import AsyncHTTPClient
 import AsyncSignals
 import CredentialFiles
@@ -17,12 +18,12 @@ public struct UploaderConfiguration: Sendable {
     /// File holding the API token (mounted from a Secret); no `Authorization` header without it.
     public var tokenFile: String?
     /// Seconds one POST may take, connection included.
-    public var requestTimeout: Double = 10
+    public var requestTimeout: Double
     /// Bound of the in-memory queue, in compressed bytes.
-    public var queueMaxBytes: Int = 64 << 20
+    public var queueMaxBytes: Int
     /// Directory for the disk spool (an emptyDir); nil keeps batches in memory only.
     public var spoolDirectory: String?
-    public var spoolMaxBytes: Int = 256 << 20
+    public var spoolMaxBytes: Int
     public var retry = RetryPolicy()
     /// Sent as `User-Agent`.
     public var userAgent = "fathom-agent"
@@ -35,8 +36,23 @@ public struct UploaderConfiguration: Sendable {
     /// a 2xx acknowledges the batch whatever follows.
     public var maxAnswerBytes = 16 << 10
 
+    /// The `report` keys of a configuration.
+    public init(_ configuration: AgentConfiguration) {
+        endpoint = configuration.reportEndpoint
+        tokenFile = configuration.tokenFile.isEmpty ? nil : configuration.tokenFile
+        requestTimeout = configuration.requestTimeout
+        queueMaxBytes = configuration.queueMaxBytes
+        spoolDirectory = configuration.spoolDirectory
+        spoolMaxBytes = configuration.spoolMaxBytes
+    }
+
+    /// The configuration table's defaults, with this endpoint, no token and no spool.
     public init(endpoint: String) {
-        self.endpoint = endpoint
+        var configuration = AgentConfiguration.defaults
+        configuration.reportEndpoint = endpoint
+        configuration.tokenFile = ""
+        configuration.spoolDirectory = nil
+        self.init(configuration)
     }
 
     /// What the uploader's `HTTPClient` must be built with: redirects are not followed (a 3xx is

@@ -1,3 +1,4 @@
+import AgentConfiguration
 import FathomModel
 
 /// A meshed pod's linkerd-proxy to scrape.
@@ -18,23 +19,35 @@ public struct ScrapeTarget: Hashable, Sendable {
 /// Scrape settings (the `scrape.*` configuration keys).
 public struct ScrapeSettings: Sendable, Equatable {
     /// Seconds between two scrapes of one proxy.
-    public var interval: Double = 10
+    public var interval: Double
     /// Seconds one scrape may take; below the interval.
-    public var timeout: Double = 5
+    public var timeout: Double
     /// Largest page accepted, after decompression, in bytes.
-    public var maxPageBytes: Int = 16 << 20
-    /// Scrapes in flight at once across all proxies.
-    public var maxConcurrentScrapes: Int = 32
-    /// Bytes the pages in flight may hold together, as received and as inflated.
-    public var maxBytesInFlight: Int = 128 << 20
+    public var maxPageBytes: Int
+    /// Scrapes in flight at once across all proxies (restart only: the manager sizes its
+    /// permits once).
+    public var maxConcurrentScrapes: Int
+    /// Bytes the pages in flight may hold together, as received and as inflated (restart only).
+    public var maxBytesInFlight: Int
     /// Series one proxy's decoder remembers; new ones past it are counted as over the limit.
-    public var maxSeriesPerProxy: Int = 100_000
+    public var maxSeriesPerProxy: Int
     /// Seconds a series may be absent from a proxy's pages before its decoder forgets it; while
     /// remembered it resumes from its last value. Longer than Linkerd's 10-minute idle expiry, so
     /// a series Linkerd still holds is never forgotten.
     public var staleAfterSeconds: Double = 900
 
-    public init() {}
+    /// The `scrape` keys (and `aggregation.maxSeriesPerProxy`) of a configuration.
+    public init(_ configuration: AgentConfiguration) {
+        interval = configuration.scrapeInterval
+        timeout = configuration.scrapeTimeout
+        maxPageBytes = configuration.maxPageBytes
+        maxConcurrentScrapes = configuration.maxConcurrentScrapes
+        maxBytesInFlight = configuration.maxBytesInFlight
+        maxSeriesPerProxy = configuration.maxSeriesPerProxy
+    }
+
+    /// The configuration table's defaults.
+    public init() { self.init(.defaults) }
 
     /// `staleAfterSeconds` in pages at the current interval.
     var stalePages: Int { max(1, Int((staleAfterSeconds / max(interval, 0.001)).rounded(.up))) }
