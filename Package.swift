@@ -55,6 +55,9 @@ let package = Package(
         // The configuration: one key table drives YAML parsing, validation, env overrides,
         // reload and docs.
         .target(name: "AgentConfiguration", dependencies: [.product(name: "Yams", package: "Yams")]),
+        // When a condition is logged: as it starts, changes or ends, or the first of a run and
+        // then every n-th, never on each repetition.
+        .target(name: "LogWhenChanged"),
         // Generated code only (scripts/generate-protos.sh), from proto/fathom/agent/v1.
         .target(name: "ReportProtos", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")]),
 
@@ -85,7 +88,7 @@ let package = Package(
         .target(
             name: "KubernetesAPI",
             dependencies: [
-                "KubernetesModels", "CredentialFiles", "AsyncSignals", httpClient, logging,
+                "KubernetesModels", "CredentialFiles", "AsyncSignals", "LogWhenChanged", httpClient, logging,
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"), .product(name: "Yams", package: "Yams"),
             ]
@@ -95,7 +98,7 @@ let package = Package(
             name: "Reporting",
             dependencies: [
                 "GzipCodec", "ReportProtos", "RouteAggregation", "FathomModel", "CredentialFiles", "Inventory",
-                "AsyncSignals", "TransportErrors", "AgentConfiguration",
+                "AsyncSignals", "TransportErrors", "AgentConfiguration", "LogWhenChanged",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"), httpClient, logging,
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
@@ -114,7 +117,8 @@ let package = Package(
         .target(
             name: "Scraping",
             dependencies: [
-                "LinkerdMetrics", "FathomModel", "GzipCodec", "TransportErrors", "AgentConfiguration", logging,
+                "LinkerdMetrics", "FathomModel", "GzipCodec", "TransportErrors", "AgentConfiguration", "LogWhenChanged",
+                logging,
             ] + nio
         ),
         // Scrapes into windows: the aggregation's actor, the window clock, and each window closed
@@ -150,7 +154,7 @@ let package = Package(
                 "PrometheusText", "LinkerdMetrics", "RouteAggregation", "FathomModel", "Reporting", "ReportProtos",
                 "Scraping", "AgentConfiguration", "HTTPServing", "KubernetesModels", "KubernetesAPI", "Inventory",
                 "CredentialFiles", "HeapRelease", "TransportErrors", "ClusterDiscovery", "ReportWindows",
-                "AsyncSignals", httpClient, logging,
+                "AsyncSignals", "LogWhenChanged", httpClient, logging,
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ] + nio
@@ -215,6 +219,7 @@ let package = Package(
         ),
         .testTarget(name: "RouteAggregationTests", dependencies: ["RouteAggregation", "FathomModel"]),
         .testTarget(name: "GzipCodecTests", dependencies: ["GzipCodec"]),
+        .testTarget(name: "LogWhenChangedTests", dependencies: ["LogWhenChanged"]),
         .testTarget(name: "CredentialFilesTests", dependencies: ["CredentialFiles", "AgentTestSupport"]),
         .testTarget(name: "AgentConfigurationTests", dependencies: ["AgentConfiguration", "AgentApp", "Inventory"]),
         .testTarget(

@@ -1,6 +1,7 @@
 import AsyncSignals
 import Foundation
 import KubernetesModels
+import LogWhenChanged
 import Logging
 import Synchronization
 
@@ -64,13 +65,12 @@ public final class LeaseElector: Sendable {
     /// Tries to acquire or renew every retry period until cancelled or released.
     public func run() async {
         let settings = self.settings
-        var leading = false
+        var leading = LoggedState(false)
         var noteRetried = false
         while !Task.isCancelled {
             guard await round() else { break }
-            if isLeader != leading {
-                leading.toggle()
-                logger.info(leading ? "became the leader" : "no longer the leader")
+            if let change = leading.record(isLeader) {
+                logger.info(change.to ? "became the leader" : "no longer the leader")
             }
             // A note set while a round was in flight may have missed it: write it now, once (a
             // failing API server waits for the retry period like any other round).

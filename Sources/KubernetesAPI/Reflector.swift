@@ -1,4 +1,5 @@
 import KubernetesModels
+import LogWhenChanged
 import Logging
 
 /// How a reflector lists and watches.
@@ -91,17 +92,15 @@ public struct Reflector<Object: KubernetesObject>: Sendable {
     public func run(deliver: (_ deltas: [ReflectorDelta<Object>], _ synced: Bool) async -> Void) async throws {
         var state = ReflectorState<Object>(assuming: assumed)
         var failures = 0
-        var watchState = ResourceWatchState.starting
+        var watchState = LoggedState(ResourceWatchState.starting)
         let clock = ContinuousClock()
         /// Reports and logs a change of the resource's watch state, once per change.
         func become(_ next: ResourceWatchState, _ error: (any Error)? = nil) {
-            guard next != watchState else { return }
-            let previous = watchState
-            watchState = next
+            guard let change = watchState.record(next) else { return }
             hooks.state(next, error.map { "\($0)" })
             if next == .synced {
-                if previous != .starting {
-                    logger.info("watch recovered", metadata: ["k8s.was": "\(previous.rawValue)"])
+                if change.from != .starting {
+                    logger.info("watch recovered", metadata: ["k8s.was": "\(change.from.rawValue)"])
                 }
             } else {
                 logger.warning(

@@ -4,6 +4,7 @@ import AsyncSignals
 import CredentialFiles
 import FathomModel
 import Foundation
+import LogWhenChanged
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -117,9 +118,16 @@ public actor Uploader {
     private var queue: BatchQueue
     private var stats = UploaderStats()
     private var random = SystemRandomNumberGenerator()
-    private var failingSince: Int?
-    /// Batches the collector rejected since it last acknowledged one (for logging once per run).
-    private var rejectedInARow = 0
+    /// Failed uploads since the last acknowledgement: logged as an outage starts, then every 20.
+    private var outage = LoggedRun(every: 20)
+    /// Batches the collector rejected since it last acknowledged one: a collector rejecting every
+    /// batch (a bad schema, say) must not write a line per window.
+    private var rejections = LoggedRun(every: 20)
+    /// Where the collector last redirected to, so each place is logged once.
+    private var redirect = LoggedState<String?>(nil)
+    /// Whether a 413 split has been logged this run: a collector with a small limit splits every
+    /// large batch; the counter has the rest.
+    private var splitLogged = LoggedState(false)
     /// Wakes the loop when a batch is queued or a drain is asked for.
     private let wakeUps: AsyncStream<Void>
     private nonisolated let wakeUp: AsyncStream<Void>.Continuation
@@ -389,25 +397,20 @@ public actor Uploader {
             stats.bytesSent += batch.body.count
             stats.recentUploadSeconds.append((ContinuousClock.now - started).inSeconds)
             if stats.recentUploadSeconds.count > 64 { stats.recentUploadSeconds.removeFirst() }
-            if let since = failingSince {
-                logger.info("Collector reachable again", metadata: ["retries": "\(since)"])
-                failingSince = nil
-            }
-            rejectedInARow = 0
-            redirectedTo = nil
+            let retries = outage.end()
+            if retries > 0 { logger.info("Collector reachable again", metadata: ["retries": "\(retries)"]) }
+            _ = rejections.end()
+            _ = redirect.record(nil)
         case .drop(let reason):
             finish(batch)
             stats.dropped[reason, default: 0] += 1
-            // Logged for the first rejection of a run, then every 20: a collector rejecting every
-            // batch (a bad schema, say) must not write a line per window.
-            rejectedInARow += 1
-            if rejectedInARow == 1 || rejectedInARow % 20 == 0 {
+            if rejections.occurred() {
                 logger.error(
                     "Collector rejected a batch; dropped",
                     metadata: [
                         "batch.key": "\(batch.idempotencyKey)", "http.status": "\(reply.outcome)",
                         "reason": "\(reason)", "collector.message": "\(reply.message.prefix(500))",
-                        "rejected.in_a_row": "\(rejectedInARow)",
+                        "rejected.in_a_row": "\(rejections.length)",
                     ])
             }
         case .retry(var delay, let reason):
@@ -417,9 +420,8 @@ public actor Uploader {
                 delay = 0
                 decision = .retry(delay: 0, reason: reason)
             }
-            if reason == "redirect", redirectedTo != reply.location {
-                // Once per place it points to: the retries are counted.
-                redirectedTo = reply.location
+            // Once per place it points to: the retries are counted.
+            if reason == "redirect", redirect.record(reply.location) != nil {
                 logger.error(
                     "Collector redirects; the agent follows no redirect and keeps the batch",
                     metadata: [
@@ -428,15 +430,12 @@ public actor Uploader {
                         "hint": "set report.endpoint to where it redirects, if that is the collector",
                     ])
             }
-            // Logged once when an outage starts, then every 20 failures, not on every retry.
-            let failures = (failingSince ?? 0) + 1
-            failingSince = failures
-            if failures == 1 || failures % 20 == 0 {
+            if outage.occurred() {
                 logger.warning(
                     "Upload failed; retrying",
                     metadata: [
                         "reason": "\(reason)", "retry.in": "\(Int(delay.rounded(.up)))s",
-                        "queue.batches": "\(queue.count)", "failures": "\(failures)",
+                        "queue.batches": "\(queue.count)", "failures": "\(outage.length)",
                         "error": "\(reply.message.prefix(300))",
                     ])
             }
@@ -445,11 +444,6 @@ public actor Uploader {
         }
         return decision
     }
-
-    /// Where the collector last redirected to, so each place is logged once.
-    private var redirectedTo: String?
-    /// Batches split since the last log line about it.
-    private var splitsLogged = false
 
     /// Replaces `batch` (first in the queue) by its two parts, in the queue and in the spool, and
     /// returns a retry without delay; a batch that cannot be split is dropped as `too_large`.
@@ -470,9 +464,7 @@ public actor Uploader {
             if stored.allSatisfy({ $0 }) { spool?.remove(key: batch.idempotencyKey) }
         }
         stats.batchesSplit += 1
-        if !splitsLogged {
-            // Once a run: a collector with a small limit splits every large batch; the counter has the rest.
-            splitsLogged = true
+        if splitLogged.record(true) != nil {
             logger.warning(
                 "Collector refused a batch as too large (413); it is sent in two parts",
                 metadata: ["batch.key": "\(batch.idempotencyKey)", "batch.bytes": "\(batch.body.count)"])

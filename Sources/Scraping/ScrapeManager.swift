@@ -1,6 +1,7 @@
 import FathomModel
 import Foundation
 import LinkerdMetrics
+import LogWhenChanged
 import Logging
 
 /// What the scrape loops report.
@@ -96,10 +97,10 @@ public actor ScrapeManager {
         decoder.staleAfterPages = settings.stalePages
         let connection = fetcher.connection(to: target.url)
         defer { connection.close() }
-        var failing: ScrapeFailure?
+        var failing = LoggedState<ScrapeFailure?>(nil)
         // The kind of bad line last logged for this target's pages; nil while they read cleanly.
-        var badLines: String?
-        var overSeriesLimit = false
+        var badLines = LoggedState<String?>(nil)
+        var overSeriesLimit = LoggedState(false)
         // What this target's pages need of the page budget, reserved before each scrape: what
         // the last page needed; a first page starts small and grows within what is free.
         var pageBytes = Self.smallestPageBytes
@@ -137,7 +138,7 @@ public actor ScrapeManager {
                 // Logged when a target's pages start having bad lines or have another kind, and
                 // when they read cleanly again; `fathom_page_bad_lines_total` counts every one.
                 let problem = snapshot.stats.badLines > 0 ? snapshot.stats.firstBadLine : nil
-                if problem?.reason != badLines {
+                if badLines.record(problem?.reason) != nil {
                     if let problem {
                         logger.warning(
                             "Proxy page has bad lines; they were skipped",
@@ -150,13 +151,10 @@ public actor ScrapeManager {
                             "Proxy page reads cleanly again",
                             metadata: ["scrape.target": "\(target.url)", "k8s.pod": "\(target.proxy)"])
                     }
-                    badLines = problem?.reason
                 }
                 // The same for the series limit: logged when a proxy crosses it, either way.
-                let over = snapshot.stats.seriesOverLimit > 0
-                if over != overSeriesLimit {
-                    overSeriesLimit = over
-                    if over {
+                if let change = overSeriesLimit.record(snapshot.stats.seriesOverLimit > 0) {
+                    if change.to {
                         logger.warning(
                             "Proxy has more series than aggregation.maxSeriesPerProxy; the new ones are not counted",
                             metadata: [
@@ -173,7 +171,7 @@ public actor ScrapeManager {
             }
             if case .failed(_, let reason, let detail) = event {
                 // Logged when a target starts failing or fails differently, not on every interval.
-                if failing != reason {
+                if failing.record(reason) != nil {
                     logger.warning(
                         "Scrape failed",
                         metadata: [
@@ -182,10 +180,8 @@ public actor ScrapeManager {
                             "error": "\(detail.prefix(300))",
                         ])
                 }
-                failing = reason
-            } else if failing != nil {
+            } else if failing.record(nil) != nil {
                 logger.info("Scrapes succeed again", metadata: ["scrape.target": "\(target.url)"])
-                failing = nil
             }
             guard isCurrent(target) else { break }
             await deliver(event)

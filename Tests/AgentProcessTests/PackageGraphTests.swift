@@ -62,6 +62,7 @@ import Testing
         ]
         for core in [
             "PrometheusText", "FathomModel", "LinkerdMetrics", "RouteAggregation", "KubernetesModels", "Inventory",
+            "LogWhenChanged",
         ] {
             #expect(targets[core] != nil, "\(core) is a target")
             let (dependencies, products) = Self.closure(of: core, in: targets)

@@ -1,6 +1,7 @@
 import AgentConfiguration
 import AsyncSignals
 import Foundation
+import LogWhenChanged
 import Logging
 import ServiceLifecycle
 import Synchronization
@@ -20,24 +21,22 @@ struct ConfigurationWatcher: Service {
     let apply: @Sendable (ConfigurationReload) async -> Void
 
     func run() async {
-        var lastText = try? ConfigurationLoader.text(ofFile: file)
+        var lastText = LoggedState(try? ConfigurationLoader.text(ofFile: file))
         while await sleepUnlessShuttingDown(seconds: checkInterval) {
             let text: String
             do {
                 text = try ConfigurationLoader.text(ofFile: file)
             } catch {
                 // Mid-swap, or removed: a problem only if it stays so; logged once per change.
-                if lastText != nil {
+                if lastText.record(nil) != nil {
                     metrics.recordConfigReload("failure")
                     logger.error(
                         "configuration file unreadable; keeping the running configuration",
                         metadata: ["config.file": "\(file)", "error": "\(error)"])
                 }
-                lastText = nil
                 continue
             }
-            guard text != lastText else { continue }
-            lastText = text
+            guard lastText.record(text) != nil else { continue }
             let loaded: AgentConfiguration
             do {
                 loaded = try ConfigurationLoader.load(yaml: text, environment: variables)
