@@ -80,7 +80,7 @@ let package = Package(
             name: "TransportErrors",
             dependencies: [
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"), httpClient,
             ]
         ),
         // Kubernetes API: in-cluster and kubeconfig connections, LIST and streaming WATCH,
@@ -88,7 +88,8 @@ let package = Package(
         .target(
             name: "KubernetesAPI",
             dependencies: [
-                "KubernetesModels", "CredentialFiles", "AsyncSignals", "LogWhenChanged", httpClient, logging,
+                "KubernetesModels", "CredentialFiles", "AsyncSignals", "LogWhenChanged", "TransportErrors", httpClient,
+                logging,
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"), .product(name: "Yams", package: "Yams"),
             ]
@@ -272,8 +273,7 @@ let package = Package(
             name: "KubernetesAPITests",
             dependencies: [
                 "KubernetesModels", "KubernetesAPI", "LocalServers", "AgentTestSupport", "ProxySimulation",
-                "HTTPServing",
-                logging,
+                "HTTPServing", "TransportErrors", logging,
             ]
         ),
         .testTarget(

@@ -1,4 +1,5 @@
 import KubernetesModels
+import TransportErrors
 
 /// Why a request to the Kubernetes API failed, with a bounded `reason` for the agent's metrics.
 public enum KubernetesAPIError: Error, Sendable, Equatable, CustomStringConvertible {
@@ -15,8 +16,8 @@ public enum KubernetesAPIError: Error, Sendable, Equatable, CustomStringConverti
     case redirect(location: String)
     /// Any other HTTP status.
     case status(code: Int, message: String)
-    /// Connection refused, reset, TLS failure, or a timeout.
-    case transport(String)
+    /// Connection refused, reset, TLS failure, or a timeout: which, and what happened.
+    case transport(TransportFailure, String)
     /// The body did not decode as the expected JSON.
     case decoding(String)
     /// A watch line longer than the configured bound.
@@ -52,7 +53,7 @@ public enum KubernetesAPIError: Error, Sendable, Equatable, CustomStringConverti
         case .redirect(let location):
             "the API server redirects to \(location), which the agent does not follow: set the server to it"
         case .status(let code, let message): "HTTP \(code): \(message)"
-        case .transport(let message): "transport: \(message)"
+        case .transport(let failure, let message): "transport (\(failure.rawValue)): \(message)"
         case .decoding(let message): "decoding: \(message)"
         case .lineTooLong(let limit): "watch event longer than \(limit) bytes"
         case .silentWatch(let seconds): "watch still open and silent after \(seconds) s, past its timeoutSeconds"

@@ -6,6 +6,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOSSL
+import TransportErrors
 
 /// A credential file of the connection that changed: the new content is used from the next
 /// request on, or, when `usable` is false, could not be used and the last good one stays.
@@ -129,7 +130,8 @@ public final class KubernetesClient: Sendable {
                 } catch is CancellationError {
                     chunks.end(CancellationError())
                 } catch {
-                    chunks.end(KubernetesAPIError.transport("\(plural) watch stream: \(error)"))
+                    chunks.end(
+                        KubernetesAPIError.transport(TransportFailure(error), "\(plural) watch stream: \(error)"))
                 }
             }
             group.addTask {
@@ -151,7 +153,7 @@ public final class KubernetesClient: Sendable {
             }
         }
         if splitter.unfinishedBytes > 0 {
-            throw KubernetesAPIError.transport("\(Object.resource.plural) watch stream ended inside an event")
+            throw KubernetesAPIError.transport(.reset, "\(Object.resource.plural) watch stream ended inside an event")
         }
     }
 
@@ -297,7 +299,7 @@ public final class KubernetesClient: Sendable {
         } catch is CancellationError {
             throw CancellationError()
         } catch {
-            throw KubernetesAPIError.transport("\(verb) \(resource.plural): \(error)")
+            throw KubernetesAPIError.transport(TransportFailure(error), "\(verb) \(resource.plural): \(error)")
         }
         guard response.status.code >= 300 else { return response }
         let body = (try? await collect(response.body, within: .seconds(10), upTo: 64 << 10)) ?? []
@@ -331,7 +333,8 @@ public final class KubernetesClient: Sendable {
                     return nil
                 }
                 guard let first = try await group.next(), let bytes = first else {
-                    throw KubernetesAPIError.transport("the response's body was not complete within \(timeout)")
+                    throw KubernetesAPIError.transport(
+                        .timeout, "the response's body was not complete within \(timeout)")
                 }
                 return bytes
             }
@@ -340,7 +343,7 @@ public final class KubernetesClient: Sendable {
         } catch let error as KubernetesAPIError {
             throw error
         } catch {
-            throw KubernetesAPIError.transport("reading the response: \(error)")
+            throw KubernetesAPIError.transport(TransportFailure(error), "reading the response: \(error)")
         }
     }
 

@@ -509,7 +509,7 @@ public actor Uploader {
         } catch {
             if error is CancellationError || Task.isCancelled { return nil }
             return Reply(
-                outcome: .transportError(reason: Self.transportReason(error)), message: "\(error)", token: token)
+                outcome: .transportError(reason: TransportFailure(error).rawValue), message: "\(error)", token: token)
         }
         let code = Int(response.status.code)
         let retryAfter = response.headers.first(name: "Retry-After").flatMap {
@@ -553,20 +553,4 @@ public actor Uploader {
         }
     }
 
-    /// A bounded label for a failed request: AsyncHTTPClient's own timeouts and closes, else
-    /// what the underlying error's type says (`TransportFailure`).
-    static func transportReason(_ error: any Error) -> String {
-        if let error = error as? HTTPClientError {
-            switch error {
-            case .connectTimeout, .deadlineExceeded, .readTimeout, .writeTimeout, .getConnectionFromPoolTimeout,
-                .tlsHandshakeTimeout:
-                return "timeout"
-            case .remoteConnectionClosed:
-                return "reset"
-            default:
-                break
-            }
-        }
-        return TransportFailure(error).rawValue
-    }
 }

@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import NIOCore
 import NIOPosix
 import NIOSSL
@@ -11,7 +12,7 @@ import Darwin
 /// Why a request failed below HTTP, as a bounded label for the agent's metrics: read from the
 /// error's type (SwiftNIO's connection and channel errors, the errno of an `IOError`, the TLS
 /// errors of NIOSSL), never its text. Scraping, the uploader and the Kubernetes client all use
-/// it, each first mapping its own client's errors (AsyncHTTPClient's timeouts, say).
+/// it.
 public enum TransportFailure: String, Sendable, CaseIterable {
     /// Nothing listens there (ECONNREFUSED).
     case refused
@@ -25,9 +26,19 @@ public enum TransportFailure: String, Sendable, CaseIterable {
     case dns
     case other
 
-    /// The failure an error from SwiftNIO or NIOSSL stands for.
+    /// The failure an error from AsyncHTTPClient, SwiftNIO or NIOSSL stands for.
     public init(_ error: any Error) {
         switch error {
+        case let error as HTTPClientError:
+            switch error {
+            case .connectTimeout, .deadlineExceeded, .readTimeout, .writeTimeout, .getConnectionFromPoolTimeout,
+                .tlsHandshakeTimeout:
+                self = .timeout
+            case .remoteConnectionClosed:
+                self = .reset
+            default:
+                self = .other
+            }
         case let error as ChannelError:
             switch error {
             case .connectTimeout: self = .timeout

@@ -4,6 +4,7 @@ import KubernetesAPI
 import KubernetesModels
 import LocalServers
 import Testing
+import TransportErrors
 
 /// The client always verifies the API server's certificate: against the cluster CA it works,
 /// against anything else it fails, whatever the token.
@@ -40,6 +41,7 @@ import Testing
             Issue.record("a certificate from another CA must be refused")
         } catch let error as KubernetesAPIError {
             #expect(error.reason == "transport")
+            if case .transport(let failure, _) = error { #expect(failure == .tls, "\(error)") }
         }
         try await other.shutdown()
         try await api.shutdown()
