@@ -228,6 +228,8 @@ let package = Package(
             dependencies: [
                 "Scraping", "LocalServers", "ProxySimulation", "FathomModel", "RouteAggregation", "GzipCodec",
                 "HTTPServing", "AgentTestSupport", httpClient, logging,
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
         .testTarget(

@@ -113,7 +113,7 @@ public final class Agent: Sendable {
             observer: metrics, lastWindow: lastWindow,
             buildSeen: { proxy, version in discovery.recordProxyBuild(version, of: proxy.rawValue) })
         let scraper = ScrapeManager(
-            settings: ScrapeSettings(configuration), fetcher: PageFetcher(), logger: logger,
+            settings: ScrapeSettings(configuration), source: PageFetcher(), logger: logger,
             deliver: { await aggregation.handle($0) })
         let pageBudget = configuration.maxBytesInFlight
         metrics.sampleBeforeExposition {

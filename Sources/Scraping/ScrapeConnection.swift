@@ -14,7 +14,7 @@ import Synchronization
 ///   for 1,000 targets in the fleet benchmark;
 /// - a refused or unreachable target fails at once, instead of being retried until the timeout;
 /// - the body is copied out of the receive buffers as it arrives, and capped as it grows.
-public final class ScrapeConnection: Sendable {
+public final class ScrapeConnection: PageConnection {
     /// Where a page is, parsed from a scrape URL.
     struct Endpoint: Sendable, Equatable {
         var host: String
@@ -67,12 +67,18 @@ public final class ScrapeConnection: Sendable {
         self.group = group
     }
 
+    public func fetchPage(timeout: Double, maxBytes: Int, allowance: PageAllowance) async -> Result<
+        FetchedPage, PageFetchError
+    > {
+        await fetchRaw(timeout: timeout, maxBytes: maxBytes, allowance: allowance).flatMap {
+            $0.page(maxBytes: maxBytes, allowance: allowance)
+        }
+    }
+
     /// The page's bytes as sent (maybe gzip-compressed) and its encoding, or why there are none.
     /// A request on a kept-alive connection that the target closed before answering (its idle
     /// timeout raced the request) is repeated once on a new connection and is not a failure.
-    func fetch(timeout: Double, maxBytes: Int, allowance: PageAllowance) async -> Result<
-        RawPage, PageFetcher.FetchError
-    > {
+    func fetchRaw(timeout: Double, maxBytes: Int, allowance: PageAllowance) async -> Result<RawPage, PageFetchError> {
         guard let endpoint else {
             return .failure(.init(reason: .other, detail: "not an http:// URL with a host: \(url)"))
         }
@@ -113,9 +119,7 @@ public final class ScrapeConnection: Sendable {
         }
     }
 
-    private func connect(_ endpoint: Endpoint, deadline: NIODeadline) async -> Result<
-        any Channel, PageFetcher.FetchError
-    > {
+    private func connect(_ endpoint: Endpoint, deadline: NIODeadline) async -> Result<any Channel, PageFetchError> {
         let bootstrap = ClientBootstrap(group: group)
             .connectTimeout(max(.milliseconds(1), deadline - .now()))
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -144,7 +148,7 @@ public final class ScrapeConnection: Sendable {
     private func request(
         on channel: any Channel, _ endpoint: Endpoint, deadline: NIODeadline, maxBytes: Int,
         allowance: PageAllowance
-    ) async -> Result<RawPage, PageFetcher.FetchError> {
+    ) async -> Result<RawPage, PageFetchError> {
         let promise = channel.eventLoop.makePromise(of: RawPage.self)
         var head = HTTPRequestHead(version: .http1_1, method: .GET, uri: endpoint.path)
         head.headers.add(name: "Host", value: endpoint.hostHeader)
@@ -152,17 +156,17 @@ public final class ScrapeConnection: Sendable {
         head.headers.add(name: "User-Agent", value: "fathom-agent")
         let exchange = PageExchange(head: head, maxBytes: maxBytes, allowance: allowance, promise: promise)
         let timeout = channel.eventLoop.scheduleTask(deadline: deadline) {
-            promise.fail(PageFetcher.FetchError(reason: .timeout, detail: "no complete answer in time"))
+            promise.fail(PageFetchError(reason: .timeout, detail: "no complete answer in time"))
             channel.close(promise: nil)
         }
         channel.writeAndFlush(exchange).whenFailure { error in
-            promise.fail(PageFetcher.FetchError(reason: .reset, detail: "sending: \(error)", beforeResponse: true))
+            promise.fail(PageFetchError(reason: .reset, detail: "sending: \(error)", beforeResponse: true))
         }
         do {
             let page = try await promise.futureResult.get()
             timeout.cancel()
             return .success(page)
-        } catch let error as PageFetcher.FetchError {
+        } catch let error as PageFetchError {
             timeout.cancel()
             return .failure(error)
         } catch {
@@ -170,15 +174,6 @@ public final class ScrapeConnection: Sendable {
             return .failure(.init(reason: .other, detail: "\(error)"))
         }
     }
-}
-
-/// A page as received: the body bytes, whether they are gzip-compressed, and when the answer's
-/// head arrived (seconds since the epoch, read on the event loop as it came).
-struct RawPage: Sendable {
-    var status: Int
-    var gzip: Bool
-    var body: [UInt8]
-    var answeredAt: Double
 }
 
 /// What the scrape loop hands the connection's handler: a request, the bounds of its answer's
@@ -198,105 +193,83 @@ final class PageExchange: Sendable {
     }
 }
 
-/// Sends one request at a time and collects its answer, copying the body out of the receive
-/// buffers as it arrives (so they can be reused) and failing as soon as it grows past the cap.
-private final class PageResponseHandler: ChannelDuplexHandler {
+/// Carries out what `PageExchangeState` decides: sends the request, copies the body out of the
+/// receive buffers as it arrives (so they can be reused), completes the exchange's promise, and
+/// closes the connection when told.
+final class PageResponseHandler: ChannelDuplexHandler {
     typealias InboundIn = HTTPClientResponsePart
     typealias OutboundIn = PageExchange
     typealias OutboundOut = HTTPClientRequestPart
 
-    private var exchange: PageExchange?
-    private var status = 0
-    private var gzip = false
-    private var closeAfter = false
-    private var body: [UInt8] = []
-    private var sawHead = false
-    private var answeredAt = 0.0
+    private var state = PageExchangeState()
+    /// The promise of the exchange in flight.
+    private var promise: EventLoopPromise<RawPage>?
+    /// When an answer's head arrived (seconds since the epoch); tests set their own clock.
+    private let now: () -> Double
 
-    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+    init(now: @escaping () -> Double = { Date().timeIntervalSince1970 }) {
+        self.now = now
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise writePromise: EventLoopPromise<Void>?) {
         let exchange = unwrapOutboundIn(data)
-        self.exchange = exchange
-        sawHead = false
-        body = []
-        context.write(wrapOutboundOut(.head(exchange.head)), promise: nil)
-        context.write(wrapOutboundOut(.end(nil)), promise: promise)
+        let allowance = exchange.allowance
+        let limits = PageExchangeState.Limits(maxBytes: exchange.maxBytes) { allowance.reserve(upTo: $0) }
+        switch state.request(exchange.head, limits: limits) {
+        case .send(let head):
+            promise = exchange.promise
+            context.write(wrapOutboundOut(.head(head)), promise: nil)
+            context.write(wrapOutboundOut(.end(nil)), promise: writePromise)
+        case .refuse(let error):
+            exchange.promise.fail(error)
+            writePromise?.fail(error)
+        default:
+            preconditionFailure("a request is sent or refused")
+        }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard let exchange else { return }
         switch unwrapInboundIn(data) {
         case .head(let head):
-            sawHead = true
-            answeredAt = Date().timeIntervalSince1970
-            status = Int(head.status.code)
-            gzip = head.headers.first(name: "Content-Encoding")?.lowercased() == "gzip"
-            closeAfter = !head.isKeepAlive
-            if let length = head.headers.first(name: "Content-Length").flatMap(Int.init) {
-                guard length <= exchange.maxBytes else {
-                    return fail(
-                        context,
-                        .init(reason: .tooLarge, detail: "Content-Length \(length) over \(exchange.maxBytes) bytes"))
-                }
-                guard exchange.allowance.reserve(upTo: length) else { return failOverBudget(context, needing: length) }
-                body.reserveCapacity(length)
-            }
+            let action = state.head(
+                status: Int(head.status.code),
+                gzip: head.headers.first(name: "Content-Encoding")?.lowercased() == "gzip",
+                keepAlive: head.isKeepAlive,
+                contentLength: head.headers.first(name: "Content-Length").flatMap(Int.init), at: now())
+            carryOut(action, context)
         case .body(let part):
-            let needed = body.count + part.readableBytes
-            guard needed <= exchange.maxBytes else {
-                return fail(context, .init(reason: .tooLarge, detail: "body over \(exchange.maxBytes) bytes"))
-            }
-            do {
-                // The budget holds what the body holds.
-                try Gzip.makeRoom(in: &body, for: needed, limit: exchange.maxBytes) {
-                    exchange.allowance.reserve(upTo: $0)
-                }
-            } catch {
-                return failOverBudget(context, needing: error.capacity)
-            }
-            body.append(contentsOf: part.readableBytesView)
+            carryOut(state.bodyPart(part), context)
         case .end:
-            self.exchange = nil
-            exchange.promise.succeed(RawPage(status: status, gzip: gzip, body: body, answeredAt: answeredAt))
-            body = []
-            if closeAfter { context.close(promise: nil) }
+            carryOut(state.end(), context)
         }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        if exchange != nil {
-            fail(
-                context,
-                sawHead
-                    ? .init(reason: .truncated, detail: "the target closed the connection before the body ended")
-                    : .init(
-                        reason: .reset, detail: "connection closed by the target before it answered",
-                        beforeResponse: true))
-        }
+        carryOut(state.closed(), context)
         context.fireChannelInactive()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        if sawHead, let parserError = error as? HTTPParserError, parserError == .invalidEOFState {
-            // The decoder's word for a connection closed inside the body.
-            fail(context, .init(reason: .truncated, detail: "the target closed the connection before the body ended"))
-            return
+        carryOut(state.error(error), context)
+    }
+
+    private func carryOut(_ action: PageExchangeState.Action, _ context: ChannelHandlerContext) {
+        switch action {
+        case .none, .send, .refuse:
+            break
+        case .succeed(let page, let close):
+            takePromise()?.succeed(page)
+            if close { context.close(promise: nil) }
+        case .fail(let error):
+            takePromise()?.fail(error)
+            context.close(promise: nil)
+        case .close:
+            context.close(promise: nil)
         }
-        fail(context, .init(reason: ScrapeFailure(transportError: error), detail: "\(error)", beforeResponse: !sawHead))
     }
 
-    private func failOverBudget(_ context: ChannelHandlerContext, needing bytes: Int) {
-        fail(
-            context,
-            .init(
-                reason: .overBudget,
-                detail: "the body needs \(bytes) bytes and the pages in flight hold all of scrape.maxBytesInFlight"))
-    }
-
-    private func fail(_ context: ChannelHandlerContext, _ error: PageFetcher.FetchError) {
-        guard let exchange else { return }
-        self.exchange = nil
-        body = []
-        exchange.promise.fail(error)
-        context.close(promise: nil)
+    private func takePromise() -> EventLoopPromise<RawPage>? {
+        defer { promise = nil }
+        return promise
     }
 }

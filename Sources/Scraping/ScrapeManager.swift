@@ -7,7 +7,7 @@ import Logging
 /// What the scrape loops report.
 public enum ScrapeEvent: Sendable {
     /// A page was read by a scrape that took `seconds`; `at` (seconds since the epoch) is when the
-    /// proxy answered, the time of its counters (`PageFetcher.Page`). The snapshot's stats say
+    /// proxy answered, the time of its counters (`FetchedPage`). The snapshot's stats say
     /// whether some lines were bad.
     case scraped(ScrapeTarget, ProxySnapshot, seconds: Double, at: Double)
     case failed(ScrapeTarget, ScrapeFailure, detail: String)
@@ -22,7 +22,7 @@ public actor ScrapeManager {
     /// Interval, timeout and page cap can change while running (`update(settings:)`); the
     /// concurrency cap and the page budget are fixed at start.
     public private(set) var settings: ScrapeSettings
-    private let fetcher: PageFetcher
+    private let source: any PageSource
     private let logger: Logger
     private let deliver: @Sendable (ScrapeEvent) async -> Void
     private let permits: ScrapePermits
@@ -33,11 +33,11 @@ public actor ScrapeManager {
     private nonisolated let changes: AsyncStream<Void>.Continuation
 
     public init(
-        settings: ScrapeSettings, fetcher: PageFetcher, logger: Logger,
+        settings: ScrapeSettings, source: any PageSource, logger: Logger,
         deliver: @escaping @Sendable (ScrapeEvent) async -> Void
     ) {
         self.settings = settings
-        self.fetcher = fetcher
+        self.source = source
         self.logger = logger
         self.deliver = deliver
         self.permits = ScrapePermits(slots: settings.maxConcurrentScrapes, bytes: settings.maxBytesInFlight)
@@ -95,7 +95,7 @@ public actor ScrapeManager {
     private func loop(_ target: ScrapeTarget) async {
         var decoder = ProxyPageDecoder(maxSeries: settings.maxSeriesPerProxy)
         decoder.staleAfterPages = settings.stalePages
-        let connection = fetcher.connection(to: target.url)
+        let connection = source.connection(to: target.url)
         defer { connection.close() }
         var failing = LoggedState<ScrapeFailure?>(nil)
         // The kind of bad line last logged for this target's pages; nil while they read cleanly.
@@ -125,7 +125,7 @@ public actor ScrapeManager {
             // Nil when the shutdown cut the scrape short: that is not a failure of the target.
             guard
                 let (event, neededBytes) = await Self.scrape(
-                    target, on: connection, decoder: &decoder, fetcher: fetcher, permits: permits,
+                    target, on: connection, decoder: &decoder, permits: permits,
                     reserving: pageBytes, timeout: settings.timeout, maxBytes: settings.maxPageBytes, logger: logger)
             else { break }
             if case .failed(_, .overBudget, _) = event {
@@ -205,8 +205,8 @@ public actor ScrapeManager {
     /// waits for the pipeline.
     @concurrent
     private static func scrape(
-        _ target: ScrapeTarget, on connection: ScrapeConnection, decoder: inout ProxyPageDecoder,
-        fetcher: PageFetcher, permits: ScrapePermits, reserving bytes: Int, timeout: Double, maxBytes: Int,
+        _ target: ScrapeTarget, on connection: any PageConnection, decoder: inout ProxyPageDecoder,
+        permits: ScrapePermits, reserving bytes: Int, timeout: Double, maxBytes: Int,
         logger: Logger
     ) async -> (ScrapeEvent, neededBytes: Int)? {
         let clock = ContinuousClock()
@@ -214,8 +214,7 @@ public actor ScrapeManager {
         defer { allowance.release() }
         guard !Task.isCancelled else { return nil }
         let started = clock.now
-        let fetched = await fetcher.fetchPage(
-            on: connection, timeout: timeout, maxBytes: maxBytes, allowance: allowance)
+        let fetched = await connection.fetchPage(timeout: timeout, maxBytes: maxBytes, allowance: allowance)
         guard !Task.isCancelled else { return nil }
         let event = Self.event(
             for: fetched, of: target, seconds: (clock.now - started).inSeconds, decoder: &decoder, logger: logger)
@@ -224,7 +223,7 @@ public actor ScrapeManager {
 
     /// Decodes a fetched page into the event to deliver.
     private static func event(
-        for fetched: Result<PageFetcher.Page, PageFetcher.FetchError>, of target: ScrapeTarget, seconds: Double,
+        for fetched: Result<FetchedPage, PageFetchError>, of target: ScrapeTarget, seconds: Double,
         decoder: inout ProxyPageDecoder, logger: Logger
     ) -> ScrapeEvent {
         switch fetched {

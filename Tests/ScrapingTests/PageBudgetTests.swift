@@ -33,7 +33,7 @@ import Testing
             let allowance = await permits.acquire(bytes: 0)
             let connection = fetcher.connection(to: url)
             defer { connection.close() }
-            let page = try await fetcher.fetch(on: connection, timeout: 10, maxBytes: 1 << 20, allowance: allowance)
+            let page = try await connection.fetchPage(timeout: 10, maxBytes: 1 << 20, allowance: allowance).map(\.bytes)
                 .get()
             #expect(page == Self.page)
             // Both at once: the body stays until the inflated page is complete.
@@ -54,7 +54,7 @@ import Testing
             let allowance = await permits.acquire(bytes: 0)
             let connection = fetcher.connection(to: url)
             defer { connection.close() }
-            let result = await fetcher.fetch(on: connection, timeout: 10, maxBytes: 1 << 20, allowance: allowance)
+            let result = await connection.fetchPage(timeout: 10, maxBytes: 1 << 20, allowance: allowance).map(\.bytes)
             guard case .failure(let error) = result else {
                 Issue.record("a page larger than the budget was fetched")
                 return
@@ -66,7 +66,9 @@ import Testing
             allowance.release()
             #expect(permits.reservedBytes == 0)
             // The same page within a budget that holds it.
-            let unlimited = try await fetcher.fetch(on: connection, timeout: 10, maxBytes: 1 << 20).get()
+            let unlimited = try await connection.fetchPage(timeout: 10, maxBytes: 1 << 20, allowance: .unlimited).map(
+                \.bytes
+            ).get()
             #expect(unlimited == Self.page)
         }
     }

@@ -33,13 +33,15 @@ final class SeenEncodings: Sendable {
     func fetchThreePagesOnOneConnection(_ fetcher: PageFetcher, _ url: String) async throws {
         let connection = fetcher.connection(to: url)
         for _ in 0..<3 {
-            let page = try await fetcher.fetch(on: connection, timeout: 10, maxBytes: 1 << 20).get()
+            let page = try await connection.fetchPage(timeout: 10, maxBytes: 1 << 20, allowance: .unlimited).map(
+                \.bytes
+            ).get()
             #expect(page == Self.page)
         }
         connection.close()
     }
 
-    func reason(_ result: Result<[UInt8], PageFetcher.FetchError>) -> ScrapeFailure? {
+    func reason(_ result: Result<[UInt8], PageFetchError>) -> ScrapeFailure? {
         if case .failure(let error) = result { return error.reason }
         return nil
     }
@@ -150,7 +152,10 @@ final class SeenEncodings: Sendable {
             },
             run: { fetcher, url in
                 let connection = fetcher.connection(to: url)
-                #expect(reason(await fetcher.fetch(on: connection, timeout: 10, maxBytes: 1 << 20)) == .reset)
+                #expect(
+                    reason(
+                        await connection.fetchPage(timeout: 10, maxBytes: 1 << 20, allowance: .unlimited).map(\.bytes))
+                        == .reset)
                 connection.close()
             })
         // Not repeated: only a kept-alive connection can have been closed for being idle.

@@ -53,7 +53,7 @@ final class Recorder: Sendable {
         // Roomy: on a loaded machine a loopback scrape can take long; this test is about targets.
         settings.timeout = 5
         let manager = ScrapeManager(
-            settings: settings, fetcher: PageFetcher(), logger: Logger(label: "test"),
+            settings: settings, source: PageFetcher(), logger: Logger(label: "test"),
             deliver: { event in recorder.events.withLock { $0.append(event) } })
         let running = Task { await manager.run() }
         await manager.update(targets: [target("a", server.port), target("b", server.port)])
@@ -86,7 +86,7 @@ final class Recorder: Sendable {
         settings.maxSeriesPerProxy = maxSeriesPerProxy
         let logs = LogStore()
         let manager = ScrapeManager(
-            settings: settings, fetcher: PageFetcher(), logger: logs.logger("scrape"),
+            settings: settings, source: PageFetcher(), logger: logs.logger("scrape"),
             deliver: { event in recorder.events.withLock { $0.append(event) } })
         let running = Task { await manager.run() }
         await manager.update(targets: [target("a", server.port)])
@@ -163,7 +163,7 @@ final class Recorder: Sendable {
         settings.timeout = 30
         settings.maxConcurrentScrapes = 2
         let manager = ScrapeManager(
-            settings: settings, fetcher: PageFetcher(), logger: Logger(label: "test"),
+            settings: settings, source: PageFetcher(), logger: Logger(label: "test"),
             deliver: { event in recorder.events.withLock { $0.append(event) } })
         let running = Task { await manager.run() }
         await manager.update(targets: (0..<6).map { target("p\($0)", server.port) })
@@ -212,7 +212,7 @@ final class Recorder: Sendable {
         settings.maxPageBytes = 3 << 19
         settings.maxBytesInFlight = 3 << 20
         let manager = ScrapeManager(
-            settings: settings, fetcher: PageFetcher(), logger: Logger(label: "test"),
+            settings: settings, source: PageFetcher(), logger: Logger(label: "test"),
             deliver: { event in recorder.events.withLock { $0.append(event) } })
         let running = Task { await manager.run() }
         let names = (0..<8).map { "p\($0)" }
@@ -249,5 +249,84 @@ final class Recorder: Sendable {
         // Roughly uniform: every second of the interval gets some proxies.
         let buckets = Set(offsets.map { Int($0) })
         #expect(buckets.count == 10)
+    }
+}
+
+/// A page source with no socket: each connection plays its target's script, one answer per
+/// scrape, repeating the last; it records whether it was closed.
+final class ScriptedPageSource: PageSource {
+    let script: [Result<[UInt8], PageFetchError>]
+    let connections = Mutex<[String: ScriptedConnection]>([:])
+
+    init(_ script: [Result<[UInt8], PageFetchError>]) {
+        self.script = script
+    }
+
+    func connection(to url: String) -> any PageConnection {
+        let connection = ScriptedConnection(script)
+        connections.withLock { $0[url] = connection }
+        return connection
+    }
+
+    final class ScriptedConnection: PageConnection {
+        let script: [Result<[UInt8], PageFetchError>]
+        let fetches = Mutex(0)
+        let closed = Mutex(false)
+
+        init(_ script: [Result<[UInt8], PageFetchError>]) {
+            self.script = script
+        }
+
+        func fetchPage(timeout: Double, maxBytes: Int, allowance: PageAllowance) async -> Result<
+            FetchedPage, PageFetchError
+        > {
+            let index = fetches.withLock { fetches in
+                defer { fetches += 1 }
+                return min(fetches, script.count - 1)
+            }
+            return script[index].map { FetchedPage(bytes: $0, answeredAt: 1_000) }
+        }
+
+        func close() { closed.withLock { $0 = true } }
+    }
+}
+
+extension ScrapeManagerTests {
+    /// Through the page seam, without sockets: a target that fails twice with one reason and
+    /// then answers is reported each time, logged once failing and once recovered, and its
+    /// connection is closed when it leaves the set.
+    @Test func aFailingTargetIsReportedEachTimeLoggedOnceAndClosedWhenItLeaves() async throws {
+        let refused = PageFetchError(reason: .refused, detail: "connection refused")
+        let source = ScriptedPageSource([.failure(refused), .failure(refused), .success(Self.page)])
+        let recorder = Recorder()
+        let logs = LogStore()
+        var settings = ScrapeSettings()
+        settings.interval = 0.05
+        let manager = ScrapeManager(
+            settings: settings, source: source, logger: logs.logger("scrape"),
+            deliver: { event in recorder.events.withLock { $0.append(event) } })
+        let running = Task { await manager.run() }
+        let a = target("a", 4191)
+        await manager.update(targets: [a])
+        #expect(await eventually { recorder.scraped("a").count >= 3 })
+        let failures = recorder.events.withLock { events in
+            events.compactMap { event -> ScrapeFailure? in
+                if case .failed(_, let reason, _) = event { return reason }
+                return nil
+            }
+        }
+        #expect(failures == [.refused, .refused])
+        #expect(recorder.scraped("a").allSatisfy { $0 == recorder.scraped("a").first })
+        #expect(logs.count("Scrape failed") == 1)
+        #expect(logs.count("Scrapes succeed again") == 1)
+
+        let connection = try #require(source.connections.withLock { $0[a.url] })
+        #expect(!connection.closed.withLock { $0 })
+        await manager.update(targets: [])
+        #expect(await eventually { recorder.removed() == ["a"] })
+        #expect(connection.closed.withLock { $0 })
+        manager.finish()
+        running.cancel()
+        await running.value
     }
 }

@@ -1,0 +1,34 @@
+import GzipCodec
+
+/// A page as received: the body bytes, whether they are gzip-compressed, and when the answer's
+/// head arrived (seconds since the epoch, read on the event loop as it came).
+struct RawPage: Sendable, Equatable {
+    var status: Int
+    var gzip: Bool
+    var body: [UInt8]
+    var answeredAt: Double
+
+    /// The page it carries: a 200's body, inflated when it is gzip, within `maxBytes` and the
+    /// allowance (which holds the body as received and the page as inflated while inflating).
+    func page(maxBytes: Int, allowance: PageAllowance) -> Result<FetchedPage, PageFetchError> {
+        guard status == 200 else {
+            return .failure(PageFetchError(reason: .httpStatus, detail: "HTTP \(status)"))
+        }
+        guard gzip else { return .success(FetchedPage(bytes: body, answeredAt: answeredAt)) }
+        let received = body.capacity
+        do {
+            let inflated = try Gzip.decompress(body, limit: maxBytes) { allowance.reserve(upTo: received + $0) }
+            return .success(FetchedPage(bytes: inflated, answeredAt: answeredAt))
+        } catch is Gzip.TooLarge {
+            return .failure(PageFetchError(reason: .tooLarge, detail: "page over \(maxBytes) bytes once decompressed"))
+        } catch let refused as Gzip.GrowthRefused {
+            return .failure(
+                PageFetchError(
+                    reason: .overBudget,
+                    detail: "inflating needs \(refused.capacity) bytes and the pages in flight hold all of "
+                        + "scrape.maxBytesInFlight"))
+        } catch {
+            return .failure(PageFetchError(reason: .parseError, detail: "bad gzip body: \(error)"))
+        }
+    }
+}
