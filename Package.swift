@@ -94,12 +94,21 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"), .product(name: "Yams", package: "Yams"),
             ]
         ),
-        // Domain -> protobuf batches, gzip, retry policy, bounded queue, disk spool, uploader.
+        // Domain -> protobuf batches: batch identity and sequence, the inventory's full and delta
+        // sections, gzip, the 413 splitter, and reading batches back. No networking.
+        .target(
+            name: "ReportEncoding",
+            dependencies: [
+                "GzipCodec", "ReportProtos", "RouteAggregation", "FathomModel", "Inventory",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ]
+        ),
+        // Batches to the collector: retry policy, bounded queue, disk spool, the uploader.
         .target(
             name: "Reporting",
             dependencies: [
-                "GzipCodec", "ReportProtos", "RouteAggregation", "FathomModel", "CredentialFiles", "Inventory",
-                "AsyncSignals", "TransportErrors", "AgentConfiguration", "LogWhenChanged",
+                "ReportEncoding", "GzipCodec", "ReportProtos", "FathomModel", "CredentialFiles", "AsyncSignals",
+                "TransportErrors", "AgentConfiguration", "LogWhenChanged",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"), httpClient, logging,
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
@@ -127,7 +136,8 @@ let package = Package(
         .target(
             name: "ReportWindows",
             dependencies: [
-                "ClusterDiscovery", "KubernetesAPI", "Inventory", "Reporting", "RouteAggregation", "Scraping",
+                "ClusterDiscovery", "KubernetesAPI", "Inventory", "Reporting", "ReportEncoding", "RouteAggregation",
+                "Scraping",
                 "FathomModel", "AsyncSignals", logging,
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -154,6 +164,7 @@ let package = Package(
             dependencies: [
                 "PrometheusText", "LinkerdMetrics", "RouteAggregation", "FathomModel", "Reporting", "ReportProtos",
                 "Scraping", "AgentConfiguration", "HTTPServing", "KubernetesModels", "KubernetesAPI", "Inventory",
+                "ReportEncoding",
                 "CredentialFiles", "HeapRelease", "TransportErrors", "ClusterDiscovery", "ReportWindows",
                 "AsyncSignals", "LogWhenChanged", httpClient, logging,
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -179,7 +190,8 @@ let package = Package(
         .target(
             name: "LocalServers",
             dependencies: [
-                "Reporting", "ReportProtos", "GzipCodec", "ProxySimulation", "HTTPServing", "FathomModel",
+                "ReportProtos", "GzipCodec", "ProxySimulation", "HTTPServing",
+                "FathomModel",
                 "KubernetesModels", "KubernetesAPI", .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
@@ -205,6 +217,7 @@ let package = Package(
             dependencies: [
                 "PrometheusText", "LinkerdMetrics", "RouteAggregation", "FathomModel", "AllocationCounter",
                 "AgentTestSupport", "KubernetesModels", "KubernetesAPI", "Inventory", "LocalServers", "Reporting",
+                "ReportEncoding",
                 "AgentApp", "AgentConfiguration", "GzipCodec", "HTTPServing", "ClusterDiscovery", logging,
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
@@ -235,7 +248,8 @@ let package = Package(
         .testTarget(
             name: "ReportingTests",
             dependencies: [
-                "Reporting", "ReportProtos", "RouteAggregation", "FathomModel", "ProxySimulation", "LocalServers",
+                "Reporting", "ReportEncoding", "ReportProtos", "RouteAggregation", "FathomModel", "ProxySimulation",
+                "LocalServers",
                 "AgentTestSupport", httpClient, logging, .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
         ),
@@ -255,7 +269,8 @@ let package = Package(
             name: "AgentProcessTests",
             dependencies: [
                 "AgentApp", "AgentConfiguration", "LocalServers", "ProxySimulation", "Reporting", "ReportProtos",
-                "KubernetesModels", "AgentTestSupport", "PrometheusText", "GzipCodec", "HTTPServing", "FathomModel",
+                "ReportEncoding", "KubernetesModels", "AgentTestSupport", "PrometheusText", "GzipCodec", "HTTPServing",
+                "FathomModel",
                 "RouteAggregation", httpClient,
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

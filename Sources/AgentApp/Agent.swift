@@ -7,6 +7,7 @@ import Inventory
 import KubernetesAPI
 import KubernetesModels
 import Logging
+import ReportEncoding
 import ReportWindows
 import Reporting
 import RouteAggregation

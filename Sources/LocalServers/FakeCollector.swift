@@ -3,7 +3,6 @@ import HTTPServing
 import NIOCore
 import NIOHTTP1
 import ReportProtos
-import Reporting
 import Synchronization
 
 /// An in-process stand-in for the SaaS collector on 127.0.0.1 (port 0), speaking HTTP/1.1 like the

@@ -1,4 +1,5 @@
 import FathomModel
+import ReportEncoding
 import Reporting
 import RouteAggregation
 import Scraping

@@ -3,6 +3,7 @@ import FathomModel
 import Inventory
 import KubernetesAPI
 import Logging
+import ReportEncoding
 import Reporting
 import RouteAggregation
 import Synchronization

@@ -1,3 +1,5 @@
+import ReportEncoding
+
 /// Batches waiting for upload, oldest first, bounded in bytes.
 ///
 /// When a new batch does not fit, the oldest batches are dropped to make room (newer data is

@@ -1,5 +1,6 @@
 import Foundation
 import GzipCodec
+import ReportEncoding
 
 /// Keeps queued batches on disk (an emptyDir in the cluster) so they survive an agent restart
 /// during a collector outage. Write-through: a batch is stored when queued and deleted when

@@ -9,6 +9,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOSSL
+import ReportEncoding
 import Synchronization
 import TransportErrors
 

@@ -1,15 +1,16 @@
-// fathom-bench: throughput and allocations of the hot path (parse, decode, aggregate) on real
-// and generated linkerd-proxy pages. Run in release mode:
-//
-//     swift run -c release fathom-bench [--seconds S] [PAGE ...]
-//
-// Without PAGE arguments it measures every fixture in ../shared/fixtures/linkerd.
 import AgentTestSupport
 import AllocationCounter
 import FathomModel
 import Foundation
 import LinkerdMetrics
 import PrometheusText
+// fathom-bench: throughput and allocations of the hot path (parse, decode, aggregate) on real
+// and generated linkerd-proxy pages. Run in release mode:
+//
+//     swift run -c release fathom-bench [--seconds S] [PAGE ...]
+//
+// Without PAGE arguments it measures every fixture in ../shared/fixtures/linkerd.
+import ReportEncoding
 import Reporting
 import RouteAggregation
 

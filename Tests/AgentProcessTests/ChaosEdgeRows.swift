@@ -1,6 +1,7 @@
 import AgentTestSupport
 import Foundation
 import KubernetesModels
+import ReportEncoding
 import Reporting
 import RouteAggregation
 import Synchronization

@@ -69,6 +69,9 @@ import Testing
             #expect(products.isDisjoint(with: forbidden), "\(core) reaches \(products.intersection(forbidden))")
             #expect(dependencies.isDisjoint(with: edge), "\(core) depends on \(dependencies.intersection(edge))")
         }
+        // The report encoding is an edge target (it links the system zlib) without networking.
+        let (_, encodingProducts) = Self.closure(of: "ReportEncoding", in: targets)
+        #expect(encodingProducts.isDisjoint(with: forbidden), "\(encodingProducts.intersection(forbidden))")
         // Inventory reads the Kubernetes models, not the client.
         #expect(targets["Inventory"]?.targetDependencies?.contains("KubernetesAPI") == false)
     }

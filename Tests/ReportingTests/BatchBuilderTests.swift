@@ -2,6 +2,7 @@ import AgentTestSupport
 import FathomModel
 import Foundation
 import GzipCodec
+import ReportEncoding
 import ReportProtos
 import Reporting
 import RouteAggregation

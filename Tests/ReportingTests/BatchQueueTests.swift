@@ -1,4 +1,5 @@
 import Foundation
+import ReportEncoding
 import Reporting
 import Testing
 

@@ -1,4 +1,5 @@
 import GzipCodec
+import ReportEncoding
 import ReportProtos
 import Reporting
 import Testing

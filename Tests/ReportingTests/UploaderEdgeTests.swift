@@ -6,6 +6,7 @@ import GzipCodec
 import HTTPServing
 import LocalServers
 import Logging
+import ReportEncoding
 import ReportProtos
 import Reporting
 import RouteAggregation

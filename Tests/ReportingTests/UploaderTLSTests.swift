@@ -3,6 +3,7 @@ import AsyncHTTPClient
 import LocalServers
 import Logging
 import NIOSSL
+import ReportEncoding
 import Reporting
 import RouteAggregation
 import Testing

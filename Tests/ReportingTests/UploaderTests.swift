@@ -4,6 +4,7 @@ import FathomModel
 import Foundation
 import LocalServers
 import Logging
+import ReportEncoding
 import Reporting
 import RouteAggregation
 import Synchronization
