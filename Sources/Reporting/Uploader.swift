@@ -110,13 +110,10 @@ public actor Uploader {
     private let client: HTTPClient
     private let logger: Logger
     private let token: TokenFile?
-    private var spool: BatchSpool?
-    /// Spooled batches newer than everything in `queue`, waiting on disk for room in it, oldest
-    /// first.
-    private var onDiskOnly: [BatchSpool.Entry] = []
+    /// What waits to be sent, in memory and on disk.
+    private var backlog: UploadBacklog
     private let sleep: @Sendable (Double) async throws -> Void
     private let observe: @Sendable (UploaderStats) -> Void
-    private var queue: BatchQueue
     private var stats = UploaderStats()
     private var random = SystemRandomNumberGenerator()
     /// Failed uploads since the last acknowledgement: logged as an outage starts, then every 20.
@@ -129,6 +126,8 @@ public actor Uploader {
     /// Whether a 413 split has been logged this run: a collector with a small limit splits every
     /// large batch; the counter has the rest.
     private var splitLogged = LoggedState(false)
+    /// Whether the last spool write failed: the failure is logged once, and the recovery.
+    private var spoolFailing = LoggedState(false)
     /// Wakes the loop when a batch is queued or a drain is asked for.
     private let wakeUps: AsyncStream<Void>
     private nonisolated let wakeUp: AsyncStream<Void>.Continuation
@@ -151,153 +150,82 @@ public actor Uploader {
         self.logger = logger
         self.sleep = sleep
         self.token = configuration.tokenFile.map { TokenFile(path: $0, onChange: configuration.tokenChanged) }
-        var queue = BatchQueue(maxBytes: configuration.queueMaxBytes)
         (wakeUps, wakeUp) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
-        if let directory = configuration.spoolDirectory {
-            var spool = try BatchSpool(directory: directory, maxBytes: configuration.spoolMaxBytes)
-            // What fits in memory is read now; the rest as the queue empties.
-            var waiting = spool.entries
-            let moved = Self.move(&waiting, into: &queue, from: &spool)
-            if !moved.dropped.isEmpty { stats.dropped["queue_full", default: 0] += moved.dropped.count }
-            Self.count(moved.unread, in: &stats, logger: logger)
-            self.spool = spool
-            onDiskOnly = waiting
-            self.queue = queue
-            let resumed = queue.count + onDiskOnly.count
-            stats.resumedBatches = resumed
-            if resumed > 0 {
-                logger.info(
-                    "Resuming batches from the spool",
-                    metadata: ["spool.batches": "\(resumed)", "spool.directory": "\(directory)"])
-            }
-        } else {
-            self.spool = nil
-            self.queue = queue
+        let spool = try configuration.spoolDirectory.map {
+            try BatchSpool(directory: $0, maxBytes: configuration.spoolMaxBytes)
         }
-        var initial = stats
-        initial.queuedBatches = queue.count + onDiskOnly.count
-        initial.queuedBytes = queue.bytes
-        initial.spooledBytes = spool?.bytes ?? 0
-        observe(initial)
+        var loaded: [UploadBacklog.Event] = []
+        let backlog = UploadBacklog(queueMaxBytes: configuration.queueMaxBytes, spool: spool, loaded: &loaded)
+        self.backlog = backlog
+        var stats = UploaderStats()
+        stats.resumedBatches = backlog.resumed
+        Self.record(loaded, in: &stats, spoolFailing: &spoolFailing, logger: logger)
+        self.stats = stats
+        if backlog.resumed > 0, let directory = configuration.spoolDirectory {
+            logger.info(
+                "Resuming batches from the spool",
+                metadata: ["spool.batches": "\(backlog.resumed)", "spool.directory": "\(directory)"])
+        }
+        stats.queuedBatches = backlog.batchCount
+        stats.queuedBytes = backlog.queuedBytes
+        stats.spooledBytes = backlog.spooledBytes
+        observe(stats)
     }
 
     public var currentStats: UploaderStats {
         var current = stats
-        current.queuedBatches = queue.count + onDiskOnly.count
-        current.queuedBytes = queue.bytes
-        current.spooledBytes = spool?.bytes ?? 0
+        current.queuedBatches = backlog.batchCount
+        current.queuedBytes = backlog.queuedBytes
+        current.spooledBytes = backlog.spooledBytes
         return current
     }
 
     /// Queues a batch (and writes it to the spool); the oldest batches go when the bound is hit.
     public func enqueue(_ batch: EncodedBatch) {
-        let spooled = spool != nil && store(batch)
-        if spooled, !onDiskOnly.isEmpty || queue.bytes + batch.body.count > queue.maxBytes,
-            let entry = spool?.entries.last(where: { $0.idempotencyKey == batch.idempotencyKey })
-        {
-            // No room in memory: it waits on disk, behind the older ones.
-            onDiskOnly.append(entry)
-        } else {
-            queueInMemory(batch)
-        }
-        refill()
+        record(backlog.enqueue(batch))
         observe(currentStats)
         wakeUp.yield()
     }
 
-    /// Writes a batch to the spool; whether it is there. The spool's oldest batches go when it is
-    /// full (counted); a write that fails is counted and logged once per outage of the disk.
-    private func store(_ batch: EncodedBatch) -> Bool {
-        do {
-            for dropped in try spool!.store(batch) {
-                forget(dropped.idempotencyKey)
-                stats.dropped["spool_full", default: 0] += 1
-                logger.warning(
-                    "Spool full: dropped the oldest batch", metadata: ["batch.key": "\(dropped.idempotencyKey)"])
-            }
-            if spoolFailing {
-                spoolFailing = false
-                logger.info("Spool writable again", metadata: ["batch.key": "\(batch.idempotencyKey)"])
-            }
-            return spool!.contains(key: batch.idempotencyKey)
-        } catch {
-            stats.spoolWriteFailures += 1
-            // Once per outage of the disk, not per window: the counter has the rest.
-            if !spoolFailing {
-                spoolFailing = true
-                logger.error(
-                    "Cannot write the spool; batches are kept in memory only until it works again",
-                    metadata: ["error": "\(error)", "batch.key": "\(batch.idempotencyKey)"])
-            }
-            return false
-        }
+    /// Counts and logs what the backlog did on the way: batches dropped, read back damaged or
+    /// not at all, and the spool failing (logged once per outage of the disk) and recovering.
+    private func record(_ events: [UploadBacklog.Event]) {
+        Self.record(events, in: &stats, spoolFailing: &spoolFailing, logger: logger)
     }
 
-    /// Adds a batch to the in-memory queue; the oldest go when it is full (without a spool, or
-    /// with one that cannot be written).
-    private func queueInMemory(_ batch: EncodedBatch) {
-        for dropped in queue.enqueue(batch) {
-            spool?.remove(key: dropped.idempotencyKey)
-            attempts[dropped.idempotencyKey] = nil
-            stats.dropped["queue_full", default: 0] += 1
-            logger.warning("Queue full: dropped the oldest batch", metadata: ["batch.key": "\(dropped.idempotencyKey)"])
-        }
-    }
-
-    /// Reads batches waiting on disk into the queue while there is room (or it is empty).
-    private func refill() {
-        guard spool != nil, !onDiskOnly.isEmpty else { return }
-        let moved = Self.move(&onDiskOnly, into: &queue, from: &spool!)
-        Self.count(moved.unread, in: &stats, logger: logger)
-        for dropped in moved.dropped {
-            attempts[dropped.idempotencyKey] = nil
-            stats.dropped["queue_full", default: 0] += 1
-            logger.warning("Queue full: dropped the oldest batch", metadata: ["batch.key": "\(dropped.idempotencyKey)"])
-        }
-    }
-
-    /// Counts and logs spooled batches that could not be read back (`spool_unreadable`) or were
-    /// damaged on disk (`spool_damaged`): dropped, never sent.
-    private static func count(_ unread: [(key: String, damaged: Bool)], in stats: inout UploaderStats, logger: Logger) {
-        for (key, damaged) in unread {
-            stats.dropped[damaged ? "spool_damaged" : "spool_unreadable", default: 0] += 1
-            logger.error(
-                damaged
-                    ? "A spooled batch is damaged (its checksum differs); dropped, not sent"
-                    : "Cannot read a spooled batch; dropped",
-                metadata: ["batch.key": "\(key)"])
-        }
-    }
-
-    /// Reads spooled batches from the front of `waiting` into `queue` while it has room (or is
-    /// empty), oldest first. Returns, for the caller to count, the keys that could not be read
-    /// (or were damaged) and the batches the queue dropped; all are removed from the spool.
-    private static func move(
-        _ waiting: inout [BatchSpool.Entry], into queue: inout BatchQueue, from spool: inout BatchSpool
-    ) -> (unread: [(key: String, damaged: Bool)], dropped: [EncodedBatch]) {
-        var unread: [(key: String, damaged: Bool)] = []
-        var dropped: [EncodedBatch] = []
-        while let next = waiting.first, queue.isEmpty || queue.bytes + next.bytes <= queue.maxBytes {
-            waiting.removeFirst()
-            let read = spool.read(next)
-            guard case .batch(let batch) = read else {
-                unread.append((next.idempotencyKey, read == .damaged))
-                spool.remove(key: next.idempotencyKey)
-                continue
-            }
-            for gone in queue.enqueue(batch) {
-                spool.remove(key: gone.idempotencyKey)
-                dropped.append(gone)
+    private static func record(
+        _ events: [UploadBacklog.Event], in stats: inout UploaderStats, spoolFailing: inout LoggedState<Bool>,
+        logger: Logger
+    ) {
+        for event in events {
+            switch event {
+            case .dropped(let key, let reason):
+                stats.dropped[reason, default: 0] += 1
+                switch reason {
+                case "spool_damaged":
+                    logger.error(
+                        "A spooled batch is damaged (its checksum differs); dropped, not sent",
+                        metadata: ["batch.key": "\(key)"])
+                case "spool_unreadable":
+                    logger.error("Cannot read a spooled batch; dropped", metadata: ["batch.key": "\(key)"])
+                case "spool_full":
+                    logger.warning("Spool full: dropped the oldest batch", metadata: ["batch.key": "\(key)"])
+                default:
+                    logger.warning("Queue full: dropped the oldest batch", metadata: ["batch.key": "\(key)"])
+                }
+            case .spoolWriteFailed(let key, let error):
+                stats.spoolWriteFailures += 1
+                if spoolFailing.record(true) != nil {
+                    logger.error(
+                        "Cannot write the spool; batches are kept in memory only until it works again",
+                        metadata: ["error": "\(error)", "batch.key": "\(key)"])
+                }
+            case .spoolWritten(let key):
+                if spoolFailing.record(false) != nil {
+                    logger.info("Spool writable again", metadata: ["batch.key": "\(key)"])
+                }
             }
         }
-        return (unread, dropped)
-    }
-
-    /// Takes a batch the spool dropped out of the queue or the disk-only list.
-    private func forget(_ key: String) {
-        _ = queue.remove(key: key)
-        onDiskOnly.removeAll { $0.idempotencyKey == key }
-        attempts[key] = nil
     }
 
     /// Sends queued batches, oldest first, until cancelled; after `drain(within:)`, until the
@@ -312,7 +240,7 @@ public actor Uploader {
                 guard await waiting.next() != nil else { return }
                 continue
             }
-            let decision = await sendFirst(attempt: nextAttempt(), timeout: requestTimeout(before: deadline))
+            let decision = await sendFirst(timeout: requestTimeout(before: deadline))
             guard case .retry(let delay, let reason) = decision else { continue }
             if reason == Self.cancelled { return }
             await pause(delay)
@@ -329,7 +257,7 @@ public actor Uploader {
     }
 
     /// Whether nothing is waiting to be sent.
-    public var isEmpty: Bool { queue.isEmpty && onDiskOnly.isEmpty }
+    public var isEmpty: Bool { backlog.isEmpty }
 
     /// Waits before a retry: the policy's delay; during a drain, no longer than leaves time for
     /// one more attempt before the deadline (a collector asking for ten minutes still gets one
@@ -360,32 +288,19 @@ public actor Uploader {
 
     private static let cancelled = "cancelled"
 
-    /// Whether the last spool write failed (so the failure is logged once, and the recovery).
-    private var spoolFailing = false
-
-    /// Per batch still queued: attempts made, and when the first was.
-    private var attempts: [String: (count: Int, first: ContinuousClock.Instant)] = [:]
-
-    private func nextAttempt() -> Int {
-        guard let key = queue.first?.idempotencyKey else { return 1 }
-        let count = (attempts[key]?.count ?? 0) + 1
-        attempts[key] = (count, attempts[key]?.first ?? ContinuousClock.now)
-        return count
-    }
-
     /// Posts the oldest batch once and acts on the result.
     @discardableResult
-    private func sendFirst(attempt: Int, timeout: Double) async -> RetryPolicy.Decision {
-        guard let batch = queue.first else { return .acknowledged }
+    private func sendFirst(timeout: Double) async -> RetryPolicy.Decision {
+        guard let batch = backlog.first else { return .acknowledged }
+        let attempt = backlog.attemptFirst(at: ContinuousClock.now)
         let started = ContinuousClock.now
         guard let reply = await post(batch, timeout: timeout) else {
             // Cancelled mid-request is not a failed upload: the batch stays first in the queue
             // (and spool) for the next start, and nothing is counted or logged.
             return .retry(delay: 0, reason: Self.cancelled)
         }
-        let failingFor = attempts[batch.idempotencyKey].map { (ContinuousClock.now - $0.first).inSeconds } ?? 0
         var decision = configuration.retry.decide(
-            reply.outcome, attempt: attempt, failingFor: failingFor, random: &random)
+            reply.outcome, attempt: attempt.number, failingFor: attempt.failingFor, random: &random)
         defer { observe(currentStats) }
         if case .split = decision {
             decision = split(batch)
@@ -393,7 +308,7 @@ public actor Uploader {
         }
         switch decision {
         case .acknowledged:
-            finish(batch)
+            record(backlog.finish(batch))
             stats.batchesSent += 1
             stats.bytesSent += batch.body.count
             stats.recentUploadSeconds.append((ContinuousClock.now - started).inSeconds)
@@ -403,7 +318,7 @@ public actor Uploader {
             _ = rejections.end()
             _ = redirect.record(nil)
         case .drop(let reason):
-            finish(batch)
+            record(backlog.finish(batch))
             stats.dropped[reason, default: 0] += 1
             if rejections.occurred() {
                 logger.error(
@@ -436,7 +351,7 @@ public actor Uploader {
                     "Upload failed; retrying",
                     metadata: [
                         "reason": "\(reason)", "retry.in": "\(Int(delay.rounded(.up)))s",
-                        "queue.batches": "\(queue.count)", "failures": "\(outage.length)",
+                        "queue.batches": "\(backlog.batchCount)", "failures": "\(outage.length)",
                         "error": "\(reply.message.prefix(300))",
                     ])
             }
@@ -455,15 +370,8 @@ public actor Uploader {
         } catch {
             return .drop(reason: "too_large")
         }
-        guard queue.first?.idempotencyKey == batch.idempotencyKey else { return .retry(delay: 0, reason: "split") }
-        queue.replaceFirst(with: [parts.0, parts.1])
-        attempts[batch.idempotencyKey] = nil
-        if spool?.contains(key: batch.idempotencyKey) == true {
-            // The batch leaves the disk only once both parts are on it: a crash in between
-            // resends the batch, which splits into the same parts (the same keys) again.
-            let stored = [parts.0, parts.1].map { store($0) }
-            if stored.allSatisfy({ $0 }) { spool?.remove(key: batch.idempotencyKey) }
-        }
+        guard backlog.first?.idempotencyKey == batch.idempotencyKey else { return .retry(delay: 0, reason: "split") }
+        record(backlog.replaceFirst(batch, with: parts))
         stats.batchesSplit += 1
         if splitLogged.record(true) != nil {
             logger.warning(
@@ -471,14 +379,6 @@ public actor Uploader {
                 metadata: ["batch.key": "\(batch.idempotencyKey)", "batch.bytes": "\(batch.body.count)"])
         }
         return .retry(delay: 0, reason: "split")
-    }
-
-    private func finish(_ batch: EncodedBatch) {
-        // The queue may have dropped the batch meanwhile; only pop it if it is still first.
-        if queue.first?.idempotencyKey == batch.idempotencyKey { queue.popFirst() }
-        attempts[batch.idempotencyKey] = nil
-        spool?.remove(key: batch.idempotencyKey)
-        refill()
     }
 
     /// What one POST came back with.
