@@ -21,7 +21,6 @@ public struct ArgoRollout: KubernetesObject, Equatable {
             self.replicas = replicas
             self.template = template
         }
-        private enum CodingKeys: String, CodingKey { case replicas, template }
     }
 
     public struct Status: Codable, Sendable, Equatable {
@@ -51,10 +50,6 @@ public struct ArgoRollout: KubernetesObject, Equatable {
             self.currentPodHash = currentPodHash
             self.stableRS = stableRS
             self.abort = abort
-        }
-        private enum CodingKeys: String, CodingKey {
-            case phase, message, observedGeneration, replicas, updatedReplicas, readyReplicas, availableReplicas
-            case currentPodHash, stableRS, abort
         }
     }
 

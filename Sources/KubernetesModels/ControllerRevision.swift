@@ -15,8 +15,6 @@ public struct ControllerRevision: KubernetesObject, Equatable {
         self.revision = revision
     }
 
-    private enum CodingKeys: String, CodingKey { case metadata, revision }
-
     /// `controller-revision-hash`: a DaemonSet's pods carry this hash, a StatefulSet's the full name.
     public var hash: String? { metadata.label("controller-revision-hash") }
 }

@@ -16,7 +16,6 @@ public struct DaemonSet: KubernetesObject, Equatable {
     public struct Spec: Codable, Sendable, Equatable {
         public var template: PodTemplate
         public init(template: PodTemplate) { self.template = template }
-        private enum CodingKeys: String, CodingKey { case template }
     }
 
     public struct Status: Codable, Sendable, Equatable {
@@ -36,10 +35,6 @@ public struct DaemonSet: KubernetesObject, Equatable {
             self.updatedNumberScheduled = updatedNumberScheduled
             self.numberReady = numberReady
             self.numberAvailable = numberAvailable
-        }
-        private enum CodingKeys: String, CodingKey {
-            case observedGeneration, desiredNumberScheduled, currentNumberScheduled, updatedNumberScheduled
-            case numberReady, numberAvailable
         }
     }
 }

@@ -22,7 +22,6 @@ public struct Deployment: KubernetesObject, Equatable {
             self.template = template
             self.paused = paused
         }
-        private enum CodingKeys: String, CodingKey { case replicas, template, paused }
     }
 
     public struct Status: Codable, Sendable, Equatable {
@@ -45,10 +44,6 @@ public struct Deployment: KubernetesObject, Equatable {
             self.availableReplicas = availableReplicas
             self.unavailableReplicas = unavailableReplicas
             self.conditions = conditions
-        }
-        private enum CodingKeys: String, CodingKey {
-            case observedGeneration, replicas, updatedReplicas, readyReplicas, availableReplicas
-            case unavailableReplicas, conditions
         }
     }
 

@@ -24,7 +24,6 @@ public struct Job: KubernetesObject, Equatable {
             self.completions = completions
             self.template = template
         }
-        private enum CodingKeys: String, CodingKey { case parallelism, completions, template }
     }
 
     public struct Status: Codable, Sendable, Equatable {
@@ -38,7 +37,6 @@ public struct Job: KubernetesObject, Equatable {
             self.succeeded = succeeded
             self.failed = failed
         }
-        private enum CodingKeys: String, CodingKey { case active, ready, succeeded, failed }
     }
 }
 

@@ -32,11 +32,5 @@ public struct Lease: KubernetesObject, Equatable {
             self.renewTime = renewTime
             self.leaseTransitions = leaseTransitions
         }
-
-        private enum CodingKeys: String, CodingKey {
-            case holderIdentity, leaseDurationSeconds, acquireTime, renewTime, leaseTransitions
-        }
     }
-
-    private enum CodingKeys: String, CodingKey { case apiVersion, kind, metadata, spec }
 }

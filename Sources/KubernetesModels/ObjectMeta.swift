@@ -122,8 +122,4 @@ public struct Condition: Codable, Sendable, Equatable {
         self.reason = reason
         self.message = message
     }
-
-    private enum CodingKeys: String, CodingKey {
-        case type, status, reason, message, lastUpdateTime, lastTransitionTime
-    }
 }

@@ -47,8 +47,6 @@ public struct Pod: KubernetesObject, Equatable {
             self.ports = ports
             self.restartPolicy = restartPolicy
         }
-
-        private enum CodingKeys: String, CodingKey { case name, image, ports, restartPolicy }
     }
 
     public struct ContainerPort: Codable, Sendable, Equatable {
@@ -59,8 +57,6 @@ public struct Pod: KubernetesObject, Equatable {
             self.name = name
             self.containerPort = containerPort
         }
-
-        private enum CodingKeys: String, CodingKey { case name, containerPort }
     }
 
     public struct Status: Codable, Sendable, Equatable {
@@ -86,10 +82,6 @@ public struct Pod: KubernetesObject, Equatable {
             self.conditions = conditions
             self.containerStatuses = containerStatuses
             self.initContainerStatuses = initContainerStatuses
-        }
-
-        private enum CodingKeys: String, CodingKey {
-            case phase, reason, podIP, startTime, conditions, containerStatuses, initContainerStatuses
         }
     }
 

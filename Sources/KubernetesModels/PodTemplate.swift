@@ -10,14 +10,12 @@ public struct PodTemplate: Codable, Sendable, Equatable {
 
     public struct TemplateMeta: Codable, Sendable, Equatable {
         public var labels: [String: String]?
-        private enum CodingKeys: String, CodingKey { case labels }
         public init(labels: [String: String]?) { self.labels = labels }
     }
 
     public struct TemplateSpec: Codable, Sendable, Equatable {
         public var containers: [Pod.Container]
         public var initContainers: [Pod.Container]?
-        private enum CodingKeys: String, CodingKey { case containers, initContainers }
         public init(containers: [Pod.Container], initContainers: [Pod.Container]?) {
             self.containers = containers
             self.initContainers = initContainers

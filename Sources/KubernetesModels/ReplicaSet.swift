@@ -20,7 +20,6 @@ public struct ReplicaSet: KubernetesObject, Equatable {
             self.replicas = replicas
             self.template = template
         }
-        private enum CodingKeys: String, CodingKey { case replicas, template }
     }
 
     public struct Status: Codable, Sendable, Equatable {
@@ -32,7 +31,6 @@ public struct ReplicaSet: KubernetesObject, Equatable {
             self.readyReplicas = readyReplicas
             self.availableReplicas = availableReplicas
         }
-        private enum CodingKeys: String, CodingKey { case replicas, readyReplicas, availableReplicas }
     }
 
     /// `deployment.kubernetes.io/revision` (or `rollout.argoproj.io/revision`).

@@ -69,10 +69,6 @@ public struct StatefulSet: KubernetesObject, Equatable {
             self.currentRevision = currentRevision
             self.updateRevision = updateRevision
         }
-        private enum CodingKeys: String, CodingKey {
-            case observedGeneration, replicas, readyReplicas, updatedReplicas, availableReplicas
-            case currentRevision, updateRevision
-        }
     }
 }
 

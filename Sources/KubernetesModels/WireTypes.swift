@@ -67,8 +67,6 @@ public struct APIStatus: Codable, Sendable, Equatable {
         self.reason = reason
         self.message = message
     }
-
-    private enum CodingKeys: String, CodingKey { case code, reason, message }
 }
 
 /// Label and field selectors for LIST and WATCH (`app=web`, `spec.nodeName=node-1`).

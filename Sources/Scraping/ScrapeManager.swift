@@ -51,11 +51,10 @@ public actor ScrapeManager {
     }
 
     /// Applies new interval, timeout and page-size settings to every loop from its next scrape.
+    /// The concurrency cap and the page budget are restart-only keys: a reload never changes them
+    /// (`AgentConfiguration.reloaded(with:)`), so the permits sized at start stay right.
     public func update(settings newSettings: ScrapeSettings) {
-        var applied = newSettings
-        applied.maxConcurrentScrapes = settings.maxConcurrentScrapes
-        applied.maxBytesInFlight = settings.maxBytesInFlight
-        settings = applied
+        settings = newSettings
     }
 
     /// Bytes the pages in flight hold now, received and inflated (within `maxBytesInFlight`).

@@ -267,18 +267,20 @@ import Testing
             yaml: """
                 cluster: {name: b}
                 report: {endpoint: 'https://x.example/v1', interval: 45s}
-                scrape: {interval: 20s, namespaces: {exclude: [kube-system]}}
+                scrape: {interval: 20s, maxConcurrent: 8, namespaces: {exclude: [kube-system]}}
                 logging: {level: debug}
                 admin: {port: 9100}
                 """)
         let reload = running.reloaded(with: loaded)
         #expect(reload.applied == ["scrape.interval", "scrape.namespaces.exclude", "report.interval", "logging.level"])
-        #expect(reload.needRestart == ["cluster.name", "admin.port"])
+        #expect(reload.needRestart == ["cluster.name", "scrape.maxConcurrent", "admin.port"])
         #expect(reload.settings == [.scraping, .namespaceFilter, .reportInterval, .logLevel])
         #expect(reload.configuration.scrapeInterval == 20 && reload.configuration.reportInterval == 45)
         #expect(reload.configuration.excludeNamespaces == ["kube-system"] && reload.configuration.logLevel == "debug")
         // Restart-only keys keep their running values.
         #expect(reload.configuration.clusterName == "a" && reload.configuration.adminPort == 9_990)
+        // The scrape manager relies on it: its permits are sized once, at start.
+        #expect(reload.configuration.maxConcurrentScrapes == running.maxConcurrentScrapes)
         #expect(running.reloaded(with: running) == ConfigurationReload(configuration: running))
     }
 

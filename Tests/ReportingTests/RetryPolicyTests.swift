@@ -80,7 +80,11 @@ import Testing
         #expect(decide(.status(429, retryAfter: 30)) == .retry(delay: 30, reason: "throttled"))
         #expect(decide(.status(503, retryAfter: 86_400)) == .retry(delay: 600, reason: "http_5xx"))
         // A Retry-After shorter than the backoff does not shorten it.
-        guard case .retry(let delay, _) = decide(.status(503, retryAfter: 0.1), attempt: 4) else { return }
+        let decision = decide(.status(503, retryAfter: 0.1), attempt: 4)
+        guard case .retry(let delay, _) = decision else {
+            Issue.record("a 503 is retried, not \(decision)")
+            return
+        }
         #expect(delay >= 4)
     }
 
