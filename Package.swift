@@ -107,9 +107,9 @@ let package = Package(
         .target(
             name: "Reporting",
             dependencies: [
-                "ReportEncoding", "GzipCodec", "ReportProtos", "FathomModel", "CredentialFiles", "AsyncSignals",
+                "ReportEncoding", "GzipCodec", "FathomModel", "CredentialFiles", "AsyncSignals",
                 "TransportErrors", "AgentConfiguration", "LogWhenChanged",
-                .product(name: "SwiftProtobuf", package: "swift-protobuf"), httpClient, logging,
+                httpClient, logging,
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
@@ -162,14 +162,16 @@ let package = Package(
         .target(
             name: "AgentApp",
             dependencies: [
-                "PrometheusText", "LinkerdMetrics", "RouteAggregation", "FathomModel", "Reporting", "ReportProtos",
-                "Scraping", "AgentConfiguration", "HTTPServing", "KubernetesModels", "KubernetesAPI", "Inventory",
-                "ReportEncoding",
-                "CredentialFiles", "HeapRelease", "TransportErrors", "ClusterDiscovery", "ReportWindows",
-                "AsyncSignals", "LogWhenChanged", httpClient, logging,
+                "PrometheusText", "RouteAggregation", "FathomModel", "Reporting", "ReportEncoding", "Scraping",
+                "AgentConfiguration", "HTTPServing", "KubernetesModels", "KubernetesAPI", "Inventory",
+                "CredentialFiles",
+                "HeapRelease", "TransportErrors", "ClusterDiscovery", "ReportWindows", "AsyncSignals", "LogWhenChanged",
+                httpClient, logging,
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
-            ] + nio
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ]
         ),
         // The executable users run: command-line entry points only, no stand-in or simulation.
         .executableTarget(
@@ -190,10 +192,9 @@ let package = Package(
         .target(
             name: "LocalServers",
             dependencies: [
-                "ReportProtos", "GzipCodec", "ProxySimulation", "HTTPServing",
-                "FathomModel",
-                "KubernetesModels", "KubernetesAPI", .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                "ReportProtos", "GzipCodec", "ProxySimulation", "HTTPServing", "FathomModel", "KubernetesModels",
+                "KubernetesAPI", .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
         // The demo: the agent's own service graph against the stand-ins, with a live route table.
@@ -209,7 +210,7 @@ let package = Package(
             dependencies: ["FathomDemo", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         // Test-only helpers: the shared fixtures, page damage, subprocesses, certificates.
-        .target(name: "AgentTestSupport", dependencies: ["FathomModel", "ProxySimulation", logging]),
+        .target(name: "AgentTestSupport", dependencies: ["ProxySimulation", logging]),
         // Counts heap allocations by interposing malloc; linked into the benchmark only.
         .target(name: "AllocationCounter"),
         .executableTarget(
@@ -239,8 +240,8 @@ let package = Package(
         .testTarget(
             name: "ScrapingTests",
             dependencies: [
-                "Scraping", "LocalServers", "ProxySimulation", "FathomModel", "RouteAggregation", "GzipCodec",
-                "HTTPServing", "AgentTestSupport", httpClient, logging,
+                "Scraping", "LocalServers", "FathomModel", "RouteAggregation", "GzipCodec", "HTTPServing",
+                "AgentTestSupport", logging,
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
