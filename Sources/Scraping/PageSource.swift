@@ -34,11 +34,10 @@ public struct PageFetchError: Error, Sendable, Equatable {
     public var reason: ScrapeFailure
     public var detail: String
     /// True when no response had started: the request may be repeated safely.
-    var beforeResponse = false
+    var beforeResponse: Bool
 
     public init(reason: ScrapeFailure, detail: String) {
-        self.reason = reason
-        self.detail = detail
+        self.init(reason: reason, detail: detail, beforeResponse: false)
     }
 
     init(reason: ScrapeFailure, detail: String, beforeResponse: Bool) {
