@@ -60,10 +60,10 @@ public actor WindowAggregation {
             targets.insert(target.proxy)
             windowTargets.insert(target.proxy)
             health.scrapeFailures[reason.rawValue, default: 0] += 1
-        case .removed(let target):
+        case .removed(let target, let time):
             targets.remove(target.proxy)
             builds[target.proxy] = nil
-            aggregator.forgetProxy(target.proxy)
+            aggregator.forgetProxy(target.proxy, at: time)
         }
     }
 

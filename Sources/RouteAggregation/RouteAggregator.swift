@@ -22,8 +22,13 @@ import FathomModel
 /// every bound of the family (not only those with hits), as `sum by (le)` does.
 ///
 /// A window's counts cover, per pod, the time from the scrape its first increase was measured
-/// from to its last scrape in the window; `RouteWindow.duration` is that time averaged over the
-/// route's pods, so a rate from it is honest also in the first window and the last.
+/// from to its last scrape in the window, less the stretch a restarted proxy's old process served
+/// after its last scrape (lost with it). Pods come and go inside a window, so a route's rate is
+/// the sum of its pods' rates (a pod's responses over the time they cover), each weighted by the
+/// share of the window the pod was alive: a pod replaced mid-window is two half pods, not two
+/// pods, as `sum(rate())` has it. `RouteWindow.duration` is the time that makes
+/// `count / duration` that rate; with every pod alive the whole window it is their mean coverage,
+/// which keeps the first window and the last honest too.
 public struct RouteAggregator: Sendable {
     /// Limits that keep memory bounded whatever the proxies expose.
     public struct Limits: Sendable {
@@ -59,6 +64,8 @@ public struct RouteAggregator: Sendable {
         var previous = PreviousValues()
         /// Aggregate slot per snapshot route index; -1 until resolved.
         var slotOfRoute: [Int32] = []
+        /// Responses per snapshot route index in the current window: the pod's own rate.
+        var windowResponses: [Double] = []
         /// Per series index, 1 + the bucket's index in its slot; 0 until resolved; `notABucket`
         /// for a series that is no bucket or whose bound found no room. One byte, because there are
         /// as many of these as series (`maxBucketsPerSlot` keeps it in range).
@@ -70,6 +77,11 @@ public struct RouteAggregator: Sendable {
         var coverageStart: Double?
         /// Time of its last scrape in the current window.
         var coverageEnd = 0.0
+        /// Seconds of the current window covered before a restart cut the coverage short.
+        var coveredBeforeRestart = 0.0
+        /// When its pod is known to have been alive since: the start of a proxy that started
+        /// after the aggregator did; otherwise -infinity (alive since before any window).
+        var aliveSince = -Double.infinity
     }
 
     /// `bucketOfSeries` of a series resolved as no bucket of any slot.
@@ -89,10 +101,13 @@ public struct RouteAggregator: Sendable {
         var buckets: [Double] = []
         var latencySum = 0.0
         var foldedRoutes = 0
-        /// Seconds of the current window covered by each pod mapping the slot, summed, and how
-        /// many pods: their mean is the route's observed duration.
+        /// Seconds of the current window covered by the pods mapping the slot, and the seconds
+        /// of it they were alive, each summed over the pods (see `window(of:duration:)`).
         var coveredSeconds = 0.0
-        var coveringPods = 0
+        var aliveSeconds = 0.0
+        /// Σ over its pods of responses × alive seconds ÷ covered seconds: the route's rate
+        /// times the window's length.
+        var aliveWeightedResponses = 0.0
         var active = false
         /// Proxies that map a route to this slot.
         var references = 0
@@ -152,10 +167,19 @@ public struct RouteAggregator: Sendable {
                 stats.proxyRestarts += 1
                 // Everything the restarted proxy reports happened since it started.
                 restarted = true
+                // What the old process served after its last scrape is lost with it: the counts
+                // cover the time up to that scrape and again from the new process's start.
+                if let start = state.coverageStart, let last = state.lastScrape {
+                    state.coveredBeforeRestart += max(0, last - start)
+                }
+                let last = state.lastScrape ?? time
+                state.coverageStart = min(max(now, last), time)
             }
         } else {
             if let stale = existing {
-                // New numbering or a new owner: start over from a baseline.
+                // New numbering or a new owner: start over from a baseline. What it counted
+                // stays in the window, with the time it covered.
+                addCoverage(of: stale, aliveUntil: stale.coverageEnd)
                 release(stale)
                 stats.rebaselines += 1
                 existing = nil
@@ -165,8 +189,12 @@ public struct RouteAggregator: Sendable {
             // Start times on pages are whole seconds, hence the rounding.
             let startedSince = snapshot.processStartTime.map { $0 >= startedAt.rounded(.down) } ?? false
             baseline = !startedSince
-            // Its counts then cover the time since it started.
-            if startedSince { state.lastScrape = min(time, snapshot.processStartTime ?? time) }
+            // Its counts then cover the time since it started, and its pod was alive no longer.
+            if startedSince {
+                let started = min(time, snapshot.processStartTime ?? time)
+                state.lastScrape = started
+                state.aliveSince = started
+            }
         }
         if let startTime = snapshot.processStartTime { state.processStartTime = startTime }
         if !baseline {
@@ -183,6 +211,8 @@ public struct RouteAggregator: Sendable {
         if state.slotOfRoute.count < snapshot.routes.count {
             state.slotOfRoute.append(
                 contentsOf: repeatElement(-1, count: snapshot.routes.count - state.slotOfRoute.count))
+            state.windowResponses.append(
+                contentsOf: repeatElement(0, count: snapshot.routes.count - state.windowResponses.count))
         }
         let previousValues = state.previous
         var nextValues = PreviousValues()
@@ -259,6 +289,7 @@ public struct RouteAggregator: Sendable {
         let slot = resolveSlot(&state, route: descriptor.route, routes: snapshot.routes)
         switch snapshot.role(of: descriptor) {
         case .responses(let success):
+            state.windowResponses[Int(descriptor.route)] += increase
             if success {
                 slots[Int(slot)].success += increase
             } else {
@@ -304,21 +335,30 @@ public struct RouteAggregator: Sendable {
         state.bucketOfSeries[index] = bucket == 0 ? Self.notABucket : bucket
     }
 
-    /// Stops tracking a proxy (its pod went away). What it counted stays in the window, with
-    /// the time it covered.
-    public mutating func forgetProxy(_ proxy: ProxyID) {
+    /// Stops tracking a proxy: its pod went away at `time` (seconds since the epoch). What it
+    /// counted stays in the window, with the time it covered and the part of the window its pod
+    /// was alive.
+    public mutating func forgetProxy(_ proxy: ProxyID, at time: Double) {
         guard let state = proxies.removeValue(forKey: proxy) else { return }
-        addCoverage(of: state)
+        addCoverage(of: state, aliveUntil: max(time, state.coverageEnd))
         release(state)
     }
 
-    /// Adds the time a proxy's counts of the current window cover to every slot it maps.
-    private mutating func addCoverage(of state: ProxyState) {
+    /// Adds the time a proxy's counts of the current window cover, and the time its pod was alive
+    /// in the window up to `aliveUntil`, to every slot it maps.
+    private mutating func addCoverage(of state: ProxyState, aliveUntil: Double) {
         guard let start = state.coverageStart else { return }
-        let covered = max(0, state.coverageEnd - start)
-        for slot in state.slotOfRoute where slot >= 0 {
+        let covered = state.coveredBeforeRestart + max(0, state.coverageEnd - start)
+        // A pod alive the whole window counts the whole window, also when its coverage began
+        // in the previous one (at its last scrape there): then each such pod weighs one.
+        let alive = max(0, aliveUntil - max(windowStart, state.aliveSince))
+        for (route, slot) in state.slotOfRoute.enumerated() where slot >= 0 {
             slots[Int(slot)].coveredSeconds += covered
-            slots[Int(slot)].coveringPods += 1
+            slots[Int(slot)].aliveSeconds += alive
+            let responses = state.windowResponses[route]
+            // Responses measured over no time at all (a proxy scraped the moment it started)
+            // are taken as its rate over the time it was alive.
+            slots[Int(slot)].aliveWeightedResponses += covered > 0 ? responses * alive / covered : responses
         }
     }
 
@@ -333,10 +373,12 @@ public struct RouteAggregator: Sendable {
         }
         let routeCount = renumbering.routes.reduce(0) { max($0, Int($1) + 1) }
         var slots = [Int32](repeating: -1, count: routeCount)
+        var responses = [Double](repeating: 0, count: routeCount)
         for (old, new) in renumbering.routes.enumerated() where old < state.slotOfRoute.count {
             let slot = state.slotOfRoute[old]
             if new >= 0 {
                 slots[Int(new)] = slot
+                responses[Int(new)] = state.windowResponses[old]
             } else if slot >= 0 {
                 // The proxy no longer reports this route.
                 self.slots[Int(slot)].references -= 1
@@ -345,6 +387,7 @@ public struct RouteAggregator: Sendable {
         state.previous = previous
         state.bucketOfSeries = buckets
         state.slotOfRoute = slots
+        state.windowResponses = responses
         state.epoch = epoch
     }
 
@@ -411,8 +454,12 @@ public struct RouteAggregator: Sendable {
     public mutating func closeWindow(at now: Double) -> AggregationWindow {
         let duration = now - windowStart
         for index in proxies.values.indices {
-            addCoverage(of: proxies.values[index])
+            addCoverage(of: proxies.values[index], aliveUntil: now)
             proxies.values[index].coverageStart = nil
+            proxies.values[index].coveredBeforeRestart = 0
+            for route in proxies.values[index].windowResponses.indices {
+                proxies.values[index].windowResponses[route] = 0
+            }
         }
         var routes: [RouteWindow] = []
         for index in slots.indices where slots[index].inUse {
@@ -438,7 +485,8 @@ public struct RouteAggregator: Sendable {
         }
         for index in slots.indices {
             slots[index].coveredSeconds = 0
-            slots[index].coveringPods = 0
+            slots[index].aliveSeconds = 0
+            slots[index].aliveWeightedResponses = 0
         }
         let closed = AggregationWindow(start: windowStart, end: now, routes: routes)
         windowStart = now
@@ -450,7 +498,18 @@ public struct RouteAggregator: Sendable {
         let histogram = LatencyHistogram(
             upperBounds: order.map { slot.bounds[$0] }, cumulativeCounts: order.map { slot.buckets[$0] },
             sum: slot.latencySum)
-        let observed = slot.coveringPods > 0 ? slot.coveredSeconds / Double(slot.coveringPods) : duration
+        // The duration that turns the route's responses into the sum of its pods' rates, each
+        // weighted by its alive share of the window; without responses (a histogram alone), the
+        // pods' coverage weighted the same way.
+        let responses = slot.success + slot.failure
+        let observed: Double
+        if responses > 0, slot.aliveWeightedResponses > 0 {
+            observed = responses * duration / slot.aliveWeightedResponses
+        } else if slot.aliveSeconds > 0 {
+            observed = slot.coveredSeconds * duration / slot.aliveSeconds
+        } else {
+            observed = duration
+        }
         return RouteWindow(
             key: slot.key, successCount: slot.success, failureCount: slot.failure, latency: histogram,
             foldedRoutes: slot.foldedRoutes, duration: observed)

@@ -11,8 +11,9 @@ public enum ScrapeEvent: Sendable {
     /// whether some lines were bad.
     case scraped(ScrapeTarget, ProxySnapshot, seconds: Double, at: Double)
     case failed(ScrapeTarget, ScrapeFailure, detail: String)
-    /// The target left the set: its loop ended and its state can be forgotten.
-    case removed(ScrapeTarget)
+    /// The target left the set at `at` (seconds since the epoch): its loop ended and its state
+    /// can be forgotten; its pod served until about then.
+    case removed(ScrapeTarget, at: Double)
 }
 
 /// Runs one scrape loop per target. The newest target set wins: loops of new targets start, loops
@@ -185,7 +186,7 @@ public actor ScrapeManager {
             guard isCurrent(target) else { break }
             await deliver(event)
         }
-        await deliver(.removed(target))
+        await deliver(.removed(target, at: Date().timeIntervalSince1970))
         ended(target)
     }
 

@@ -4,6 +4,7 @@ import AgentTestSupport
 import FathomModel
 import Foundation
 import KubernetesAPI
+import KubernetesModels
 import LocalServers
 import Logging
 import ProxySimulation
@@ -83,6 +84,97 @@ import Testing
                 "window \(index + 1) of \(windows.count): \(route.requestRate) rps over \(route.duration) s, \(route.requestCount) requests; window \(window.duration) s"
             )
             #expect(route.duration <= window.duration + 0.5, "the counts cannot cover more than the window")
+        }
+        try await api.shutdown()
+        try await proxies.shutdown()
+        try await collector.shutdown()
+    }
+}
+
+/// The rate through pod churn, end to end: one pod of a two-replica Deployment is replaced
+/// mid-window (deleted, and a new one started the same second), each pod serving 200 requests
+/// a second. Counting the three pods as three gave +50 %; `sum(rate())` and the truth give 400.
+@Suite struct ChurnWindowRateTests {
+    @Test func aPodReplacedMidWindowKeepsTheRate() async throws {
+        let now: @Sendable () -> Double = { Date().timeIntervalSince1970 }
+        let workload = WorkloadRef(kind: "Deployment", namespace: "rates", name: "client")
+        let service = ServiceRef(namespace: "rates", name: "server", port: 80)
+        let spec = TrafficSpec(
+            shape: .legacyOutbound(
+                service: service, destination: WorkloadRef(kind: "Deployment", namespace: "rates", name: "server"),
+                destinationPods: ["server-6f7d8c9b5-a1"], serviceProfileRoutes: []),
+            requestsPerSecond: 200, failureRate: 0, medianLatencyMilliseconds: 10)
+        let pods = ["client-5c6d7e8f9-p1", "client-5c6d7e8f9-p2", "client-5c6d7e8f9-p3"]
+        var mesh = SimulatedMesh(
+            proxies: pods.enumerated().map { index, pod in
+                SimulatedProxy(
+                    podName: pod, podIP: "127.0.0.1", workload: workload, traffic: index < 2 ? [spec] : [],
+                    startedAt: now() - 300, seed: UInt64(index + 1))
+            })
+        mesh.advance(to: now())
+        let proxies = try await SimulatedProxyServers.start(mesh: mesh, now: now)
+        let api = try await FakeKubernetesAPI.start()
+        var cluster = DemoCluster()
+        cluster.populate(api, mesh: mesh, ports: proxies.ports)
+        // The third pod is the replacement: not there until the second pod goes.
+        let replacement = try #require(api.objects(Pod.self).first { $0.metadata.name == pods[2] })
+        #expect(api.delete(Pod.self, namespace: "rates", name: pods[2]))
+        let collector = try await FakeCollector.start()
+
+        var configuration = AgentConfiguration()
+        configuration.clusterName = "rates"
+        configuration.reportEndpoint = collector.url
+        configuration.tokenFile = ""
+        configuration.scrapeInterval = 0.5
+        configuration.scrapeTimeout = 2
+        configuration.reportInterval = 20
+        configuration.adminAddress = "127.0.0.1"
+        configuration.adminPort = 0
+        var logger = Logger(label: "rates")
+        logger.logLevel = .critical
+        let agent = try Agent(
+            configuration: configuration,
+            environment: AgentEnvironment(connection: api.connection, targetPublishInterval: 0.1), logger: logger)
+        var replacedAt = 0.0
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await agent.run() }
+            #expect(await eventually(within: 150) { collector.acceptedBatches.count >= 2 })
+            // About half-way into the third window: 16 more scrapes of the first pod.
+            let first = "rates/\(pods[0])"
+            let before = agent.scrapeCounts[first, default: 0]
+            #expect(await eventually(within: 60) { agent.scrapeCounts[first, default: 0] >= before + 16 })
+            // On a whole second, as `process_start_time_seconds` has it: the old pod stops
+            // serving and the new one starts.
+            #expect(await eventually(within: 5) { now().truncatingRemainder(dividingBy: 1) < 0.05 })
+            proxies.mesh.withLock { mesh in
+                replacedAt = now().rounded(.down)
+                mesh.proxies[1].advance(to: replacedAt)
+                mesh.proxies[1].setTraffic([])
+                mesh.proxies[2] = SimulatedProxy(
+                    podName: pods[2], podIP: "127.0.0.1", workload: workload, traffic: [spec], startedAt: replacedAt,
+                    seed: 3)
+            }
+            #expect(api.delete(Pod.self, namespace: "rates", name: pods[1]))
+            api.apply(replacement)
+            #expect(await eventually(within: 150) { collector.acceptedBatches.count >= 4 })
+            // Part-way into the next window, so the one cut short at shutdown has traffic too.
+            let last = agent.scrapeCounts[first, default: 0]
+            #expect(await eventually(within: 60) { agent.scrapeCounts[first, default: 0] >= last + 8 })
+            await agent.shutdown()
+            try await group.waitForAll()
+        }
+        let windows = collector.acceptedBatches.sorted { $0.sequence < $1.sequence }.map(AggregationWindow.init)
+        #expect(windows.contains { $0.start < replacedAt && $0.end > replacedAt }, "the replacement is mid-window")
+        for (index, window) in windows.enumerated() {
+            guard let route = window.routes.first(where: { $0.key.identity.source == .endpoint }) else {
+                Issue.record("window \(index + 1) has no traffic")
+                continue
+            }
+            // Within 2 % of the 400 requests per second the two replicas serve.
+            #expect(
+                abs(route.requestRate - 400) <= 8,
+                "window \(index + 1) [\(window.start), \(window.end)], replaced at \(replacedAt): \(route.requestRate) rps over \(route.duration) s, \(route.requestCount) requests"
+            )
         }
         try await api.shutdown()
         try await proxies.shutdown()

@@ -145,7 +145,7 @@ struct SnapshotBuilder {
         aggregator.ingest(builder.snapshot([1, 0, 1, 1, 1, 1]), from: podA, workload: web, at: 1001)
         aggregator.ingest(builder.snapshot([2, 0, 2, 2, 2, 2]), from: podA, workload: web, at: 1002)
         #expect(aggregator.seriesCount == 1)
-        aggregator.forgetProxy(podA)
+        aggregator.forgetProxy(podA, at: 1_003)
         #expect(aggregator.proxyCount == 0)
         #expect(aggregator.closeWindow(at: 1_010).routes.count == 1)
         #expect(aggregator.closeWindow(at: 1_020).routes.isEmpty)
@@ -225,12 +225,14 @@ struct SnapshotBuilder {
         let last = try single(aggregator.closeWindow(at: 1_038))
         #expect(last.successCount == 10 && last.duration == 10)
         #expect(last.requestRate == 1, "one pod's traffic over the time it covers")
-        // A pod removed mid-window keeps the time its counts cover.
+        // A pod removed mid-window keeps the time its counts cover, and weighs as much as the
+        // share of the window it was alive: 7 of its 12 s.
         scrape(podA, 1_041)
         scrape(podB, 1_045)
-        aggregator.forgetProxy(podB)
+        aggregator.forgetProxy(podB, at: 1_045)
         let removed = try single(aggregator.closeWindow(at: 1_050))
         #expect(removed.successCount == 10 + 20)
-        #expect(removed.duration == (10 + 20) / 2)
+        #expect(abs(removed.duration - 30.0 * 12 / 19) < 1e-9)
+        #expect(abs(removed.requestRate - 19.0 / 12) < 1e-9, "pod a for 12 s and pod b for 7, at 1/s")
     }
 }

@@ -28,7 +28,7 @@ final class Recorder: Sendable {
     func removed() -> [String] {
         events.withLock { events in
             events.compactMap { event in
-                if case .removed(let target) = event { return target.proxy.rawValue }
+                if case .removed(let target, _) = event { return target.proxy.rawValue }
                 return nil
             }
         }
