@@ -27,6 +27,10 @@ public struct ProxySnapshot: Sendable {
     /// Set on the page where the decoder dropped long-unseen series and renumbered the rest: how
     /// to carry state kept under the previous epoch over to this one.
     public var renumbering: SeriesRenumbering?
+    /// Series numbered on this page that the decoder had refused before, at its series limit:
+    /// they have a history the agent did not see, so their first value is a baseline. Almost
+    /// always empty.
+    public var admittedAfterRefusal: [Int32] = []
 
     public init(
         epoch: UInt64, routes: [RouteIdentity] = [], series: [SeriesDescriptor] = [], roles: [SeriesRole] = [],

@@ -49,6 +49,13 @@ public struct ProxyPageDecoder: Sendable {
     /// The histogram key of the series numbered last, if it was a bucket or sum: the next series
     /// continues that histogram when its key is the same.
     private var lastHistogram: Int?
+    /// Fingerprints of route series refused at the series limit, so that one numbered later
+    /// (once forgotten series made room) is known to have a history: its first value is then a
+    /// baseline, not requests. Bounded by `maxRemembered`; past it, every series numbered later
+    /// is taken as refused before.
+    private var refused: Set<UInt64> = []
+    private var refusedBeyondMemory = false
+    static let maxRemembered = 4_096
 
     public init(maxSeries: Int = 100_000, badLinePolicy: BadLinePolicy = .skipLine) {
         self.maxSeries = maxSeries
@@ -80,6 +87,7 @@ public struct ProxyPageDecoder: Sendable {
         let page = UInt16(truncatingIfNeeded: pageNumber)
         let knownBefore = table.count
         var values = [Double](repeating: .nan, count: series.count)
+        var admittedAfterRefusal: [Int32] = []
         if knownBefore == 0 {
             // A first page: every line is new, so make room for them all at once.
             let lines = min(Self.lineCount(bytes), maxSeries)
@@ -131,7 +139,13 @@ public struct ProxyPageDecoder: Sendable {
                     // version are still read: restart detection must not depend on the limit.
                     lastHistogram = nil
                     switch SeriesClassifier.classify(view, sample) {
-                    case .route: stats.seriesOverLimit += 1
+                    case .route:
+                        stats.seriesOverLimit += 1
+                        if refused.count < Self.maxRemembered {
+                            refused.insert(fingerprint)
+                        } else if !refused.contains(fingerprint) {
+                            refusedBeyondMemory = true
+                        }
                     case .processStartTime: processStartTime = sample.value
                     case .buildInfo(let info):
                         build = info
@@ -145,6 +159,11 @@ public struct ProxyPageDecoder: Sendable {
                     // Numbered as ignored, so later pages do not parse it again; counted once.
                     kind = .ignored
                     try reject(.labelTooLong, line: parser.lineNumber, &stats)
+                }
+                if !refused.isEmpty || refusedBeyondMemory,
+                    refusedBeyondMemory || refused.remove(fingerprint) != nil
+                {
+                    admittedAfterRefusal.append(Int32(series.count))
                 }
                 series.append(register(kind))
                 values.append(.nan)
@@ -167,6 +186,10 @@ public struct ProxyPageDecoder: Sendable {
             epoch: epoch, routes: routes, series: series, roles: roles, values: values,
             processStartTime: processStartTime, build: sawBuild ? build : nil, stats: stats)
         snapshot.renumbering = renumbering
+        if let renumbering {
+            admittedAfterRefusal = admittedAfterRefusal.map { renumbering.series[Int($0)] }.filter { $0 >= 0 }
+        }
+        snapshot.admittedAfterRefusal = admittedAfterRefusal
         return snapshot
     }
 

@@ -25,8 +25,8 @@ public struct RouteWindow: Sendable {
     public var latency: LatencyHistogram
     /// For an overflow series: how many route mappings were folded into it so far.
     public var foldedRoutes: Int
-    /// Seconds the counts cover (the scrapes' span, averaged over the route's pods; see
-    /// `RouteAggregator`), for rates.
+    /// Seconds that make `requestCount / duration` the route's rate: its pods' rates, each
+    /// weighted by the share of the window the pod was alive (see `RouteAggregator`).
     public var duration: Double
 
     public init(

@@ -5,10 +5,13 @@ import FathomModel
 ///
 /// For each raw series it keeps the previous value and adds the increase since then to the
 /// route's window, as Prometheus's `increase` does:
-/// - a value lower than the previous one means the counter was reset (the proxy restarted or the
-///   series expired and came back), so the whole new value is the increase; a raw histogram resets
-///   as a whole, so one lower bucket makes every series of that histogram count in full (a bucket
-///   with as many hits after as before shows no decrease of its own; PromQL misses those);
+/// - a value lower than the previous one means the counter was reset, so the whole new value is
+///   the increase, for that series alone, as PromQL has it (one bucket of a buggy exporter a little
+///   lower resets that bucket, not its histogram or sum); but a series absent from the proxy's
+///   last page that returns lower was dropped and made again (Linkerd drops series idle for 10
+///   minutes): its raw histogram started again from zero as a whole, so every series of it counts
+///   in full (a bucket with as many hits after as before shows no decrease of its own; PromQL
+///   misses those);
 /// - a proxy whose `process_start_time_seconds` changed restarted: every value counts in full
 ///   (Prometheus sees no reset when the first value after a restart is above the last before, and
 ///   undercounts; the start time tells);
@@ -16,6 +19,10 @@ import FathomModel
 ///   treats a gap without a decrease as continuous; the decoder forgets a series only after its
 ///   staleness period (longer than Linkerd's 10-minute idle expiry), and a forgotten series that
 ///   returns started again from zero, so its value counts in full (PromQL misses that first value);
+/// - a series' first value counts in full only when the decoder numbered it on that very page (a
+///   route that just started); one numbered before without a value (its first sample was NaN) or
+///   refused before at the series limit has a history the agent did not see: its first value is
+///   a baseline, as PromQL has it;
 /// - the first page of a proxy is only a baseline, unless the proxy started after the aggregator
 ///   did, in which case everything on it happened while we watched and counts.
 /// Deltas of many pods are summed per workload route; histograms merge bucket by bucket, with
@@ -72,6 +79,8 @@ public struct RouteAggregator: Sendable {
         var bucketOfSeries: [UInt8] = []
         /// Time of the proxy's last scrape ingested.
         var lastScrape: Double?
+        /// Series absent from its last page.
+        var absent = SeriesBits()
         /// The time the current window's counts of this proxy are measured from; nil until its
         /// first increase in the window was taken.
         var coverageStart: Double?
@@ -226,14 +235,23 @@ public struct RouteAggregator: Sendable {
         swap(&resetHistograms, &resetScratch)  // uniquely referenced: no copy when it grows
         resetHistograms.removeAll(keepingCapacity: true)
 
+        let admittedLate = snapshot.admittedAfterRefusal
         for index in 0..<seriesCount {
             let value = values[index]
             let previous = restarted || index >= previousValues.count ? .nan : previousValues[index]
+            let wasAbsent = state.absent[index]
             if value.isNaN {
-                // Absent from this page: the last value stays (a gap is no reset).
-                nextValues.append(previous)
+                // Absent from this page: the last value stays (a gap is no reset); after a
+                // restart, the series starts again from zero whenever it comes back.
+                if restarted {
+                    nextValues.appendFresh()
+                } else {
+                    nextValues.append(keeping: index, of: previousValues)
+                }
+                state.absent[index] = true
                 continue
             }
+            if wasAbsent { state.absent[index] = false }
             nextValues.append(value)
             if baseline { continue }
             if state.bucketOfSeries[index] == 0 {
@@ -243,11 +261,14 @@ public struct RouteAggregator: Sendable {
             }
             let increase: Double
             if previous.isNaN {
+                // A first value: all new only for a series that just started (see above).
+                let started = restarted || (previousValues.isFresh(index) && !admittedLate.contains(Int32(index)))
+                guard started else { continue }
                 increase = value
             } else if value < previous {
                 stats.counterResets += 1
                 increase = value
-                noteHistogramReset(at: index, snapshot, seriesCount, &resetHistograms)
+                if wasAbsent { noteHistogramReset(at: index, snapshot, seriesCount, &resetHistograms) }
             } else {
                 increase = value - previous
             }
@@ -367,9 +388,16 @@ public struct RouteAggregator: Sendable {
         let seriesCount = renumbering.series.reduce(0) { max($0, Int($1) + 1) }
         var previous = PreviousValues(unknownCount: seriesCount)
         var buckets = [UInt8](repeating: 0, count: seriesCount)
-        for (old, new) in renumbering.series.enumerated() where new >= 0 && old < state.previous.count {
+        var absent = SeriesBits()
+        for (old, new) in renumbering.series.enumerated() where new >= 0 {
+            guard old < state.previous.count else {
+                // Numbered on this page, before the renumbering.
+                previous.setFresh(at: Int(new))
+                continue
+            }
             previous.set(state.previous[old], at: Int(new))
             buckets[Int(new)] = state.bucketOfSeries[old]
+            absent[Int(new)] = state.absent[old]
         }
         let routeCount = renumbering.routes.reduce(0) { max($0, Int($1) + 1) }
         var slots = [Int32](repeating: -1, count: routeCount)
@@ -385,6 +413,7 @@ public struct RouteAggregator: Sendable {
             }
         }
         state.previous = previous
+        state.absent = absent
         state.bucketOfSeries = buckets
         state.slotOfRoute = slots
         state.windowResponses = responses

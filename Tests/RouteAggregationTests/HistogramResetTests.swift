@@ -2,8 +2,10 @@ import FathomModel
 import RouteAggregation
 import Testing
 
-/// A raw histogram resets as a whole: Linkerd drops an idle histogram and creates it again from
-/// zero, and a bucket with as many hits after as before shows no decrease of its own.
+/// A raw histogram that vanished from a page and returns lower resets as a whole: Linkerd drops an
+/// idle histogram and creates it again from zero, and a bucket with as many hits after as before
+/// shows no decrease of its own. One present all along with one bucket a little lower (a buggy
+/// exporter) resets that bucket alone, as PromQL does.
 @Suite struct HistogramResetTests {
     static let route = RouteIdentity(
         direction: .outbound, source: .endpoint, target: "cart.shop.svc.cluster.local:80", route: "",
@@ -69,5 +71,23 @@ import Testing
         #expect(route.successCount == 15)
         let expected: [Double] = [0, 15, 15]
         #expect(route.latency.cumulativeCounts == expected)
+    }
+
+    @Test func oneLowerBucketOfAHistogramPresentAllAlongResetsAloneAsInPromQL() throws {
+        let web = WorkloadRef(kind: "Deployment", namespace: "shop", name: "web")
+        var aggregator = RouteAggregator(startedAt: 1_000)
+        aggregator.ingest(
+            snapshot([100, 1, 100, 100, 2_500, 50, 10, 50, 50, 1_250]), from: ProxyID("a"), workload: web, at: 1_001)
+        // The first histogram's ≤30 ms bucket reads 99 (one below), the rest move on by 10.
+        aggregator.ingest(
+            snapshot([110, 1, 99, 110, 2_750, 60, 12, 60, 60, 1_500]), from: ProxyID("a"), workload: web, at: 1_002)
+        let route = try #require(aggregator.closeWindow(at: 1_010).routes.first)
+        #expect(route.successCount == 20)
+        #expect(aggregator.stats.counterResets == 1)
+        // ≤20 ms: 0 + 2; ≤30 ms: 99 (reset, as `increase` takes it) + 10; +Inf: 10 + 10; the
+        // sums are increases (0.25 s and 0.25 s), not counted in full.
+        let expected: [Double] = [2, 109, 20]
+        #expect(route.latency.cumulativeCounts == expected)
+        #expect(abs(route.latency.sum - 0.5) < 1e-12)
     }
 }

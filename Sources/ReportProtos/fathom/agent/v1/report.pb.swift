@@ -856,6 +856,12 @@ public nonisolated struct Fathom_Agent_V1_RouteMetrics: Sendable {
   public var foldedRoutes: UInt32 = 0
 
   /// Completed responses by Linkerd's classification (5xx, non-OK gRPC or a proxy error fail).
+  /// Increases of each raw series, as PromQL's increase() takes them: a lower value is a reset
+  /// (the series alone; a whole raw histogram when it had vanished from the proxy's page and
+  /// returns lower), a proxy restart counts everything since its start. A series first seen after
+  /// the proxy's first page counts its first value in full only when it just started (first
+  /// numbered on that page); one seen before without a usable value, or refused at
+  /// aggregation.maxSeriesPerProxy, is a baseline at its first value.
   public var successCount: Double = 0
 
   public var failureCount: Double = 0
@@ -871,10 +877,13 @@ public nonisolated struct Fathom_Agent_V1_RouteMetrics: Sendable {
   /// Clears the value of `latency`. Subsequent reads from it will return its default value.
   public mutating func clearLatency() {self._latency = nil}
 
-  /// Seconds the counts cover: for each pod reporting the route, from the scrape its first
-  /// increase in the window was measured from (or the proxy's start) to its last scrape in the
-  /// window, averaged over those pods. (success_count + failure_count) / observed_seconds is the
-  /// route's request rate, honest also in the first window after a start and the last at shutdown.
+  /// Seconds such that (success_count + failure_count) / observed_seconds is the route's request
+  /// rate over the window: the sum over its pods of each pod's rate (its responses over the time
+  /// its counts cover: from the scrape its first increase was measured from, or the proxy's
+  /// start, to its last scrape, less what a restarted proxy lost) times the share of the window
+  /// the pod was alive. A pod replaced mid-window weighs half, as in sum(rate()). With every pod
+  /// alive the whole window it is their mean coverage, honest also in the first window after a
+  /// start and the last at shutdown.
   public var observedSeconds: Double = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
