@@ -29,7 +29,7 @@ public struct DebugRoute: Codable, Sendable, Equatable {
         workload = route.key.workload.name
         workloadKind = route.key.workload.kind
         direction = route.key.identity.direction.rawValue
-        kind = RouteTable.kind(route.key.identity.source)
+        kind = RouteTable.kind(route.key.identity)
         target = route.key.identity.target
         self.route = route.key.identity.route
         peer = route.key.identity.peer

@@ -19,6 +19,14 @@ public enum RouteTable {
         }
     }
 
+    /// The KIND of a route: its family's, or `proxy-admin` for the proxy's own admin traffic.
+    public static func kind(_ identity: RouteIdentity) -> String {
+        identity.toProxyAdmin ? proxyAdminKind : kind(identity.source)
+    }
+
+    /// The KIND of inbound traffic to the proxy's admin port, kept apart from the application's.
+    public static let proxyAdminKind = "proxy-admin"
+
     /// What each KIND counts, and which quantity its latency columns are: the families measure
     /// different things (a route's whole request, each backend's response, an endpoint's
     /// response), and the modern route histogram's four buckets make its quantiles coarse.
@@ -39,6 +47,10 @@ public enum RouteTable {
         case "http-backend", "grpc-backend":
             "each request dispatched to one backend of a route; latency: response time per backend "
                 + "(outbound_*_route_backend_response_duration_seconds, 25 ms … 10 s buckets)"
+        case proxyAdminKind:
+            "requests to the proxy's own admin port (metric scrapes, this agent's too, and kubelet probes), "
+                + "which the proxy counts as the pod's inbound traffic: not the application's, kept apart "
+                + "(response_total on target_port = the admin port)"
         case "http-inbound", "grpc-inbound":
             "requests a pod served, by policy route (inbound_*_statuses_total); latency: the server's "
                 + "request duration (inbound_*_request_duration_seconds)"

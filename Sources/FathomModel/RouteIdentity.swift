@@ -14,12 +14,20 @@ public struct RouteIdentity: Hashable, Sendable {
     /// The other side: the destination workload (legacy outbound), the client identity (inbound),
     /// the backend (modern backend families); empty when unknown.
     public var peer: String
+    /// Inbound traffic to the proxy's own admin server (its `linkerd-admin` port): metric scrapes,
+    /// the agent's among them, and kubelet probes. Not the application's traffic, so it is kept
+    /// apart from the workload's routes and success rate.
+    public var toProxyAdmin: Bool
 
-    public init(direction: TrafficDirection, source: RouteSource, target: String, route: String, peer: String) {
+    public init(
+        direction: TrafficDirection, source: RouteSource, target: String, route: String, peer: String,
+        toProxyAdmin: Bool = false
+    ) {
         self.direction = direction
         self.source = source
         self.target = target
         self.route = route
         self.peer = peer
+        self.toProxyAdmin = toProxyAdmin
     }
 }

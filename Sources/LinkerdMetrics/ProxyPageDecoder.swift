@@ -33,6 +33,12 @@ public struct ProxyPageDecoder: Sendable {
     /// renumbered (see `SeriesRenumbering`). Linkerd itself drops idle series after 10 minutes;
     /// at a 10 s scrape interval the default is 15 minutes.
     public var staleAfterPages: Int = 90
+    /// The proxy's admin port (`config.linkerd.io/admin-port`, 4191 by default): inbound series
+    /// on it are its own admin traffic (`RouteIdentity.toProxyAdmin`). Set before the first page.
+    public var adminPort = 4191 {
+        didSet { adminPortLabel = String(adminPort) }
+    }
+    private var adminPortLabel = "4191"
     /// How often, in pages, to look for forgotten series.
     public var compactionCheckInterval: Int = 30
 
@@ -138,7 +144,7 @@ public struct ProxyPageDecoder: Sendable {
                     // Past the limit nothing new is remembered, but the proxy's start time and
                     // version are still read: restart detection must not depend on the limit.
                     lastHistogram = nil
-                    switch SeriesClassifier.classify(view, sample) {
+                    switch SeriesClassifier.classify(view, sample, adminPort: adminPortLabel) {
                     case .route:
                         stats.seriesOverLimit += 1
                         if refused.count < Self.maxRemembered {
@@ -154,7 +160,7 @@ public struct ProxyPageDecoder: Sendable {
                     }
                     continue
                 }
-                var kind = SeriesClassifier.classify(view, sample)
+                var kind = SeriesClassifier.classify(view, sample, adminPort: adminPortLabel)
                 if case .route(let identity, _, _) = kind, !Self.fits(identity) {
                     // Numbered as ignored, so later pages do not parse it again; counted once.
                     kind = .ignored

@@ -14,7 +14,9 @@ enum SeriesClass: Equatable {
 /// Turns one parsed sample of a recognised family into its route identity and role, applying
 /// Linkerd's own success rules. Runs once per new series, so it may allocate.
 enum SeriesClassifier {
-    static func classify(_ page: PageView, _ sample: Sample) -> SeriesClass {
+    /// - Parameter adminPort: the proxy's admin port as its pages write it (`4191` unless the pod
+    ///   overrides it): inbound series on it are the proxy's own admin traffic.
+    static func classify(_ page: PageView, _ sample: Sample, adminPort: String) -> SeriesClass {
         guard let family = LinkerdFamily.recognize(page, sample.name) else { return .ignored }
         let labels = LabelMap(page: page, labels: sample.labels)
         switch family {
@@ -27,10 +29,12 @@ enum SeriesClassifier {
                     gitSHA: labels["git_sha"] ?? "",
                     vendor: labels["vendor"] ?? ""))
         case .responses(let source):
-            guard let identity = routeIdentity(source, labels) else { return .ignored }
+            guard let identity = routeIdentity(source, labels, adminPort: adminPort) else { return .ignored }
             return .route(identity, .responses(success: isSuccess(source, labels)))
         case .latencyBucket(let source, let unitsPerSecond):
-            guard let identity = routeIdentity(source, labels), let bound = labels["le"].flatMap(parseBound) else {
+            guard let identity = routeIdentity(source, labels, adminPort: adminPort),
+                let bound = labels["le"].flatMap(parseBound)
+            else {
                 return .ignored
             }
             // Dividing gives the correctly rounded bound (5 ms is exactly the double nearest 0.005).
@@ -38,7 +42,7 @@ enum SeriesClassifier {
                 identity, .latencyBucket(upperBoundSeconds: bound / unitsPerSecond),
                 histogram: histogramKey(source, unitsPerSecond, labels))
         case .latencySum(let source, let unitsPerSecond):
-            guard let identity = routeIdentity(source, labels) else { return .ignored }
+            guard let identity = routeIdentity(source, labels, adminPort: adminPort) else { return .ignored }
             return .route(
                 identity, .latencySum(unitsPerSecond: unitsPerSecond),
                 histogram: histogramKey(source, unitsPerSecond, labels))
@@ -99,7 +103,7 @@ enum SeriesClassifier {
 
     // MARK: Route identities (FORMAT.md §2, §3)
 
-    static func routeIdentity(_ source: RouteSource, _ labels: LabelMap) -> RouteIdentity? {
+    static func routeIdentity(_ source: RouteSource, _ labels: LabelMap, adminPort: String) -> RouteIdentity? {
         switch source {
         case .endpoint:
             guard let direction = labels["direction"].flatMap(TrafficDirection.init(rawValue:)) else { return nil }
@@ -121,7 +125,11 @@ enum SeriesClassifier {
                 }
                 let route = labels["route_name"].map { joined(labels["route_kind"], $0) } ?? ""
                 let peer = labels["tls"] == "true" ? labels["client_id"] ?? "" : ""
-                return RouteIdentity(direction: .inbound, source: source, target: target, route: route, peer: peer)
+                // The admin server records its scrapes and probes as inbound endpoint traffic
+                // on its own port (LINKERD-FACTS §2.5); the route families never see them.
+                return RouteIdentity(
+                    direction: .inbound, source: source, target: target, route: route, peer: peer,
+                    toProxyAdmin: port == adminPort)
             }
         case .serviceProfileRoute, .serviceProfileRouteActual:
             guard let direction = labels["direction"].flatMap(TrafficDirection.init(rawValue:)) else { return nil }

@@ -136,6 +136,7 @@ public struct BatchBuilder: Sendable {
             $0.target = route.key.identity.target
             $0.route = route.key.identity.route
             $0.peer = route.key.identity.peer
+            $0.toProxyAdmin = route.key.identity.toProxyAdmin
             $0.overflow = route.key.isOverflow
             $0.foldedRoutes = UInt32(clamping: route.foldedRoutes)
             $0.successCount = route.successCount

@@ -12,7 +12,7 @@ extension RouteWindow {
         let identity = RouteIdentity(
             direction: metrics.direction == .inbound ? .inbound : .outbound,
             source: BatchBuilder.source(metrics.source) ?? .endpoint, target: metrics.target, route: metrics.route,
-            peer: metrics.peer)
+            peer: metrics.peer, toProxyAdmin: metrics.toProxyAdmin)
         self.init(
             key: RouteKey(workload: workload, identity: identity, isOverflow: metrics.overflow),
             successCount: metrics.successCount, failureCount: metrics.failureCount,

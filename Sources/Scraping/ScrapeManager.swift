@@ -95,6 +95,7 @@ public actor ScrapeManager {
     private func loop(_ target: ScrapeTarget) async {
         var decoder = ProxyPageDecoder(maxSeries: settings.maxSeriesPerProxy)
         decoder.staleAfterPages = settings.stalePages
+        if let port = target.adminPort { decoder.adminPort = port }
         let connection = source.connection(to: target.url)
         defer { connection.close() }
         var failing = LoggedState<ScrapeFailure?>(nil)

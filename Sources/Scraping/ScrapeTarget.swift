@@ -14,6 +14,9 @@ public struct ScrapeTarget: Hashable, Sendable {
         self.workload = workload
         self.url = url
     }
+
+    /// The proxy's admin port, the one its URL names (`http://<pod IP>:<port>/metrics`).
+    public var adminPort: Int? { ScrapeConnection.Endpoint(url)?.port }
 }
 
 /// Scrape settings (the `scrape.*` configuration keys).

@@ -74,15 +74,35 @@ import Testing
                 target: "playground-server-http.playground.svc.cluster.local:8080", route: "",
                 peer: "playground/deployment/" + deployment)
         }
+        // The one inbound failure is on the admin port 4191: a scrape or probe, not the app's.
         let inbound = RouteIdentity(
             direction: .inbound, source: .endpoint, target: "default/all-unauthenticated:4191",
-            route: "default/default", peer: "")
+            route: "default/default", peer: "", toProxyAdmin: true)
         #expect(
             totals == [
                 outbound("playground-server-http-primary"): RouteTotals(failure: 65),
                 outbound("playground-server-http-canary"): RouteTotals(failure: 7),
                 inbound: RouteTotals(failure: 1),
             ])
+    }
+
+    @Test func inboundTrafficIsTheProxysOwnOnlyOnItsAdminPort() throws {
+        let page = try Fixtures.bytes("linkerd2_prommatch_sampleMetrics.txt")
+        func inbound(adminPort: Int) throws -> [RouteIdentity] {
+            var decoder = ProxyPageDecoder()
+            decoder.adminPort = adminPort
+            return try decoder.decode(page).totals().keys.filter { $0.direction == .inbound }
+        }
+        // The page's inbound requests went to 4191, the default admin port: its scrapes.
+        let onDefault = try inbound(adminPort: 4191)
+        #expect(!onDefault.isEmpty && onDefault.allSatisfy(\.toProxyAdmin))
+        // A pod whose admin port was moved (config.linkerd.io/admin-port) serves its app on 4191.
+        let moved = try inbound(adminPort: 9995)
+        #expect(!moved.isEmpty && moved.allSatisfy { !$0.toProxyAdmin })
+        // Old proxies' inbound traffic on the application's ports stays the application's.
+        let controller = try decode("datadog_integrations-core_linkerd_v2_linkerd-2.3-era_controller-pod.txt")
+        let routes = controller.totals().keys.filter { $0.direction == .inbound }
+        #expect(!routes.isEmpty && routes.allSatisfy { !$0.toProxyAdmin })
     }
 
     @Test func legacyServiceProfileRoutesAndProcessStart() throws {

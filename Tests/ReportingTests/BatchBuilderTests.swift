@@ -105,8 +105,16 @@ import Testing
             latency: LatencyHistogram(
                 upperBounds: [0.05, 0.5, 1, 10, .infinity], cumulativeCounts: [0, 0, 8, 8, 8], sum: 6.5),
             foldedRoutes: 0, duration: 9.75)
+        let scrapes = RouteWindow(
+            key: RouteKey(
+                workload: key.workload,
+                identity: RouteIdentity(
+                    direction: .inbound, source: .endpoint, target: "default/all-unauthenticated:4191",
+                    route: "default/default", peer: "", toProxyAdmin: true)),
+            successCount: 12, failureCount: 1, latency: LatencyHistogram(upperBounds: [], cumulativeCounts: [], sum: 0),
+            foldedRoutes: 0, duration: 10)
         let encoded = try builder.encode(
-            window: AggregationWindow(start: 1_700_000_000, end: 1_700_000_010, routes: [route]),
+            window: AggregationWindow(start: 1_700_000_000, end: 1_700_000_010, routes: [route, scrapes]),
             health: HealthSummary())
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("fathom-batch-\(UUID().uuidString)")
         try Data(try Gzip.decompress(encoded.body, limit: 1 << 20)).write(to: file)
@@ -123,6 +131,8 @@ import Testing
         #expect(text.contains("cluster_name: \"prod\""))
         #expect(text.contains("target: \"Service/shop/cart:80\""))
         #expect(text.contains("observed_seconds: 9.75"))
+        // The proxy's own admin traffic is marked, the application's is not.
+        #expect(text.components(separatedBy: "to_proxy_admin: true").count == 2, "\(text)")
         // Every bound of the family, the ones without hits too, in order.
         let bounds = text.split(separator: "\n").filter { $0.contains("upper_bounds_seconds") }
         #expect(bounds.count == 5, "\(text)")

@@ -1,3 +1,4 @@
+import FathomModel
 import Testing
 
 @testable import Scraping
@@ -14,6 +15,11 @@ import Testing
         #expect(v6.hostHeader == "[fd00:10:244::5]:4191")
         let bare = try #require(Endpoint("http://proxy.local"))
         #expect(bare.host == "proxy.local" && bare.port == 80 && bare.path == "/")
+        // The admin port a target's decoder takes for the proxy's own traffic.
+        let moved = ScrapeTarget(
+            proxy: ProxyID("shop/web-1"), workload: WorkloadRef(kind: "Deployment", namespace: "shop", name: "web"),
+            url: "http://[fd00:10:244::5]:9995/metrics")
+        #expect(moved.adminPort == 9995)
     }
 
     @Test func rejectsWhatItCannotScrape() {

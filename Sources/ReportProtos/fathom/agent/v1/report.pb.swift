@@ -820,40 +820,61 @@ public nonisolated struct Fathom_Agent_V1_RolloutEvent: Sendable {
 }
 
 /// One workload route's traffic in the batch's window, summed over the workload's pods.
-public nonisolated struct Fathom_Agent_V1_RouteMetrics: Sendable {
+public nonisolated struct Fathom_Agent_V1_RouteMetrics: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   public var workload: Fathom_Agent_V1_WorkloadRef {
-    get {_workload ?? Fathom_Agent_V1_WorkloadRef()}
-    set {_workload = newValue}
+    get {_storage._workload ?? Fathom_Agent_V1_WorkloadRef()}
+    set {_uniqueStorage()._workload = newValue}
   }
   /// Returns true if `workload` has been explicitly set.
-  public var hasWorkload: Bool {self._workload != nil}
+  public var hasWorkload: Bool {_storage._workload != nil}
   /// Clears the value of `workload`. Subsequent reads from it will return its default value.
-  public mutating func clearWorkload() {self._workload = nil}
+  public mutating func clearWorkload() {_uniqueStorage()._workload = nil}
 
-  public var direction: Fathom_Agent_V1_Direction = .unspecified
+  public var direction: Fathom_Agent_V1_Direction {
+    get {_storage._direction}
+    set {_uniqueStorage()._direction = newValue}
+  }
 
-  public var source: Fathom_Agent_V1_Source = .unspecified
+  public var source: Fathom_Agent_V1_Source {
+    get {_storage._source}
+    set {_uniqueStorage()._source = newValue}
+  }
 
   /// Where the traffic goes: the authority (legacy outbound), `dst` (ServiceProfile), the parent
   /// "Service/namespace/name:port" (modern outbound), the server and port (inbound).
-  public var target: String = String()
+  public var target: String {
+    get {_storage._target}
+    set {_uniqueStorage()._target = newValue}
+  }
 
   /// The route: rt_route, "HTTPRoute/namespace/name", "default/http"; empty when the family has none.
-  public var route: String = String()
+  public var route: String {
+    get {_storage._route}
+    set {_uniqueStorage()._route = newValue}
+  }
 
   /// The other side: destination workload "namespace/kind/name" (legacy outbound), client identity
   /// (inbound), backend (backend families); empty when unknown.
-  public var peer: String = String()
+  public var peer: String {
+    get {_storage._peer}
+    set {_uniqueStorage()._peer = newValue}
+  }
 
   /// True for the series holding the routes past the workload's cardinality cap; target, route
   /// and peer are then empty and folded_routes says how many route mappings it holds.
-  public var overflow: Bool = false
+  public var overflow: Bool {
+    get {_storage._overflow}
+    set {_uniqueStorage()._overflow = newValue}
+  }
 
-  public var foldedRoutes: UInt32 = 0
+  public var foldedRoutes: UInt32 {
+    get {_storage._foldedRoutes}
+    set {_uniqueStorage()._foldedRoutes = newValue}
+  }
 
   /// Completed responses by Linkerd's classification (5xx, non-OK gRPC or a proxy error fail).
   /// Increases of each raw series, as PromQL's increase() takes them: a lower value is a reset
@@ -862,20 +883,26 @@ public nonisolated struct Fathom_Agent_V1_RouteMetrics: Sendable {
   /// the proxy's first page counts its first value in full only when it just started (first
   /// numbered on that page); one seen before without a usable value, or refused at
   /// aggregation.maxSeriesPerProxy, is a baseline at its first value.
-  public var successCount: Double = 0
+  public var successCount: Double {
+    get {_storage._successCount}
+    set {_uniqueStorage()._successCount = newValue}
+  }
 
-  public var failureCount: Double = 0
+  public var failureCount: Double {
+    get {_storage._failureCount}
+    set {_uniqueStorage()._failureCount = newValue}
+  }
 
   /// Latency buckets merged over pods, so any quantile can be computed (histogram_quantile):
   /// every bound of the route's metric family, with or without hits.
   public var latency: Fathom_Agent_V1_LatencyHistogram {
-    get {_latency ?? Fathom_Agent_V1_LatencyHistogram()}
-    set {_latency = newValue}
+    get {_storage._latency ?? Fathom_Agent_V1_LatencyHistogram()}
+    set {_uniqueStorage()._latency = newValue}
   }
   /// Returns true if `latency` has been explicitly set.
-  public var hasLatency: Bool {self._latency != nil}
+  public var hasLatency: Bool {_storage._latency != nil}
   /// Clears the value of `latency`. Subsequent reads from it will return its default value.
-  public mutating func clearLatency() {self._latency = nil}
+  public mutating func clearLatency() {_uniqueStorage()._latency = nil}
 
   /// Seconds such that (success_count + failure_count) / observed_seconds is the route's request
   /// rate over the window: the sum over its pods of each pod's rate (its responses over the time
@@ -884,14 +911,25 @@ public nonisolated struct Fathom_Agent_V1_RouteMetrics: Sendable {
   /// the pod was alive. A pod replaced mid-window weighs half, as in sum(rate()). With every pod
   /// alive the whole window it is their mean coverage, honest also in the first window after a
   /// start and the last at shutdown.
-  public var observedSeconds: Double = 0
+  public var observedSeconds: Double {
+    get {_storage._observedSeconds}
+    set {_uniqueStorage()._observedSeconds = newValue}
+  }
+
+  /// Inbound traffic to the proxy's own admin port (metric scrapes, this agent's among them, and
+  /// kubelet probes), which the proxy records as the pod's inbound traffic: not the application's.
+  /// Reported apart so it never pulls the workload's success rate down; its failures (an idle
+  /// reset of a scrape connection, a failing probe) are still worth a look.
+  public var toProxyAdmin: Bool {
+    get {_storage._toProxyAdmin}
+    set {_uniqueStorage()._toProxyAdmin = newValue}
+  }
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
-  fileprivate var _workload: Fathom_Agent_V1_WorkloadRef? = nil
-  fileprivate var _latency: Fathom_Agent_V1_LatencyHistogram? = nil
+  fileprivate var _storage = _StorageClass.defaultInstance
 }
 
 public nonisolated struct Fathom_Agent_V1_LatencyHistogram: Sendable {
@@ -1809,88 +1847,153 @@ nonisolated extension Fathom_Agent_V1_RolloutEvent.Phase: SwiftProtobuf._ProtoNa
 
 nonisolated extension Fathom_Agent_V1_RouteMetrics: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RouteMetrics"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}workload\0\u{1}direction\0\u{1}source\0\u{1}target\0\u{1}route\0\u{1}peer\0\u{1}overflow\0\u{3}folded_routes\0\u{3}success_count\0\u{3}failure_count\0\u{1}latency\0\u{3}observed_seconds\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}workload\0\u{1}direction\0\u{1}source\0\u{1}target\0\u{1}route\0\u{1}peer\0\u{1}overflow\0\u{3}folded_routes\0\u{3}success_count\0\u{3}failure_count\0\u{1}latency\0\u{3}observed_seconds\0\u{3}to_proxy_admin\0")
+
+  fileprivate class _StorageClass {
+    var _workload: Fathom_Agent_V1_WorkloadRef? = nil
+    var _direction: Fathom_Agent_V1_Direction = .unspecified
+    var _source: Fathom_Agent_V1_Source = .unspecified
+    var _target: String = String()
+    var _route: String = String()
+    var _peer: String = String()
+    var _overflow: Bool = false
+    var _foldedRoutes: UInt32 = 0
+    var _successCount: Double = 0
+    var _failureCount: Double = 0
+    var _latency: Fathom_Agent_V1_LatencyHistogram? = nil
+    var _observedSeconds: Double = 0
+    var _toProxyAdmin: Bool = false
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _workload = source._workload
+      _direction = source._direction
+      _source = source._source
+      _target = source._target
+      _route = source._route
+      _peer = source._peer
+      _overflow = source._overflow
+      _foldedRoutes = source._foldedRoutes
+      _successCount = source._successCount
+      _failureCount = source._failureCount
+      _latency = source._latency
+      _observedSeconds = source._observedSeconds
+      _toProxyAdmin = source._toProxyAdmin
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularMessageField(value: &self._workload) }()
-      case 2: try { try decoder.decodeSingularEnumField(value: &self.direction) }()
-      case 3: try { try decoder.decodeSingularEnumField(value: &self.source) }()
-      case 4: try { try decoder.decodeSingularStringField(value: &self.target) }()
-      case 5: try { try decoder.decodeSingularStringField(value: &self.route) }()
-      case 6: try { try decoder.decodeSingularStringField(value: &self.peer) }()
-      case 7: try { try decoder.decodeSingularBoolField(value: &self.overflow) }()
-      case 8: try { try decoder.decodeSingularUInt32Field(value: &self.foldedRoutes) }()
-      case 9: try { try decoder.decodeSingularDoubleField(value: &self.successCount) }()
-      case 10: try { try decoder.decodeSingularDoubleField(value: &self.failureCount) }()
-      case 11: try { try decoder.decodeSingularMessageField(value: &self._latency) }()
-      case 12: try { try decoder.decodeSingularDoubleField(value: &self.observedSeconds) }()
-      default: break
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularMessageField(value: &_storage._workload) }()
+        case 2: try { try decoder.decodeSingularEnumField(value: &_storage._direction) }()
+        case 3: try { try decoder.decodeSingularEnumField(value: &_storage._source) }()
+        case 4: try { try decoder.decodeSingularStringField(value: &_storage._target) }()
+        case 5: try { try decoder.decodeSingularStringField(value: &_storage._route) }()
+        case 6: try { try decoder.decodeSingularStringField(value: &_storage._peer) }()
+        case 7: try { try decoder.decodeSingularBoolField(value: &_storage._overflow) }()
+        case 8: try { try decoder.decodeSingularUInt32Field(value: &_storage._foldedRoutes) }()
+        case 9: try { try decoder.decodeSingularDoubleField(value: &_storage._successCount) }()
+        case 10: try { try decoder.decodeSingularDoubleField(value: &_storage._failureCount) }()
+        case 11: try { try decoder.decodeSingularMessageField(value: &_storage._latency) }()
+        case 12: try { try decoder.decodeSingularDoubleField(value: &_storage._observedSeconds) }()
+        case 13: try { try decoder.decodeSingularBoolField(value: &_storage._toProxyAdmin) }()
+        default: break
+        }
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    try { if let v = self._workload {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
-    } }()
-    if self.direction != .unspecified {
-      try visitor.visitSingularEnumField(value: self.direction, fieldNumber: 2)
-    }
-    if self.source != .unspecified {
-      try visitor.visitSingularEnumField(value: self.source, fieldNumber: 3)
-    }
-    if !self.target.isEmpty {
-      try visitor.visitSingularStringField(value: self.target, fieldNumber: 4)
-    }
-    if !self.route.isEmpty {
-      try visitor.visitSingularStringField(value: self.route, fieldNumber: 5)
-    }
-    if !self.peer.isEmpty {
-      try visitor.visitSingularStringField(value: self.peer, fieldNumber: 6)
-    }
-    if self.overflow != false {
-      try visitor.visitSingularBoolField(value: self.overflow, fieldNumber: 7)
-    }
-    if self.foldedRoutes != 0 {
-      try visitor.visitSingularUInt32Field(value: self.foldedRoutes, fieldNumber: 8)
-    }
-    if self.successCount.bitPattern != 0 {
-      try visitor.visitSingularDoubleField(value: self.successCount, fieldNumber: 9)
-    }
-    if self.failureCount.bitPattern != 0 {
-      try visitor.visitSingularDoubleField(value: self.failureCount, fieldNumber: 10)
-    }
-    try { if let v = self._latency {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 11)
-    } }()
-    if self.observedSeconds.bitPattern != 0 {
-      try visitor.visitSingularDoubleField(value: self.observedSeconds, fieldNumber: 12)
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      try { if let v = _storage._workload {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+      } }()
+      if _storage._direction != .unspecified {
+        try visitor.visitSingularEnumField(value: _storage._direction, fieldNumber: 2)
+      }
+      if _storage._source != .unspecified {
+        try visitor.visitSingularEnumField(value: _storage._source, fieldNumber: 3)
+      }
+      if !_storage._target.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._target, fieldNumber: 4)
+      }
+      if !_storage._route.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._route, fieldNumber: 5)
+      }
+      if !_storage._peer.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._peer, fieldNumber: 6)
+      }
+      if _storage._overflow != false {
+        try visitor.visitSingularBoolField(value: _storage._overflow, fieldNumber: 7)
+      }
+      if _storage._foldedRoutes != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._foldedRoutes, fieldNumber: 8)
+      }
+      if _storage._successCount.bitPattern != 0 {
+        try visitor.visitSingularDoubleField(value: _storage._successCount, fieldNumber: 9)
+      }
+      if _storage._failureCount.bitPattern != 0 {
+        try visitor.visitSingularDoubleField(value: _storage._failureCount, fieldNumber: 10)
+      }
+      try { if let v = _storage._latency {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 11)
+      } }()
+      if _storage._observedSeconds.bitPattern != 0 {
+        try visitor.visitSingularDoubleField(value: _storage._observedSeconds, fieldNumber: 12)
+      }
+      if _storage._toProxyAdmin != false {
+        try visitor.visitSingularBoolField(value: _storage._toProxyAdmin, fieldNumber: 13)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Fathom_Agent_V1_RouteMetrics, rhs: Fathom_Agent_V1_RouteMetrics) -> Bool {
-    if lhs._workload != rhs._workload {return false}
-    if lhs.direction != rhs.direction {return false}
-    if lhs.source != rhs.source {return false}
-    if lhs.target != rhs.target {return false}
-    if lhs.route != rhs.route {return false}
-    if lhs.peer != rhs.peer {return false}
-    if lhs.overflow != rhs.overflow {return false}
-    if lhs.foldedRoutes != rhs.foldedRoutes {return false}
-    if lhs.successCount != rhs.successCount {return false}
-    if lhs.failureCount != rhs.failureCount {return false}
-    if lhs._latency != rhs._latency {return false}
-    if lhs.observedSeconds != rhs.observedSeconds {return false}
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._workload != rhs_storage._workload {return false}
+        if _storage._direction != rhs_storage._direction {return false}
+        if _storage._source != rhs_storage._source {return false}
+        if _storage._target != rhs_storage._target {return false}
+        if _storage._route != rhs_storage._route {return false}
+        if _storage._peer != rhs_storage._peer {return false}
+        if _storage._overflow != rhs_storage._overflow {return false}
+        if _storage._foldedRoutes != rhs_storage._foldedRoutes {return false}
+        if _storage._successCount != rhs_storage._successCount {return false}
+        if _storage._failureCount != rhs_storage._failureCount {return false}
+        if _storage._latency != rhs_storage._latency {return false}
+        if _storage._observedSeconds != rhs_storage._observedSeconds {return false}
+        if _storage._toProxyAdmin != rhs_storage._toProxyAdmin {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
