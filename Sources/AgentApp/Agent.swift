@@ -315,7 +315,9 @@ extension AgentConfiguration {
 extension ScrapeTarget {
     /// A scrape target for a meshed pod; the proxy is named by namespace and pod.
     init(_ candidate: ScrapeCandidate) {
-        self.init(proxy: ProxyID("\(candidate.pod)"), workload: candidate.workload, url: candidate.url)
+        self.init(
+            proxy: ProxyID("\(candidate.pod)"), workload: candidate.workload, revision: candidate.revision,
+            url: candidate.url)
     }
 }
 

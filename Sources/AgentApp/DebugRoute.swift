@@ -7,6 +7,8 @@ public struct DebugRoute: Codable, Sendable, Equatable {
     public var namespace: String
     public var workload: String
     public var workloadKind: String
+    /// The workload's revision whose pods the traffic is of; nil from agents before it was kept.
+    public var revision: String?
     public var direction: String
     public var kind: String
     public var target: String
@@ -28,6 +30,7 @@ public struct DebugRoute: Codable, Sendable, Equatable {
         namespace = route.key.workload.namespace
         workload = route.key.workload.name
         workloadKind = route.key.workload.kind
+        revision = route.key.revision
         direction = route.key.identity.direction.rawValue
         kind = RouteTable.kind(route.key.identity)
         target = route.key.identity.target

@@ -60,7 +60,8 @@ public enum RouteTable {
 
     /// The legend of the KIND column for the kinds among `rows` (the third cell of each row).
     public static func legend(rows: [[String]]) -> String {
-        legend(kinds: Set(rows.compactMap { $0.count > 2 ? $0[2] : nil }))
+        let column = header.firstIndex(of: "KIND")!
+        return legend(kinds: Set(rows.compactMap { $0.count > column ? $0[column] : nil }))
     }
 
     /// The legend of the KIND column for `kinds`.
@@ -99,7 +100,7 @@ public enum RouteTable {
     }
 
     public static let header = [
-        "WORKLOAD", "DIR", "KIND", "TARGET", "ROUTE", "PEER", "SUCCESS", "RPS", "P50", "P95", "P99",
+        "WORKLOAD", "REV", "DIR", "KIND", "TARGET", "ROUTE", "PEER", "SUCCESS", "RPS", "P50", "P95", "P99",
     ]
 
     /// The rows of a window, sorted by workload, direction, kind, target and route.
@@ -111,14 +112,15 @@ public enum RouteTable {
     public static func rows(_ routes: [DebugRoute]) -> [[String]] {
         func order(_ route: DebugRoute) -> [String] {
             [
-                route.namespace, route.workloadKind, route.workload, route.direction, route.kind, route.target,
-                route.route,
+                route.namespace, route.workloadKind, route.workload, route.revision ?? "", route.direction,
+                route.kind, route.target, route.route,
             ]
         }
         return routes.sorted { order($0).lexicographicallyPrecedes(order($1)) }
             .map { route in
                 [
-                    "\(route.namespace)/\(route.workload)", route.direction, route.kind,
+                    "\(route.namespace)/\(route.workload)", (route.revision ?? "").isEmpty ? "-" : route.revision!,
+                    route.direction, route.kind,
                     route.overflow ? "(other routes: \(route.foldedRoutes))" : route.target,
                     route.route.isEmpty ? "-" : route.route, route.peer.isEmpty ? "-" : route.peer,
                     percent(route.successRate), formatted(route.rps, decimals: 1), latency(route.p50 ?? .nan),

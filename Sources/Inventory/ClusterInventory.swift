@@ -291,10 +291,38 @@ public struct ClusterInventory: Sendable {
             guard pod.meshed, pod.notScrapableReason == nil, let ip = pod.ip,
                 settings.namespaces.covers(pod.key.namespace)
             else { return nil }
+            let workload = workload(of: pod)
             return ScrapeCandidate(
-                pod: pod.key, uid: pod.uid, ip: ip, port: pod.adminPort, workload: workload(of: pod),
-                node: pod.nodeName, proxyVersion: pod.proxyVersion)
+                pod: pod.key, uid: pod.uid, ip: ip, port: pod.adminPort, workload: workload,
+                revision: revision(of: pod, in: workload) ?? "", node: pod.nodeName, proxyVersion: pod.proxyVersion)
         }.sorted { $0.pod < $1.pod }
+    }
+
+    /// The revision of its workload a pod runs, named as the workload's rollout observation names
+    /// its revisions: the revision number of the ReplicaSet that owns it (Deployments, Argo
+    /// Rollouts), or of the ControllerRevision its `controller-revision-hash` names (a
+    /// StatefulSet's pods carry the revision's name, a DaemonSet's its hash). Nil for kinds
+    /// without revisions, or while the revision objects are not known.
+    public func revision(of pod: PodRecord, in workload: WorkloadRef) -> String? {
+        guard let kind = Self.kindsByName[workload.kind], let resource = kind.revisionsResource else { return nil }
+        let namespace = pod.key.namespace
+        switch resource {
+        case ReplicaSet.resource:
+            guard pod.ownerKind == ReplicaSet.resource.kind, let owner = pod.ownerName else { return nil }
+            let set = revisionObjects[resource.plural]?[ObjectKey(namespace: namespace, name: owner)] as? ReplicaSet
+            return set?.revision
+        case ControllerRevision.resource:
+            guard let hash = pod.controllerRevisionHash,
+                let object = workloadObjects[workload.kind]?[ObjectKey(namespace: namespace, name: workload.name)]
+            else { return nil }
+            for key in revisionsByOwner[resource.plural]?[object.metadata.uid] ?? [] {
+                guard let revision = revisionObjects[resource.plural]?[key] as? ControllerRevision else { continue }
+                if revision.metadata.name == hash || revision.hash == hash { return String(revision.revision) }
+            }
+            return nil
+        default:
+            return nil
+        }
     }
 
     /// The control plane's version: configured, or the proxy version most control-plane pods carry.

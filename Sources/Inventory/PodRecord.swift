@@ -10,6 +10,9 @@ public struct PodRecord: Sendable, Equatable {
     public var ownerName: String?
     /// `pod-template-hash`: names a Deployment's ReplicaSet before that ReplicaSet is listed.
     public var templateHash: String?
+    /// `controller-revision-hash`: a StatefulSet's pod names its ControllerRevision, a
+    /// DaemonSet's pod its ControllerRevision's hash.
+    public var controllerRevisionHash: String?
     /// `linkerd.io/proxy-cronjob`, for pods of a CronJob's Jobs.
     public var cronJob: String?
     public var nodeName: String?
@@ -38,6 +41,7 @@ public struct PodRecord: Sendable, Equatable {
         ownerKind = owner?.kind
         ownerName = owner?.name
         templateHash = pod.metadata.label("pod-template-hash")
+        controllerRevisionHash = pod.metadata.label("controller-revision-hash")
         cronJob = pod.metadata.label("linkerd.io/proxy-cronjob")
         nodeName = pod.spec.nodeName
         ip = pod.status.podIP

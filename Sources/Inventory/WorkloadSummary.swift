@@ -97,6 +97,9 @@ public struct ScrapeCandidate: Sendable, Hashable {
     public var ip: String
     public var port: Int
     public var workload: WorkloadRef
+    /// The workload's revision the pod belongs to, as the inventory and rollout events name it
+    /// (`3`); empty for kinds without revisions or before the revision objects are listed.
+    public var revision: String
     public var node: String?
     public var proxyVersion: String?
 

@@ -137,6 +137,7 @@ public struct BatchBuilder: Sendable {
             $0.route = route.key.identity.route
             $0.peer = route.key.identity.peer
             $0.toProxyAdmin = route.key.identity.toProxyAdmin
+            $0.revision = route.key.revision
             $0.overflow = route.key.isOverflow
             $0.foldedRoutes = UInt32(clamping: route.foldedRoutes)
             $0.successCount = route.successCount

@@ -14,7 +14,8 @@ extension RouteWindow {
             source: BatchBuilder.source(metrics.source) ?? .endpoint, target: metrics.target, route: metrics.route,
             peer: metrics.peer, toProxyAdmin: metrics.toProxyAdmin)
         self.init(
-            key: RouteKey(workload: workload, identity: identity, isOverflow: metrics.overflow),
+            key: RouteKey(
+                workload: workload, revision: metrics.revision, identity: identity, isOverflow: metrics.overflow),
             successCount: metrics.successCount, failureCount: metrics.failureCount,
             latency: LatencyHistogram(
                 upperBounds: metrics.latency.upperBoundsSeconds, cumulativeCounts: metrics.latency.cumulativeCounts,

@@ -55,7 +55,8 @@ public actor WindowAggregation {
                 builds[target.proxy] = version
                 buildSeen(target.proxy, version)
             }
-            aggregator.ingest(snapshot, from: target.proxy, workload: target.workload, at: time)
+            aggregator.ingest(
+                snapshot, from: target.proxy, workload: target.workload, revision: target.revision, at: time)
         case .failed(let target, let reason, _):
             targets.insert(target.proxy)
             windowTargets.insert(target.proxy)

@@ -65,6 +65,7 @@ public struct RouteAggregator: Sendable {
 
     private struct ProxyState {
         var workload: WorkloadRef
+        var revision: String
         var epoch: UInt64
         var processStartTime: Double?
         /// Previous value per series index; NaN when unknown.
@@ -152,9 +153,10 @@ public struct RouteAggregator: Sendable {
     // MARK: Ingest
 
     /// Adds the increases in `snapshot`, scraped at `time` (seconds since the epoch), since the
-    /// same proxy's previous snapshot.
+    /// same proxy's previous snapshot, to the routes of `workload`'s `revision` (the pod's).
     public mutating func ingest(
-        _ snapshot: ProxySnapshot, from proxy: ProxyID, workload: WorkloadRef, at time: Double
+        _ snapshot: ProxySnapshot, from proxy: ProxyID, workload: WorkloadRef, revision: String = "",
+        at time: Double
     ) {
         stats.snapshotsIngested += 1
         var state: ProxyState
@@ -162,12 +164,12 @@ public struct RouteAggregator: Sendable {
         var restarted = false
         var existing = proxies.removeValue(forKey: proxy)
         if let renumbering = snapshot.renumbering, let known = existing, known.workload == workload,
-            renumbering.fromEpoch == known.epoch
+            known.revision == revision, renumbering.fromEpoch == known.epoch
         {
             apply(renumbering, to: &existing!, epoch: snapshot.epoch)
             stats.renumberings += 1
         }
-        if let known = existing, known.epoch == snapshot.epoch, known.workload == workload {
+        if let known = existing, known.epoch == snapshot.epoch, known.workload == workload, known.revision == revision {
             // Move the state out so its arrays stay uniquely referenced (no copy on write).
             state = known
             existing = nil
@@ -193,7 +195,7 @@ public struct RouteAggregator: Sendable {
                 stats.rebaselines += 1
                 existing = nil
             }
-            state = ProxyState(workload: workload, epoch: snapshot.epoch, processStartTime: nil)
+            state = ProxyState(workload: workload, revision: revision, epoch: snapshot.epoch, processStartTime: nil)
             // A proxy that started after we did has nothing on its page we have not watched.
             // Start times on pages are whole seconds, hence the rounding.
             let startedSince = snapshot.processStartTime.map { $0 >= startedAt.rounded(.down) } ?? false
@@ -430,7 +432,7 @@ public struct RouteAggregator: Sendable {
         let cached = state.slotOfRoute[Int(route)]
         if cached >= 0 { return cached }
         let identity = routes[Int(route)]
-        var key = RouteKey(workload: state.workload, identity: identity)
+        var key = RouteKey(workload: state.workload, revision: state.revision, identity: identity)
         var slot: Int32
         if let known = slotIndex[key] {
             slot = known
@@ -439,7 +441,7 @@ public struct RouteAggregator: Sendable {
             routesPerWorkload[state.workload, default: 0] += 1
         } else {
             key = RouteKey(
-                workload: state.workload,
+                workload: state.workload, revision: state.revision,
                 identity: RouteIdentity(
                     direction: identity.direction, source: identity.source, target: "", route: "", peer: ""),
                 isOverflow: true)

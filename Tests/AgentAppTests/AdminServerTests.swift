@@ -100,7 +100,7 @@ import Testing
         // `fathom-agent routes` reads the same endpoint and prints the local table's row.
         let fetched = try await RoutesClient.fetch(agent: base, client: client)
         #expect(RouteTable.rows(fetched) == RouteTable.rows([route]))
-        #expect(RouteTable.render(rows: RouteTable.rows(fetched)).contains("shop/web  outbound  http-route"))
+        #expect(RouteTable.render(rows: RouteTable.rows(fetched)).contains("shop/web  -    outbound  http-route"))
 
         let port = admin.port
         try await client.shutdown()

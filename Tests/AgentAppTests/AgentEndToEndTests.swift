@@ -187,6 +187,22 @@ import Testing
         let phases = batches.flatMap(\.rolloutEvents).filter { $0.workload.name == "voting" }.map(\.phase)
         #expect(phases.first == .started && phases.contains(.completed))
         #expect(api.requestCounts["list pods", default: 0] >= 3, "the compaction forced a re-list")
+        // Each route is of its pods' revision, named as the inventory and the rollout events name
+        // the workload's revisions.
+        var named: [String: Set<String>] = [:]
+        for batch in batches {
+            for workload in batch.inventory.upserted { named[workload.ref.name, default: []].insert(workload.revision) }
+            for event in batch.rolloutEvents {
+                named[event.workload.name, default: []].formUnion([event.fromRevision, event.toRevision])
+            }
+        }
+        let deploymentRoutes = batches.flatMap(\.routeMetrics).filter { $0.workload.kind == "Deployment" }
+        #expect(!deploymentRoutes.isEmpty)
+        for route in deploymentRoutes {
+            #expect(
+                !route.revision.isEmpty && named[route.workload.name, default: []].contains(route.revision),
+                "\(route.workload.name) revision \(route.revision), named \(named[route.workload.name] ?? [])")
+        }
 
         try await proxies.shutdown()
         try await collector.shutdown()

@@ -20,7 +20,7 @@ import Testing
 
     @Test func rowsCarryTheWindowsNumbers() {
         let key = RouteKey(
-            workload: WorkloadRef(kind: "Deployment", namespace: "shop", name: "web"),
+            workload: WorkloadRef(kind: "Deployment", namespace: "shop", name: "web"), revision: "4",
             identity: RouteIdentity(
                 direction: .outbound, source: .serviceProfileRoute, target: "cart:80", route: "GET /items/{id}",
                 peer: ""))
@@ -32,13 +32,14 @@ import Testing
         #expect(
             RouteTable.rows([route]) == [
                 [
-                    "shop/web", "outbound", "sp-route", "cart:80", "GET /items/{id}", "-", "95.00%", "10.0", "10ms",
+                    "shop/web", "4", "outbound", "sp-route", "cart:80", "GET /items/{id}", "-", "95.00%", "10.0",
+                    "10ms",
                     "91ms", "98ms",
                 ]
             ])
         let text = RouteTable.render([route])
         #expect(text.split(separator: "\n").count == 2)
-        #expect(text.hasPrefix("WORKLOAD  DIR"))
+        #expect(text.hasPrefix("WORKLOAD  REV  DIR"))
     }
 }
 
@@ -49,8 +50,9 @@ import Testing
             #expect(RouteTable.meaning(ofKind: RouteTable.kind(source)) != nil, "\(source)")
         }
         let legend = RouteTable.legend(rows: [
-            ["shop/web", "outbound", "http-route"], ["shop/web", "outbound", "endpoint"],
+            ["shop/web", "3", "outbound", "http-route"], ["shop/web", "3", "outbound", "endpoint"],
         ])
+        #expect(RouteTable.meaning(ofKind: RouteTable.proxyAdminKind)?.contains("not the application's") == true)
         #expect(legend.contains("http-route: HTTPRoute or GRPCRoute requests"))
         #expect(legend.contains("request duration at the route"))
         #expect(legend.contains("50 ms, 500 ms, 1 s, 10 s only"))

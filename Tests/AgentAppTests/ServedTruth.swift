@@ -30,8 +30,11 @@ func routeCounts(in batches: [Fathom_Agent_V1_ReportBatch]) -> [RouteKey: (succe
     var received: [RouteKey: (success: Double, failure: Double)] = [:]
     for batch in batches {
         for route in AggregationWindow(batch).routes {
-            received[route.key, default: (0, 0)].success += route.successCount
-            received[route.key, default: (0, 0)].failure += route.failureCount
+            // The truth is per workload: its revisions' counts add up.
+            var key = route.key
+            key.revision = ""
+            received[key, default: (0, 0)].success += route.successCount
+            received[key, default: (0, 0)].failure += route.failureCount
         }
     }
     return received

@@ -151,7 +151,14 @@ import Testing
         for window in 2...Self.lastWindow {
             let batch = try #require(batches.first { $0.sequence == UInt64(window) })
             let fathom = AggregationWindow(batch)
-            let routes = Dictionary(uniqueKeysWithValues: fathom.routes.map { ($0.key, $0) })
+            // Every simulated workload has one revision; PromQL and the truth know workloads only.
+            #expect(fathom.routes.allSatisfy { $0.key.revision == "1" }, "window \(window)")
+            let routes = Dictionary(
+                uniqueKeysWithValues: fathom.routes.map { route in
+                    var key = route.key
+                    key.revision = ""
+                    return (key, route)
+                })
             let end = try #require(boundaryTimes[window])
             let range = Int(((end - (boundaryTimes[window - 1] ?? end)) * 1_000).rounded())
             var windowTruth: [RouteKey: RouteTruth] = [:]

@@ -96,7 +96,7 @@ import Testing
         var builder = BatchBuilder(
             identity: AgentIdentity(agentID: "fathom", instanceID: "abc", clusterName: "prod", agentVersion: "0.1.0"))
         let key = RouteKey(
-            workload: WorkloadRef(kind: "Deployment", namespace: "shop", name: "web"),
+            workload: WorkloadRef(kind: "Deployment", namespace: "shop", name: "web"), revision: "5",
             identity: RouteIdentity(
                 direction: .outbound, source: .httpRoute, target: "Service/shop/cart:80", route: "default/http",
                 peer: ""))
@@ -131,6 +131,7 @@ import Testing
         #expect(text.contains("cluster_name: \"prod\""))
         #expect(text.contains("target: \"Service/shop/cart:80\""))
         #expect(text.contains("observed_seconds: 9.75"))
+        #expect(text.contains("revision: \"5\""))
         // The proxy's own admin traffic is marked, the application's is not.
         #expect(text.components(separatedBy: "to_proxy_admin: true").count == 2, "\(text)")
         // Every bound of the family, the ones without hits too, in order.

@@ -236,3 +236,48 @@ struct SnapshotBuilder {
         #expect(abs(removed.requestRate - 19.0 / 12) < 1e-9, "pod a for 12 s and pod b for 7, at 1/s")
     }
 }
+
+/// A workload's routes are kept per revision of the pods that served them, so a rollout shows
+/// the old and the new revision side by side, and the cardinality cap counts each revision's.
+@Suite struct RevisionKeyTests {
+    let web = WorkloadRef(kind: "Deployment", namespace: "shop", name: "web")
+    let builder = SnapshotBuilder()
+
+    @Test func podsOfTwoRevisionsAreRowsOfTheirOwn() throws {
+        var aggregator = RouteAggregator(startedAt: 1_000)
+        for (pod, revision) in [("old", "4"), ("new", "5")] {
+            aggregator.ingest(
+                builder.snapshot([0, 0, 0, 0, 0, 0]), from: ProxyID(pod), workload: web, revision: revision, at: 1_001)
+        }
+        aggregator.ingest(
+            builder.snapshot([90, 10, 100, 100, 100, 0]), from: ProxyID("old"), workload: web, revision: "4", at: 1_002)
+        aggregator.ingest(
+            builder.snapshot([20, 80, 100, 100, 100, 0]), from: ProxyID("new"), workload: web, revision: "5", at: 1_002)
+        let window = aggregator.closeWindow(at: 1_010)
+        let byRevision = Dictionary(uniqueKeysWithValues: window.routes.map { ($0.key.revision, $0) })
+        #expect(Set(byRevision.keys) == ["4", "5"])
+        #expect(byRevision["4"]?.successRate == 0.9)
+        #expect(byRevision["5"]?.successRate == 0.2)
+        // The old revision's pod is gone: its row is dropped once it had no traffic for a window.
+        aggregator.forgetProxy(ProxyID("old"), at: 1_011)
+        aggregator.ingest(
+            builder.snapshot([30, 80, 110, 110, 110, 0]), from: ProxyID("new"), workload: web, revision: "5", at: 1_012)
+        #expect(aggregator.closeWindow(at: 1_020).routes.map(\.key.revision) == ["5"])
+        #expect(aggregator.closeWindow(at: 1_030).routes.isEmpty)
+        #expect(aggregator.seriesCount == 1)
+    }
+
+    @Test func theCardinalityCapCountsEachRevisionsRoutes() throws {
+        var aggregator = RouteAggregator(startedAt: 1_000, limits: .init(maxRoutesPerWorkload: 1))
+        for (pod, revision) in [("old", "4"), ("new", "5")] {
+            aggregator.ingest(
+                builder.snapshot([0, 0, 0, 0, 0, 0]), from: ProxyID(pod), workload: web, revision: revision, at: 1_001)
+            aggregator.ingest(
+                builder.snapshot([5, 0, 5, 5, 5, 0]), from: ProxyID(pod), workload: web, revision: revision, at: 1_002)
+        }
+        let routes = aggregator.closeWindow(at: 1_010).routes
+        #expect(routes.count == 2)
+        #expect(routes.filter(\.key.isOverflow).count == 1)
+        #expect(aggregator.stats.foldedRoutes == 1)
+    }
+}

@@ -925,6 +925,16 @@ public nonisolated struct Fathom_Agent_V1_RouteMetrics: @unchecked Sendable {
     set {_uniqueStorage()._toProxyAdmin = newValue}
   }
 
+  /// The workload's revision whose pods served (inbound) or sent (outbound) the traffic, named as
+  /// Workload.revision and RolloutEvent name revisions (`3`): the revision number of the pod's
+  /// ReplicaSet (Deployments, Argo Rollouts) or ControllerRevision (StatefulSets, DaemonSets).
+  /// During a rollout the old and the new revision are metrics of their own, side by side. Empty
+  /// for kinds without revisions (Jobs, bare pods) and while the agent cannot tell.
+  public var revision: String {
+    get {_storage._revision}
+    set {_uniqueStorage()._revision = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1847,7 +1857,7 @@ nonisolated extension Fathom_Agent_V1_RolloutEvent.Phase: SwiftProtobuf._ProtoNa
 
 nonisolated extension Fathom_Agent_V1_RouteMetrics: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RouteMetrics"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}workload\0\u{1}direction\0\u{1}source\0\u{1}target\0\u{1}route\0\u{1}peer\0\u{1}overflow\0\u{3}folded_routes\0\u{3}success_count\0\u{3}failure_count\0\u{1}latency\0\u{3}observed_seconds\0\u{3}to_proxy_admin\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}workload\0\u{1}direction\0\u{1}source\0\u{1}target\0\u{1}route\0\u{1}peer\0\u{1}overflow\0\u{3}folded_routes\0\u{3}success_count\0\u{3}failure_count\0\u{1}latency\0\u{3}observed_seconds\0\u{3}to_proxy_admin\0\u{1}revision\0")
 
   fileprivate class _StorageClass {
     var _workload: Fathom_Agent_V1_WorkloadRef? = nil
@@ -1863,6 +1873,7 @@ nonisolated extension Fathom_Agent_V1_RouteMetrics: SwiftProtobuf.Message, Swift
     var _latency: Fathom_Agent_V1_LatencyHistogram? = nil
     var _observedSeconds: Double = 0
     var _toProxyAdmin: Bool = false
+    var _revision: String = String()
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -1886,6 +1897,7 @@ nonisolated extension Fathom_Agent_V1_RouteMetrics: SwiftProtobuf.Message, Swift
       _latency = source._latency
       _observedSeconds = source._observedSeconds
       _toProxyAdmin = source._toProxyAdmin
+      _revision = source._revision
     }
   }
 
@@ -1917,6 +1929,7 @@ nonisolated extension Fathom_Agent_V1_RouteMetrics: SwiftProtobuf.Message, Swift
         case 11: try { try decoder.decodeSingularMessageField(value: &_storage._latency) }()
         case 12: try { try decoder.decodeSingularDoubleField(value: &_storage._observedSeconds) }()
         case 13: try { try decoder.decodeSingularBoolField(value: &_storage._toProxyAdmin) }()
+        case 14: try { try decoder.decodeSingularStringField(value: &_storage._revision) }()
         default: break
         }
       }
@@ -1968,6 +1981,9 @@ nonisolated extension Fathom_Agent_V1_RouteMetrics: SwiftProtobuf.Message, Swift
       if _storage._toProxyAdmin != false {
         try visitor.visitSingularBoolField(value: _storage._toProxyAdmin, fieldNumber: 13)
       }
+      if !_storage._revision.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._revision, fieldNumber: 14)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -1990,6 +2006,7 @@ nonisolated extension Fathom_Agent_V1_RouteMetrics: SwiftProtobuf.Message, Swift
         if _storage._latency != rhs_storage._latency {return false}
         if _storage._observedSeconds != rhs_storage._observedSeconds {return false}
         if _storage._toProxyAdmin != rhs_storage._toProxyAdmin {return false}
+        if _storage._revision != rhs_storage._revision {return false}
         return true
       }
       if !storagesAreEqual {return false}
