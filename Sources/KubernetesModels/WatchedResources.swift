@@ -21,8 +21,9 @@ public struct WatchedResource: Sendable {
     /// In daemonset mode each agent watches only its own node's objects (a `spec.nodeName` field
     /// selector); the others are watched cluster-wide by every agent.
     public var perNode: Bool
-    /// Whether a change to it can change the scrape targets or their workloads (a pod, or the
-    /// owners a pod's workload is found through).
+    /// Whether a change to it can change the scrape targets, their workloads or their revisions
+    /// (a pod, the owners a pod's workload is found through, the objects its revision is named
+    /// from).
     public var decidesTargets: Bool
 
     public var resource: ResourceDescriptor { model.resource }
@@ -32,10 +33,10 @@ public struct WatchedResource: Sendable {
         WatchedResource(model: Pod.self, requirement: .required, perNode: true, decidesTargets: true),
         WatchedResource(model: ReplicaSet.self, requirement: .required, decidesTargets: true),
         WatchedResource(model: Deployment.self, requirement: .required),
-        WatchedResource(model: StatefulSet.self, requirement: .required),
-        WatchedResource(model: DaemonSet.self, requirement: .required),
+        WatchedResource(model: StatefulSet.self, requirement: .required, decidesTargets: true),
+        WatchedResource(model: DaemonSet.self, requirement: .required, decidesTargets: true),
         // A StatefulSet's and a DaemonSet's revisions (their numbers, not their templates).
-        WatchedResource(model: ControllerRevision.self, requirement: .required),
+        WatchedResource(model: ControllerRevision.self, requirement: .required, decidesTargets: true),
         WatchedResource(model: ArgoRollout.self, requirement: .whereInstalled, decidesTargets: true),
         // Jobs, and through their owners CronJobs: a pod's workload.
         WatchedResource(model: Job.self, requirement: .required, decidesTargets: true),
