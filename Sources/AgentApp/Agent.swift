@@ -175,6 +175,10 @@ public final class Agent: Sendable {
                 "discovery",
                 DiscoveryService(discovery: discovery, publishInterval: environment.targetPublishInterval) {
                     candidates in
+                    // A pod's revision goes beside its target, not in it: a revision renumbered
+                    // (`rollout undo`) must not restart the pod's scrape loop and lose its counts.
+                    await aggregation.updateRevisions(
+                        Dictionary(candidates.map { (ProxyID("\($0.pod)"), $0.revision) }) { first, _ in first })
                     await scraper.update(targets: candidates.map(ScrapeTarget.init))
                 }
             ))
@@ -315,9 +319,7 @@ extension AgentConfiguration {
 extension ScrapeTarget {
     /// A scrape target for a meshed pod; the proxy is named by namespace and pod.
     init(_ candidate: ScrapeCandidate) {
-        self.init(
-            proxy: ProxyID("\(candidate.pod)"), workload: candidate.workload, revision: candidate.revision,
-            url: candidate.url)
+        self.init(proxy: ProxyID("\(candidate.pod)"), workload: candidate.workload, url: candidate.url)
     }
 }
 

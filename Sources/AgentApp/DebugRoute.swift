@@ -19,6 +19,10 @@ public struct DebugRoute: Codable, Sendable, Equatable {
     public var foldedRoutes: Int
     public var success: Double
     public var failure: Double
+    /// The most common reason of the failures (an error reason, else the gRPC status, else the
+    /// HTTP status class) and how many had it; nil without failures, or from older agents.
+    public var topFailure: String?
+    public var topFailureCount: Double?
     /// Responses per second over the window.
     public var rps: Double
     /// Latency quantiles in seconds; nil without observations.
@@ -40,6 +44,11 @@ public struct DebugRoute: Codable, Sendable, Equatable {
         foldedRoutes = route.foldedRoutes
         success = route.successCount
         failure = route.failureCount
+        if let top = route.outcomes.filter({ !$0.success }).max(by: { $0.count < $1.count }) {
+            let outcome = top.outcome
+            topFailure = [outcome.errorName, outcome.grpcStatusName, outcome.statusClassName].first { !$0.isEmpty }
+            topFailureCount = top.count
+        }
         rps = route.requestRate
         func finite(_ value: Double) -> Double? { value.isFinite ? value : nil }
         p50 = finite(route.latencyQuantile(0.5))

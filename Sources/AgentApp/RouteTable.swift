@@ -16,6 +16,7 @@ public enum RouteTable {
         case .grpcBackend: return "grpc-backend"
         case .inboundHTTPRoute: return "http-inbound"
         case .inboundGRPCRoute: return "grpc-inbound"
+        case .inboundHTTPErrors, .outboundHTTPErrors: return "errors"
         }
     }
 
@@ -47,6 +48,9 @@ public enum RouteTable {
         case "http-backend", "grpc-backend":
             "each request dispatched to one backend of a route; latency: response time per backend "
                 + "(outbound_*_route_backend_response_duration_seconds, 25 ms … 10 s buckets)"
+        case "errors":
+            "requests that failed before any response, by the proxy's reason (i/o, loadshed, failfast, "
+                + "response timeout, ...: inbound_http_errors_total, outbound_http_errors_total); all failures, no latency"
         case proxyAdminKind:
             "requests to the proxy's own admin port (metric scrapes, this agent's too, and kubelet probes), "
                 + "which the proxy counts as the pod's inbound traffic: not the application's, kept apart "
@@ -101,6 +105,7 @@ public enum RouteTable {
 
     public static let header = [
         "WORKLOAD", "REV", "DIR", "KIND", "TARGET", "ROUTE", "PEER", "SUCCESS", "RPS", "P50", "P95", "P99",
+        "TOP FAILURE",
     ]
 
     /// The rows of a window, sorted by workload, direction, kind, target and route.
@@ -124,9 +129,15 @@ public enum RouteTable {
                     route.overflow ? "(other routes: \(route.foldedRoutes))" : route.target,
                     route.route.isEmpty ? "-" : route.route, route.peer.isEmpty ? "-" : route.peer,
                     percent(route.successRate), formatted(route.rps, decimals: 1), latency(route.p50 ?? .nan),
-                    latency(route.p95 ?? .nan), latency(route.p99 ?? .nan),
+                    latency(route.p95 ?? .nan), latency(route.p99 ?? .nan), topFailure(route),
                 ]
             }
+    }
+
+    /// The most common failure reason and its share of the failures: `LOAD_SHED 88%`; `-` without.
+    static func topFailure(_ route: DebugRoute) -> String {
+        guard let reason = route.topFailure, let count = route.topFailureCount, route.failure > 0 else { return "-" }
+        return "\(reason) \(formatted(count / route.failure * 100, decimals: 0))%"
     }
 
     /// The whole table as text, columns padded to their widest cell.

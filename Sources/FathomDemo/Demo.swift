@@ -155,7 +155,21 @@ public struct Demo: Sendable {
         var restarted = options.restartAfter < 0
         // A little past the end, so the last full window closes before the shutdown's partial one.
         while options.duration <= 0 || now() < start + options.duration + 0.3 {
-            cluster.advance(api, elapsed: now() - start)
+            if cluster.advance(api, elapsed: now() - start) {
+                // The new revision's pod fails more: the table shows both revisions side by side.
+                proxies.mesh.withLock { mesh in
+                    guard let index = mesh.proxies.firstIndex(where: { $0.podName == DemoCluster.rolledPod }) else {
+                        return
+                    }
+                    mesh.proxies[index].setTraffic(
+                        mesh.proxies[index].traffic.map { spec in
+                            var spec = spec
+                            spec.failureRate = min(1, spec.failureRate * 3 + 0.1)
+                            return spec
+                        })
+                }
+                output("» pod \(DemoCluster.rolledPod) now runs the new revision of voting, which fails more")
+            }
             if !restarted && now() >= start + options.restartAfter {
                 restarted = true
                 let pod = proxies.mesh.withLock { mesh in

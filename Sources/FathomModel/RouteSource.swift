@@ -22,4 +22,10 @@ public enum RouteSource: String, Sendable, Hashable, CaseIterable {
     case inboundHTTPRoute
     /// Modern `inbound_grpc_*`.
     case inboundGRPCRoute
+    /// `inbound_http_errors_total{error}`: requests that failed before any response (`i/o`,
+    /// `loadshed`, `failfast`, ...), per server; no route, no latency.
+    case inboundHTTPErrors
+    /// `outbound_http_errors_total{error}`: the same for the requests a pod sent (`response
+    /// timeout`, `failfast`, ...).
+    case outboundHTTPErrors
 }

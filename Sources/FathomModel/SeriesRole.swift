@@ -1,7 +1,8 @@
 /// What one raw series of a proxy page contributes to its route.
 public enum SeriesRole: Sendable, Hashable {
-    /// A counter of completed responses, classified by Linkerd's success rules.
-    case responses(success: Bool)
+    /// A counter of completed responses, classified by Linkerd's success rules, and why they
+    /// counted as they did.
+    case responses(success: Bool, outcome: ResponseOutcome = ResponseOutcome())
     /// A cumulative histogram bucket; the bound is in seconds (`+infinity` for `le="+Inf"`).
     case latencyBucket(upperBoundSeconds: Double)
     /// A histogram sum, in units of which `unitsPerSecond` make a second (1000 for `_ms` families).

@@ -68,6 +68,9 @@ enum LinkerdFamily: Equatable {
         ("inbound_grpc_statuses_total", .responses(.inboundGRPCRoute)),
         ("inbound_grpc_request_duration_seconds_bucket", .latencyBucket(.inboundGRPCRoute, unitsPerSecond: 1)),
         ("inbound_grpc_request_duration_seconds_sum", .latencySum(.inboundGRPCRoute, unitsPerSecond: 1)),
+        // Requests that failed before any response (legacy block, every version).
+        ("inbound_http_errors_total", .responses(.inboundHTTPErrors)),
+        ("outbound_http_errors_total", .responses(.outboundHTTPErrors)),
         // Proxy identity and restarts.
         ("proxy_build_info", .buildInfo),
         ("process_start_time_seconds", .processStartTime),

@@ -30,7 +30,7 @@ enum SeriesClassifier {
                     vendor: labels["vendor"] ?? ""))
         case .responses(let source):
             guard let identity = routeIdentity(source, labels, adminPort: adminPort) else { return .ignored }
-            return .route(identity, .responses(success: isSuccess(source, labels)))
+            return .route(identity, .responses(success: isSuccess(source, labels), outcome: outcome(source, labels)))
         case .latencyBucket(let source, let unitsPerSecond):
             guard let identity = routeIdentity(source, labels, adminPort: adminPort),
                 let bound = labels["le"].flatMap(parseBound)
@@ -98,6 +98,28 @@ enum SeriesClassifier {
             return !(labels["status"] ?? "").hasPrefix("5")
         case .inboundGRPCRoute:
             return (labels["status"] ?? "0") == "0"
+        case .inboundHTTPErrors, .outboundHTTPErrors:
+            return false
+        }
+    }
+
+    /// Why a response series counted as it did, from the labels its family has (FORMAT.md §2.4,
+    /// §3.1): the status, gRPC status and error labels, bounded (`ResponseOutcome`).
+    static func outcome(_ source: RouteSource, _ labels: LabelMap) -> ResponseOutcome {
+        switch source {
+        case .endpoint, .serviceProfileRoute, .serviceProfileRouteActual:
+            ResponseOutcome(
+                httpStatus: labels["status_code"], grpcStatus: labels["grpc_status"], error: labels["error"])
+        case .httpRoute, .httpBackend:
+            ResponseOutcome(httpStatus: labels["http_status"], grpcStatus: nil, error: labels["error"])
+        case .grpcRoute, .grpcBackend:
+            ResponseOutcome(httpStatus: nil, grpcStatus: labels["grpc_status"], error: labels["error"])
+        case .inboundHTTPRoute:
+            ResponseOutcome(httpStatus: labels["status"], grpcStatus: nil, error: labels["error"])
+        case .inboundGRPCRoute:
+            ResponseOutcome(httpStatus: nil, grpcStatus: labels["status"], error: labels["error"])
+        case .inboundHTTPErrors, .outboundHTTPErrors:
+            ResponseOutcome(httpStatus: nil, grpcStatus: nil, error: labels["error"])
         }
     }
 
@@ -156,6 +178,15 @@ enum SeriesClassifier {
                 kind: labels["parent_kind"], namespace: nil, name: labels["parent_name"], port: labels["parent_port"])
             let route = reference(kind: labels["route_kind"], namespace: nil, name: labels["route_name"], port: nil)
             return RouteIdentity(direction: .inbound, source: source, target: server, route: route, peer: "")
+        case .inboundHTTPErrors:
+            // Per server and port, as the endpoint family names them; the admin port's apart.
+            let port = labels["target_port"] ?? ""
+            let target = labels["srv_name"].map { joined(labels["srv_kind"], $0) + ":" + port } ?? ":" + port
+            return RouteIdentity(
+                direction: .inbound, source: source, target: port.isEmpty ? "" : target, route: "", peer: "",
+                toProxyAdmin: !port.isEmpty && port == adminPort)
+        case .outboundHTTPErrors:
+            return RouteIdentity(direction: .outbound, source: source, target: "", route: "", peer: "")
         }
     }
 

@@ -13,6 +13,10 @@ public struct DemoCluster: Sendable {
     public static let outdatedProxyVersion = "stable-2.14.9"
     /// The Deployment that rolls out during the demo.
     public static let rollingWorkload = WorkloadRef(kind: "Deployment", namespace: "emojivoto", name: "voting")
+    /// Its pod that runs the new revision from the rollout's second step on (the simulated proxy
+    /// stays; its pod moves to the new ReplicaSet).
+    public static let rolledPod = "voting-8b4d6f5c7-t3hds"
+    static let newReplicaSet = "voting-7f5c9d4b8"
 
     /// Seconds after the start at which each rollout step happens.
     public var rolloutStart: Double
@@ -93,8 +97,11 @@ public struct DemoCluster: Sendable {
     }
 
     /// Moves the rolling Deployment along: the template changes, the controller observes it and
-    /// creates the new ReplicaSet, replicas are updated one by one, the old ones go away.
-    public mutating func advance(_ api: FakeKubernetesAPI, elapsed: Double) {
+    /// creates the new ReplicaSet, replicas are updated one by one, the old ones go away. Returns
+    /// true on the call that moved `rolledPod` to the new revision.
+    @discardableResult
+    public mutating func advance(_ api: FakeKubernetesAPI, elapsed: Double) -> Bool {
+        var moved = false
         let workload = Self.rollingWorkload
         let count = replicas[workload] ?? 2
         let cluster = self
@@ -114,7 +121,7 @@ public struct DemoCluster: Sendable {
                     api.apply(
                         ReplicaSet(
                             metadata: ObjectMeta(
-                                name: "\(workload.name)-7f5c9d4b8", namespace: workload.namespace,
+                                name: Self.newReplicaSet, namespace: workload.namespace,
                                 uid: "rs-\(workload.name)-2",
                                 annotations: ["deployment.kubernetes.io/revision": "2"],
                                 ownerReferences: [
@@ -132,6 +139,17 @@ public struct DemoCluster: Sendable {
             (
                 5,
                 {
+                    // The first pod of the new revision.
+                    if var pod = api.objects(Pod.self).first(where: { $0.metadata.name == Self.rolledPod }) {
+                        pod.metadata.labels?["pod-template-hash"] = String(
+                            Self.newReplicaSet.split(separator: "-").last!)
+                        pod.metadata.ownerReferences = [
+                            OwnerReference(
+                                apiVersion: "apps/v1", kind: "ReplicaSet", name: Self.newReplicaSet,
+                                uid: "rs-\(workload.name)-2")
+                        ]
+                        api.apply(pod)
+                    }
                     api.apply(
                         cluster.deployment(
                             workload, generation: 2, observed: 2, revision: 2, total: count + 1, updated: count,
@@ -150,8 +168,10 @@ public struct DemoCluster: Sendable {
         ]
         while stepsDone < steps.count, elapsed >= rolloutStart + steps[stepsDone].0 {
             steps[stepsDone].1()
+            moved = moved || steps[stepsDone].0 == 5
             stepsDone += 1
         }
+        return moved
     }
 
     static func image(_ workload: WorkloadRef, revision: Int) -> String {

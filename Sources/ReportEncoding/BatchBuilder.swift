@@ -148,6 +148,15 @@ public struct BatchBuilder: Sendable {
                 $0.sumSeconds = route.latency.sum
             }
             $0.observedSeconds = route.duration
+            $0.outcomes = route.outcomes.map { counted in
+                .with {
+                    $0.httpStatusClass = counted.outcome.statusClassName
+                    $0.grpcStatus = counted.outcome.grpcStatusName
+                    $0.error = counted.outcome.errorName
+                    $0.success = counted.success
+                    $0.count = counted.count
+                }
+            }
         }
     }
 
@@ -180,6 +189,8 @@ public struct BatchBuilder: Sendable {
         case .grpcBackend: return .grpcBackend
         case .inboundHTTPRoute: return .inboundHTTPRoute
         case .inboundGRPCRoute: return .inboundGrpcRoute
+        case .inboundHTTPErrors: return .inboundHTTPErrors
+        case .outboundHTTPErrors: return .outboundHTTPErrors
         }
     }
 }

@@ -13,6 +13,14 @@ extension RouteWindow {
             direction: metrics.direction == .inbound ? .inbound : .outbound,
             source: BatchBuilder.source(metrics.source) ?? .endpoint, target: metrics.target, route: metrics.route,
             peer: metrics.peer, toProxyAdmin: metrics.toProxyAdmin)
+        let outcomes = metrics.outcomes.map { counted in
+            OutcomeCount(
+                outcome: ResponseOutcome(
+                    httpStatus: counted.httpStatusClass.isEmpty
+                        ? nil : String(counted.httpStatusClass.prefix(1)) + "00",
+                    grpcStatus: counted.grpcStatus, error: counted.error),
+                success: counted.success, count: counted.count)
+        }
         self.init(
             key: RouteKey(
                 workload: workload, revision: metrics.revision, identity: identity, isOverflow: metrics.overflow),
@@ -22,6 +30,7 @@ extension RouteWindow {
                 sum: metrics.latency.sumSeconds),
             foldedRoutes: Int(metrics.foldedRoutes),
             duration: metrics.observedSeconds > 0 ? metrics.observedSeconds : windowLength)
+        self.outcomes = outcomes
     }
 }
 

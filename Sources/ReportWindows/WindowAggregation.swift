@@ -24,6 +24,8 @@ public actor WindowAggregation {
     private var targets: Set<ProxyID> = []
     /// Targets scraped during the current window, even if removed since (at shutdown, all are).
     private var windowTargets: Set<ProxyID> = []
+    /// The revision of its workload each pod runs, as discovery last published it.
+    private var revisions: [ProxyID: String] = [:]
     /// The version each proxy last reported of itself, and who hears of a change.
     private var builds: [ProxyID: String] = [:]
     private let buildSeen: @Sendable (ProxyID, String) -> Void
@@ -37,6 +39,11 @@ public actor WindowAggregation {
         self.observer = observer
         self.lastWindow = lastWindow
         self.buildSeen = buildSeen
+    }
+
+    /// The revision each scraped pod runs (`ScrapeCandidate.revision`), from the newest targets.
+    public func updateRevisions(_ revisions: [ProxyID: String]) {
+        self.revisions = revisions
     }
 
     /// Takes one scrape loop's event into the open window.
@@ -56,7 +63,8 @@ public actor WindowAggregation {
                 buildSeen(target.proxy, version)
             }
             aggregator.ingest(
-                snapshot, from: target.proxy, workload: target.workload, revision: target.revision, at: time)
+                snapshot, from: target.proxy, workload: target.workload,
+                revision: revisions[target.proxy] ?? "", at: time)
         case .failed(let target, let reason, _):
             targets.insert(target.proxy)
             windowTargets.insert(target.proxy)

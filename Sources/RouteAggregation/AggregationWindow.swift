@@ -25,6 +25,9 @@ public struct RouteWindow: Sendable {
     public var latency: LatencyHistogram
     /// For an overflow series: how many route mappings were folded into it so far.
     public var foldedRoutes: Int
+    /// Responses by why they counted as they did (status class, gRPC status, error reason), most
+    /// first; they add up to the success and failure counts.
+    public var outcomes: [OutcomeCount] = []
     /// Seconds that make `requestCount / duration` the route's rate: its pods' rates, each
     /// weighted by the share of the window the pod was alive (see `RouteAggregator`).
     public var duration: Double

@@ -110,6 +110,9 @@ public struct RouteAggregator: Sendable {
         var bounds: [Double] = []
         var buckets: [Double] = []
         var latencySum = 0.0
+        /// Responses by outcome in the window; a route has a handful, so a list searched in order
+        /// is cheaper than a dictionary.
+        var outcomes: [OutcomeCount] = []
         var foldedRoutes = 0
         /// Seconds of the current window covered by the pods mapping the slot, and the seconds
         /// of it they were alive, each summed over the pods (see `window(of:duration:)`).
@@ -164,12 +167,12 @@ public struct RouteAggregator: Sendable {
         var restarted = false
         var existing = proxies.removeValue(forKey: proxy)
         if let renumbering = snapshot.renumbering, let known = existing, known.workload == workload,
-            known.revision == revision, renumbering.fromEpoch == known.epoch
+            renumbering.fromEpoch == known.epoch
         {
             apply(renumbering, to: &existing!, epoch: snapshot.epoch)
             stats.renumberings += 1
         }
-        if let known = existing, known.epoch == snapshot.epoch, known.workload == workload, known.revision == revision {
+        if let known = existing, known.epoch == snapshot.epoch, known.workload == workload {
             // Move the state out so its arrays stay uniquely referenced (no copy on write).
             state = known
             existing = nil
@@ -208,6 +211,7 @@ public struct RouteAggregator: Sendable {
             }
         }
         if let startTime = snapshot.processStartTime { state.processStartTime = startTime }
+        if state.revision != revision { move(&state, to: revision, at: time) }
         if !baseline {
             if state.coverageStart == nil { state.coverageStart = state.lastScrape ?? time }
             state.coverageEnd = time
@@ -311,12 +315,19 @@ public struct RouteAggregator: Sendable {
         if state.slotOfRoute[Int(descriptor.route)] < 0 { mappedRoutes = true }
         let slot = resolveSlot(&state, route: descriptor.route, routes: snapshot.routes)
         switch snapshot.role(of: descriptor) {
-        case .responses(let success):
+        case .responses(let success, let outcome):
             state.windowResponses[Int(descriptor.route)] += increase
             if success {
                 slots[Int(slot)].success += increase
             } else {
                 slots[Int(slot)].failure += increase
+            }
+            if let known = slots[Int(slot)].outcomes.firstIndex(where: {
+                $0.outcome == outcome && $0.success == success
+            }) {
+                slots[Int(slot)].outcomes[known].count += increase
+            } else {
+                slots[Int(slot)].outcomes.append(OutcomeCount(outcome: outcome, success: success, count: increase))
             }
         case .latencyBucket:
             if state.bucketOfSeries[index] == 0 { registerBound(&state, series: index, snapshot: snapshot) }
@@ -383,6 +394,25 @@ public struct RouteAggregator: Sendable {
             // are taken as its rate over the time it was alive.
             slots[Int(slot)].aliveWeightedResponses += covered > 0 ? responses * alive / covered : responses
         }
+    }
+
+    /// The pod's revision was renamed (`rollout undo` renumbers the revision its pods run): its
+    /// routes move to the new revision's keys from this scrape on. What it counted so far stays
+    /// with the old keys, with the time it covered; its previous values stay, so nothing is lost.
+    private mutating func move(_ state: inout ProxyState, to revision: String, at time: Double) {
+        addCoverage(of: state, aliveUntil: time)
+        release(state)
+        state.revision = revision
+        for route in state.slotOfRoute.indices {
+            state.slotOfRoute[route] = -1
+            state.windowResponses[route] = 0
+        }
+        // Bucket places are per slot: found again in the new ones.
+        for index in state.bucketOfSeries.indices { state.bucketOfSeries[index] = 0 }
+        state.coverageStart = nil
+        state.coveredBeforeRestart = 0
+        // Under its new name it is alive from now on in this window.
+        state.aliveSince = state.lastScrape ?? time
     }
 
     /// Carries a proxy's state over to its decoder's new numbering.
@@ -499,6 +529,7 @@ public struct RouteAggregator: Sendable {
                 slots[index].success = 0
                 slots[index].failure = 0
                 slots[index].latencySum = 0
+                slots[index].outcomes.removeAll(keepingCapacity: true)
                 for bucket in slots[index].buckets.indices { slots[index].buckets[bucket] = 0 }
                 slots[index].active = false
             } else if slots[index].references <= 0 {
@@ -541,8 +572,10 @@ public struct RouteAggregator: Sendable {
         } else {
             observed = duration
         }
-        return RouteWindow(
+        var route = RouteWindow(
             key: slot.key, successCount: slot.success, failureCount: slot.failure, latency: histogram,
             foldedRoutes: slot.foldedRoutes, duration: observed)
+        route.outcomes = slot.outcomes.sorted { $0.count > $1.count }
+        return route
     }
 }

@@ -6,15 +6,12 @@ public struct ScrapeTarget: Hashable, Sendable {
     /// The proxy: its pod, as `namespace/name`.
     public var proxy: ProxyID
     public var workload: WorkloadRef
-    /// The workload's revision the pod runs (`3`); empty when the kind has none.
-    public var revision: String
     /// `http://<pod IP>:<admin port>/metrics`.
     public var url: String
 
-    public init(proxy: ProxyID, workload: WorkloadRef, revision: String = "", url: String) {
+    public init(proxy: ProxyID, workload: WorkloadRef, url: String) {
         self.proxy = proxy
         self.workload = workload
-        self.revision = revision
         self.url = url
     }
 

@@ -120,9 +120,13 @@ import Testing
                     }
                     proxies.frozen.withLock { $0 = false }
                 }
-                // History compacted, then the watches cut: resuming is 410 Gone, so discovery lists again.
-                if step == 3 { api.compact() }
-                if step == 4 { api.dropWatches() }
+                // History compacted, then the watches cut: resuming is 410 Gone, so discovery lists
+                // again. (Both at once: a pod of the rollout moves at this step, and a watch that
+                // saw it after a compaction would resume from past it.)
+                if step == 4 {
+                    api.compact()
+                    api.dropWatches()
+                }
             }
             // The inventory gauges and the watch counters on /metrics: the control plane's pod and
             // the six meshed ones; the rollout's steps came as Deployment watch events.

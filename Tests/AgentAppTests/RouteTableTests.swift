@@ -24,17 +24,26 @@ import Testing
             identity: RouteIdentity(
                 direction: .outbound, source: .serviceProfileRoute, target: "cart:80", route: "GET /items/{id}",
                 peer: ""))
-        let route = RouteWindow(
+        var route = RouteWindow(
             key: key, successCount: 95, failureCount: 5,
             latency: LatencyHistogram(upperBounds: [0.01, 0.1, .infinity], cumulativeCounts: [50, 100, 100]),
             foldedRoutes: 0, duration: 10)
+        // Four 503s and a timeout: the table names the commoner.
+        route.outcomes = [
+            OutcomeCount(
+                outcome: ResponseOutcome(httpStatus: "200", grpcStatus: nil, error: nil), success: true, count: 95),
+            OutcomeCount(
+                outcome: ResponseOutcome(httpStatus: "503", grpcStatus: nil, error: nil), success: false, count: 4),
+            OutcomeCount(
+                outcome: ResponseOutcome(httpStatus: nil, grpcStatus: nil, error: "timeout"), success: false, count: 1),
+        ]
         // p50: 100 · 50/50 of (0, 10 ms] = 10 ms; p95: 10 + 90 · 45/50 = 91 ms; p99: 10 + 90 · 49/50 = 98.2 ms.
         #expect(
             RouteTable.rows([route]) == [
                 [
                     "shop/web", "4", "outbound", "sp-route", "cart:80", "GET /items/{id}", "-", "95.00%", "10.0",
                     "10ms",
-                    "91ms", "98ms",
+                    "91ms", "98ms", "5xx 80%",
                 ]
             ])
         let text = RouteTable.render([route])

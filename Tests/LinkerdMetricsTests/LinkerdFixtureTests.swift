@@ -57,6 +57,39 @@ import Testing
         #expect(totals.count == 7)
     }
 
+    @Test func whyRequestsFailIsKeptBounded() throws {
+        let egress = try decode("sma_2-17-features_egress_route_request_statuses.txt").outcomes()
+        #expect(
+            egress[
+                RouteIdentity(
+                    direction: .outbound, source: .httpRoute, target: "EgressNetwork/linkerd-egress/all-egress:80",
+                    route: "HTTPRoute/faces/allow-smiley-center", peer: "")]
+                == ["2xx||": 416, "||FAIL_FAST": 4, "||LOAD_SHED": 28])
+        #expect(
+            egress[
+                RouteIdentity(
+                    direction: .outbound, source: .grpcRoute, target: "EgressNetwork/linkerd-egress/all-egress:8000",
+                    route: "GRPCRoute/faces/allow-color-center", peer: "")]
+                == ["|OK|": 416, "|UNKNOWN|FAIL_FAST": 4, "|UNKNOWN|LOAD_SHED": 28])
+        // Legacy endpoint families: the status code's class, the numeric gRPC status.
+        let canary = try decode("playground-lab_05_response_total_app_503.txt").outcomes()
+        #expect(
+            canary.values.flatMap(\.keys).allSatisfy { $0 == "5xx||" },
+            "\(canary.values.flatMap(\.keys))")
+        // Requests that never became a response: outbound_http_errors_total{error="failfast"}.
+        let failFast = try decode("playground-lab_04_failfast_balancer_endpoints.txt")
+        let errors = RouteIdentity(direction: .outbound, source: .outboundHTTPErrors, target: "", route: "", peer: "")
+        #expect(failFast.totals()[errors] == RouteTotals(failure: 7))
+        #expect(failFast.outcomes()[errors] == ["||failfast": 7])
+    }
+
+    @Test func outcomesOutsideTheKnownSetsAreOther() {
+        let odd = ResponseOutcome(httpStatus: "999", grpcStatus: "42", error: "something new")
+        #expect(odd.statusClassName == "" && odd.grpcStatusName == "other" && odd.errorName == "other")
+        let h2 = ResponseOutcome(httpStatus: "", grpcStatus: "14", error: "h2(CANCEL)")
+        #expect(h2.grpcStatusName == "UNAVAILABLE" && h2.errorName == "h2(CANCEL)")
+    }
+
     @Test func errorLabelMakesA2xxFail() throws {
         let totals = try decode("linkerd2-proxy_pr3856_request_statuses_proxy-v2.288.0_bug.txt").totals()
         let route = RouteIdentity(

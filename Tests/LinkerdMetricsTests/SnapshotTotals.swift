@@ -16,7 +16,7 @@ extension ProxySnapshot {
             let route = routes[Int(descriptor.route)]
             let value = values[index]
             switch role(of: descriptor) {
-            case .responses(let success):
+            case .responses(let success, _):
                 if success {
                     result[route, default: RouteTotals()].success += value
                 } else {
@@ -27,6 +27,18 @@ extension ProxySnapshot {
             case .latencySum(let unitsPerSecond):
                 result[route, default: RouteTotals()].latencySumSeconds += value / unitsPerSecond
             }
+        }
+        return result
+    }
+
+    /// Responses per route by outcome, written `status class|gRPC status|error` (empty parts
+    /// kept), for assertions.
+    func outcomes() -> [RouteIdentity: [String: Double]] {
+        var result: [RouteIdentity: [String: Double]] = [:]
+        for (index, descriptor) in series.enumerated() where !values[index].isNaN {
+            guard case .responses(_, let outcome) = role(of: descriptor) else { continue }
+            let name = [outcome.statusClassName, outcome.grpcStatusName, outcome.errorName].joined(separator: "|")
+            result[routes[Int(descriptor.route)], default: [:]][name, default: 0] += values[index]
         }
         return result
     }

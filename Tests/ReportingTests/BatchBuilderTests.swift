@@ -100,11 +100,18 @@ import Testing
             identity: RouteIdentity(
                 direction: .outbound, source: .httpRoute, target: "Service/shop/cart:80", route: "default/http",
                 peer: ""))
-        let route = RouteWindow(
+        var route = RouteWindow(
             key: key, successCount: 7, failureCount: 1,
             latency: LatencyHistogram(
                 upperBounds: [0.05, 0.5, 1, 10, .infinity], cumulativeCounts: [0, 0, 8, 8, 8], sum: 6.5),
             foldedRoutes: 0, duration: 9.75)
+        route.outcomes = [
+            OutcomeCount(
+                outcome: ResponseOutcome(httpStatus: "200", grpcStatus: nil, error: nil), success: true, count: 7),
+            OutcomeCount(
+                outcome: ResponseOutcome(httpStatus: nil, grpcStatus: nil, error: "LOAD_SHED"), success: false, count: 1
+            ),
+        ]
         let scrapes = RouteWindow(
             key: RouteKey(
                 workload: key.workload,
@@ -134,6 +141,9 @@ import Testing
         #expect(text.contains("revision: \"5\""))
         // The proxy's own admin traffic is marked, the application's is not.
         #expect(text.components(separatedBy: "to_proxy_admin: true").count == 2, "\(text)")
+        // Why requests failed, beside the counts.
+        #expect(text.contains("http_status_class: \"2xx\""))
+        #expect(text.contains("error: \"LOAD_SHED\""))
         // Every bound of the family, the ones without hits too, in order.
         let bounds = text.split(separator: "\n").filter { $0.contains("upper_bounds_seconds") }
         #expect(bounds.count == 5, "\(text)")

@@ -267,6 +267,25 @@ struct SnapshotBuilder {
         #expect(aggregator.seriesCount == 1)
     }
 
+    @Test func aRevisionRenamedUnderARunningPodMovesItsRoutesWithoutLosingACount() throws {
+        // `kubectl rollout undo` renumbers the old ReplicaSet: its running pods' revision is now 3.
+        var aggregator = RouteAggregator(startedAt: 1_000)
+        let pod = ProxyID("web-1")
+        aggregator.ingest(builder.snapshot([0, 0, 0, 0, 0, 0]), from: pod, workload: web, revision: "1", at: 1_001)
+        aggregator.ingest(builder.snapshot([10, 0, 10, 10, 10, 0]), from: pod, workload: web, revision: "1", at: 1_002)
+        aggregator.ingest(builder.snapshot([25, 1, 26, 26, 26, 0]), from: pod, workload: web, revision: "3", at: 1_003)
+        let window = aggregator.closeWindow(at: 1_010)
+        let byRevision = Dictionary(uniqueKeysWithValues: window.routes.map { ($0.key.revision, $0) })
+        #expect(byRevision["1"]?.successCount == 10)
+        #expect(byRevision["3"]?.successCount == 15 && byRevision["3"]?.failureCount == 1)
+        #expect(byRevision["3"]?.latency.cumulativeCounts == [16, 16, 16])
+        #expect(aggregator.stats.rebaselines == 0)
+        // The old name is dropped once nothing maps it.
+        aggregator.ingest(builder.snapshot([26, 1, 27, 27, 27, 0]), from: pod, workload: web, revision: "3", at: 1_011)
+        #expect(aggregator.closeWindow(at: 1_020).routes.map(\.key.revision) == ["3"])
+        #expect(aggregator.seriesCount == 1)
+    }
+
     @Test func theCardinalityCapCountsEachRevisionsRoutes() throws {
         var aggregator = RouteAggregator(startedAt: 1_000, limits: .init(maxRoutesPerWorkload: 1))
         for (pod, revision) in [("old", "4"), ("new", "5")] {
@@ -279,5 +298,40 @@ struct SnapshotBuilder {
         #expect(routes.count == 2)
         #expect(routes.filter(\.key.isOverflow).count == 1)
         #expect(aggregator.stats.foldedRoutes == 1)
+    }
+}
+
+/// Why responses failed, per route and window: the increases of each outcome's series.
+@Suite struct OutcomeTests {
+    @Test func outcomesAreIncreasesThatAddUpToTheCounts() throws {
+        let ok = ResponseOutcome(httpStatus: "200", grpcStatus: nil, error: nil)
+        let unavailable = ResponseOutcome(httpStatus: "503", grpcStatus: nil, error: nil)
+        let failFast = ResponseOutcome(httpStatus: nil, grpcStatus: nil, error: "FAIL_FAST")
+        let route = RouteIdentity(
+            direction: .outbound, source: .httpRoute, target: "Service/shop/cart:80", route: "default/http", peer: "")
+        func snapshot(_ values: [Double]) -> ProxySnapshot {
+            ProxySnapshot(
+                epoch: 1, routes: [route],
+                seriesRoles: [
+                    (0, .responses(success: true, outcome: ok)), (0, .responses(success: false, outcome: unavailable)),
+                    (0, .responses(success: false, outcome: failFast)),
+                ], values: values, processStartTime: 10)
+        }
+        let web = WorkloadRef(kind: "Deployment", namespace: "shop", name: "web")
+        var aggregator = RouteAggregator(startedAt: 1_000)
+        aggregator.ingest(snapshot([100, 5, 1]), from: ProxyID("a"), workload: web, at: 1_001)
+        aggregator.ingest(snapshot([150, 9, 31]), from: ProxyID("a"), workload: web, at: 1_002)
+        let first = try #require(aggregator.closeWindow(at: 1_010).routes.first)
+        #expect(
+            first.outcomes == [
+                OutcomeCount(outcome: ok, success: true, count: 50),
+                OutcomeCount(outcome: failFast, success: false, count: 30),
+                OutcomeCount(outcome: unavailable, success: false, count: 4),
+            ])
+        #expect(first.successCount == 50 && first.failureCount == 34)
+        // The next window starts from nothing.
+        aggregator.ingest(snapshot([151, 9, 31]), from: ProxyID("a"), workload: web, at: 1_011)
+        let second = try #require(aggregator.closeWindow(at: 1_020).routes.first)
+        #expect(second.outcomes == [OutcomeCount(outcome: ok, success: true, count: 1)])
     }
 }

@@ -150,6 +150,13 @@ public nonisolated enum Fathom_Agent_V1_Source: SwiftProtobuf.Enum, Swift.CaseIt
 
   /// inbound_grpc_*.
   case inboundGrpcRoute // = 9
+
+  /// inbound_http_errors_total: requests that failed before any response (failures only; the
+  /// reason is in outcomes' error).
+  case inboundHTTPErrors // = 10
+
+  /// outbound_http_errors_total.
+  case outboundHTTPErrors // = 11
   case UNRECOGNIZED(Int)
 
   public init() {
@@ -168,6 +175,8 @@ public nonisolated enum Fathom_Agent_V1_Source: SwiftProtobuf.Enum, Swift.CaseIt
     case 7: self = .grpcBackend
     case 8: self = .inboundHTTPRoute
     case 9: self = .inboundGrpcRoute
+    case 10: self = .inboundHTTPErrors
+    case 11: self = .outboundHTTPErrors
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
@@ -184,6 +193,8 @@ public nonisolated enum Fathom_Agent_V1_Source: SwiftProtobuf.Enum, Swift.CaseIt
     case .grpcBackend: return 7
     case .inboundHTTPRoute: return 8
     case .inboundGrpcRoute: return 9
+    case .inboundHTTPErrors: return 10
+    case .outboundHTTPErrors: return 11
     case .UNRECOGNIZED(let i): return i
     }
   }
@@ -200,6 +211,8 @@ public nonisolated enum Fathom_Agent_V1_Source: SwiftProtobuf.Enum, Swift.CaseIt
     .grpcBackend,
     .inboundHTTPRoute,
     .inboundGrpcRoute,
+    .inboundHTTPErrors,
+    .outboundHTTPErrors,
   ]
 
 }
@@ -935,11 +948,46 @@ public nonisolated struct Fathom_Agent_V1_RouteMetrics: @unchecked Sendable {
     set {_uniqueStorage()._revision = newValue}
   }
 
+  /// The responses by why they counted as they did, most first; their counts add up to
+  /// success_count and failure_count.
+  public var outcomes: [Fathom_Agent_V1_ResponseOutcomeCount] {
+    get {_storage._outcomes}
+    set {_uniqueStorage()._outcomes = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+/// Responses of one route with one outcome. Each part is from a bounded set.
+public nonisolated struct Fathom_Agent_V1_ResponseOutcomeCount: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// `1xx` ... `5xx`; empty when the series names no HTTP status (gRPC, or an error before one).
+  public var httpStatusClass: String = String()
+
+  /// The gRPC status name (`OK`, `UNAVAILABLE`, ..., `other`); empty for HTTP responses.
+  public var grpcStatus: String = String()
+
+  /// The proxy's error reason: `timeout`, `h2(CANCEL)`, `unclassified` (legacy families),
+  /// `FAIL_FAST`, `LOAD_SHED`, `REQUEST_TIMEOUT`, `RESPONSE_HEADERS_TIMEOUT`, ... (route families),
+  /// `i/o`, `loadshed`, `failfast`, `response timeout`, ... (errors that never became a response);
+  /// `other` for any other; empty without an error.
+  public var error: String = String()
+
+  /// Whether Linkerd classified them as successes.
+  public var success: Bool = false
+
+  public var count: Double = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
 }
 
 public nonisolated struct Fathom_Agent_V1_LatencyHistogram: Sendable {
@@ -1043,7 +1091,7 @@ nonisolated extension Fathom_Agent_V1_Direction: SwiftProtobuf._ProtoNameProvidi
 }
 
 nonisolated extension Fathom_Agent_V1_Source: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0SOURCE_UNSPECIFIED\0\u{1}SOURCE_ENDPOINT\0\u{1}SOURCE_SERVICE_PROFILE_ROUTE\0\u{1}SOURCE_SERVICE_PROFILE_ROUTE_ACTUAL\0\u{1}SOURCE_HTTP_ROUTE\0\u{1}SOURCE_GRPC_ROUTE\0\u{1}SOURCE_HTTP_BACKEND\0\u{1}SOURCE_GRPC_BACKEND\0\u{1}SOURCE_INBOUND_HTTP_ROUTE\0\u{1}SOURCE_INBOUND_GRPC_ROUTE\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0SOURCE_UNSPECIFIED\0\u{1}SOURCE_ENDPOINT\0\u{1}SOURCE_SERVICE_PROFILE_ROUTE\0\u{1}SOURCE_SERVICE_PROFILE_ROUTE_ACTUAL\0\u{1}SOURCE_HTTP_ROUTE\0\u{1}SOURCE_GRPC_ROUTE\0\u{1}SOURCE_HTTP_BACKEND\0\u{1}SOURCE_GRPC_BACKEND\0\u{1}SOURCE_INBOUND_HTTP_ROUTE\0\u{1}SOURCE_INBOUND_GRPC_ROUTE\0\u{1}SOURCE_INBOUND_HTTP_ERRORS\0\u{1}SOURCE_OUTBOUND_HTTP_ERRORS\0")
 }
 
 nonisolated extension Fathom_Agent_V1_WatchState: SwiftProtobuf._ProtoNameProviding {
@@ -1857,7 +1905,7 @@ nonisolated extension Fathom_Agent_V1_RolloutEvent.Phase: SwiftProtobuf._ProtoNa
 
 nonisolated extension Fathom_Agent_V1_RouteMetrics: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RouteMetrics"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}workload\0\u{1}direction\0\u{1}source\0\u{1}target\0\u{1}route\0\u{1}peer\0\u{1}overflow\0\u{3}folded_routes\0\u{3}success_count\0\u{3}failure_count\0\u{1}latency\0\u{3}observed_seconds\0\u{3}to_proxy_admin\0\u{1}revision\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}workload\0\u{1}direction\0\u{1}source\0\u{1}target\0\u{1}route\0\u{1}peer\0\u{1}overflow\0\u{3}folded_routes\0\u{3}success_count\0\u{3}failure_count\0\u{1}latency\0\u{3}observed_seconds\0\u{3}to_proxy_admin\0\u{1}revision\0\u{1}outcomes\0")
 
   fileprivate class _StorageClass {
     var _workload: Fathom_Agent_V1_WorkloadRef? = nil
@@ -1874,6 +1922,7 @@ nonisolated extension Fathom_Agent_V1_RouteMetrics: SwiftProtobuf.Message, Swift
     var _observedSeconds: Double = 0
     var _toProxyAdmin: Bool = false
     var _revision: String = String()
+    var _outcomes: [Fathom_Agent_V1_ResponseOutcomeCount] = []
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -1898,6 +1947,7 @@ nonisolated extension Fathom_Agent_V1_RouteMetrics: SwiftProtobuf.Message, Swift
       _observedSeconds = source._observedSeconds
       _toProxyAdmin = source._toProxyAdmin
       _revision = source._revision
+      _outcomes = source._outcomes
     }
   }
 
@@ -1930,6 +1980,7 @@ nonisolated extension Fathom_Agent_V1_RouteMetrics: SwiftProtobuf.Message, Swift
         case 12: try { try decoder.decodeSingularDoubleField(value: &_storage._observedSeconds) }()
         case 13: try { try decoder.decodeSingularBoolField(value: &_storage._toProxyAdmin) }()
         case 14: try { try decoder.decodeSingularStringField(value: &_storage._revision) }()
+        case 15: try { try decoder.decodeRepeatedMessageField(value: &_storage._outcomes) }()
         default: break
         }
       }
@@ -1984,6 +2035,9 @@ nonisolated extension Fathom_Agent_V1_RouteMetrics: SwiftProtobuf.Message, Swift
       if !_storage._revision.isEmpty {
         try visitor.visitSingularStringField(value: _storage._revision, fieldNumber: 14)
       }
+      if !_storage._outcomes.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._outcomes, fieldNumber: 15)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -2007,10 +2061,61 @@ nonisolated extension Fathom_Agent_V1_RouteMetrics: SwiftProtobuf.Message, Swift
         if _storage._observedSeconds != rhs_storage._observedSeconds {return false}
         if _storage._toProxyAdmin != rhs_storage._toProxyAdmin {return false}
         if _storage._revision != rhs_storage._revision {return false}
+        if _storage._outcomes != rhs_storage._outcomes {return false}
         return true
       }
       if !storagesAreEqual {return false}
     }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Fathom_Agent_V1_ResponseOutcomeCount: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ResponseOutcomeCount"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}http_status_class\0\u{3}grpc_status\0\u{1}error\0\u{1}success\0\u{1}count\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.httpStatusClass) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.grpcStatus) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.error) }()
+      case 4: try { try decoder.decodeSingularBoolField(value: &self.success) }()
+      case 5: try { try decoder.decodeSingularDoubleField(value: &self.count) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.httpStatusClass.isEmpty {
+      try visitor.visitSingularStringField(value: self.httpStatusClass, fieldNumber: 1)
+    }
+    if !self.grpcStatus.isEmpty {
+      try visitor.visitSingularStringField(value: self.grpcStatus, fieldNumber: 2)
+    }
+    if !self.error.isEmpty {
+      try visitor.visitSingularStringField(value: self.error, fieldNumber: 3)
+    }
+    if self.success != false {
+      try visitor.visitSingularBoolField(value: self.success, fieldNumber: 4)
+    }
+    if self.count.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.count, fieldNumber: 5)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Fathom_Agent_V1_ResponseOutcomeCount, rhs: Fathom_Agent_V1_ResponseOutcomeCount) -> Bool {
+    if lhs.httpStatusClass != rhs.httpStatusClass {return false}
+    if lhs.grpcStatus != rhs.grpcStatus {return false}
+    if lhs.error != rhs.error {return false}
+    if lhs.success != rhs.success {return false}
+    if lhs.count != rhs.count {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
