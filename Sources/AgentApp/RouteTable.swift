@@ -17,6 +17,7 @@ public enum RouteTable {
         case .inboundHTTPRoute: return "http-inbound"
         case .inboundGRPCRoute: return "grpc-inbound"
         case .inboundHTTPErrors, .outboundHTTPErrors: return "errors"
+        case .tcp: return "tcp"
         }
     }
 
@@ -48,6 +49,9 @@ public enum RouteTable {
         case "http-backend", "grpc-backend":
             "each request dispatched to one backend of a route; latency: response time per backend "
                 + "(outbound_*_route_backend_response_duration_seconds, 25 ms … 10 s buckets)"
+        case "tcp":
+            "TCP connections, meshed TCP and opaque ones too (tcp_open_total, tcp_close_total, "
+                + "tcp_read_bytes_total, tcp_write_bytes_total); no responses, no latency: see the batch's tcp counts"
         case "errors":
             "requests that failed before any response, by the proxy's reason (i/o, loadshed, failfast, "
                 + "response timeout, ...: inbound_http_errors_total, outbound_http_errors_total); all failures, no latency"

@@ -28,4 +28,8 @@ public enum RouteSource: String, Sendable, Hashable, CaseIterable {
     /// `outbound_http_errors_total{error}`: the same for the requests a pod sent (`response
     /// timeout`, `failfast`, ...).
     case outboundHTTPErrors
+    /// `tcp_open_total`, `tcp_close_total{errno}`, `tcp_read_bytes_total`, `tcp_write_bytes_total`:
+    /// connections, meshed TCP and opaque ones included, per server (inbound, the clients' side)
+    /// or destination (outbound); no responses, no latency.
+    case tcp
 }

@@ -7,6 +7,29 @@ public enum SeriesRole: Sendable, Hashable {
     case latencyBucket(upperBoundSeconds: Double)
     /// A histogram sum, in units of which `unitsPerSecond` make a second (1000 for `_ms` families).
     case latencySum(unitsPerSecond: Double)
+    /// A counter of the connections of a TCP route.
+    case tcp(TCPCounter)
+}
+
+/// What a TCP counter counts.
+public enum TCPCounter: Sendable, Hashable {
+    case opened
+    /// Connections closed, cleanly (`errno` 0) or with an error: an index into `errnoNames`.
+    case closed(errno: UInt8)
+    /// Bytes the proxy read from the peer, or wrote to it.
+    case bytesRead, bytesWritten
+
+    /// The `errno` values a close is counted by: empty for a clean close, the usual socket
+    /// errors, and `other`.
+    public static let errnoNames = [
+        "", "ECONNRESET", "EPIPE", "ETIMEDOUT", "ECONNREFUSED", "ECONNABORTED", "EHOSTUNREACH", "ENETUNREACH",
+        "ENOTCONN", "ESHUTDOWN", "EIO", "other",
+    ]
+
+    /// The index of an `errno` label value (`other` past the known ones).
+    public static func errno(_ name: String?) -> UInt8 {
+        UInt8(errnoNames.firstIndex(of: name ?? "") ?? errnoNames.count - 1)
+    }
 }
 
 /// A raw series: which route it belongs to (an index into `ProxySnapshot.routes`), its role (an

@@ -14,6 +14,8 @@ enum LinkerdFamily: Equatable {
     case latencyBucket(RouteSource, unitsPerSecond: Double)
     /// A latency histogram sum of `source`.
     case latencySum(RouteSource, unitsPerSecond: Double)
+    /// A counter of the TCP transport families.
+    case tcp(TCPCounter)
     case buildInfo
     case processStartTime
 
@@ -71,6 +73,11 @@ enum LinkerdFamily: Equatable {
         // Requests that failed before any response (legacy block, every version).
         ("inbound_http_errors_total", .responses(.inboundHTTPErrors)),
         ("outbound_http_errors_total", .responses(.outboundHTTPErrors)),
+        // Transport: every connection, meshed TCP and opaque included (legacy block).
+        ("tcp_open_total", .tcp(.opened)),
+        ("tcp_close_total", .tcp(.closed(errno: 0))),
+        ("tcp_read_bytes_total", .tcp(.bytesRead)),
+        ("tcp_write_bytes_total", .tcp(.bytesWritten)),
         // Proxy identity and restarts.
         ("proxy_build_info", .buildInfo),
         ("process_start_time_seconds", .processStartTime),

@@ -320,13 +320,20 @@ public struct ProxyPageDecoder: Sendable {
         case .buildInfo(let info):
             build = info
             return .untracked(tag: Untracked.buildInfo.rawValue)
-        case .route(let identity, let role, let histogram):
+        case .route(let identity, var role, let histogram):
             let roleNumber: UInt8
+            if roles.count >= SeriesDescriptor.roleLimit, roleIndex[role] == nil,
+                case .responses(let success, _) = role
+            {
+                // Out of roles: the responses still count, without their outcome.
+                role = .responses(success: success)
+            }
             if let known = roleIndex[role] {
                 roleNumber = known
             } else {
-                // Distinct roles are few (two outcomes, a sum, a few dozen bucket bounds); a page
-                // inventing hundreds of `le` values gets the rest ignored.
+                // Distinct roles are few (responses by a few dozen outcomes at most, a sum, a few
+                // dozen bucket bounds); a page inventing hundreds of `le` values gets the rest
+                // ignored.
                 guard roles.count < SeriesDescriptor.roleLimit else {
                     return .untracked(tag: Untracked.ignored.rawValue)
                 }

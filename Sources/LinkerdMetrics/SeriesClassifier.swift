@@ -41,6 +41,12 @@ enum SeriesClassifier {
             return .route(
                 identity, .latencyBucket(upperBoundSeconds: bound / unitsPerSecond),
                 histogram: histogramKey(source, unitsPerSecond, labels))
+        case .tcp(let counter):
+            guard let identity = tcpIdentity(labels, adminPort: adminPort) else { return .ignored }
+            if case .closed = counter {
+                return .route(identity, .tcp(.closed(errno: TCPCounter.errno(labels["errno"]))))
+            }
+            return .route(identity, .tcp(counter))
         case .latencySum(let source, let unitsPerSecond):
             guard let identity = routeIdentity(source, labels, adminPort: adminPort) else { return .ignored }
             return .route(
@@ -100,6 +106,8 @@ enum SeriesClassifier {
             return (labels["status"] ?? "0") == "0"
         case .inboundHTTPErrors, .outboundHTTPErrors:
             return false
+        case .tcp:
+            return true
         }
     }
 
@@ -120,6 +128,8 @@ enum SeriesClassifier {
             ResponseOutcome(httpStatus: nil, grpcStatus: labels["status"], error: labels["error"])
         case .inboundHTTPErrors, .outboundHTTPErrors:
             ResponseOutcome(httpStatus: nil, grpcStatus: nil, error: labels["error"])
+        case .tcp:
+            ResponseOutcome()
         }
     }
 
@@ -187,6 +197,35 @@ enum SeriesClassifier {
                 toProxyAdmin: !port.isEmpty && port == adminPort)
         case .outboundHTTPErrors:
             return RouteIdentity(direction: .outbound, source: source, target: "", route: "", peer: "")
+        case .tcp:
+            return tcpIdentity(labels, adminPort: adminPort)
+        }
+    }
+
+    /// A TCP route: the pod's side of each connection the proxy carries, as its transport key
+    /// labels name it (LINKERD-FACTS §2.2). Inbound, the clients' connections to a server
+    /// (`peer="src"`), the peer their identity when mTLS; outbound, the connections to a
+    /// destination (`peer="dst"`), by its Service and workload. The loopback legs between the
+    /// proxy and its application (inbound `dst`, outbound `src`) would count each connection
+    /// twice: nil.
+    static func tcpIdentity(_ labels: LabelMap, adminPort: String) -> RouteIdentity? {
+        guard let direction = labels["direction"].flatMap(TrafficDirection.init(rawValue:)) else { return nil }
+        let port = labels["target_port"] ?? ""
+        switch (direction, labels["peer"]) {
+        case (.inbound, "src"):
+            let target = labels["srv_name"].map { joined(labels["srv_kind"], $0) + ":" + port } ?? ":" + port
+            let peer = labels["tls"] == "true" ? labels["client_id"] ?? "" : ""
+            return RouteIdentity(
+                direction: .inbound, source: .tcp, target: target, route: "", peer: peer,
+                toProxyAdmin: port == adminPort)
+        case (.outbound, "dst"):
+            let target =
+                labels["authority"] ?? labels["dst_service"].map { "\($0).\(labels["dst_namespace"] ?? ""):\(port)" }
+                ?? ":" + port
+            return RouteIdentity(
+                direction: .outbound, source: .tcp, target: target, route: "", peer: destinationWorkload(labels))
+        default:
+            return nil
         }
     }
 

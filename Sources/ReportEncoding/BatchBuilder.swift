@@ -148,6 +148,20 @@ public struct BatchBuilder: Sendable {
                 $0.sumSeconds = route.latency.sum
             }
             $0.observedSeconds = route.duration
+            if let tcp = route.tcp {
+                $0.tcp = .with {
+                    $0.connectionsOpened = tcp.opened
+                    $0.connectionsClosed = tcp.closed
+                    $0.closesByErrno = tcp.closedByErrno.sorted { $0.key < $1.key }.map { errno, count in
+                        .with {
+                            $0.errno = TCPCounter.errnoNames[Int(errno)]
+                            $0.count = count
+                        }
+                    }
+                    $0.bytesRead = tcp.bytesRead
+                    $0.bytesWritten = tcp.bytesWritten
+                }
+            }
             $0.outcomes = route.outcomes.map { counted in
                 .with {
                     $0.httpStatusClass = counted.outcome.statusClassName
@@ -191,6 +205,7 @@ public struct BatchBuilder: Sendable {
         case .inboundGRPCRoute: return .inboundGrpcRoute
         case .inboundHTTPErrors: return .inboundHTTPErrors
         case .outboundHTTPErrors: return .outboundHTTPErrors
+        case .tcp: return .tcp
         }
     }
 }

@@ -31,6 +31,17 @@ extension RouteWindow {
             foldedRoutes: Int(metrics.foldedRoutes),
             duration: metrics.observedSeconds > 0 ? metrics.observedSeconds : windowLength)
         self.outcomes = outcomes
+        if metrics.hasTcp {
+            var tcp = TCPCounts()
+            tcp.opened = metrics.tcp.connectionsOpened
+            tcp.closed = metrics.tcp.connectionsClosed
+            for counted in metrics.tcp.closesByErrno {
+                tcp.closedByErrno[TCPCounter.errno(counted.errno)] = counted.count
+            }
+            tcp.bytesRead = metrics.tcp.bytesRead
+            tcp.bytesWritten = metrics.tcp.bytesWritten
+            self.tcp = tcp
+        }
     }
 }
 

@@ -28,6 +28,8 @@ public struct RouteWindow: Sendable {
     /// Responses by why they counted as they did (status class, gRPC status, error reason), most
     /// first; they add up to the success and failure counts.
     public var outcomes: [OutcomeCount] = []
+    /// A TCP route's connections and bytes; nil for the other sources.
+    public var tcp: TCPCounts?
     /// Seconds that make `requestCount / duration` the route's rate: its pods' rates, each
     /// weighted by the share of the window the pod was alive (see `RouteAggregator`).
     public var duration: Double

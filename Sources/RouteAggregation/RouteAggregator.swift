@@ -113,6 +113,8 @@ public struct RouteAggregator: Sendable {
         /// Responses by outcome in the window; a route has a handful, so a list searched in order
         /// is cheaper than a dictionary.
         var outcomes: [OutcomeCount] = []
+        /// A TCP route's connections; nil for the others.
+        var tcp: TCPCounts?
         var foldedRoutes = 0
         /// Seconds of the current window covered by the pods mapping the slot, and the seconds
         /// of it they were alive, each summed over the pods (see `window(of:duration:)`).
@@ -337,6 +339,9 @@ public struct RouteAggregator: Sendable {
             slots[Int(slot)].buckets[Int(bucket) - 1] += increase
         case .latencySum(let unitsPerSecond):
             slots[Int(slot)].latencySum += increase / unitsPerSecond
+        case .tcp(let counter):
+            slots[Int(slot)].tcp = slots[Int(slot)].tcp ?? TCPCounts()
+            slots[Int(slot)].tcp!.add(counter, increase)
         }
         slots[Int(slot)].active = true
     }
@@ -530,6 +535,7 @@ public struct RouteAggregator: Sendable {
                 slots[index].failure = 0
                 slots[index].latencySum = 0
                 slots[index].outcomes.removeAll(keepingCapacity: true)
+                slots[index].tcp = nil
                 for bucket in slots[index].buckets.indices { slots[index].buckets[bucket] = 0 }
                 slots[index].active = false
             } else if slots[index].references <= 0 {
@@ -576,6 +582,7 @@ public struct RouteAggregator: Sendable {
             key: slot.key, successCount: slot.success, failureCount: slot.failure, latency: histogram,
             foldedRoutes: slot.foldedRoutes, duration: observed)
         route.outcomes = slot.outcomes.sorted { $0.count > $1.count }
+        route.tcp = slot.tcp
         return route
     }
 }

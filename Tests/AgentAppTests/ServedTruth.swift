@@ -29,7 +29,8 @@ final class ServedTruth: Sendable {
 func routeCounts(in batches: [Fathom_Agent_V1_ReportBatch]) -> [RouteKey: (success: Double, failure: Double)] {
     var received: [RouteKey: (success: Double, failure: Double)] = [:]
     for batch in batches {
-        for route in AggregationWindow(batch).routes {
+        // The truth is HTTP; the simulated pages' one TCP line is not part of it.
+        for route in AggregationWindow(batch).routes where route.key.identity.source != .tcp {
             // The truth is per workload: its revisions' counts add up.
             var key = route.key
             key.revision = ""

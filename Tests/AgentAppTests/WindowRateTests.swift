@@ -19,13 +19,8 @@ import Testing
 @Suite struct WindowRateTests {
     @Test func firstSteadyAndLastWindowsGiveTheSteadyRate() async throws {
         let now: @Sendable () -> Double = { Date().timeIntervalSince1970 }
-        let workload = WorkloadRef(kind: "Deployment", namespace: "rates", name: "client")
-        let service = ServiceRef(namespace: "rates", name: "server", port: 80)
-        let spec = TrafficSpec(
-            shape: .legacyOutbound(
-                service: service, destination: WorkloadRef(kind: "Deployment", namespace: "rates", name: "server"),
-                destinationPods: ["server-6f7d8c9b5-a1"], serviceProfileRoutes: []),
-            requestsPerSecond: 200, failureRate: 0, medianLatencyMilliseconds: 10)
+        let workload = RateScene.workload
+        let spec = RateScene.traffic
         // Two pods at 200 requests per second each, started long before the agent.
         var mesh = SimulatedMesh(
             proxies: ["client-5c6d7e8f9-p1", "client-5c6d7e8f9-p2"].enumerated().map { index, pod in
@@ -41,22 +36,7 @@ import Testing
         cluster.populate(api, mesh: mesh, ports: proxies.ports)
         let collector = try await FakeCollector.start()
 
-        var configuration = AgentConfiguration()
-        configuration.clusterName = "rates"
-        configuration.reportEndpoint = collector.url
-        configuration.tokenFile = ""
-        configuration.scrapeInterval = 0.5
-        configuration.scrapeTimeout = 2
-        // Long windows: a scrape's timestamp can trail the page by a few hundred milliseconds on a
-        // loaded machine, and its share of a window's rate is that over the window's length.
-        configuration.reportInterval = 20
-        configuration.adminAddress = "127.0.0.1"
-        configuration.adminPort = 0
-        var logger = Logger(label: "rates")
-        logger.logLevel = .critical
-        let agent = try Agent(
-            configuration: configuration,
-            environment: AgentEnvironment(connection: api.connection, targetPublishInterval: 0.1), logger: logger)
+        let agent = try RateScene.agent(api: api, collector: collector)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await agent.run() }
             #expect(await eventually(within: 150) { collector.acceptedBatches.count >= 3 })
@@ -97,13 +77,8 @@ import Testing
 @Suite struct ChurnWindowRateTests {
     @Test func aPodReplacedMidWindowKeepsTheRate() async throws {
         let now: @Sendable () -> Double = { Date().timeIntervalSince1970 }
-        let workload = WorkloadRef(kind: "Deployment", namespace: "rates", name: "client")
-        let service = ServiceRef(namespace: "rates", name: "server", port: 80)
-        let spec = TrafficSpec(
-            shape: .legacyOutbound(
-                service: service, destination: WorkloadRef(kind: "Deployment", namespace: "rates", name: "server"),
-                destinationPods: ["server-6f7d8c9b5-a1"], serviceProfileRoutes: []),
-            requestsPerSecond: 200, failureRate: 0, medianLatencyMilliseconds: 10)
+        let workload = RateScene.workload
+        let spec = RateScene.traffic
         let pods = ["client-5c6d7e8f9-p1", "client-5c6d7e8f9-p2", "client-5c6d7e8f9-p3"]
         var mesh = SimulatedMesh(
             proxies: pods.enumerated().map { index, pod in
@@ -121,20 +96,7 @@ import Testing
         #expect(api.delete(Pod.self, namespace: "rates", name: pods[2]))
         let collector = try await FakeCollector.start()
 
-        var configuration = AgentConfiguration()
-        configuration.clusterName = "rates"
-        configuration.reportEndpoint = collector.url
-        configuration.tokenFile = ""
-        configuration.scrapeInterval = 0.5
-        configuration.scrapeTimeout = 2
-        configuration.reportInterval = 20
-        configuration.adminAddress = "127.0.0.1"
-        configuration.adminPort = 0
-        var logger = Logger(label: "rates")
-        logger.logLevel = .critical
-        let agent = try Agent(
-            configuration: configuration,
-            environment: AgentEnvironment(connection: api.connection, targetPublishInterval: 0.1), logger: logger)
+        let agent = try RateScene.agent(api: api, collector: collector)
         var replacedAt = 0.0
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await agent.run() }
@@ -179,5 +141,36 @@ import Testing
         try await api.shutdown()
         try await proxies.shutdown()
         try await collector.shutdown()
+    }
+}
+
+/// What the rate tests share: a client Deployment whose pods each send 200 requests a second, and
+/// the agent that watches them (a scrape every 0.5 s, 20 s windows).
+enum RateScene {
+    static let workload = WorkloadRef(kind: "Deployment", namespace: "rates", name: "client")
+    static let traffic = TrafficSpec(
+        shape: .legacyOutbound(
+            service: ServiceRef(namespace: "rates", name: "server", port: 80),
+            destination: WorkloadRef(kind: "Deployment", namespace: "rates", name: "server"),
+            destinationPods: ["server-6f7d8c9b5-a1"], serviceProfileRoutes: []),
+        requestsPerSecond: 200, failureRate: 0, medianLatencyMilliseconds: 10)
+
+    static func agent(api: FakeKubernetesAPI, collector: FakeCollector) throws -> Agent {
+        var configuration = AgentConfiguration()
+        configuration.clusterName = "rates"
+        configuration.reportEndpoint = collector.url
+        configuration.tokenFile = ""
+        configuration.scrapeInterval = 0.5
+        configuration.scrapeTimeout = 2
+        // Long windows: a scrape's timestamp can trail the page by a few hundred milliseconds on a
+        // loaded machine, and its share of a window's rate is that over the window's length.
+        configuration.reportInterval = 20
+        configuration.adminAddress = "127.0.0.1"
+        configuration.adminPort = 0
+        var logger = Logger(label: "rates")
+        logger.logLevel = .critical
+        return try Agent(
+            configuration: configuration,
+            environment: AgentEnvironment(connection: api.connection, targetPublishInterval: 0.1), logger: logger)
     }
 }

@@ -31,7 +31,8 @@ import Testing
         let first = try decoder.decode(Array(Self.page.utf8))
         #expect(first.totals()[Self.cart] == RouteTotals(success: 150, failure: 5))
         #expect(first.stats.samples == 6)
-        #expect(first.stats.routeSamples == 4)
+        // The three responses, the ServiceProfile route and the outbound TCP connections.
+        #expect(first.stats.routeSamples == 5)
 
         let changed = Self.page.replacingOccurrences(of: "} 100\n", with: "} 130\n")
             .replacingOccurrences(of: "} 140\n", with: "} 1.5e2\n")
@@ -114,10 +115,10 @@ import Testing
     @Test func seriesLimitCountsWhatItDrops() throws {
         var decoder = ProxyPageDecoder(maxSeries: 3)
         let snapshot = try decoder.decode(Array(Self.page.utf8))
-        // Three series fit; of the other three only the ServiceProfile route is a route series
-        // (tcp_open_total is ignored), and the start time is read all the same.
+        // Three series fit; of the other three the ServiceProfile route and the TCP connections
+        // are route series, and the start time is read all the same.
         #expect(snapshot.series.count == 3)
-        #expect(snapshot.stats.seriesOverLimit == 1)
+        #expect(snapshot.stats.seriesOverLimit == 2)
         #expect(snapshot.processStartTime == 1_700_000_000)
     }
 

@@ -83,6 +83,25 @@ import Testing
         #expect(failFast.outcomes()[errors] == ["||failfast": 7])
     }
 
+    @Test func tcpConnectionsPerServerAndDestinationWithoutTheLoopbackLegs() throws {
+        let totals = try decode("linkerd2_prommatch_sampleMetrics.txt").totals().filter { $0.key.source == .tcp }
+        // Outbound to an opaque-ports pod over mTLS, by its workload; the app's loopback leg to
+        // its own proxy (peer="src") is not counted again.
+        let opaque = RouteIdentity(
+            direction: .outbound, source: .tcp, target: ":8080", route: "",
+            peer: "linkerd-opaque-ports-test/deployment/opaque-pod")
+        #expect(totals[opaque]?.tcp == [.opened: 1, .bytesRead: 8323, .bytesWritten: 3763])
+        // Inbound: the scrapes' connections to the admin port, kept apart.
+        let scrapes = RouteIdentity(
+            direction: .inbound, source: .tcp, target: "default/all-unauthenticated:4191", route: "", peer: "",
+            toProxyAdmin: true)
+        #expect(totals[scrapes]?.tcp == [.opened: 30, .closed(errno: 0): 29, .bytesRead: 3073, .bytesWritten: 63256])
+        #expect(totals.count == 2)
+        // A close by an error is counted by its errno.
+        #expect(TCPCounter.errnoNames[Int(TCPCounter.errno("EPIPE"))] == "EPIPE")
+        #expect(TCPCounter.errnoNames[Int(TCPCounter.errno("EWHATEVER"))] == "other")
+    }
+
     @Test func outcomesOutsideTheKnownSetsAreOther() {
         let odd = ResponseOutcome(httpStatus: "999", grpcStatus: "42", error: "something new")
         #expect(odd.statusClassName == "" && odd.grpcStatusName == "other" && odd.errorName == "other")
@@ -153,7 +172,7 @@ import Testing
         #expect(totals[prometheus]?.buckets.keys.sorted().first == 0.001)
         #expect(totals[prometheus]?.buckets.count == 26)
         let sources = Set(totals.keys.map(\.source))
-        #expect(sources == [.endpoint, .serviceProfileRoute, .serviceProfileRouteActual])
+        #expect(sources == [.endpoint, .serviceProfileRoute, .serviceProfileRouteActual, .tcp])
     }
 
     @Test func buildInfoOfBothGenerations() throws {
@@ -162,8 +181,9 @@ import Testing
         let sample = try decode("linkerd2_prommatch_sampleMetrics.txt")
         #expect(sample.build?.gitSHA == "279b301")
         #expect(sample.processStartTime == 1_650_967_123)
-        // An opaque-TCP app: only the inbound endpoint families.
-        #expect(Set(sample.routes.map(\.direction)) == [.inbound])
+        // An opaque-TCP app: inbound HTTP only (its scrapes), its outbound traffic is TCP.
+        #expect(Set(sample.routes.filter { $0.source != .tcp }.map(\.direction)) == [.inbound])
+        #expect(sample.routes.contains { $0.source == .tcp && $0.direction == .outbound })
     }
 
     @Test func everyFixtureDecodesWithoutBadLines() throws {

@@ -7,6 +7,7 @@ struct RouteTotals: Equatable {
     /// Cumulative bucket counts by upper bound in seconds.
     var buckets: [Double: Double] = [:]
     var latencySumSeconds = 0.0
+    var tcp: [TCPCounter: Double] = [:]
 }
 
 extension ProxySnapshot {
@@ -26,6 +27,8 @@ extension ProxySnapshot {
                 result[route, default: RouteTotals()].buckets[bound, default: 0] += value
             case .latencySum(let unitsPerSecond):
                 result[route, default: RouteTotals()].latencySumSeconds += value / unitsPerSecond
+            case .tcp(let counter):
+                result[route, default: RouteTotals()].tcp[counter, default: 0] += value
             }
         }
         return result

@@ -120,8 +120,20 @@ import Testing
                     route: "default/default", peer: "", toProxyAdmin: true)),
             successCount: 12, failureCount: 1, latency: LatencyHistogram(upperBounds: [], cumulativeCounts: [], sum: 0),
             foldedRoutes: 0, duration: 10)
+        var database = RouteWindow(
+            key: RouteKey(
+                workload: WorkloadRef(kind: "StatefulSet", namespace: "shop", name: "postgres"), revision: "2",
+                identity: RouteIdentity(
+                    direction: .inbound, source: .tcp, target: "server/postgres:5432", route: "", peer: "")),
+            successCount: 0, failureCount: 0, latency: LatencyHistogram(upperBounds: [], cumulativeCounts: [], sum: 0),
+            foldedRoutes: 0, duration: 10)
+        database.tcp = TCPCounts()
+        database.tcp?.opened = 3
+        database.tcp?.closed = 2
+        database.tcp?.closedByErrno = [TCPCounter.errno("ECONNRESET"): 2]
+        database.tcp?.bytesRead = 1_234
         let encoded = try builder.encode(
-            window: AggregationWindow(start: 1_700_000_000, end: 1_700_000_010, routes: [route, scrapes]),
+            window: AggregationWindow(start: 1_700_000_000, end: 1_700_000_010, routes: [route, scrapes, database]),
             health: HealthSummary())
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("fathom-batch-\(UUID().uuidString)")
         try Data(try Gzip.decompress(encoded.body, limit: 1 << 20)).write(to: file)
@@ -144,6 +156,11 @@ import Testing
         // Why requests failed, beside the counts.
         #expect(text.contains("http_status_class: \"2xx\""))
         #expect(text.contains("error: \"LOAD_SHED\""))
+        // A TCP route's connections, closes by errno and bytes.
+        #expect(text.contains("source: SOURCE_TCP"))
+        #expect(text.contains("connections_opened: 3"))
+        #expect(text.contains("errno: \"ECONNRESET\""))
+        #expect(text.contains("bytes_read: 1234"))
         // Every bound of the family, the ones without hits too, in order.
         let bounds = text.split(separator: "\n").filter { $0.contains("upper_bounds_seconds") }
         #expect(bounds.count == 5, "\(text)")

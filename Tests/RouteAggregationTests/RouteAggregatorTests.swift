@@ -335,3 +335,36 @@ struct SnapshotBuilder {
         #expect(second.outcomes == [OutcomeCount(outcome: ok, success: true, count: 1)])
     }
 }
+
+/// A TCP route's connections and bytes are increases like any counter's, summed over pods.
+@Suite struct TCPRouteTests {
+    @Test func connectionsAndBytesAreWindowIncreases() throws {
+        let route = RouteIdentity(
+            direction: .inbound, source: .tcp, target: "server/postgres:5432", route: "",
+            peer: "api.shop.serviceaccount.identity.linkerd.cluster.local")
+        func snapshot(_ values: [Double]) -> ProxySnapshot {
+            ProxySnapshot(
+                epoch: 1, routes: [route],
+                seriesRoles: [
+                    (0, .tcp(.opened)), (0, .tcp(.closed(errno: 0))),
+                    (0, .tcp(.closed(errno: TCPCounter.errno("ECONNRESET")))), (0, .tcp(.bytesRead)),
+                    (0, .tcp(.bytesWritten)),
+                ], values: values, processStartTime: 10)
+        }
+        let database = WorkloadRef(kind: "StatefulSet", namespace: "shop", name: "postgres")
+        var aggregator = RouteAggregator(startedAt: 1_000)
+        for pod in ["postgres-0", "postgres-1"] {
+            aggregator.ingest(snapshot([10, 8, 1, 1_000, 5_000]), from: ProxyID(pod), workload: database, at: 1_001)
+            aggregator.ingest(snapshot([13, 9, 3, 1_400, 9_000]), from: ProxyID(pod), workload: database, at: 1_002)
+        }
+        let window = try #require(aggregator.closeWindow(at: 1_010).routes.first)
+        var expected = TCPCounts()
+        expected.opened = 6
+        expected.closed = 6
+        expected.closedByErrno = [0: 2, TCPCounter.errno("ECONNRESET"): 4]
+        expected.bytesRead = 800
+        expected.bytesWritten = 8_000
+        #expect(window.tcp == expected)
+        #expect(window.requestCount == 0)
+    }
+}

@@ -157,6 +157,10 @@ public nonisolated enum Fathom_Agent_V1_Source: SwiftProtobuf.Enum, Swift.CaseIt
 
   /// outbound_http_errors_total.
   case outboundHTTPErrors // = 11
+
+  /// tcp_open_total, tcp_close_total, tcp_read_bytes_total, tcp_write_bytes_total: connections,
+  /// meshed TCP and opaque ones included (RouteMetrics.tcp); no responses, no latency.
+  case tcp // = 12
   case UNRECOGNIZED(Int)
 
   public init() {
@@ -177,6 +181,7 @@ public nonisolated enum Fathom_Agent_V1_Source: SwiftProtobuf.Enum, Swift.CaseIt
     case 9: self = .inboundGrpcRoute
     case 10: self = .inboundHTTPErrors
     case 11: self = .outboundHTTPErrors
+    case 12: self = .tcp
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
@@ -195,6 +200,7 @@ public nonisolated enum Fathom_Agent_V1_Source: SwiftProtobuf.Enum, Swift.CaseIt
     case .inboundGrpcRoute: return 9
     case .inboundHTTPErrors: return 10
     case .outboundHTTPErrors: return 11
+    case .tcp: return 12
     case .UNRECOGNIZED(let i): return i
     }
   }
@@ -213,6 +219,7 @@ public nonisolated enum Fathom_Agent_V1_Source: SwiftProtobuf.Enum, Swift.CaseIt
     .inboundGrpcRoute,
     .inboundHTTPErrors,
     .outboundHTTPErrors,
+    .tcp,
   ]
 
 }
@@ -955,11 +962,58 @@ public nonisolated struct Fathom_Agent_V1_RouteMetrics: @unchecked Sendable {
     set {_uniqueStorage()._outcomes = newValue}
   }
 
+  /// For SOURCE_TCP: the connections in the window. Inbound, the clients' connections to a server
+  /// (peer: the client's identity when mTLS); outbound, the connections to a destination.
+  public var tcp: Fathom_Agent_V1_TcpTraffic {
+    get {_storage._tcp ?? Fathom_Agent_V1_TcpTraffic()}
+    set {_uniqueStorage()._tcp = newValue}
+  }
+  /// Returns true if `tcp` has been explicitly set.
+  public var hasTcp: Bool {_storage._tcp != nil}
+  /// Clears the value of `tcp`. Subsequent reads from it will return its default value.
+  public mutating func clearTcp() {_uniqueStorage()._tcp = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+public nonisolated struct Fathom_Agent_V1_TcpTraffic: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var connectionsOpened: Double = 0
+
+  public var connectionsClosed: Double = 0
+
+  /// Closes by errno: empty for a clean close, ECONNRESET, EPIPE, ETIMEDOUT, ..., other.
+  public var closesByErrno: [Fathom_Agent_V1_ErrnoCount] = []
+
+  /// Bytes the proxy read from the peer and wrote to it.
+  public var bytesRead: Double = 0
+
+  public var bytesWritten: Double = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Fathom_Agent_V1_ErrnoCount: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var errno: String = String()
+
+  public var count: Double = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
 }
 
 /// Responses of one route with one outcome. Each part is from a bounded set.
@@ -1091,7 +1145,7 @@ nonisolated extension Fathom_Agent_V1_Direction: SwiftProtobuf._ProtoNameProvidi
 }
 
 nonisolated extension Fathom_Agent_V1_Source: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0SOURCE_UNSPECIFIED\0\u{1}SOURCE_ENDPOINT\0\u{1}SOURCE_SERVICE_PROFILE_ROUTE\0\u{1}SOURCE_SERVICE_PROFILE_ROUTE_ACTUAL\0\u{1}SOURCE_HTTP_ROUTE\0\u{1}SOURCE_GRPC_ROUTE\0\u{1}SOURCE_HTTP_BACKEND\0\u{1}SOURCE_GRPC_BACKEND\0\u{1}SOURCE_INBOUND_HTTP_ROUTE\0\u{1}SOURCE_INBOUND_GRPC_ROUTE\0\u{1}SOURCE_INBOUND_HTTP_ERRORS\0\u{1}SOURCE_OUTBOUND_HTTP_ERRORS\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0SOURCE_UNSPECIFIED\0\u{1}SOURCE_ENDPOINT\0\u{1}SOURCE_SERVICE_PROFILE_ROUTE\0\u{1}SOURCE_SERVICE_PROFILE_ROUTE_ACTUAL\0\u{1}SOURCE_HTTP_ROUTE\0\u{1}SOURCE_GRPC_ROUTE\0\u{1}SOURCE_HTTP_BACKEND\0\u{1}SOURCE_GRPC_BACKEND\0\u{1}SOURCE_INBOUND_HTTP_ROUTE\0\u{1}SOURCE_INBOUND_GRPC_ROUTE\0\u{1}SOURCE_INBOUND_HTTP_ERRORS\0\u{1}SOURCE_OUTBOUND_HTTP_ERRORS\0\u{1}SOURCE_TCP\0")
 }
 
 nonisolated extension Fathom_Agent_V1_WatchState: SwiftProtobuf._ProtoNameProviding {
@@ -1905,7 +1959,7 @@ nonisolated extension Fathom_Agent_V1_RolloutEvent.Phase: SwiftProtobuf._ProtoNa
 
 nonisolated extension Fathom_Agent_V1_RouteMetrics: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RouteMetrics"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}workload\0\u{1}direction\0\u{1}source\0\u{1}target\0\u{1}route\0\u{1}peer\0\u{1}overflow\0\u{3}folded_routes\0\u{3}success_count\0\u{3}failure_count\0\u{1}latency\0\u{3}observed_seconds\0\u{3}to_proxy_admin\0\u{1}revision\0\u{1}outcomes\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}workload\0\u{1}direction\0\u{1}source\0\u{1}target\0\u{1}route\0\u{1}peer\0\u{1}overflow\0\u{3}folded_routes\0\u{3}success_count\0\u{3}failure_count\0\u{1}latency\0\u{3}observed_seconds\0\u{3}to_proxy_admin\0\u{1}revision\0\u{1}outcomes\0\u{1}tcp\0")
 
   fileprivate class _StorageClass {
     var _workload: Fathom_Agent_V1_WorkloadRef? = nil
@@ -1923,6 +1977,7 @@ nonisolated extension Fathom_Agent_V1_RouteMetrics: SwiftProtobuf.Message, Swift
     var _toProxyAdmin: Bool = false
     var _revision: String = String()
     var _outcomes: [Fathom_Agent_V1_ResponseOutcomeCount] = []
+    var _tcp: Fathom_Agent_V1_TcpTraffic? = nil
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -1948,6 +2003,7 @@ nonisolated extension Fathom_Agent_V1_RouteMetrics: SwiftProtobuf.Message, Swift
       _toProxyAdmin = source._toProxyAdmin
       _revision = source._revision
       _outcomes = source._outcomes
+      _tcp = source._tcp
     }
   }
 
@@ -1981,6 +2037,7 @@ nonisolated extension Fathom_Agent_V1_RouteMetrics: SwiftProtobuf.Message, Swift
         case 13: try { try decoder.decodeSingularBoolField(value: &_storage._toProxyAdmin) }()
         case 14: try { try decoder.decodeSingularStringField(value: &_storage._revision) }()
         case 15: try { try decoder.decodeRepeatedMessageField(value: &_storage._outcomes) }()
+        case 16: try { try decoder.decodeSingularMessageField(value: &_storage._tcp) }()
         default: break
         }
       }
@@ -2038,6 +2095,9 @@ nonisolated extension Fathom_Agent_V1_RouteMetrics: SwiftProtobuf.Message, Swift
       if !_storage._outcomes.isEmpty {
         try visitor.visitRepeatedMessageField(value: _storage._outcomes, fieldNumber: 15)
       }
+      try { if let v = _storage._tcp {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 16)
+      } }()
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -2062,10 +2122,96 @@ nonisolated extension Fathom_Agent_V1_RouteMetrics: SwiftProtobuf.Message, Swift
         if _storage._toProxyAdmin != rhs_storage._toProxyAdmin {return false}
         if _storage._revision != rhs_storage._revision {return false}
         if _storage._outcomes != rhs_storage._outcomes {return false}
+        if _storage._tcp != rhs_storage._tcp {return false}
         return true
       }
       if !storagesAreEqual {return false}
     }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Fathom_Agent_V1_TcpTraffic: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".TcpTraffic"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}connections_opened\0\u{3}connections_closed\0\u{3}closes_by_errno\0\u{3}bytes_read\0\u{3}bytes_written\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularDoubleField(value: &self.connectionsOpened) }()
+      case 2: try { try decoder.decodeSingularDoubleField(value: &self.connectionsClosed) }()
+      case 3: try { try decoder.decodeRepeatedMessageField(value: &self.closesByErrno) }()
+      case 4: try { try decoder.decodeSingularDoubleField(value: &self.bytesRead) }()
+      case 5: try { try decoder.decodeSingularDoubleField(value: &self.bytesWritten) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.connectionsOpened.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.connectionsOpened, fieldNumber: 1)
+    }
+    if self.connectionsClosed.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.connectionsClosed, fieldNumber: 2)
+    }
+    if !self.closesByErrno.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.closesByErrno, fieldNumber: 3)
+    }
+    if self.bytesRead.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.bytesRead, fieldNumber: 4)
+    }
+    if self.bytesWritten.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.bytesWritten, fieldNumber: 5)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Fathom_Agent_V1_TcpTraffic, rhs: Fathom_Agent_V1_TcpTraffic) -> Bool {
+    if lhs.connectionsOpened != rhs.connectionsOpened {return false}
+    if lhs.connectionsClosed != rhs.connectionsClosed {return false}
+    if lhs.closesByErrno != rhs.closesByErrno {return false}
+    if lhs.bytesRead != rhs.bytesRead {return false}
+    if lhs.bytesWritten != rhs.bytesWritten {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Fathom_Agent_V1_ErrnoCount: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ErrnoCount"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}errno\0\u{1}count\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.errno) }()
+      case 2: try { try decoder.decodeSingularDoubleField(value: &self.count) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.errno.isEmpty {
+      try visitor.visitSingularStringField(value: self.errno, fieldNumber: 1)
+    }
+    if self.count.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.count, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Fathom_Agent_V1_ErrnoCount, rhs: Fathom_Agent_V1_ErrnoCount) -> Bool {
+    if lhs.errno != rhs.errno {return false}
+    if lhs.count != rhs.count {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
