@@ -18,6 +18,7 @@ public enum RouteTable {
         case .inboundGRPCRoute: return "grpc-inbound"
         case .inboundHTTPErrors, .outboundHTTPErrors: return "errors"
         case .tcp: return "tcp"
+        case .authorization: return "authz"
         }
     }
 
@@ -52,6 +53,9 @@ public enum RouteTable {
         case "tcp":
             "TCP connections, meshed TCP and opaque ones too (tcp_open_total, tcp_close_total, "
                 + "tcp_read_bytes_total, tcp_write_bytes_total); no responses, no latency: see the batch's tcp counts"
+        case "authz":
+            "the inbound policy's decisions per server and route: allowed, denied, terminated, no route, "
+                + "rate limited (inbound_*_authz_*_total, ...); no responses, no latency: see the batch's authorization counts"
         case "errors":
             "requests that failed before any response, by the proxy's reason (i/o, loadshed, failfast, "
                 + "response timeout, ...: inbound_http_errors_total, outbound_http_errors_total); all failures, no latency"

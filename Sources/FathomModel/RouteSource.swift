@@ -32,4 +32,8 @@ public enum RouteSource: String, Sendable, Hashable, CaseIterable {
     /// connections, meshed TCP and opaque ones included, per server (inbound, the clients' side)
     /// or destination (outbound); no responses, no latency.
     case tcp
+    /// `inbound_{http,tcp}_authz_{allow,deny}_total`, `inbound_tcp_authz_terminate_total`,
+    /// `inbound_http_route_not_found_total`, `inbound_http_local_ratelimit_total`: the inbound
+    /// policy's decisions, per server and route.
+    case authorization
 }

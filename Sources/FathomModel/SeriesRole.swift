@@ -9,6 +9,19 @@ public enum SeriesRole: Sendable, Hashable {
     case latencySum(unitsPerSecond: Double)
     /// A counter of the connections of a TCP route.
     case tcp(TCPCounter)
+    /// A counter of the inbound policy's decisions.
+    case authorization(AuthorizationDecision)
+}
+
+/// A decision of a pod's inbound policy, as its proxy counts it.
+public enum AuthorizationDecision: Sendable, Hashable, CaseIterable {
+    case httpAllowed, httpDenied, tcpAllowed, tcpDenied
+    /// An open connection closed after a policy change no longer allowed it.
+    case tcpTerminated
+    /// A request that matched no route of its server.
+    case routeNotFound
+    /// A request refused by the server's local rate limit.
+    case rateLimited
 }
 
 /// What a TCP counter counts.

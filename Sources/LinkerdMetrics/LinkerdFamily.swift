@@ -16,6 +16,8 @@ enum LinkerdFamily: Equatable {
     case latencySum(RouteSource, unitsPerSecond: Double)
     /// A counter of the TCP transport families.
     case tcp(TCPCounter)
+    /// A counter of the inbound policy's decisions.
+    case authorization(AuthorizationDecision)
     case buildInfo
     case processStartTime
 
@@ -78,6 +80,14 @@ enum LinkerdFamily: Equatable {
         ("tcp_close_total", .tcp(.closed(errno: 0))),
         ("tcp_read_bytes_total", .tcp(.bytesRead)),
         ("tcp_write_bytes_total", .tcp(.bytesWritten)),
+        // The inbound policy's decisions (Linkerd 2.11+; route_not_found 2.12+, rate limits 2.17+).
+        ("inbound_http_authz_allow_total", .authorization(.httpAllowed)),
+        ("inbound_http_authz_deny_total", .authorization(.httpDenied)),
+        ("inbound_tcp_authz_allow_total", .authorization(.tcpAllowed)),
+        ("inbound_tcp_authz_deny_total", .authorization(.tcpDenied)),
+        ("inbound_tcp_authz_terminate_total", .authorization(.tcpTerminated)),
+        ("inbound_http_route_not_found_total", .authorization(.routeNotFound)),
+        ("inbound_http_local_ratelimit_total", .authorization(.rateLimited)),
         // Proxy identity and restarts.
         ("proxy_build_info", .buildInfo),
         ("process_start_time_seconds", .processStartTime),

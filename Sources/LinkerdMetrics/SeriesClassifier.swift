@@ -41,6 +41,9 @@ enum SeriesClassifier {
             return .route(
                 identity, .latencyBucket(upperBoundSeconds: bound / unitsPerSecond),
                 histogram: histogramKey(source, unitsPerSecond, labels))
+        case .authorization(let decision):
+            guard let identity = routeIdentity(.authorization, labels, adminPort: adminPort) else { return .ignored }
+            return .route(identity, .authorization(decision))
         case .tcp(let counter):
             guard let identity = tcpIdentity(labels, adminPort: adminPort) else { return .ignored }
             if case .closed = counter {
@@ -106,7 +109,7 @@ enum SeriesClassifier {
             return (labels["status"] ?? "0") == "0"
         case .inboundHTTPErrors, .outboundHTTPErrors:
             return false
-        case .tcp:
+        case .tcp, .authorization:
             return true
         }
     }
@@ -128,7 +131,7 @@ enum SeriesClassifier {
             ResponseOutcome(httpStatus: nil, grpcStatus: labels["status"], error: labels["error"])
         case .inboundHTTPErrors, .outboundHTTPErrors:
             ResponseOutcome(httpStatus: nil, grpcStatus: nil, error: labels["error"])
-        case .tcp:
+        case .tcp, .authorization:
             ResponseOutcome()
         }
     }
@@ -199,6 +202,15 @@ enum SeriesClassifier {
             return RouteIdentity(direction: .outbound, source: source, target: "", route: "", peer: "")
         case .tcp:
             return tcpIdentity(labels, adminPort: adminPort)
+        case .authorization:
+            // Per server and route policy (HTTP only), the admin port's apart; not per client, so
+            // a flood of denied clients costs nothing.
+            let port = labels["target_port"] ?? ""
+            let target = labels["srv_name"].map { joined(labels["srv_kind"], $0) + ":" + port } ?? ":" + port
+            let route = labels["route_name"].map { joined(labels["route_kind"], $0) } ?? ""
+            return RouteIdentity(
+                direction: .inbound, source: .authorization, target: target, route: route, peer: "",
+                toProxyAdmin: port == adminPort)
         }
     }
 

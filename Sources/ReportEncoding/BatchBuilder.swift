@@ -162,6 +162,17 @@ public struct BatchBuilder: Sendable {
                     $0.bytesWritten = tcp.bytesWritten
                 }
             }
+            if let decisions = route.authorization {
+                $0.authorization = .with {
+                    $0.httpAllowed = decisions[.httpAllowed, default: 0]
+                    $0.httpDenied = decisions[.httpDenied, default: 0]
+                    $0.tcpAllowed = decisions[.tcpAllowed, default: 0]
+                    $0.tcpDenied = decisions[.tcpDenied, default: 0]
+                    $0.tcpTerminated = decisions[.tcpTerminated, default: 0]
+                    $0.routeNotFound = decisions[.routeNotFound, default: 0]
+                    $0.rateLimited = decisions[.rateLimited, default: 0]
+                }
+            }
             $0.outcomes = route.outcomes.map { counted in
                 .with {
                     $0.httpStatusClass = counted.outcome.statusClassName
@@ -206,6 +217,7 @@ public struct BatchBuilder: Sendable {
         case .inboundHTTPErrors: return .inboundHTTPErrors
         case .outboundHTTPErrors: return .outboundHTTPErrors
         case .tcp: return .tcp
+        case .authorization: return .authorization
         }
     }
 }

@@ -31,6 +31,15 @@ extension RouteWindow {
             foldedRoutes: Int(metrics.foldedRoutes),
             duration: metrics.observedSeconds > 0 ? metrics.observedSeconds : windowLength)
         self.outcomes = outcomes
+        if metrics.hasAuthorization {
+            let counts = metrics.authorization
+            let decisions: [(AuthorizationDecision, Double)] = [
+                (.httpAllowed, counts.httpAllowed), (.httpDenied, counts.httpDenied), (.tcpAllowed, counts.tcpAllowed),
+                (.tcpDenied, counts.tcpDenied), (.tcpTerminated, counts.tcpTerminated),
+                (.routeNotFound, counts.routeNotFound), (.rateLimited, counts.rateLimited),
+            ]
+            authorization = Dictionary(uniqueKeysWithValues: decisions.filter { $0.1 > 0 })
+        }
         if metrics.hasTcp {
             var tcp = TCPCounts()
             tcp.opened = metrics.tcp.connectionsOpened

@@ -30,6 +30,8 @@ public struct RouteWindow: Sendable {
     public var outcomes: [OutcomeCount] = []
     /// A TCP route's connections and bytes; nil for the other sources.
     public var tcp: TCPCounts?
+    /// The inbound policy's decisions on an authorization route; nil for the other sources.
+    public var authorization: [AuthorizationDecision: Double]?
     /// Seconds that make `requestCount / duration` the route's rate: its pods' rates, each
     /// weighted by the share of the window the pod was alive (see `RouteAggregator`).
     public var duration: Double

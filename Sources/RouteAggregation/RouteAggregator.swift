@@ -115,6 +115,8 @@ public struct RouteAggregator: Sendable {
         var outcomes: [OutcomeCount] = []
         /// A TCP route's connections; nil for the others.
         var tcp: TCPCounts?
+        /// An authorization route's decisions; nil for the others.
+        var authorization: [AuthorizationDecision: Double]?
         var foldedRoutes = 0
         /// Seconds of the current window covered by the pods mapping the slot, and the seconds
         /// of it they were alive, each summed over the pods (see `window(of:duration:)`).
@@ -342,6 +344,9 @@ public struct RouteAggregator: Sendable {
         case .tcp(let counter):
             slots[Int(slot)].tcp = slots[Int(slot)].tcp ?? TCPCounts()
             slots[Int(slot)].tcp!.add(counter, increase)
+        case .authorization(let decision):
+            slots[Int(slot)].authorization = slots[Int(slot)].authorization ?? [:]
+            slots[Int(slot)].authorization![decision, default: 0] += increase
         }
         slots[Int(slot)].active = true
     }
@@ -536,6 +541,7 @@ public struct RouteAggregator: Sendable {
                 slots[index].latencySum = 0
                 slots[index].outcomes.removeAll(keepingCapacity: true)
                 slots[index].tcp = nil
+                slots[index].authorization = nil
                 for bucket in slots[index].buckets.indices { slots[index].buckets[bucket] = 0 }
                 slots[index].active = false
             } else if slots[index].references <= 0 {
@@ -583,6 +589,7 @@ public struct RouteAggregator: Sendable {
             foldedRoutes: slot.foldedRoutes, duration: observed)
         route.outcomes = slot.outcomes.sorted { $0.count > $1.count }
         route.tcp = slot.tcp
+        route.authorization = slot.authorization
         return route
     }
 }

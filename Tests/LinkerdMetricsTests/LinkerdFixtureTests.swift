@@ -102,6 +102,39 @@ import Testing
         #expect(TCPCounter.errnoNames[Int(TCPCounter.errno("EWHATEVER"))] == "other")
     }
 
+    @Test func theInboundPolicysDecisionsPerServerAndRoute() throws {
+        // A real page: the admin server's policy allowed its 30 scrapes.
+        let sample = try decode("linkerd2_prommatch_sampleMetrics.txt").totals()
+        let admin = RouteIdentity(
+            direction: .inbound, source: .authorization, target: "default/all-unauthenticated:4191", route: "",
+            peer: "", toProxyAdmin: true)
+        #expect(sample[admin]?.authorization == [.httpAllowed: 30])
+        // Every decision family, with the labels LINKERD-FACTS §2.3 lists.
+        let page = """
+            inbound_http_authz_allow_total{target_addr="10.0.0.5:8080",target_ip="10.0.0.5",target_port="8080",srv_kind="Server",srv_name="web-http",route_kind="HTTPRoute",route_name="web",authz_kind="AuthorizationPolicy",authz_name="web-clients",tls="true",client_id="vote-bot.emojivoto.serviceaccount.identity.linkerd.cluster.local"} 90
+            inbound_http_authz_deny_total{target_addr="10.0.0.5:8080",target_ip="10.0.0.5",target_port="8080",srv_kind="Server",srv_name="web-http",route_kind="HTTPRoute",route_name="web",tls="true",client_id="intruder.default.serviceaccount.identity.linkerd.cluster.local"} 7
+            inbound_http_authz_deny_total{target_addr="10.0.0.5:8080",target_ip="10.0.0.5",target_port="8080",srv_kind="Server",srv_name="web-http",route_kind="HTTPRoute",route_name="web",tls="no_identity",no_tls_reason="no_tls_from_remote"} 3
+            inbound_http_route_not_found_total{target_addr="10.0.0.5:8080",target_ip="10.0.0.5",target_port="8080",srv_kind="Server",srv_name="web-http",tls="true",client_id="vote-bot.emojivoto.serviceaccount.identity.linkerd.cluster.local"} 2
+            inbound_http_local_ratelimit_total{target_addr="10.0.0.5:8080",target_ip="10.0.0.5",target_port="8080",srv_kind="Server",srv_name="web-http",ratelimit_scope="overall",tls="true",client_id="vote-bot.emojivoto.serviceaccount.identity.linkerd.cluster.local"} 4
+            inbound_tcp_authz_allow_total{target_addr="10.0.0.5:5432",target_ip="10.0.0.5",target_port="5432",srv_kind="Server",srv_name="db",authz_kind="AuthorizationPolicy",authz_name="db-clients",tls="true",client_id="api.shop.serviceaccount.identity.linkerd.cluster.local"} 12
+            inbound_tcp_authz_deny_total{target_addr="10.0.0.5:5432",target_ip="10.0.0.5",target_port="5432",srv_kind="Server",srv_name="db",tls="no_identity",no_tls_reason="no_tls_from_remote"} 5
+            inbound_tcp_authz_terminate_total{target_addr="10.0.0.5:5432",target_ip="10.0.0.5",target_port="5432",srv_kind="Server",srv_name="db",tls="true",client_id="api.shop.serviceaccount.identity.linkerd.cluster.local"} 1
+
+            """
+        var decoder = ProxyPageDecoder()
+        let totals = try decoder.decode(Array(page.utf8)).totals()
+        func decisions(_ target: String, _ route: String) -> [AuthorizationDecision: Double]? {
+            totals[
+                RouteIdentity(direction: .inbound, source: .authorization, target: target, route: route, peer: "")]?
+                .authorization
+        }
+        // Per server and route policy, whoever the client was.
+        #expect(decisions("Server/web-http:8080", "HTTPRoute/web") == [.httpAllowed: 90, .httpDenied: 10])
+        #expect(decisions("Server/web-http:8080", "") == [.routeNotFound: 2, .rateLimited: 4])
+        #expect(decisions("Server/db:5432", "") == [.tcpAllowed: 12, .tcpDenied: 5, .tcpTerminated: 1])
+        #expect(totals.count == 3)
+    }
+
     @Test func outcomesOutsideTheKnownSetsAreOther() {
         let odd = ResponseOutcome(httpStatus: "999", grpcStatus: "42", error: "something new")
         #expect(odd.statusClassName == "" && odd.grpcStatusName == "other" && odd.errorName == "other")

@@ -8,6 +8,7 @@ struct RouteTotals: Equatable {
     var buckets: [Double: Double] = [:]
     var latencySumSeconds = 0.0
     var tcp: [TCPCounter: Double] = [:]
+    var authorization: [AuthorizationDecision: Double] = [:]
 }
 
 extension ProxySnapshot {
@@ -29,6 +30,8 @@ extension ProxySnapshot {
                 result[route, default: RouteTotals()].latencySumSeconds += value / unitsPerSecond
             case .tcp(let counter):
                 result[route, default: RouteTotals()].tcp[counter, default: 0] += value
+            case .authorization(let decision):
+                result[route, default: RouteTotals()].authorization[decision, default: 0] += value
             }
         }
         return result

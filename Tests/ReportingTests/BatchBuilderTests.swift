@@ -132,8 +132,17 @@ import Testing
         database.tcp?.closed = 2
         database.tcp?.closedByErrno = [TCPCounter.errno("ECONNRESET"): 2]
         database.tcp?.bytesRead = 1_234
+        var policy = RouteWindow(
+            key: RouteKey(
+                workload: WorkloadRef(kind: "StatefulSet", namespace: "shop", name: "postgres"), revision: "2",
+                identity: RouteIdentity(
+                    direction: .inbound, source: .authorization, target: "Server/db:5432", route: "", peer: "")),
+            successCount: 0, failureCount: 0, latency: LatencyHistogram(upperBounds: [], cumulativeCounts: [], sum: 0),
+            foldedRoutes: 0, duration: 10)
+        policy.authorization = [.tcpAllowed: 12, .tcpDenied: 5]
         let encoded = try builder.encode(
-            window: AggregationWindow(start: 1_700_000_000, end: 1_700_000_010, routes: [route, scrapes, database]),
+            window: AggregationWindow(
+                start: 1_700_000_000, end: 1_700_000_010, routes: [route, scrapes, database, policy]),
             health: HealthSummary())
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("fathom-batch-\(UUID().uuidString)")
         try Data(try Gzip.decompress(encoded.body, limit: 1 << 20)).write(to: file)
@@ -161,6 +170,18 @@ import Testing
         #expect(text.contains("connections_opened: 3"))
         #expect(text.contains("errno: \"ECONNRESET\""))
         #expect(text.contains("bytes_read: 1234"))
+        // The inbound policy's decisions.
+        #expect(text.contains("source: SOURCE_AUTHORIZATION"))
+        #expect(text.contains("tcp_denied: 5"))
+        // And the batch reads back into the same routes.
+        let window = AggregationWindow(
+            try Fathom_Agent_V1_ReportBatch(serializedBytes: Gzip.decompress(encoded.body, limit: 1 << 20)))
+        #expect(
+            window.routes.first { $0.key.identity.source == .authorization }?.authorization == [
+                .tcpAllowed: 12, .tcpDenied: 5,
+            ])
+        #expect(window.routes.first { $0.key.identity.source == .tcp }?.tcp == database.tcp)
+        #expect(window.routes.first { $0.key.identity.source == .httpRoute }?.outcomes == route.outcomes)
         // Every bound of the family, the ones without hits too, in order.
         let bounds = text.split(separator: "\n").filter { $0.contains("upper_bounds_seconds") }
         #expect(bounds.count == 5, "\(text)")

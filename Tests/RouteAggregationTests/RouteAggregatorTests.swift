@@ -368,3 +368,27 @@ struct SnapshotBuilder {
         #expect(window.requestCount == 0)
     }
 }
+
+/// An authorization route's decisions are increases, summed over pods.
+@Suite struct AuthorizationRouteTests {
+    @Test func decisionsAreWindowIncreases() throws {
+        let server = RouteIdentity(
+            direction: .inbound, source: .authorization, target: "Server/web-http:8080", route: "HTTPRoute/web",
+            peer: "")
+        func snapshot(_ values: [Double]) -> ProxySnapshot {
+            ProxySnapshot(
+                epoch: 1, routes: [server],
+                seriesRoles: [(0, .authorization(.httpAllowed)), (0, .authorization(.httpDenied))], values: values,
+                processStartTime: 10)
+        }
+        let web = WorkloadRef(kind: "Deployment", namespace: "emojivoto", name: "web")
+        var aggregator = RouteAggregator(startedAt: 1_000)
+        for pod in ["web-1", "web-2"] {
+            aggregator.ingest(snapshot([100, 3]), from: ProxyID(pod), workload: web, at: 1_001)
+            aggregator.ingest(snapshot([150, 10]), from: ProxyID(pod), workload: web, at: 1_002)
+        }
+        let window = try #require(aggregator.closeWindow(at: 1_010).routes.first)
+        #expect(window.authorization == [.httpAllowed: 100, .httpDenied: 14])
+        #expect(window.requestCount == 0)
+    }
+}

@@ -161,6 +161,10 @@ public nonisolated enum Fathom_Agent_V1_Source: SwiftProtobuf.Enum, Swift.CaseIt
   /// tcp_open_total, tcp_close_total, tcp_read_bytes_total, tcp_write_bytes_total: connections,
   /// meshed TCP and opaque ones included (RouteMetrics.tcp); no responses, no latency.
   case tcp // = 12
+
+  /// The inbound policy's decisions per server and route (RouteMetrics.authorization): every
+  /// inbound_*_authz_*_total, inbound_http_route_not_found_total, inbound_http_local_ratelimit_total.
+  case authorization // = 13
   case UNRECOGNIZED(Int)
 
   public init() {
@@ -182,6 +186,7 @@ public nonisolated enum Fathom_Agent_V1_Source: SwiftProtobuf.Enum, Swift.CaseIt
     case 10: self = .inboundHTTPErrors
     case 11: self = .outboundHTTPErrors
     case 12: self = .tcp
+    case 13: self = .authorization
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
@@ -201,6 +206,7 @@ public nonisolated enum Fathom_Agent_V1_Source: SwiftProtobuf.Enum, Swift.CaseIt
     case .inboundHTTPErrors: return 10
     case .outboundHTTPErrors: return 11
     case .tcp: return 12
+    case .authorization: return 13
     case .UNRECOGNIZED(let i): return i
     }
   }
@@ -220,6 +226,7 @@ public nonisolated enum Fathom_Agent_V1_Source: SwiftProtobuf.Enum, Swift.CaseIt
     .inboundHTTPErrors,
     .outboundHTTPErrors,
     .tcp,
+    .authorization,
   ]
 
 }
@@ -973,11 +980,48 @@ public nonisolated struct Fathom_Agent_V1_RouteMetrics: @unchecked Sendable {
   /// Clears the value of `tcp`. Subsequent reads from it will return its default value.
   public mutating func clearTcp() {_uniqueStorage()._tcp = nil}
 
+  /// For SOURCE_AUTHORIZATION: what the pod's inbound policy decided in the window.
+  public var authorization: Fathom_Agent_V1_AuthorizationCounts {
+    get {_storage._authorization ?? Fathom_Agent_V1_AuthorizationCounts()}
+    set {_uniqueStorage()._authorization = newValue}
+  }
+  /// Returns true if `authorization` has been explicitly set.
+  public var hasAuthorization: Bool {_storage._authorization != nil}
+  /// Clears the value of `authorization`. Subsequent reads from it will return its default value.
+  public mutating func clearAuthorization() {_uniqueStorage()._authorization = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+public nonisolated struct Fathom_Agent_V1_AuthorizationCounts: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var httpAllowed: Double = 0
+
+  public var httpDenied: Double = 0
+
+  public var tcpAllowed: Double = 0
+
+  public var tcpDenied: Double = 0
+
+  /// Open connections closed after a policy change no longer allowed them.
+  public var tcpTerminated: Double = 0
+
+  /// Requests that matched no route of their server.
+  public var routeNotFound: Double = 0
+
+  /// Requests refused by the server's local rate limit.
+  public var rateLimited: Double = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
 }
 
 public nonisolated struct Fathom_Agent_V1_TcpTraffic: Sendable {
@@ -1145,7 +1189,7 @@ nonisolated extension Fathom_Agent_V1_Direction: SwiftProtobuf._ProtoNameProvidi
 }
 
 nonisolated extension Fathom_Agent_V1_Source: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0SOURCE_UNSPECIFIED\0\u{1}SOURCE_ENDPOINT\0\u{1}SOURCE_SERVICE_PROFILE_ROUTE\0\u{1}SOURCE_SERVICE_PROFILE_ROUTE_ACTUAL\0\u{1}SOURCE_HTTP_ROUTE\0\u{1}SOURCE_GRPC_ROUTE\0\u{1}SOURCE_HTTP_BACKEND\0\u{1}SOURCE_GRPC_BACKEND\0\u{1}SOURCE_INBOUND_HTTP_ROUTE\0\u{1}SOURCE_INBOUND_GRPC_ROUTE\0\u{1}SOURCE_INBOUND_HTTP_ERRORS\0\u{1}SOURCE_OUTBOUND_HTTP_ERRORS\0\u{1}SOURCE_TCP\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0SOURCE_UNSPECIFIED\0\u{1}SOURCE_ENDPOINT\0\u{1}SOURCE_SERVICE_PROFILE_ROUTE\0\u{1}SOURCE_SERVICE_PROFILE_ROUTE_ACTUAL\0\u{1}SOURCE_HTTP_ROUTE\0\u{1}SOURCE_GRPC_ROUTE\0\u{1}SOURCE_HTTP_BACKEND\0\u{1}SOURCE_GRPC_BACKEND\0\u{1}SOURCE_INBOUND_HTTP_ROUTE\0\u{1}SOURCE_INBOUND_GRPC_ROUTE\0\u{1}SOURCE_INBOUND_HTTP_ERRORS\0\u{1}SOURCE_OUTBOUND_HTTP_ERRORS\0\u{1}SOURCE_TCP\0\u{1}SOURCE_AUTHORIZATION\0")
 }
 
 nonisolated extension Fathom_Agent_V1_WatchState: SwiftProtobuf._ProtoNameProviding {
@@ -1959,7 +2003,7 @@ nonisolated extension Fathom_Agent_V1_RolloutEvent.Phase: SwiftProtobuf._ProtoNa
 
 nonisolated extension Fathom_Agent_V1_RouteMetrics: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RouteMetrics"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}workload\0\u{1}direction\0\u{1}source\0\u{1}target\0\u{1}route\0\u{1}peer\0\u{1}overflow\0\u{3}folded_routes\0\u{3}success_count\0\u{3}failure_count\0\u{1}latency\0\u{3}observed_seconds\0\u{3}to_proxy_admin\0\u{1}revision\0\u{1}outcomes\0\u{1}tcp\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}workload\0\u{1}direction\0\u{1}source\0\u{1}target\0\u{1}route\0\u{1}peer\0\u{1}overflow\0\u{3}folded_routes\0\u{3}success_count\0\u{3}failure_count\0\u{1}latency\0\u{3}observed_seconds\0\u{3}to_proxy_admin\0\u{1}revision\0\u{1}outcomes\0\u{1}tcp\0\u{1}authorization\0")
 
   fileprivate class _StorageClass {
     var _workload: Fathom_Agent_V1_WorkloadRef? = nil
@@ -1978,6 +2022,7 @@ nonisolated extension Fathom_Agent_V1_RouteMetrics: SwiftProtobuf.Message, Swift
     var _revision: String = String()
     var _outcomes: [Fathom_Agent_V1_ResponseOutcomeCount] = []
     var _tcp: Fathom_Agent_V1_TcpTraffic? = nil
+    var _authorization: Fathom_Agent_V1_AuthorizationCounts? = nil
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -2004,6 +2049,7 @@ nonisolated extension Fathom_Agent_V1_RouteMetrics: SwiftProtobuf.Message, Swift
       _revision = source._revision
       _outcomes = source._outcomes
       _tcp = source._tcp
+      _authorization = source._authorization
     }
   }
 
@@ -2038,6 +2084,7 @@ nonisolated extension Fathom_Agent_V1_RouteMetrics: SwiftProtobuf.Message, Swift
         case 14: try { try decoder.decodeSingularStringField(value: &_storage._revision) }()
         case 15: try { try decoder.decodeRepeatedMessageField(value: &_storage._outcomes) }()
         case 16: try { try decoder.decodeSingularMessageField(value: &_storage._tcp) }()
+        case 17: try { try decoder.decodeSingularMessageField(value: &_storage._authorization) }()
         default: break
         }
       }
@@ -2098,6 +2145,9 @@ nonisolated extension Fathom_Agent_V1_RouteMetrics: SwiftProtobuf.Message, Swift
       try { if let v = _storage._tcp {
         try visitor.visitSingularMessageField(value: v, fieldNumber: 16)
       } }()
+      try { if let v = _storage._authorization {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 17)
+      } }()
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -2123,10 +2173,71 @@ nonisolated extension Fathom_Agent_V1_RouteMetrics: SwiftProtobuf.Message, Swift
         if _storage._revision != rhs_storage._revision {return false}
         if _storage._outcomes != rhs_storage._outcomes {return false}
         if _storage._tcp != rhs_storage._tcp {return false}
+        if _storage._authorization != rhs_storage._authorization {return false}
         return true
       }
       if !storagesAreEqual {return false}
     }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Fathom_Agent_V1_AuthorizationCounts: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".AuthorizationCounts"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}http_allowed\0\u{3}http_denied\0\u{3}tcp_allowed\0\u{3}tcp_denied\0\u{3}tcp_terminated\0\u{3}route_not_found\0\u{3}rate_limited\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularDoubleField(value: &self.httpAllowed) }()
+      case 2: try { try decoder.decodeSingularDoubleField(value: &self.httpDenied) }()
+      case 3: try { try decoder.decodeSingularDoubleField(value: &self.tcpAllowed) }()
+      case 4: try { try decoder.decodeSingularDoubleField(value: &self.tcpDenied) }()
+      case 5: try { try decoder.decodeSingularDoubleField(value: &self.tcpTerminated) }()
+      case 6: try { try decoder.decodeSingularDoubleField(value: &self.routeNotFound) }()
+      case 7: try { try decoder.decodeSingularDoubleField(value: &self.rateLimited) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.httpAllowed.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.httpAllowed, fieldNumber: 1)
+    }
+    if self.httpDenied.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.httpDenied, fieldNumber: 2)
+    }
+    if self.tcpAllowed.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.tcpAllowed, fieldNumber: 3)
+    }
+    if self.tcpDenied.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.tcpDenied, fieldNumber: 4)
+    }
+    if self.tcpTerminated.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.tcpTerminated, fieldNumber: 5)
+    }
+    if self.routeNotFound.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.routeNotFound, fieldNumber: 6)
+    }
+    if self.rateLimited.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.rateLimited, fieldNumber: 7)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Fathom_Agent_V1_AuthorizationCounts, rhs: Fathom_Agent_V1_AuthorizationCounts) -> Bool {
+    if lhs.httpAllowed != rhs.httpAllowed {return false}
+    if lhs.httpDenied != rhs.httpDenied {return false}
+    if lhs.tcpAllowed != rhs.tcpAllowed {return false}
+    if lhs.tcpDenied != rhs.tcpDenied {return false}
+    if lhs.tcpTerminated != rhs.tcpTerminated {return false}
+    if lhs.routeNotFound != rhs.routeNotFound {return false}
+    if lhs.rateLimited != rhs.rateLimited {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
