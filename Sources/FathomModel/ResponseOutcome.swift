@@ -52,14 +52,29 @@ public struct ResponseOutcome: Sendable, Hashable {
     /// inbound families) or name (`UNAVAILABLE`, modern outbound), an error reason. Empty or
     /// missing values mean none.
     public init(httpStatus: String?, grpcStatus: String?, error: String?) {
-        var statusClass: UInt8 = 0
-        if let first = httpStatus?.utf8.first, (UInt8(ascii: "1")...UInt8(ascii: "5")).contains(first),
-            httpStatus?.utf8.count == 3
-        {
-            statusClass = first - UInt8(ascii: "0")
-        }
+        self.init(statusClass: Self.statusClass(of: httpStatus), grpcLabel: grpcStatus, errorLabel: error)
+    }
+
+    /// From the names it is written with in a batch: `5xx`, `UNAVAILABLE`, `FAIL_FAST` (empty for
+    /// none), as `statusClassName`, `grpcStatusName` and `errorName` give them.
+    public init(statusClassName: String, grpcStatus: String, error: String) {
+        self.init(
+            statusClass: Self.statusClass(of: statusClassName.hasSuffix("xx") ? statusClassName : nil),
+            grpcLabel: grpcStatus, errorLabel: error)
+    }
+
+    /// 1...5 for a three-character `1..` to `5..` (a status, or a class name); 0 otherwise.
+    private static func statusClass(of text: String?) -> UInt8 {
+        guard let text, text.utf8.count == 3, let first = text.utf8.first,
+            (UInt8(ascii: "1")...UInt8(ascii: "5")).contains(first)
+        else { return 0 }
+        return first - UInt8(ascii: "0")
+    }
+
+    /// The gRPC status and error parts from their label values (or names), bounded.
+    private init(statusClass: UInt8, grpcLabel: String?, errorLabel error: String?) {
         var grpc = Self.noGRPCStatus
-        if let status = grpcStatus, !status.isEmpty {
+        if let status = grpcLabel, !status.isEmpty {
             if let code = UInt8(status) {
                 grpc = code < Self.otherGRPCStatus ? code : Self.otherGRPCStatus
             } else {

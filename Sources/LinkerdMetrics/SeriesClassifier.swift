@@ -151,20 +151,13 @@ enum SeriesClassifier {
                 return RouteIdentity(
                     direction: .outbound, source: source, target: target, route: "", peer: destinationWorkload(labels))
             case .inbound:
-                let port = labels["target_port"] ?? ""
-                let target: String
-                if let server = labels["srv_name"] {
-                    target = joined(labels["srv_kind"], server) + ":" + port
-                } else {
-                    target = labels["authority"] ?? ":" + port
-                }
-                let route = labels["route_name"].map { joined(labels["route_kind"], $0) } ?? ""
-                let peer = labels["tls"] == "true" ? labels["client_id"] ?? "" : ""
+                let side = InboundSide(labels, adminPort: adminPort)
+                let target = labels["srv_name"] == nil ? labels["authority"] ?? side.server : side.server
                 // The admin server records its scrapes and probes as inbound endpoint traffic
                 // on its own port (LINKERD-FACTS §2.5); the route families never see them.
                 return RouteIdentity(
-                    direction: .inbound, source: source, target: target, route: route, peer: peer,
-                    toProxyAdmin: port == adminPort)
+                    direction: .inbound, source: source, target: target, route: side.policyRoute, peer: side.client,
+                    toProxyAdmin: side.toProxyAdmin)
             }
         case .serviceProfileRoute, .serviceProfileRouteActual:
             guard let direction = labels["direction"].flatMap(TrafficDirection.init(rawValue:)) else { return nil }
@@ -193,11 +186,10 @@ enum SeriesClassifier {
             return RouteIdentity(direction: .inbound, source: source, target: server, route: route, peer: "")
         case .inboundHTTPErrors:
             // Per server and port, as the endpoint family names them; the admin port's apart.
-            let port = labels["target_port"] ?? ""
-            let target = labels["srv_name"].map { joined(labels["srv_kind"], $0) + ":" + port } ?? ":" + port
+            let side = InboundSide(labels, adminPort: adminPort)
             return RouteIdentity(
-                direction: .inbound, source: source, target: port.isEmpty ? "" : target, route: "", peer: "",
-                toProxyAdmin: !port.isEmpty && port == adminPort)
+                direction: .inbound, source: source, target: side.port.isEmpty ? "" : side.server, route: "",
+                peer: "", toProxyAdmin: side.toProxyAdmin)
         case .outboundHTTPErrors:
             return RouteIdentity(direction: .outbound, source: source, target: "", route: "", peer: "")
         case .tcp:
@@ -205,12 +197,10 @@ enum SeriesClassifier {
         case .authorization:
             // Per server and route policy (HTTP only), the admin port's apart; not per client, so
             // a flood of denied clients costs nothing.
-            let port = labels["target_port"] ?? ""
-            let target = labels["srv_name"].map { joined(labels["srv_kind"], $0) + ":" + port } ?? ":" + port
-            let route = labels["route_name"].map { joined(labels["route_kind"], $0) } ?? ""
+            let side = InboundSide(labels, adminPort: adminPort)
             return RouteIdentity(
-                direction: .inbound, source: .authorization, target: target, route: route, peer: "",
-                toProxyAdmin: port == adminPort)
+                direction: .inbound, source: .authorization, target: side.server, route: side.policyRoute, peer: "",
+                toProxyAdmin: side.toProxyAdmin)
         }
     }
 
@@ -222,15 +212,14 @@ enum SeriesClassifier {
     /// twice: nil.
     static func tcpIdentity(_ labels: LabelMap, adminPort: String) -> RouteIdentity? {
         guard let direction = labels["direction"].flatMap(TrafficDirection.init(rawValue:)) else { return nil }
-        let port = labels["target_port"] ?? ""
         switch (direction, labels["peer"]) {
         case (.inbound, "src"):
-            let target = labels["srv_name"].map { joined(labels["srv_kind"], $0) + ":" + port } ?? ":" + port
-            let peer = labels["tls"] == "true" ? labels["client_id"] ?? "" : ""
+            let side = InboundSide(labels, adminPort: adminPort)
             return RouteIdentity(
-                direction: .inbound, source: .tcp, target: target, route: "", peer: peer,
-                toProxyAdmin: port == adminPort)
+                direction: .inbound, source: .tcp, target: side.server, route: "", peer: side.client,
+                toProxyAdmin: side.toProxyAdmin)
         case (.outbound, "dst"):
+            let port = labels["target_port"] ?? ""
             let target =
                 labels["authority"] ?? labels["dst_service"].map { "\($0).\(labels["dst_namespace"] ?? ""):\(port)" }
                 ?? ":" + port
@@ -238,6 +227,31 @@ enum SeriesClassifier {
                 direction: .outbound, source: .tcp, target: target, route: "", peer: destinationWorkload(labels))
         default:
             return nil
+        }
+    }
+
+    /// What the inbound families' labels say of a request's or connection's server side
+    /// (LINKERD-FACTS §2.1, §2.3): the endpoint, TCP, error and authorization families share them.
+    struct InboundSide {
+        /// `target_port`; empty when the series has none.
+        var port: String
+        /// The policy server and port, `kind/name:port`; `:port` without a server label.
+        var server: String
+        /// The policy route, `kind/name`; empty without one.
+        var policyRoute: String
+        /// The client's identity when the connection was mTLS; empty otherwise.
+        var client: String
+        /// On the proxy's own admin port: its scrapes and probes, not the application's traffic.
+        var toProxyAdmin: Bool
+
+        init(_ labels: LabelMap, adminPort: String) {
+            let port = labels["target_port"] ?? ""
+            self.port = port
+            server =
+                labels["srv_name"].map { SeriesClassifier.joined(labels["srv_kind"], $0) + ":" + port } ?? ":" + port
+            policyRoute = labels["route_name"].map { SeriesClassifier.joined(labels["route_kind"], $0) } ?? ""
+            client = labels["tls"] == "true" ? labels["client_id"] ?? "" : ""
+            toProxyAdmin = port == adminPort
         }
     }
 

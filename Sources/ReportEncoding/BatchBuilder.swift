@@ -163,14 +163,10 @@ public struct BatchBuilder: Sendable {
                 }
             }
             if let decisions = route.authorization {
-                $0.authorization = .with {
-                    $0.httpAllowed = decisions[.httpAllowed, default: 0]
-                    $0.httpDenied = decisions[.httpDenied, default: 0]
-                    $0.tcpAllowed = decisions[.tcpAllowed, default: 0]
-                    $0.tcpDenied = decisions[.tcpDenied, default: 0]
-                    $0.tcpTerminated = decisions[.tcpTerminated, default: 0]
-                    $0.routeNotFound = decisions[.routeNotFound, default: 0]
-                    $0.rateLimited = decisions[.rateLimited, default: 0]
+                $0.authorization = .with { counts in
+                    for (decision, field) in Self.authorizationFields {
+                        counts[keyPath: field] = decisions[decision, default: 0]
+                    }
                 }
             }
             $0.outcomes = route.outcomes.map { counted in
@@ -202,6 +198,15 @@ public struct BatchBuilder: Sendable {
     static func source(_ source: Fathom_Agent_V1_Source) -> RouteSource? {
         RouteSource.allCases.first { Self.source($0) == source }
     }
+
+    /// The wire field of each authorization decision, for writing batches and reading them back.
+    static let authorizationFields:
+        [(AuthorizationDecision, WritableKeyPath<Fathom_Agent_V1_AuthorizationCounts, Double> & Sendable)] =
+            [
+                (.httpAllowed, \.httpAllowed), (.httpDenied, \.httpDenied), (.tcpAllowed, \.tcpAllowed),
+                (.tcpDenied, \.tcpDenied), (.tcpTerminated, \.tcpTerminated), (.routeNotFound, \.routeNotFound),
+                (.rateLimited, \.rateLimited),
+            ]
 
     static func source(_ source: RouteSource) -> Fathom_Agent_V1_Source {
         switch source {

@@ -16,9 +16,7 @@ extension RouteWindow {
         let outcomes = metrics.outcomes.map { counted in
             OutcomeCount(
                 outcome: ResponseOutcome(
-                    httpStatus: counted.httpStatusClass.isEmpty
-                        ? nil : String(counted.httpStatusClass.prefix(1)) + "00",
-                    grpcStatus: counted.grpcStatus, error: counted.error),
+                    statusClassName: counted.httpStatusClass, grpcStatus: counted.grpcStatus, error: counted.error),
                 success: counted.success, count: counted.count)
         }
         self.init(
@@ -33,12 +31,10 @@ extension RouteWindow {
         self.outcomes = outcomes
         if metrics.hasAuthorization {
             let counts = metrics.authorization
-            let decisions: [(AuthorizationDecision, Double)] = [
-                (.httpAllowed, counts.httpAllowed), (.httpDenied, counts.httpDenied), (.tcpAllowed, counts.tcpAllowed),
-                (.tcpDenied, counts.tcpDenied), (.tcpTerminated, counts.tcpTerminated),
-                (.routeNotFound, counts.routeNotFound), (.rateLimited, counts.rateLimited),
-            ]
-            authorization = Dictionary(uniqueKeysWithValues: decisions.filter { $0.1 > 0 })
+            authorization = Dictionary(
+                uniqueKeysWithValues: BatchBuilder.authorizationFields.map { ($0, counts[keyPath: $1]) }.filter {
+                    $0.1 > 0
+                })
         }
         if metrics.hasTcp {
             var tcp = TCPCounts()

@@ -92,6 +92,14 @@ public struct RouteAggregator: Sendable {
         /// When its pod is known to have been alive since: the start of a proxy that started
         /// after the aggregator did; otherwise -infinity (alive since before any window).
         var aliveSince = -Double.infinity
+
+        /// Forgets what it counted towards the slots it maps now, once that is added to them
+        /// (`addCoverage`): at a window's close, or when its routes move to other keys.
+        mutating func restartCoverage() {
+            coverageStart = nil
+            coveredBeforeRestart = 0
+            for route in windowResponses.indices { windowResponses[route] = 0 }
+        }
     }
 
     /// `bucketOfSeries` of a series resolved as no bucket of any slot.
@@ -413,14 +421,10 @@ public struct RouteAggregator: Sendable {
         addCoverage(of: state, aliveUntil: time)
         release(state)
         state.revision = revision
-        for route in state.slotOfRoute.indices {
-            state.slotOfRoute[route] = -1
-            state.windowResponses[route] = 0
-        }
+        state.restartCoverage()
+        for route in state.slotOfRoute.indices { state.slotOfRoute[route] = -1 }
         // Bucket places are per slot: found again in the new ones.
         for index in state.bucketOfSeries.indices { state.bucketOfSeries[index] = 0 }
-        state.coverageStart = nil
-        state.coveredBeforeRestart = 0
         // Under its new name it is alive from now on in this window.
         state.aliveSince = state.lastScrape ?? time
     }
@@ -526,11 +530,7 @@ public struct RouteAggregator: Sendable {
         let duration = now - windowStart
         for index in proxies.values.indices {
             addCoverage(of: proxies.values[index], aliveUntil: now)
-            proxies.values[index].coverageStart = nil
-            proxies.values[index].coveredBeforeRestart = 0
-            for route in proxies.values[index].windowResponses.indices {
-                proxies.values[index].windowResponses[route] = 0
-            }
+            proxies.values[index].restartCoverage()
         }
         var routes: [RouteWindow] = []
         for index in slots.indices where slots[index].inUse {

@@ -140,6 +140,12 @@ import Testing
         #expect(odd.statusClassName == "" && odd.grpcStatusName == "other" && odd.errorName == "other")
         let h2 = ResponseOutcome(httpStatus: "", grpcStatus: "14", error: "h2(CANCEL)")
         #expect(h2.grpcStatusName == "UNAVAILABLE" && h2.errorName == "h2(CANCEL)")
+        // Written by name into a batch, each outcome reads back as itself.
+        for outcome in [odd, h2, ResponseOutcome(httpStatus: "503", grpcStatus: nil, error: "FAIL_FAST")] {
+            let named = ResponseOutcome(
+                statusClassName: outcome.statusClassName, grpcStatus: outcome.grpcStatusName, error: outcome.errorName)
+            #expect(named == outcome)
+        }
     }
 
     @Test func errorLabelMakesA2xxFail() throws {
