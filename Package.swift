@@ -136,8 +136,8 @@ let package = Package(
         .target(
             name: "ReportWindows",
             dependencies: [
-                "ClusterDiscovery", "KubernetesAPI", "Inventory", "Reporting", "ReportEncoding", "RouteAggregation",
-                "Scraping",
+                "ClusterDiscovery", "KubernetesAPI", "KubernetesModels", "Inventory", "Reporting", "ReportEncoding",
+                "RouteAggregation", "Scraping",
                 "FathomModel", "AsyncSignals", logging,
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]

@@ -14,6 +14,13 @@ public struct DebugRoute: Codable, Sendable, Equatable {
     public var target: String
     public var route: String
     public var peer: String
+    /// Whether the edge was mTLS, or why not (`EdgeSecurity`'s names: `mtls`, `no-tls-from-remote`,
+    /// ...); nil where the family does not say, or from older agents.
+    public var security: String?
+    /// The destination's mesh identity when mTLS (outbound); nil without.
+    public var peerIdentity: String?
+    /// The destination's revision (`3`), else its ReplicaSet as the proxy names it; nil without.
+    public var peerRevision: String?
     /// True for the series holding the workload's routes past the cardinality cap.
     public var overflow: Bool
     public var foldedRoutes: Int
@@ -40,6 +47,10 @@ public struct DebugRoute: Codable, Sendable, Equatable {
         target = route.key.identity.target
         self.route = route.key.identity.route
         peer = route.key.identity.peer
+        let identity = route.key.identity
+        security = identity.security == .unreported ? nil : identity.security.rawValue
+        peerIdentity = identity.peerIdentity.isEmpty ? nil : identity.peerIdentity
+        peerRevision = [route.peerRevision, identity.peerReplicaSet].first { !$0.isEmpty }
         overflow = route.key.isOverflow
         foldedRoutes = route.foldedRoutes
         success = route.successCount

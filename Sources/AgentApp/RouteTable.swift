@@ -112,7 +112,7 @@ public enum RouteTable {
     }
 
     public static let header = [
-        "WORKLOAD", "REV", "DIR", "KIND", "TARGET", "ROUTE", "PEER", "SUCCESS", "RPS", "P50", "P95", "P99",
+        "WORKLOAD", "REV", "DIR", "KIND", "TARGET", "ROUTE", "PEER", "MTLS", "SUCCESS", "RPS", "P50", "P95", "P99",
         "TOP FAILURE",
     ]
 
@@ -135,11 +135,25 @@ public enum RouteTable {
                     "\(route.namespace)/\(route.workload)", (route.revision ?? "").isEmpty ? "-" : route.revision!,
                     route.direction, route.kind,
                     route.overflow ? "(other routes: \(route.foldedRoutes))" : route.target,
-                    route.route.isEmpty ? "-" : route.route, route.peer.isEmpty ? "-" : route.peer,
+                    route.route.isEmpty ? "-" : route.route, peer(route), secured(route.security),
                     percent(route.successRate), formatted(route.rps, decimals: 1), latency(route.p50 ?? .nan),
                     latency(route.p95 ?? .nan), latency(route.p99 ?? .nan), topFailure(route),
                 ]
             }
+    }
+
+    /// The peer, with the destination's revision where the proxy names it: `ns/deployment/web rev 3`.
+    static func peer(_ route: DebugRoute) -> String {
+        guard !route.peer.isEmpty else { return "-" }
+        guard let revision = route.peerRevision else { return route.peer }
+        return route.peer + " rev " + revision
+    }
+
+    /// `yes` for an mTLS edge, `no` for a plaintext one (the reason is in `/debug/routes`), `-`
+    /// where the family does not say, as `linkerd viz edges`' SECURED column.
+    static func secured(_ security: String?) -> String {
+        guard let security else { return "-" }
+        return security == EdgeSecurity.mutualTLS.rawValue ? "yes" : "no"
     }
 
     /// The most common failure reason and its share of the failures: `LOAD_SHED 88%`; `-` without.

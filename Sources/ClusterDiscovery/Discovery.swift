@@ -171,6 +171,19 @@ public final class Discovery: Sendable {
     /// The inventory as batches carry it.
     public func inventorySnapshot() -> InventorySnapshot { state.withLock { $0.inventory.snapshot() } }
 
+    /// The revision numbers of ReplicaSets, keyed as asked, for those the inventory holds: how a
+    /// window's destinations, which the proxies name by ReplicaSet, get their revision numbers.
+    public func replicaSetRevisions(_ sets: Set<ObjectKey>) -> [ObjectKey: String] {
+        guard !sets.isEmpty else { return [:] }
+        return state.withLock { state in
+            var revisions: [ObjectKey: String] = [:]
+            for set in sets {
+                revisions[set] = state.inventory.revision(ofReplicaSet: set.name, namespace: set.namespace)
+            }
+            return revisions
+        }
+    }
+
     /// Whether the inventory can be reported: pods listed, and every other required resource
     /// listed or known unavailable (its state then says what is missing).
     /// In daemonset mode the pods must also be every node's: a new leader's first inventory

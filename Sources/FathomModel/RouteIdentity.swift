@@ -18,10 +18,21 @@ public struct RouteIdentity: Hashable, Sendable {
     /// the agent's among them, and kubelet probes. Not the application's traffic, so it is kept
     /// apart from the workload's routes and success rate.
     public var toProxyAdmin: Bool
+    /// Whether the traffic was mTLS, or why not; `unreported` for families without TLS labels.
+    public var security: EdgeSecurity
+    /// The peer's mesh identity when mTLS: the destination's `server_id` (outbound); inbound the
+    /// client's identity is the peer itself, so this stays empty.
+    public var peerIdentity: String
+    /// The destination pod's ReplicaSet as the proxy labels it (outbound endpoint and TCP families):
+    /// `<dst_deployment>-<dst_pod_template_hash>`, or Linkerd's `dst_replicaset` for Argo Rollouts;
+    /// empty where the destination has none. The destination's revision, named by its ReplicaSet
+    /// until the inventory turns it into a number.
+    public var peerReplicaSet: String
 
     public init(
         direction: TrafficDirection, source: RouteSource, target: String, route: String, peer: String,
-        toProxyAdmin: Bool = false
+        toProxyAdmin: Bool = false, security: EdgeSecurity = .unreported, peerIdentity: String = "",
+        peerReplicaSet: String = ""
     ) {
         self.direction = direction
         self.source = source
@@ -29,5 +40,8 @@ public struct RouteIdentity: Hashable, Sendable {
         self.route = route
         self.peer = peer
         self.toProxyAdmin = toProxyAdmin
+        self.security = security
+        self.peerIdentity = peerIdentity
+        self.peerReplicaSet = peerReplicaSet
     }
 }

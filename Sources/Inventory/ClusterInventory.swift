@@ -325,6 +325,14 @@ public struct ClusterInventory: Sendable {
         }
     }
 
+    /// The revision number of the ReplicaSet `name` in `namespace` (`deployment.kubernetes.io/revision`
+    /// or Argo Rollouts' annotation), as rollout events name it; nil when the inventory does not
+    /// hold it. How a destination's revision, which the proxies name by ReplicaSet, is numbered.
+    public func revision(ofReplicaSet name: String, namespace: String) -> String? {
+        let set = revisionObjects[ReplicaSet.resource.plural]?[ObjectKey(namespace: namespace, name: name)]
+        return (set as? ReplicaSet)?.revision
+    }
+
     /// The control plane's version: configured, or the proxy version most control-plane pods carry.
     public var controlPlaneVersion: String? {
         if let configured = settings.controlPlaneVersion { return configured }

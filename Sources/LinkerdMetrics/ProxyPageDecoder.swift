@@ -199,14 +199,16 @@ public struct ProxyPageDecoder: Sendable {
         return snapshot
     }
 
-    /// Route strings longer than this (bytes of the target, route or peer) are refused: real ones
-    /// are names and paths of at most a few hundred bytes, and each is kept per route and sent in
-    /// every batch and `/debug/routes`.
+    /// Route strings longer than this (bytes of the target, route, peer, or the peer's identity or
+    /// ReplicaSet) are refused: real ones are names and paths of at most a few hundred bytes, and
+    /// each is kept per route and sent in every batch and `/debug/routes`.
     public static let maxRouteStringBytes = 1_024
 
     static func fits(_ identity: RouteIdentity) -> Bool {
         identity.target.utf8.count <= maxRouteStringBytes && identity.route.utf8.count <= maxRouteStringBytes
             && identity.peer.utf8.count <= maxRouteStringBytes
+            && identity.peerIdentity.utf8.count <= maxRouteStringBytes
+            && identity.peerReplicaSet.utf8.count <= maxRouteStringBytes
     }
 
     /// The number of line ends in `bytes`: at least the number of series on the page.

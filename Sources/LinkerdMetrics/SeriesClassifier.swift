@@ -148,8 +148,11 @@ enum SeriesClassifier {
                     labels["authority"] ?? labels["dst_service"].map { service in
                         "\(service).\(labels["dst_namespace"] ?? "")"
                     } ?? labels["target_addr"] ?? ""
+                let destination = Destination(labels)
                 return RouteIdentity(
-                    direction: .outbound, source: source, target: target, route: "", peer: destinationWorkload(labels))
+                    direction: .outbound, source: source, target: target, route: "", peer: destination.workload,
+                    security: destination.security, peerIdentity: destination.identity,
+                    peerReplicaSet: destination.replicaSet)
             case .inbound:
                 let side = InboundSide(labels, adminPort: adminPort)
                 let target = labels["srv_name"] == nil ? labels["authority"] ?? side.server : side.server
@@ -157,7 +160,7 @@ enum SeriesClassifier {
                 // on its own port (LINKERD-FACTS §2.5); the route families never see them.
                 return RouteIdentity(
                     direction: .inbound, source: source, target: target, route: side.policyRoute, peer: side.client,
-                    toProxyAdmin: side.toProxyAdmin)
+                    toProxyAdmin: side.toProxyAdmin, security: side.security)
             }
         case .serviceProfileRoute, .serviceProfileRouteActual:
             guard let direction = labels["direction"].flatMap(TrafficDirection.init(rawValue:)) else { return nil }
@@ -195,12 +198,12 @@ enum SeriesClassifier {
         case .tcp:
             return tcpIdentity(labels, adminPort: adminPort)
         case .authorization:
-            // Per server and route policy (HTTP only), the admin port's apart; not per client, so
-            // a flood of denied clients costs nothing.
+            // Per server, route policy (HTTP only) and whether the client was mTLS, the admin
+            // port's apart; not per client, so a flood of denied clients costs nothing.
             let side = InboundSide(labels, adminPort: adminPort)
             return RouteIdentity(
                 direction: .inbound, source: .authorization, target: side.server, route: side.policyRoute, peer: "",
-                toProxyAdmin: side.toProxyAdmin)
+                toProxyAdmin: side.toProxyAdmin, security: side.security)
         }
     }
 
@@ -217,14 +220,17 @@ enum SeriesClassifier {
             let side = InboundSide(labels, adminPort: adminPort)
             return RouteIdentity(
                 direction: .inbound, source: .tcp, target: side.server, route: "", peer: side.client,
-                toProxyAdmin: side.toProxyAdmin)
+                toProxyAdmin: side.toProxyAdmin, security: side.security)
         case (.outbound, "dst"):
             let port = labels["target_port"] ?? ""
             let target =
                 labels["authority"] ?? labels["dst_service"].map { "\($0).\(labels["dst_namespace"] ?? ""):\(port)" }
                 ?? ":" + port
+            let destination = Destination(labels)
             return RouteIdentity(
-                direction: .outbound, source: .tcp, target: target, route: "", peer: destinationWorkload(labels))
+                direction: .outbound, source: .tcp, target: target, route: "", peer: destination.workload,
+                security: destination.security, peerIdentity: destination.identity,
+                peerReplicaSet: destination.replicaSet)
         default:
             return nil
         }
@@ -243,6 +249,8 @@ enum SeriesClassifier {
         var client: String
         /// On the proxy's own admin port: its scrapes and probes, not the application's traffic.
         var toProxyAdmin: Bool
+        /// Whether the client connected with mTLS, or why not.
+        var security: EdgeSecurity
 
         init(_ labels: LabelMap, adminPort: String) {
             let port = labels["target_port"] ?? ""
@@ -252,6 +260,43 @@ enum SeriesClassifier {
             policyRoute = labels["route_name"].map { SeriesClassifier.joined(labels["route_kind"], $0) } ?? ""
             client = labels["tls"] == "true" ? labels["client_id"] ?? "" : ""
             toProxyAdmin = port == adminPort
+            security = EdgeSecurity(tls: labels["tls"], noTLSReason: labels["no_tls_reason"])
+        }
+    }
+
+    /// What the outbound endpoint and TCP families' `dst_*` and TLS labels say of the destination
+    /// (LINKERD-FACTS §2.1, §6).
+    struct Destination {
+        /// The owning workload of the destination pod, `namespace/kind/name`; empty when the
+        /// destination is not a known workload.
+        var workload = ""
+        /// The destination pod's ReplicaSet: `<deployment>-<pod_template_hash>`, or `dst_replicaset`
+        /// (Argo Rollouts' pods, which Linkerd labels by ReplicaSet); empty otherwise.
+        var replicaSet = ""
+        /// Whether the connection was mTLS, or why not.
+        var security: EdgeSecurity
+        /// The destination's identity (`server_id`) when mTLS.
+        var identity: String
+
+        private static let ownerKinds: [(label: String, kind: String)] = [
+            ("dst_deployment", "deployment"), ("dst_statefulset", "statefulset"), ("dst_daemonset", "daemonset"),
+            ("dst_k8s_job", "job"), ("dst_cronjob", "cronjob"), ("dst_replicaset", "replicaset"),
+            ("dst_replicationcontroller", "replicationcontroller"),
+        ]
+
+        init(_ labels: LabelMap) {
+            security = EdgeSecurity(tls: labels["tls"], noTLSReason: labels["no_tls_reason"])
+            identity = security.isMutualTLS ? labels["server_id"] ?? "" : ""
+            for (label, kind) in Self.ownerKinds {
+                guard let name = labels[label], !name.isEmpty else { continue }
+                workload = "\(labels["dst_namespace"] ?? "")/\(kind)/\(name)"
+                if kind == "replicaset" {
+                    replicaSet = name
+                } else if kind == "deployment", let hash = labels["dst_pod_template_hash"], !hash.isEmpty {
+                    replicaSet = name + "-" + hash
+                }
+                return
+            }
         }
     }
 
@@ -269,22 +314,6 @@ enum SeriesClassifier {
     private static func joined(_ kind: String?, _ name: String) -> String {
         guard let kind, !kind.isEmpty else { return name }
         return kind + "/" + name
-    }
-
-    /// The owning workload of the destination pod, from the destination controller's `dst_*`
-    /// metadata: `namespace/kind/name`, or empty when the destination is not a known workload.
-    private static func destinationWorkload(_ labels: LabelMap) -> String {
-        let kinds: [(label: String, kind: String)] = [
-            ("dst_deployment", "deployment"), ("dst_statefulset", "statefulset"), ("dst_daemonset", "daemonset"),
-            ("dst_k8s_job", "job"), ("dst_cronjob", "cronjob"), ("dst_replicaset", "replicaset"),
-            ("dst_replicationcontroller", "replicationcontroller"),
-        ]
-        for (label, kind) in kinds {
-            if let name = labels[label], !name.isEmpty {
-                return "\(labels["dst_namespace"] ?? "")/\(kind)/\(name)"
-            }
-        }
-        return ""
     }
 }
 

@@ -1,7 +1,7 @@
 import FathomModel
 import Synchronization
 
-/// One copy of each route string (targets, route names, peers) for all the decoders of the
+/// One copy of each route string (targets, route names, peers, their identities and ReplicaSets) for all the decoders of the
 /// process. The proxies of one workload report the same routes, and a thousand decoders each
 /// holding their own copies of the same strings cost about 8 MB in the fleet benchmark. Only a
 /// route's first sighting takes the lock.
@@ -19,6 +19,8 @@ enum SharedRouteStrings {
             shared.target = share(identity.target, &strings)
             shared.route = share(identity.route, &strings)
             shared.peer = share(identity.peer, &strings)
+            shared.peerIdentity = share(identity.peerIdentity, &strings)
+            shared.peerReplicaSet = share(identity.peerReplicaSet, &strings)
             return shared
         }
     }

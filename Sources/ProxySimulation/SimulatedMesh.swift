@@ -71,7 +71,14 @@ public struct SimulatedMesh: Sendable {
             TrafficSpec(
                 shape: .modernRoute(
                     grpc: false, parent: webService, routeName: nil, routeNamespace: "", backend: webService),
-                requestsPerSecond: 4, failureRate: 0.08, medianLatencyMilliseconds: 32)
+                requestsPerSecond: 4, failureRate: 0.08, medianLatencyMilliseconds: 32),
+            // The legacy endpoint families name a destination inside the mesh by its pods'
+            // ReplicaSet, so its revision can be numbered.
+            TrafficSpec(
+                shape: .legacyOutbound(
+                    service: webService, destination: web,
+                    destinationPods: ["web-6c8d7f9b4-2jx8k", "web-6c8d7f9b4-9qmzt"], serviceProfileRoutes: []),
+                requestsPerSecond: 2, failureRate: 0.05, medianLatencyMilliseconds: 30),
         ]
         let votingTraffic = [
             TrafficSpec(

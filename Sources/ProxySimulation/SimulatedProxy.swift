@@ -108,9 +108,12 @@ public struct SimulatedProxy: Sendable {
             )
             store.observe("response_latency_ms", labels + ",status_code=\"\(status)\"", latencyMilliseconds)
             let peer = "\(destination.namespace)/\(destination.kind.lowercased())/\(destination.name)"
+            let hash = Self.podTemplateHash(of: pod, in: destination)
             record(
                 RouteIdentity(
-                    direction: .outbound, source: .endpoint, target: service.authority, route: "", peer: peer),
+                    direction: .outbound, source: .endpoint, target: service.authority, route: "", peer: peer,
+                    security: .mutualTLS, peerIdentity: Self.identity(of: destination),
+                    peerReplicaSet: hash.map { "\(destination.name)-\($0)" } ?? ""),
                 failed, seconds, legacyBoundsSeconds)
             guard !routes.isEmpty else { return }
             let route = routes[requestCounter % routes.count]
@@ -128,8 +131,12 @@ public struct SimulatedProxy: Sendable {
                 failed, seconds, legacyBoundsSeconds)
         case .legacyInbound(let server, let port, let routeName, let client):
             let status = failed ? "503" : "200"
+            // An empty client identity is an unmeshed client: plaintext, as the proxy labels it.
+            let tls =
+                client.isEmpty
+                ? "tls=\"no_identity\",no_tls_reason=\"no_tls_from_remote\"" : "tls=\"true\",client_id=\"\(client)\""
             let labels =
-                "direction=\"inbound\",target_addr=\"0.0.0.0:\(port)\",target_ip=\"0.0.0.0\",target_port=\"\(port)\",tls=\"true\",client_id=\"\(client)\",srv_group=\"policy.linkerd.io\",srv_kind=\"server\",srv_name=\"\(server)\",srv_port=\"\(port)\",route_group=\"\",route_kind=\"default\",route_name=\"\(routeName)\",authz_group=\"policy.linkerd.io\",authz_kind=\"authorizationpolicy\",authz_name=\"\(server)-authn\""
+                "direction=\"inbound\",target_addr=\"0.0.0.0:\(port)\",target_ip=\"0.0.0.0\",target_port=\"\(port)\",\(tls),srv_group=\"policy.linkerd.io\",srv_kind=\"server\",srv_name=\"\(server)\",srv_port=\"\(port)\",route_group=\"\",route_kind=\"default\",route_name=\"\(routeName)\",authz_group=\"policy.linkerd.io\",authz_kind=\"authorizationpolicy\",authz_name=\"\(server)-authn\""
             store.increment(
                 "response_total",
                 labels
@@ -139,7 +146,8 @@ public struct SimulatedProxy: Sendable {
             record(
                 RouteIdentity(
                     direction: .inbound, source: .endpoint, target: "server/\(server):\(port)",
-                    route: "default/\(routeName)", peer: client),
+                    route: "default/\(routeName)", peer: client,
+                    security: client.isEmpty ? .noTLSFromRemote : .mutualTLS),
                 failed, seconds, legacyBoundsSeconds)
         case .modernRoute(let grpc, let parent, let routeName, let routeNamespace, let backend):
             let proto = grpc ? "grpc" : "http"
@@ -183,12 +191,29 @@ public struct SimulatedProxy: Sendable {
         }
     }
 
+    /// The `pod-template-hash` of a Deployment's pod named `<deployment>-<hash>-<suffix>`; nil for
+    /// other kinds and names.
+    static func podTemplateHash(of pod: String, in destination: WorkloadRef) -> String? {
+        guard destination.kind == "Deployment", pod.hasPrefix(destination.name + "-") else { return nil }
+        let rest = pod.dropFirst(destination.name.count + 1)
+        guard let dash = rest.firstIndex(of: "-") else { return nil }
+        return String(rest[..<dash])
+    }
+
+    /// A workload's mesh identity, its service account named after it.
+    static func identity(of workload: WorkloadRef) -> String {
+        "\(workload.name).\(workload.namespace).serviceaccount.identity.linkerd.cluster.local"
+    }
+
     private func legacyOutboundLabels(service: ServiceRef, destination: WorkloadRef, pod: String) -> String {
         // A stable address per pod name (String.hashValue is seeded per process).
         let hash = pod.utf8.reduce(UInt32(7)) { $0 &* 31 &+ UInt32($1) }
         let ip = "10.42.\(hash % 200).\(hash / 200 % 250 + 2)"
+        // Only a Deployment's pods carry a pod-template-hash, so only they have the label.
+        let templateHash = Self.podTemplateHash(of: pod, in: destination)
+        let hashLabel = templateHash.map { "dst_pod_template_hash=\"\($0)\"," } ?? ""
         return
-            "direction=\"outbound\",authority=\"\(service.authority)\",target_addr=\"\(ip):\(service.port)\",target_ip=\"\(ip)\",target_port=\"\(service.port)\",tls=\"true\",server_id=\"\(destination.name).\(destination.namespace).serviceaccount.identity.linkerd.cluster.local\",dst_control_plane_ns=\"linkerd\",dst_\(destination.kind.lowercased())=\"\(destination.name)\",dst_namespace=\"\(destination.namespace)\",dst_pod=\"\(pod)\",dst_pod_template_hash=\"7d9f8c6b5\",dst_service=\"\(service.name)\",dst_serviceaccount=\"\(destination.name)\",dst_zone=\"\",dst_zone_locality=\"unknown\""
+            "direction=\"outbound\",authority=\"\(service.authority)\",target_addr=\"\(ip):\(service.port)\",target_ip=\"\(ip)\",target_port=\"\(service.port)\",tls=\"true\",server_id=\"\(Self.identity(of: destination))\",dst_control_plane_ns=\"linkerd\",dst_\(destination.kind.lowercased())=\"\(destination.name)\",dst_namespace=\"\(destination.namespace)\",dst_pod=\"\(pod)\",\(hashLabel)dst_service=\"\(service.name)\",dst_serviceaccount=\"\(destination.name)\",dst_zone=\"\",dst_zone_locality=\"unknown\""
     }
 
     private mutating func record(_ identity: RouteIdentity, _ failed: Bool, _ seconds: Double, _ bounds: [Double]) {

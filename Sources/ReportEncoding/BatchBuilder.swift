@@ -138,6 +138,10 @@ public struct BatchBuilder: Sendable {
             $0.peer = route.key.identity.peer
             $0.toProxyAdmin = route.key.identity.toProxyAdmin
             $0.revision = route.key.revision
+            $0.security = security(route.key.identity.security)
+            $0.peerIdentity = route.key.identity.peerIdentity
+            $0.peerReplicaSet = route.key.identity.peerReplicaSet
+            $0.peerRevision = route.peerRevision
             $0.overflow = route.key.isOverflow
             $0.foldedRoutes = UInt32(clamping: route.foldedRoutes)
             $0.successCount = route.successCount
@@ -207,6 +211,26 @@ public struct BatchBuilder: Sendable {
                 (.tcpDenied, \.tcpDenied), (.tcpTerminated, \.tcpTerminated), (.routeNotFound, \.routeNotFound),
                 (.rateLimited, \.rateLimited),
             ]
+
+    /// The wire value of an edge's security, and back.
+    static func security(_ security: EdgeSecurity) -> Fathom_Agent_V1_EdgeSecurity {
+        switch security {
+        case .unreported: .unreported
+        case .mutualTLS: .mutualTls
+        case .passthroughTLS: .passthroughTls
+        case .disabled: .disabled
+        case .loopback: .loopback
+        case .portSkipped: .portSkipped
+        case .noTLSFromRemote: .noTlsFromRemote
+        case .notProvidedByServiceDiscovery: .notProvidedByServiceDiscovery
+        case .ingressWithoutOverride: .ingressWithoutOverride
+        case .otherPlaintext: .otherPlaintext
+        }
+    }
+
+    static func security(_ security: Fathom_Agent_V1_EdgeSecurity) -> EdgeSecurity {
+        EdgeSecurity.allCases.first { Self.security($0) == security } ?? .unreported
+    }
 
     static func source(_ source: RouteSource) -> Fathom_Agent_V1_Source {
         switch source {

@@ -12,7 +12,8 @@ extension RouteWindow {
         let identity = RouteIdentity(
             direction: metrics.direction == .inbound ? .inbound : .outbound,
             source: BatchBuilder.source(metrics.source) ?? .endpoint, target: metrics.target, route: metrics.route,
-            peer: metrics.peer, toProxyAdmin: metrics.toProxyAdmin)
+            peer: metrics.peer, toProxyAdmin: metrics.toProxyAdmin, security: BatchBuilder.security(metrics.security),
+            peerIdentity: metrics.peerIdentity, peerReplicaSet: metrics.peerReplicaSet)
         let outcomes = metrics.outcomes.map { counted in
             OutcomeCount(
                 outcome: ResponseOutcome(
@@ -29,6 +30,7 @@ extension RouteWindow {
             foldedRoutes: Int(metrics.foldedRoutes),
             duration: metrics.observedSeconds > 0 ? metrics.observedSeconds : windowLength)
         self.outcomes = outcomes
+        peerRevision = metrics.peerRevision
         if metrics.hasAuthorization {
             let counts = metrics.authorization
             authorization = Dictionary(

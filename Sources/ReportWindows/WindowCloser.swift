@@ -2,6 +2,7 @@ import ClusterDiscovery
 import FathomModel
 import Inventory
 import KubernetesAPI
+import KubernetesModels
 import Logging
 import ReportEncoding
 import Reporting
@@ -70,6 +71,7 @@ public final class WindowCloser: Sendable {
 
     func close(at time: Double) async {
         var (window, health, pageBytes, stats) = await aggregation.closeWindow(at: time)
+        Self.numberPeerRevisions(in: &window, from: discovery.replicaSetRevisions)
         health.queuedBatches = await uploader.currentStats.queuedBatches
         health.resources = discovery.watchStates().map { ($0.resource, $0.state.rawValue, $0.message) }
         // In daemonset mode only the leader reports the cluster-wide inventory and rollouts;
@@ -89,6 +91,27 @@ public final class WindowCloser: Sendable {
         } catch {
             observer.encodeFailed("batch")
             logger.error("cannot encode a report batch; its window is lost", metadata: ["error": "\(error)"])
+        }
+    }
+}
+
+extension WindowCloser {
+    /// Gives each route whose destination the proxy names by ReplicaSet that ReplicaSet's revision
+    /// number, where the inventory holds it: looked up once per window, not per scrape, so a
+    /// revision renumbered by `rollout undo` is right in the next batch.
+    static func numberPeerRevisions(
+        in window: inout AggregationWindow, from revisions: (Set<ObjectKey>) -> [ObjectKey: String]
+    ) {
+        func replicaSet(of route: RouteWindow) -> ObjectKey? {
+            let identity = route.key.identity
+            guard !identity.peerReplicaSet.isEmpty, let slash = identity.peer.firstIndex(of: "/") else { return nil }
+            return ObjectKey(namespace: String(identity.peer[..<slash]), name: identity.peerReplicaSet)
+        }
+        let known = revisions(Set(window.routes.compactMap(replicaSet)))
+        guard !known.isEmpty else { return }
+        for index in window.routes.indices {
+            guard let set = replicaSet(of: window.routes[index]), let revision = known[set] else { continue }
+            window.routes[index].peerRevision = revision
         }
     }
 }

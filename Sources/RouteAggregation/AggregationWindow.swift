@@ -32,6 +32,9 @@ public struct RouteWindow: Sendable {
     public var tcp: TCPCounts?
     /// The inbound policy's decisions on an authorization route; nil for the other sources.
     public var authorization: [AuthorizationDecision: Double]?
+    /// The destination's revision number (`3`) where the inventory knows `key.identity.peerReplicaSet`;
+    /// filled in when the window is reported, empty until then and where unknown.
+    public var peerRevision = ""
     /// Seconds that make `requestCount / duration` the route's rate: its pods' rates, each
     /// weighted by the share of the window the pod was alive (see `RouteAggregator`).
     public var duration: Double

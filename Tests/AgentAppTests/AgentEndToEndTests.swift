@@ -208,6 +208,18 @@ import Testing
                 "\(route.workload.name) revision \(route.revision), named \(named[route.workload.name] ?? [])")
         }
 
+        // A destination the proxies name by ReplicaSet is numbered as its own pods' revision, and
+        // every edge of the simulated mesh is mTLS with the destination's identity.
+        let toWeb = batches.flatMap(\.routeMetrics).filter {
+            $0.source == .endpoint && $0.direction == .outbound && $0.peer == "emojivoto/deployment/web"
+        }
+        #expect(!toWeb.isEmpty)
+        for route in toWeb {
+            #expect(route.peerReplicaSet == "web-6c8d7f9b4" && named["web", default: []].contains(route.peerRevision))
+            #expect(route.security == .mutualTls)
+            #expect(route.peerIdentity == "web.emojivoto.serviceaccount.identity.linkerd.cluster.local")
+        }
+
         try await proxies.shutdown()
         try await collector.shutdown()
         try await api.shutdown()

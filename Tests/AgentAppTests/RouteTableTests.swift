@@ -41,14 +41,46 @@ import Testing
         #expect(
             RouteTable.rows([route]) == [
                 [
-                    "shop/web", "4", "outbound", "sp-route", "cart:80", "GET /items/{id}", "-", "95.00%", "10.0",
-                    "10ms",
-                    "91ms", "98ms", "5xx 80%",
+                    "shop/web", "4", "outbound", "sp-route", "cart:80", "GET /items/{id}", "-", "-", "95.00%", "10.0",
+                    "10ms", "91ms", "98ms", "5xx 80%",
                 ]
             ])
         let text = RouteTable.render([route])
         #expect(text.split(separator: "\n").count == 2)
         #expect(text.hasPrefix("WORKLOAD  REV  DIR"))
+    }
+
+    @Test func edgesSayWhetherTheyAreSecuredAndTheDestinationsRevision() {
+        func row(_ identity: RouteIdentity, peerRevision: String = "") -> [String] {
+            var route = RouteWindow(
+                key: RouteKey(
+                    workload: WorkloadRef(kind: "Deployment", namespace: "shop", name: "web"), identity: identity),
+                successCount: 1, failureCount: 0, latency: LatencyHistogram(upperBounds: [], cumulativeCounts: []),
+                foldedRoutes: 0, duration: 10)
+            route.peerRevision = peerRevision
+            let cells = RouteTable.rows([route])[0]
+            return [cells[6], cells[7]]
+        }
+        let toCart = RouteIdentity(
+            direction: .outbound, source: .endpoint, target: "cart:80", route: "", peer: "shop/deployment/cart",
+            security: .mutualTLS, peerIdentity: "cart.shop.serviceaccount.identity.linkerd.cluster.local",
+            peerReplicaSet: "cart-5d8f7c9b6")
+        #expect(row(toCart, peerRevision: "7") == ["shop/deployment/cart rev 7", "yes"])
+        // Not numbered yet: the ReplicaSet as the proxy names it.
+        #expect(row(toCart) == ["shop/deployment/cart rev cart-5d8f7c9b6", "yes"])
+        let unmeshedClient = RouteIdentity(
+            direction: .inbound, source: .endpoint, target: "Server/web:8080", route: "", peer: "",
+            security: .noTLSFromRemote)
+        #expect(row(unmeshedClient) == ["-", "no"])
+        // The debug view keeps why.
+        let debug = DebugRoute(
+            RouteWindow(
+                key: RouteKey(
+                    workload: WorkloadRef(kind: "Deployment", namespace: "shop", name: "web"),
+                    identity: unmeshedClient),
+                successCount: 1, failureCount: 0, latency: LatencyHistogram(upperBounds: [], cumulativeCounts: []),
+                foldedRoutes: 0, duration: 10))
+        #expect(debug.security == "no-tls-from-remote" && debug.peerIdentity == nil && debug.peerRevision == nil)
     }
 }
 

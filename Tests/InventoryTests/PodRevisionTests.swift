@@ -58,4 +58,32 @@ import Testing
         #expect(steps.last == [rollouts.last!.toRevision], "\(scenario): ends with \(steps.last ?? [])")
         #expect(final == rollouts.last!.toRevision)
     }
+
+    /// A destination's revision as outbound traffic names it: the proxy labels it by
+    /// `dst_deployment` and `dst_pod_template_hash`, the agent joins them as `<deployment>-<hash>`
+    /// and numbers that ReplicaSet from the inventory. At every step of the recorded rollouts, the
+    /// number is the one the pod's own revision has (its inbound and outbound rows).
+    @Test(arguments: ["deployment-rolling-update", "deployment-undo-after-failure", "deployment-scale-and-pause"])
+    func aDestinationNamedByItsPodTemplateHashHasThePodsRevision(scenario: String) throws {
+        let recording = try Replay.load(scenario)
+        var replay = Replay.run(recording, through: -1)
+        var checked = 0
+        func check() {
+            for pod in replay.inventory.pods.values {
+                let workload = replay.inventory.workload(of: pod)
+                guard workload.kind == "Deployment", let hash = pod.templateHash else { continue }
+                let own = replay.inventory.revision(of: pod, in: workload)
+                let asDestination = replay.inventory.revision(
+                    ofReplicaSet: workload.name + "-" + hash, namespace: pod.key.namespace)
+                #expect(asDestination != nil && asDestination == own, "\(scenario): \(pod.key)")
+                checked += 1
+            }
+        }
+        check()
+        for step in recording.steps {
+            replay.events += step.apply(&replay.inventory, step.seconds)
+            check()
+        }
+        #expect(checked > 0)
+    }
 }

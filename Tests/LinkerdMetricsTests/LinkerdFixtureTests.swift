@@ -87,14 +87,18 @@ import Testing
         let totals = try decode("linkerd2_prommatch_sampleMetrics.txt").totals().filter { $0.key.source == .tcp }
         // Outbound to an opaque-ports pod over mTLS, by its workload; the app's loopback leg to
         // its own proxy (peer="src") is not counted again.
+        // mTLS, with the destination's identity and ReplicaSet (`dst_pod_template_hash`).
         let opaque = RouteIdentity(
             direction: .outbound, source: .tcp, target: ":8080", route: "",
-            peer: "linkerd-opaque-ports-test/deployment/opaque-pod")
+            peer: "linkerd-opaque-ports-test/deployment/opaque-pod", security: .mutualTLS,
+            peerIdentity: "default.linkerd-opaque-ports-test.serviceaccount.identity.linkerd.cluster.local",
+            peerReplicaSet: "opaque-pod-dcf789f5d")
         #expect(totals[opaque]?.tcp == [.opened: 1, .bytesRead: 8323, .bytesWritten: 3763])
-        // Inbound: the scrapes' connections to the admin port, kept apart.
+        // Inbound: the scrapes' connections to the admin port, kept apart; plaintext, from an
+        // unmeshed client (Prometheus).
         let scrapes = RouteIdentity(
             direction: .inbound, source: .tcp, target: "default/all-unauthenticated:4191", route: "", peer: "",
-            toProxyAdmin: true)
+            toProxyAdmin: true, security: .noTLSFromRemote)
         #expect(totals[scrapes]?.tcp == [.opened: 30, .closed(errno: 0): 29, .bytesRead: 3073, .bytesWritten: 63256])
         #expect(totals.count == 2)
         // A close by an error is counted by its errno.
@@ -107,7 +111,7 @@ import Testing
         let sample = try decode("linkerd2_prommatch_sampleMetrics.txt").totals()
         let admin = RouteIdentity(
             direction: .inbound, source: .authorization, target: "default/all-unauthenticated:4191", route: "",
-            peer: "", toProxyAdmin: true)
+            peer: "", toProxyAdmin: true, security: .noTLSFromRemote)
         #expect(sample[admin]?.authorization == [.httpAllowed: 30])
         // Every decision family, with the labels LINKERD-FACTS §2.3 lists.
         let page = """
@@ -123,16 +127,92 @@ import Testing
             """
         var decoder = ProxyPageDecoder()
         let totals = try decoder.decode(Array(page.utf8)).totals()
-        func decisions(_ target: String, _ route: String) -> [AuthorizationDecision: Double]? {
+        func decisions(_ target: String, _ route: String, _ security: EdgeSecurity = .mutualTLS)
+            -> [AuthorizationDecision: Double]?
+        {
             totals[
-                RouteIdentity(direction: .inbound, source: .authorization, target: target, route: route, peer: "")]?
+                RouteIdentity(
+                    direction: .inbound, source: .authorization, target: target, route: route, peer: "",
+                    security: security)]?
                 .authorization
         }
-        // Per server and route policy, whoever the client was.
-        #expect(decisions("Server/web-http:8080", "HTTPRoute/web") == [.httpAllowed: 90, .httpDenied: 10])
+        // Per server, route policy and whether the client was meshed, whoever the client was.
+        #expect(decisions("Server/web-http:8080", "HTTPRoute/web") == [.httpAllowed: 90, .httpDenied: 7])
+        #expect(decisions("Server/web-http:8080", "HTTPRoute/web", .noTLSFromRemote) == [.httpDenied: 3])
         #expect(decisions("Server/web-http:8080", "") == [.routeNotFound: 2, .rateLimited: 4])
-        #expect(decisions("Server/db:5432", "") == [.tcpAllowed: 12, .tcpDenied: 5, .tcpTerminated: 1])
-        #expect(totals.count == 3)
+        #expect(decisions("Server/db:5432", "") == [.tcpAllowed: 12, .tcpTerminated: 1])
+        #expect(decisions("Server/db:5432", "", .noTLSFromRemote) == [.tcpDenied: 5])
+        #expect(totals.count == 5)
+    }
+
+    @Test func everyEdgeSaysWhetherItWasMutualTLS() throws {
+        // A Linkerd 2.3-era page, whose proxies spelled the plaintext reasons differently.
+        let old = try decode("datadog_integrations-core_linkerd_v2_linkerd-2.3-era_controller-pod.txt").totals()
+        struct Edge: Hashable {
+            var direction: TrafficDirection
+            var source: RouteSource
+            var security: EdgeSecurity
+            var peer: String
+            var peerIdentity: String
+            var peerReplicaSet: String
+        }
+        let edges = Dictionary(
+            old.filter { $0.key.source == .endpoint || $0.key.source == .tcp }.map { identity, totals in
+                (
+                    Edge(
+                        direction: identity.direction, source: identity.source, security: identity.security,
+                        peer: identity.peer, peerIdentity: identity.peerIdentity,
+                        peerReplicaSet: identity.peerReplicaSet),
+                    totals.success + totals.failure + (totals.tcp[.opened] ?? 0)
+                )
+            }, uniquingKeysWith: +)
+        let web = "linkerd-web.linkerd.serviceaccount.identity.linkerd.cluster.local"
+        let prometheus = "linkerd-prometheus.linkerd.serviceaccount.identity.linkerd.cluster.local"
+        #expect(
+            edges[
+                Edge(
+                    direction: .inbound, source: .endpoint, security: .noTLSFromRemote, peer: "", peerIdentity: "",
+                    peerReplicaSet: "")] == 851)
+        #expect(
+            edges[
+                Edge(
+                    direction: .inbound, source: .endpoint, security: .mutualTLS, peer: web, peerIdentity: "",
+                    peerReplicaSet: "")] != nil)
+        #expect(
+            edges[
+                Edge(
+                    direction: .outbound, source: .endpoint, security: .mutualTLS,
+                    peer: "linkerd/deployment/linkerd-prometheus",
+                    peerIdentity: prometheus, peerReplicaSet: "linkerd-prometheus-84df7f64c")] != nil)
+        #expect(
+            edges[
+                Edge(
+                    direction: .outbound, source: .endpoint, security: .notProvidedByServiceDiscovery, peer: "",
+                    peerIdentity: "", peerReplicaSet: "")] == 6)
+        #expect(
+            edges[
+                Edge(
+                    direction: .inbound, source: .tcp, security: .noTLSFromRemote, peer: "", peerIdentity: "",
+                    peerReplicaSet: "")] == 561)
+        #expect(
+            edges[
+                Edge(
+                    direction: .outbound, source: .tcp, security: .notProvidedByServiceDiscovery, peer: "",
+                    peerIdentity: "", peerReplicaSet: "")] == 9)
+        // The loopback legs are not edges.
+        #expect(!edges.keys.contains { $0.security == .loopback })
+        // A proxy without identity, 2019.
+        let disabled = try decode("linkerd2-proxy_pr187_legacy_tls_disabled_2019.txt").totals()
+        #expect(
+            !disabled.isEmpty && disabled.keys.filter { $0.source == .endpoint }.allSatisfy { $0.security == .disabled }
+        )
+        // Families without TLS labels say nothing either way.
+        let modern = try decode("linkerd2-proxy_pr3856_request_statuses_proxy-v2.288.0_bug.txt").totals()
+        #expect(!modern.isEmpty && modern.keys.allSatisfy { $0.security == .unreported })
+        // Every label value maps to a bounded case.
+        #expect(EdgeSecurity(tls: "no_identity", noTLSReason: "something new") == .otherPlaintext)
+        #expect(EdgeSecurity(tls: "opaque", noTLSReason: nil) == .passthroughTLS)
+        #expect(EdgeSecurity(tls: nil, noTLSReason: nil) == .unreported)
     }
 
     @Test func outcomesOutsideTheKnownSetsAreOther() {
@@ -159,20 +239,24 @@ import Testing
     @Test func legacyEndpointFamiliesWithCurrentLabels() throws {
         let totals = try decode("playground-lab_05_response_total_app_503.txt").totals()
         // A Flagger canary: one authority, two destination deployments.
-        func outbound(_ deployment: String) -> RouteIdentity {
+        // Each secured by mTLS with its own identity, its revision named by its ReplicaSet.
+        func outbound(_ deployment: String, hash: String) -> RouteIdentity {
             RouteIdentity(
                 direction: .outbound, source: .endpoint,
                 target: "playground-server-http.playground.svc.cluster.local:8080", route: "",
-                peer: "playground/deployment/" + deployment)
+                peer: "playground/deployment/" + deployment, security: .mutualTLS,
+                peerIdentity: deployment + ".playground.serviceaccount.identity.linkerd.cluster.local",
+                peerReplicaSet: deployment + "-" + hash)
         }
-        // The one inbound failure is on the admin port 4191: a scrape or probe, not the app's.
+        // The one inbound failure is on the admin port 4191: a scrape or probe, not the app's,
+        // from an unmeshed client.
         let inbound = RouteIdentity(
             direction: .inbound, source: .endpoint, target: "default/all-unauthenticated:4191",
-            route: "default/default", peer: "", toProxyAdmin: true)
+            route: "default/default", peer: "", toProxyAdmin: true, security: .noTLSFromRemote)
         #expect(
             totals == [
-                outbound("playground-server-http-primary"): RouteTotals(failure: 65),
-                outbound("playground-server-http-canary"): RouteTotals(failure: 7),
+                outbound("playground-server-http-primary", hash: "9d9566587"): RouteTotals(failure: 65),
+                outbound("playground-server-http-canary", hash: "5597c667f6"): RouteTotals(failure: 7),
                 inbound: RouteTotals(failure: 1),
             ])
     }

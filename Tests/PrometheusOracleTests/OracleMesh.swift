@@ -262,13 +262,19 @@ enum OracleMesh {
     static func routes(of spec: TrafficSpec, workload: String) -> [OracleRoute] {
         switch spec.shape {
         case .legacyOutbound(let service, let destination, _, let spRoutes):
-            let endpoint = "direction=\"outbound\",authority=\"\(service.authority)\""
+            // Every destination pod of the oracle is of one ReplicaSet, reached over mTLS.
+            let serverIdentity =
+                "\(destination.name).\(destination.namespace).serviceaccount.identity.linkerd.cluster.local"
+            let endpoint =
+                "direction=\"outbound\",authority=\"\(service.authority)\",tls=\"true\",server_id=\"\(serverIdentity)\",dst_pod_template_hash=\"7c9d8b6f5\""
             var routes = [
                 OracleRoute(
                     workload: workload,
                     identity: RouteIdentity(
                         direction: .outbound, source: .endpoint, target: service.authority, route: "",
-                        peer: "\(destination.namespace)/\(destination.kind.lowercased())/\(destination.name)"),
+                        peer: "\(destination.namespace)/\(destination.kind.lowercased())/\(destination.name)",
+                        security: .mutualTLS, peerIdentity: serverIdentity,
+                        peerReplicaSet: "\(destination.name)-7c9d8b6f5"),
                     responses: "response_total", matchers: endpoint, success: "classification=\"success\"",
                     buckets: "response_latency_ms_bucket", unitsPerSecond: 1_000)
             ]
@@ -291,10 +297,10 @@ enum OracleMesh {
                     workload: workload,
                     identity: RouteIdentity(
                         direction: .inbound, source: .endpoint, target: "server/\(server):\(port)",
-                        route: "default/\(routeName)", peer: client),
+                        route: "default/\(routeName)", peer: client, security: .mutualTLS),
                     responses: "response_total",
                     matchers:
-                        "direction=\"inbound\",srv_name=\"\(server)\",srv_port=\"\(port)\",route_name=\"\(routeName)\",client_id=\"\(client)\"",
+                        "direction=\"inbound\",srv_name=\"\(server)\",srv_port=\"\(port)\",route_name=\"\(routeName)\",tls=\"true\",client_id=\"\(client)\"",
                     success: "classification=\"success\"", buckets: "response_latency_ms_bucket", unitsPerSecond: 1_000)
             ]
         case .modernRoute(let grpc, let parent, let routeName, let routeNamespace, let backend):

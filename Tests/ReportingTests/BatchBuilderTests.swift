@@ -124,7 +124,8 @@ import Testing
             key: RouteKey(
                 workload: WorkloadRef(kind: "StatefulSet", namespace: "shop", name: "postgres"), revision: "2",
                 identity: RouteIdentity(
-                    direction: .inbound, source: .tcp, target: "server/postgres:5432", route: "", peer: "")),
+                    direction: .inbound, source: .tcp, target: "server/postgres:5432", route: "", peer: "",
+                    security: .noTLSFromRemote)),
             successCount: 0, failureCount: 0, latency: LatencyHistogram(upperBounds: [], cumulativeCounts: [], sum: 0),
             foldedRoutes: 0, duration: 10)
         database.tcp = TCPCounts()
@@ -140,9 +141,20 @@ import Testing
             successCount: 0, failureCount: 0, latency: LatencyHistogram(upperBounds: [], cumulativeCounts: [], sum: 0),
             foldedRoutes: 0, duration: 10)
         policy.authorization = [.tcpAllowed: 12, .tcpDenied: 5]
+        var toCart = RouteWindow(
+            key: RouteKey(
+                workload: key.workload, revision: "5",
+                identity: RouteIdentity(
+                    direction: .outbound, source: .endpoint, target: "cart.shop.svc.cluster.local:80", route: "",
+                    peer: "shop/deployment/cart", security: .mutualTLS,
+                    peerIdentity: "cart.shop.serviceaccount.identity.linkerd.cluster.local",
+                    peerReplicaSet: "cart-5d8f7c9b6")),
+            successCount: 3, failureCount: 0, latency: LatencyHistogram(upperBounds: [], cumulativeCounts: [], sum: 0),
+            foldedRoutes: 0, duration: 10)
+        toCart.peerRevision = "7"
         let encoded = try builder.encode(
             window: AggregationWindow(
-                start: 1_700_000_000, end: 1_700_000_010, routes: [route, scrapes, database, policy]),
+                start: 1_700_000_000, end: 1_700_000_010, routes: [route, scrapes, database, policy, toCart]),
             health: HealthSummary())
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("fathom-batch-\(UUID().uuidString)")
         try Data(try Gzip.decompress(encoded.body, limit: 1 << 20)).write(to: file)
@@ -173,6 +185,12 @@ import Testing
         // The inbound policy's decisions.
         #expect(text.contains("source: SOURCE_AUTHORIZATION"))
         #expect(text.contains("tcp_denied: 5"))
+        // Whether each edge was mTLS, the destination's identity, ReplicaSet and revision.
+        #expect(text.contains("security: EDGE_SECURITY_MUTUAL_TLS"))
+        #expect(text.contains("security: EDGE_SECURITY_NO_TLS_FROM_REMOTE"))
+        #expect(text.contains("peer_identity: \"cart.shop.serviceaccount.identity.linkerd.cluster.local\""))
+        #expect(text.contains("peer_replica_set: \"cart-5d8f7c9b6\""))
+        #expect(text.contains("peer_revision: \"7\""))
         // And the batch reads back into the same routes.
         let window = AggregationWindow(
             try Fathom_Agent_V1_ReportBatch(serializedBytes: Gzip.decompress(encoded.body, limit: 1 << 20)))
@@ -181,6 +199,11 @@ import Testing
                 .tcpAllowed: 12, .tcpDenied: 5,
             ])
         #expect(window.routes.first { $0.key.identity.source == .tcp }?.tcp == database.tcp)
+        let readCart = window.routes.first {
+            $0.key.identity.source == .endpoint && $0.key.identity.direction == .outbound
+        }
+        #expect(readCart?.key == toCart.key && readCart?.peerRevision == "7")
+        #expect(window.routes.first { $0.key.identity.source == .tcp }?.key == database.key)
         #expect(window.routes.first { $0.key.identity.source == .httpRoute }?.outcomes == route.outcomes)
         // Every bound of the family, the ones without hits too, in order.
         let bounds = text.split(separator: "\n").filter { $0.contains("upper_bounds_seconds") }

@@ -231,6 +231,91 @@ public nonisolated enum Fathom_Agent_V1_Source: SwiftProtobuf.Enum, Swift.CaseIt
 
 }
 
+/// Whether an edge was secured by the mesh, or why not.
+public nonisolated enum Fathom_Agent_V1_EdgeSecurity: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+  case unreported // = 0
+
+  /// tls="true": mutual TLS between meshed proxies.
+  case mutualTls // = 1
+
+  /// tls="opaque": the application's own TLS, passed through by the proxy.
+  case passthroughTls // = 2
+
+  /// tls="disabled": the proxy runs without identity.
+  case disabled // = 3
+
+  /// Plaintext, by no_tls_reason: the pod talking to itself through its proxy.
+  case loopback // = 4
+
+  /// A port the proxy was told to skip.
+  case portSkipped // = 5
+
+  /// An unmeshed client.
+  case noTlsFromRemote // = 6
+
+  /// An unmeshed destination.
+  case notProvidedByServiceDiscovery // = 7
+
+  /// An ingress-mode proxy without an override header.
+  case ingressWithoutOverride // = 8
+
+  /// Any other plaintext reason.
+  case otherPlaintext // = 9
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .unreported
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .unreported
+    case 1: self = .mutualTls
+    case 2: self = .passthroughTls
+    case 3: self = .disabled
+    case 4: self = .loopback
+    case 5: self = .portSkipped
+    case 6: self = .noTlsFromRemote
+    case 7: self = .notProvidedByServiceDiscovery
+    case 8: self = .ingressWithoutOverride
+    case 9: self = .otherPlaintext
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .unreported: return 0
+    case .mutualTls: return 1
+    case .passthroughTls: return 2
+    case .disabled: return 3
+    case .loopback: return 4
+    case .portSkipped: return 5
+    case .noTlsFromRemote: return 6
+    case .notProvidedByServiceDiscovery: return 7
+    case .ingressWithoutOverride: return 8
+    case .otherPlaintext: return 9
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Fathom_Agent_V1_EdgeSecurity] = [
+    .unreported,
+    .mutualTls,
+    .passthroughTls,
+    .disabled,
+    .loopback,
+    .portSkipped,
+    .noTlsFromRemote,
+    .notProvidedByServiceDiscovery,
+    .ingressWithoutOverride,
+    .otherPlaintext,
+  ]
+
+}
+
 public nonisolated enum Fathom_Agent_V1_WatchState: SwiftProtobuf.Enum, Swift.CaseIterable {
   public typealias RawValue = Int
   case unspecified // = 0
@@ -990,6 +1075,37 @@ public nonisolated struct Fathom_Agent_V1_RouteMetrics: @unchecked Sendable {
   /// Clears the value of `authorization`. Subsequent reads from it will return its default value.
   public mutating func clearAuthorization() {_uniqueStorage()._authorization = nil}
 
+  /// Whether the edge's traffic was mTLS, or why not, from the proxy's tls and no_tls_reason
+  /// labels: what `linkerd viz edges` shows as secured. Reported by the endpoint, TCP and
+  /// authorization sources; EDGE_SECURITY_UNREPORTED for families without TLS labels. An edge
+  /// with both secured and plaintext traffic is two metrics.
+  public var security: Fathom_Agent_V1_EdgeSecurity {
+    get {_storage._security}
+    set {_uniqueStorage()._security = newValue}
+  }
+
+  /// The destination's mesh identity (`server_id`) when outbound traffic was mTLS; inbound, the
+  /// client's identity is peer itself.
+  public var peerIdentity: String {
+    get {_storage._peerIdentity}
+    set {_uniqueStorage()._peerIdentity = newValue}
+  }
+
+  /// The destination pod's ReplicaSet as the proxy labels it (outbound endpoint and TCP sources):
+  /// "<deployment>-<pod-template-hash>", or the ReplicaSet Linkerd names for an Argo Rollout's
+  /// pods; empty when the destination has none.
+  public var peerReplicaSet: String {
+    get {_storage._peerReplicaSet}
+    set {_uniqueStorage()._peerReplicaSet = newValue}
+  }
+
+  /// The destination's revision, named as Workload.revision names them (`3`), where the agent's
+  /// inventory knows peer_replica_set; empty otherwise (use peer_replica_set).
+  public var peerRevision: String {
+    get {_storage._peerRevision}
+    set {_uniqueStorage()._peerRevision = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1190,6 +1306,10 @@ nonisolated extension Fathom_Agent_V1_Direction: SwiftProtobuf._ProtoNameProvidi
 
 nonisolated extension Fathom_Agent_V1_Source: SwiftProtobuf._ProtoNameProviding {
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0SOURCE_UNSPECIFIED\0\u{1}SOURCE_ENDPOINT\0\u{1}SOURCE_SERVICE_PROFILE_ROUTE\0\u{1}SOURCE_SERVICE_PROFILE_ROUTE_ACTUAL\0\u{1}SOURCE_HTTP_ROUTE\0\u{1}SOURCE_GRPC_ROUTE\0\u{1}SOURCE_HTTP_BACKEND\0\u{1}SOURCE_GRPC_BACKEND\0\u{1}SOURCE_INBOUND_HTTP_ROUTE\0\u{1}SOURCE_INBOUND_GRPC_ROUTE\0\u{1}SOURCE_INBOUND_HTTP_ERRORS\0\u{1}SOURCE_OUTBOUND_HTTP_ERRORS\0\u{1}SOURCE_TCP\0\u{1}SOURCE_AUTHORIZATION\0")
+}
+
+nonisolated extension Fathom_Agent_V1_EdgeSecurity: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0EDGE_SECURITY_UNREPORTED\0\u{1}EDGE_SECURITY_MUTUAL_TLS\0\u{1}EDGE_SECURITY_PASSTHROUGH_TLS\0\u{1}EDGE_SECURITY_DISABLED\0\u{1}EDGE_SECURITY_LOOPBACK\0\u{1}EDGE_SECURITY_PORT_SKIPPED\0\u{1}EDGE_SECURITY_NO_TLS_FROM_REMOTE\0\u{1}EDGE_SECURITY_NOT_PROVIDED_BY_SERVICE_DISCOVERY\0\u{1}EDGE_SECURITY_INGRESS_WITHOUT_OVERRIDE\0\u{1}EDGE_SECURITY_OTHER_PLAINTEXT\0")
 }
 
 nonisolated extension Fathom_Agent_V1_WatchState: SwiftProtobuf._ProtoNameProviding {
@@ -2003,7 +2123,7 @@ nonisolated extension Fathom_Agent_V1_RolloutEvent.Phase: SwiftProtobuf._ProtoNa
 
 nonisolated extension Fathom_Agent_V1_RouteMetrics: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RouteMetrics"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}workload\0\u{1}direction\0\u{1}source\0\u{1}target\0\u{1}route\0\u{1}peer\0\u{1}overflow\0\u{3}folded_routes\0\u{3}success_count\0\u{3}failure_count\0\u{1}latency\0\u{3}observed_seconds\0\u{3}to_proxy_admin\0\u{1}revision\0\u{1}outcomes\0\u{1}tcp\0\u{1}authorization\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}workload\0\u{1}direction\0\u{1}source\0\u{1}target\0\u{1}route\0\u{1}peer\0\u{1}overflow\0\u{3}folded_routes\0\u{3}success_count\0\u{3}failure_count\0\u{1}latency\0\u{3}observed_seconds\0\u{3}to_proxy_admin\0\u{1}revision\0\u{1}outcomes\0\u{1}tcp\0\u{1}authorization\0\u{1}security\0\u{3}peer_identity\0\u{3}peer_replica_set\0\u{3}peer_revision\0")
 
   fileprivate class _StorageClass {
     var _workload: Fathom_Agent_V1_WorkloadRef? = nil
@@ -2023,6 +2143,10 @@ nonisolated extension Fathom_Agent_V1_RouteMetrics: SwiftProtobuf.Message, Swift
     var _outcomes: [Fathom_Agent_V1_ResponseOutcomeCount] = []
     var _tcp: Fathom_Agent_V1_TcpTraffic? = nil
     var _authorization: Fathom_Agent_V1_AuthorizationCounts? = nil
+    var _security: Fathom_Agent_V1_EdgeSecurity = .unreported
+    var _peerIdentity: String = String()
+    var _peerReplicaSet: String = String()
+    var _peerRevision: String = String()
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -2050,6 +2174,10 @@ nonisolated extension Fathom_Agent_V1_RouteMetrics: SwiftProtobuf.Message, Swift
       _outcomes = source._outcomes
       _tcp = source._tcp
       _authorization = source._authorization
+      _security = source._security
+      _peerIdentity = source._peerIdentity
+      _peerReplicaSet = source._peerReplicaSet
+      _peerRevision = source._peerRevision
     }
   }
 
@@ -2085,6 +2213,10 @@ nonisolated extension Fathom_Agent_V1_RouteMetrics: SwiftProtobuf.Message, Swift
         case 15: try { try decoder.decodeRepeatedMessageField(value: &_storage._outcomes) }()
         case 16: try { try decoder.decodeSingularMessageField(value: &_storage._tcp) }()
         case 17: try { try decoder.decodeSingularMessageField(value: &_storage._authorization) }()
+        case 18: try { try decoder.decodeSingularEnumField(value: &_storage._security) }()
+        case 19: try { try decoder.decodeSingularStringField(value: &_storage._peerIdentity) }()
+        case 20: try { try decoder.decodeSingularStringField(value: &_storage._peerReplicaSet) }()
+        case 21: try { try decoder.decodeSingularStringField(value: &_storage._peerRevision) }()
         default: break
         }
       }
@@ -2148,6 +2280,18 @@ nonisolated extension Fathom_Agent_V1_RouteMetrics: SwiftProtobuf.Message, Swift
       try { if let v = _storage._authorization {
         try visitor.visitSingularMessageField(value: v, fieldNumber: 17)
       } }()
+      if _storage._security != .unreported {
+        try visitor.visitSingularEnumField(value: _storage._security, fieldNumber: 18)
+      }
+      if !_storage._peerIdentity.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._peerIdentity, fieldNumber: 19)
+      }
+      if !_storage._peerReplicaSet.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._peerReplicaSet, fieldNumber: 20)
+      }
+      if !_storage._peerRevision.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._peerRevision, fieldNumber: 21)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -2174,6 +2318,10 @@ nonisolated extension Fathom_Agent_V1_RouteMetrics: SwiftProtobuf.Message, Swift
         if _storage._outcomes != rhs_storage._outcomes {return false}
         if _storage._tcp != rhs_storage._tcp {return false}
         if _storage._authorization != rhs_storage._authorization {return false}
+        if _storage._security != rhs_storage._security {return false}
+        if _storage._peerIdentity != rhs_storage._peerIdentity {return false}
+        if _storage._peerReplicaSet != rhs_storage._peerReplicaSet {return false}
+        if _storage._peerRevision != rhs_storage._peerRevision {return false}
         return true
       }
       if !storagesAreEqual {return false}
