@@ -24,14 +24,20 @@ public struct DebugRoute: Codable, Sendable, Equatable {
     /// True for the series holding the workload's routes past the cardinality cap.
     public var overflow: Bool
     public var foldedRoutes: Int
+    /// Responses by Linkerd's classification; for a TCP route, connections closed cleanly and
+    /// with an error; for a policy route, decisions allowing and refusing.
     public var success: Double
     public var failure: Double
     /// The most common reason of the failures (an error reason, else the gRPC status, else the
     /// HTTP status class) and how many had it; nil without failures, or from older agents.
     public var topFailure: String?
     public var topFailureCount: Double?
-    /// Responses per second over the window.
+    /// Responses per second over the window; a TCP route's connections opened, a policy route's
+    /// decisions.
     public var rps: Double
+    /// A TCP route's bytes read from and written to its peers over the window; nil for others.
+    public var bytesRead: Double?
+    public var bytesWritten: Double?
     /// Latency quantiles in seconds; nil without observations.
     public var p50: Double?
     public var p95: Double?
@@ -61,6 +67,31 @@ public struct DebugRoute: Codable, Sendable, Equatable {
             topFailureCount = top.count
         }
         rps = route.requestRate
+        if let tcp = route.tcp {
+            let clean = tcp.closedByErrno[0] ?? 0
+            success = clean
+            failure = tcp.closed - clean
+            if let top = tcp.closedByErrno.filter({ $0.key != 0 }).max(by: { $0.value < $1.value }) {
+                topFailure = TCPCounter.errnoNames[Int(top.key)]
+                topFailureCount = top.value
+            }
+            rps = route.duration > 0 ? tcp.opened / route.duration : 0
+            bytesRead = tcp.bytesRead
+            bytesWritten = tcp.bytesWritten
+        }
+        if let decisions = route.authorization {
+            let allowed = (decisions[.httpAllowed] ?? 0) + (decisions[.tcpAllowed] ?? 0)
+            let all = decisions.values.reduce(0, +)
+            success = allowed
+            failure = all - allowed
+            if let top = decisions.filter({ $0.key != .httpAllowed && $0.key != .tcpAllowed }).max(by: {
+                $0.value < $1.value
+            }) {
+                topFailure = top.key.name
+                topFailureCount = top.value
+            }
+            rps = route.duration > 0 ? all / route.duration : 0
+        }
         func finite(_ value: Double) -> Double? { value.isFinite ? value : nil }
         p50 = finite(route.latencyQuantile(0.5))
         p95 = finite(route.latencyQuantile(0.95))

@@ -52,10 +52,12 @@ public enum RouteTable {
                 + "(outbound_*_route_backend_response_duration_seconds, 25 ms … 10 s buckets)"
         case "tcp":
             "TCP connections, meshed TCP and opaque ones too (tcp_open_total, tcp_close_total, "
-                + "tcp_read_bytes_total, tcp_write_bytes_total); no responses, no latency: see the batch's tcp counts"
+                + "tcp_read_bytes_total, tcp_write_bytes_total): RPS is connections opened per second, SUCCESS the "
+                + "closes without an error, TOP FAILURE the commonest errno; no latency; bytes in /debug/routes"
         case "authz":
-            "the inbound policy's decisions per server and route: allowed, denied, terminated, no route, "
-                + "rate limited (inbound_*_authz_*_total, ...); no responses, no latency: see the batch's authorization counts"
+            "the inbound policy's decisions per server and route (inbound_*_authz_*_total, ...): RPS is "
+                + "decisions per second, SUCCESS the allowed ones, TOP FAILURE the commonest refusal (denied, "
+                + "terminated, route-not-found, rate-limited); no latency"
         case "errors":
             "requests that failed before any response, by the proxy's reason (i/o, loadshed, failfast, "
                 + "response timeout, ...: inbound_http_errors_total, outbound_http_errors_total); all failures, no latency"

@@ -22,6 +22,19 @@ public enum AuthorizationDecision: Sendable, Hashable, CaseIterable {
     case routeNotFound
     /// A request refused by the server's local rate limit.
     case rateLimited
+
+    /// A short name for tables and logs: `http-denied`, `route-not-found`, ...
+    public var name: String {
+        switch self {
+        case .httpAllowed: "http-allowed"
+        case .httpDenied: "http-denied"
+        case .tcpAllowed: "tcp-allowed"
+        case .tcpDenied: "tcp-denied"
+        case .tcpTerminated: "tcp-terminated"
+        case .routeNotFound: "route-not-found"
+        case .rateLimited: "rate-limited"
+        }
+    }
 }
 
 /// What a TCP counter counts.

@@ -37,6 +37,16 @@ extension SimulatedProxy {
             store.declare(
                 "outbound_\(proto)_route_backend_response_statuses_total", help: "Completed responses.", kind: .counter)
         }
+        store.declare("tcp_open_total", help: "Total count of opened connections", kind: .counter)
+        store.declare("tcp_close_total", help: "Total count of closed connections", kind: .counter)
+        store.declare("tcp_read_bytes_total", help: "Total count of bytes read from peers", kind: .counter)
+        store.declare("tcp_write_bytes_total", help: "Total count of bytes written to peers", kind: .counter)
+        store.declare(
+            "inbound_tcp_authz_allow_total", help: "The total number of inbound TCP connections that were authorized",
+            kind: .counter)
+        store.declare(
+            "inbound_tcp_authz_deny_total", help: "The total number of inbound TCP connections that were denied",
+            kind: .counter)
     }
 
     /// The proxy's `/metrics` page as it is now. With `timestampMilliseconds`, every sample
@@ -49,10 +59,6 @@ extension SimulatedProxy {
         for family in store.families where !family.name.hasPrefix("outbound_") {
             render(family, into: &text, modern: false, stamp: stamp)
         }
-        // Families the agent does not read, as every page has them.
-        text += "# HELP tcp_open_total Total count of opened connections\n# TYPE tcp_open_total counter\n"
-        text +=
-            "tcp_open_total{direction=\"inbound\",peer=\"src\",target_addr=\"0.0.0.0:4143\",tls=\"true\"} 42\(stamp)\n"
         if modern {
             for family in store.families where family.name.hasPrefix("outbound_") {
                 render(family, into: &text, modern: true, stamp: stamp)

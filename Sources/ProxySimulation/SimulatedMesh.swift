@@ -2,7 +2,7 @@ import FathomModel
 
 /// A small meshed cluster of simulated proxies (emojivoto and booksapp, as in Linkerd's demos):
 /// legacy and modern metric generations, ServiceProfile routes, HTTPRoutes and GRPCRoutes,
-/// inbound policy routes, one route that fails often.
+/// inbound policy routes, one route that fails often, and a database that speaks only TCP.
 public struct SimulatedMesh: Sendable {
     public var proxies: [SimulatedProxy]
 
@@ -27,6 +27,9 @@ public struct SimulatedMesh: Sendable {
         return truth
     }
 
+    /// How many meshed pods the demo cluster has.
+    public static let demoPodCount = 7
+
     /// The demo cluster; every proxy started at `startedAt`.
     public static func demo(startedAt: Double, seed: UInt64 = 42) -> SimulatedMesh {
         func deployment(_ namespace: String, _ name: String) -> WorkloadRef {
@@ -46,6 +49,9 @@ public struct SimulatedMesh: Sendable {
         let webService = ServiceRef(namespace: "emojivoto", name: "web-svc", port: 80)
         let authorsService = ServiceRef(namespace: "booksapp", name: "authors", port: 7001)
         let booksService = ServiceRef(namespace: "booksapp", name: "books", port: 7002)
+        let database = deployment("booksapp", "db")
+        let databaseService = ServiceRef(namespace: "booksapp", name: "db", port: 5432)
+        let databasePod = "db-7f6e5d4c3-k9p2x"
 
         let webTraffic = [
             TrafficSpec(
@@ -98,6 +104,20 @@ public struct SimulatedMesh: Sendable {
                     service: booksService, destination: books, destinationPods: ["books-5b6c7d8e9-q4wzn"],
                     serviceProfileRoutes: ["GET /books/{id}.json", "POST /books.json", "DELETE /books/{id}.json"]),
                 requestsPerSecond: 10, failureRate: 0.04, medianLatencyMilliseconds: 60),
+            // Connections to the database, a few reset by it.
+            TrafficSpec(
+                shape: .tcpOutbound(
+                    service: databaseService, destination: database, destinationPods: [databasePod],
+                    bytesPerConnection: 1_500),
+                requestsPerSecond: 3, failureRate: 0.03, medianLatencyMilliseconds: 1),
+        ]
+        // The database speaks only TCP: connections from webapp, some denied by its policy.
+        let databaseTraffic = [
+            TrafficSpec(
+                shape: .tcpInbound(
+                    serverName: "db", port: 5432, clientIdentity: identity("booksapp", "webapp"),
+                    bytesPerConnection: 1_500),
+                requestsPerSecond: 3, failureRate: 0.05, medianLatencyMilliseconds: 1)
         ]
         var seedOffset: UInt64 = 0
         func proxy(_ pod: String, _ ip: String, _ workload: WorkloadRef, _ traffic: [TrafficSpec]) -> SimulatedProxy {
@@ -113,6 +133,7 @@ public struct SimulatedMesh: Sendable {
             proxy("voting-8b4d6f5c7-r7vnx", "127.0.0.1", voting, votingTraffic),
             proxy("voting-8b4d6f5c7-t3hds", "127.0.0.1", voting, votingTraffic),
             proxy("webapp-9d7c6b5a4-wq8zr", "127.0.0.1", webapp, webappTraffic),
+            proxy(databasePod, "127.0.0.1", database, databaseTraffic),
         ])
     }
 }

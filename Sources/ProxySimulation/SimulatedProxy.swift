@@ -97,6 +97,12 @@ public struct SimulatedProxy: Sendable {
         }
         let seconds = latencyMilliseconds / 1_000
         switch spec.shape {
+        case .tcpInbound(let server, let port, let client, let bytes):
+            acceptConnection(server: server, port: port, client: client, meanBytes: bytes, denied: failed)
+        case .tcpOutbound(let service, let destination, let pods, let bytes):
+            openConnection(
+                service: service, destination: destination, pod: pods[requestCounter % pods.count], meanBytes: bytes,
+                reset: failed)
         case .legacyOutbound(let service, let destination, let pods, let routes):
             let pod = pods[requestCounter % pods.count]
             let status = failed ? "500" : "200"
@@ -205,15 +211,103 @@ public struct SimulatedProxy: Sendable {
         "\(workload.name).\(workload.namespace).serviceaccount.identity.linkerd.cluster.local"
     }
 
-    private func legacyOutboundLabels(service: ServiceRef, destination: WorkloadRef, pod: String) -> String {
-        // A stable address per pod name (String.hashValue is seeded per process).
+    /// One TCP connection accepted by a server: the client's leg, the loopback leg to the
+    /// application (the agent must not count it again), and the policy's decision.
+    private mutating func acceptConnection(
+        server: String, port: Int, client: String, meanBytes: Double, denied: Bool
+    ) {
+        let clientLeg =
+            "direction=\"inbound\",peer=\"src\",target_addr=\"0.0.0.0:\(port)\",target_ip=\"0.0.0.0\",target_port=\"\(port)\",tls=\"true\",client_id=\"\(client)\",srv_group=\"policy.linkerd.io\",srv_kind=\"server\",srv_name=\"\(server)\",srv_port=\"\(port)\""
+        let loopbackLeg =
+            "direction=\"inbound\",peer=\"dst\",target_addr=\"127.0.0.1:\(port)\",target_ip=\"127.0.0.1\",target_port=\"\(port)\",tls=\"no_identity\",no_tls_reason=\"loopback\""
+        let policy =
+            "target_addr=\"0.0.0.0:\(port)\",target_ip=\"0.0.0.0\",target_port=\"\(port)\",srv_group=\"policy.linkerd.io\",srv_kind=\"server\",srv_name=\"\(server)\",srv_port=\"\(port)\""
+        let read = denied ? 0 : (meanBytes * (0.5 + random.unit())).rounded()
+        let written = denied ? 0 : (2 * meanBytes * (0.5 + random.unit())).rounded()
+        var counts: [TCPCounter: Double] = [.opened: 1, .closed(errno: 0): 1]
+        if read > 0 { counts[.bytesRead] = read }
+        if written > 0 { counts[.bytesWritten] = written }
+        transfer(clientLeg, counts, errno: "")
+        if !denied { transfer(loopbackLeg, counts, errno: "") }
+        let decision: AuthorizationDecision = denied ? .tcpDenied : .tcpAllowed
+        if denied {
+            store.increment(
+                "inbound_tcp_authz_deny_total", policy + ",tls=\"true\",client_id=\"\(client)\"")
+        } else {
+            store.increment(
+                "inbound_tcp_authz_allow_total",
+                policy
+                    + ",authz_group=\"policy.linkerd.io\",authz_kind=\"authorizationpolicy\",authz_name=\"\(server)-clients\",tls=\"true\",client_id=\"\(client)\""
+            )
+        }
+        let target = "server/\(server):\(port)"
+        let tcp = RouteIdentity(
+            direction: .inbound, source: .tcp, target: target, route: "", peer: client, security: .mutualTLS)
+        pendingTruth[tcp, default: RouteTruth()].tcp.merge(counts, uniquingKeysWith: +)
+        let authorization = RouteIdentity(
+            direction: .inbound, source: .authorization, target: target, route: "", peer: "", security: .mutualTLS)
+        pendingTruth[authorization, default: RouteTruth()].authorization[decision, default: 0] += 1
+    }
+
+    /// One TCP connection opened to a destination pod: the application's loopback leg and the
+    /// leg to the destination; a failed one is reset by the peer.
+    private mutating func openConnection(
+        service: ServiceRef, destination: WorkloadRef, pod: String, meanBytes: Double, reset: Bool
+    ) {
+        // Opaque traffic has no HTTP authority.
+        let destinationLeg = legacyOutboundLabels(
+            service: service, destination: destination, pod: pod, transportPeer: "dst", authority: false)
+        let ip = Self.address(of: pod)
+        let loopbackLeg =
+            "direction=\"outbound\",peer=\"src\",target_addr=\"\(ip):\(service.port)\",target_ip=\"\(ip)\",target_port=\"\(service.port)\",tls=\"no_identity\",no_tls_reason=\"loopback\""
+        let written = (meanBytes * (0.5 + random.unit())).rounded()
+        let read = reset ? 0 : (2 * meanBytes * (0.5 + random.unit())).rounded()
+        let errno = reset ? "ECONNRESET" : ""
+        var counts: [TCPCounter: Double] = [.opened: 1, .closed(errno: TCPCounter.errno(errno)): 1]
+        if read > 0 { counts[.bytesRead] = read }
+        if written > 0 { counts[.bytesWritten] = written }
+        transfer(destinationLeg, counts, errno: errno)
+        // The loopback leg reads what the application sends and writes what came back.
+        var loopback = counts
+        loopback[.bytesRead] = counts[.bytesWritten]
+        loopback[.bytesWritten] = counts[.bytesRead]
+        transfer(loopbackLeg, loopback, errno: errno)
+        let hash = Self.podTemplateHash(of: pod, in: destination)
+        let identity = RouteIdentity(
+            direction: .outbound, source: .tcp, target: "\(service.name).\(service.namespace):\(service.port)",
+            route: "", peer: "\(destination.namespace)/\(destination.kind.lowercased())/\(destination.name)",
+            security: .mutualTLS, peerIdentity: Self.identity(of: destination),
+            peerReplicaSet: hash.map { "\(destination.name)-\($0)" } ?? "")
+        pendingTruth[identity, default: RouteTruth()].tcp.merge(counts, uniquingKeysWith: +)
+    }
+
+    /// Counts one closed connection's transport series.
+    private mutating func transfer(_ labels: String, _ counts: [TCPCounter: Double], errno: String) {
+        store.increment("tcp_open_total", labels)
+        store.increment("tcp_close_total", labels + ",errno=\"\(errno)\"")
+        if let read = counts[.bytesRead] { store.increment("tcp_read_bytes_total", labels, by: read) }
+        if let written = counts[.bytesWritten] { store.increment("tcp_write_bytes_total", labels, by: written) }
+    }
+
+    /// A stable address per pod name (String.hashValue is seeded per process).
+    static func address(of pod: String) -> String {
         let hash = pod.utf8.reduce(UInt32(7)) { $0 &* 31 &+ UInt32($1) }
-        let ip = "10.42.\(hash % 200).\(hash / 200 % 250 + 2)"
+        return "10.42.\(hash % 200).\(hash / 200 % 250 + 2)"
+    }
+
+    /// The outbound endpoint labels towards a destination pod; with `transportPeer`, the transport
+    /// families' (`peer="dst"`), without an authority for opaque traffic.
+    private func legacyOutboundLabels(
+        service: ServiceRef, destination: WorkloadRef, pod: String, transportPeer: String? = nil, authority: Bool = true
+    ) -> String {
+        let ip = Self.address(of: pod)
+        let peer = transportPeer.map { "peer=\"\($0)\"," } ?? ""
+        let authorityLabel = authority ? "authority=\"\(service.authority)\"," : ""
         // Only a Deployment's pods carry a pod-template-hash, so only they have the label.
         let templateHash = Self.podTemplateHash(of: pod, in: destination)
         let hashLabel = templateHash.map { "dst_pod_template_hash=\"\($0)\"," } ?? ""
         return
-            "direction=\"outbound\",authority=\"\(service.authority)\",target_addr=\"\(ip):\(service.port)\",target_ip=\"\(ip)\",target_port=\"\(service.port)\",tls=\"true\",server_id=\"\(Self.identity(of: destination))\",dst_control_plane_ns=\"linkerd\",dst_\(destination.kind.lowercased())=\"\(destination.name)\",dst_namespace=\"\(destination.namespace)\",dst_pod=\"\(pod)\",\(hashLabel)dst_service=\"\(service.name)\",dst_serviceaccount=\"\(destination.name)\",dst_zone=\"\",dst_zone_locality=\"unknown\""
+            "direction=\"outbound\",\(peer)\(authorityLabel)target_addr=\"\(ip):\(service.port)\",target_ip=\"\(ip)\",target_port=\"\(service.port)\",tls=\"true\",server_id=\"\(Self.identity(of: destination))\",dst_control_plane_ns=\"linkerd\",dst_\(destination.kind.lowercased())=\"\(destination.name)\",dst_namespace=\"\(destination.namespace)\",dst_pod=\"\(pod)\",\(hashLabel)dst_service=\"\(service.name)\",dst_serviceaccount=\"\(destination.name)\",dst_zone=\"\",dst_zone_locality=\"unknown\""
     }
 
     private mutating func record(_ identity: RouteIdentity, _ failed: Bool, _ seconds: Double, _ bounds: [Double]) {

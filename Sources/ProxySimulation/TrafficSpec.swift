@@ -27,6 +27,16 @@ public enum TrafficShape: Sendable {
     case legacyInbound(serverName: String, port: Int, routeName: String, clientIdentity: String)
     /// Modern outbound route and backend families (Linkerd 2.16+), for an HTTPRoute or GRPCRoute.
     case modernRoute(grpc: Bool, parent: ServiceRef, routeName: String?, routeNamespace: String, backend: ServiceRef)
+    /// TCP connections accepted by a server on `port` (a database, an opaque port): the transport
+    /// families on both legs (the client's, and the proxy's loopback leg to its application) and
+    /// the server's TCP authorization. Each "request" is one connection; a failed one is denied
+    /// by policy. `bytesPerConnection` is the mean the client sends; the server answers twice that.
+    case tcpInbound(serverName: String, port: Int, clientIdentity: String, bytesPerConnection: Double)
+    /// TCP connections opened to `service`, whose pods belong to `destination`, over mTLS: the
+    /// transport families on both legs (the application's loopback leg, and the destination's).
+    /// A failed connection is reset by the peer.
+    case tcpOutbound(
+        service: ServiceRef, destination: WorkloadRef, destinationPods: [String], bytesPerConnection: Double)
 }
 
 /// How long simulated requests take.
@@ -70,6 +80,10 @@ public struct RouteTruth: Sendable, Equatable {
     /// Observations at or below each bound (seconds), like cumulative buckets.
     public var cumulativeBuckets: [Double: Double] = [:]
     public var latencySumSeconds = 0.0
+    /// A TCP route's connections and bytes.
+    public var tcp: [TCPCounter: Double] = [:]
+    /// An authorization route's decisions.
+    public var authorization: [AuthorizationDecision: Double] = [:]
 
     public init() {}
 
@@ -85,5 +99,7 @@ public struct RouteTruth: Sendable, Equatable {
         failure += other.failure
         for (bound, count) in other.cumulativeBuckets { cumulativeBuckets[bound, default: 0] += count }
         latencySumSeconds += other.latencySumSeconds
+        tcp.merge(other.tcp, uniquingKeysWith: +)
+        authorization.merge(other.authorization, uniquingKeysWith: +)
     }
 }

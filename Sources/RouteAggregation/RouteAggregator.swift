@@ -350,9 +350,12 @@ public struct RouteAggregator: Sendable {
         case .latencySum(let unitsPerSecond):
             slots[Int(slot)].latencySum += increase / unitsPerSecond
         case .tcp(let counter):
+            // Connections are a TCP route's events: its pods' rates are weighted by them.
+            if case .opened = counter { state.windowResponses[Int(descriptor.route)] += increase }
             slots[Int(slot)].tcp = slots[Int(slot)].tcp ?? TCPCounts()
             slots[Int(slot)].tcp!.add(counter, increase)
         case .authorization(let decision):
+            state.windowResponses[Int(descriptor.route)] += increase
             slots[Int(slot)].authorization = slots[Int(slot)].authorization ?? [:]
             slots[Int(slot)].authorization![decision, default: 0] += increase
         }
@@ -572,10 +575,11 @@ public struct RouteAggregator: Sendable {
         let histogram = LatencyHistogram(
             upperBounds: order.map { slot.bounds[$0] }, cumulativeCounts: order.map { slot.buckets[$0] },
             sum: slot.latencySum)
-        // The duration that turns the route's responses into the sum of its pods' rates, each
-        // weighted by its alive share of the window; without responses (a histogram alone), the
-        // pods' coverage weighted the same way.
-        let responses = slot.success + slot.failure
+        // The duration that turns the route's responses (a TCP route's connections, a policy
+        // route's decisions) into the sum of its pods' rates, each weighted by its alive share of
+        // the window; without them (a histogram alone), the pods' coverage weighted the same way.
+        let responses =
+            slot.success + slot.failure + (slot.tcp?.opened ?? 0) + (slot.authorization?.values.reduce(0, +) ?? 0)
         let observed: Double
         if responses > 0, slot.aliveWeightedResponses > 0 {
             observed = responses * duration / slot.aliveWeightedResponses

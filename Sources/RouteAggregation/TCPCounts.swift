@@ -12,6 +12,13 @@ public struct TCPCounts: Sendable, Equatable {
 
     public init() {}
 
+    /// Each counter that counted something, by what it counts.
+    public var counters: [TCPCounter: Double] {
+        var counters: [TCPCounter: Double] = [.opened: opened, .bytesRead: bytesRead, .bytesWritten: bytesWritten]
+        for (errno, count) in closedByErrno { counters[.closed(errno: errno)] = count }
+        return counters.filter { $0.value > 0 }
+    }
+
     /// Adds an increase of one of its counters.
     mutating func add(_ counter: TCPCounter, _ increase: Double) {
         switch counter {

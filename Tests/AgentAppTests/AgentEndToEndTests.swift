@@ -58,13 +58,14 @@ import Testing
         return await scraped(agent, times: 2)
     }
 
-    /// Waits until the agent has scraped every one of the six proxies `times` more: time measured
+    /// Waits until the agent has scraped every one of the demo's proxies `times` more: time measured
     /// in scrapes, the same on a loaded machine as on an idle one.
     static func scraped(_ agent: Agent, times: Int) async -> Bool {
         let before = agent.scrapeCounts
         return await eventually(within: 30) {
             let now = agent.scrapeCounts
-            return now.count == 6 && now.allSatisfy { $0.value >= before[$0.key, default: 0] + times }
+            return now.count == SimulatedMesh.demoPodCount
+                && now.allSatisfy { $0.value >= before[$0.key, default: 0] + times }
         }
     }
 
@@ -100,7 +101,7 @@ import Testing
         let first = try Self.agent(api: api, collector: collector, spool: spool, instance: "first", grace: 0.5)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await first.run() }
-            #expect(await eventually { first.isReady && first.proxiesScraped == 6 })
+            #expect(await eventually { first.isReady && first.proxiesScraped == SimulatedMesh.demoPodCount })
             truth.routes.withLock { $0 = [:] }
             proxies.frozen.withLock { $0 = false }
             for step in 1...8 {
@@ -129,11 +130,12 @@ import Testing
                 }
             }
             // The inventory gauges and the watch counters on /metrics: the control plane's pod and
-            // the six meshed ones; the rollout's steps came as Deployment watch events.
+            // every meshed one; the rollout's steps came as Deployment watch events.
             #expect(
                 await eventually {
                     guard let page = try? await Self.ownMetrics(first) else { return false }
-                    return Self.value(page, "fathom_inventory_objects", [.init("resource", "pods")]) == 7
+                    return Self.value(page, "fathom_inventory_objects", [.init("resource", "pods")])
+                        == Double(SimulatedMesh.demoPodCount + 1)
                 })
             let page = try await Self.ownMetrics(first)
             func events(_ resource: String, _ type: String) -> Double? {
@@ -159,7 +161,7 @@ import Testing
         let second = try Self.agent(api: api, collector: collector, spool: spool, instance: "second", grace: 30)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await second.run() }
-            #expect(await eventually { second.proxiesScraped == 6 })
+            #expect(await eventually { second.proxiesScraped == SimulatedMesh.demoPodCount })
             proxies.frozen.withLock { $0 = false }
             collector.setOutage(nil)
             #expect(await Self.scraped(second, times: 2))
@@ -178,6 +180,11 @@ import Testing
             #expect(received[key]?.failure == routeTruth.failure, "\(key)")
         }
         #expect(expected.values.reduce(0) { $0 + $1.success + $1.failure } > 200)
+        // The database's connections, bytes and policy decisions, and webapp's to it, exactly.
+        let connections = truth.expectedConnections
+        #expect(connectionCounts(in: batches) == connections)
+        #expect(connections.keys.contains { $0.workload.name == "db" && $0.identity.source == .authorization })
+        #expect(connections.values.contains { ($0.tcp[.bytesRead] ?? 0) > 0 })
         // Both agents' batches arrived, each sequence complete and in order per agent.
         for instance in ["first", "second"] {
             let sequences = batches.filter { $0.agent.instanceID == instance }.map(\.sequence).sorted()

@@ -71,11 +71,14 @@ import Testing
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await here.run() }
             group.addTask { try await elsewhere.run() }
-            #expect(await eventually { here.isReady && elsewhere.isReady && here.proxiesScraped == 6 })
+            #expect(
+                await eventually {
+                    here.isReady && elsewhere.isReady && here.proxiesScraped == SimulatedMesh.demoPodCount
+                })
             #expect(await eventually { here.isLeader != elsewhere.isLeader })
             leaderDuringRun = here.isLeader ? "demo-node" : "other-node"
             #expect(elsewhere.discoveredTargets.isEmpty)
-            #expect(here.discoveredTargets.count == 6)
+            #expect(here.discoveredTargets.count == SimulatedMesh.demoPodCount)
             // Both have reported, the leader its inventory and the pods' node its routes, before
             // they stop.
             #expect(

@@ -1,6 +1,7 @@
 import AgentApp
 import FathomDemo
 import FathomModel
+import ProxySimulation
 import Synchronization
 import Testing
 
@@ -34,7 +35,7 @@ import Testing
             #expect(later.start == earlier.end, "\(earlier.start)–\(earlier.end), then \(later.start)")
         }
         let workloads = Set(windows.flatMap { $0.routes.map(\.key.workload.name) })
-        #expect(workloads == ["web", "vote-bot", "voting", "webapp"])
+        #expect(workloads == ["web", "vote-bot", "voting", "webapp", "db"])
         let output = printed.lines.withLock { $0.joined(separator: "\n") }
         #expect(output.contains("simulated restart"))
         #expect(output.contains("proxy restarts seen: 1"))
@@ -44,7 +45,7 @@ import Testing
         #expect(received.count == windows.count)
         #expect(received.allSatisfy { $0.contains("from cluster demo") && $0.contains("\nWORKLOAD  ") })
         #expect(received.enumerated().allSatisfy { index, line in line.contains("-\(index + 1) from cluster") })
-        #expect(received.contains { $0.contains("6 targets") })
+        #expect(received.contains { $0.contains("\(SimulatedMesh.demoPodCount) targets") })
         // Discovery through the fake Kubernetes API: the inventory and the pod on an older proxy.
         #expect(output.contains("inventory (full)"))
         #expect(output.contains("pods behind the control plane's proxy version: vote-bot-5f7c9d8b6-lk2pw"))

@@ -45,7 +45,8 @@ import Testing
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await agent.run() }
             // Scraping and readiness do not wait for the forbidden resource.
-            #expect(await eventually(within: 30) { agent.isReady && agent.proxiesScraped == 6 })
+            #expect(
+                await eventually(within: 30) { agent.isReady && agent.proxiesScraped == SimulatedMesh.demoPodCount })
             // Ready, and /readyz names what the agent may not read.
             #expect(agent.readiness == .ready(unwatched: ["daemonsets (forbidden)"]))
             #expect(

@@ -40,7 +40,7 @@ import Testing
 
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await agent.run() }
-            #expect(await eventually { agent.isReady && agent.discoveredTargets.count == 6 })
+            #expect(await eventually { agent.isReady && agent.discoveredTargets.count == SimulatedMesh.demoPodCount })
 
             // A valid change: live keys apply, the concurrency cap (restart only) does not.
             try mount.publish(
@@ -52,7 +52,7 @@ import Testing
             #expect(agent.currentConfiguration.maxConcurrentScrapes == 32)
             #expect(level.level == .debug)
             #expect(await eventually { agent.discoveredTargets.allSatisfy { !$0.hasPrefix("emojivoto/") } })
-            #expect(agent.discoveredTargets == ["booksapp/webapp-9d7c6b5a4-wq8zr"])
+            #expect(Set(agent.discoveredTargets) == ["booksapp/db-7f6e5d4c3-k9p2x", "booksapp/webapp-9d7c6b5a4-wq8zr"])
             let exposition = String(decoding: agent.metrics.exposition(), as: UTF8.self)
             #expect(exposition.contains(#"fathom_config_reloads_total{result="success"} 1"#))
 

@@ -84,6 +84,37 @@ import Testing
     }
 }
 
+extension RouteTableTests {
+    @Test func tcpAndPolicyRowsCountConnectionsAndDecisions() {
+        let db = WorkloadRef(kind: "StatefulSet", namespace: "shop", name: "db")
+        func route(_ source: RouteSource) -> RouteWindow {
+            RouteWindow(
+                key: RouteKey(
+                    workload: db,
+                    identity: RouteIdentity(
+                        direction: .inbound, source: source, target: "Server/db:5432", route: "", peer: "")),
+                successCount: 0, failureCount: 0, latency: LatencyHistogram(upperBounds: [], cumulativeCounts: []),
+                foldedRoutes: 0, duration: 10)
+        }
+        var tcp = route(.tcp)
+        tcp.tcp = TCPCounts()
+        tcp.tcp?.opened = 40
+        tcp.tcp?.closed = 40
+        tcp.tcp?.closedByErrno = [0: 30, TCPCounter.errno("ECONNRESET"): 8, TCPCounter.errno("EPIPE"): 2]
+        tcp.tcp?.bytesRead = 4_000
+        // SUCCESS: clean closes; RPS: connections a second; TOP FAILURE: the commonest errno.
+        let tcpRow = RouteTable.rows([tcp])[0]
+        #expect(tcpRow[3] == "tcp" && tcpRow[8] == "75.00%" && tcpRow[9] == "4.0" && tcpRow[13] == "ECONNRESET 80%")
+        #expect(DebugRoute(tcp).bytesRead == 4_000)
+        var policy = route(.authorization)
+        policy.authorization = [.tcpAllowed: 15, .tcpDenied: 4, .tcpTerminated: 1]
+        let policyRow = RouteTable.rows([policy])[0]
+        #expect(
+            policyRow[3] == "authz" && policyRow[8] == "75.00%" && policyRow[9] == "2.0"
+                && policyRow[13] == "tcp-denied 80%")
+    }
+}
+
 /// The KIND legend says which quantity each family's latency is.
 @Suite struct RouteLegendTests {
     @Test func everyKindHasAMeaningAndTheLegendNamesOnlyTheKindsShown() {

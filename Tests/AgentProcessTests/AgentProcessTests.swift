@@ -1,6 +1,7 @@
 import AgentTestSupport
 import Foundation
 import LocalServers
+import ProxySimulation
 import Testing
 
 #if canImport(Glibc)
@@ -22,17 +23,21 @@ import Glibc
         try mount.publish(scene.configuration(reportInterval: "30s"))
         let agent = try Self.run(mount.file)
         defer { agent.kill() }
-        #expect(await eventually(within: 30) { await agent.metric("fathom_targets") == 6 }, "\(agent.errors)")
+        #expect(
+            await eventually(within: 30) { await agent.metric("fathom_targets") == Double(SimulatedMesh.demoPodCount) },
+            "\(agent.errors)")
 
         // 1. A ConfigMap update (the ..data symlink swapped): a live key applies at once.
         try mount.publish(scene.configuration(reportInterval: "30s", exclude: ["emojivoto"]))
-        #expect(await eventually(within: 30) { await agent.metric("fathom_targets") == 1 }, "\(agent.errors)")
+        #expect(await eventually(within: 30) { await agent.metric("fathom_targets") == 2 }, "\(agent.errors)")
         #expect(await agent.metric("fathom_config_reloads_total", ["result": "success"]) == 1)
         #expect(agent.logs("configuration reloaded").last?["config.applied"] == "scrape.namespaces.exclude")
 
         // 2. An edit in place of the file: the filter is lifted, a restart-only key waits.
         try mount.editInPlace(scene.configuration(reportInterval: "30s", adminPort: 1))
-        #expect(await eventually(within: 30) { await agent.metric("fathom_targets") == 6 }, "\(agent.errors)")
+        #expect(
+            await eventually(within: 30) { await agent.metric("fathom_targets") == Double(SimulatedMesh.demoPodCount) },
+            "\(agent.errors)")
         #expect(await agent.metric("fathom_config_reloads_total", ["result": "success"]) == 2)
         #expect(
             agent.logs("configuration keys changed that apply only after a restart").last?["config.keys"]
@@ -50,7 +55,7 @@ import Glibc
         #expect(problems?.contains("report.endpoint") == true, "\(problems ?? "no log line")")
         #expect(problems?.contains("report.interval") == true)
         #expect(problems?.contains("scrape.intervall: unknown key (did you mean scrape.interval?)") == true)
-        #expect(await agent.metric("fathom_targets") == 6)
+        #expect(await agent.metric("fathom_targets") == Double(SimulatedMesh.demoPodCount))
 
         // 4. The log level changes live: at warning, a reload's info line is no longer written.
         try mount.publish(scene.configuration(reportInterval: "30s", level: "warning"))

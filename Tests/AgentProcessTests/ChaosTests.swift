@@ -17,7 +17,7 @@ struct ChaosRow: Sendable, CustomTestStringConvertible {
     }
 
     enum Fault: Sendable {
-        /// A seventh meshed pod whose proxy answers every scrape like this.
+        /// One more meshed pod whose proxy answers every scrape like this.
         case proxy(@Sendable (SimpleHTTPServer.Request) -> SimpleHTTPServer.Response)
         /// This many more meshed pods whose proxies answer every scrape like this.
         case proxies(Int, @Sendable (SimpleHTTPServer.Request) -> SimpleHTTPServer.Response)
@@ -83,7 +83,7 @@ struct ChaosRow: Sendable, CustomTestStringConvertible {
     var testDescription: String { name }
 }
 
-/// The chaos suite: the built `fathom-agent` against the demo cluster and its six proxies, with
+/// The chaos suite: the built `fathom-agent` against the demo cluster and its proxies, with
 /// one peer misbehaving per row. For every row the agent keeps running and reporting the
 /// healthy proxies' routes, its peak memory stays under the row's bound, the failure is counted
 /// on `/metrics` with a bounded reason and logged once, and every batch the collector

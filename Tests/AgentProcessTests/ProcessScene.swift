@@ -5,7 +5,7 @@ import LocalServers
 import ProxySimulation
 
 /// What a subprocess agent runs against: the fake Kubernetes API (serving the demo cluster) with
-/// a kubeconfig for it, six simulated proxies, the collector, and a directory for the config
+/// a kubeconfig for it, the demo's simulated proxies, the collector, and a directory for the config
 /// file, the spool and the two tokens, each in a volume laid out as the kubelet mounts a Secret
 /// or a projected ServiceAccount token (`token -> ..data/token`), so a test can rotate them as
 /// the kubelet does.

@@ -33,15 +33,24 @@ import Testing
     func check(_ window: AggregationWindow, against truth: [WorkloadRef: [RouteIdentity: RouteTruth]]) {
         var expected: [RouteKey: RouteTruth] = [:]
         for (workload, routes) in truth {
-            for (route, routeTruth) in routes where routeTruth.success + routeTruth.failure > 0 {
+            for (route, routeTruth) in routes
+            where routeTruth.success + routeTruth.failure > 0 || !routeTruth.tcp.isEmpty
+                || !routeTruth.authorization.isEmpty
+            {
                 expected[RouteKey(workload: workload, identity: route)] = routeTruth
             }
         }
-        // The simulator's truth is HTTP; its pages' one TCP line is not part of it.
-        let routes = window.routes.filter { $0.key.identity.source != .tcp }
+        let routes = window.routes
         #expect(Set(routes.map(\.key)) == Set(expected.keys))
         for route in routes {
             guard let truth = expected[route.key] else { continue }
+            // Connections, bytes and policy decisions: no responses, no latency.
+            if route.key.identity.source == .tcp || route.key.identity.source == .authorization {
+                #expect(route.tcp?.counters ?? [:] == truth.tcp, "\(route.key)")
+                #expect(route.authorization ?? [:] == truth.authorization, "\(route.key)")
+                #expect(route.requestCount == 0, "\(route.key)")
+                continue
+            }
             // The histogram has the family's layout, not only the bounds with hits.
             #expect(route.latency.upperBounds == Self.familyBounds(route.key.identity.source), "\(route.key)")
             #expect(route.successCount == truth.success, "\(route.key)")

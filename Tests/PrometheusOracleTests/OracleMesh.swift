@@ -1,9 +1,10 @@
 import FathomModel
 import Foundation
 import ProxySimulation
+import RouteAggregation
 
 /// One route of the oracle's mesh: how the agent names it, and how PromQL selects its series.
-struct OracleRoute {
+struct OracleRoute: Sendable {
     static let quantiles = [0.5, 0.95, 0.99]
 
     /// The Deployment (and the `workload` label Prometheus gives its pods' series).
@@ -17,6 +18,18 @@ struct OracleRoute {
     var buckets: String
     /// Units of the histogram per second (1 000 for the legacy `_ms` families).
     var unitsPerSecond: Double
+    /// For a route without responses (TCP, authorization): each counter family PromQL sums with
+    /// `increase`, its extra matchers, and where the agent reports it. `responses` is then unused.
+    var counters: [Counter] = []
+
+    struct Counter: Sendable {
+        var family: String
+        var matchers = ""
+        var name: String
+        var read: @Sendable (RouteWindow) -> Double
+        /// The truth's value for a window.
+        var truth: @Sendable (RouteTruth) -> Double
+    }
 
     struct Measured {
         var count: Double
@@ -44,6 +57,22 @@ struct OracleRoute {
             quantiles.append((value ?? .nan) / unitsPerSecond)
         }
         return Measured(count: count, success: success, quantiles: quantiles)
+    }
+
+    /// What PromQL computes for each of a counter route's families over `[end − range, end]`.
+    func measuredCounters(_ prometheus: PrometheusServer, at end: Double, rangeMilliseconds range: Int) async throws
+        -> [Double]
+    {
+        let at = String(format: "%.3f", end)
+        var values: [Double] = []
+        for counter in counters {
+            let extra = counter.matchers.isEmpty ? "" : "," + counter.matchers
+            let selector = "{\(matchers)\(extra),workload=\"\(workload)\"}"
+            values.append(
+                try await prometheus.query("sum(increase(\(counter.family)\(selector)[\(range)ms] @ \(at)))", at: end)
+                    .first?.value ?? 0)
+        }
+        return values
     }
 }
 
@@ -88,7 +117,8 @@ enum OracleMesh {
 
     /// Index of each case's proxy in the mesh.
     enum Proxy: Int, CaseIterable {
-        case legacyA, legacyB, modernA, modernB, bands, alternate, gappy, duplicate, restartDrop, restartRise, churn
+        case legacyA, legacyB, modernA, modernB, bands, alternate, gappy, duplicate, restartDrop, restartRise, churn,
+            tcp
     }
 
     /// A route that starts, goes idle, is dropped and comes back. It never fails and takes 20 to
@@ -134,13 +164,25 @@ enum OracleMesh {
             ]
         case .restartRise: [reliable(legacy("r-rise", rps: 1, latency: .logNormal(medianMilliseconds: 25)))]
         case .churn: [legacy("steady", rps: 20, latency: .logNormal(medianMilliseconds: 25))]
+        case .tcp:
+            [
+                TrafficSpec(
+                    shape: .tcpInbound(serverName: "db", port: 5432, clientIdentity: client, bytesPerConnection: 900),
+                    requestsPerSecond: 12, failureRate: 0.1, latency: .uniform(lowMilliseconds: 1, highMilliseconds: 1)),
+                TrafficSpec(
+                    shape: .tcpOutbound(
+                        service: service("cache", port: 6379), destination: workload("cache"),
+                        destinationPods: ["cache-6d5c4b3a2-c1", "cache-6d5c4b3a2-c2"], bytesPerConnection: 300),
+                    requestsPerSecond: 20, failureRate: 0.05, latency: .uniform(lowMilliseconds: 1, highMilliseconds: 1)
+                ),
+            ]
         }
     }
 
     static let workloads: [Proxy: String] = [
         .legacyA: "legacy", .legacyB: "legacy", .modernA: "modern", .modernB: "modern", .bands: "bands",
         .alternate: "alternate", .gappy: "gappy", .duplicate: "duplicate", .restartDrop: "restart-drop",
-        .restartRise: "restart-rise", .churn: "churn",
+        .restartRise: "restart-rise", .churn: "churn", .tcp: "tcp",
     ]
 
     static func mesh(startedAt: Double) -> SimulatedMesh {
@@ -303,6 +345,47 @@ enum OracleMesh {
                         "direction=\"inbound\",srv_name=\"\(server)\",srv_port=\"\(port)\",route_name=\"\(routeName)\",tls=\"true\",client_id=\"\(client)\"",
                     success: "classification=\"success\"", buckets: "response_latency_ms_bucket", unitsPerSecond: 1_000)
             ]
+        case .tcpInbound(let server, let port, let client, _):
+            let serverMatchers = "direction=\"inbound\",srv_name=\"\(server)\",target_port=\"\(port)\""
+            let target = "server/\(server):\(port)"
+            return [
+                OracleRoute(
+                    workload: workload,
+                    identity: RouteIdentity(
+                        direction: .inbound, source: .tcp, target: target, route: "", peer: client,
+                        security: .mutualTLS),
+                    responses: "", matchers: serverMatchers + ",peer=\"src\",tls=\"true\",client_id=\"\(client)\"",
+                    success: "", buckets: "", unitsPerSecond: 1, counters: transportCounters),
+                OracleRoute(
+                    workload: workload,
+                    identity: RouteIdentity(
+                        direction: .inbound, source: .authorization, target: target, route: "", peer: "",
+                        security: .mutualTLS),
+                    responses: "", matchers: "srv_name=\"\(server)\",target_port=\"\(port)\",tls=\"true\"",
+                    success: "", buckets: "", unitsPerSecond: 1,
+                    counters: [
+                        decision("inbound_tcp_authz_allow_total", .tcpAllowed),
+                        decision("inbound_tcp_authz_deny_total", .tcpDenied),
+                    ]),
+            ]
+        case .tcpOutbound(let service, let destination, _, _):
+            return [
+                OracleRoute(
+                    workload: workload,
+                    identity: RouteIdentity(
+                        direction: .outbound, source: .tcp,
+                        target: "\(service.name).\(service.namespace):\(service.port)",
+                        route: "",
+                        peer: "\(destination.namespace)/\(destination.kind.lowercased())/\(destination.name)",
+                        security: .mutualTLS,
+                        peerIdentity:
+                            "\(destination.name).\(destination.namespace).serviceaccount.identity.linkerd.cluster.local",
+                        peerReplicaSet: "\(destination.name)-6d5c4b3a2"),
+                    responses: "",
+                    matchers:
+                        "direction=\"outbound\",peer=\"dst\",dst_service=\"\(service.name)\",dst_pod_template_hash=\"6d5c4b3a2\",tls=\"true\"",
+                    success: "", buckets: "", unitsPerSecond: 1, counters: transportCounters)
+            ]
         case .modernRoute(let grpc, let parent, let routeName, let routeNamespace, let backend):
             let proto = grpc ? "grpc" : "http"
             let kind = grpc ? "GRPCRoute" : "HTTPRoute"
@@ -331,5 +414,40 @@ enum OracleMesh {
                     buckets: "outbound_\(proto)_route_backend_response_duration_seconds_bucket", unitsPerSecond: 1),
             ]
         }
+    }
+
+    /// A TCP route's counters: connections opened, closed cleanly and reset, bytes each way.
+    static var transportCounters: [OracleRoute.Counter] {
+        [
+            transport("tcp_open_total", "opened", .opened),
+            transport("tcp_close_total", "closed cleanly", .closed(errno: 0), matchers: "errno=\"\""),
+            transport(
+                "tcp_close_total", "reset", .closed(errno: TCPCounter.errno("ECONNRESET")),
+                matchers: "errno=\"ECONNRESET\""),
+            transport("tcp_read_bytes_total", "bytes read", .bytesRead),
+            transport("tcp_write_bytes_total", "bytes written", .bytesWritten),
+        ]
+    }
+
+    static func transport(_ family: String, _ name: String, _ counter: TCPCounter, matchers: String = "")
+        -> OracleRoute.Counter
+    {
+        let read: @Sendable (RouteWindow) -> Double = { route in
+            guard let tcp = route.tcp else { return 0 }
+            switch counter {
+            case .opened: return tcp.opened
+            case .closed(let errno): return tcp.closedByErrno[errno] ?? 0
+            case .bytesRead: return tcp.bytesRead
+            case .bytesWritten: return tcp.bytesWritten
+            }
+        }
+        return OracleRoute.Counter(
+            family: family, matchers: matchers, name: name, read: read, truth: { $0.tcp[counter] ?? 0 })
+    }
+
+    static func decision(_ family: String, _ decision: AuthorizationDecision) -> OracleRoute.Counter {
+        .init(
+            family: family, name: "\(decision)", read: { $0.authorization?[decision] ?? 0 },
+            truth: { $0.authorization[decision] ?? 0 })
     }
 }

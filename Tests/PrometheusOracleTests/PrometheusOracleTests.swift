@@ -148,6 +148,7 @@ import Testing
 
         var compared = 0
         var checkedAgainstTruth = 0
+        var countersCompared = 0
         for window in 2...Self.lastWindow {
             let batch = try #require(batches.first { $0.sequence == UInt64(window) })
             let fathom = AggregationWindow(batch)
@@ -171,6 +172,19 @@ import Testing
             for route in OracleMesh.routes {
                 let key = RouteKey(workload: OracleMesh.workload(route.workload), identity: route.identity)
                 let mine = routes[key]
+                if !route.counters.isEmpty {
+                    // Connections, bytes and policy decisions: PromQL's increase, and the truth.
+                    let expected = windowTruth[key] ?? RouteTruth()
+                    let promQL = try await route.measuredCounters(prometheus, at: end, rangeMilliseconds: range)
+                    for (counter, value) in zip(route.counters, promQL) {
+                        let agent: Double = mine.map { counter.read($0) } ?? 0
+                        #expect(Self.same(agent, value), "\(key) window \(window) \(counter.name): PromQL \(value)")
+                        #expect(agent == counter.truth(expected), "\(key) window \(window) \(counter.name): truth")
+                    }
+                    countersCompared += promQL.filter { $0 > 0 }.count
+                    compared += 1
+                    continue
+                }
                 switch OracleMesh.check(route, window: window) {
                 case .truth(let why):
                     // The agent is more exact than PromQL here (see `why`): it must equal the truth.
@@ -213,6 +227,7 @@ import Testing
         // The comparison meant something: every designed route in every window.
         #expect(compared + checkedAgainstTruth == OracleMesh.routes.count * (Self.lastWindow - 1))
         #expect(checkedAgainstTruth >= 4)
+        #expect(countersCompared >= 20, "TCP and policy counters with traffic, compared with PromQL")
         try await api.shutdown()
         try await collector.shutdown()
         try await proxies.shutdown()

@@ -33,8 +33,9 @@ import Testing
     static let agentStart = 1_000.0
 
     /// Runs the pods through `windows` windows of 60 s, scraping each every 10 s and forgetting it
-    /// when it ends; returns each window's rate and the truth.
-    static func rates(_ pods: [Pod], windows: Int) -> [(measured: Double, truth: Double)] {
+    /// when it ends; returns each window's rate and the truth. With `connections`, the pods open
+    /// TCP connections at their rate instead of serving requests.
+    static func rates(_ pods: [Pod], windows: Int, connections: Bool = false) -> [(measured: Double, truth: Double)] {
         var aggregator = RouteAggregator(startedAt: agentStart)
         var forgotten: Set<ProxyID> = []
         var results: [(Double, Double)] = []
@@ -58,16 +59,31 @@ import Testing
                     continue
                 }
                 let page = event.pod.page(at: event.time)
-                let snapshot = SnapshotBuilder(epoch: 1, startTime: page.processStart).snapshot([
-                    page.count, 0, page.count, page.count, page.count, 0,
-                ])
+                let snapshot =
+                    connections
+                    ? ProxySnapshot(
+                        epoch: 1,
+                        routes: [
+                            RouteIdentity(
+                                direction: .inbound, source: .tcp, target: "server/db:5432", route: "", peer: "")
+                        ],
+                        seriesRoles: [(0, .tcp(.opened)), (0, .tcp(.bytesRead))],
+                        values: [page.count, 100 * page.count],
+                        processStartTime: page.processStart)
+                    : SnapshotBuilder(epoch: 1, startTime: page.processStart).snapshot([
+                        page.count, 0, page.count, page.count, page.count, 0,
+                    ])
                 aggregator.ingest(snapshot, from: event.pod.id, workload: web, at: event.time)
             }
             let closed = aggregator.closeWindow(at: windowEnd)
             let served = pods.reduce(0.0) { sum, pod in
                 sum + pod.rate * max(0, min(pod.end, windowEnd) - max(pod.start, windowStart))
             }
-            results.append((closed.routes.first?.requestRate ?? 0, served / window))
+            let measured =
+                connections
+                ? closed.routes.first.map { ($0.tcp?.opened ?? 0) / $0.duration } ?? 0
+                : closed.routes.first?.requestRate ?? 0
+            results.append((measured, served / window))
         }
         return results
     }
@@ -91,6 +107,19 @@ import Testing
             ], windows: 3)
         Self.expectTruth(rates)
         #expect(abs(rates[1].truth - (10 + 10 * 23.0 / 60 + 10 * 36.0 / 60)) < 1e-9)
+    }
+
+    @Test func aTCPRoutesConnectionsWeighItsPodsAsRequestsDo() {
+        // A database's pod replaced by a busier one: each pod's connections weigh its rate, as
+        // requests do (the pods' time alive alone would weigh the busy pod like the others).
+        let rates = Self.rates(
+            [
+                Pod(id: ProxyID("a"), start: 900, offset: 3),
+                Pod(id: ProxyID("b"), start: 900, end: 1_083, offset: 7),
+                Pod(id: ProxyID("c"), start: 1_084, rate: 40, offset: 5),
+            ], windows: 3, connections: true)
+        Self.expectTruth(rates)
+        #expect(rates.allSatisfy { $0.measured > 0 })
     }
 
     @Test func scalingDownAndUpWeighsEachPodByItsTimeAlive() {
