@@ -129,16 +129,23 @@ final class AgentSubprocess: @unchecked Sendable {
     }
 
     /// The addresses its TCP sockets listen on (`127.0.0.2:41234`), from `/proc`: its socket
-    /// inodes (`/proc/PID/fd`) matched in the kernel's socket tables.
+    /// inodes (`/proc/PID/fd`) matched in the kernel's socket tables. Sockets it shares with this
+    /// test process are left out: Foundation's `Process` lets a child inherit the listening
+    /// sockets other tests running at the same time hold open, and those are not the agent's.
     var listeningAddresses: [String] {
-        let fdDirectory = "/proc/\(pid)/fd"
-        let inodes = Set(
-            ((try? FileManager.default.contentsOfDirectory(atPath: fdDirectory)) ?? []).compactMap { fd -> String? in
-                guard let link = try? FileManager.default.destinationOfSymbolicLink(atPath: "\(fdDirectory)/\(fd)"),
-                    link.hasPrefix("socket:[")
-                else { return nil }
-                return String(link.dropFirst(8).dropLast())
-            })
+        func socketInodes(_ process: String) -> Set<String> {
+            let fdDirectory = "/proc/\(process)/fd"
+            return Set(
+                ((try? FileManager.default.contentsOfDirectory(atPath: fdDirectory)) ?? []).compactMap {
+                    fd -> String? in
+                    guard
+                        let link = try? FileManager.default.destinationOfSymbolicLink(atPath: "\(fdDirectory)/\(fd)"),
+                        link.hasPrefix("socket:[")
+                    else { return nil }
+                    return String(link.dropFirst(8).dropLast())
+                })
+        }
+        let inodes = socketInodes("\(pid)").subtracting(socketInodes("self"))
         var addresses: [String] = []
         for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
             // procfs files report a size of 0: read them to their end, not by their size.

@@ -35,6 +35,31 @@ struct OracleRoute: Sendable {
         var count: Double
         var success: Double
         var quantiles: [Double]
+        /// Responses by why they counted as they did, from PromQL's `sum by` the outcome labels.
+        var outcomes: [ResponseOutcome: Double]
+    }
+
+    /// The labels that say why a response counted as it did, and the outcome they name.
+    var outcomeLabels: (names: [String], outcome: ([String: String]) -> ResponseOutcome) {
+        switch identity.source {
+        case .httpRoute, .httpBackend:
+            (
+                ["http_status", "error"],
+                { ResponseOutcome(httpStatus: $0["http_status"], grpcStatus: nil, error: $0["error"]) }
+            )
+        case .grpcRoute, .grpcBackend:
+            (
+                ["grpc_status", "error"],
+                { ResponseOutcome(httpStatus: nil, grpcStatus: $0["grpc_status"], error: $0["error"]) }
+            )
+        default:
+            (
+                ["status_code", "grpc_status", "error"],
+                {
+                    ResponseOutcome(httpStatus: $0["status_code"], grpcStatus: $0["grpc_status"], error: $0["error"])
+                }
+            )
+        }
     }
 
     /// What PromQL computes for the route over `[end − range, end]`.
@@ -56,7 +81,14 @@ struct OracleRoute: Sendable {
             ).first?.value
             quantiles.append((value ?? .nan) / unitsPerSecond)
         }
-        return Measured(count: count, success: success, quantiles: quantiles)
+        let (names, outcome) = outcomeLabels
+        var outcomes: [ResponseOutcome: Double] = [:]
+        for result in try await prometheus.query(
+            "sum by (\(names.joined(separator: ","))) (increase(\(responses)\(selector)[\(range)ms] @ \(at)))", at: end)
+        where result.value > 0 {
+            outcomes[outcome(result.labels), default: 0] += result.value
+        }
+        return Measured(count: count, success: success, quantiles: quantiles, outcomes: outcomes)
     }
 
     /// What PromQL computes for each of a counter route's families over `[end − range, end]`.

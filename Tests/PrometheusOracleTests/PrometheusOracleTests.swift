@@ -149,6 +149,7 @@ import Testing
         var compared = 0
         var checkedAgainstTruth = 0
         var countersCompared = 0
+        var outcomesCompared = 0
         for window in 2...Self.lastWindow {
             let batch = try #require(batches.first { $0.sequence == UInt64(window) })
             let fathom = AggregationWindow(batch)
@@ -215,6 +216,13 @@ import Testing
                         )
                     }
                     #expect(Self.same(agent.successCount, promQL.success), "\(key) window \(window) successes")
+                    // Why they counted as they did: the status class, gRPC status and error reason.
+                    let outcomes = Dictionary(agent.outcomes.map { ($0.outcome, $0.count) }, uniquingKeysWith: +)
+                    #expect(
+                        outcomes.keys == promQL.outcomes.keys
+                            && outcomes.allSatisfy { Self.same($0.value, promQL.outcomes[$0.key] ?? .nan) },
+                        "\(key) window \(window) outcomes: \(outcomes) vs PromQL \(promQL.outcomes)")
+                    outcomesCompared += outcomes.count
                     for (q, value) in zip(OracleRoute.quantiles, promQL.quantiles) {
                         #expect(
                             Self.same(agent.latencyQuantile(q), value),
@@ -228,6 +236,7 @@ import Testing
         #expect(compared + checkedAgainstTruth == OracleMesh.routes.count * (Self.lastWindow - 1))
         #expect(checkedAgainstTruth >= 4)
         #expect(countersCompared >= 20, "TCP and policy counters with traffic, compared with PromQL")
+        #expect(outcomesCompared >= 100, "outcomes compared with PromQL")
         try await api.shutdown()
         try await collector.shutdown()
         try await proxies.shutdown()
