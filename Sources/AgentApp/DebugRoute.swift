@@ -38,6 +38,10 @@ public struct DebugRoute: Codable, Sendable, Equatable {
     /// A TCP route's bytes read from and written to its peers over the window; nil for others.
     public var bytesRead: Double?
     public var bytesWritten: Double?
+    /// An HTTPRoute's or GRPCRoute's retries sent over the window, and how many succeeded; nil
+    /// where its proxies export none (before Linkerd 2.17).
+    public var retries: Double?
+    public var retriesSucceeded: Double?
     /// Latency quantiles in seconds; nil without observations.
     public var p50: Double?
     public var p95: Double?
@@ -67,6 +71,10 @@ public struct DebugRoute: Codable, Sendable, Equatable {
             topFailureCount = top.count
         }
         rps = route.requestRate
+        if let retried = route.retries {
+            retries = retried[.requests] ?? 0
+            retriesSucceeded = retried[.successes] ?? 0
+        }
         if let tcp = route.tcp {
             let clean = tcp.closedByErrno[0] ?? 0
             success = clean

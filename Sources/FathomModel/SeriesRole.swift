@@ -11,6 +11,20 @@ public enum SeriesRole: Sendable, Hashable {
     case tcp(TCPCounter)
     /// A counter of the inbound policy's decisions.
     case authorization(AuthorizationDecision)
+    /// A counter of an HTTPRoute's or GRPCRoute's retries.
+    case retries(RetryCounter)
+}
+
+/// What a route's retry counter counts (`outbound_{http,grpc}_route_retry_*_total`, Linkerd 2.17+).
+public enum RetryCounter: Sendable, Hashable, CaseIterable {
+    /// Retries the proxy sent.
+    case requests
+    /// Retries that succeeded.
+    case successes
+    /// Requests that wanted another retry past the route's retry limit.
+    case limitExceeded
+    /// Requests not retried because the retry budget or buffer was full.
+    case overflow
 }
 
 /// A decision of a pod's inbound policy, as its proxy counts it.

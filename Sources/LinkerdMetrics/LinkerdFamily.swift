@@ -3,10 +3,10 @@ import PrometheusText
 
 /// A metric family of a linkerd-proxy page that the agent reads, recognised by its sample name.
 ///
-/// Names come from FORMAT.md (`../shared/fixtures/linkerd/`): the legacy text families every proxy
+/// Names come from FORMAT.md and LINKERD-FACTS (`../shared/`): the legacy text families every proxy
 /// exports and the modern prometheus-client families of 2.13+ proxies. Everything else on a page
-/// (`tcp_*`, `control_*`, `process_*` but the start time, `request_total`, ...) is not recognised
-/// and costs the decoder one hash lookup per line.
+/// (`control_*`, `process_*` but the start time, `request_total`, `tcp_open_connections`, ...) is
+/// not recognised and costs the decoder one hash lookup per line.
 enum LinkerdFamily: Equatable {
     /// A counter of completed responses of `source`.
     case responses(RouteSource)
@@ -18,6 +18,8 @@ enum LinkerdFamily: Equatable {
     case tcp(TCPCounter)
     /// A counter of the inbound policy's decisions.
     case authorization(AuthorizationDecision)
+    /// A counter of the retries of `source`'s routes (`.httpRoute` or `.grpcRoute`).
+    case retries(RouteSource, RetryCounter)
     case buildInfo
     case processStartTime
 
@@ -65,6 +67,15 @@ enum LinkerdFamily: Equatable {
             .latencyBucket(.grpcBackend, unitsPerSecond: 1)
         ),
         ("outbound_grpc_route_backend_response_duration_seconds_sum", .latencySum(.grpcBackend, unitsPerSecond: 1)),
+        // Their retries (Linkerd 2.17+, linkerd2-proxy#3334), kept with the route's own row.
+        ("outbound_http_route_retry_requests_total", .retries(.httpRoute, .requests)),
+        ("outbound_http_route_retry_successes_total", .retries(.httpRoute, .successes)),
+        ("outbound_http_route_retry_limit_exceeded_total", .retries(.httpRoute, .limitExceeded)),
+        ("outbound_http_route_retry_overflow_total", .retries(.httpRoute, .overflow)),
+        ("outbound_grpc_route_retry_requests_total", .retries(.grpcRoute, .requests)),
+        ("outbound_grpc_route_retry_successes_total", .retries(.grpcRoute, .successes)),
+        ("outbound_grpc_route_retry_limit_exceeded_total", .retries(.grpcRoute, .limitExceeded)),
+        ("outbound_grpc_route_retry_overflow_total", .retries(.grpcRoute, .overflow)),
         // Modern inbound route families (edge-26.1+ statuses, edge-26.3+ durations).
         ("inbound_http_statuses_total", .responses(.inboundHTTPRoute)),
         ("inbound_http_request_duration_seconds_bucket", .latencyBucket(.inboundHTTPRoute, unitsPerSecond: 1)),

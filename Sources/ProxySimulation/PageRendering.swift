@@ -36,6 +36,13 @@ extension SimulatedProxy {
                 unit: "seconds", bounds: Self.backendBoundsSeconds)
             store.declare(
                 "outbound_\(proto)_route_backend_response_statuses_total", help: "Completed responses.", kind: .counter)
+            for (counter, help) in [
+                ("requests", "Retry requests emitted."), ("successes", "Successful responses to retry requests."),
+                ("limit_exceeded", "Retryable requests not sent due to retry limits."),
+                ("overflow", "Retryable requests not sent due to circuit breakers."),
+            ] {
+                store.declare("outbound_\(proto)_route_retry_\(counter)_total", help: help, kind: .counter)
+            }
         }
         store.declare("tcp_open_total", help: "Total count of opened connections", kind: .counter)
         store.declare("tcp_close_total", help: "Total count of closed connections", kind: .counter)

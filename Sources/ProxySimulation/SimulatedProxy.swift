@@ -179,16 +179,26 @@ public struct SimulatedProxy: Sendable {
                 outcome = "http_status=\"200\",error=\"\""
             }
             store.increment("outbound_\(proto)_route_request_statuses_total", routeLabels + ",hostname=\"\"," + outcome)
+            // An HTTPRoute with a retry policy: a failed request was retried once in vain, and
+            // every tenth successful one succeeded on its retry.
+            var retries: [RetryCounter: Double] = [:]
+            if !grpc && (failed || requestCounter % 10 == 0) {
+                store.increment("outbound_http_route_retry_requests_total", routeLabels)
+                retries[.requests] = 1
+                if !failed {
+                    store.increment("outbound_http_route_retry_successes_total", routeLabels)
+                    retries[.successes] = 1
+                }
+            }
             store.observe("outbound_\(proto)_route_request_duration_seconds", routeLabels + ",hostname=\"\"", seconds)
             store.increment("outbound_\(proto)_route_backend_response_statuses_total", backendLabels + "," + outcome)
             store.observe("outbound_\(proto)_route_backend_response_duration_seconds", backendLabels, seconds)
             let target = "Service/\(parent.namespace)/\(parent.name):\(parent.port)"
             let route = routeName == nil ? "default/\(proto)" : "\(routeKind)/\(routeNamespace)/\(name)"
-            record(
-                RouteIdentity(
-                    direction: .outbound, source: grpc ? .grpcRoute : .httpRoute, target: target, route: route, peer: ""
-                ),
-                failed, seconds, Self.routeBoundsSeconds)
+            let routeIdentity = RouteIdentity(
+                direction: .outbound, source: grpc ? .grpcRoute : .httpRoute, target: target, route: route, peer: "")
+            record(routeIdentity, failed, seconds, Self.routeBoundsSeconds)
+            if !retries.isEmpty { pendingTruth[routeIdentity]!.retries.merge(retries, uniquingKeysWith: +) }
             record(
                 RouteIdentity(
                     direction: .outbound, source: grpc ? .grpcBackend : .httpBackend, target: target, route: route,

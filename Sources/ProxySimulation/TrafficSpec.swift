@@ -26,6 +26,8 @@ public enum TrafficShape: Sendable {
     /// Legacy inbound endpoint families on a server's port and policy route, from one client identity.
     case legacyInbound(serverName: String, port: Int, routeName: String, clientIdentity: String)
     /// Modern outbound route and backend families (Linkerd 2.16+), for an HTTPRoute or GRPCRoute.
+    /// An HTTPRoute retries (2.17+): once each failed request, which fails again, and every tenth
+    /// successful one, whose retry succeeds.
     case modernRoute(grpc: Bool, parent: ServiceRef, routeName: String?, routeNamespace: String, backend: ServiceRef)
     /// TCP connections accepted by a server on `port` (a database, an opaque port): the transport
     /// families on both legs (the client's, and the proxy's loopback leg to its application) and
@@ -84,6 +86,8 @@ public struct RouteTruth: Sendable, Equatable {
     public var tcp: [TCPCounter: Double] = [:]
     /// An authorization route's decisions.
     public var authorization: [AuthorizationDecision: Double] = [:]
+    /// An HTTPRoute's retries.
+    public var retries: [RetryCounter: Double] = [:]
 
     public init() {}
 
@@ -101,5 +105,6 @@ public struct RouteTruth: Sendable, Equatable {
         latencySumSeconds += other.latencySumSeconds
         tcp.merge(other.tcp, uniquingKeysWith: +)
         authorization.merge(other.authorization, uniquingKeysWith: +)
+        retries.merge(other.retries, uniquingKeysWith: +)
     }
 }

@@ -166,6 +166,11 @@ public struct BatchBuilder: Sendable {
                     $0.bytesWritten = tcp.bytesWritten
                 }
             }
+            if let retries = route.retries {
+                $0.retries = .with { counts in
+                    for (counter, field) in Self.retryFields { counts[keyPath: field] = retries[counter, default: 0] }
+                }
+            }
             if let decisions = route.authorization {
                 $0.authorization = .with { counts in
                     for (decision, field) in Self.authorizationFields {
@@ -231,6 +236,11 @@ public struct BatchBuilder: Sendable {
     static func security(_ security: Fathom_Agent_V1_EdgeSecurity) -> EdgeSecurity {
         EdgeSecurity.allCases.first { Self.security($0) == security } ?? .unreported
     }
+
+    /// The wire field of each retry counter, for writing batches and reading them back.
+    static let retryFields: [(RetryCounter, WritableKeyPath<Fathom_Agent_V1_RetryCounts, Double> & Sendable)] = [
+        (.requests, \.requests), (.successes, \.successes), (.limitExceeded, \.limitExceeded), (.overflow, \.overflow),
+    ]
 
     static func source(_ source: RouteSource) -> Fathom_Agent_V1_Source {
         switch source {

@@ -38,6 +38,10 @@ extension RouteWindow {
                     $0.1 > 0
                 })
         }
+        if metrics.hasRetries {
+            let counts = metrics.retries
+            retries = Dictionary(uniqueKeysWithValues: BatchBuilder.retryFields.map { ($0, counts[keyPath: $1]) })
+        }
         if metrics.hasTcp {
             var tcp = TCPCounts()
             tcp.opened = metrics.tcp.connectionsOpened

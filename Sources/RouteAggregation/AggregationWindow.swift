@@ -32,6 +32,8 @@ public struct RouteWindow: Sendable {
     public var tcp: TCPCounts?
     /// The inbound policy's decisions on an authorization route; nil for the other sources.
     public var authorization: [AuthorizationDecision: Double]?
+    /// An HTTPRoute's or GRPCRoute's retries (Linkerd 2.17+); nil where its pages have none.
+    public var retries: [RetryCounter: Double]?
     /// The destination's revision number (`3`) where the inventory knows `key.identity.peerReplicaSet`;
     /// filled in when the window is reported, empty until then and where unknown.
     public var peerRevision = ""

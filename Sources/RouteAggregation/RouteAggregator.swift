@@ -125,6 +125,8 @@ public struct RouteAggregator: Sendable {
         var tcp: TCPCounts?
         /// An authorization route's decisions; nil for the others.
         var authorization: [AuthorizationDecision: Double]?
+        /// An HTTPRoute's or GRPCRoute's retries; nil where its pages have none.
+        var retries: [RetryCounter: Double]?
         var foldedRoutes = 0
         /// Seconds of the current window covered by the pods mapping the slot, and the seconds
         /// of it they were alive, each summed over the pods (see `window(of:duration:)`).
@@ -358,6 +360,9 @@ public struct RouteAggregator: Sendable {
             state.windowResponses[Int(descriptor.route)] += increase
             slots[Int(slot)].authorization = slots[Int(slot)].authorization ?? [:]
             slots[Int(slot)].authorization![decision, default: 0] += increase
+        case .retries(let counter):
+            slots[Int(slot)].retries = slots[Int(slot)].retries ?? [:]
+            slots[Int(slot)].retries![counter, default: 0] += increase
         }
         slots[Int(slot)].active = true
     }
@@ -545,6 +550,7 @@ public struct RouteAggregator: Sendable {
                 slots[index].outcomes.removeAll(keepingCapacity: true)
                 slots[index].tcp = nil
                 slots[index].authorization = nil
+                slots[index].retries = nil
                 for bucket in slots[index].buckets.indices { slots[index].buckets[bucket] = 0 }
                 slots[index].active = false
             } else if slots[index].references <= 0 {
@@ -594,6 +600,7 @@ public struct RouteAggregator: Sendable {
         route.outcomes = slot.outcomes.sorted { $0.count > $1.count }
         route.tcp = slot.tcp
         route.authorization = slot.authorization
+        route.retries = slot.retries
         return route
     }
 }

@@ -215,6 +215,35 @@ import Testing
         #expect(EdgeSecurity(tls: nil, noTLSReason: nil) == .unreported)
     }
 
+    @Test func aRoutesRetriesAreCountedInItsRow() throws {
+        // The retry families of Linkerd 2.17+ (LINKERD-FACTS §2.4), with the route's labels.
+        let route =
+            "parent_group=\"core\",parent_kind=\"Service\",parent_namespace=\"shop\",parent_name=\"cart\",parent_port=\"80\",parent_section_name=\"\",route_group=\"gateway.networking.k8s.io\",route_kind=\"HTTPRoute\",route_namespace=\"shop\",route_name=\"cart-retries\""
+        let page = """
+            # TYPE outbound_http_route_request_statuses counter
+            outbound_http_route_request_statuses_total{\(route),hostname="",http_status="200",error=""} 90
+            outbound_http_route_request_statuses_total{\(route),hostname="",http_status="503",error=""} 10
+            # TYPE outbound_http_route_retry_requests counter
+            outbound_http_route_retry_requests_total{\(route)} 25
+            # TYPE outbound_http_route_retry_successes counter
+            outbound_http_route_retry_successes_total{\(route)} 15
+            # TYPE outbound_http_route_retry_limit_exceeded counter
+            outbound_http_route_retry_limit_exceeded_total{\(route)} 4
+            # TYPE outbound_http_route_retry_overflow counter
+            outbound_http_route_retry_overflow_total{\(route)} 1
+            # EOF
+
+            """
+        var decoder = ProxyPageDecoder()
+        let totals = try decoder.decode(Array(page.utf8)).totals()
+        // One row: the route's responses and its retries together.
+        #expect(totals.count == 1)
+        let row = try #require(totals.first)
+        #expect(row.key.source == .httpRoute && row.key.route == "HTTPRoute/shop/cart-retries")
+        #expect(row.value.success == 90 && row.value.failure == 10)
+        #expect(row.value.retries == [.requests: 25, .successes: 15, .limitExceeded: 4, .overflow: 1])
+    }
+
     @Test func outcomesOutsideTheKnownSetsAreOther() {
         let odd = ResponseOutcome(httpStatus: "999", grpcStatus: "42", error: "something new")
         #expect(odd.statusClassName == "" && odd.grpcStatusName == "other" && odd.errorName == "other")

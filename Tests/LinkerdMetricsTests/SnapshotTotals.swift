@@ -9,6 +9,7 @@ struct RouteTotals: Equatable {
     var latencySumSeconds = 0.0
     var tcp: [TCPCounter: Double] = [:]
     var authorization: [AuthorizationDecision: Double] = [:]
+    var retries: [RetryCounter: Double] = [:]
 }
 
 extension ProxySnapshot {
@@ -32,6 +33,8 @@ extension ProxySnapshot {
                 result[route, default: RouteTotals()].tcp[counter, default: 0] += value
             case .authorization(let decision):
                 result[route, default: RouteTotals()].authorization[decision, default: 0] += value
+            case .retries(let counter):
+                result[route, default: RouteTotals()].retries[counter, default: 0] += value
             }
         }
         return result

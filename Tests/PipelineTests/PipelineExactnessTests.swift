@@ -54,6 +54,7 @@ import Testing
             // The histogram has the family's layout, not only the bounds with hits.
             #expect(route.latency.upperBounds == Self.familyBounds(route.key.identity.source), "\(route.key)")
             #expect(route.successCount == truth.success, "\(route.key)")
+            #expect((route.retries ?? [:]).filter { $0.value > 0 } == truth.retries, "\(route.key) retries")
             #expect(route.failureCount == truth.failure, "\(route.key)")
             let buckets = Dictionary(
                 uniqueKeysWithValues: zip(route.latency.upperBounds, route.latency.cumulativeCounts))

@@ -105,6 +105,7 @@ import Testing
             latency: LatencyHistogram(
                 upperBounds: [0.05, 0.5, 1, 10, .infinity], cumulativeCounts: [0, 0, 8, 8, 8], sum: 6.5),
             foldedRoutes: 0, duration: 9.75)
+        route.retries = [.requests: 6, .successes: 4, .limitExceeded: 1]
         route.outcomes = [
             OutcomeCount(
                 outcome: ResponseOutcome(httpStatus: "200", grpcStatus: nil, error: nil), success: true, count: 7),
@@ -185,6 +186,8 @@ import Testing
         // The inbound policy's decisions.
         #expect(text.contains("source: SOURCE_AUTHORIZATION"))
         #expect(text.contains("tcp_denied: 5"))
+        // A route's retries.
+        #expect(text.contains("retries {") && text.contains("limit_exceeded: 1"))
         // Whether each edge was mTLS, the destination's identity, ReplicaSet and revision.
         #expect(text.contains("security: EDGE_SECURITY_MUTUAL_TLS"))
         #expect(text.contains("security: EDGE_SECURITY_NO_TLS_FROM_REMOTE"))
@@ -205,6 +208,10 @@ import Testing
         #expect(readCart?.key == toCart.key && readCart?.peerRevision == "7")
         #expect(window.routes.first { $0.key.identity.source == .tcp }?.key == database.key)
         #expect(window.routes.first { $0.key.identity.source == .httpRoute }?.outcomes == route.outcomes)
+        #expect(
+            window.routes.first { $0.key.identity.source == .httpRoute }?.retries == [
+                .requests: 6, .successes: 4, .limitExceeded: 1, .overflow: 0,
+            ])
         // Every bound of the family, the ones without hits too, in order.
         let bounds = text.split(separator: "\n").filter { $0.contains("upper_bounds_seconds") }
         #expect(bounds.count == 5, "\(text)")

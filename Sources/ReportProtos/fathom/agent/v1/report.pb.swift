@@ -1106,11 +1106,44 @@ public nonisolated struct Fathom_Agent_V1_RouteMetrics: @unchecked Sendable {
     set {_uniqueStorage()._peerRevision = newValue}
   }
 
+  /// For SOURCE_HTTP_ROUTE and SOURCE_GRPC_ROUTE on Linkerd 2.17+: the route's retries in the
+  /// window. Absent where the proxy exports none.
+  public var retries: Fathom_Agent_V1_RetryCounts {
+    get {_storage._retries ?? Fathom_Agent_V1_RetryCounts()}
+    set {_uniqueStorage()._retries = newValue}
+  }
+  /// Returns true if `retries` has been explicitly set.
+  public var hasRetries: Bool {_storage._retries != nil}
+  /// Clears the value of `retries`. Subsequent reads from it will return its default value.
+  public mutating func clearRetries() {_uniqueStorage()._retries = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+public nonisolated struct Fathom_Agent_V1_RetryCounts: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Retries sent.
+  public var requests: Double = 0
+
+  /// Retries that succeeded.
+  public var successes: Double = 0
+
+  /// Requests that wanted another retry past the route's limit.
+  public var limitExceeded: Double = 0
+
+  /// Requests not retried because the retry budget or buffer was full.
+  public var overflow: Double = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
 }
 
 public nonisolated struct Fathom_Agent_V1_AuthorizationCounts: Sendable {
@@ -2123,7 +2156,7 @@ nonisolated extension Fathom_Agent_V1_RolloutEvent.Phase: SwiftProtobuf._ProtoNa
 
 nonisolated extension Fathom_Agent_V1_RouteMetrics: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RouteMetrics"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}workload\0\u{1}direction\0\u{1}source\0\u{1}target\0\u{1}route\0\u{1}peer\0\u{1}overflow\0\u{3}folded_routes\0\u{3}success_count\0\u{3}failure_count\0\u{1}latency\0\u{3}observed_seconds\0\u{3}to_proxy_admin\0\u{1}revision\0\u{1}outcomes\0\u{1}tcp\0\u{1}authorization\0\u{1}security\0\u{3}peer_identity\0\u{3}peer_replica_set\0\u{3}peer_revision\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}workload\0\u{1}direction\0\u{1}source\0\u{1}target\0\u{1}route\0\u{1}peer\0\u{1}overflow\0\u{3}folded_routes\0\u{3}success_count\0\u{3}failure_count\0\u{1}latency\0\u{3}observed_seconds\0\u{3}to_proxy_admin\0\u{1}revision\0\u{1}outcomes\0\u{1}tcp\0\u{1}authorization\0\u{1}security\0\u{3}peer_identity\0\u{3}peer_replica_set\0\u{3}peer_revision\0\u{1}retries\0")
 
   fileprivate class _StorageClass {
     var _workload: Fathom_Agent_V1_WorkloadRef? = nil
@@ -2147,6 +2180,7 @@ nonisolated extension Fathom_Agent_V1_RouteMetrics: SwiftProtobuf.Message, Swift
     var _peerIdentity: String = String()
     var _peerReplicaSet: String = String()
     var _peerRevision: String = String()
+    var _retries: Fathom_Agent_V1_RetryCounts? = nil
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -2178,6 +2212,7 @@ nonisolated extension Fathom_Agent_V1_RouteMetrics: SwiftProtobuf.Message, Swift
       _peerIdentity = source._peerIdentity
       _peerReplicaSet = source._peerReplicaSet
       _peerRevision = source._peerRevision
+      _retries = source._retries
     }
   }
 
@@ -2217,6 +2252,7 @@ nonisolated extension Fathom_Agent_V1_RouteMetrics: SwiftProtobuf.Message, Swift
         case 19: try { try decoder.decodeSingularStringField(value: &_storage._peerIdentity) }()
         case 20: try { try decoder.decodeSingularStringField(value: &_storage._peerReplicaSet) }()
         case 21: try { try decoder.decodeSingularStringField(value: &_storage._peerRevision) }()
+        case 22: try { try decoder.decodeSingularMessageField(value: &_storage._retries) }()
         default: break
         }
       }
@@ -2292,6 +2328,9 @@ nonisolated extension Fathom_Agent_V1_RouteMetrics: SwiftProtobuf.Message, Swift
       if !_storage._peerRevision.isEmpty {
         try visitor.visitSingularStringField(value: _storage._peerRevision, fieldNumber: 21)
       }
+      try { if let v = _storage._retries {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 22)
+      } }()
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -2322,10 +2361,56 @@ nonisolated extension Fathom_Agent_V1_RouteMetrics: SwiftProtobuf.Message, Swift
         if _storage._peerIdentity != rhs_storage._peerIdentity {return false}
         if _storage._peerReplicaSet != rhs_storage._peerReplicaSet {return false}
         if _storage._peerRevision != rhs_storage._peerRevision {return false}
+        if _storage._retries != rhs_storage._retries {return false}
         return true
       }
       if !storagesAreEqual {return false}
     }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Fathom_Agent_V1_RetryCounts: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RetryCounts"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}requests\0\u{1}successes\0\u{3}limit_exceeded\0\u{1}overflow\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularDoubleField(value: &self.requests) }()
+      case 2: try { try decoder.decodeSingularDoubleField(value: &self.successes) }()
+      case 3: try { try decoder.decodeSingularDoubleField(value: &self.limitExceeded) }()
+      case 4: try { try decoder.decodeSingularDoubleField(value: &self.overflow) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.requests.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.requests, fieldNumber: 1)
+    }
+    if self.successes.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.successes, fieldNumber: 2)
+    }
+    if self.limitExceeded.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.limitExceeded, fieldNumber: 3)
+    }
+    if self.overflow.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.overflow, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Fathom_Agent_V1_RetryCounts, rhs: Fathom_Agent_V1_RetryCounts) -> Bool {
+    if lhs.requests != rhs.requests {return false}
+    if lhs.successes != rhs.successes {return false}
+    if lhs.limitExceeded != rhs.limitExceeded {return false}
+    if lhs.overflow != rhs.overflow {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
