@@ -38,6 +38,8 @@ public struct DebugRoute: Codable, Sendable, Equatable {
     /// A TCP route's bytes read from and written to its peers over the window; nil for others.
     public var bytesRead: Double?
     public var bytesWritten: Double?
+    /// A TCP route's connections open at the window's end; nil for others.
+    public var openConnections: Double?
     /// An HTTPRoute's or GRPCRoute's retries sent over the window, and how many succeeded; nil
     /// where its proxies export none (before Linkerd 2.17).
     public var retries: Double?
@@ -86,6 +88,7 @@ public struct DebugRoute: Codable, Sendable, Equatable {
             rps = route.duration > 0 ? tcp.opened / route.duration : 0
             bytesRead = tcp.bytesRead
             bytesWritten = tcp.bytesWritten
+            openConnections = tcp.openConnections
         }
         if let decisions = route.authorization {
             let allowed = (decisions[.httpAllowed] ?? 0) + (decisions[.tcpAllowed] ?? 0)

@@ -13,6 +13,9 @@ public enum SeriesRole: Sendable, Hashable {
     case authorization(AuthorizationDecision)
     /// A counter of an HTTPRoute's or GRPCRoute's retries.
     case retries(RetryCounter)
+    /// The gauge of a TCP route's connections open now (`tcp_open_connections`): summed over the
+    /// pods as they are at the window's end, never differenced.
+    case openConnections
 }
 
 /// What a route's retry counter counts (`outbound_{http,grpc}_route_retry_*_total`, Linkerd 2.17+).

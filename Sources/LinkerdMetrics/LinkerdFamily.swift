@@ -5,7 +5,7 @@ import PrometheusText
 ///
 /// Names come from FORMAT.md and LINKERD-FACTS (`../shared/`): the legacy text families every proxy
 /// exports and the modern prometheus-client families of 2.13+ proxies. Everything else on a page
-/// (`control_*`, `process_*` but the start time, `request_total`, `tcp_open_connections`, ...) is
+/// (`control_*`, `process_*` but the start time, `request_total`, ...) is
 /// not recognised and costs the decoder one hash lookup per line.
 enum LinkerdFamily: Equatable {
     /// A counter of completed responses of `source`.
@@ -20,6 +20,8 @@ enum LinkerdFamily: Equatable {
     case authorization(AuthorizationDecision)
     /// A counter of the retries of `source`'s routes (`.httpRoute` or `.grpcRoute`).
     case retries(RouteSource, RetryCounter)
+    /// The gauge of the TCP transport's open connections.
+    case openConnections
     case buildInfo
     case processStartTime
 
@@ -91,6 +93,7 @@ enum LinkerdFamily: Equatable {
         ("tcp_close_total", .tcp(.closed(errno: 0))),
         ("tcp_read_bytes_total", .tcp(.bytesRead)),
         ("tcp_write_bytes_total", .tcp(.bytesWritten)),
+        ("tcp_open_connections", .openConnections),
         // The inbound policy's decisions (Linkerd 2.11+; route_not_found 2.12+, rate limits 2.17+).
         ("inbound_http_authz_allow_total", .authorization(.httpAllowed)),
         ("inbound_http_authz_deny_total", .authorization(.httpDenied)),

@@ -44,6 +44,9 @@ enum SeriesClassifier {
         case .authorization(let decision):
             guard let identity = routeIdentity(.authorization, labels, adminPort: adminPort) else { return .ignored }
             return .route(identity, .authorization(decision))
+        case .openConnections:
+            guard let identity = tcpIdentity(labels, adminPort: adminPort) else { return .ignored }
+            return .route(identity, .openConnections)
         case .retries(let source, let counter):
             // The route's own identity: its retries are counted in its row.
             guard let identity = routeIdentity(source, labels, adminPort: adminPort) else { return .ignored }

@@ -164,6 +164,7 @@ public struct BatchBuilder: Sendable {
                     }
                     $0.bytesRead = tcp.bytesRead
                     $0.bytesWritten = tcp.bytesWritten
+                    $0.openConnections = tcp.openConnections
                 }
             }
             if let retries = route.retries {

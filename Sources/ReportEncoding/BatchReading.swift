@@ -51,6 +51,7 @@ extension RouteWindow {
             }
             tcp.bytesRead = metrics.tcp.bytesRead
             tcp.bytesWritten = metrics.tcp.bytesWritten
+            tcp.openConnections = metrics.tcp.openConnections
             self.tcp = tcp
         }
     }

@@ -95,6 +95,10 @@ public struct RouteAggregator: Sendable {
 
         /// Forgets what it counted towards the slots it maps now, once that is added to them
         /// (`addCoverage`): at a window's close, or when its routes move to other keys.
+        /// Open connections per route on its last page (`tcp_open_connections`, a gauge): what it
+        /// adds to its TCP routes when a window closes.
+        var openConnections: [Int32: Double] = [:]
+
         mutating func restartCoverage() {
             coverageStart = nil
             coveredBeforeRestart = 0
@@ -256,6 +260,9 @@ public struct RouteAggregator: Sendable {
         resetHistograms.removeAll(keepingCapacity: true)
 
         let admittedLate = snapshot.admittedAfterRefusal
+        // The open-connections gauge is read as it is, not differenced: its role, if the page has it.
+        let gaugeRole = snapshot.roles.firstIndex(of: .openConnections).map(UInt8.init)
+        if !state.openConnections.isEmpty { state.openConnections.removeAll(keepingCapacity: true) }
         for index in 0..<seriesCount {
             let value = values[index]
             let previous = restarted || index >= previousValues.count ? .nan : previousValues[index]
@@ -273,6 +280,15 @@ public struct RouteAggregator: Sendable {
             }
             if wasAbsent { state.absent[index] = false }
             nextValues.append(value)
+            if let gaugeRole, snapshot.series[index].role == gaugeRole {
+                let route = snapshot.series[index].route
+                if state.slotOfRoute[Int(route)] < 0 {
+                    _ = resolveSlot(&state, route: route, routes: snapshot.routes)
+                    mappedRoutes = true
+                }
+                state.openConnections[route, default: 0] += value
+                continue
+            }
             if baseline { continue }
             if state.bucketOfSeries[index] == 0 {
                 // A bound of the family counts even without hits: the histogram's layout is the
@@ -363,6 +379,8 @@ public struct RouteAggregator: Sendable {
         case .retries(let counter):
             slots[Int(slot)].retries = slots[Int(slot)].retries ?? [:]
             slots[Int(slot)].retries![counter, default: 0] += increase
+        case .openConnections:
+            return  // a gauge: read in `ingest`, never differenced
         }
         slots[Int(slot)].active = true
     }
@@ -419,6 +437,17 @@ public struct RouteAggregator: Sendable {
             // Responses measured over no time at all (a proxy scraped the moment it started)
             // are taken as its rate over the time it was alive.
             slots[Int(slot)].aliveWeightedResponses += covered > 0 ? responses * alive / covered : responses
+        }
+    }
+
+    /// Adds a proxy's open connections, as its last page had them, to its TCP routes' slots.
+    private mutating func addOpenConnections(of state: ProxyState) {
+        for (route, open) in state.openConnections where open > 0 {
+            let slot = Int(route) < state.slotOfRoute.count ? state.slotOfRoute[Int(route)] : -1
+            guard slot >= 0 else { continue }
+            slots[Int(slot)].tcp = slots[Int(slot)].tcp ?? TCPCounts()
+            slots[Int(slot)].tcp!.openConnections += open
+            slots[Int(slot)].active = true
         }
     }
 
@@ -539,6 +568,7 @@ public struct RouteAggregator: Sendable {
         for index in proxies.values.indices {
             addCoverage(of: proxies.values[index], aliveUntil: now)
             proxies.values[index].restartCoverage()
+            addOpenConnections(of: proxies.values[index])
         }
         var routes: [RouteWindow] = []
         for index in slots.indices where slots[index].inUse {

@@ -9,6 +9,9 @@ public struct TCPCounts: Sendable, Equatable {
     public var closedByErrno: [UInt8: Double] = [:]
     public var bytesRead = 0.0
     public var bytesWritten = 0.0
+    /// Connections open at the window's end (`tcp_open_connections`), summed over the pods then
+    /// alive: a gauge, as PromQL's `sum()` at that moment reads it.
+    public var openConnections = 0.0
 
     public init() {}
 

@@ -94,6 +94,8 @@ import Testing
             peerIdentity: "default.linkerd-opaque-ports-test.serviceaccount.identity.linkerd.cluster.local",
             peerReplicaSet: "opaque-pod-dcf789f5d")
         #expect(totals[opaque]?.tcp == [.opened: 1, .bytesRead: 8323, .bytesWritten: 3763])
+        // One connection open now, on the destination's leg (the loopback leg's is not counted).
+        #expect(totals[opaque]?.openConnections == 1)
         // Inbound: the scrapes' connections to the admin port, kept apart; plaintext, from an
         // unmeshed client (Prometheus).
         let scrapes = RouteIdentity(

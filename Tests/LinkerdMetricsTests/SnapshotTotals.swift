@@ -10,6 +10,7 @@ struct RouteTotals: Equatable {
     var tcp: [TCPCounter: Double] = [:]
     var authorization: [AuthorizationDecision: Double] = [:]
     var retries: [RetryCounter: Double] = [:]
+    var openConnections = 0.0
 }
 
 extension ProxySnapshot {
@@ -35,6 +36,8 @@ extension ProxySnapshot {
                 result[route, default: RouteTotals()].authorization[decision, default: 0] += value
             case .retries(let counter):
                 result[route, default: RouteTotals()].retries[counter, default: 0] += value
+            case .openConnections:
+                result[route, default: RouteTotals()].openConnections += value
             }
         }
         return result

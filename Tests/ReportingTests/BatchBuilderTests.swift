@@ -134,6 +134,7 @@ import Testing
         database.tcp?.closed = 2
         database.tcp?.closedByErrno = [TCPCounter.errno("ECONNRESET"): 2]
         database.tcp?.bytesRead = 1_234
+        database.tcp?.openConnections = 7
         var policy = RouteWindow(
             key: RouteKey(
                 workload: WorkloadRef(kind: "StatefulSet", namespace: "shop", name: "postgres"), revision: "2",
@@ -183,6 +184,7 @@ import Testing
         #expect(text.contains("connections_opened: 3"))
         #expect(text.contains("errno: \"ECONNRESET\""))
         #expect(text.contains("bytes_read: 1234"))
+        #expect(text.contains("open_connections: 7"))
         // The inbound policy's decisions.
         #expect(text.contains("source: SOURCE_AUTHORIZATION"))
         #expect(text.contains("tcp_denied: 5"))

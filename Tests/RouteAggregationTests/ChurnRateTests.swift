@@ -159,3 +159,51 @@ import Testing
         Self.expectTruth(rates)
     }
 }
+
+/// `tcp_open_connections` is a gauge: each window reports the connections open at its end,
+/// summed over the pods alive then, as PromQL's `sum()` at that moment.
+@Suite struct OpenConnectionsTests {
+    static let db = WorkloadRef(kind: "StatefulSet", namespace: "shop", name: "db")
+    static let route = RouteIdentity(direction: .inbound, source: .tcp, target: "server/db:5432", route: "", peer: "")
+
+    /// A page with `opened` connections opened so far and `open` open now, on two series of one
+    /// route (two client addresses).
+    static func page(opened: Double, open: (Double, Double)) -> ProxySnapshot {
+        ProxySnapshot(
+            epoch: 1, routes: [route],
+            seriesRoles: [(0, .tcp(.opened)), (0, .openConnections), (0, .openConnections)],
+            values: [opened, open.0, open.1], processStartTime: 500)
+    }
+
+    @Test func theGaugeIsSummedAtTheWindowsEndNeverDifferenced() throws {
+        var aggregator = RouteAggregator(startedAt: 1_000)
+        let (a, b) = (ProxyID("db-0"), ProxyID("db-1"))
+        // The first page is a baseline for the counter, but the gauge is read as it is.
+        aggregator.ingest(Self.page(opened: 100, open: (3, 2)), from: a, workload: Self.db, at: 1_001)
+        aggregator.ingest(Self.page(opened: 50, open: (1, 0)), from: b, workload: Self.db, at: 1_002)
+        var window = aggregator.closeWindow(at: 1_010)
+        #expect(window.routes.first?.tcp?.openConnections == 6)
+        #expect(window.routes.first?.tcp?.opened == 0)
+        // Fewer open now than before: no "reset", just the value; the last page of each pod counts.
+        aggregator.ingest(Self.page(opened: 110, open: (1, 1)), from: a, workload: Self.db, at: 1_011)
+        aggregator.ingest(Self.page(opened: 120, open: (4, 4)), from: a, workload: Self.db, at: 1_015)
+        aggregator.ingest(Self.page(opened: 55, open: (2, 0)), from: b, workload: Self.db, at: 1_012)
+        window = aggregator.closeWindow(at: 1_020)
+        let route = try #require(window.routes.first)
+        #expect(route.tcp?.openConnections == 10)
+        #expect(route.tcp?.opened == 25)
+        #expect(aggregator.stats.counterResets == 0)
+        // A pod gone: its connections are no longer open anywhere.
+        aggregator.forgetProxy(b, at: 1_021)
+        aggregator.ingest(Self.page(opened: 120, open: (4, 4)), from: a, workload: Self.db, at: 1_025)
+        #expect(aggregator.closeWindow(at: 1_030).routes.first?.tcp?.openConnections == 8)
+        // Absent from the page (no connection has been open since the proxy restarted the
+        // series): nothing open.
+        aggregator.ingest(
+            ProxySnapshot(
+                epoch: 1, routes: [Self.route],
+                seriesRoles: [(0, .tcp(.opened)), (0, .openConnections), (0, .openConnections)],
+                values: [121, .nan, .nan], processStartTime: 500), from: a, workload: Self.db, at: 1_035)
+        #expect(aggregator.closeWindow(at: 1_040).routes.first?.tcp?.openConnections ?? 0 == 0)
+    }
+}

@@ -1190,6 +1190,10 @@ public nonisolated struct Fathom_Agent_V1_TcpTraffic: Sendable {
 
   public var bytesWritten: Double = 0
 
+  /// Connections open at the window's end (tcp_open_connections, a gauge), summed over the pods
+  /// alive then, each as its last scrape found it: PromQL's sum() at the window's end.
+  public var openConnections: Double = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -2478,7 +2482,7 @@ nonisolated extension Fathom_Agent_V1_AuthorizationCounts: SwiftProtobuf.Message
 
 nonisolated extension Fathom_Agent_V1_TcpTraffic: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".TcpTraffic"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}connections_opened\0\u{3}connections_closed\0\u{3}closes_by_errno\0\u{3}bytes_read\0\u{3}bytes_written\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}connections_opened\0\u{3}connections_closed\0\u{3}closes_by_errno\0\u{3}bytes_read\0\u{3}bytes_written\0\u{3}open_connections\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2491,6 +2495,7 @@ nonisolated extension Fathom_Agent_V1_TcpTraffic: SwiftProtobuf.Message, SwiftPr
       case 3: try { try decoder.decodeRepeatedMessageField(value: &self.closesByErrno) }()
       case 4: try { try decoder.decodeSingularDoubleField(value: &self.bytesRead) }()
       case 5: try { try decoder.decodeSingularDoubleField(value: &self.bytesWritten) }()
+      case 6: try { try decoder.decodeSingularDoubleField(value: &self.openConnections) }()
       default: break
       }
     }
@@ -2512,6 +2517,9 @@ nonisolated extension Fathom_Agent_V1_TcpTraffic: SwiftProtobuf.Message, SwiftPr
     if self.bytesWritten.bitPattern != 0 {
       try visitor.visitSingularDoubleField(value: self.bytesWritten, fieldNumber: 5)
     }
+    if self.openConnections.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.openConnections, fieldNumber: 6)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2521,6 +2529,7 @@ nonisolated extension Fathom_Agent_V1_TcpTraffic: SwiftProtobuf.Message, SwiftPr
     if lhs.closesByErrno != rhs.closesByErrno {return false}
     if lhs.bytesRead != rhs.bytesRead {return false}
     if lhs.bytesWritten != rhs.bytesWritten {return false}
+    if lhs.openConnections != rhs.openConnections {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
