@@ -37,6 +37,8 @@ struct OracleRoute: Sendable {
         var quantiles: [Double]
         /// Responses by why they counted as they did, from PromQL's `sum by` the outcome labels.
         var outcomes: [ResponseOutcome: Double]
+        /// The latency histogram's sum, in seconds.
+        var latencySum: Double
     }
 
     /// The labels that say why a response counted as it did, and the outcome they name.
@@ -88,7 +90,10 @@ struct OracleRoute: Sendable {
         where result.value > 0 {
             outcomes[outcome(result.labels), default: 0] += result.value
         }
-        return Measured(count: count, success: success, quantiles: quantiles, outcomes: outcomes)
+        let sumFamily = String(buckets.dropLast("_bucket".count)) + "_sum"
+        let latencySum = try await single("sum(increase(\(sumFamily)\(selector)[\(range)ms] @ \(at)))") / unitsPerSecond
+        return Measured(
+            count: count, success: success, quantiles: quantiles, outcomes: outcomes, latencySum: latencySum)
     }
 
     /// What PromQL computes for each of a counter route's families over `[end − range, end]`.
