@@ -136,7 +136,8 @@ public enum RouteTable {
                 [
                     "\(route.namespace)/\(route.workload)", (route.revision ?? "").isEmpty ? "-" : route.revision!,
                     route.direction, route.kind,
-                    route.overflow ? "(other routes: \(route.foldedRoutes))" : route.target,
+                    route.overflow
+                        ? "(other routes: \(route.foldedRoutes))" : route.target.isEmpty ? "-" : route.target,
                     route.route.isEmpty ? "-" : route.route, peer(route), secured(route.security),
                     percent(route.successRate), formatted(route.rps, decimals: 1), latency(route.p50 ?? .nan),
                     latency(route.p95 ?? .nan), latency(route.p99 ?? .nan), topFailure(route),

@@ -4,11 +4,17 @@ extension SimulatedProxy {
     /// Whether the proxy is recent enough to append the prometheus-client block (proxy v2.215+):
     /// it has (or had) modern route traffic. A proxy whose traffic stopped keeps the block.
     var hasModernBlock: Bool {
-        store.families.contains { $0.name.hasPrefix("outbound_") && !$0.labels.isEmpty }
+        store.families.contains { Self.isModern($0.name) && !$0.labels.isEmpty }
             || traffic.contains {
                 if case .modernRoute = $0.shape { return true }
                 return false
             }
+    }
+
+    /// Whether a family is in the prometheus-client block (the route families), not the legacy
+    /// one (where `outbound_http_errors_total` is, despite its prefix).
+    static func isModern(_ family: String) -> Bool {
+        family.hasPrefix("outbound_http_route_") || family.hasPrefix("outbound_grpc_route_")
     }
 
     mutating func declareFamilies() {
@@ -44,6 +50,13 @@ extension SimulatedProxy {
                 store.declare("outbound_\(proto)_route_retry_\(counter)_total", help: help, kind: .counter)
             }
         }
+        store.declare(
+            "inbound_http_errors_total", help: "The total number of inbound HTTP requests that could not be processed",
+            kind: .counter)
+        store.declare(
+            "outbound_http_errors_total",
+            help: "The total number of outbound HTTP requests that could not be processed",
+            kind: .counter)
         store.declare("tcp_open_total", help: "Total count of opened connections", kind: .counter)
         store.declare("tcp_close_total", help: "Total count of closed connections", kind: .counter)
         store.declare("tcp_read_bytes_total", help: "Total count of bytes read from peers", kind: .counter)
@@ -63,11 +76,11 @@ extension SimulatedProxy {
         text.reserveCapacity(64 * 1024)
         let stamp = timestampMilliseconds.map { " \($0)" } ?? ""
         let modern = hasModernBlock
-        for family in store.families where !family.name.hasPrefix("outbound_") {
+        for family in store.families where !Self.isModern(family.name) {
             render(family, into: &text, modern: false, stamp: stamp)
         }
         if modern {
-            for family in store.families where family.name.hasPrefix("outbound_") {
+            for family in store.families where Self.isModern(family.name) {
                 render(family, into: &text, modern: true, stamp: stamp)
             }
         }

@@ -104,6 +104,13 @@ public struct SimulatedProxy: Sendable {
                 service: service, destination: destination, pod: pods[requestCounter % pods.count], meanBytes: bytes,
                 reset: failed)
         case .legacyOutbound(let service, let destination, let pods, let routes):
+            if failed && requestCounter % 5 == 0 {
+                // A fifth of the failures never became a response: the proxy timed them out.
+                store.increment("outbound_http_errors_total", "error=\"response timeout\"")
+                recordError(
+                    RouteIdentity(direction: .outbound, source: .outboundHTTPErrors, target: "", route: "", peer: ""))
+                return
+            }
             let pod = pods[requestCounter % pods.count]
             let status = failed ? "500" : "200"
             let labels = legacyOutboundLabels(service: service, destination: destination, pod: pod)
@@ -136,6 +143,18 @@ public struct SimulatedProxy: Sendable {
                     peer: ""),
                 failed, seconds, legacyBoundsSeconds)
         case .legacyInbound(let server, let port, let routeName, let client):
+            if failed && requestCounter % 5 == 0 {
+                // A fifth of the failures never became a response: the connection broke.
+                store.increment(
+                    "inbound_http_errors_total",
+                    "error=\"i/o\",target_addr=\"0.0.0.0:\(port)\",target_ip=\"0.0.0.0\",target_port=\"\(port)\",srv_group=\"policy.linkerd.io\",srv_kind=\"server\",srv_name=\"\(server)\",srv_port=\"\(port)\""
+                )
+                recordError(
+                    RouteIdentity(
+                        direction: .inbound, source: .inboundHTTPErrors, target: "server/\(server):\(port)", route: "",
+                        peer: ""))
+                return
+            }
             let status = failed ? "503" : "200"
             // An empty client identity is an unmeshed client: plaintext, as the proxy labels it.
             let tls =
@@ -318,6 +337,11 @@ public struct SimulatedProxy: Sendable {
         let hashLabel = templateHash.map { "dst_pod_template_hash=\"\($0)\"," } ?? ""
         return
             "direction=\"outbound\",\(peer)\(authorityLabel)target_addr=\"\(ip):\(service.port)\",target_ip=\"\(ip)\",target_port=\"\(service.port)\",tls=\"true\",server_id=\"\(Self.identity(of: destination))\",dst_control_plane_ns=\"linkerd\",dst_\(destination.kind.lowercased())=\"\(destination.name)\",dst_namespace=\"\(destination.namespace)\",dst_pod=\"\(pod)\",\(hashLabel)dst_service=\"\(service.name)\",dst_serviceaccount=\"\(destination.name)\",dst_zone=\"\",dst_zone_locality=\"unknown\""
+    }
+
+    /// A request that failed before any response: a failure without latency.
+    private mutating func recordError(_ identity: RouteIdentity) {
+        pendingTruth[identity, default: RouteTruth()].failure += 1
     }
 
     private mutating func record(_ identity: RouteIdentity, _ failed: Bool, _ seconds: Double, _ bounds: [Double]) {

@@ -25,6 +25,7 @@ import Testing
         switch source {
         case .endpoint, .serviceProfileRoute: SimulatedProxy.legacyBoundsMilliseconds.map { $0 / 1_000 } + [.infinity]
         case .httpRoute, .grpcRoute: SimulatedProxy.routeBoundsSeconds + [.infinity]
+        case .inboundHTTPErrors, .outboundHTTPErrors: []
         default: SimulatedProxy.backendBoundsSeconds + [.infinity]
         }
     }
