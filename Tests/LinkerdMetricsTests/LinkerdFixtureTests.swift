@@ -168,39 +168,26 @@ import Testing
                     totals.success + totals.failure + (totals.tcp[.opened] ?? 0)
                 )
             }, uniquingKeysWith: +)
+        func edge(
+            _ direction: TrafficDirection, _ source: RouteSource, _ security: EdgeSecurity, peer: String = "",
+            identity: String = "", replicaSet: String = ""
+        ) -> Double? {
+            edges[
+                Edge(
+                    direction: direction, source: source, security: security, peer: peer, peerIdentity: identity,
+                    peerReplicaSet: replicaSet)]
+        }
         let web = "linkerd-web.linkerd.serviceaccount.identity.linkerd.cluster.local"
         let prometheus = "linkerd-prometheus.linkerd.serviceaccount.identity.linkerd.cluster.local"
+        #expect(edge(.inbound, .endpoint, .noTLSFromRemote) == 851)
+        #expect(edge(.inbound, .endpoint, .mutualTLS, peer: web) != nil)
         #expect(
-            edges[
-                Edge(
-                    direction: .inbound, source: .endpoint, security: .noTLSFromRemote, peer: "", peerIdentity: "",
-                    peerReplicaSet: "")] == 851)
-        #expect(
-            edges[
-                Edge(
-                    direction: .inbound, source: .endpoint, security: .mutualTLS, peer: web, peerIdentity: "",
-                    peerReplicaSet: "")] != nil)
-        #expect(
-            edges[
-                Edge(
-                    direction: .outbound, source: .endpoint, security: .mutualTLS,
-                    peer: "linkerd/deployment/linkerd-prometheus",
-                    peerIdentity: prometheus, peerReplicaSet: "linkerd-prometheus-84df7f64c")] != nil)
-        #expect(
-            edges[
-                Edge(
-                    direction: .outbound, source: .endpoint, security: .notProvidedByServiceDiscovery, peer: "",
-                    peerIdentity: "", peerReplicaSet: "")] == 6)
-        #expect(
-            edges[
-                Edge(
-                    direction: .inbound, source: .tcp, security: .noTLSFromRemote, peer: "", peerIdentity: "",
-                    peerReplicaSet: "")] == 561)
-        #expect(
-            edges[
-                Edge(
-                    direction: .outbound, source: .tcp, security: .notProvidedByServiceDiscovery, peer: "",
-                    peerIdentity: "", peerReplicaSet: "")] == 9)
+            edge(
+                .outbound, .endpoint, .mutualTLS, peer: "linkerd/deployment/linkerd-prometheus", identity: prometheus,
+                replicaSet: "linkerd-prometheus-84df7f64c") != nil)
+        #expect(edge(.outbound, .endpoint, .notProvidedByServiceDiscovery) == 6)
+        #expect(edge(.inbound, .tcp, .noTLSFromRemote) == 561)
+        #expect(edge(.outbound, .tcp, .notProvidedByServiceDiscovery) == 9)
         // The loopback legs are not edges.
         #expect(!edges.keys.contains { $0.security == .loopback })
         // A proxy without identity, 2019.
