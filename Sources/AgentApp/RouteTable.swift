@@ -18,6 +18,8 @@ public enum RouteTable {
         case .inboundGRPCRoute: return "grpc-inbound"
         case .inboundHTTPErrors, .outboundHTTPErrors: return "errors"
         case .tcp: return "tcp"
+        case .tcpRoute: return "tcp-route"
+        case .tlsRoute: return "tls-route"
         case .authorization: return "authz"
         }
     }
@@ -54,6 +56,10 @@ public enum RouteTable {
             "TCP connections, meshed TCP and opaque ones too (tcp_open_total, tcp_close_total, "
                 + "tcp_read_bytes_total, tcp_write_bytes_total): RPS is connections opened per second, SUCCESS the "
                 + "closes without an error, TOP FAILURE the commonest errno; no latency; bytes in /debug/routes"
+        case "tcp-route", "tls-route":
+            "a TCPRoute's or TLSRoute's connections per parent and route (outbound_{tcp,tls}_route_open_total, "
+                + "..._close_total, Linkerd 2.17+): RPS is connections opened per second, SUCCESS the closes "
+                + "without an error, TOP FAILURE the commonest close error (forbidden, invalid_backend, ...)"
         case "authz":
             "the inbound policy's decisions per server and route (inbound_*_authz_*_total, ...): RPS is "
                 + "decisions per second, SUCCESS the allowed ones, TOP FAILURE the commonest refusal (denied, "

@@ -32,6 +32,11 @@ public enum RouteSource: String, Sendable, Hashable, CaseIterable {
     /// connections, meshed TCP and opaque ones included, per server (inbound, the clients' side)
     /// or destination (outbound); no responses, no latency.
     case tcp
+    /// `outbound_tcp_route_open_total`, `outbound_tcp_route_close_total{error}` (Linkerd 2.17+):
+    /// the connections of a TCPRoute (or an opaque Service's default route) per parent and route.
+    case tcpRoute
+    /// `outbound_tls_route_*`: the same for a TLSRoute.
+    case tlsRoute
     /// `inbound_{http,tcp}_authz_{allow,deny}_total`, `inbound_tcp_authz_terminate_total`,
     /// `inbound_http_route_not_found_total`, `inbound_http_local_ratelimit_total`: the inbound
     /// policy's decisions, per server and route.

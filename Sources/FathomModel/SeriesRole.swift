@@ -63,10 +63,12 @@ public enum TCPCounter: Sendable, Hashable {
     case bytesRead, bytesWritten
 
     /// The `errno` values a close is counted by: empty for a clean close, the usual socket
-    /// errors, and `other`.
+    /// errors, the route families' close errors, and `other`.
     public static let errnoNames = [
         "", "ECONNRESET", "EPIPE", "ETIMEDOUT", "ECONNREFUSED", "ECONNABORTED", "EHOSTUNREACH", "ENETUNREACH",
-        "ENOTCONN", "ESHUTDOWN", "EIO", "other",
+        "ENOTCONN", "ESHUTDOWN", "EIO",
+        // The TCPRoute and TLSRoute families' close `error` (LINKERD-FACTS §2.2).
+        "forbidden", "invalid_backend", "invalid_policy", "unexpected", "other",
     ]
 
     /// The index of an `errno` label value (`other` past the known ones).

@@ -22,6 +22,8 @@ enum LinkerdFamily: Equatable {
     case retries(RouteSource, RetryCounter)
     /// The gauge of the TCP transport's open connections.
     case openConnections
+    /// A counter of a TCPRoute's or TLSRoute's connections (`source` `.tcpRoute` or `.tlsRoute`).
+    case routeConnections(RouteSource, TCPCounter)
     case buildInfo
     case processStartTime
 
@@ -94,6 +96,11 @@ enum LinkerdFamily: Equatable {
         ("tcp_read_bytes_total", .tcp(.bytesRead)),
         ("tcp_write_bytes_total", .tcp(.bytesWritten)),
         ("tcp_open_connections", .openConnections),
+        // TCPRoute and TLSRoute connections per parent and route (Linkerd 2.17+, linkerd2-proxy#3355).
+        ("outbound_tcp_route_open_total", .routeConnections(.tcpRoute, .opened)),
+        ("outbound_tcp_route_close_total", .routeConnections(.tcpRoute, .closed(errno: 0))),
+        ("outbound_tls_route_open_total", .routeConnections(.tlsRoute, .opened)),
+        ("outbound_tls_route_close_total", .routeConnections(.tlsRoute, .closed(errno: 0))),
         // The inbound policy's decisions (Linkerd 2.11+; route_not_found 2.12+, rate limits 2.17+).
         ("inbound_http_authz_allow_total", .authorization(.httpAllowed)),
         ("inbound_http_authz_deny_total", .authorization(.httpDenied)),

@@ -47,6 +47,13 @@ enum SeriesClassifier {
         case .openConnections:
             guard let identity = tcpIdentity(labels, adminPort: adminPort) else { return .ignored }
             return .route(identity, .openConnections)
+        case .routeConnections(let source, let counter):
+            guard let identity = routeIdentity(source, labels, adminPort: adminPort) else { return .ignored }
+            if case .closed = counter {
+                // Closed cleanly (`error=""`) or by the proxy's reason.
+                return .route(identity, .tcp(.closed(errno: TCPCounter.errno(labels["error"]))))
+            }
+            return .route(identity, .tcp(counter))
         case .retries(let source, let counter):
             // The route's own identity: its retries are counted in its row.
             guard let identity = routeIdentity(source, labels, adminPort: adminPort) else { return .ignored }
@@ -116,7 +123,7 @@ enum SeriesClassifier {
             return (labels["status"] ?? "0") == "0"
         case .inboundHTTPErrors, .outboundHTTPErrors:
             return false
-        case .tcp, .authorization:
+        case .tcp, .tcpRoute, .tlsRoute, .authorization:
             return true
         }
     }
@@ -138,7 +145,7 @@ enum SeriesClassifier {
             ResponseOutcome(httpStatus: nil, grpcStatus: labels["status"], error: labels["error"])
         case .inboundHTTPErrors, .outboundHTTPErrors:
             ResponseOutcome(httpStatus: nil, grpcStatus: nil, error: labels["error"])
-        case .tcp, .authorization:
+        case .tcp, .tcpRoute, .tlsRoute, .authorization:
             ResponseOutcome()
         }
     }
@@ -176,7 +183,7 @@ enum SeriesClassifier {
             return RouteIdentity(
                 direction: direction, source: source, target: labels["dst"] ?? "",
                 route: labels["rt_route"] ?? "[DEFAULT]", peer: "")
-        case .httpRoute, .grpcRoute, .httpBackend, .grpcBackend:
+        case .httpRoute, .grpcRoute, .httpBackend, .grpcBackend, .tcpRoute, .tlsRoute:
             let parent = reference(
                 kind: labels["parent_kind"], namespace: labels["parent_namespace"], name: labels["parent_name"],
                 port: labels["parent_port"])

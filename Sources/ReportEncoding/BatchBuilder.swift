@@ -257,6 +257,8 @@ public struct BatchBuilder: Sendable {
         case .inboundHTTPErrors: return .inboundHTTPErrors
         case .outboundHTTPErrors: return .outboundHTTPErrors
         case .tcp: return .tcp
+        case .tcpRoute: return .tcpRoute
+        case .tlsRoute: return .tlsRoute
         case .authorization: return .authorization
         }
     }

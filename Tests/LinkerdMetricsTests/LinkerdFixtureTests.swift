@@ -233,6 +233,46 @@ import Testing
         #expect(row.value.retries == [.requests: 25, .successes: 15, .limitExceeded: 4, .overflow: 1])
     }
 
+    @Test func tcpAndTLSRouteConnectionsPerParentAndRoute() throws {
+        // The TCPRoute and TLSRoute families of Linkerd 2.17+ (LINKERD-FACTS §2.2), one series per
+        // destination address; derived from the proxy's code, not yet seen on a live page.
+        func parent(_ kind: String, _ name: String, port: Int) -> String {
+            "parent_group=\"core\",parent_kind=\"Service\",parent_namespace=\"shop\",parent_name=\"\(name)\",parent_port=\"\(port)\",parent_section_name=\"\",route_group=\"gateway.networking.k8s.io\",route_kind=\"\(kind)\",route_namespace=\"shop\",route_name=\"\(name)-route\""
+        }
+        let db = parent("TCPRoute", "db", port: 5432)
+        let api = parent("TLSRoute", "api", port: 443)
+        let page = """
+            # TYPE outbound_tcp_route_open counter
+            outbound_tcp_route_open_total{\(db),target_ip="10.0.0.9"} 12
+            outbound_tcp_route_open_total{\(db),target_ip="10.0.0.10"} 3
+            # TYPE outbound_tcp_route_close counter
+            outbound_tcp_route_close_total{\(db),target_ip="10.0.0.9",error=""} 10
+            outbound_tcp_route_close_total{\(db),target_ip="10.0.0.9",error="forbidden"} 1
+            outbound_tcp_route_close_total{\(db),target_ip="10.0.0.10",error="invalid_backend"} 2
+            # TYPE outbound_tls_route_open counter
+            outbound_tls_route_open_total{\(api),target_ip="10.0.0.11"} 7
+            # TYPE outbound_tls_route_close counter
+            outbound_tls_route_close_total{\(api),target_ip="10.0.0.11",error="something new"} 1
+            # EOF
+
+            """
+        var decoder = ProxyPageDecoder()
+        let totals = try decoder.decode(Array(page.utf8)).totals()
+        let tcpRoute = RouteIdentity(
+            direction: .outbound, source: .tcpRoute, target: "Service/shop/db:5432", route: "TCPRoute/shop/db-route",
+            peer: "")
+        let tlsRoute = RouteIdentity(
+            direction: .outbound, source: .tlsRoute, target: "Service/shop/api:443", route: "TLSRoute/shop/api-route",
+            peer: "")
+        #expect(
+            totals[tcpRoute]?.tcp == [
+                .opened: 15, .closed(errno: 0): 10, .closed(errno: TCPCounter.errno("forbidden")): 1,
+                .closed(errno: TCPCounter.errno("invalid_backend")): 2,
+            ])
+        #expect(totals[tlsRoute]?.tcp == [.opened: 7, .closed(errno: TCPCounter.errno("other")): 1])
+        #expect(totals.count == 2)
+    }
+
     @Test func outcomesOutsideTheKnownSetsAreOther() {
         let odd = ResponseOutcome(httpStatus: "999", grpcStatus: "42", error: "something new")
         #expect(odd.statusClassName == "" && odd.grpcStatusName == "other" && odd.errorName == "other")

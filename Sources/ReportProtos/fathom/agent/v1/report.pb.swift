@@ -165,6 +165,14 @@ public nonisolated enum Fathom_Agent_V1_Source: SwiftProtobuf.Enum, Swift.CaseIt
   /// The inbound policy's decisions per server and route (RouteMetrics.authorization): every
   /// inbound_*_authz_*_total, inbound_http_route_not_found_total, inbound_http_local_ratelimit_total.
   case authorization // = 13
+
+  /// outbound_tcp_route_open_total, outbound_tcp_route_close_total{error} (Linkerd 2.17+): a
+  /// TCPRoute's connections per parent and route; tcp holds them (closes_by_errno by the
+  /// proxy's close error: forbidden, invalid_backend, invalid_policy, unexpected).
+  case tcpRoute // = 14
+
+  /// outbound_tls_route_*: the same for a TLSRoute.
+  case tlsRoute // = 15
   case UNRECOGNIZED(Int)
 
   public init() {
@@ -187,6 +195,8 @@ public nonisolated enum Fathom_Agent_V1_Source: SwiftProtobuf.Enum, Swift.CaseIt
     case 11: self = .outboundHTTPErrors
     case 12: self = .tcp
     case 13: self = .authorization
+    case 14: self = .tcpRoute
+    case 15: self = .tlsRoute
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
@@ -207,6 +217,8 @@ public nonisolated enum Fathom_Agent_V1_Source: SwiftProtobuf.Enum, Swift.CaseIt
     case .outboundHTTPErrors: return 11
     case .tcp: return 12
     case .authorization: return 13
+    case .tcpRoute: return 14
+    case .tlsRoute: return 15
     case .UNRECOGNIZED(let i): return i
     }
   }
@@ -227,6 +239,8 @@ public nonisolated enum Fathom_Agent_V1_Source: SwiftProtobuf.Enum, Swift.CaseIt
     .outboundHTTPErrors,
     .tcp,
     .authorization,
+    .tcpRoute,
+    .tlsRoute,
   ]
 
 }
@@ -1055,7 +1069,8 @@ public nonisolated struct Fathom_Agent_V1_RouteMetrics: @unchecked Sendable {
   }
 
   /// For SOURCE_TCP: the connections in the window. Inbound, the clients' connections to a server
-  /// (peer: the client's identity when mTLS); outbound, the connections to a destination.
+  /// (peer: the client's identity when mTLS); outbound, the connections to a destination. For
+  /// SOURCE_TCP_ROUTE and SOURCE_TLS_ROUTE: the route's connections opened and closed.
   public var tcp: Fathom_Agent_V1_TcpTraffic {
     get {_storage._tcp ?? Fathom_Agent_V1_TcpTraffic()}
     set {_uniqueStorage()._tcp = newValue}
@@ -1182,7 +1197,8 @@ public nonisolated struct Fathom_Agent_V1_TcpTraffic: Sendable {
 
   public var connectionsClosed: Double = 0
 
-  /// Closes by errno: empty for a clean close, ECONNRESET, EPIPE, ETIMEDOUT, ..., other.
+  /// Closes by errno: empty for a clean close, ECONNRESET, EPIPE, ETIMEDOUT, ..., other; for the
+  /// route sources, by the proxy's close error (forbidden, invalid_backend, invalid_policy, unexpected).
   public var closesByErrno: [Fathom_Agent_V1_ErrnoCount] = []
 
   /// Bytes the proxy read from the peer and wrote to it.
@@ -1342,7 +1358,7 @@ nonisolated extension Fathom_Agent_V1_Direction: SwiftProtobuf._ProtoNameProvidi
 }
 
 nonisolated extension Fathom_Agent_V1_Source: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0SOURCE_UNSPECIFIED\0\u{1}SOURCE_ENDPOINT\0\u{1}SOURCE_SERVICE_PROFILE_ROUTE\0\u{1}SOURCE_SERVICE_PROFILE_ROUTE_ACTUAL\0\u{1}SOURCE_HTTP_ROUTE\0\u{1}SOURCE_GRPC_ROUTE\0\u{1}SOURCE_HTTP_BACKEND\0\u{1}SOURCE_GRPC_BACKEND\0\u{1}SOURCE_INBOUND_HTTP_ROUTE\0\u{1}SOURCE_INBOUND_GRPC_ROUTE\0\u{1}SOURCE_INBOUND_HTTP_ERRORS\0\u{1}SOURCE_OUTBOUND_HTTP_ERRORS\0\u{1}SOURCE_TCP\0\u{1}SOURCE_AUTHORIZATION\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0SOURCE_UNSPECIFIED\0\u{1}SOURCE_ENDPOINT\0\u{1}SOURCE_SERVICE_PROFILE_ROUTE\0\u{1}SOURCE_SERVICE_PROFILE_ROUTE_ACTUAL\0\u{1}SOURCE_HTTP_ROUTE\0\u{1}SOURCE_GRPC_ROUTE\0\u{1}SOURCE_HTTP_BACKEND\0\u{1}SOURCE_GRPC_BACKEND\0\u{1}SOURCE_INBOUND_HTTP_ROUTE\0\u{1}SOURCE_INBOUND_GRPC_ROUTE\0\u{1}SOURCE_INBOUND_HTTP_ERRORS\0\u{1}SOURCE_OUTBOUND_HTTP_ERRORS\0\u{1}SOURCE_TCP\0\u{1}SOURCE_AUTHORIZATION\0\u{1}SOURCE_TCP_ROUTE\0\u{1}SOURCE_TLS_ROUTE\0")
 }
 
 nonisolated extension Fathom_Agent_V1_EdgeSecurity: SwiftProtobuf._ProtoNameProviding {
