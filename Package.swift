@@ -281,9 +281,9 @@ let package = Package(
         .testTarget(
             name: "PrometheusOracleTests",
             dependencies: [
-                "AgentApp", "AgentConfiguration", "AgentTestSupport", "FathomModel", "KubernetesAPI", "LocalServers",
-                "ProxySimulation", "ReportProtos", "Reporting", "ReportWindows", "RouteAggregation", httpClient,
-                logging,
+                "AgentApp", "AgentConfiguration", "AgentTestSupport", "FathomModel", "KubernetesAPI",
+                "KubernetesModels", "LocalServers", "ProxySimulation", "ReportProtos", "Reporting", "ReportWindows",
+                "RouteAggregation", httpClient, logging,
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),

@@ -155,7 +155,7 @@ enum OracleMesh {
     /// Index of each case's proxy in the mesh.
     enum Proxy: Int, CaseIterable {
         case legacyA, legacyB, modernA, modernB, bands, alternate, gappy, duplicate, restartDrop, restartRise, churn,
-            tcp
+            tcp, replacedOld, replacedNew
     }
 
     /// A route that starts, goes idle, is dropped and comes back. It never fails and takes 20 to
@@ -201,6 +201,8 @@ enum OracleMesh {
             ]
         case .restartRise: [reliable(legacy("r-rise", rps: 1, latency: .logNormal(medianMilliseconds: 25)))]
         case .churn: [legacy("steady", rps: 20, latency: .logNormal(medianMilliseconds: 25))]
+        case .replacedOld: replacedTraffic
+        case .replacedNew: []  // until its pod is created
         case .tcp:
             [
                 TrafficSpec(
@@ -219,7 +221,7 @@ enum OracleMesh {
     static let workloads: [Proxy: String] = [
         .legacyA: "legacy", .legacyB: "legacy", .modernA: "modern", .modernB: "modern", .bands: "bands",
         .alternate: "alternate", .gappy: "gappy", .duplicate: "duplicate", .restartDrop: "restart-drop",
-        .restartRise: "restart-rise", .churn: "churn", .tcp: "tcp",
+        .restartRise: "restart-rise", .churn: "churn", .tcp: "tcp", .replacedOld: "replaced", .replacedNew: "replaced",
     ]
 
     static func mesh(startedAt: Double) -> SimulatedMesh {
@@ -238,6 +240,24 @@ enum OracleMesh {
             })
     }
 
+    /// A pod replaced mid-window, one of the workload's two pods at a time: the new one is created
+    /// at `created` (its proxy starting then), the old one deleted at `deleted`. Never failing,
+    /// with latencies in one band, so every series of the new pod starts with its first request.
+    static let created = (window: 3, tick: 2)
+    static let deleted = (window: 5, tick: 2)
+    static let replacedTraffic = [
+        reliable(legacy("replaced", rps: 20, latency: .uniform(lowMilliseconds: 20, highMilliseconds: 30)))
+    ]
+
+    /// Whether `proxy`'s pod exists at window `window`, tick `tick`.
+    static func exists(_ proxy: Proxy, window: Int, tick: Int) -> Bool {
+        switch proxy {
+        case .replacedNew: (window, tick) >= created
+        case .replacedOld: (window, tick) < deleted
+        default: true
+        }
+    }
+
     /// What happens before the requests of window `window`, tick `tick` (1...3) are generated.
     static func change(
         _ mesh: inout SimulatedMesh, window: Int, tick: Int, at time: Double, saved: inout [[TrafficSpec]]
@@ -253,6 +273,9 @@ enum OracleMesh {
             // proxy counted since its last page is lost to both (and to the truth).
             mesh.proxies[drop].restart(at: time - 0.5)
             _ = mesh.proxies[drop].takeTruth()
+            // The replacement pod is created (`created`): its proxy starts now.
+            mesh.proxies[Proxy.replacedNew.rawValue].restart(at: time)
+            mesh.proxies[Proxy.replacedNew.rawValue].setTraffic(replacedTraffic)
         case (4, 1):
             mesh.proxies[churn].setTraffic(traffic(.churn))  // the newcomer goes idle
         case (4, 2):
@@ -262,6 +285,9 @@ enum OracleMesh {
             mesh.proxies[rise].setTraffic([
                 reliable(legacy("r-rise", rps: 150, latency: .logNormal(medianMilliseconds: 25)))
             ])
+        case (deleted.window, deleted.tick):
+            // The old pod is deleted: it serves nothing more.
+            mesh.proxies[Proxy.replacedOld.rawValue].setTraffic([])
         case (5, 1):
             // Linkerd drops the idle route's series.
             mesh.proxies[churn].dropSeries { _, labels in labels.contains("newcomer") }
@@ -280,7 +306,9 @@ enum OracleMesh {
 
     /// Page edits: series missing from every other page, a proxy alternating the generations, a
     /// duplicated series.
-    static func edit(_ page: String, proxy index: Int, tick: Int) -> String {
+    static func edit(_ page: String, proxy index: Int, window: Int, tick: Int) -> String {
+        // A pod that does not exist serves Prometheus's static target nothing.
+        guard exists(Proxy(rawValue: index)!, window: window, tick: tick) else { return "" }
         switch Proxy(rawValue: index)! {
         case .gappy where tick == 2:
             return page.split(separator: "\n", omittingEmptySubsequences: false)
@@ -319,6 +347,12 @@ enum OracleMesh {
             case 6: return .truth("back from zero: increase cannot count its first value")
             default: break
             }
+        }
+        if route.workload == "replaced" && window == created.window {
+            return .truth("a pod created mid-window: increase cannot count its series' first values")
+        }
+        if route.workload == "replaced" && window == deleted.window {
+            return .truth("a pod deleted mid-window: its series end before the range, so PromQL extrapolates")
         }
         if route.workload == "restart-rise" && window == 4 {
             return .truth("restarted above its last value: PromQL sees no reset and undercounts")

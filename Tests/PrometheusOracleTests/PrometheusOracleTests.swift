@@ -4,6 +4,7 @@ import AgentTestSupport
 import FathomModel
 import Foundation
 import KubernetesAPI
+import KubernetesModels
 import LocalServers
 import Logging
 import ProxySimulation
@@ -37,11 +38,13 @@ import Testing
 /// Cases: both metric generations (legacy milliseconds, modern seconds); hits only in `+Inf`, only
 /// in the lowest bucket, a narrow band; pods of one workload with different bucket layouts;
 /// series missing from every other page; a proxy alternating the two generations page by page;
-/// a duplicated series (both keep the first copy); a restart that lowers the counters (a reset
+/// a duplicated series (both keep the first copy); a pod replaced mid-window (a new one created,
+/// the old one deleted, as a rollout does); a restart that lowers the counters (a reset
 /// for both); an empty window; a new route; a route that goes idle, is dropped by the proxy and
 /// comes back from zero. Where the agent is deliberately more exact than PromQL (a new route's or
 /// a returning series' first value, which `increase` cannot count; a restart whose first values
-/// are above the last before, which PromQL takes for no reset) the test checks the agent against
+/// are above the last before, which PromQL takes for no reset; a deleted pod's series ending
+/// inside the range, which PromQL extrapolates) the test checks the agent against
 /// the simulator's ground truth instead, and says so below.
 @Suite struct PrometheusOracleTests {
     static let ticksPerWindow = 3
@@ -73,6 +76,20 @@ import Testing
         let api = try await FakeKubernetesAPI.start(behaviour: .init(token: "oracle"))
         var cluster = DemoCluster()
         cluster.populate(api, mesh: mesh, ports: proxies.ports)
+        // The replacement pod is created mid-run; the old one it replaces is deleted.
+        let replacement = try #require(
+            api.objects(Pod.self).first {
+                $0.metadata.name == mesh.proxies[OracleMesh.Proxy.replacedNew.rawValue].podName
+            })
+        _ = api.delete(Pod.self, namespace: OracleMesh.namespace, name: replacement.metadata.name)
+        let replacedPod = mesh.proxies[OracleMesh.Proxy.replacedOld.rawValue].podName
+        /// The proxy indices and agent target names of `cases`.
+        func pods(_ cases: [OracleMesh.Proxy]) -> [Int: String] {
+            Dictionary(
+                uniqueKeysWithValues: cases.map {
+                    ($0.rawValue, "\(OracleMesh.namespace)/\(mesh.proxies[$0.rawValue].podName)")
+                })
+        }
         let collector = try await FakeCollector.start()
         let prometheus = try await PrometheusServer.start(
             binary: binary,
@@ -111,7 +128,9 @@ import Testing
             group.addTask { try await agent.run() }
             // Window 1 holds the first pages, the agent's baselines: it closes once both
             // scrapers have read tick 0 of every proxy.
-            try await Self.settle(proxies, agent, tick: 0)
+            try await Self.settle(
+                proxies, agent, tick: 0,
+                scraped: pods(OracleMesh.Proxy.allCases.filter { OracleMesh.exists($0, window: 1, tick: 0) }))
             trigger.closeWindow()
             try await Self.wait("window 1 to be queued") { queued.count.withLock { $0 } >= 1 }
             boundaryTimes[1] = Double(TickedProxyServers.milliseconds(tickZero)) / 1_000
@@ -126,7 +145,12 @@ import Testing
                         change: { mesh in
                             OracleMesh.change(&mesh, window: window, tick: tick, at: time, saved: &saved)
                         },
-                        edit: { index, page in OracleMesh.edit(page, proxy: index, tick: tick) })
+                        edit: { index, page in OracleMesh.edit(page, proxy: index, window: window, tick: tick) })
+                    // The replacement pod is created, the old one deleted, as the controller would.
+                    if (window, tick) == OracleMesh.created { api.apply(replacement) }
+                    if (window, tick) == OracleMesh.deleted {
+                        _ = api.delete(Pod.self, namespace: OracleMesh.namespace, name: replacedPod)
+                    }
                     truth[window, default: Array(repeating: [:], count: perProxy.count)] =
                         zip(truth[window] ?? Array(repeating: [:], count: perProxy.count), perProxy).map { sum, next in
                             sum.merging(next) { a, b in
@@ -136,7 +160,12 @@ import Testing
                             }
                         }
                     // The next page only once both scrapers have this one from every proxy.
-                    try await Self.settle(proxies, agent, tick: proxies.currentTick)
+                    try await Self.settle(
+                        proxies, agent, tick: proxies.currentTick,
+                        scraped: pods(
+                            OracleMesh.Proxy.allCases.filter {
+                                OracleMesh.exists($0, window: window, tick: tick)
+                            }))
                 }
                 boundaryTimes[window] = Double(TickedProxyServers.milliseconds(lastTick)) / 1_000
                 boundaryTicks[window] = proxies.currentTick
@@ -277,9 +306,12 @@ import Testing
     }
 
     /// Waits until Prometheus has read every proxy's page of `tick`, and the agent has read and
-    /// ingested it: two more scrapes of each proxy counted after the page was served to it (one
-    /// may have been under way when the tick came).
-    static func settle(_ proxies: TickedProxyServers, _ agent: Agent, tick: Int) async throws {
+    /// ingested it from each proxy whose pod exists (`scraped`: proxy index to target name): two
+    /// more scrapes of each counted after the page was served to it (one may have been under way
+    /// when the tick came).
+    static func settle(_ proxies: TickedProxyServers, _ agent: Agent, tick: Int, scraped: [Int: String])
+        async throws
+    {
         let before = agent.scrapeCounts
         let proxiesCount = proxies.ports.count
         try await wait("both scrapers to read tick \(tick)") {
@@ -287,8 +319,8 @@ import Testing
             let prometheus = Set(served.filter { $0.userAgent.hasPrefix("Prometheus") }.map(\.proxy))
             let fathom = Set(served.filter { $0.userAgent.hasPrefix("fathom-agent") }.map(\.proxy))
             let counts = agent.scrapeCounts
-            return prometheus.count == proxiesCount && fathom.count == proxiesCount && counts.count == proxiesCount
-                && counts.allSatisfy { $0.value >= before[$0.key, default: 0] + 2 }
+            return prometheus.count == proxiesCount && fathom.isSuperset(of: scraped.keys)
+                && scraped.values.allSatisfy { counts[$0, default: 0] >= before[$0, default: 0] + 2 }
         }
     }
 }
