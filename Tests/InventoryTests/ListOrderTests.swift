@@ -93,4 +93,42 @@ import Testing
             }
         }
     }
+
+    /// Each pod's revision, and a Deployment's ReplicaSet named as outbound traffic names its
+    /// destination, are the same whatever order an agent's first lists complete in, at rest or
+    /// mid-rollout, and the same as an agent that watched all along knows them.
+    @Test(arguments: ["deployment-rolling-update", "statefulset-rolling-update", "daemonset-rolling-update"])
+    func everyPodsRevisionIsTheSameWhateverOrderTheFirstListsCompleteIn(_ scenario: String) throws {
+        let recording = try Replay.load(scenario)
+        let times = Array(Set(recording.steps.map(\.seconds))).sorted()
+        let restarts = zip(times, times.dropFirst()).map { ($0 + $1) / 2 }
+        func revisions(_ inventory: ClusterInventory) -> [String: String] {
+            var named: [String: String] = [:]
+            for pod in inventory.pods.values {
+                let workload = inventory.workload(of: pod)
+                named["\(pod.key)"] = inventory.revision(of: pod, in: workload) ?? "none"
+                if workload.kind == "Deployment", let hash = pod.templateHash {
+                    named["\(pod.key) as a destination"] =
+                        inventory.revision(ofReplicaSet: workload.name + "-" + hash, namespace: pod.key.namespace)
+                        ?? "none"
+                }
+            }
+            return named
+        }
+        var midRollout = 0
+        for restart in restarts {
+            let watched = revisions(Replay.run(recording, through: restart).inventory)
+            if Set(watched.values).count > 1 { midRollout += 1 }
+            let orders =
+                restart == restarts[restarts.count / 2]
+                ? Self.orders : Self.orders.enumerated().filter { $0.offset % 97 == 0 }.map(\.element)
+            for order in orders {
+                let listed = revisions(Replay.listed(recording, at: restart, order: order).inventory)
+                #expect(listed == watched, "restarted at \(restart) s, lists \(order)")
+                if listed != watched { return }
+            }
+        }
+        // The recording has moments when two revisions run side by side.
+        #expect(midRollout > 0)
+    }
 }

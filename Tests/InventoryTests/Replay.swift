@@ -79,6 +79,16 @@ struct Replay {
     }
 
     static func resumed(_ recording: Recording, restartAt restart: Double, order: [String]? = nil) -> Replay {
+        var replay = listed(recording, at: restart, order: order)
+        for step in recording.steps where step.seconds > restart {
+            replay.events += step.apply(&replay.inventory, step.seconds)
+        }
+        return replay
+    }
+
+    /// What an agent started at `restart` knows once its first lists completed in `order`,
+    /// before it follows any watch.
+    static func listed(_ recording: Recording, at restart: Double, order: [String]? = nil) -> Replay {
         var first = ClusterInventory()
         for list in recording.lists { _ = list.apply(&first) }
         for step in recording.steps where step.seconds <= restart { _ = step.apply(&first, step.seconds) }
@@ -86,9 +96,6 @@ struct Replay {
         let boxes = Dictionary(uniqueKeysWithValues: zip(recording.lists.map(\.resource), recording.boxes))
         for resource in order ?? canonicalOrder {
             replay.events += boxes[resource]?.relist(into: &replay.inventory, at: restart) ?? []
-        }
-        for step in recording.steps where step.seconds > restart {
-            replay.events += step.apply(&replay.inventory, step.seconds)
         }
         return replay
     }
