@@ -41,6 +41,8 @@ public final class FakeCollector: Sendable {
         public var httpMajorVersion = 1
         /// The decoded batch, nil when the body did not decode.
         public var batch: Fathom_Agent_V1_ReportBatch?
+        /// The body as it came, inflated: the batch's wire bytes, for other decoders (`protoc`).
+        public var inflatedBody: [UInt8]?
         public var answeredStatus: Int?
     }
 
@@ -149,9 +151,8 @@ public final class FakeCollector: Sendable {
 
     /// Decides the answer to a complete request and records it.
     func handle(head: HTTPRequestHead, body: [UInt8]) -> Answer {
-        let batch = (try? Gzip.decompress(body, limit: 64 << 20)).flatMap {
-            try? Fathom_Agent_V1_ReportBatch(serializedBytes: $0)
-        }
+        let inflated = try? Gzip.decompress(body, limit: 64 << 20)
+        let batch = inflated.flatMap { try? Fathom_Agent_V1_ReportBatch(serializedBytes: $0) }
         var firstAcknowledged: Fathom_Agent_V1_ReportBatch?
         let answer = state.withLock { state -> Answer in
             let authorized =
@@ -179,7 +180,7 @@ public final class FakeCollector: Sendable {
                     idempotencyKey: key, authorization: head.headers.first(name: "Authorization"),
                     contentEncoding: head.headers.first(name: "Content-Encoding"),
                     contentType: head.headers.first(name: "Content-Type"), httpMajorVersion: head.version.major,
-                    batch: batch, answeredStatus: status))
+                    batch: batch, inflatedBody: inflated, answeredStatus: status))
             if status == 400 { return .status(400, message: "body is not a gzip-compressed ReportBatch") }
             return answer
         }

@@ -10,6 +10,7 @@ import LocalServers
 import Logging
 import PrometheusText
 import ProxySimulation
+import ReportProtos
 import Reporting
 import RouteAggregation
 import Synchronization
@@ -227,9 +228,59 @@ import Testing
             #expect(route.peerIdentity == "web.emojivoto.serviceaccount.identity.linkerd.cluster.local")
         }
 
+        // Debian's protoc reads the new fields from the batches the agent sent, as they came.
+        try Self.protocReads(collector.requests.compactMap(\.inflatedBody))
+
         try await proxies.shutdown()
         try await collector.shutdown()
         try await api.shutdown()
         try? FileManager.default.removeItem(atPath: spool)
+    }
+
+    /// `protoc --decode` with the published schema finds, in the batches as they came, every
+    /// dimension the demo mesh has: revisions, outcomes, mTLS and the destination's ReplicaSet
+    /// and revision, TCP, policy decisions, retries, errors before any response.
+    static func protocReads(_ bodies: [[UInt8]]) throws {
+        guard (try? runCommand("protoc", ["--version"]))?.status == 0 else {
+            let required = ProcessInfo.processInfo.environment["FATHOM_REQUIRE_ORACLES"] == "1"
+            #expect(!required, "FATHOM_REQUIRE_ORACLES is set but protoc is missing")
+            return
+        }
+        let proto = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("proto").path
+        var text = ""
+        for body in bodies {
+            let file = FileManager.default.temporaryDirectory.appendingPathComponent("fathom-e2e-\(UUID().uuidString)")
+            try Data(body).write(to: file)
+            defer { try? FileManager.default.removeItem(at: file) }
+            let decoded = try runCommand(
+                "sh",
+                [
+                    "-c",
+                    "protoc --decode=fathom.agent.v1.ReportBatch --proto_path='\(proto)' fathom/agent/v1/report.proto < '\(file.path)'",
+                ])
+            #expect(decoded.status == 0, "\(decoded.errors)")
+            text += decoded.text
+        }
+        // What every run has (the failures' reasons are random: see below).
+        var fields: Set<String> = [
+            "revision: \"1\"", "http_status_class: \"2xx\"", "security: EDGE_SECURITY_MUTUAL_TLS",
+            "peer_identity: \"web.emojivoto.serviceaccount.identity.linkerd.cluster.local\"",
+            "peer_replica_set: \"web-6c8d7f9b4\"", "peer_revision: \"1\"", "source: SOURCE_TCP", "bytes_read: ",
+            "source: SOURCE_AUTHORIZATION", "tcp_allowed: ", "retries {",
+        ]
+        // And every source, outcome and revision the agent's own decoding finds in the same bytes.
+        for body in bodies {
+            let batch = try Fathom_Agent_V1_ReportBatch(serializedBytes: body)
+            for line in batch.textFormatString().split(separator: "\n") {
+                let field = line.trimmingCharacters(in: .whitespaces)
+                if ["source: ", "revision: ", "http_status_class: ", "error: "].contains(where: field.hasPrefix) {
+                    fields.insert(field)
+                }
+            }
+        }
+        for field in fields.sorted() {
+            #expect(text.contains(field), "protoc found no \(field)")
+        }
     }
 }
