@@ -91,13 +91,11 @@ public struct DebugRoute: Codable, Sendable, Equatable {
             openConnections = tcp.openConnections
         }
         if let decisions = route.authorization {
-            let allowed = (decisions[.httpAllowed] ?? 0) + (decisions[.tcpAllowed] ?? 0)
+            let allowed = decisions.filter(\.key.isAllowed).values.reduce(0, +)
             let all = decisions.values.reduce(0, +)
             success = allowed
             failure = all - allowed
-            if let top = decisions.filter({ $0.key != .httpAllowed && $0.key != .tcpAllowed }).max(by: {
-                $0.value < $1.value
-            }) {
+            if let top = decisions.filter({ !$0.key.isAllowed }).max(by: { $0.value < $1.value }) {
                 topFailure = top.key.name
                 topFailureCount = top.value
             }

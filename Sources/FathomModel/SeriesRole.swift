@@ -40,6 +40,9 @@ public enum AuthorizationDecision: Sendable, Hashable, CaseIterable {
     /// A request refused by the server's local rate limit.
     case rateLimited
 
+    /// Whether the policy let the request or connection through.
+    public var isAllowed: Bool { self == .httpAllowed || self == .tcpAllowed }
+
     /// A short name for tables and logs: `http-denied`, `route-not-found`, ...
     public var name: String {
         switch self {

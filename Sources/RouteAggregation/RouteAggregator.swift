@@ -92,13 +92,12 @@ public struct RouteAggregator: Sendable {
         /// When its pod is known to have been alive since: the start of a proxy that started
         /// after the aggregator did; otherwise -infinity (alive since before any window).
         var aliveSince = -Double.infinity
-
-        /// Forgets what it counted towards the slots it maps now, once that is added to them
-        /// (`addCoverage`): at a window's close, or when its routes move to other keys.
         /// Open connections per route on its last page (`tcp_open_connections`, a gauge): what it
         /// adds to its TCP routes when a window closes.
         var openConnections: [Int32: Double] = [:]
 
+        /// Forgets what it counted towards the slots it maps now, once that is added to them
+        /// (`addCoverage`): at a window's close, or when its routes move to other keys.
         mutating func restartCoverage() {
             coverageStart = nil
             coveredBeforeRestart = 0
