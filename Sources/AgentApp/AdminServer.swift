@@ -82,15 +82,20 @@ public enum RoutesClient {
         public var description: String
     }
 
-    /// `fathom-agent routes`: the table of the agent at `agent`, or a line saying there is no traffic.
-    public static func table(agent: String) async throws -> String {
+    /// `fathom-agent routes`: the table of the agent at `agent`, its rows folded `by` route,
+    /// revision or workload, with every failure reason or the commonest; or a line saying there is
+    /// no traffic.
+    public static func table(agent: String, by grouping: RouteGrouping = .route, allFailures: Bool = false)
+        async throws -> String
+    {
         let client = HTTPClient(eventLoopGroupProvider: .singleton)
         do {
             let routes = try await fetch(agent: agent, client: client)
             try await client.shutdown()
             guard !routes.isEmpty else { return "no route traffic in the last window" }
-            let rows = RouteTable.rows(routes)
-            return RouteTable.render(rows: rows) + "\n\n" + RouteTable.legend(rows: rows)
+            let rows = RouteTable.rows(grouping.group(routes), allFailures: allFailures)
+            let header = allFailures ? RouteTable.headerWithFailures : RouteTable.header
+            return RouteTable.render(rows: rows, header: header) + "\n\n" + RouteTable.legend(rows: rows)
         } catch {
             try? await client.shutdown()
             throw error

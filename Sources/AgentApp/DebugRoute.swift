@@ -32,6 +32,9 @@ public struct DebugRoute: Codable, Sendable, Equatable {
     /// HTTP status class) and how many had it; nil without failures, or from older agents.
     public var topFailure: String?
     public var topFailureCount: Double?
+    /// Every failure reason and how many had it (what `topFailure` is the largest of), so rows
+    /// can be summed into a revision's or a workload's; nil without failures, or from older agents.
+    public var failures: [String: Double]?
     /// Responses per second over the window; a TCP route's connections opened, a policy route's
     /// decisions.
     public var rps: Double
@@ -48,6 +51,11 @@ public struct DebugRoute: Codable, Sendable, Equatable {
     public var p50: Double?
     public var p95: Double?
     public var p99: Double?
+    /// The latency histogram: its finite upper bounds in seconds, and its cumulative counts with
+    /// the `+Inf` bucket's last, so summed rows' quantiles are `histogram_quantile` over summed
+    /// buckets; nil without an `+Inf`-bounded histogram, or from older agents.
+    public var latencyBounds: [Double]?
+    public var latencyCounts: [Double]?
 
     public init(_ route: RouteWindow) {
         namespace = route.key.workload.namespace
@@ -67,10 +75,11 @@ public struct DebugRoute: Codable, Sendable, Equatable {
         foldedRoutes = route.foldedRoutes
         success = route.successCount
         failure = route.failureCount
-        if let top = route.outcomes.filter({ !$0.success }).max(by: { $0.count < $1.count }) {
-            let outcome = top.outcome
-            topFailure = [outcome.errorName, outcome.grpcStatusName, outcome.statusClassName].first { !$0.isEmpty }
-            topFailureCount = top.count
+        var reasons: [String: Double] = [:]
+        for failed in route.outcomes where !failed.success {
+            let outcome = failed.outcome
+            let reason = [outcome.errorName, outcome.grpcStatusName, outcome.statusClassName].first { !$0.isEmpty }
+            reasons[reason ?? "unclassified", default: 0] += failed.count
         }
         rps = route.requestRate
         if let retried = route.retries {
@@ -81,9 +90,9 @@ public struct DebugRoute: Codable, Sendable, Equatable {
             let clean = tcp.closedByErrno[0] ?? 0
             success = clean
             failure = tcp.closed - clean
-            if let top = tcp.closedByErrno.filter({ $0.key != 0 }).max(by: { $0.value < $1.value }) {
-                topFailure = TCPCounter.errnoNames[Int(top.key)]
-                topFailureCount = top.value
+            reasons = [:]
+            for (errno, count) in tcp.closedByErrno where errno != 0 {
+                reasons[TCPCounter.errnoNames[Int(errno)], default: 0] += count
             }
             rps = route.duration > 0 ? tcp.opened / route.duration : 0
             bytesRead = tcp.bytesRead
@@ -95,16 +104,45 @@ public struct DebugRoute: Codable, Sendable, Equatable {
             let all = decisions.values.reduce(0, +)
             success = allowed
             failure = all - allowed
-            if let top = decisions.filter({ !$0.key.isAllowed }).max(by: { $0.value < $1.value }) {
-                topFailure = top.key.name
-                topFailureCount = top.value
-            }
+            reasons = [:]
+            for (decision, count) in decisions where !decision.isAllowed { reasons[decision.name, default: 0] += count }
             rps = route.duration > 0 ? all / route.duration : 0
         }
+        setFailures(reasons)
+        setLatency(route.latency)
+    }
+
+    /// Keeps `reasons` (nil when empty) and names the commonest as the top failure.
+    mutating func setFailures(_ reasons: [String: Double]) {
+        let counted = reasons.filter { $0.value > 0 }
+        failures = counted.isEmpty ? nil : counted
+        // Ties go to the name first in order, so the same counts always show the same reason.
+        let top = counted.max { ($0.value, $1.key) < ($1.value, $0.key) }
+        topFailure = top?.key
+        topFailureCount = top?.value
+    }
+
+    /// Keeps `histogram`'s buckets (when it has an `+Inf` one) and its quantiles.
+    mutating func setLatency(_ histogram: LatencyHistogram) {
         func finite(_ value: Double) -> Double? { value.isFinite ? value : nil }
-        p50 = finite(route.latencyQuantile(0.5))
-        p95 = finite(route.latencyQuantile(0.95))
-        p99 = finite(route.latencyQuantile(0.99))
+        p50 = finite(histogram.quantile(0.5))
+        p95 = finite(histogram.quantile(0.95))
+        p99 = finite(histogram.quantile(0.99))
+        if histogram.upperBounds.last == .infinity {
+            latencyBounds = Array(histogram.upperBounds.dropLast())
+            latencyCounts = histogram.cumulativeCounts
+        } else {
+            latencyBounds = nil
+            latencyCounts = nil
+        }
+    }
+
+    /// The latency histogram `latencyBounds` and `latencyCounts` carry; nil without.
+    public var latencyHistogram: LatencyHistogram? {
+        guard let latencyBounds, let latencyCounts, latencyCounts.count == latencyBounds.count + 1 else {
+            return nil
+        }
+        return LatencyHistogram(upperBounds: latencyBounds + [.infinity], cumulativeCounts: latencyCounts)
     }
 
     /// Successful fraction of responses; nil when there were none.

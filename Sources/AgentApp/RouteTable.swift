@@ -129,8 +129,12 @@ public enum RouteTable {
         rows(routes.map(DebugRoute.init))
     }
 
-    /// The rows of routes read from an agent's `/debug/routes`, sorted the same way.
-    public static func rows(_ routes: [DebugRoute]) -> [[String]] {
+    /// The header with every failure reason's column in place of TOP FAILURE.
+    public static let headerWithFailures = Array(header.dropLast()) + ["FAILURES"]
+
+    /// The rows of routes read from an agent's `/debug/routes`, sorted the same way; with
+    /// `allFailures`, the last cell lists every failure reason (under `headerWithFailures`).
+    public static func rows(_ routes: [DebugRoute], allFailures: Bool = false) -> [[String]] {
         func order(_ route: DebugRoute) -> [String] {
             [
                 route.namespace, route.workloadKind, route.workload, route.revision ?? "", route.direction,
@@ -146,7 +150,8 @@ public enum RouteTable {
                         ? "(other routes: \(route.foldedRoutes))" : route.target.isEmpty ? "-" : route.target,
                     route.route.isEmpty ? "-" : route.route, peer(route), secured(route.security),
                     percent(route.successRate), formatted(route.rps, decimals: 1), latency(route.p50 ?? .nan),
-                    latency(route.p95 ?? .nan), latency(route.p99 ?? .nan), topFailure(route),
+                    latency(route.p95 ?? .nan), latency(route.p99 ?? .nan),
+                    allFailures ? failureList(route) : topFailure(route),
                 ]
             }
     }
@@ -162,6 +167,8 @@ public enum RouteTable {
     /// where the family does not say, as `linkerd viz edges`' SECURED column.
     static func secured(_ security: String?) -> String {
         guard let security else { return "-" }
+        // Rows folded by `RouteGrouping` whose edges differ.
+        if security == "*" { return "some" }
         return security == EdgeSecurity.mutualTLS.rawValue ? "yes" : "no"
     }
 
@@ -171,13 +178,22 @@ public enum RouteTable {
         return "\(reason) \(formatted(count / route.failure * 100, decimals: 0))%"
     }
 
+    /// Every failure reason with its share of the failures, commonest first (equal counts by
+    /// name): `5xx 60%, i/o 30%, timeout 10%`; `-` without.
+    static func failureList(_ route: DebugRoute) -> String {
+        guard let reasons = route.failures, route.failure > 0 else { return topFailure(route) }
+        return reasons.sorted { ($0.value, $1.key) > ($1.value, $0.key) }
+            .map { "\($0.key) \(formatted($0.value / route.failure * 100, decimals: 0))%" }
+            .joined(separator: ", ")
+    }
+
     /// The whole table as text, columns padded to their widest cell.
     public static func render(_ routes: [RouteWindow]) -> String {
         render(rows: rows(routes))
     }
 
-    /// A table of prepared rows under the standard header.
-    public static func render(rows: [[String]]) -> String {
+    /// A table of prepared rows under `header` (the standard one unless given).
+    public static func render(rows: [[String]], header: [String] = header) -> String {
         let table = [header] + rows
         var widths = Array(repeating: 0, count: header.count)
         for row in table {

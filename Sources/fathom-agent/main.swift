@@ -55,15 +55,25 @@ struct RoutesCommand: AsyncParsableCommand {
     @Option(help: "The agent's admin address.")
     var agent = "http://127.0.0.1:9990"
 
+    @Option(
+        help: "One row per route, per revision of a workload (a rollout's old and new side by side), or per workload."
+    )
+    var by = RouteGrouping.route
+
+    @Flag(help: "List every failure reason with its share, not only the commonest.")
+    var failures = false
+
     func run() async throws {
         do {
-            print(try await RoutesClient.table(agent: agent))
+            print(try await RoutesClient.table(agent: agent, by: by, allFailures: failures))
         } catch {
             print("error: \(error)")
             throw ExitCode(1)
         }
     }
 }
+
+extension RouteGrouping: ExpressibleByArgument {}
 
 struct CheckCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
