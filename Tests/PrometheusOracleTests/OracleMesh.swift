@@ -155,7 +155,7 @@ enum OracleMesh {
     /// Index of each case's proxy in the mesh.
     enum Proxy: Int, CaseIterable {
         case legacyA, legacyB, modernA, modernB, bands, alternate, gappy, duplicate, restartDrop, restartRise, churn,
-            tcp, replacedOld, replacedNew
+            tcp, replacedOld, replacedNew, boundary
     }
 
     /// A route that starts, goes idle, is dropped and comes back. It never fails and takes 20 to
@@ -165,8 +165,17 @@ enum OracleMesh {
         reliable(legacy("newcomer", rps: rps, latency: .uniform(lowMilliseconds: 20, highMilliseconds: 30)))
     }
 
+    /// A route first requested between the first page and the second: absent from the page the
+    /// agent takes as its baseline, as the proxy makes a series on its first request. Never
+    /// failing, so it has no series that appears later (a first failure).
+    static let late = reliable(legacy("late", rps: 15, latency: .uniform(lowMilliseconds: 20, highMilliseconds: 30)))
+
+    /// The page that lacks the `edge` route's series: the last of window 4, on its boundary.
+    static let boundaryGap = (window: 4, tick: 3)
+
     static func traffic(_ proxy: Proxy) -> [TrafficSpec] {
         switch proxy {
+        case .boundary: [legacy("edge", rps: 30, latency: .logNormal(medianMilliseconds: 25))]
         case .legacyA, .legacyB:
             [
                 legacy(
@@ -222,6 +231,7 @@ enum OracleMesh {
         .legacyA: "legacy", .legacyB: "legacy", .modernA: "modern", .modernB: "modern", .bands: "bands",
         .alternate: "alternate", .gappy: "gappy", .duplicate: "duplicate", .restartDrop: "restart-drop",
         .restartRise: "restart-rise", .churn: "churn", .tcp: "tcp", .replacedOld: "replaced", .replacedNew: "replaced",
+        .boundary: "boundary",
     ]
 
     static func mesh(startedAt: Double) -> SimulatedMesh {
@@ -266,6 +276,9 @@ enum OracleMesh {
         let rise = Proxy.restartRise.rawValue
         let drop = Proxy.restartDrop.rawValue
         switch (window, tick) {
+        case (2, 1):
+            // A route's first request after the first page.
+            mesh.proxies[Proxy.boundary.rawValue].setTraffic(traffic(.boundary) + [late])
         case (3, 2):
             // A new route: its first page counts in full for the agent.
             mesh.proxies[churn].setTraffic(traffic(.churn) + [newcomer(rps: 30)])
@@ -310,6 +323,9 @@ enum OracleMesh {
         // A pod that does not exist serves Prometheus's static target nothing.
         guard exists(Proxy(rawValue: index)!, window: window, tick: tick) else { return "" }
         switch Proxy(rawValue: index)! {
+        case .boundary where (window, tick) == boundaryGap:
+            return page.split(separator: "\n", omittingEmptySubsequences: false)
+                .filter { !$0.contains("authority=\"edge.") }.joined(separator: "\n")
         case .gappy where tick == 2:
             return page.split(separator: "\n", omittingEmptySubsequences: false)
                 .filter { !$0.contains("gappy") }.joined(separator: "\n")
@@ -348,6 +364,16 @@ enum OracleMesh {
             default: break
             }
         }
+        if route.workload == "boundary" && route.identity.target.hasPrefix("late") && window == 2 {
+            return .truth("first requested after the first page: increase cannot count its first value")
+        }
+        if route.workload == "boundary" && route.identity.target.hasPrefix("edge")
+            && (window == boundaryGap.window || window == boundaryGap.window + 1)
+        {
+            return .truth(
+                "missing from the window's last page: its last increase moves to the next window, "
+                    + "and the two windows together equal PromQL")
+        }
         if route.workload == "replaced" && window == created.window {
             return .truth("a pod created mid-window: increase cannot count its series' first values")
         }
@@ -365,7 +391,8 @@ enum OracleMesh {
         var routes: [String: OracleRoute] = [:]
         for proxy in Proxy.allCases {
             let name = workloads[proxy]!
-            for spec in traffic(proxy) + (proxy == .churn ? [newcomer(rps: 1)] : []) {
+            let later = proxy == .churn ? [newcomer(rps: 1)] : proxy == .boundary ? [late] : []
+            for spec in traffic(proxy) + later {
                 for route in Self.routes(of: spec, workload: name) { routes["\(name) \(route.identity)"] = route }
             }
         }

@@ -40,8 +40,10 @@ import Testing
 /// series missing from every other page; a proxy alternating the two generations page by page;
 /// a duplicated series (both keep the first copy); a pod replaced mid-window (a new one created,
 /// the old one deleted, as a rollout does); a restart that lowers the counters (a reset
-/// for both); an empty window; a new route; a route that goes idle, is dropped by the proxy and
-/// comes back from zero. Where the agent is deliberately more exact than PromQL (a new route's or
+/// for both); an empty window; a new route; a route first requested after the first page (absent
+/// from the agent's baseline); a route missing from a window's last page (its increase moves to
+/// the next window: the two together equal PromQL over both); a route that goes idle, is dropped
+/// by the proxy and comes back from zero. Where the agent is deliberately more exact than PromQL (a new route's or
 /// a returning series' first value, which `increase` cannot count; a restart whose first values
 /// are above the last before, which PromQL takes for no reset; a deleted pod's series ending
 /// inside the range, which PromQL extrapolates) the test checks the agent against
@@ -124,6 +126,8 @@ import Testing
         var truth: [Int: [[RouteIdentity: RouteTruth]]] = [:]
         var boundaryTimes: [Int: Double] = [:]
         var boundaryTicks: [Int: Int] = [1: 0]
+        // What the `edge` route served in the tick whose page lacks it (`OracleMesh.boundaryGap`).
+        var heldBack: [RouteIdentity: RouteTruth] = [:]
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await agent.run() }
             // Window 1 holds the first pages, the agent's baselines: it closes once both
@@ -159,6 +163,11 @@ import Testing
                                 return total
                             }
                         }
+                    if (window, tick) == OracleMesh.boundaryGap {
+                        heldBack = perProxy[OracleMesh.Proxy.boundary.rawValue].filter {
+                            $0.key.target.hasPrefix("edge.")
+                        }
+                    }
                     // The next page only once both scrapers have this one from every proxy.
                     try await Self.settle(
                         proxies, agent, tick: proxies.currentTick,
@@ -208,6 +217,15 @@ import Testing
                     windowTruth[RouteKey(workload: mesh.proxies[index].workload, identity: identity), default: .init()]
                         .add(routeTruth)
                 }
+            }
+            // The increase of the boundary's missing page is seen on the next window's first page.
+            let boundaryWorkload = mesh.proxies[OracleMesh.Proxy.boundary.rawValue].workload
+            for (identity, held) in heldBack {
+                let key = RouteKey(workload: boundaryWorkload, identity: identity)
+                if window == OracleMesh.boundaryGap.window {
+                    windowTruth[key, default: .init()].add(Self.negated(held))
+                }
+                if window == OracleMesh.boundaryGap.window + 1 { windowTruth[key, default: .init()].add(held) }
             }
             for route in OracleMesh.routes {
                 let key = RouteKey(workload: OracleMesh.workload(route.workload), identity: route.identity)
@@ -274,6 +292,40 @@ import Testing
                 }
             }
         }
+        // Across the boundary whose page lacked the `edge` route, the two windows together equal
+        // PromQL's increase over both: nothing lost, nothing counted twice.
+        #expect(!heldBack.isEmpty && heldBack.values.allSatisfy { $0.success + $0.failure > 0 })
+        let gap = OracleMesh.boundaryGap.window
+        for route in OracleMesh.routes where route.workload == "boundary" && route.identity.target.hasPrefix("edge.") {
+            let key = RouteKey(workload: OracleMesh.workload(route.workload), identity: route.identity)
+            let windows = [gap, gap + 1].compactMap { window in
+                batches.first { $0.sequence == UInt64(window) }.flatMap { batch in
+                    AggregationWindow(batch).routes.first {
+                        $0.key.workload == key.workload && $0.key.identity == key.identity
+                    }
+                }
+            }
+            try #require(windows.count == 2, "\(key): both windows have traffic")
+            let start = try #require(boundaryTimes[gap - 1])
+            let end = try #require(boundaryTimes[gap + 1])
+            let range = Int(((end - start) * 1_000).rounded())
+            let promQL = try await route.measured(prometheus, at: end, rangeMilliseconds: range)
+            let count = windows.map(\.requestCount).reduce(0, +)
+            #expect(
+                Self.same(count, promQL.count), "\(key) windows \(gap)-\(gap + 1): \(count) vs PromQL \(promQL.count)")
+            #expect(Self.same(windows.map(\.successCount).reduce(0, +), promQL.success), "\(key) successes")
+            #expect(Self.same(windows.map(\.latency.sum).reduce(0, +), promQL.latencySum), "\(key) latency sum")
+            var merged = windows[0].latency
+            for index in merged.cumulativeCounts.indices {
+                merged.cumulativeCounts[index] += windows[1].latency.cumulativeCounts[index]
+            }
+            for (q, value) in zip(OracleRoute.quantiles, promQL.quantiles) {
+                #expect(Self.same(merged.quantile(q), value), "\(key) p\(Int(q * 100)) across the boundary")
+            }
+            // Each window alone is off from the truth of its own ticks by the missing page's increase.
+            #expect(windows[0].requestCount < count && windows[1].requestCount < count)
+        }
+
         // The comparison meant something: every designed route in every window.
         #expect(compared + checkedAgainstTruth == OracleMesh.routes.count * (Self.lastWindow - 1))
         #expect(checkedAgainstTruth >= 4)
@@ -282,6 +334,16 @@ import Testing
         try await api.shutdown()
         try await collector.shutdown()
         try await proxies.shutdown()
+    }
+
+    /// `truth` with every count negated: added, it takes `truth` away.
+    static func negated(_ truth: RouteTruth) -> RouteTruth {
+        var negative = RouteTruth()
+        negative.success = -truth.success
+        negative.failure = -truth.failure
+        negative.cumulativeBuckets = truth.cumulativeBuckets.mapValues { -$0 }
+        negative.latencySumSeconds = -truth.latencySumSeconds
+        return negative
     }
 
     /// Equal to 1e-9 relative; NaN equals NaN (no observations on both sides).
