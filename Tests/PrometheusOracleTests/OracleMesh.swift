@@ -21,6 +21,8 @@ struct OracleRoute: Sendable {
     /// For a route without responses (TCP, authorization): each counter family PromQL sums with
     /// `increase`, its extra matchers, and where the agent reports it. `responses` is then unused.
     var counters: [Counter] = []
+    /// For an HTTPRoute (Linkerd 2.17+): its retry families, which PromQL sums with `increase`.
+    var retryFamilies: [RetryCounter: String] = [:]
 
     struct Counter: Sendable {
         var family: String
@@ -39,6 +41,8 @@ struct OracleRoute: Sendable {
         var outcomes: [ResponseOutcome: Double]
         /// The latency histogram's sum, in seconds.
         var latencySum: Double
+        /// Retries by counter (`retryFamilies`), where the route has them.
+        var retries: [RetryCounter: Double] = [:]
     }
 
     /// The labels that say why a response counted as it did, and the outcome they name.
@@ -92,8 +96,14 @@ struct OracleRoute: Sendable {
         }
         let sumFamily = String(buckets.dropLast("_bucket".count)) + "_sum"
         let latencySum = try await single("sum(increase(\(sumFamily)\(selector)[\(range)ms] @ \(at)))") / unitsPerSecond
+        var retries: [RetryCounter: Double] = [:]
+        for (counter, family) in retryFamilies {
+            retries[counter] = try await single(
+                "sum(increase(\(family){\(matchers),workload=\"\(workload)\"}[\(range)ms] @ \(at)))")
+        }
         return Measured(
-            count: count, success: success, quantiles: quantiles, outcomes: outcomes, latencySum: latencySum)
+            count: count, success: success, quantiles: quantiles, outcomes: outcomes, latencySum: latencySum,
+            retries: retries)
     }
 
     /// What PromQL computes for each of a counter route's families over `[end − range, end]`.
@@ -501,7 +511,13 @@ enum OracleMesh {
                         peer: ""),
                     responses: "outbound_\(proto)_route_request_statuses_total", matchers: parentMatchers,
                     success: success, buckets: "outbound_\(proto)_route_request_duration_seconds_bucket",
-                    unitsPerSecond: 1),
+                    unitsPerSecond: 1,
+                    retryFamilies: grpc
+                        ? [:]
+                        : [
+                            .requests: "outbound_http_route_retry_requests_total",
+                            .successes: "outbound_http_route_retry_successes_total",
+                        ]),
                 OracleRoute(
                     workload: workload,
                     identity: RouteIdentity(

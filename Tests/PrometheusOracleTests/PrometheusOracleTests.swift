@@ -32,7 +32,7 @@ import Testing
 /// of legacy families and summation order differ).
 ///
 /// Compared per route and window: counts, successes, quantiles, latency sums, outcomes (status
-/// class, gRPC status, error reason); for TCP and policy routes, connections opened and closed
+/// class, gRPC status, error reason), an HTTPRoute's retries; for TCP and policy routes, connections opened and closed
 /// (by errno), bytes each way and decisions; the last window is the one the shutdown closes.
 ///
 /// Cases: both metric generations (legacy milliseconds, modern seconds); hits only in `+Inf`, only
@@ -198,6 +198,7 @@ import Testing
         var checkedAgainstTruth = 0
         var countersCompared = 0
         var outcomesCompared = 0
+        var retriesCompared = 0
         for window in 2...Self.lastWindow {
             let batch = try #require(batches.first { $0.sequence == UInt64(window) })
             let fathom = AggregationWindow(batch)
@@ -280,6 +281,14 @@ import Testing
                             && outcomes.allSatisfy { Self.same($0.value, promQL.outcomes[$0.key] ?? .nan) },
                         "\(key) window \(window) outcomes: \(outcomes) vs PromQL \(promQL.outcomes)")
                     outcomesCompared += outcomes.count
+                    // An HTTPRoute's retries, sent and successful.
+                    for (counter, value) in promQL.retries {
+                        let retried = agent.retries?[counter] ?? 0
+                        #expect(
+                            Self.same(retried, value),
+                            "\(key) window \(window) retries \(counter): \(retried) vs PromQL \(value)")
+                        retriesCompared += value > 0 ? 1 : 0
+                    }
                     #expect(
                         Self.same(agent.latency.sum, promQL.latencySum),
                         "\(key) window \(window) latency sum: \(agent.latency.sum) vs PromQL \(promQL.latencySum)")
@@ -331,6 +340,7 @@ import Testing
         #expect(checkedAgainstTruth >= 4)
         #expect(countersCompared >= 20, "TCP and policy counters with traffic, compared with PromQL")
         #expect(outcomesCompared >= 100, "outcomes compared with PromQL")
+        #expect(retriesCompared >= 20, "HTTPRoute retries compared with PromQL")
         try await api.shutdown()
         try await collector.shutdown()
         try await proxies.shutdown()
