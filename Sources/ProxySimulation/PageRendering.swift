@@ -59,6 +59,7 @@ extension SimulatedProxy {
             kind: .counter)
         store.declare("tcp_open_total", help: "Total count of opened connections", kind: .counter)
         store.declare("tcp_close_total", help: "Total count of closed connections", kind: .counter)
+        store.declare("tcp_open_connections", help: "Number of currently-open connections", kind: .gauge)
         store.declare("tcp_read_bytes_total", help: "Total count of bytes read from peers", kind: .counter)
         store.declare("tcp_write_bytes_total", help: "Total count of bytes written to peers", kind: .counter)
         store.declare(
@@ -98,13 +99,18 @@ extension SimulatedProxy {
         guard !family.labels.isEmpty else { return }
         // The prometheus-client block declares counters without `_total` and appends a period.
         let declared = modern && family.kind == .counter ? String(family.name.dropLast(6)) : family.name
-        text +=
-            "# HELP \(declared) \(family.help)\n# TYPE \(declared) \(family.kind == .counter ? "counter" : "histogram")\n"
+        let type =
+            switch family.kind {
+            case .counter: "counter"
+            case .gauge: "gauge"
+            case .legacyHistogram, .modernHistogram: "histogram"
+            }
+        text += "# HELP \(declared) \(family.help)\n# TYPE \(declared) \(type)\n"
         if let unit = family.unit { text += "# UNIT \(declared) \(unit)\n" }
         for (position, labels) in family.labels.enumerated() {
             let value = family.values[position]
             switch family.kind {
-            case .counter:
+            case .counter, .gauge:
                 text += "\(family.name){\(labels)} \(Int(value))\(stamp)\n"
             case .legacyHistogram:
                 var cumulative = 0.0

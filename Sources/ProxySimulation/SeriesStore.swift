@@ -2,6 +2,8 @@
 struct SeriesStore {
     enum Kind {
         case counter
+        /// A value that goes up and down (`tcp_open_connections`).
+        case gauge
         /// `le` last, integer bounds, lines `_bucket`, `_count`, `_sum` (legacy text families).
         case legacyHistogram
         /// `le` first, float bounds, lines `_sum`, `_count`, `_bucket` (prometheus-client block).

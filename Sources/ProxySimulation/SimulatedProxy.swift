@@ -16,6 +16,11 @@ public struct SimulatedProxy: Sendable {
     private var lastAdvance: Double
     var store = SeriesStore()
     private var pendingTruth: [RouteIdentity: RouteTruth] = [:]
+    /// Connections open now per TCP route, as `tcp_open_connections` says: of the connections
+    /// not refused or reset, the first and every tenth after it is a pooled one, kept open; a
+    /// restart closes them all.
+    public private(set) var openConnections: [RouteIdentity: Double] = [:]
+    private var cleanConnections = 0
     private var random: SeededRandom
     private var requestCounter = 0
 
@@ -64,6 +69,7 @@ public struct SimulatedProxy: Sendable {
     public mutating func restart(at now: Double) {
         advance(to: now)
         store.reset()
+        openConnections = [:]
         processStartTime = now
     }
 
@@ -253,11 +259,12 @@ public struct SimulatedProxy: Sendable {
             "target_addr=\"0.0.0.0:\(port)\",target_ip=\"0.0.0.0\",target_port=\"\(port)\",srv_group=\"policy.linkerd.io\",srv_kind=\"server\",srv_name=\"\(server)\",srv_port=\"\(port)\""
         let read = denied ? 0 : (meanBytes * (0.5 + random.unit())).rounded()
         let written = denied ? 0 : (2 * meanBytes * (0.5 + random.unit())).rounded()
-        var counts: [TCPCounter: Double] = [.opened: 1, .closed(errno: 0): 1]
+        let keptOpen = !denied && keepsOpen()
+        var counts: [TCPCounter: Double] = keptOpen ? [.opened: 1] : [.opened: 1, .closed(errno: 0): 1]
         if read > 0 { counts[.bytesRead] = read }
         if written > 0 { counts[.bytesWritten] = written }
-        transfer(clientLeg, counts, errno: "")
-        if !denied { transfer(loopbackLeg, counts, errno: "") }
+        transfer(clientLeg, counts, errno: "", keptOpen: keptOpen)
+        if !denied { transfer(loopbackLeg, counts, errno: "", keptOpen: keptOpen) }
         let decision: AuthorizationDecision = denied ? .tcpDenied : .tcpAllowed
         if denied {
             store.increment(
@@ -273,6 +280,7 @@ public struct SimulatedProxy: Sendable {
         let tcp = RouteIdentity(
             direction: .inbound, source: .tcp, target: target, route: "", peer: client, security: .mutualTLS)
         pendingTruth[tcp, default: RouteTruth()].tcp.merge(counts, uniquingKeysWith: +)
+        if keptOpen { openConnections[tcp, default: 0] += 1 }
         let authorization = RouteIdentity(
             direction: .inbound, source: .authorization, target: target, route: "", peer: "", security: .mutualTLS)
         pendingTruth[authorization, default: RouteTruth()].authorization[decision, default: 0] += 1
@@ -292,15 +300,17 @@ public struct SimulatedProxy: Sendable {
         let written = (meanBytes * (0.5 + random.unit())).rounded()
         let read = reset ? 0 : (2 * meanBytes * (0.5 + random.unit())).rounded()
         let errno = reset ? "ECONNRESET" : ""
-        var counts: [TCPCounter: Double] = [.opened: 1, .closed(errno: TCPCounter.errno(errno)): 1]
+        let keptOpen = !reset && keepsOpen()
+        var counts: [TCPCounter: Double] =
+            keptOpen ? [.opened: 1] : [.opened: 1, .closed(errno: TCPCounter.errno(errno)): 1]
         if read > 0 { counts[.bytesRead] = read }
         if written > 0 { counts[.bytesWritten] = written }
-        transfer(destinationLeg, counts, errno: errno)
+        transfer(destinationLeg, counts, errno: errno, keptOpen: keptOpen)
         // The loopback leg reads what the application sends and writes what came back.
         var loopback = counts
         loopback[.bytesRead] = counts[.bytesWritten]
         loopback[.bytesWritten] = counts[.bytesRead]
-        transfer(loopbackLeg, loopback, errno: errno)
+        transfer(loopbackLeg, loopback, errno: errno, keptOpen: keptOpen)
         let hash = Self.podTemplateHash(of: pod, in: destination)
         let identity = RouteIdentity(
             direction: .outbound, source: .tcp, target: "\(service.name).\(service.namespace):\(service.port)",
@@ -308,12 +318,21 @@ public struct SimulatedProxy: Sendable {
             security: .mutualTLS, peerIdentity: Self.identity(of: destination),
             peerReplicaSet: hash.map { "\(destination.name)-\($0)" } ?? "")
         pendingTruth[identity, default: RouteTruth()].tcp.merge(counts, uniquingKeysWith: +)
+        if keptOpen { openConnections[identity, default: 0] += 1 }
     }
 
-    /// Counts one closed connection's transport series.
-    private mutating func transfer(_ labels: String, _ counts: [TCPCounter: Double], errno: String) {
+    /// Whether the next connection that is not refused or reset stays open (see `openConnections`).
+    private mutating func keepsOpen() -> Bool {
+        cleanConnections += 1
+        return cleanConnections % 10 == 1
+    }
+
+    /// Counts one connection's transport series: closed, or `keptOpen` (then in the gauge, whose
+    /// series exists from the leg's first connection on, at 0 while none stays open).
+    private mutating func transfer(_ labels: String, _ counts: [TCPCounter: Double], errno: String, keptOpen: Bool) {
         store.increment("tcp_open_total", labels)
-        store.increment("tcp_close_total", labels + ",errno=\"\(errno)\"")
+        store.increment("tcp_open_connections", labels, by: keptOpen ? 1 : 0)
+        if !keptOpen { store.increment("tcp_close_total", labels + ",errno=\"\(errno)\"") }
         if let read = counts[.bytesRead] { store.increment("tcp_read_bytes_total", labels, by: read) }
         if let written = counts[.bytesWritten] { store.increment("tcp_write_bytes_total", labels, by: written) }
     }

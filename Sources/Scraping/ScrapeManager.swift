@@ -187,7 +187,9 @@ public actor ScrapeManager {
             guard isCurrent(target) else { break }
             await deliver(event)
         }
-        await deliver(.removed(target, at: Date().timeIntervalSince1970))
+        // Only a target that left the set is gone: one whose loop the shutdown ended is still
+        // there, and the last window counts it as alive (its open connections too).
+        if !isCurrent(target) { await deliver(.removed(target, at: Date().timeIntervalSince1970)) }
         ended(target)
     }
 

@@ -156,6 +156,19 @@ import Testing
             return failed / max(1, rows.map { $0.success + $0.failure }.reduce(0, +))
         }
         #expect(failureRatio("2") > failureRatio("1") + 0.1, "rev 1 \(failureRatio("1")), rev 2 \(failureRatio("2"))")
+        // The last window's open connections, per revision: those of the pods alive at its end
+        // (the deleted pod's went with it), as their proxies hold them.
+        let last = try #require(collector.acceptedBatches.max { $0.sequence < $1.sequence }.map(AggregationWindow.init))
+        let open = proxies.mesh.withLock { mesh in
+            [("1", mesh.proxies[1]), ("2", mesh.proxies[2])].map { revision, proxy in
+                (revision, proxy.openConnections.values.reduce(0, +))
+            }
+        }
+        for (revision, connections) in open {
+            let reported = last.routes.filter { $0.key.revision == revision }.compactMap(\.tcp?.openConnections)
+            #expect(reported.reduce(0, +) == connections, "revision \(revision)")
+            #expect(connections > 0, "revision \(revision) keeps connections open")
+        }
         try await api.shutdown()
         try await collector.shutdown()
         try await proxies.shutdown()

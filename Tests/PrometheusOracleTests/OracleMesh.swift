@@ -29,8 +29,11 @@ struct OracleRoute: Sendable {
         var matchers = ""
         var name: String
         var read: @Sendable (RouteWindow) -> Double
-        /// The truth's value for a window.
-        var truth: @Sendable (RouteTruth) -> Double
+        /// The truth's value for a window; nil for a gauge, whose truth is PromQL's instant value.
+        var truth: (@Sendable (RouteTruth) -> Double)?
+        /// A gauge (`tcp_open_connections`): PromQL sums its value at the window's end, never
+        /// its increase.
+        var gauge = false
     }
 
     struct Measured {
@@ -115,9 +118,11 @@ struct OracleRoute: Sendable {
         for counter in counters {
             let extra = counter.matchers.isEmpty ? "" : "," + counter.matchers
             let selector = "{\(matchers)\(extra),workload=\"\(workload)\"}"
-            values.append(
-                try await prometheus.query("sum(increase(\(counter.family)\(selector)[\(range)ms] @ \(at)))", at: end)
-                    .first?.value ?? 0)
+            let query =
+                counter.gauge
+                ? "sum(\(counter.family)\(selector) @ \(at))"
+                : "sum(increase(\(counter.family)\(selector)[\(range)ms] @ \(at)))"
+            values.append(try await prometheus.query(query, at: end).first?.value ?? 0)
         }
         return values
     }
@@ -540,6 +545,9 @@ enum OracleMesh {
                 matchers: "errno=\"ECONNRESET\""),
             transport("tcp_read_bytes_total", "bytes read", .bytesRead),
             transport("tcp_write_bytes_total", "bytes written", .bytesWritten),
+            OracleRoute.Counter(
+                family: "tcp_open_connections", name: "open connections",
+                read: { $0.tcp?.openConnections ?? 0 }, truth: nil, gauge: true),
         ]
     }
 
