@@ -22,6 +22,8 @@ public struct ProxySnapshot: Sendable {
     public var processStartTime: Double?
     /// `proxy_build_info`, when the page has it.
     public var build: ProxyBuildInfo?
+    /// The proxy's own identity certificate, when the page has any of its series.
+    public var certificate: ProxyCertificate?
     /// What reading the page found besides the series.
     public var stats: PageStats
     /// Set on the page where the decoder dropped long-unseen series and renumbered the rest: how

@@ -26,6 +26,11 @@ enum LinkerdFamily: Equatable {
     case routeConnections(RouteSource, TCPCounter)
     case buildInfo
     case processStartTime
+    /// A series of the proxy's identity certificate; refresh counters say their result in the
+    /// `result` label, except `identity_cert_refresh_count`, which counts successes only.
+    case certificate(ProxyCertificate.Field)
+    /// `..._cert_refreshes_total{result}` (2.15+): successes or failures by the label.
+    case certificateRefreshes
 
     /// The family of the sample named by `name`, or nil for a family the agent does not read.
     static func recognize(_ page: PageView, _ name: Range<Int>) -> LinkerdFamily? {
@@ -112,5 +117,14 @@ enum LinkerdFamily: Equatable {
         // Proxy identity and restarts.
         ("proxy_build_info", .buildInfo),
         ("process_start_time_seconds", .processStartTime),
+        // The proxy's identity certificate: 2.16+ (control_identity_), 2.15, then 2.14 and before
+        // (LINKERD-FACTS 1.1 (a)).
+        ("control_identity_cert_expiration_timestamp_seconds", .certificate(.expiresAt)),
+        ("control_identity_cert_refresh_timestamp_seconds", .certificate(.refreshedAt)),
+        ("control_identity_cert_refreshes_total", .certificateRefreshes),
+        ("identity_cert_expiration_timestamp_seconds", .certificate(.expiresAt)),
+        ("identity_cert_refresh_timestamp_seconds", .certificate(.refreshedAt)),
+        ("identity_cert_refreshes_total", .certificateRefreshes),
+        ("identity_cert_refresh_count", .certificate(.refreshesSucceeded)),
     ]
 }

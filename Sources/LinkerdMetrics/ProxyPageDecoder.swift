@@ -89,6 +89,7 @@ public struct ProxyPageDecoder: Sendable {
         stats.bytes = bytes.count
         var processStartTime: Double?
         var sawBuild = false
+        var certificate: ProxyCertificate?
         pageNumber &+= 1
         let page = UInt16(truncatingIfNeeded: pageNumber)
         let knownBefore = table.count
@@ -118,7 +119,9 @@ public struct ProxyPageDecoder: Sendable {
                     let (value, _) = try? parser.parseValue(of: line, after: keyEnd)
                 {
                     stats.samples += 1
-                    if let problem = record(entry, value, &values, &stats, &processStartTime, &sawBuild) {
+                    if let problem = record(
+                        entry, value, &values, &stats, &processStartTime, &sawBuild, &certificate)
+                    {
                         try reject(problem, line: parser.lineNumber, &stats)
                     }
                     continue
@@ -156,6 +159,9 @@ public struct ProxyPageDecoder: Sendable {
                     case .buildInfo(let info):
                         build = info
                         sawBuild = true
+                    case .certificate(let field):
+                        certificate = certificate ?? ProxyCertificate()
+                        certificate!.record(field, sample.value)
                     case .ignored: break
                     }
                     continue
@@ -175,7 +181,9 @@ public struct ProxyPageDecoder: Sendable {
                 values.append(.nan)
                 target = table.append(fingerprint, page: page)
             }
-            if let problem = record(target, sample.value, &values, &stats, &processStartTime, &sawBuild) {
+            if let problem = record(
+                target, sample.value, &values, &stats, &processStartTime, &sawBuild, &certificate)
+            {
                 try reject(problem, line: parser.lineNumber, &stats)
             }
         }
@@ -191,6 +199,7 @@ public struct ProxyPageDecoder: Sendable {
         var snapshot = ProxySnapshot(
             epoch: epoch, routes: routes, series: series, roles: roles, values: values,
             processStartTime: processStartTime, build: sawBuild ? build : nil, stats: stats)
+        snapshot.certificate = certificate
         snapshot.renumbering = renumbering
         if let renumbering {
             admittedAfterRefusal = admittedAfterRefusal.map { renumbering.series[Int($0)] }.filter { $0 >= 0 }
@@ -271,13 +280,34 @@ public struct ProxyPageDecoder: Sendable {
     /// Tags of the series that belong to no route (`SeriesDescriptor.untracked`).
     private enum Untracked: Int32 {
         case ignored, processStartTime, buildInfo
+        case certificateExpiresAt, certificateRefreshedAt, certificateRefreshesSucceeded, certificateRefreshesFailed
+
+        init(_ field: ProxyCertificate.Field) {
+            switch field {
+            case .expiresAt: self = .certificateExpiresAt
+            case .refreshedAt: self = .certificateRefreshedAt
+            case .refreshesSucceeded: self = .certificateRefreshesSucceeded
+            case .refreshesFailed: self = .certificateRefreshesFailed
+            }
+        }
+
+        /// The certificate's field a series with this tag holds; nil for the other tags.
+        var certificateField: ProxyCertificate.Field? {
+            switch self {
+            case .certificateExpiresAt: .expiresAt
+            case .certificateRefreshedAt: .refreshedAt
+            case .certificateRefreshesSucceeded: .refreshesSucceeded
+            case .certificateRefreshesFailed: .refreshesFailed
+            case .ignored, .processStartTime, .buildInfo: nil
+            }
+        }
     }
 
     /// Records a sample of a numbered series; returns why it cannot be used, if so.
     @inline(__always)
     private func record(
         _ entry: Int32, _ value: Double, _ values: inout [Double], _ stats: inout PageStats,
-        _ processStartTime: inout Double?, _ sawBuild: inout Bool
+        _ processStartTime: inout Double?, _ sawBuild: inout Bool, _ certificate: inout ProxyCertificate?
     ) -> ParseError.Reason? {
         let descriptor = series[Int(entry)]
         if descriptor.isRoute {
@@ -290,6 +320,11 @@ public struct ProxyPageDecoder: Sendable {
             if value.isFinite && processStartTime == nil { processStartTime = value }
         } else if descriptor.route == Untracked.buildInfo.rawValue {
             sawBuild = true
+        } else if descriptor.route >= Untracked.certificateExpiresAt.rawValue,
+            let field = Untracked(rawValue: descriptor.route)?.certificateField
+        {
+            certificate = certificate ?? ProxyCertificate()
+            certificate!.record(field, value)
         }
         return nil
     }
@@ -322,6 +357,8 @@ public struct ProxyPageDecoder: Sendable {
         case .buildInfo(let info):
             build = info
             return .untracked(tag: Untracked.buildInfo.rawValue)
+        case .certificate(let field):
+            return .untracked(tag: Untracked(field).rawValue)
         case .route(let identity, var role, let histogram):
             let roleNumber: UInt8
             if roles.count >= SeriesDescriptor.roleLimit, roleIndex[role] == nil,

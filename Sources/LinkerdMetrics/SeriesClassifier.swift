@@ -6,6 +6,7 @@ enum SeriesClass: Equatable {
     case ignored
     case processStartTime
     case buildInfo(ProxyBuildInfo)
+    case certificate(ProxyCertificate.Field)
     /// `histogram` identifies the raw histogram of a bucket or sum series: its family and labels
     /// but `le` (a hash; two adjacent series with equal hashes are taken for one histogram).
     case route(RouteIdentity, SeriesRole, histogram: Int? = nil)
@@ -22,6 +23,14 @@ enum SeriesClassifier {
         switch family {
         case .processStartTime:
             return .processStartTime
+        case .certificate(let field):
+            return .certificate(field)
+        case .certificateRefreshes:
+            switch labels["result"] {
+            case "ok": return .certificate(.refreshesSucceeded)
+            case "error": return .certificate(.refreshesFailed)
+            default: return .ignored
+            }
         case .buildInfo:
             return .buildInfo(
                 ProxyBuildInfo(
