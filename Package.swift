@@ -52,6 +52,9 @@ let package = Package(
         // Pure: pod -> ReplicaSet -> workload index, meshed-pod selection, proxy versions, and the
         // rollout state machine. Time is passed in.
         .target(name: "Inventory", dependencies: ["KubernetesModels", "FathomModel"]),
+        // Pure: the mesh's health as the agent sees it, first each proxy's identity certificate
+        // (valid, failing to refresh, expired). Time is passed in.
+        .target(name: "MeshHealth", dependencies: ["FathomModel"]),
         // The configuration: one key table drives YAML parsing, validation, env overrides,
         // reload and docs.
         .target(name: "AgentConfiguration", dependencies: [.product(name: "Yams", package: "Yams")]),
@@ -296,6 +299,7 @@ let package = Package(
         ),
         .testTarget(
             name: "InventoryTests", dependencies: ["Inventory", "KubernetesModels", "FathomModel", "AgentTestSupport"]),
+        .testTarget(name: "MeshHealthTests", dependencies: ["MeshHealth", "FathomModel"]),
         // The Helm chart through the real Helm engine (PyPI helm-python-sdk) and kubernetes-validate.
         .testTarget(
             name: "ChartTests",

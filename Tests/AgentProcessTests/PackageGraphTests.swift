@@ -62,7 +62,7 @@ import Testing
         ]
         for core in [
             "PrometheusText", "FathomModel", "LinkerdMetrics", "RouteAggregation", "KubernetesModels", "Inventory",
-            "LogWhenChanged",
+            "LogWhenChanged", "MeshHealth",
         ] {
             #expect(targets[core] != nil, "\(core) is a target")
             let (dependencies, products) = Self.closure(of: core, in: targets)
