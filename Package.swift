@@ -139,8 +139,8 @@ let package = Package(
         .target(
             name: "ReportWindows",
             dependencies: [
-                "ClusterDiscovery", "KubernetesAPI", "KubernetesModels", "Inventory", "Reporting", "ReportEncoding",
-                "RouteAggregation", "Scraping",
+                "ClusterDiscovery", "KubernetesAPI", "KubernetesModels", "Inventory", "MeshHealth", "Reporting",
+                "ReportEncoding", "RouteAggregation", "Scraping",
                 "FathomModel", "AsyncSignals", logging,
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -167,7 +167,7 @@ let package = Package(
             dependencies: [
                 "PrometheusText", "RouteAggregation", "FathomModel", "Reporting", "ReportEncoding", "Scraping",
                 "AgentConfiguration", "HTTPServing", "KubernetesModels", "KubernetesAPI", "Inventory",
-                "CredentialFiles",
+                "CredentialFiles", "MeshHealth",
                 "HeapRelease", "TransportErrors", "ClusterDiscovery", "ReportWindows", "AsyncSignals", "LogWhenChanged",
                 httpClient, logging,
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -111,7 +111,7 @@ public final class Agent: Sendable {
         let aggregation = WindowAggregation(
             aggregator: RouteAggregator(
                 startedAt: now(), limits: .init(maxRoutesPerWorkload: configuration.maxRoutesPerWorkload)),
-            observer: metrics, lastWindow: lastWindow,
+            observer: metrics, lastWindow: lastWindow, logger: logger,
             buildSeen: { proxy, version in discovery.recordProxyBuild(version, of: proxy.rawValue) })
         let scraper = ScrapeManager(
             settings: ScrapeSettings(configuration), source: PageFetcher(), logger: logger,

@@ -1,5 +1,6 @@
 import KubernetesAPI
 import KubernetesModels
+import MeshHealth
 import Prometheus
 import PrometheusText
 import ReportWindows
@@ -33,6 +34,8 @@ public final class AgentMetrics: WindowObserver, Sendable {
     private let pageBudget: Gauge
     private let pageBytesInFlight: Gauge
     private let highestPageBytesInFlight: Gauge
+    private let proxyCertificates: [CertificateState: Gauge]
+    private let earliestCertificateExpiry: Gauge
     private let samplers = Mutex<[@Sendable () -> Void]>([])
 
     public init(version: String) {
@@ -81,6 +84,21 @@ public final class AgentMetrics: WindowObserver, Sendable {
         foldedRoutes = Self.gauge(
             in: registry, "fathom_aggregation_folded_routes", "Route mappings folded into overflow series so far.")
         proxyRestarts = Self.gauge(in: registry, "fathom_proxy_restarts_seen", "Proxy restarts detected so far.")
+        // Every state from the start, so an alert on refresh_failing > 0 has a series to read.
+        var certificateGauges: [CertificateState: Gauge] = [:]
+        for state in CertificateState.allCases {
+            certificateGauges[state] = registry.makeGauge(
+                descriptor: Self.descriptor(
+                    "fathom_mesh_proxy_certificates",
+                    "Scraped proxies by the state of their identity certificate (valid, refresh_failing, expired, "
+                        + "unreported), as the last window closed."),
+                labels: [("state", state.rawValue)])
+        }
+        proxyCertificates = certificateGauges
+        earliestCertificateExpiry = Self.gauge(
+            in: registry, "fathom_mesh_proxy_certificate_expiry_earliest_timestamp_seconds",
+            "The earliest NotAfter (Unix seconds) among the scraped proxies' identity certificates; NaN without.")
+        earliestCertificateExpiry.set(to: .nan)
         counterResets = Self.gauge(
             in: registry, "fathom_counter_resets_seen",
             "Proxy series seen lower than before so far (each counted as reset, as Prometheus's rate() does).")
@@ -222,6 +240,11 @@ public final class AgentMetrics: WindowObserver, Sendable {
     }
 
     /// Counts a failure to encode what the agent reports (`batch`, `debug_routes`).
+    public func record(certificates: ProxyCertificates.Summary) {
+        for (state, gauge) in proxyCertificates { gauge.set(to: Double(certificates.proxies[state] ?? 0)) }
+        earliestCertificateExpiry.set(to: certificates.earliestExpiry ?? .nan)
+    }
+
     public func encodeFailed(_ what: String) {
         registry.makeCounter(
             descriptor: Self.descriptor(

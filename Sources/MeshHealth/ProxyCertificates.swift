@@ -37,6 +37,11 @@ public struct ProxyCertificates: Sendable {
     /// The proxies tracked.
     public var count: Int { proxies.count }
 
+    /// What `proxy`'s last page said of its certificate; nil when it said nothing or is not tracked.
+    public func certificate(of proxy: ProxyID) -> ProxyCertificate? {
+        proxies[proxy]?.certificate
+    }
+
     /// Takes a proxy's page: its certificate series, or nil when it has none.
     public mutating func observe(_ certificate: ProxyCertificate?, of proxy: ProxyID) {
         var tracked = proxies[proxy] ?? Tracked()

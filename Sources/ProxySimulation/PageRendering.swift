@@ -88,6 +88,17 @@ extension SimulatedProxy {
         text += "# HELP process_start_time_seconds Time that the process started (in seconds since the UNIX epoch).\n"
         text += "# TYPE process_start_time_seconds gauge\n"
         text += "process_start_time_seconds \(Int(processStartTime))\(stamp)\n"
+        // The identity certificate, as 2.16+ proxies spell it.
+        let refreshes = modern ? "control_identity_cert_refreshes" : "control_identity_cert_refreshes_total"
+        text += "# TYPE control_identity_cert_expiration_timestamp_seconds gauge\n"
+        text += "control_identity_cert_expiration_timestamp_seconds \(Int(certificate.expiresAt ?? 0))\(stamp)\n"
+        text += "# TYPE control_identity_cert_refresh_timestamp_seconds gauge\n"
+        text += "control_identity_cert_refresh_timestamp_seconds \(Int(certificate.refreshedAt ?? 0))\(stamp)\n"
+        text += "# TYPE \(refreshes) counter\n"
+        text +=
+            "control_identity_cert_refreshes_total{result=\"ok\"} \(Int(certificate.refreshesSucceeded ?? 0))\(stamp)\n"
+        text +=
+            "control_identity_cert_refreshes_total{result=\"error\"} \(Int(certificate.refreshesFailed ?? 0))\(stamp)\n"
         text += "# HELP proxy_build_info Proxy build info.\n# TYPE proxy_build_info gauge\n"
         text +=
             "proxy_build_info{date=\"2025-11-12T00:00:00Z\",git_sha=\"f4e7b83\",profile=\"release\",vendor=\"linkerd\",version=\"\(proxyVersion)\"} 1\(stamp)\n"

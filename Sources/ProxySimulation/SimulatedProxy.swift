@@ -21,6 +21,9 @@ public struct SimulatedProxy: Sendable {
     /// restart closes them all.
     public private(set) var openConnections: [RouteIdentity: Double] = [:]
     private var cleanConnections = 0
+    /// The proxy's identity certificate as its page shows it (`control_identity_cert_*`): a 24 h
+    /// leaf issued as the process started; `failCertificateRefresh()` counts a failed renewal.
+    public private(set) var certificate: ProxyCertificate
     private var random: SeededRandom
     private var requestCounter = 0
 
@@ -48,6 +51,7 @@ public struct SimulatedProxy: Sendable {
         self.legacyBounds = legacyBounds
         self.traffic = traffic
         self.processStartTime = startedAt
+        self.certificate = Self.leaf(issuedAt: startedAt)
         self.lastAdvance = startedAt
         self.random = SeededRandom(seed: seed)
         declareFamilies()
@@ -71,6 +75,17 @@ public struct SimulatedProxy: Sendable {
         store.reset()
         openConnections = [:]
         processStartTime = now
+        certificate = Self.leaf(issuedAt: now)
+    }
+
+    /// A fresh 24 h leaf, as the identity service issues one to a starting proxy.
+    static func leaf(issuedAt time: Double) -> ProxyCertificate {
+        ProxyCertificate(expiresAt: time + 86_400, refreshedAt: time, refreshesSucceeded: 1, refreshesFailed: 0)
+    }
+
+    /// The identity service refused a renewal: the page counts one more failed refresh.
+    public mutating func failCertificateRefresh() {
+        certificate.refreshesFailed = (certificate.refreshesFailed ?? 0) + 1
     }
 
     /// Replaces the traffic: a route starts or stops, or behaves differently.

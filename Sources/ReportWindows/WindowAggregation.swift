@@ -1,4 +1,6 @@
 import FathomModel
+import Logging
+import MeshHealth
 import ReportEncoding
 import Reporting
 import RouteAggregation
@@ -29,15 +31,21 @@ public actor WindowAggregation {
     /// The version each proxy last reported of itself, and who hears of a change.
     private var builds: [ProxyID: String] = [:]
     private let buildSeen: @Sendable (ProxyID, String) -> Void
+    /// Every scraped proxy's identity certificate, and those in trouble as last logged.
+    private var certificates = ProxyCertificates()
+    private var troubledCertificates: [ProxyID: CertificateState] = [:]
+    private let logger: Logger
 
     /// - Parameter buildSeen: told when a proxy reports a version of itself it had not before.
     public init(
         aggregator: RouteAggregator, observer: any WindowObserver, lastWindow: LastWindow,
+        logger: Logger = Logger(label: "fathom.windows"),
         buildSeen: @escaping @Sendable (ProxyID, String) -> Void = { _, _ in }
     ) {
         self.aggregator = aggregator
         self.observer = observer
         self.lastWindow = lastWindow
+        self.logger = logger
         self.buildSeen = buildSeen
     }
 
@@ -65,6 +73,7 @@ public actor WindowAggregation {
             aggregator.ingest(
                 snapshot, from: target.proxy, workload: target.workload,
                 revision: revisions[target.proxy] ?? "", at: time)
+            certificates.observe(snapshot.certificate, of: target.proxy)
         case .failed(let target, let reason, _):
             targets.insert(target.proxy)
             windowTargets.insert(target.proxy)
@@ -73,6 +82,8 @@ public actor WindowAggregation {
             targets.remove(target.proxy)
             builds[target.proxy] = nil
             aggregator.forgetProxy(target.proxy, at: time)
+            certificates.forget(target.proxy)
+            troubledCertificates[target.proxy] = nil
         }
     }
 
@@ -84,10 +95,34 @@ public actor WindowAggregation {
         summary.foldedRoutes = aggregator.stats.foldedRoutes
         let window = aggregator.closeWindow(at: time)
         observer.record(aggregator: aggregator)
+        let certificateSummary = certificates.summary(at: time)
+        observer.record(certificates: certificateSummary)
+        logCertificateChanges(certificateSummary.troubled)
         lastWindow.window.withLock { $0 = window }
         let result = (window, summary, pageBytes, aggregator.stats)
         health = HealthSummary()
         pageBytes = 0
         return result
+    }
+
+    /// Names each proxy whose certificate came into trouble, or left it, once per change.
+    private func logCertificateChanges(_ troubled: [ProxyID: CertificateState]) {
+        for (proxy, state) in troubled.sorted(by: { $0.key.rawValue < $1.key.rawValue })
+        where troubledCertificates[proxy] != state {
+            let certificate = certificates.certificate(of: proxy)
+            logger.warning(
+                state == .expired
+                    ? "Proxy's identity certificate has expired: it cannot make or take mTLS connections"
+                    : "Proxy's identity certificate is not being renewed: its refreshes fail",
+                metadata: [
+                    "k8s.pod": "\(proxy)", "certificate.state": "\(state.rawValue)",
+                    "certificate.expires_unix": "\(certificate?.expiresAt.map { Int($0) } ?? 0)",
+                    "certificate.refreshes_failed": "\(certificate?.refreshesFailed.map { Int($0) } ?? 0)",
+                ])
+        }
+        for proxy in troubledCertificates.keys.sorted(by: { $0.rawValue < $1.rawValue }) where troubled[proxy] == nil {
+            logger.info("Proxy's identity certificate is renewed again", metadata: ["k8s.pod": "\(proxy)"])
+        }
+        troubledCertificates = troubled
     }
 }

@@ -1,3 +1,4 @@
+import MeshHealth
 import RouteAggregation
 import Scraping
 
@@ -7,6 +8,8 @@ public protocol WindowObserver: Sendable {
     func record(_ event: ScrapeEvent)
     /// The aggregator as a window closed (series held, routes folded, restarts, resets).
     func record(aggregator: RouteAggregator)
+    /// The scraped proxies' identity certificates as a window closed.
+    func record(certificates: ProxyCertificates.Summary)
     /// What could not be encoded (`batch`); its window is lost.
     func encodeFailed(_ what: String)
 }

@@ -22,8 +22,10 @@ import Testing
 /// connection, then an outage across an agent restart, bridged by the spool). Every request shown
 /// on a served page must reach the collector exactly once.
 @Suite struct AgentEndToEndTests {
+    /// - Parameter logger: where its log goes; nowhere (critical only) unless given.
     static func agent(
-        api: FakeKubernetesAPI, collector: FakeCollector, spool: String, instance: String, grace: Double
+        api: FakeKubernetesAPI, collector: FakeCollector, spool: String, instance: String, grace: Double,
+        logger given: Logger? = nil
     ) throws -> Agent {
         var configuration = AgentConfiguration()
         configuration.clusterName = "e2e"
@@ -48,7 +50,7 @@ import Testing
         environment.retry.maxBackoff = 0.3
         var logger = Logger(label: "e2e")
         logger.logLevel = .critical
-        return try Agent(configuration: configuration, environment: environment, logger: logger)
+        return try Agent(configuration: configuration, environment: environment, logger: given ?? logger)
     }
 
     /// Freezes traffic and waits until the agent has scraped every proxy twice more, so one
