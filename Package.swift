@@ -205,7 +205,7 @@ let package = Package(
             name: "FathomDemo",
             dependencies: [
                 "AgentApp", "AgentConfiguration", "LocalServers", "ProxySimulation", "Reporting", "ReportProtos",
-                "ReportWindows", "RouteAggregation", "KubernetesAPI", "FathomModel", logging,
+                "ReportWindows", "RouteAggregation", "KubernetesAPI", "FathomModel", "MeshHealth", logging,
             ]
         ),
         .executableTarget(

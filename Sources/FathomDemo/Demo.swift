@@ -5,6 +5,7 @@ import Foundation
 import KubernetesAPI
 import LocalServers
 import Logging
+import MeshHealth
 import ProxySimulation
 import ReportProtos
 import ReportWindows
@@ -20,6 +21,9 @@ public struct DemoOptions: Sendable {
     public var windowLength: Double = 10
     /// When to restart one simulated proxy, in seconds from the start; negative for never.
     public var restartAfter: Double = 25
+    /// When the identity service starts refusing one proxy's certificate renewals, in seconds
+    /// from the start; negative for never.
+    public var certificateFailureAfter: Double = 15
     public var seed: UInt64 = 42
     /// Port of the admin endpoints on 127.0.0.1; 0 picks a free one.
     public var adminPort = 0
@@ -153,6 +157,7 @@ public struct Demo: Sendable {
         output(intro)
         output(RouteTable.legend(kinds: Set(RouteSource.allCases.map(RouteTable.kind))))
         var restarted = options.restartAfter < 0
+        var certificateFailed = options.certificateFailureAfter < 0
         // A little past the end, so the last full window closes before the shutdown's partial one.
         while options.duration <= 0 || now() < start + options.duration + 0.3 {
             if cluster.advance(api, elapsed: now() - start) {
@@ -178,6 +183,14 @@ public struct Demo: Sendable {
                 }
                 output("» simulated restart of the linkerd-proxy in pod \(pod)")
             }
+            if !certificateFailed && now() >= start + options.certificateFailureAfter {
+                certificateFailed = true
+                let pod = proxies.mesh.withLock { mesh in
+                    mesh.proxies[1].failCertificateRefresh()
+                    return mesh.proxies[1].podName
+                }
+                output("» the identity service refuses to renew the certificate of the proxy in pod \(pod)")
+            }
             do { try await Task.sleep(for: .milliseconds(100)) } catch { return }
         }
         await agent.shutdown()
@@ -188,8 +201,19 @@ public struct Demo: Sendable {
         "\nagent: window closed with \(queued.window.routes.count) routes from "
             + "\(RouteTable.formatted(Double(queued.pageBytes) / 1_000, decimals: 0)) kB of pages of \(queued.targets) "
             + "pods; proxy restarts seen: \(queued.aggregation.proxyRestarts), counter resets: "
-            + "\(queued.aggregation.counterResets); batch \(queued.batch.idempotencyKey) (\(queued.batch.body.count) "
-            + "bytes gzip) queued"
+            + "\(queued.aggregation.counterResets); identity certificates: \(certificates(queued.certificates)); "
+            + "batch \(queued.batch.idempotencyKey) (\(queued.batch.body.count) bytes gzip) queued"
+    }
+
+    /// `6 valid, 1 refresh_failing (emojivoto/web-...)`: the proxies by the state of their
+    /// certificate, naming those in trouble.
+    static func certificates(_ summary: ProxyCertificates.Summary) -> String {
+        let counts = CertificateState.allCases.compactMap { state in
+            (summary.proxies[state] ?? 0) > 0 ? "\(summary.proxies[state]!) \(state.rawValue)" : nil
+        }
+        let troubled = summary.troubled.keys.map(\.rawValue).sorted()
+        return (counts.isEmpty ? "none" : counts.joined(separator: ", "))
+            + (troubled.isEmpty ? "" : " (" + troubled.joined(separator: ", ") + ")")
     }
 
     static func phaseName(_ phase: Fathom_Agent_V1_RolloutEvent.Phase) -> String {

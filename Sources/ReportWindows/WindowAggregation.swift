@@ -87,8 +87,18 @@ public actor WindowAggregation {
         }
     }
 
-    /// Closes the window; returns it with the health and page volume since the previous one.
-    func closeWindow(at time: Double) -> (AggregationWindow, HealthSummary, Int, RouteAggregator.Stats) {
+    /// What closing a window gives: the window, and the scrape health, page bytes, aggregation
+    /// totals and the proxies' certificates since the previous one.
+    struct Closed {
+        var window: AggregationWindow
+        var health: HealthSummary
+        var pageBytes: Int
+        var aggregation: RouteAggregator.Stats
+        var certificates: ProxyCertificates.Summary
+    }
+
+    /// Closes the window at `time`.
+    func closeWindow(at time: Double) -> Closed {
         var summary = health
         summary.targets = max(targets.count, windowTargets.count)
         windowTargets = targets
@@ -99,7 +109,9 @@ public actor WindowAggregation {
         observer.record(certificates: certificateSummary)
         logCertificateChanges(certificateSummary.troubled)
         lastWindow.window.withLock { $0 = window }
-        let result = (window, summary, pageBytes, aggregator.stats)
+        let result = Closed(
+            window: window, health: summary, pageBytes: pageBytes, aggregation: aggregator.stats,
+            certificates: certificateSummary)
         health = HealthSummary()
         pageBytes = 0
         return result

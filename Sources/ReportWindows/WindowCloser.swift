@@ -4,6 +4,7 @@ import Inventory
 import KubernetesAPI
 import KubernetesModels
 import Logging
+import MeshHealth
 import ReportEncoding
 import Reporting
 import RouteAggregation
@@ -70,7 +71,9 @@ public final class WindowCloser: Sendable {
     }
 
     func close(at time: Double) async {
-        var (window, health, pageBytes, stats) = await aggregation.closeWindow(at: time)
+        let closed = await aggregation.closeWindow(at: time)
+        var window = closed.window
+        var health = closed.health
         Self.numberPeerRevisions(in: &window, from: discovery.replicaSetRevisions)
         health.queuedBatches = await uploader.currentStats.queuedBatches
         health.resources = discovery.watchStates().map { ($0.resource, $0.state.rawValue, $0.message) }
@@ -86,8 +89,8 @@ public final class WindowCloser: Sendable {
             if let note { elector?.publish(note: note) }
             onBatch(
                 QueuedBatch(
-                    batch: batch, window: window, rolloutEvents: events, pageBytes: pageBytes, aggregation: stats,
-                    targets: health.targets))
+                    batch: batch, window: window, rolloutEvents: events, pageBytes: closed.pageBytes,
+                    aggregation: closed.aggregation, targets: health.targets, certificates: closed.certificates))
         } catch {
             observer.encodeFailed("batch")
             logger.error("cannot encode a report batch; its window is lost", metadata: ["error": "\(error)"])
@@ -125,6 +128,8 @@ public struct QueuedBatch: Sendable {
     public var pageBytes: Int
     public var aggregation: RouteAggregator.Stats
     public var targets: Int
+    /// The scraped proxies' identity certificates as the window closed.
+    public var certificates: ProxyCertificates.Summary
 }
 
 /// Builds batches: the builder's sequence numbers and the inventory's full/delta rhythm.

@@ -25,6 +25,8 @@ import Testing
         // After the first window, when every proxy has been scraped at least once, so the agent
         // knows the start time that changes (start times are whole seconds).
         options.restartAfter = 4.5
+        // Then one proxy's certificate renewals start failing: later windows name it.
+        options.certificateFailureAfter = 3.5
         let demo = Demo(options: options, output: { line in printed.lines.withLock { $0.append(line) } })
         let windows = try await demo.run()
         // Windows of 3 s over 9 s, then the partial one closed at shutdown. How many the clock
@@ -39,6 +41,9 @@ import Testing
         let output = printed.lines.withLock { $0.joined(separator: "\n") }
         #expect(output.contains("simulated restart"))
         #expect(output.contains("proxy restarts seen: 1"))
+        #expect(output.contains("» the identity service refuses to renew the certificate"))
+        // The windows after it count the other proxies valid and name the failing one.
+        #expect(output.contains(" valid, 1 refresh_failing (emojivoto/"), "\(output)")
         #expect(!output.contains("could not be delivered"))
         // One decoded batch per window, in order, each printed with its table.
         let received = printed.lines.withLock { $0.filter { $0.hasPrefix("collector: batch") } }

@@ -1,12 +1,10 @@
 import AgentApp
-import AgentConfiguration
 import AgentTestSupport
 import FathomModel
 import Foundation
 import KubernetesAPI
 import KubernetesModels
 import LocalServers
-import Logging
 import ProxySimulation
 import ReportProtos
 import ReportWindows
@@ -102,25 +100,13 @@ import Testing
             }, interval: 0.25)
         defer { prometheus.stop() }
 
-        var configuration = AgentConfiguration()
-        configuration.clusterName = "oracle"
-        configuration.agentID = "fathom-oracle"
-        configuration.reportEndpoint = collector.url
-        configuration.tokenFile = ""
-        configuration.scrapeInterval = 0.25
-        configuration.scrapeTimeout = 2
-        configuration.adminAddress = "127.0.0.1"
-        configuration.adminPort = 0
-        var logger = Logger(label: "oracle")
-        logger.logLevel = .error
         // The test closes the windows, each once both scrapers have read what it needs: the
         // comparison holds on a machine of any speed.
         let trigger = WindowTrigger()
         let queued = Counter()
-        var environment = AgentEnvironment(connection: api.connection, targetPublishInterval: 0.1)
-        environment.windowSchedule = .onTrigger(trigger)
-        environment.onBatch = { _ in queued.count.withLock { $0 += 1 } }
-        let agent = try Agent(configuration: configuration, environment: environment, logger: logger)
+        let agent = try OracleAgent.make(
+            name: "oracle", api: api, collector: collector, scrapeInterval: 0.25, trigger: trigger,
+            onBatch: { _ in queued.count.withLock { $0 += 1 } })
 
         // Ticks, with the changes each case needs; the truth of every tick, per proxy.
         var truth: [Int: [[RouteIdentity: RouteTruth]]] = [:]

@@ -1,11 +1,9 @@
 import AgentApp
-import AgentConfiguration
 import AgentTestSupport
 import FathomModel
 import Foundation
 import KubernetesModels
 import LocalServers
-import Logging
 import ProxySimulation
 import ReportWindows
 import Reporting
@@ -97,20 +95,9 @@ import Testing
                     == Double(Replica.allCases.count)
             })
 
-        var configuration = AgentConfiguration()
-        configuration.clusterName = "oracle-rates"
-        configuration.reportEndpoint = collector.url
-        configuration.tokenFile = ""
-        configuration.scrapeInterval = 0.5
-        configuration.scrapeTimeout = 2
-        configuration.adminAddress = "127.0.0.1"
-        configuration.adminPort = 0
-        var logger = Logger(label: "oracle-rates")
-        logger.logLevel = .critical
         let trigger = WindowTrigger()
-        var environment = AgentEnvironment(connection: api.connection, targetPublishInterval: 0.1)
-        environment.windowSchedule = .onTrigger(trigger)
-        let agent = try Agent(configuration: configuration, environment: environment, logger: logger)
+        let agent = try OracleAgent.make(
+            name: "oracle-rates", api: api, collector: collector, scrapeInterval: 0.5, trigger: trigger)
 
         // When each pod's traffic began and ended (nil: before and after the run).
         var alive: [Replica: (from: Double?, until: Double?)] = [:]
@@ -144,20 +131,17 @@ import Testing
             alive[.replacedNew] = (created, nil)
             let restartedAt = await wholeSecond(after: 8, from: churnStart)
             proxies.mesh.withLock { mesh in mesh.proxies[Replica.restarted.rawValue].restart(at: restartedAt) }
-            let scaledAt = await wholeSecond(after: 9, from: churnStart)
-            proxies.mesh.withLock { mesh in
-                mesh.proxies[Replica.scaledGone.rawValue].advance(to: scaledAt)
-                mesh.proxies[Replica.scaledGone.rawValue].setTraffic([])
+            /// The pod of `replica` stops serving at `time` and is deleted.
+            func delete(_ replica: Replica, at time: Double) {
+                proxies.mesh.withLock { mesh in
+                    mesh.proxies[replica.rawValue].advance(to: time)
+                    mesh.proxies[replica.rawValue].setTraffic([])
+                }
+                #expect(api.delete(Pod.self, namespace: Self.namespace, name: replica.name))
+                alive[replica] = (nil, time)
             }
-            #expect(api.delete(Pod.self, namespace: Self.namespace, name: Replica.scaledGone.name))
-            alive[.scaledGone] = (nil, scaledAt)
-            let deleted = await wholeSecond(after: 10, from: churnStart)
-            proxies.mesh.withLock { mesh in
-                mesh.proxies[Replica.replacedOld.rawValue].advance(to: deleted)
-                mesh.proxies[Replica.replacedOld.rawValue].setTraffic([])
-            }
-            #expect(api.delete(Pod.self, namespace: Self.namespace, name: Replica.replacedOld.name))
-            alive[.replacedOld] = (nil, deleted)
+            delete(.scaledGone, at: await wholeSecond(after: 9, from: churnStart))
+            delete(.replacedOld, at: await wholeSecond(after: 10, from: churnStart))
             _ = await eventually(within: Self.windowSeconds + 5) { now() >= churnStart + Self.windowSeconds }
             trigger.closeWindow()
             #expect(await eventually(within: 60) { collector.acceptedBatches.count >= 2 })
