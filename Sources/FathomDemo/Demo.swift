@@ -21,8 +21,8 @@ public struct DemoOptions: Sendable {
     public var windowLength: Double = 10
     /// When to restart one simulated proxy, in seconds from the start; negative for never.
     public var restartAfter: Double = 25
-    /// When the identity service starts refusing one proxy's certificate renewals, in seconds
-    /// from the start; negative for never.
+    /// When the identity service starts refusing one proxy's certificate renewals (which it
+    /// retries every second), in seconds from the start; negative for never.
     public var certificateFailureAfter: Double = 15
     public var seed: UInt64 = 42
     /// Port of the admin endpoints on 127.0.0.1; 0 picks a free one.
@@ -157,7 +157,10 @@ public struct Demo: Sendable {
         output(intro)
         output(RouteTable.legend(kinds: Set(RouteSource.allCases.map(RouteTable.kind))))
         var restarted = options.restartAfter < 0
-        var certificateFailed = options.certificateFailureAfter < 0
+        // When the proxy whose renewals are refused tries again (every second, each refused).
+        var nextRenewal =
+            options.certificateFailureAfter < 0 ? Double.infinity : start + options.certificateFailureAfter
+        var renewalRefused = false
         // A little past the end, so the last full window closes before the shutdown's partial one.
         while options.duration <= 0 || now() < start + options.duration + 0.3 {
             if cluster.advance(api, elapsed: now() - start) {
@@ -183,13 +186,16 @@ public struct Demo: Sendable {
                 }
                 output("» simulated restart of the linkerd-proxy in pod \(pod)")
             }
-            if !certificateFailed && now() >= start + options.certificateFailureAfter {
-                certificateFailed = true
+            if now() >= nextRenewal {
+                nextRenewal += 1
                 let pod = proxies.mesh.withLock { mesh in
                     mesh.proxies[1].failCertificateRefresh()
                     return mesh.proxies[1].podName
                 }
-                output("» the identity service refuses to renew the certificate of the proxy in pod \(pod)")
+                if !renewalRefused {
+                    renewalRefused = true
+                    output("» the identity service refuses to renew the certificate of the proxy in pod \(pod)")
+                }
             }
             do { try await Task.sleep(for: .milliseconds(100)) } catch { return }
         }

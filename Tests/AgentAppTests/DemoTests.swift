@@ -25,7 +25,8 @@ import Testing
         // After the first window, when every proxy has been scraped at least once, so the agent
         // knows the start time that changes (start times are whole seconds).
         options.restartAfter = 4.5
-        // Then one proxy's certificate renewals start failing: later windows name it.
+        // Then one proxy's certificate renewals start failing, every second: later windows name it,
+        // also when the agent's first page of that proxy came after the first failure.
         options.certificateFailureAfter = 3.5
         let demo = Demo(options: options, output: { line in printed.lines.withLock { $0.append(line) } })
         let windows = try await demo.run()
