@@ -60,12 +60,7 @@ import Testing
     }
 
     @Test func everyRouteAndWindowEqualsPromQL() async throws {
-        guard let binary = PrometheusServer.binary else {
-            let required = ProcessInfo.processInfo.environment["FATHOM_REQUIRE_ORACLES"] == "1"
-            #expect(!required, "FATHOM_REQUIRE_ORACLES is set but no prometheus binary was found")
-            print("PrometheusOracleTests: skipped, no prometheus binary (Debian: apt-get install prometheus)")
-            return
-        }
+        guard let binary = PrometheusServer.binaryOrSkip("PrometheusOracleTests") else { return }
         let now: @Sendable () -> Double = { Date().timeIntervalSince1970 }
         var mesh = OracleMesh.mesh(startedAt: now() - 60)
         // Every series exists before the first page: both scrapers start from the same samples.

@@ -54,12 +54,7 @@ import Testing
         requestsPerSecond: rate, failureRate: 0, medianLatencyMilliseconds: 10)
 
     @Test func ratesThroughChurnEqualSumOfRate() async throws {
-        guard let binary = PrometheusServer.binary else {
-            let required = ProcessInfo.processInfo.environment["FATHOM_REQUIRE_ORACLES"] == "1"
-            #expect(!required, "FATHOM_REQUIRE_ORACLES is set but no prometheus binary was found")
-            print("PrometheusRateTests: skipped, no prometheus binary (Debian: apt-get install prometheus)")
-            return
-        }
+        guard let binary = PrometheusServer.binaryOrSkip("PrometheusRateTests") else { return }
         let now: @Sendable () -> Double = { Date().timeIntervalSince1970 }
         let longAgo = now() - 300
         var mesh = SimulatedMesh(

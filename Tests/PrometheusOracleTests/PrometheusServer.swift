@@ -2,6 +2,7 @@ import AgentTestSupport
 import AsyncHTTPClient
 import Foundation
 import NIOCore
+import Testing
 
 #if canImport(Glibc)
 import Glibc
@@ -24,6 +25,18 @@ final class PrometheusServer: @unchecked Sendable {
             if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
         }
         return nil
+    }
+
+    /// The binary, or nil once it has said that `suite` is skipped for want of one; with
+    /// `FATHOM_REQUIRE_ORACLES=1` (as CI sets it) a missing binary fails the test instead.
+    static func binaryOrSkip(_ suite: String) -> String? {
+        guard let binary else {
+            let required = ProcessInfo.processInfo.environment["FATHOM_REQUIRE_ORACLES"] == "1"
+            #expect(!required, "FATHOM_REQUIRE_ORACLES is set but no prometheus binary was found")
+            print("\(suite): skipped, no prometheus binary (Debian: apt-get install prometheus)")
+            return nil
+        }
+        return binary
     }
 
     private let process: Process
