@@ -33,7 +33,8 @@ import Testing
             let allowance = await permits.acquire(bytes: 0)
             let connection = fetcher.connection(to: url)
             defer { connection.close() }
-            let page = try await connection.fetchPage(timeout: 10, maxBytes: 1 << 20, allowance: allowance).map(\.bytes)
+            let page = try await connection.fetchPage(timeout: patientTimeout, maxBytes: 1 << 20, allowance: allowance)
+                .map(\.bytes)
                 .get()
             #expect(page == Self.page)
             // Both at once: the body stays until the inflated page is complete.
@@ -54,7 +55,8 @@ import Testing
             let allowance = await permits.acquire(bytes: 0)
             let connection = fetcher.connection(to: url)
             defer { connection.close() }
-            let result = await connection.fetchPage(timeout: 10, maxBytes: 1 << 20, allowance: allowance).map(\.bytes)
+            let result = await connection.fetchPage(timeout: patientTimeout, maxBytes: 1 << 20, allowance: allowance)
+                .map(\.bytes)
             guard case .failure(let error) = result else {
                 Issue.record("a page larger than the budget was fetched")
                 return
@@ -66,7 +68,9 @@ import Testing
             allowance.release()
             #expect(permits.reservedBytes == 0)
             // The same page within a budget that holds it.
-            let unlimited = try await connection.fetchPage(timeout: 10, maxBytes: 1 << 20, allowance: .unlimited).map(
+            let unlimited = try await connection.fetchPage(
+                timeout: patientTimeout, maxBytes: 1 << 20, allowance: .unlimited
+            ).map(
                 \.bytes
             ).get()
             #expect(unlimited == Self.page)
