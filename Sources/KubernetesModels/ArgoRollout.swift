@@ -1,17 +1,11 @@
 /// An Argo Rollout (`argoproj.io/v1alpha1`), watched only where its CRD is installed.
-public struct ArgoRollout: KubernetesObject, Equatable {
+public typealias ArgoRollout = KubernetesResource<ArgoRolloutDefinition>
+
+/// What makes an `ArgoRollout`: where the API serves it, its spec and its status.
+public enum ArgoRolloutDefinition: ResourceDefinition {
     public static let resource = ResourceDescriptor(
         group: "argoproj.io", version: "v1alpha1", plural: "rollouts", kind: "Rollout")
-
-    public var metadata: ObjectMeta
-    public var spec: Spec
-    public var status: Status
-
-    public init(metadata: ObjectMeta, spec: Spec, status: Status = Status()) {
-        self.metadata = metadata
-        self.spec = spec
-        self.status = status
-    }
+    public static let emptyStatus = Status()
 
     public struct Spec: Codable, Sendable, Equatable {
         public var replicas: Int?
@@ -52,26 +46,31 @@ public struct ArgoRollout: KubernetesObject, Equatable {
             self.abort = abort
         }
     }
+}
 
+extension ArgoRollout {
     /// `rollout.argoproj.io/revision`, set by the Argo controller on each new template.
     public var revision: String? { metadata.annotation("rollout.argoproj.io/revision") }
 }
 
-extension ArgoRollout: WorkloadKind {
-    public static var revisionsResource: ResourceDescriptor? { ReplicaSet.resource }
-    public static var podRevisionLabel: String? { "rollouts-pod-template-hash" }
-    public var podTemplate: PodTemplate? { spec.template }
-    public var replicaCounts: ReplicaCounts {
-        ReplicaCounts(
-            desired: spec.replicas ?? 1, ready: status.readyReplicas ?? 0, updated: status.updatedReplicas ?? 0,
-            available: status.availableReplicas ?? 0)
+extension ArgoRolloutDefinition: WorkloadDefinition {
+    public static let revisionsResource: ResourceDescriptor? = ReplicaSet.resource
+    public static let podRevisionLabel: String? = "rollouts-pod-template-hash"
+    public static func podTemplate(of rollout: ArgoRollout) -> PodTemplate? { rollout.spec.template }
+    public static func replicaCounts(of rollout: ArgoRollout) -> ReplicaCounts {
+        let status = rollout.status
+        return ReplicaCounts(
+            desired: rollout.spec.replicas ?? 1, ready: status.readyReplicas ?? 0,
+            updated: status.updatedReplicas ?? 0, available: status.availableReplicas ?? 0)
     }
 
     /// An Argo Rollout, by the phase its controller reports, with the ReplicaSets it owns (an
     /// undo makes an older ReplicaSet current again, as for Deployments).
-    public func rolloutObservation(revisions: OwnedRevisions) -> RolloutObservation? {
+    public static func rolloutObservation(of rollout: ArgoRollout, revisions: OwnedRevisions)
+        -> RolloutObservation?
+    {
+        let (metadata, spec, status) = (rollout.metadata, rollout.spec, rollout.status)
         let ownedReplicaSets = revisions.replicaSets
-        let status = status
         let phase: RolloutPhase =
             switch status.phase {
             case "Healthy": .complete
@@ -79,7 +78,7 @@ extension ArgoRollout: WorkloadKind {
             case "Paused": .paused
             default: .progressing
             }
-        let revision = revision ?? ""
+        let revision = rollout.revision ?? ""
         let current = ownedReplicaSets.first { $0.revision == revision }
         let previous = RolloutObservation.previous(ownedReplicaSets, before: revision)
         return RolloutObservation(

@@ -1,17 +1,11 @@
 /// A DaemonSet: template, generations and scheduled/updated/available counts.
-public struct DaemonSet: KubernetesObject, Equatable {
+public typealias DaemonSet = KubernetesResource<DaemonSetDefinition>
+
+/// What makes a `DaemonSet`: where the API serves it, its spec and its status.
+public enum DaemonSetDefinition: ResourceDefinition {
     public static let resource = ResourceDescriptor(
         group: "apps", version: "v1", plural: "daemonsets", kind: "DaemonSet")
-
-    public var metadata: ObjectMeta
-    public var spec: Spec
-    public var status: Status
-
-    public init(metadata: ObjectMeta, spec: Spec, status: Status = Status()) {
-        self.metadata = metadata
-        self.spec = spec
-        self.status = status
-    }
+    public static let emptyStatus = Status()
 
     public struct Spec: Codable, Sendable, Equatable {
         public var template: PodTemplate
@@ -39,13 +33,14 @@ public struct DaemonSet: KubernetesObject, Equatable {
     }
 }
 
-extension DaemonSet: WorkloadKind {
-    public static var revisionsResource: ResourceDescriptor? { ControllerRevision.resource }
+extension DaemonSetDefinition: WorkloadDefinition {
+    public static let revisionsResource: ResourceDescriptor? = ControllerRevision.resource
     /// A DaemonSet's pods carry their revision's hash.
-    public static var podRevisionLabel: String? { "controller-revision-hash" }
-    public var podTemplate: PodTemplate? { spec.template }
-    public var replicaCounts: ReplicaCounts {
-        ReplicaCounts(
+    public static let podRevisionLabel: String? = "controller-revision-hash"
+    public static func podTemplate(of daemonSet: DaemonSet) -> PodTemplate? { daemonSet.spec.template }
+    public static func replicaCounts(of daemonSet: DaemonSet) -> ReplicaCounts {
+        let status = daemonSet.status
+        return ReplicaCounts(
             desired: status.desiredNumberScheduled ?? 0, ready: status.numberReady ?? 0,
             updated: status.updatedNumberScheduled ?? 0, available: status.numberAvailable ?? 0)
     }
@@ -53,9 +48,11 @@ extension DaemonSet: WorkloadKind {
     /// A DaemonSet, with the ControllerRevisions it owns: its current revision is the
     /// highest-numbered one (a DaemonSet's status names none), so an edit that leaves the pod
     /// template alone changes nothing, and `rollout undo` (an old revision renumbered) is seen.
-    public func rolloutObservation(revisions: OwnedRevisions) -> RolloutObservation? {
+    public static func rolloutObservation(of daemonSet: DaemonSet, revisions: OwnedRevisions)
+        -> RolloutObservation?
+    {
+        let (metadata, spec, status) = (daemonSet.metadata, daemonSet.spec, daemonSet.status)
         let owned = revisions.controllerRevisions
-        let status = status
         let desired = status.desiredNumberScheduled ?? 0
         let updated = status.updatedNumberScheduled ?? 0
         let available = status.numberAvailable ?? 0

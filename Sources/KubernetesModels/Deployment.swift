@@ -1,17 +1,11 @@
 /// A Deployment: desired replicas, template, generations, replica counts and conditions.
-public struct Deployment: KubernetesObject, Equatable {
+public typealias Deployment = KubernetesResource<DeploymentDefinition>
+
+/// What makes a `Deployment`: where the API serves it, its spec and its status.
+public enum DeploymentDefinition: ResourceDefinition {
     public static let resource = ResourceDescriptor(
         group: "apps", version: "v1", plural: "deployments", kind: "Deployment")
-
-    public var metadata: ObjectMeta
-    public var spec: Spec
-    public var status: Status
-
-    public init(metadata: ObjectMeta, spec: Spec, status: Status = Status()) {
-        self.metadata = metadata
-        self.spec = spec
-        self.status = status
-    }
+    public static let emptyStatus = Status()
 
     public struct Spec: Codable, Sendable, Equatable {
         public var replicas: Int?
@@ -46,36 +40,41 @@ public struct Deployment: KubernetesObject, Equatable {
             self.conditions = conditions
         }
     }
+}
 
+extension Deployment {
     /// `deployment.kubernetes.io/revision`, set by the controller on each new template.
     public var revision: String? { metadata.annotation("deployment.kubernetes.io/revision") }
 
     public func condition(_ type: String) -> Condition? { status.conditions?.first { $0.type == type } }
 }
 
-extension Deployment: WorkloadKind {
-    public static var revisionsResource: ResourceDescriptor? { ReplicaSet.resource }
-    public static var podRevisionLabel: String? { "pod-template-hash" }
-    public var podTemplate: PodTemplate? { spec.template }
-    public var replicaCounts: ReplicaCounts {
-        ReplicaCounts(
-            desired: spec.replicas ?? 1, ready: status.readyReplicas ?? 0, updated: status.updatedReplicas ?? 0,
-            available: status.availableReplicas ?? 0)
+extension DeploymentDefinition: WorkloadDefinition {
+    public static let revisionsResource: ResourceDescriptor? = ReplicaSet.resource
+    public static let podRevisionLabel: String? = "pod-template-hash"
+    public static func podTemplate(of deployment: Deployment) -> PodTemplate? { deployment.spec.template }
+    public static func replicaCounts(of deployment: Deployment) -> ReplicaCounts {
+        let status = deployment.status
+        return ReplicaCounts(
+            desired: deployment.spec.replicas ?? 1, ready: status.readyReplicas ?? 0,
+            updated: status.updatedReplicas ?? 0, available: status.availableReplicas ?? 0)
     }
 
     /// A Deployment, with the ReplicaSets it owns (for rollbacks and the previous revision).
-    public func rolloutObservation(revisions: OwnedRevisions) -> RolloutObservation? {
+    public static func rolloutObservation(of deployment: Deployment, revisions: OwnedRevisions)
+        -> RolloutObservation?
+    {
+        let (metadata, spec, status) = (deployment.metadata, deployment.spec, deployment.status)
         let ownedReplicaSets = revisions.replicaSets
         let desired = spec.replicas ?? 1
-        let status = status
         // Zero counts are omitted by the API server: missing means 0.
         let updated = status.updatedReplicas ?? 0
         let available = status.availableReplicas ?? 0
-        let revision = revision ?? ""
+        let revision = deployment.revision ?? ""
         let observed = RolloutObservation.isObserved(metadata, status.observedGeneration)
         var phase = RolloutPhase.complete
         var message: String?
-        if observed, let progressing = condition("Progressing"),
+        if observed, let progressing = deployment.condition("Progressing"),
             progressing.reason == "ProgressDeadlineExceeded"
         {
             phase = .failed
@@ -95,7 +94,7 @@ extension Deployment: WorkloadKind {
             replacing = ownedReplicaSets.contains { $0.revision != revision && ($0.spec.replicas ?? 0) > 0 }
         } else {
             let rolling: Set<String> = ["ReplicaSetUpdated", "NewReplicaSetCreated", "FoundNewReplicaSet"]
-            replacing = condition("Progressing")?.reason.map(rolling.contains) ?? false
+            replacing = deployment.condition("Progressing")?.reason.map(rolling.contains) ?? false
         }
         return RolloutObservation(
             revision: revision, images: spec.template.images, phase: phase, desired: desired,

@@ -1,17 +1,11 @@
 /// A `batch/v1` Job: pods that run to completion, made directly from its template (no
 /// revisions), and often by a CronJob, whose workload it is then part of.
-public struct Job: KubernetesObject, Equatable {
+public typealias Job = KubernetesResource<JobDefinition>
+
+/// What makes a `Job`: where the API serves it, its spec and its status.
+public enum JobDefinition: ResourceDefinition {
     public static let resource = ResourceDescriptor(group: "batch", version: "v1", plural: "jobs", kind: "Job")
-
-    public var metadata: ObjectMeta
-    public var spec: Spec
-    public var status: Status
-
-    public init(metadata: ObjectMeta, spec: Spec, status: Status = Status()) {
-        self.metadata = metadata
-        self.spec = spec
-        self.status = status
-    }
+    public static let emptyStatus = Status()
 
     public struct Spec: Codable, Sendable, Equatable {
         /// Pods run at once (1 when unset).
@@ -40,23 +34,23 @@ public struct Job: KubernetesObject, Equatable {
     }
 }
 
-extension Job: WorkloadKind {
-    public static var revisionsResource: ResourceDescriptor? { nil }
-    public static var podRevisionLabel: String? { nil }
-    public var podTemplate: PodTemplate? { spec.template }
+extension JobDefinition: WorkloadDefinition {
+    public static let revisionsResource: ResourceDescriptor? = nil
+    public static let podRevisionLabel: String? = nil
+    public static func podTemplate(of job: Job) -> PodTemplate? { job.spec.template }
     /// The pods it runs now (none once it has finished), and those ready; every pod is of its
     /// one template. A CronJob's Jobs add up, so its finished ones count for nothing.
-    public var replicaCounts: ReplicaCounts {
-        let active = status.active ?? 0
-        let ready = status.ready ?? 0
+    public static func replicaCounts(of job: Job) -> ReplicaCounts {
+        let active = job.status.active ?? 0
+        let ready = job.status.ready ?? 0
         return ReplicaCounts(desired: active, ready: ready, updated: active, available: ready)
     }
 
     /// A CronJob's Job belongs to the CronJob's workload.
-    public var controllingWorkload: (kind: String, name: String)? {
-        metadata.controller.flatMap { $0.kind == "CronJob" ? ($0.kind, $0.name) : nil }
+    public static func controllingWorkload(of job: Job) -> (kind: String, name: String)? {
+        job.metadata.controller.flatMap { $0.kind == "CronJob" ? ($0.kind, $0.name) : nil }
     }
 
     /// A Job runs to its end; it does not roll out.
-    public func rolloutObservation(revisions: OwnedRevisions) -> RolloutObservation? { nil }
+    public static func rolloutObservation(of job: Job, revisions: OwnedRevisions) -> RolloutObservation? { nil }
 }

@@ -9,9 +9,12 @@ public protocol KubernetesObject: Codable, Sendable {
 }
 
 extension KubernetesObject {
-    public var selectableFields: [String: String] {
-        ["metadata.name": metadata.name, "metadata.namespace": metadata.namespace ?? ""]
-    }
+    public var selectableFields: [String: String] { metadata.selectableFields }
+}
+
+extension ObjectMeta {
+    /// The fields every kind can be selected by.
+    public var selectableFields: [String: String] { ["metadata.name": name, "metadata.namespace": namespace ?? ""] }
 }
 
 /// An API resource: group, version, plural name and kind, and the URL paths that serve it.

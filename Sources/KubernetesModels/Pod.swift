@@ -1,24 +1,18 @@
 /// A pod, reduced to what the agent reads: ownership, node, IP, phase, containers and their ports,
 /// statuses and readiness.
-public struct Pod: KubernetesObject, Equatable {
+public typealias Pod = KubernetesResource<PodDefinition>
+
+/// What makes a `Pod`: where the API serves it, its spec and its status.
+public enum PodDefinition: ResourceDefinition {
     public static let resource = ResourceDescriptor(group: "", version: "v1", plural: "pods", kind: "Pod")
-
-    public var metadata: ObjectMeta
-    public var spec: Spec
-    public var status: Status
-
-    public init(metadata: ObjectMeta, spec: Spec, status: Status = Status()) {
-        self.metadata = metadata
-        self.spec = spec
-        self.status = status
-    }
+    public static let emptyStatus = Status()
 
     public struct Spec: Codable, Sendable, Equatable {
         public var nodeName: String?
-        public var containers: [Container]
-        public var initContainers: [Container]?
+        public var containers: [Pod.Container]
+        public var initContainers: [Pod.Container]?
 
-        public init(nodeName: String? = nil, containers: [Container], initContainers: [Container]? = nil) {
+        public init(nodeName: String? = nil, containers: [Pod.Container], initContainers: [Pod.Container]? = nil) {
             self.nodeName = nodeName
             self.containers = containers
             self.initContainers = initContainers
@@ -29,11 +23,39 @@ public struct Pod: KubernetesObject, Equatable {
         public init(from decoder: any Decoder) throws {
             let container = try decoder.container(keyedBy: CodingKeys.self)
             nodeName = try container.decodeIfPresent(String.self, forKey: .nodeName)
-            containers = try container.decodeIfPresent([Container].self, forKey: .containers) ?? []
-            initContainers = try container.decodeIfPresent([Container].self, forKey: .initContainers)
+            containers = try container.decodeIfPresent([Pod.Container].self, forKey: .containers) ?? []
+            initContainers = try container.decodeIfPresent([Pod.Container].self, forKey: .initContainers)
         }
     }
 
+    public struct Status: Codable, Sendable, Equatable {
+        /// `Pending`, `Running`, `Succeeded`, `Failed` or `Unknown`.
+        public var phase: String?
+        /// For example `Evicted` on a failed pod.
+        public var reason: String?
+        public var podIP: String?
+        public var startTime: String?
+        public var conditions: [Condition]?
+        public var containerStatuses: [Pod.ContainerStatus]?
+        public var initContainerStatuses: [Pod.ContainerStatus]?
+
+        public init(
+            phase: String? = nil, reason: String? = nil, podIP: String? = nil, startTime: String? = nil,
+            conditions: [Condition]? = nil, containerStatuses: [Pod.ContainerStatus]? = nil,
+            initContainerStatuses: [Pod.ContainerStatus]? = nil
+        ) {
+            self.phase = phase
+            self.reason = reason
+            self.podIP = podIP
+            self.startTime = startTime
+            self.conditions = conditions
+            self.containerStatuses = containerStatuses
+            self.initContainerStatuses = initContainerStatuses
+        }
+    }
+}
+
+extension Pod {
     public struct Container: Codable, Sendable, Equatable {
         public var name: String
         public var image: String?
@@ -56,32 +78,6 @@ public struct Pod: KubernetesObject, Equatable {
         public init(name: String? = nil, containerPort: Int) {
             self.name = name
             self.containerPort = containerPort
-        }
-    }
-
-    public struct Status: Codable, Sendable, Equatable {
-        /// `Pending`, `Running`, `Succeeded`, `Failed` or `Unknown`.
-        public var phase: String?
-        /// For example `Evicted` on a failed pod.
-        public var reason: String?
-        public var podIP: String?
-        public var startTime: String?
-        public var conditions: [Condition]?
-        public var containerStatuses: [ContainerStatus]?
-        public var initContainerStatuses: [ContainerStatus]?
-
-        public init(
-            phase: String? = nil, reason: String? = nil, podIP: String? = nil, startTime: String? = nil,
-            conditions: [Condition]? = nil, containerStatuses: [ContainerStatus]? = nil,
-            initContainerStatuses: [ContainerStatus]? = nil
-        ) {
-            self.phase = phase
-            self.reason = reason
-            self.podIP = podIP
-            self.startTime = startTime
-            self.conditions = conditions
-            self.containerStatuses = containerStatuses
-            self.initContainerStatuses = initContainerStatuses
         }
     }
 
@@ -112,11 +108,13 @@ public struct Pod: KubernetesObject, Equatable {
     /// The pod's `Ready` condition.
     public var isReady: Bool { status.conditions?.contains { $0.type == "Ready" && $0.status == "True" } ?? false }
 
-    public var selectableFields: [String: String] {
-        [
-            "metadata.name": metadata.name, "metadata.namespace": metadata.namespace ?? "",
-            "spec.nodeName": spec.nodeName ?? "", "status.phase": status.phase ?? "",
-            "status.podIP": status.podIP ?? "",
-        ]
+}
+
+extension PodDefinition {
+    public static func selectableFields(of pod: Pod) -> [String: String] {
+        pod.metadata.selectableFields.merging([
+            "spec.nodeName": pod.spec.nodeName ?? "", "status.phase": pod.status.phase ?? "",
+            "status.podIP": pod.status.podIP ?? "",
+        ]) { _, podField in podField }
     }
 }

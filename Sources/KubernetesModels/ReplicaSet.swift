@@ -1,17 +1,11 @@
 /// A ReplicaSet: the link from a pod to its Deployment (or Argo Rollout), and one revision of it.
-public struct ReplicaSet: KubernetesObject, Equatable {
+public typealias ReplicaSet = KubernetesResource<ReplicaSetDefinition>
+
+/// What makes a `ReplicaSet`: where the API serves it, its spec and its status.
+public enum ReplicaSetDefinition: ResourceDefinition {
     public static let resource = ResourceDescriptor(
         group: "apps", version: "v1", plural: "replicasets", kind: "ReplicaSet")
-
-    public var metadata: ObjectMeta
-    public var spec: Spec
-    public var status: Status
-
-    public init(metadata: ObjectMeta, spec: Spec, status: Status = Status()) {
-        self.metadata = metadata
-        self.spec = spec
-        self.status = status
-    }
+    public static let emptyStatus = Status()
 
     public struct Spec: Codable, Sendable, Equatable {
         public var replicas: Int?
@@ -32,7 +26,9 @@ public struct ReplicaSet: KubernetesObject, Equatable {
             self.availableReplicas = availableReplicas
         }
     }
+}
 
+extension ReplicaSet {
     /// `deployment.kubernetes.io/revision` (or `rollout.argoproj.io/revision`).
     public var revision: String? {
         metadata.annotation("deployment.kubernetes.io/revision") ?? metadata.annotation("rollout.argoproj.io/revision")

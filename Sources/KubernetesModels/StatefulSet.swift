@@ -1,17 +1,11 @@
 /// A StatefulSet: replicas, template, generations and its current and update revisions.
-public struct StatefulSet: KubernetesObject, Equatable {
+public typealias StatefulSet = KubernetesResource<StatefulSetDefinition>
+
+/// What makes a `StatefulSet`: where the API serves it, its spec and its status.
+public enum StatefulSetDefinition: ResourceDefinition {
     public static let resource = ResourceDescriptor(
         group: "apps", version: "v1", plural: "statefulsets", kind: "StatefulSet")
-
-    public var metadata: ObjectMeta
-    public var spec: Spec
-    public var status: Status
-
-    public init(metadata: ObjectMeta, spec: Spec, status: Status = Status()) {
-        self.metadata = metadata
-        self.spec = spec
-        self.status = status
-    }
+    public static let emptyStatus = Status()
 
     public struct Spec: Codable, Sendable, Equatable {
         public var replicas: Int?
@@ -72,15 +66,16 @@ public struct StatefulSet: KubernetesObject, Equatable {
     }
 }
 
-extension StatefulSet: WorkloadKind {
-    public static var revisionsResource: ResourceDescriptor? { ControllerRevision.resource }
+extension StatefulSetDefinition: WorkloadDefinition {
+    public static let revisionsResource: ResourceDescriptor? = ControllerRevision.resource
     /// A StatefulSet's pods carry their revision's full name (`db-6dc67b5dc`).
-    public static var podRevisionLabel: String? { "controller-revision-hash" }
-    public var podTemplate: PodTemplate? { spec.template }
-    public var replicaCounts: ReplicaCounts {
+    public static let podRevisionLabel: String? = "controller-revision-hash"
+    public static func podTemplate(of statefulSet: StatefulSet) -> PodTemplate? { statefulSet.spec.template }
+    public static func replicaCounts(of statefulSet: StatefulSet) -> ReplicaCounts {
+        let status = statefulSet.status
         let ready = status.readyReplicas ?? 0
         return ReplicaCounts(
-            desired: spec.replicas ?? 1, ready: ready, updated: status.updatedReplicas ?? 0,
+            desired: statefulSet.spec.replicas ?? 1, ready: ready, updated: status.updatedReplicas ?? 0,
             available: status.availableReplicas ?? ready)
     }
 
@@ -88,10 +83,12 @@ extension StatefulSet: WorkloadKind {
     /// says, once the spec is observed, every replica is ready and, with a partition, the
     /// ordinals above it are updated ("partitioned roll out complete"), or without one the current
     /// revision is the update revision.
-    public func rolloutObservation(revisions: OwnedRevisions) -> RolloutObservation? {
+    public static func rolloutObservation(of statefulSet: StatefulSet, revisions: OwnedRevisions)
+        -> RolloutObservation?
+    {
+        let (metadata, spec, status) = (statefulSet.metadata, statefulSet.spec, statefulSet.status)
         let owned = revisions.controllerRevisions
         let desired = spec.replicas ?? 1
-        let status = status
         let updated = status.updatedReplicas ?? 0
         let ready = status.readyReplicas ?? 0
         let observed =

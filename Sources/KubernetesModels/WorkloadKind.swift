@@ -27,11 +27,9 @@ public struct OwnedRevisions: Sendable {
     public static let none = OwnedRevisions()
 }
 
-/// One kind of workload the agent follows (its `resource.kind` names it): its pod template,
-/// replica counts, where its revisions are kept and how a pod names its own, and how it rolls
-/// out. Each kind's model conforms in its own file; the inventory works over this protocol
-/// alone, so a new kind is a model file and a row in `WatchedResource.all`, and a kind that
-/// forgets a member does not compile.
+/// A workload as the inventory reads it, whatever its kind (`resource.kind` names it): its pod
+/// template, replica counts, where its revisions are kept and how a pod names its own, and how
+/// it rolls out. Every workload kind's object has it through its `WorkloadDefinition`.
 public protocol WorkloadKind: KubernetesObject {
     /// The resource its revisions are kept in (`ReplicaSet`s, `ControllerRevision`s); nil for
     /// a kind without revisions. Its rollouts are observed only once that resource is listed.
@@ -53,6 +51,34 @@ public protocol WorkloadKind: KubernetesObject {
 extension WorkloadKind {
     /// The kind's name, as owner references and the reports say it (`Deployment`, `Rollout`).
     public static var kindName: String { resource.kind }
+}
 
-    public var controllingWorkload: (kind: String, name: String)? { nil }
+/// One kind of workload the agent follows, in its own file: what `WorkloadKind` reads of its
+/// objects. The inventory works over `WorkloadKind` alone, so a new kind is a definition and a
+/// row in `WatchedResource.all`, and a kind that forgets a member does not compile.
+public protocol WorkloadDefinition: ResourceDefinition {
+    static var revisionsResource: ResourceDescriptor? { get }
+    static var podRevisionLabel: String? { get }
+    static func podTemplate(of workload: KubernetesResource<Self>) -> PodTemplate?
+    static func replicaCounts(of workload: KubernetesResource<Self>) -> ReplicaCounts
+    static func controllingWorkload(of workload: KubernetesResource<Self>) -> (kind: String, name: String)?
+    static func rolloutObservation(of workload: KubernetesResource<Self>, revisions: OwnedRevisions)
+        -> RolloutObservation?
+}
+
+extension WorkloadDefinition {
+    public static func controllingWorkload(of workload: KubernetesResource<Self>) -> (kind: String, name: String)? {
+        nil
+    }
+}
+
+extension KubernetesResource: WorkloadKind where Definition: WorkloadDefinition {
+    public static var revisionsResource: ResourceDescriptor? { Definition.revisionsResource }
+    public static var podRevisionLabel: String? { Definition.podRevisionLabel }
+    public var podTemplate: PodTemplate? { Definition.podTemplate(of: self) }
+    public var replicaCounts: ReplicaCounts { Definition.replicaCounts(of: self) }
+    public var controllingWorkload: (kind: String, name: String)? { Definition.controllingWorkload(of: self) }
+    public func rolloutObservation(revisions: OwnedRevisions) -> RolloutObservation? {
+        Definition.rolloutObservation(of: self, revisions: revisions)
+    }
 }
