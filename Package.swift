@@ -54,7 +54,7 @@ let package = Package(
         .target(name: "Inventory", dependencies: ["KubernetesModels", "FathomModel"]),
         // Pure: the mesh's health as the agent sees it, first each proxy's identity certificate
         // (valid, failing to refresh, expired). Time is passed in.
-        .target(name: "MeshHealth", dependencies: ["FathomModel"]),
+        .target(name: "MeshHealth", dependencies: ["FathomModel", "Inventory"]),
         // The configuration: one key table drives YAML parsing, validation, env overrides,
         // reload and docs.
         .target(name: "AgentConfiguration", dependencies: [.product(name: "Yams", package: "Yams")]),
@@ -102,7 +102,7 @@ let package = Package(
         .target(
             name: "ReportEncoding",
             dependencies: [
-                "GzipCodec", "ReportProtos", "RouteAggregation", "FathomModel", "Inventory",
+                "GzipCodec", "ReportProtos", "RouteAggregation", "FathomModel", "Inventory", "MeshHealth",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]
         ),
@@ -180,7 +180,7 @@ let package = Package(
         .executableTarget(
             name: "fathom-agent",
             dependencies: [
-                "AgentApp", "AgentConfiguration", logging,
+                "AgentApp", "AgentConfiguration", "MeshHealth", logging,
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -262,7 +262,7 @@ let package = Package(
             dependencies: [
                 "AgentApp", "FathomDemo", "RouteAggregation", "FathomModel", "Scraping", "LinkerdMetrics",
                 "PrometheusText", "LocalServers", "ProxySimulation", "Reporting", "ReportProtos", "AgentConfiguration",
-                "KubernetesModels", "KubernetesAPI", "AgentTestSupport", httpClient, logging,
+                "KubernetesModels", "KubernetesAPI", "AgentTestSupport", "MeshHealth", httpClient, logging,
             ]
         ),
         // The built executables as subprocesses, with config files, as users run them: against
@@ -299,7 +299,7 @@ let package = Package(
         ),
         .testTarget(
             name: "InventoryTests", dependencies: ["Inventory", "KubernetesModels", "FathomModel", "AgentTestSupport"]),
-        .testTarget(name: "MeshHealthTests", dependencies: ["MeshHealth", "FathomModel"]),
+        .testTarget(name: "MeshHealthTests", dependencies: ["MeshHealth", "FathomModel", "Inventory"]),
         // The Helm chart through the real Helm engine (PyPI helm-python-sdk) and kubernetes-validate.
         .testTarget(
             name: "ChartTests",

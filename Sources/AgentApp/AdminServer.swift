@@ -2,14 +2,16 @@ import AsyncHTTPClient
 import ClusterDiscovery
 import Foundation
 import HTTPServing
+import MeshHealth
 import NIOCore
 import RouteAggregation
 import Synchronization
 
 /// The agent's admin endpoints: `/metrics` (its own metrics, Prometheus text), `/healthz` (the
 /// process answers), `/readyz` (200 once every watcher has listed once; 503 with the reason
-/// until then and while shutting down) and `/debug/routes` (the last closed window as JSON, for
-/// `fathom-agent routes`). Any pod may reach it, so it runs with `SimpleHTTPServer.Limits.admin`
+/// until then and while shutting down), `/debug/routes` (the last closed window as JSON, for
+/// `fathom-agent routes`) and `/debug/mesh` (the mesh's health checks as JSON, for `fathom-agent
+/// mesh`). Any pod may reach it, so it runs with `SimpleHTTPServer.Limits.admin`
 /// and counts the clients it cuts off.
 public final class AdminServer: Sendable {
     private let server: SimpleHTTPServer
@@ -22,6 +24,7 @@ public final class AdminServer: Sendable {
     public static func start(
         host: String, port: Int, metrics: AgentMetrics, readiness: @escaping @Sendable () -> Readiness,
         lastWindow: @escaping @Sendable () -> AggregationWindow?,
+        checks: @escaping @Sendable () -> [MeshCheck] = { [] },
         encodeFailed: @escaping @Sendable (any Error) -> Void = { _ in },
         refused: @escaping @Sendable (SimpleHTTPServer.Refusal) -> Void = { _ in }
     ) async throws -> AdminServer {
@@ -63,6 +66,15 @@ public final class AdminServer: Sendable {
                     encodeFailed(error)
                     return .reply(status: 500, body: Array("cannot encode the routes: \(error)\n".utf8))
                 }
+            case "/debug/mesh":
+                do {
+                    let body = try JSONEncoder().encode(DebugMesh(checks: checks()))
+                    return .reply(status: 200, headers: [("Content-Type", "application/json")], body: Array(body))
+                } catch {
+                    metrics.encodeFailed("debug_mesh")
+                    encodeFailed(error)
+                    return .reply(status: 500, body: Array("cannot encode the checks: \(error)\n".utf8))
+                }
             default:
                 return .reply(status: 404, body: Array("not found\n".utf8))
             }
@@ -77,34 +89,38 @@ public final class AdminServer: Sendable {
 
 /// Reads a running agent's `/debug/routes`, for `fathom-agent routes`.
 public enum RoutesClient {
-    /// A failed read, with what to check.
-    public struct Failure: Error, CustomStringConvertible {
-        public var description: String
-    }
-
     /// `fathom-agent routes`: the table of the agent at `agent`, its rows folded `by` route,
     /// revision or workload, with every failure reason or the commonest; or a line saying there is
     /// no traffic.
     public static func table(agent: String, by grouping: RouteGrouping = .route, allFailures: Bool = false)
         async throws -> String
     {
-        let client = HTTPClient(eventLoopGroupProvider: .singleton)
-        do {
-            let routes = try await fetch(agent: agent, client: client)
-            try await client.shutdown()
-            guard !routes.isEmpty else { return "no route traffic in the last window" }
-            let rows = RouteTable.rows(grouping.group(routes), allFailures: allFailures)
-            let header = allFailures ? RouteTable.headerWithFailures : RouteTable.header
-            return RouteTable.render(rows: rows, header: header) + "\n\n" + RouteTable.legend(rows: rows)
-        } catch {
-            try? await client.shutdown()
-            throw error
-        }
+        let routes = try await AdminClient.withClient { try await fetch(agent: agent, client: $0) }
+        guard !routes.isEmpty else { return "no route traffic in the last window" }
+        let rows = RouteTable.rows(grouping.group(routes), allFailures: allFailures)
+        let header = allFailures ? RouteTable.headerWithFailures : RouteTable.header
+        return RouteTable.render(rows: rows, header: header) + "\n\n" + RouteTable.legend(rows: rows)
     }
 
-    /// - Parameter timeout: seconds; AsyncHTTPClient keeps retrying a refused connection until then.
     public static func fetch(agent: String, client: HTTPClient, timeout: Double = 5) async throws -> [DebugRoute] {
-        let url = agent.hasSuffix("/") ? agent + "debug/routes" : agent + "/debug/routes"
+        try await AdminClient.fetch(
+            [DebugRoute].self, path: "debug/routes", agent: agent, client: client, timeout: timeout)
+    }
+}
+
+/// Reads a running agent's admin endpoints (`fathom-agent routes`, `fathom-agent mesh`).
+public enum AdminClient {
+    /// A failed read, with what to check.
+    public struct Failure: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// `path`'s JSON answer, decoded.
+    /// - Parameter timeout: seconds; AsyncHTTPClient keeps retrying a refused connection until then.
+    public static func fetch<Answer: Decodable>(
+        _ answer: Answer.Type, path: String, agent: String, client: HTTPClient, timeout: Double = 5
+    ) async throws -> Answer {
+        let url = agent.hasSuffix("/") ? agent + path : agent + "/" + path
         let response: HTTPClientResponse
         do {
             response = try await client.execute(
@@ -118,6 +134,19 @@ public enum RoutesClient {
             throw Failure(description: "the agent answered \(response.status.code) for \(url)")
         }
         let body = try await response.body.collect(upTo: 64 << 20)
-        return try JSONDecoder().decode([DebugRoute].self, from: Data(body.readableBytesView))
+        return try JSONDecoder().decode(Answer.self, from: Data(body.readableBytesView))
+    }
+
+    /// Runs `body` with a client of its own, shut down after.
+    static func withClient<Result>(_ body: (HTTPClient) async throws -> Result) async throws -> Result {
+        let client = HTTPClient(eventLoopGroupProvider: .singleton)
+        do {
+            let result = try await body(client)
+            try await client.shutdown()
+            return result
+        } catch {
+            try? await client.shutdown()
+            throw error
+        }
     }
 }

@@ -130,7 +130,7 @@ public final class Agent: Sendable {
             inventory: InventoryReporter(snapshotEvery: configuration.inventorySnapshotEvery))
         let windows = WindowCloser(
             aggregation: aggregation, reporter: reporter, discovery: discovery, uploader: uploader, elector: elector,
-            reportInterval: configuration.reportInterval, observer: metrics, logger: logger,
+            reportInterval: configuration.reportInterval, observer: metrics, lastWindow: lastWindow, logger: logger,
             onBatch: environment.onBatch)
         let admin = AdminService(
             address: configuration.adminAddress, port: configuration.adminPort, metrics: metrics,

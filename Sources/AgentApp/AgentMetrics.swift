@@ -36,6 +36,8 @@ public final class AgentMetrics: WindowObserver, Sendable {
     private let highestPageBytesInFlight: Gauge
     private let proxyCertificates: [CertificateState: Gauge]
     private let earliestCertificateExpiry: Gauge
+    /// Per check id and status: 1 for the status the check has, 0 for the others.
+    private let meshChecks: [String: [CheckStatus: Gauge]]
     private let samplers = Mutex<[@Sendable () -> Void]>([])
 
     public init(version: String) {
@@ -99,6 +101,20 @@ public final class AgentMetrics: WindowObserver, Sendable {
             in: registry, "fathom_mesh_proxy_certificate_expiry_earliest_timestamp_seconds",
             "The earliest NotAfter (Unix seconds) among the scraped proxies' identity certificates; NaN without.")
         earliestCertificateExpiry.set(to: .nan)
+        // Every check and status from the start (all 0 until a check is made, as on a follower
+        // for the checks only the leader makes), as kube-state-metrics gives each state a series.
+        var checkGauges: [String: [CheckStatus: Gauge]] = [:]
+        for id in MeshChecks.ids {
+            for status in CheckStatus.allCases {
+                checkGauges[id, default: [:]][status] = registry.makeGauge(
+                    descriptor: Self.descriptor(
+                        "fathom_mesh_check",
+                        "The mesh's health checks as the last window closed: 1 for the status (ok, warning, error) "
+                            + "each check has, 0 for the others; all 0 for a check this agent does not make."),
+                    labels: [("check", id), ("status", status.rawValue)])
+            }
+        }
+        meshChecks = checkGauges
         counterResets = Self.gauge(
             in: registry, "fathom_counter_resets_seen",
             "Proxy series seen lower than before so far (each counted as reset, as Prometheus's rate() does).")
@@ -239,11 +255,19 @@ public final class AgentMetrics: WindowObserver, Sendable {
         if now > before { counter.increment(by: Int64(now - before)) }
     }
 
-    /// Counts a failure to encode what the agent reports (`batch`, `debug_routes`).
     public func record(certificates: ProxyCertificates.Summary) {
         for (state, gauge) in proxyCertificates { gauge.set(to: Double(certificates.proxies[state] ?? 0)) }
         earliestCertificateExpiry.set(to: certificates.earliestExpiry ?? .nan)
     }
+
+    public func record(checks: [MeshCheck]) {
+        let made = Dictionary(checks.map { ($0.id, $0.status) }) { first, _ in first }
+        for (id, gauges) in meshChecks {
+            for (status, gauge) in gauges { gauge.set(to: made[id] == status ? 1 : 0) }
+        }
+    }
+
+    /// Counts a failure to encode what the agent reports (`batch`, `debug_routes`).
 
     public func encodeFailed(_ what: String) {
         registry.makeCounter(

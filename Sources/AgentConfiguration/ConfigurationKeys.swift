@@ -251,7 +251,7 @@ extension ConfigurationKey {
                 + "127.0.0.1 keeps it inside the pod."),
         .integer(
             "admin.port", \.adminPort, 0...65_535, default: "9990", .restart,
-            "Port of /metrics, /healthz, /readyz and /debug/routes; 0 picks a free one."),
+            "Port of /metrics, /healthz, /readyz, /debug/routes and /debug/mesh; 0 picks a free one."),
         .duration(
             "shutdown.gracePeriod", \.shutdownGracePeriod, 1...3_600, default: "20s", .restart,
             "Time to deliver what is queued after SIGTERM; what is left stays in the spool (the chart sets "

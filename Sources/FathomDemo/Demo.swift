@@ -153,7 +153,8 @@ public struct Demo: Sendable {
             "fathom demo: a fake Kubernetes API at \(api.url) serving a Linkerd control plane and \(pods) meshed "
             + "pods in 4 Deployments, each pod's linkerd-proxy simulated on its own loopback port; scraping every "
             + "\(scrapeEvery) s, a report batch every \(windowEvery) s to a local collector; the agent's /metrics, "
-            + "/readyz and /debug/routes at http://127.0.0.1:\(port)"
+            + "/readyz, /debug/routes and /debug/mesh at http://127.0.0.1:\(port) "
+            + "(fathom-agent routes|mesh --agent http://127.0.0.1:\(port))"
         output(intro)
         output(RouteTable.legend(kinds: Set(RouteSource.allCases.map(RouteTable.kind))))
         var restarted = options.restartAfter < 0
@@ -208,7 +209,20 @@ public struct Demo: Sendable {
             + "\(RouteTable.formatted(Double(queued.pageBytes) / 1_000, decimals: 0)) kB of pages of \(queued.targets) "
             + "pods; proxy restarts seen: \(queued.aggregation.proxyRestarts), counter resets: "
             + "\(queued.aggregation.counterResets); identity certificates: \(certificates(queued.certificates)); "
+            + "mesh checks: \(checks(queued.checks)); "
             + "batch \(queued.batch.idempotencyKey) (\(queued.batch.body.count) bytes gzip) queued"
+    }
+
+    /// `2 ok, 2 warning (data-plane-proxies-version, data-plane-proxy-certificates)`: the checks
+    /// by status, naming those that did not pass (`fathom-agent mesh` prints them in full).
+    static func checks(_ checks: [MeshCheck]) -> String {
+        let counts = CheckStatus.allCases.compactMap { status in
+            let count = checks.filter { $0.status == status }.count
+            return count > 0 ? "\(count) \(status.rawValue)" : nil
+        }
+        let failing = checks.filter { $0.status != .ok }.map(\.id)
+        return (counts.isEmpty ? "none" : counts.joined(separator: ", "))
+            + (failing.isEmpty ? "" : " (" + failing.joined(separator: ", ") + ")")
     }
 
     /// `6 valid, 1 refresh_failing (emojivoto/web-...)`: the proxies by the state of their

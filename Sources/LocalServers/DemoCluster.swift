@@ -11,6 +11,11 @@ import ProxySimulation
 public struct DemoCluster: Sendable {
     public static let controlPlaneVersion = "stable-2.14.10"
     public static let outdatedProxyVersion = "stable-2.14.9"
+    /// The control plane's pods by component: those `linkerd check` wants ready, one ready pod each.
+    public static let controlPlanePods = [
+        ("destination", "linkerd-destination-6b8f9c7d5-wq2lz"), ("identity", "linkerd-identity-5c8d7f9b6-m4k2p"),
+        ("proxy-injector", "linkerd-proxy-injector-7d9c8b5f4-x7r2n"),
+    ]
     /// The Deployment that rolls out during the demo.
     public static let rollingWorkload = WorkloadRef(kind: "Deployment", namespace: "emojivoto", name: "voting")
     /// Its pod that runs the new revision from the rollout's second step on (the simulated proxy
@@ -29,21 +34,25 @@ public struct DemoCluster: Sendable {
 
     /// Creates the control plane and the workloads of `mesh`; `ports[i]` serves `mesh.proxies[i]`.
     public mutating func populate(_ api: FakeKubernetesAPI, mesh: SimulatedMesh, ports: [Int]) {
-        api.apply(
-            Pod(
-                metadata: ObjectMeta(
-                    name: "linkerd-destination-6b8f9c7d5-wq2lz", namespace: "linkerd",
-                    labels: [
-                        "linkerd.io/control-plane-component": "destination", "linkerd.io/control-plane-ns": "linkerd",
-                    ],
-                    annotations: ["linkerd.io/proxy-version": Self.controlPlaneVersion]),
-                spec: Pod.Spec(
-                    nodeName: "demo-node",
-                    containers: [
-                        Pod.Container(
-                            name: "destination", image: "cr.l5d.io/linkerd/controller:\(Self.controlPlaneVersion)")
-                    ]),
-                status: Pod.Status(phase: "Running", podIP: "127.0.0.1")))
+        for (component, pod) in Self.controlPlanePods {
+            api.apply(
+                Pod(
+                    metadata: ObjectMeta(
+                        name: pod, namespace: "linkerd",
+                        labels: [
+                            "linkerd.io/control-plane-component": component, "linkerd.io/control-plane-ns": "linkerd",
+                        ],
+                        annotations: ["linkerd.io/proxy-version": Self.controlPlaneVersion]),
+                    spec: Pod.Spec(
+                        nodeName: "demo-node",
+                        containers: [
+                            // No proxy container: the demo simulates no proxy for it to scrape.
+                            Pod.Container(
+                                name: component, image: "cr.l5d.io/linkerd/controller:\(Self.controlPlaneVersion)")
+                        ]),
+                    status: Pod.Status(
+                        phase: "Running", podIP: "127.0.0.1", conditions: [Condition(type: "Ready", status: "True")])))
+        }
         for (index, proxy) in mesh.proxies.enumerated() {
             let workload = proxy.workload
             replicas[workload, default: 0] += 1

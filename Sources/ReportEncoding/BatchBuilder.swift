@@ -1,6 +1,7 @@
 import FathomModel
 import GzipCodec
 import Inventory
+import MeshHealth
 import ReportProtos
 import RouteAggregation
 import SwiftProtobuf
@@ -61,7 +62,7 @@ public struct BatchBuilder: Sendable {
     /// The protobuf message for a window, with the inventory section and rollout events when given.
     public mutating func message(
         window: AggregationWindow, health: HealthSummary, inventory: Fathom_Agent_V1_Inventory? = nil,
-        rolloutEvents: [RolloutEvent] = []
+        rolloutEvents: [RolloutEvent] = [], checks: [MeshCheck] = []
     ) -> Fathom_Agent_V1_ReportBatch {
         var batch = Fathom_Agent_V1_ReportBatch()
         batch.agent = .with {
@@ -78,6 +79,7 @@ public struct BatchBuilder: Sendable {
         batch.routeMetrics = window.routes.map(Self.routeMetrics)
         if let inventory { batch.inventory = inventory }
         batch.rolloutEvents = rolloutEvents.map(Fathom_Agent_V1_RolloutEvent.init)
+        if !checks.isEmpty { batch.meshHealth = .with { $0.checks = checks.map(Fathom_Agent_V1_MeshCheck.init) } }
         batch.health = .with {
             $0.targets = UInt32(clamping: health.targets)
             $0.scrapesSucceeded = UInt64(clamping: health.scrapesSucceeded)
@@ -101,9 +103,10 @@ public struct BatchBuilder: Sendable {
     /// Encodes and compresses a window's batch.
     public mutating func encode(
         window: AggregationWindow, health: HealthSummary, inventory: Fathom_Agent_V1_Inventory? = nil,
-        rolloutEvents: [RolloutEvent] = []
+        rolloutEvents: [RolloutEvent] = [], checks: [MeshCheck] = []
     ) throws -> EncodedBatch {
-        let message = message(window: window, health: health, inventory: inventory, rolloutEvents: rolloutEvents)
+        let message = message(
+            window: window, health: health, inventory: inventory, rolloutEvents: rolloutEvents, checks: checks)
         let body = try Gzip.compress(try message.serializedBytes())
         return EncodedBatch(
             idempotencyKey: EncodedBatch.key(instance: identity.instanceID, sequence: message.sequence),

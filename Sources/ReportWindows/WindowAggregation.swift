@@ -12,6 +12,8 @@ public final class LastWindow: Sendable {
     public let window = Mutex<AggregationWindow?>(nil)
     /// Successful scrapes per proxy since the agent started.
     public let scrapedProxies = Mutex<[ProxyID: Int]>([:])
+    /// The mesh's health checks as the last window closed (`/debug/mesh`).
+    public let checks = Mutex<[MeshCheck]>([])
 
     public init() {}
 }

@@ -19,6 +19,7 @@ public final class WindowCloser: Sendable {
     private let uploader: Uploader
     private let elector: LeaseElector?
     private let observer: any WindowObserver
+    private let lastWindow: LastWindow
     private let logger: Logger
     private let onBatch: @Sendable (QueuedBatch) -> Void
     /// Daemonset mode: the rollout events kept across leadership changes, and the leader term
@@ -29,10 +30,11 @@ public final class WindowCloser: Sendable {
     ///   events are kept across a leader handover.
     public init(
         aggregation: WindowAggregation, reporter: Reporter, discovery: Discovery, uploader: Uploader,
-        elector: LeaseElector?, reportInterval: Double, observer: any WindowObserver, logger: Logger,
-        onBatch: @escaping @Sendable (QueuedBatch) -> Void
+        elector: LeaseElector?, reportInterval: Double, observer: any WindowObserver, lastWindow: LastWindow,
+        logger: Logger, onBatch: @escaping @Sendable (QueuedBatch) -> Void
     ) {
         self.observer = observer
+        self.lastWindow = lastWindow
         self.aggregation = aggregation
         self.reporter = reporter
         self.discovery = discovery
@@ -80,17 +82,20 @@ public final class WindowCloser: Sendable {
         // In daemonset mode only the leader reports the cluster-wide inventory and rollouts;
         // every agent reports the routes of its own node's pods.
         let (events, leads, note) = rolloutEvents(at: time)
+        let inventory = leads && discovery.inventoryReady ? discovery.inventorySnapshot() : nil
+        let checks = MeshChecks.evaluate(inventory: inventory, certificates: closed.certificates)
+        lastWindow.checks.withLock { $0 = checks }
+        observer.record(checks: checks)
         do {
             let batch = try reporter.encode(
-                window: window, health: health,
-                inventory: leads && discovery.inventoryReady ? discovery.inventorySnapshot() : nil,
-                rolloutEvents: events)
+                window: window, health: health, inventory: inventory, rolloutEvents: events, checks: checks)
             await uploader.enqueue(batch)
             if let note { elector?.publish(note: note) }
             onBatch(
                 QueuedBatch(
                     batch: batch, window: window, rolloutEvents: events, pageBytes: closed.pageBytes,
-                    aggregation: closed.aggregation, targets: health.targets, certificates: closed.certificates))
+                    aggregation: closed.aggregation, targets: health.targets, certificates: closed.certificates,
+                    checks: checks))
         } catch {
             observer.encodeFailed("batch")
             logger.error("cannot encode a report batch; its window is lost", metadata: ["error": "\(error)"])
@@ -130,6 +135,8 @@ public struct QueuedBatch: Sendable {
     public var targets: Int
     /// The scraped proxies' identity certificates as the window closed.
     public var certificates: ProxyCertificates.Summary
+    /// The mesh's health checks as the window closed.
+    public var checks: [MeshCheck]
 }
 
 /// Builds batches: the builder's sequence numbers and the inventory's full/delta rhythm.
@@ -148,11 +155,13 @@ public final class Reporter: Sendable {
     /// `inventory` is nil until discovery has listed what it can: an inventory missing a resource
     /// that is still being listed is not sent.
     func encode(
-        window: AggregationWindow, health: HealthSummary, inventory: InventorySnapshot?, rolloutEvents: [RolloutEvent]
+        window: AggregationWindow, health: HealthSummary, inventory: InventorySnapshot?, rolloutEvents: [RolloutEvent],
+        checks: [MeshCheck]
     ) throws -> EncodedBatch {
         try state.withLock { state in
             let section = inventory.flatMap { state.1.section(for: $0) }
-            return try state.0.encode(window: window, health: health, inventory: section, rolloutEvents: rolloutEvents)
+            return try state.0.encode(
+                window: window, health: health, inventory: section, rolloutEvents: rolloutEvents, checks: checks)
         }
     }
 }

@@ -10,6 +10,8 @@ public protocol WindowObserver: Sendable {
     func record(aggregator: RouteAggregator)
     /// The scraped proxies' identity certificates as a window closed.
     func record(certificates: ProxyCertificates.Summary)
+    /// The mesh's health checks as a window closed.
+    func record(checks: [MeshCheck])
     /// What could not be encoded (`batch`); its window is lost.
     func encodeFailed(_ what: String)
 }

@@ -4,6 +4,7 @@ import AgentConfiguration
 import ArgumentParser
 import Foundation
 import Logging
+import MeshHealth
 
 @main
 struct FathomAgent: AsyncParsableCommand {
@@ -11,7 +12,7 @@ struct FathomAgent: AsyncParsableCommand {
         commandName: "fathom-agent",
         abstract: "In-cluster metrics agent for Linkerd-meshed Kubernetes clusters.",
         subcommands: [
-            RunCommand.self, RoutesCommand.self, CheckCommand.self, ConfigReferenceCommand.self,
+            RunCommand.self, RoutesCommand.self, MeshCommand.self, CheckCommand.self, ConfigReferenceCommand.self,
             VersionCommand.self,
         ])
 }
@@ -74,6 +75,30 @@ struct RoutesCommand: AsyncParsableCommand {
 }
 
 extension RouteGrouping: ExpressibleByArgument {}
+
+struct MeshCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mesh",
+        abstract:
+            "Print a running agent's mesh health checks as linkerd check does, from /debug/mesh; exits 1 when a check "
+            + "errors, 2 when the agent cannot be read.")
+
+    @Option(help: "The agent's admin address.")
+    var agent = "http://127.0.0.1:9990"
+
+    func run() async throws {
+        let checks: [MeshCheck]
+        do {
+            checks = try await MeshReport.fetch(agent: agent)
+        } catch {
+            print("error: \(error)")
+            throw ExitCode(2)
+        }
+        let report = MeshReport.render(checks)
+        print(report.text)
+        if report.worst == .error { throw ExitCode(1) }
+    }
+}
 
 struct CheckCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

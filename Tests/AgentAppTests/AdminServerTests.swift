@@ -3,6 +3,7 @@ import AsyncHTTPClient
 import FathomModel
 import Foundation
 import LinkerdMetrics
+import MeshHealth
 import PrometheusText
 import Reporting
 import RouteAggregation
@@ -14,6 +15,7 @@ import Testing
     final class Flags: Sendable {
         let ready = Mutex(false)
         let window = Mutex<AggregationWindow?>(nil)
+        let checks = Mutex<[MeshCheck]>([])
         init() {}
     }
 
@@ -49,7 +51,7 @@ import Testing
                 flags.ready.withLock { $0 }
                     ? .ready(unwatched: []) : .notReady("waiting for the first full list of pods")
             },
-            lastWindow: { flags.window.withLock { $0 } })
+            lastWindow: { flags.window.withLock { $0 } }, checks: { flags.checks.withLock { $0 } })
         let client = HTTPClient(eventLoopGroupProvider: .singleton)
         let base = "http://127.0.0.1:\(admin.port)"
 
@@ -97,6 +99,32 @@ import Testing
         #expect(routes.first?.rps == 1)
         #expect(routes.first?.p50 == 0.05)
 
+        // The mesh's checks: on /debug/mesh in full, on /metrics as one series per check and status.
+        #expect(try await get(client, base + "/debug/mesh").1 == Array(#"{"checks":[]}"#.utf8))
+        let outdated = MeshCheck(
+            id: "data-plane-proxies-version", category: "linkerd-data-plane", title: "versions match",
+            status: .warning, message: "1 meshed pod runs a proxy not on stable-2.14.10", hint: "restart it",
+            subjects: ["shop/web-1"])
+        let ready = MeshCheck(
+            id: "control-plane-pods-ready", category: "linkerd-existence", title: "ready", status: .ok)
+        flags.checks.withLock { $0 = [ready, outdated] }
+        metrics.record(checks: [ready, outdated])
+        let mesh = try JSONDecoder().decode(DebugMesh.self, from: Data(try await get(client, base + "/debug/mesh").1))
+        #expect(mesh.checks == [ready, outdated])
+        #expect(try await MeshReport.fetch(agent: base) == [ready, outdated])
+        let checked = try ParsedPage.parse(try await get(client, base + "/metrics").1, policy: .rejectPage)
+        func check(_ id: String, _ status: String) -> Double? {
+            checked.samples.first {
+                $0.name == "fathom_mesh_check" && $0.labels == [.init("check", id), .init("status", status)]
+            }?.value
+        }
+        #expect(check("data-plane-proxies-version", "warning") == 1)
+        #expect(check("data-plane-proxies-version", "ok") == 0)
+        #expect(check("control-plane-pods-ready", "ok") == 1)
+        // A check this agent does not make (a follower's inventory checks) has no status.
+        #expect(check("control-plane-proxies-version", "ok") == 0)
+        #expect(check("control-plane-proxies-version", "error") == 0)
+
         // `fathom-agent routes` reads the same endpoint and prints the local table's row.
         let fetched = try await RoutesClient.fetch(agent: base, client: client)
         #expect(RouteTable.rows(fetched) == RouteTable.rows([route]))
@@ -106,7 +134,7 @@ import Testing
         try await client.shutdown()
         try await admin.shutdown()
         let fresh = HTTPClient(eventLoopGroupProvider: .singleton)
-        await #expect(throws: RoutesClient.Failure.self) {
+        await #expect(throws: AdminClient.Failure.self) {
             try await RoutesClient.fetch(agent: "http://127.0.0.1:\(port)", client: fresh, timeout: 0.3)
         }
         try await fresh.shutdown()

@@ -132,13 +132,13 @@ import Testing
                     api.dropWatches()
                 }
             }
-            // The inventory gauges and the watch counters on /metrics: the control plane's pod and
+            // The inventory gauges and the watch counters on /metrics: the control plane's pods and
             // every meshed one; the rollout's steps came as Deployment watch events.
             #expect(
                 await eventually {
                     guard let page = try? await Self.ownMetrics(first) else { return false }
                     return Self.value(page, "fathom_inventory_objects", [.init("resource", "pods")])
-                        == Double(SimulatedMesh.demoPodCount + 1)
+                        == Double(SimulatedMesh.demoPodCount + DemoCluster.controlPlanePods.count)
                 })
             let page = try await Self.ownMetrics(first)
             func events(_ resource: String, _ type: String) -> Double? {
@@ -241,7 +241,8 @@ import Testing
 
     /// `protoc --decode` with the published schema finds, in the batches as they came, every
     /// dimension the demo mesh has: revisions, outcomes, mTLS and the destination's ReplicaSet
-    /// and revision, TCP, policy decisions, retries, errors before any response.
+    /// and revision, TCP, policy decisions, retries, errors before any response, and the mesh's
+    /// health checks with what they name.
     static func protocReads(_ bodies: [[UInt8]]) throws {
         guard (try? runCommand("protoc", ["--version"]))?.status == 0 else {
             let required = ProcessInfo.processInfo.environment["FATHOM_REQUIRE_ORACLES"] == "1"
@@ -269,14 +270,17 @@ import Testing
             "revision: \"1\"", "http_status_class: \"2xx\"", "security: EDGE_SECURITY_MUTUAL_TLS",
             "peer_identity: \"web.emojivoto.serviceaccount.identity.linkerd.cluster.local\"",
             "peer_replica_set: \"web-6c8d7f9b4\"", "peer_revision: \"1\"", "source: SOURCE_TCP", "bytes_read: ",
-            "source: SOURCE_AUTHORIZATION", "tcp_allowed: ", "retries {",
+            "source: SOURCE_AUTHORIZATION", "tcp_allowed: ", "retries {", "mesh_health {",
+            "id: \"control-plane-pods-ready\"", "id: \"data-plane-proxy-certificates\"",
         ]
         // And every source, outcome and revision the agent's own decoding finds in the same bytes.
         for body in bodies {
             let batch = try Fathom_Agent_V1_ReportBatch(serializedBytes: body)
             for line in batch.textFormatString().split(separator: "\n") {
                 let field = line.trimmingCharacters(in: .whitespaces)
-                if ["source: ", "revision: ", "http_status_class: ", "error: "].contains(where: field.hasPrefix) {
+                if ["source: ", "revision: ", "http_status_class: ", "error: ", "id: ", "subjects: "].contains(
+                    where: field.hasPrefix)
+                {
                     fields.insert(field)
                 }
             }

@@ -8,12 +8,13 @@ import Testing
 /// rolls out a revision that fails more: `--by revision` shows the old and the new revision in one
 /// row each per kind, `--by workload` one row per workload, `--failures` every reason.
 @Suite struct RoutesCommandTests {
-    /// The admin address from the demo's first line (`... /debug/routes at http://127.0.0.1:PORT`).
+    /// The admin address from the demo's first line (`... /debug/mesh at http://127.0.0.1:PORT (...)`).
     static func adminAddress(_ output: String) -> String? {
-        guard let line = output.split(separator: "\n").first(where: { $0.contains("/debug/routes at ") }),
-            let address = line.components(separatedBy: "/debug/routes at ").last
+        guard let line = output.split(separator: "\n").first(where: { $0.contains("/debug/mesh at ") }),
+            let rest = line.components(separatedBy: "/debug/mesh at ").last,
+            let address = rest.split(separator: " ").first
         else { return nil }
-        return address.trimmingCharacters(in: .whitespaces)
+        return String(address)
     }
 
     /// The agent's last window, as `/debug/routes` serves it.

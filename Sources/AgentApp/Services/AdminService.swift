@@ -38,8 +38,9 @@ final class AdminService: Service, Sendable {
             server = try await AdminServer.start(
                 host: address, port: port, metrics: metrics, readiness: readiness,
                 lastWindow: { [lastWindow] in lastWindow.window.withLock { $0 } },
+                checks: { [lastWindow] in lastWindow.checks.withLock { $0 } },
                 encodeFailed: { [logger] error in
-                    logger.error("cannot encode /debug/routes", metadata: ["error": "\(error)"])
+                    logger.error("cannot encode an admin answer", metadata: ["error": "\(error)"])
                 },
                 refused: { [logger, self] reason in
                     // Once per reason: an attack must not flood the log; the counter has the rest.

@@ -476,6 +476,16 @@ public nonisolated struct Fathom_Agent_V1_ReportBatch: @unchecked Sendable {
   /// Clears the value of `part`. Subsequent reads from it will return its default value.
   public mutating func clearPart() {_uniqueStorage()._part = nil}
 
+  /// The mesh's health as the agent checked it when the window closed (see MeshHealth).
+  public var meshHealth: Fathom_Agent_V1_MeshHealth {
+    get {_storage._meshHealth ?? Fathom_Agent_V1_MeshHealth()}
+    set {_uniqueStorage()._meshHealth = newValue}
+  }
+  /// Returns true if `meshHealth` has been explicitly set.
+  public var hasMeshHealth: Bool {_storage._meshHealth != nil}
+  /// Clears the value of `meshHealth`. Subsequent reads from it will return its default value.
+  public mutating func clearMeshHealth() {_uniqueStorage()._meshHealth = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -486,7 +496,7 @@ public nonisolated struct Fathom_Agent_V1_ReportBatch: @unchecked Sendable {
 /// A part of a split batch. The parts of a batch share agent, sequence and window; each holds a
 /// share of the batch's lists (route_metrics, inventory.upserted, inventory.deleted,
 /// rollout_events, in that order), and the first part (the path of zeros) also everything else
-/// (health, the inventory's kind, control plane and proxy versions). A receiver applies a split
+/// (health, mesh_health, the inventory's kind, control plane and proxy versions). A receiver applies a split
 /// batch once it has every part, as one batch: the parts of a full inventory are one snapshot.
 public nonisolated struct Fathom_Agent_V1_BatchPart: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
@@ -1345,6 +1355,97 @@ public nonisolated struct Fathom_Agent_V1_ReasonCount: Sendable {
   public init() {}
 }
 
+/// The health of the Linkerd mesh, checked as `linkerd check` checks it, without reading a Secret.
+/// Every batch carries the checks as they stood when its window closed (a state, not a delta).
+/// In daemonset mode every agent checks its own node's proxies' certificates; the checks that need
+/// the cluster-wide inventory come from the leader only, like the inventory.
+public nonisolated struct Fathom_Agent_V1_MeshHealth: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var checks: [Fathom_Agent_V1_MeshCheck] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// One check. A receiver keys on id; category and title group and name it as `linkerd check`
+/// prints it.
+public nonisolated struct Fathom_Agent_V1_MeshCheck: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Stable: control-plane-pods-ready, control-plane-proxies-version, data-plane-proxies-version,
+  /// data-plane-proxy-certificates; later versions add ids.
+  public var id: String = String()
+
+  /// `linkerd check`'s category: linkerd-existence, linkerd-control-plane-proxy,
+  /// linkerd-data-plane, linkerd-identity-data-plane.
+  public var category: String = String()
+
+  public var title: String = String()
+
+  public var status: Fathom_Agent_V1_MeshCheck.Status = .unspecified
+
+  /// What was found and what to do about it; empty when the check passed.
+  public var message: String = String()
+
+  public var hint: String = String()
+
+  /// What the check names, complete and sorted: pods as "namespace/name", control-plane
+  /// components by name.
+  public var subjects: [String] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public nonisolated enum Status: SwiftProtobuf.Enum, Swift.CaseIterable {
+    public typealias RawValue = Int
+    case unspecified // = 0
+    case ok // = 1
+    case warning // = 2
+    case error // = 3
+    case UNRECOGNIZED(Int)
+
+    public init() {
+      self = .unspecified
+    }
+
+    public init?(rawValue: Int) {
+      switch rawValue {
+      case 0: self = .unspecified
+      case 1: self = .ok
+      case 2: self = .warning
+      case 3: self = .error
+      default: self = .UNRECOGNIZED(rawValue)
+      }
+    }
+
+    public var rawValue: Int {
+      switch self {
+      case .unspecified: return 0
+      case .ok: return 1
+      case .warning: return 2
+      case .error: return 3
+      case .UNRECOGNIZED(let i): return i
+      }
+    }
+
+    // The compiler won't synthesize support with the UNRECOGNIZED case.
+    public static let allCases: [Fathom_Agent_V1_MeshCheck.Status] = [
+      .unspecified,
+      .ok,
+      .warning,
+      .error,
+    ]
+
+  }
+
+  public init() {}
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "fathom.agent.v1"
@@ -1371,7 +1472,7 @@ nonisolated extension Fathom_Agent_V1_WatchState: SwiftProtobuf._ProtoNameProvid
 
 nonisolated extension Fathom_Agent_V1_ReportBatch: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ReportBatch"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}agent\0\u{1}sequence\0\u{3}window_start_unix_ms\0\u{3}window_end_unix_ms\0\u{1}inventory\0\u{3}rollout_events\0\u{3}route_metrics\0\u{1}health\0\u{1}part\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}agent\0\u{1}sequence\0\u{3}window_start_unix_ms\0\u{3}window_end_unix_ms\0\u{1}inventory\0\u{3}rollout_events\0\u{3}route_metrics\0\u{1}health\0\u{1}part\0\u{3}mesh_health\0")
 
   fileprivate class _StorageClass {
     var _agent: Fathom_Agent_V1_AgentIdentity? = nil
@@ -1383,6 +1484,7 @@ nonisolated extension Fathom_Agent_V1_ReportBatch: SwiftProtobuf.Message, SwiftP
     var _routeMetrics: [Fathom_Agent_V1_RouteMetrics] = []
     var _health: Fathom_Agent_V1_AgentHealth? = nil
     var _part: Fathom_Agent_V1_BatchPart? = nil
+    var _meshHealth: Fathom_Agent_V1_MeshHealth? = nil
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -1402,6 +1504,7 @@ nonisolated extension Fathom_Agent_V1_ReportBatch: SwiftProtobuf.Message, SwiftP
       _routeMetrics = source._routeMetrics
       _health = source._health
       _part = source._part
+      _meshHealth = source._meshHealth
     }
   }
 
@@ -1429,6 +1532,7 @@ nonisolated extension Fathom_Agent_V1_ReportBatch: SwiftProtobuf.Message, SwiftP
         case 7: try { try decoder.decodeRepeatedMessageField(value: &_storage._routeMetrics) }()
         case 8: try { try decoder.decodeSingularMessageField(value: &_storage._health) }()
         case 9: try { try decoder.decodeSingularMessageField(value: &_storage._part) }()
+        case 10: try { try decoder.decodeSingularMessageField(value: &_storage._meshHealth) }()
         default: break
         }
       }
@@ -1468,6 +1572,9 @@ nonisolated extension Fathom_Agent_V1_ReportBatch: SwiftProtobuf.Message, SwiftP
       try { if let v = _storage._part {
         try visitor.visitSingularMessageField(value: v, fieldNumber: 9)
       } }()
+      try { if let v = _storage._meshHealth {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 10)
+      } }()
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -1486,6 +1593,7 @@ nonisolated extension Fathom_Agent_V1_ReportBatch: SwiftProtobuf.Message, SwiftP
         if _storage._routeMetrics != rhs_storage._routeMetrics {return false}
         if _storage._health != rhs_storage._health {return false}
         if _storage._part != rhs_storage._part {return false}
+        if _storage._meshHealth != rhs_storage._meshHealth {return false}
         return true
       }
       if !storagesAreEqual {return false}
@@ -2819,4 +2927,98 @@ nonisolated extension Fathom_Agent_V1_ReasonCount: SwiftProtobuf.Message, SwiftP
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
+}
+
+nonisolated extension Fathom_Agent_V1_MeshHealth: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".MeshHealth"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}checks\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.checks) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.checks.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.checks, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Fathom_Agent_V1_MeshHealth, rhs: Fathom_Agent_V1_MeshHealth) -> Bool {
+    if lhs.checks != rhs.checks {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Fathom_Agent_V1_MeshCheck: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".MeshCheck"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}category\0\u{1}title\0\u{1}status\0\u{1}message\0\u{1}hint\0\u{1}subjects\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.id) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.category) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.title) }()
+      case 4: try { try decoder.decodeSingularEnumField(value: &self.status) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.message) }()
+      case 6: try { try decoder.decodeSingularStringField(value: &self.hint) }()
+      case 7: try { try decoder.decodeRepeatedStringField(value: &self.subjects) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.id.isEmpty {
+      try visitor.visitSingularStringField(value: self.id, fieldNumber: 1)
+    }
+    if !self.category.isEmpty {
+      try visitor.visitSingularStringField(value: self.category, fieldNumber: 2)
+    }
+    if !self.title.isEmpty {
+      try visitor.visitSingularStringField(value: self.title, fieldNumber: 3)
+    }
+    if self.status != .unspecified {
+      try visitor.visitSingularEnumField(value: self.status, fieldNumber: 4)
+    }
+    if !self.message.isEmpty {
+      try visitor.visitSingularStringField(value: self.message, fieldNumber: 5)
+    }
+    if !self.hint.isEmpty {
+      try visitor.visitSingularStringField(value: self.hint, fieldNumber: 6)
+    }
+    if !self.subjects.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.subjects, fieldNumber: 7)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Fathom_Agent_V1_MeshCheck, rhs: Fathom_Agent_V1_MeshCheck) -> Bool {
+    if lhs.id != rhs.id {return false}
+    if lhs.category != rhs.category {return false}
+    if lhs.title != rhs.title {return false}
+    if lhs.status != rhs.status {return false}
+    if lhs.message != rhs.message {return false}
+    if lhs.hint != rhs.hint {return false}
+    if lhs.subjects != rhs.subjects {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Fathom_Agent_V1_MeshCheck.Status: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0STATUS_UNSPECIFIED\0\u{1}STATUS_OK\0\u{1}STATUS_WARNING\0\u{1}STATUS_ERROR\0")
 }

@@ -1,0 +1,157 @@
+import Inventory
+
+/// How a check came out, as `linkerd check` marks it (√, ‼, ×).
+public enum CheckStatus: String, Sendable, Codable, CaseIterable, Comparable {
+    case ok
+    case warning
+    case error
+
+    private var rank: Int {
+        switch self {
+        case .ok: 0
+        case .warning: 1
+        case .error: 2
+        }
+    }
+
+    public static func < (lhs: CheckStatus, rhs: CheckStatus) -> Bool { lhs.rank < rhs.rank }
+}
+
+/// One health check of the mesh, worded as `linkerd check` words its own: a stable id, the
+/// category it belongs to, how it came out, what it found and what to do about it.
+public struct MeshCheck: Sendable, Equatable, Codable {
+    /// Stable across versions: the SaaS, alerts and `/metrics` key on it.
+    public var id: String
+    /// `linkerd check`'s category name (`linkerd-existence`, `linkerd-data-plane`, ...).
+    public var category: String
+    /// What is checked, as the line `linkerd check` prints for it.
+    public var title: String
+    public var status: CheckStatus
+    /// What was found: empty when the check passed.
+    public var message: String
+    /// What to do about it: empty when the check passed.
+    public var hint: String
+    /// What the check names (pods as `namespace/name`, control-plane components), complete and
+    /// sorted, so an operator has the whole list, as `linkerd check --proxy` gives it.
+    public var subjects: [String]
+
+    public init(
+        id: String, category: String, title: String, status: CheckStatus, message: String = "", hint: String = "",
+        subjects: [String] = []
+    ) {
+        self.id = id
+        self.category = category
+        self.title = title
+        self.status = status
+        self.message = message
+        self.hint = hint
+        self.subjects = subjects
+    }
+}
+
+/// The checks the agent can make from what it already reads: the inventory (control-plane pods,
+/// the proxies' versions) and the proxies' own identity certificates. None reads a Secret.
+public enum MeshChecks {
+    /// The control-plane components that must each have a ready pod for the mesh to work:
+    /// without the identity service no proxy gets a certificate, without destination no proxy
+    /// finds an endpoint, without the injector no new pod is meshed.
+    public static let requiredComponents = ["destination", "identity", "proxy-injector"]
+
+    /// Every check's id, for gauges with a bounded label.
+    public static let ids = [
+        "control-plane-pods-ready", "control-plane-proxies-version", "data-plane-proxies-version",
+        "data-plane-proxy-certificates",
+    ]
+
+    /// The checks at the moment `certificates` was summed up. `inventory` is nil where this
+    /// agent does not report the cluster (a follower in daemonset mode, or before its first
+    /// lists): the checks that need it are then left out rather than guessed.
+    public static func evaluate(inventory: InventorySnapshot?, certificates: ProxyCertificates.Summary) -> [MeshCheck] {
+        var checks: [MeshCheck] = []
+        if let inventory {
+            checks.append(controlPlanePodsReady(inventory.controlPlane))
+            checks.append(controlPlaneProxiesVersion(inventory.controlPlane))
+            checks.append(dataPlaneProxiesVersion(inventory))
+        }
+        checks.append(proxyCertificates(certificates))
+        return checks
+    }
+
+    static func controlPlanePodsReady(_ controlPlane: ControlPlaneSummary) -> MeshCheck {
+        var check = MeshCheck(
+            id: "control-plane-pods-ready", category: "linkerd-existence",
+            title: "control plane pods are ready", status: .ok)
+        let missing = requiredComponents.filter { component in
+            !controlPlane.pods.contains { $0.component == component && $0.phase == "Running" && $0.ready }
+        }
+        guard !missing.isEmpty else { return check }
+        check.status = .error
+        check.subjects = missing
+        if controlPlane.pods.isEmpty {
+            check.message = "no Linkerd control-plane pod in namespace \(controlPlane.namespace)"
+            check.hint =
+                "install Linkerd, or set linkerd.controlPlaneNamespace to the namespace it runs in "
+                + "(pods labelled linkerd.io/control-plane-component)"
+        } else {
+            check.message = "no ready pod of \(missing.joined(separator: ", ")) in namespace \(controlPlane.namespace)"
+            check.hint =
+                "kubectl -n \(controlPlane.namespace) get pods; kubectl -n \(controlPlane.namespace) describe pod"
+        }
+        return check
+    }
+
+    static func controlPlaneProxiesVersion(_ controlPlane: ControlPlaneSummary) -> MeshCheck {
+        var check = MeshCheck(
+            id: "control-plane-proxies-version", category: "linkerd-control-plane-proxy",
+            title: "control plane proxies and control plane versions match", status: .ok)
+        guard let version = controlPlane.version else { return check }
+        let other = controlPlane.pods.filter { $0.version.map { $0 != version } ?? false }
+        guard !other.isEmpty else { return check }
+        check.status = .warning
+        check.subjects = other.map { "\(controlPlane.namespace)/\($0.name)" }.sorted()
+        check.message =
+            "\(other.count) control-plane pod\(other.count == 1 ? "" : "s") not on the control plane's version \(version)"
+        check.hint = "restart them after the upgrade: kubectl -n \(controlPlane.namespace) rollout restart deploy"
+        return check
+    }
+
+    static func dataPlaneProxiesVersion(_ inventory: InventorySnapshot) -> MeshCheck {
+        var check = MeshCheck(
+            id: "data-plane-proxies-version", category: "linkerd-data-plane",
+            title: "data plane proxies and control plane versions match", status: .ok)
+        let outdated = inventory.workloads.flatMap { workload in
+            workload.outdatedProxyPods.map { "\(workload.workload.namespace)/\($0)" }
+        }.sorted()
+        guard !outdated.isEmpty, let version = inventory.controlPlane.version else { return check }
+        check.status = .warning
+        check.subjects = outdated
+        check.message =
+            "\(outdated.count) meshed pod\(outdated.count == 1 ? " runs a proxy" : "s run proxies") "
+            + "not on the control plane's version \(version)"
+        check.hint = "restart their workloads so the injector gives them the current proxy (kubectl rollout restart)"
+        return check
+    }
+
+    static func proxyCertificates(_ certificates: ProxyCertificates.Summary) -> MeshCheck {
+        var check = MeshCheck(
+            id: "data-plane-proxy-certificates", category: "linkerd-identity-data-plane",
+            title: "data plane proxies' identity certificates are renewed", status: .ok)
+        guard !certificates.troubled.isEmpty else { return check }
+        let expired = certificates.troubled.filter { $0.value == .expired }.keys.map(\.description).sorted()
+        let failing = certificates.troubled.filter { $0.value == .refreshFailing }.keys.map(\.description).sorted()
+        check.status = expired.isEmpty ? .warning : .error
+        check.subjects = expired + failing
+        var found: [String] = []
+        if !expired.isEmpty {
+            found.append("\(expired.count) proxy certificate\(expired.count == 1 ? " has" : "s have") expired")
+        }
+        if !failing.isEmpty {
+            found.append("\(failing.count) prox\(failing.count == 1 ? "y fails" : "ies fail") to renew its certificate")
+        }
+        check.message = found.joined(separator: "; ")
+        check.hint =
+            "check the identity service (kubectl -n linkerd logs deploy/linkerd-identity) and whether its issuer "
+            + "certificate has expired; a proxy whose certificate expired cannot make mTLS connections"
+        return check
+    }
+}

@@ -1,0 +1,67 @@
+import AgentTestSupport
+import Foundation
+import KubernetesModels
+import LocalServers
+import Testing
+
+/// `fathom-agent mesh` as users run it: the built binary reading a running agent's `/debug/mesh`,
+/// printing the checks as `linkerd check` does and exiting as it does.
+@Suite struct MeshCommandTests {
+    /// What `fathom-agent mesh --agent ADDRESS` printed and how it exited.
+    static func mesh(_ address: String) async throws -> (status: Int32?, output: String) {
+        let command = try AgentSubprocess.start("fathom-agent", ["mesh", "--agent", address])
+        defer { command.kill() }
+        let status = await command.exitStatus(within: 60)
+        return (status, command.output)
+    }
+
+    @Test func theDemosTwoWarningsThenAnErrorWhenIdentityLosesItsPod() async throws {
+        let scene = try await ProcessScene.start()
+        let config = scene.directory + "/config.yaml"
+        try scene.configuration(reportInterval: "5s").write(toFile: config, atomically: true, encoding: .utf8)
+        let agent = try AgentSubprocess.start("fathom-agent", ["run", "--config", config])
+        defer { agent.kill() }
+        #expect(await eventually(within: 60) { agent.adminPort != nil }, "\(agent.errors)")
+        let address = "http://127.0.0.1:\(agent.adminPort ?? 0)"
+
+        // The demo cluster's control plane is ready and one pod runs an older proxy: a warning
+        // naming that pod, and the command exits 0, as `linkerd check` does on warnings.
+        var report: (status: Int32?, output: String) = (nil, "")
+        #expect(
+            await eventually(within: 60) {
+                report = (try? await Self.mesh(address)) ?? (nil, "")
+                return report.output.contains("‼ data plane proxies and control plane versions match")
+            }, "\(report.output)\(agent.errors)")
+        #expect(report.status == 0, "\(report.output)")
+        #expect(report.output.contains("linkerd-existence\n-----------------\n√ control plane pods are ready"))
+        #expect(
+            report.output.contains("runs a proxy not on the control plane's version \(DemoCluster.controlPlaneVersion)")
+        )
+        #expect(report.output.hasSuffix("Status check results are ‼\n"), "\(report.output)")
+        #expect(
+            await agent.metric("fathom_mesh_check", ["check": "data-plane-proxies-version", "status": "warning"]) == 1)
+
+        // The identity service's pod goes away: an error, and a non-zero exit.
+        let identity = try #require(
+            scene.api.objects(Pod.self).first { $0.metadata.label("linkerd.io/control-plane-component") == "identity" })
+        #expect(scene.api.delete(Pod.self, namespace: "linkerd", name: identity.metadata.name))
+        #expect(
+            await eventually(within: 60) {
+                report = (try? await Self.mesh(address)) ?? (nil, "")
+                return report.status == 1
+            }, "\(report.output)")
+        #expect(report.output.contains("× control plane pods are ready"))
+        #expect(report.output.contains("no ready pod of identity in namespace linkerd"))
+        #expect(report.output.hasSuffix("Status check results are ×\n"))
+        #expect(await agent.metric("fathom_mesh_check", ["check": "control-plane-pods-ready", "status": "error"]) == 1)
+
+        // No agent there: said so, and a third exit status.
+        let port = agent.adminPort ?? 0
+        agent.signal(SIGTERM)
+        #expect(await agent.exitStatus(within: 30) == 0, "\(agent.errors)")
+        let gone = try await Self.mesh("http://127.0.0.1:\(port)")
+        #expect(gone.status == 2)
+        #expect(gone.output.hasPrefix("error: cannot reach the agent at http://127.0.0.1:\(port)/debug/mesh"))
+        try await scene.shutdown()
+    }
+}

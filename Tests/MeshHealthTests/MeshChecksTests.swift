@@ -1,0 +1,104 @@
+import FathomModel
+import Testing
+
+@testable import Inventory
+@testable import MeshHealth
+
+/// The checks made from the inventory and the proxies' certificates, as `linkerd check` words
+/// and grades them.
+@Suite struct MeshChecksTests {
+    static func pod(_ name: String, _ component: String, version: String? = "stable-2.14.10", ready: Bool = true)
+        -> ControlPlaneSummary.Pod
+    {
+        ControlPlaneSummary.Pod(name: name, component: component, version: version, phase: "Running", ready: ready)
+    }
+
+    static let healthyControlPlane = ControlPlaneSummary(
+        namespace: "linkerd", version: "stable-2.14.10",
+        pods: [
+            pod("linkerd-destination-1", "destination"), pod("linkerd-identity-1", "identity"),
+            pod("linkerd-proxy-injector-1", "proxy-injector"),
+        ])
+
+    static func inventory(_ controlPlane: ControlPlaneSummary, outdated: [String: [String]] = [:]) -> InventorySnapshot
+    {
+        let workloads = outdated.keys.sorted().map { name in
+            var summary = WorkloadSummary(workload: WorkloadRef(kind: "Deployment", namespace: "shop", name: name))
+            summary.outdatedProxyPods = outdated[name]!
+            return summary
+        }
+        return InventorySnapshot(workloads: workloads, controlPlane: controlPlane, proxyVersions: [:])
+    }
+
+    static func certificates(_ troubled: [String: CertificateState] = [:]) -> ProxyCertificates.Summary {
+        ProxyCertificates.Summary(
+            proxies: [.valid: 3], earliestExpiry: nil,
+            troubled: Dictionary(uniqueKeysWithValues: troubled.map { (ProxyID($0.key), $0.value) }))
+    }
+
+    @Test func aHealthyMeshPassesEveryCheck() {
+        let checks = MeshChecks.evaluate(
+            inventory: Self.inventory(Self.healthyControlPlane), certificates: Self.certificates())
+        #expect(checks.map(\.id) == MeshChecks.ids)
+        #expect(checks.allSatisfy { $0.status == .ok && $0.message.isEmpty && $0.subjects.isEmpty })
+    }
+
+    @Test func withoutTheInventoryOnlyTheCertificatesAreChecked() {
+        let checks = MeshChecks.evaluate(inventory: nil, certificates: Self.certificates())
+        #expect(checks.map(\.id) == ["data-plane-proxy-certificates"])
+    }
+
+    @Test func aComponentWithoutAReadyPodIsAnError() {
+        var controlPlane = Self.healthyControlPlane
+        controlPlane.pods[1].ready = false
+        // A second destination pod that is not running does not stand in for anything.
+        controlPlane.pods.append(
+            ControlPlaneSummary.Pod(
+                name: "linkerd-destination-2", component: "destination", version: "stable-2.14.10", phase: "Pending",
+                ready: false))
+        let check = MeshChecks.controlPlanePodsReady(controlPlane)
+        #expect(check.status == .error)
+        #expect(check.subjects == ["identity"])
+        #expect(check.message == "no ready pod of identity in namespace linkerd")
+        #expect(check.hint.contains("kubectl -n linkerd get pods"))
+
+        let none = MeshChecks.controlPlanePodsReady(ControlPlaneSummary(namespace: "mesh", version: nil, pods: []))
+        #expect(none.status == .error)
+        #expect(none.subjects == MeshChecks.requiredComponents)
+        #expect(none.hint.contains("linkerd.controlPlaneNamespace"))
+    }
+
+    @Test func proxiesOnAnotherVersionWarnWithTheCompleteList() {
+        let inventory = Self.inventory(
+            Self.healthyControlPlane, outdated: ["web": ["web-2", "web-1"], "api": ["api-1"]])
+        let check = MeshChecks.dataPlaneProxiesVersion(inventory)
+        #expect(check.status == .warning)
+        #expect(check.subjects == ["shop/api-1", "shop/web-1", "shop/web-2"])
+        #expect(check.message == "3 meshed pods run proxies not on the control plane's version stable-2.14.10")
+
+        var controlPlane = Self.healthyControlPlane
+        controlPlane.pods[0].version = "stable-2.14.9"
+        let proxies = MeshChecks.controlPlaneProxiesVersion(controlPlane)
+        #expect(proxies.status == .warning)
+        #expect(proxies.subjects == ["linkerd/linkerd-destination-1"])
+    }
+
+    @Test func anExpiredProxyCertificateIsAnErrorAndAFailingRenewalAWarning() {
+        let failing = MeshChecks.proxyCertificates(Self.certificates(["shop/web-1": .refreshFailing]))
+        #expect(failing.status == .warning)
+        #expect(failing.subjects == ["shop/web-1"])
+        #expect(failing.message == "1 proxy fails to renew its certificate")
+
+        let both = MeshChecks.proxyCertificates(
+            Self.certificates(["shop/web-1": .refreshFailing, "shop/db-0": .expired, "shop/db-1": .expired]))
+        #expect(both.status == .error)
+        // Expired first, each group sorted.
+        #expect(both.subjects == ["shop/db-0", "shop/db-1", "shop/web-1"])
+        #expect(both.message == "2 proxy certificates have expired; 1 proxy fails to renew its certificate")
+    }
+
+    @Test func statusesOrderFromOkToError() {
+        #expect([CheckStatus.error, .ok, .warning].max() == .error)
+        #expect([CheckStatus.ok, .warning].max() == .warning)
+    }
+}
