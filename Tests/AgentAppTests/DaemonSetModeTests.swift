@@ -8,6 +8,7 @@ import LocalServers
 import Logging
 import ProxySimulation
 import ReportProtos
+import Synchronization
 import Testing
 
 /// Daemonset mode with two agents on two nodes: each scrapes only its node's pods (a field
@@ -174,12 +175,21 @@ import Testing
             group.addTask { try await agent.run() }
             #expect(await eventually(within: 30) { agent.isLeader && inventories().count == 1 })
             #expect(inventories().first.map { $0.kind == .full && $0.meshed == meshed } == true, "\(inventories())")
-            // Another candidate takes the Lease over (and then dies: it never renews).
+            // Another candidate takes the Lease over and renews it until the pod below is
+            // deleted (so the deletion happens while the agent follows, however slow the machine),
+            // then dies: it never renews again.
             let (podLists, podWatches) = (api.requestCounts["list pods"] ?? 0, api.requestCounts["watch pods"] ?? 0)
-            var lease = try #require(api.objects(Lease.self).first)
-            lease.spec.holderIdentity = "phantom"
-            lease.spec.renewTime = LeaderElectionState.microTime(Date().timeIntervalSince1970)
-            api.apply(lease)
+            let taken = try #require(api.objects(Lease.self).first)
+            let phantomRenews = Mutex(true)
+            let phantom = Task {
+                while phantomRenews.withLock({ $0 }) {
+                    var lease = taken
+                    lease.spec.holderIdentity = "phantom"
+                    lease.spec.renewTime = LeaderElectionState.microTime(Date().timeIntervalSince1970)
+                    api.apply(lease)
+                    try? await Task.sleep(for: .milliseconds(500))
+                }
+            }
             #expect(await eventually(within: 30) { !agent.isLeader })
             let lost = collector.acceptedBatches.count
             // Following, it watches its own node only; a pod elsewhere is deleted meanwhile.
@@ -190,6 +200,9 @@ import Testing
                     api.requestCounts["list pods"] ?? 0 > podLists && api.requestCounts["watch pods"] ?? 0 > podWatches
                 })
             #expect(api.delete(Pod.self, namespace: gone.workload.namespace, name: gone.podName))
+            #expect(!agent.isLeader, "the pod must go while the agent follows")
+            phantomRenews.withLock { $0 = false }
+            await phantom.value
             #expect(await eventually(within: 30) { agent.isLeader })
             #expect(await eventually(within: 30) { inventories().count == 2 }, "\(inventories())")
             #expect(inventories().map(\.kind) == [.full, .full])
