@@ -33,6 +33,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-certificates", from: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
     ],
     targets: [
         // MARK: core (pure)
@@ -54,7 +56,9 @@ let package = Package(
         .target(name: "Inventory", dependencies: ["KubernetesModels", "FathomModel"]),
         // Pure: the mesh's health as the agent sees it, first each proxy's identity certificate
         // (valid, failing to refresh, expired). Time is passed in.
-        .target(name: "MeshHealth", dependencies: ["FathomModel", "Inventory"]),
+        .target(
+            name: "MeshHealth",
+            dependencies: ["FathomModel", "Inventory", .product(name: "X509", package: "swift-certificates")]),
         // The configuration: one key table drives YAML parsing, validation, env overrides,
         // reload and docs.
         .target(name: "AgentConfiguration", dependencies: [.product(name: "Yams", package: "Yams")]),
@@ -122,7 +126,7 @@ let package = Package(
         .target(
             name: "ClusterDiscovery",
             dependencies: [
-                "KubernetesAPI", "KubernetesModels", "Inventory", "FathomModel", logging,
+                "KubernetesAPI", "KubernetesModels", "Inventory", "FathomModel", "MeshHealth", logging,
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
@@ -198,6 +202,8 @@ let package = Package(
                 "ReportProtos", "GzipCodec", "ProxySimulation", "HTTPServing", "FathomModel", "KubernetesModels",
                 "KubernetesAPI", .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
         // The demo: the agent's own service graph against the stand-ins, with a live route table.
@@ -299,7 +305,11 @@ let package = Package(
         ),
         .testTarget(
             name: "InventoryTests", dependencies: ["Inventory", "KubernetesModels", "FathomModel", "AgentTestSupport"]),
-        .testTarget(name: "MeshHealthTests", dependencies: ["MeshHealth", "FathomModel", "Inventory"]),
+        .testTarget(
+            name: "MeshHealthTests",
+            dependencies: [
+                "MeshHealth", "FathomModel", "Inventory", "LocalServers",
+            ]),
         // The Helm chart through the real Helm engine (PyPI helm-python-sdk) and kubernetes-validate.
         .testTarget(
             name: "ChartTests",

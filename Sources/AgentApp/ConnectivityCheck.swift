@@ -49,9 +49,11 @@ public enum ConnectivityCheck {
             return [.init(passed: false, title: "Kubernetes API TLS material loads", hint: "\(error)")]
         }
         var items = await permissions(client, connection)
-        if !configuration.nodeName.isEmpty,
-            !items.contains(where: { !$0.passed && $0.hint?.contains("reached") == true })
-        {
+        let reached = !items.contains(where: { !$0.passed && $0.hint?.contains("reached") == true })
+        if reached && !configuration.controlPlaneNamespace.isEmpty {
+            items.append(await trustRootsPermission(client, namespace: configuration.controlPlaneNamespace))
+        }
+        if !configuration.nodeName.isEmpty, reached {
             items += await leasePermissions(client, connection, configuration)
         }
         try? await client.shutdown()
@@ -93,6 +95,42 @@ public enum ConnectivityCheck {
                     + "\(namespace) to the agent's service account (the chart's Role does in daemonset mode)"
                     + (detail.isEmpty ? "" : ": \(detail)"))
         ]
+    }
+
+    /// The trust anchors' ConfigMap, read as the agent reads it: a get by name, then a list and
+    /// a one-second watch narrowed to it by a field selector (what a Role with `resourceNames`
+    /// allows). Without it the agent runs, and its trust-anchor check says it cannot read them.
+    static func trustRootsPermission(_ client: KubernetesClient, namespace: String) async
+        -> ConfigurationCheck.Item
+    {
+        let name = TrustRootsPermissions.name
+        let title =
+            "can \(TrustRootsPermissions.verbs.joined(separator: ", ")) configmap \(namespace)/\(name) (trust anchors)"
+        var verb = "get"
+        do {
+            let found = try await client.get(ConfigMap.self, namespace: namespace, name: name)
+            let selectors = Selectors(field: TrustRootsPermissions.fieldSelector)
+            verb = "list"
+            let page = try await client.list(ConfigMap.self, namespace: namespace, selectors: selectors, limit: 1)
+            verb = "watch"
+            try await client.watch(
+                ConfigMap.self, namespace: namespace, selectors: selectors, resourceVersion: page.resourceVersion,
+                timeoutSeconds: 1
+            ) { _ in }
+            guard found != nil else {
+                return .init(
+                    passed: true,
+                    title: title + "; it does not exist (Linkerd before 2.12 or an external CA): the check says so",
+                    hint: nil)
+            }
+            return .init(passed: true, title: title, hint: nil)
+        } catch {
+            return .init(
+                passed: false, title: title,
+                hint: "grant \(verb) on the configmap \(name) in namespace \(namespace) to the agent's service account "
+                    + "(the chart's trust-roots Role does; rbac.trustRoots); the agent runs without it, but cannot "
+                    + "check the mesh's trust anchors: \(error)")
+        }
     }
 
     private static func permissions(_ client: KubernetesClient, _ connection: ClusterConnection) async

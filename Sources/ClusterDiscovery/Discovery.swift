@@ -3,6 +3,7 @@ import Inventory
 import KubernetesAPI
 import KubernetesModels
 import Logging
+import MeshHealth
 import Synchronization
 
 /// The agent's view of the cluster: one reflector per row of `WatchedResource.all` feeding one
@@ -55,6 +56,9 @@ public final class Discovery: Sendable {
     private let observer: any DiscoveryObserver
     private let now: @Sendable () -> Double
     private let state: Mutex<State>
+    /// The mesh's trust bundle, followed beside the watched resources (in the control-plane
+    /// namespace, by name): for the checks, never for readiness.
+    private let trustRoots: TrustRootsWatch?
 
     public init(
         client: KubernetesClient, settings: InventorySettings, nodeName: String? = nil,
@@ -70,7 +74,16 @@ public final class Discovery: Sendable {
         self.observer = observer
         self.now = now
         self.state = Mutex(State(inventory: ClusterInventory(settings: settings)))
+        self.trustRoots =
+            settings.controlPlaneNamespace.isEmpty
+            ? nil
+            : TrustRootsWatch(
+                client: client, namespace: settings.controlPlaneNamespace, reflectorSettings: reflectorSettings,
+                logger: logger)
     }
+
+    /// The mesh's trust anchors as last read.
+    public var trustAnchors: TrustAnchorsReading { trustRoots?.current ?? .unknown }
 
     /// What `/readyz` answers: ready once pods are listed, every other required resource is
     /// settled and the agent is not shutting down, naming what it cannot watch (forbidden,
@@ -250,6 +263,7 @@ public final class Discovery: Sendable {
             ])
 
         try await withThrowingTaskGroup(of: Void.self) { group in
+            if let trustRoots { group.addTask { try await trustRoots.run() } }
             for row in watched {
                 if row.perNode, let nodeName {
                     group.addTask { try await self.followPerNode(row, node: nodeName) }

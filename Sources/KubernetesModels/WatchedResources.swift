@@ -28,7 +28,8 @@ public struct WatchedResource: Sendable {
 
     public var resource: ResourceDescriptor { model.resource }
 
-    /// The resources the agent reads; it never reads anything else (no Secrets, no ConfigMaps).
+    /// The resources the agent lists and watches cluster-wide; besides them it reads only its
+    /// Lease (daemonset mode) and one ConfigMap by name (`TrustRootsPermissions`), never a Secret.
     public static let all: [WatchedResource] = [
         WatchedResource(model: Pod.self, requirement: .required, perNode: true, decidesTargets: true),
         WatchedResource(model: ReplicaSet.self, requirement: .required, decidesTargets: true),

@@ -16,6 +16,9 @@ public struct DemoCluster: Sendable {
         ("destination", "linkerd-destination-6b8f9c7d5-wq2lz"), ("identity", "linkerd-identity-5c8d7f9b6-m4k2p"),
         ("proxy-injector", "linkerd-proxy-injector-7d9c8b5f4-x7r2n"),
     ]
+    /// Days from the demo's start until its trust anchor expires: inside `linkerd check`'s 60, so
+    /// the demo's checks warn of it.
+    public static let trustAnchorDays = 20.0
     /// The Deployment that rolls out during the demo.
     public static let rollingWorkload = WorkloadRef(kind: "Deployment", namespace: "emojivoto", name: "voting")
     /// Its pod that runs the new revision from the rollout's second step on (the simulated proxy
@@ -34,6 +37,14 @@ public struct DemoCluster: Sendable {
 
     /// Creates the control plane and the workloads of `mesh`; `ports[i]` serves `mesh.proxies[i]`.
     public mutating func populate(_ api: FakeKubernetesAPI, mesh: SimulatedMesh, ports: [Int]) {
+        // The trust bundle, as Linkerd 2.12+ keeps it (a made-up anchor fails no check but its date).
+        let anchor =
+            (try? SelfSignedAuthority.pem(commonName: "root.linkerd.cluster.local", untilDays: Self.trustAnchorDays))
+            ?? ""
+        api.apply(
+            ConfigMap(
+                metadata: ObjectMeta(name: TrustRootsPermissions.name, namespace: "linkerd"),
+                data: [TrustRootsPermissions.key: anchor + "\n"]))
         for (component, pod) in Self.controlPlanePods {
             api.apply(
                 Pod(

@@ -44,7 +44,7 @@ public final class FakeKubernetesAPI: Sendable {
     /// The kinds a cluster always serves.
     public static let coreResources: Set<ResourceDescriptor> = [
         Pod.resource, ReplicaSet.resource, Deployment.resource, StatefulSet.resource,
-        DaemonSet.resource, ControllerRevision.resource, Job.resource, Lease.resource,
+        DaemonSet.resource, ControllerRevision.resource, Job.resource, Lease.resource, ConfigMap.resource,
     ]
 
     /// Counters for tests: requests by `"<verb> <plural>"`, e.g. `"list pods"`, `"watch pods"`.

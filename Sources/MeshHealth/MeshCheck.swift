@@ -59,22 +59,82 @@ public enum MeshChecks {
 
     /// Every check's id, for gauges with a bounded label.
     public static let ids = [
-        "control-plane-pods-ready", "control-plane-proxies-version", "data-plane-proxies-version",
-        "data-plane-proxy-certificates",
+        "control-plane-pods-ready", "control-plane-proxies-version", "trust-anchors-valid", "trust-anchors-expiring",
+        "data-plane-proxies-version", "data-plane-proxy-certificates",
     ]
 
-    /// The checks at the moment `certificates` was summed up. `inventory` is nil where this
-    /// agent does not report the cluster (a follower in daemonset mode, or before its first
-    /// lists): the checks that need it are then left out rather than guessed.
-    public static func evaluate(inventory: InventorySnapshot?, certificates: ProxyCertificates.Summary) -> [MeshCheck] {
+    /// How long before a trust anchor's NotAfter it warns: 60 days, as `linkerd check` does.
+    public static let defaultExpiryWarningSeconds = 60.0 * 86_400
+
+    /// The checks at `now` (Unix seconds), as `certificates` was summed up. `inventory` is nil
+    /// where this agent does not report the cluster (a follower in daemonset mode, or before its
+    /// first lists): the checks that need it are then left out rather than guessed, and so are
+    /// the trust anchors' while they are not yet read.
+    public static func evaluate(
+        inventory: InventorySnapshot?, certificates: ProxyCertificates.Summary,
+        trustAnchors: TrustAnchorsReading = .unknown, now: Double,
+        expiryWarningSeconds: Double = defaultExpiryWarningSeconds
+    ) -> [MeshCheck] {
         var checks: [MeshCheck] = []
         if let inventory {
             checks.append(controlPlanePodsReady(inventory.controlPlane))
             checks.append(controlPlaneProxiesVersion(inventory.controlPlane))
-            checks.append(dataPlaneProxiesVersion(inventory))
         }
+        checks += self.trustAnchors(trustAnchors, now: now, warningSeconds: expiryWarningSeconds)
+        if let inventory { checks.append(dataPlaneProxiesVersion(inventory)) }
         checks.append(proxyCertificates(certificates))
         return checks
+    }
+
+    static func trustAnchors(_ reading: TrustAnchorsReading, now: Double, warningSeconds: Double) -> [MeshCheck] {
+        var valid = MeshCheck(
+            id: "trust-anchors-valid", category: "linkerd-identity",
+            title: "trust anchors are within their validity period", status: .ok)
+        let days = Int((warningSeconds / 86_400).rounded())
+        var expiring = MeshCheck(
+            id: "trust-anchors-expiring", category: "linkerd-identity",
+            title: "trust anchors are valid for at least \(days) days", status: .ok)
+        switch reading {
+        case .unknown:
+            return []
+        case .unavailable(let why):
+            valid.status = .warning
+            valid.message = "cannot read the trust anchors: \(why)"
+            valid.hint =
+                "let the agent get the ConfigMap linkerd-identity-trust-roots in the control-plane namespace "
+                + "(the chart's Role does; helm upgrade with linkerd.controlPlaneNamespace set)"
+            return [valid]
+        case .read(let source, .failure(let error)):
+            valid.status = .error
+            valid.subjects = [source]
+            valid.message = "the trust bundle in \(source) is not usable: \(error.detail)"
+            valid.hint =
+                "every block of ca-bundle.crt must be a PEM CA certificate, with nothing but whitespace between "
+                + "them; no new proxy can verify its peers until it is fixed"
+            return [valid]
+        case .read(let source, .success(let anchors)):
+            let invalid = anchors.filter { now < $0.notBefore || now >= $0.notAfter }
+            if !invalid.isEmpty {
+                valid.status = .error
+                valid.subjects = invalid.map(\.subject).sorted()
+                valid.message =
+                    "\(invalid.count) trust anchor\(invalid.count == 1 ? " is" : "s are") expired or not yet valid "
+                    + "in \(source)"
+                valid.hint =
+                    "rotate the trust anchor: https://linkerd.io/2/tasks/manually-rotating-control-plane-tls-credentials/"
+            }
+            let soon = anchors.filter { now < $0.notAfter && $0.notAfter - now < warningSeconds }
+            if !soon.isEmpty {
+                expiring.status = .warning
+                expiring.subjects = soon.map(\.subject).sorted()
+                let first = soon.map(\.notAfter).min()!
+                expiring.message =
+                    "\(soon.count) trust anchor\(soon.count == 1 ? " expires" : "s expire") within \(days) days, the "
+                    + "first in \(Int(((first - now) / 86_400).rounded())) days"
+                expiring.hint = "rotate the trust anchor before it expires, keeping both in the bundle meanwhile"
+            }
+            return [valid, expiring]
+        }
     }
 
     static func controlPlanePodsReady(_ controlPlane: ControlPlaneSummary) -> MeshCheck {

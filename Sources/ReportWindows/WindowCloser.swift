@@ -83,7 +83,10 @@ public final class WindowCloser: Sendable {
         // every agent reports the routes of its own node's pods.
         let (events, leads, note) = rolloutEvents(at: time)
         let inventory = leads && discovery.inventoryReady ? discovery.inventorySnapshot() : nil
-        let checks = MeshChecks.evaluate(inventory: inventory, certificates: closed.certificates)
+        // The cluster-wide checks (the trust anchors too) from the agent that reports the inventory.
+        let checks = MeshChecks.evaluate(
+            inventory: inventory, certificates: closed.certificates,
+            trustAnchors: inventory == nil ? .unknown : discovery.trustAnchors, now: time)
         lastWindow.checks.withLock { $0 = checks }
         observer.record(checks: checks)
         do {

@@ -272,6 +272,7 @@ import Testing
             "peer_replica_set: \"web-6c8d7f9b4\"", "peer_revision: \"1\"", "source: SOURCE_TCP", "bytes_read: ",
             "source: SOURCE_AUTHORIZATION", "tcp_allowed: ", "retries {", "mesh_health {",
             "id: \"control-plane-pods-ready\"", "id: \"data-plane-proxy-certificates\"",
+            "id: \"trust-anchors-expiring\"", "status: STATUS_WARNING",
         ]
         // And every source, outcome and revision the agent's own decoding finds in the same bytes.
         for body in bodies {

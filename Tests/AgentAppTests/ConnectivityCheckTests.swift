@@ -57,6 +57,29 @@ import Testing
             !(await ConnectivityCheck.run(configuration: configuration, connection: .success(api.connection)))
                 .contains { $0.title.contains("leases") }, "not in deployment mode")
 
+        // The trust anchors' ConfigMap in the control-plane namespace, read by name: absent is
+        // said, forbidden is named with the Role to grant.
+        var mesh = configuration
+        mesh.controlPlaneNamespace = "linkerd"
+        func trustRoots() async -> ConfigurationCheck.Item? {
+            await ConnectivityCheck.run(configuration: mesh, connection: .success(api.connection)).first {
+                $0.title.contains(TrustRootsPermissions.name)
+            }
+        }
+        let absent = await trustRoots()
+        #expect(
+            absent?.passed == true && absent?.title.contains("does not exist") == true, "\(String(describing: absent))")
+        api.apply(ConfigMap(metadata: ObjectMeta(name: TrustRootsPermissions.name, namespace: "linkerd"), data: [:]))
+        let present = await trustRoots()
+        #expect(present?.passed == true && present?.title.contains("does not exist") == false)
+        api.configure { $0.forbidden = ["configmaps"] }
+        let forbidden = await trustRoots()
+        #expect(forbidden?.passed == false)
+        #expect(
+            forbidden?.hint?.hasPrefix("grant get on the configmap linkerd-identity-trust-roots in namespace linkerd")
+                == true, "\(forbidden?.hint ?? "")")
+        api.configure { $0.forbidden = [] }
+
         // A wrong service-account token, and an API server that is not there.
         let wrongToken = ClusterConnection(server: api.url, credentials: .bearerToken("expired"))
         items = await ConnectivityCheck.run(configuration: configuration, connection: .success(wrongToken))

@@ -38,6 +38,10 @@ import Testing
             report.output.contains("runs a proxy not on the control plane's version \(DemoCluster.controlPlaneVersion)")
         )
         #expect(report.output.hasSuffix("Status check results are ‼\n"), "\(report.output)")
+        // The cluster's trust anchor, read from its ConfigMap, expires within 60 days.
+        #expect(report.output.contains("√ trust anchors are within their validity period"))
+        #expect(report.output.contains("‼ trust anchors are valid for at least 60 days"))
+        #expect(report.output.contains("        * CN=root.linkerd.cluster.local"))
         #expect(
             await agent.metric("fathom_mesh_check", ["check": "data-plane-proxies-version", "status": "warning"]) == 1)
 
@@ -54,6 +58,20 @@ import Testing
         #expect(report.output.contains("no ready pod of identity in namespace linkerd"))
         #expect(report.output.hasSuffix("Status check results are ×\n"))
         #expect(await agent.metric("fathom_mesh_check", ["check": "control-plane-pods-ready", "status": "error"]) == 1)
+
+        // A bundle someone appended a note to: not usable, said why.
+        let anchor = try SelfSignedAuthority.pem(commonName: "root.linkerd.cluster.local", untilDays: 365)
+        scene.api.apply(
+            ConfigMap(
+                metadata: ObjectMeta(name: TrustRootsPermissions.name, namespace: "linkerd"),
+                data: [TrustRootsPermissions.key: anchor + "\nrotated 2026-12-01\n"]))
+        #expect(
+            await eventually(within: 60) {
+                report = (try? await Self.mesh(address)) ?? (nil, "")
+                return report.output.contains("× trust anchors are within their validity period")
+            }, "\(report.output)")
+        #expect(report.output.contains("text outside the certificate blocks: \"rotated 2026-12-01\""))
+        #expect(report.status == 1)
 
         // No agent there: said so, and a third exit status.
         let port = agent.adminPort ?? 0

@@ -85,7 +85,8 @@ struct ChartTests {
         #expect(render.invalid.isEmpty, "\(render.invalid)")
         #expect(
             render.kinds == [
-                "ClusterRole", "ClusterRoleBinding", "ConfigMap", "Deployment", "Secret", "Service", "ServiceAccount",
+                "ClusterRole", "ClusterRoleBinding", "ConfigMap", "Deployment", "Role", "RoleBinding", "Secret",
+                "Service", "ServiceAccount",
             ])
         let deployment = try render.object("Deployment")
         for key in ["name", "instance", "version", "managed-by", "component", "part-of"] {
@@ -117,7 +118,34 @@ struct ChartTests {
             })
         #expect(Self.grants(try render.object("ClusterRole")) == expected)
         #expect(expected.allSatisfy { !$0.contains("secrets") && !$0.contains("create") && !$0.contains("update") })
-        #expect(render.objects("Role").isEmpty)
+        // One Role: the trust anchors' ConfigMap, by name, in the control-plane namespace only.
+        let roles = render.objects("Role")
+        #expect(roles.count == 1)
+        let trustRoots = try #require(roles.first)
+        #expect(value(trustRoots, "metadata.namespace") as? String == "linkerd")
+        let configMaps = TrustRootsPermissions.resource
+        #expect(
+            Self.grants(trustRoots)
+                == [
+                    "\(configMaps.group)/\(configMaps.plural): \(TrustRootsPermissions.verbs.sorted().joined(separator: ","))"
+                ])
+        #expect(value(trustRoots, "rules.0.resourceNames") as? [String] == [TrustRootsPermissions.name])
+        #expect((trustRoots["rules"] as? [Any])?.count == 1)
+        let roleBinding = try render.object("RoleBinding")
+        #expect(value(roleBinding, "metadata.namespace") as? String == "linkerd")
+        #expect(value(roleBinding, "roleRef.name") as? String == value(trustRoots, "metadata.name") as? String)
+        #expect(
+            value(roleBinding, "subjects.0.namespace") as? String
+                == value(try render.object("ClusterRoleBinding"), "subjects.0.namespace") as? String)
+        // Never a Secret, in any rule of any role the chart renders, and it follows the namespace.
+        for role in render.objects("ClusterRole") + roles {
+            #expect(!Self.grants(role).contains { $0.contains("secrets") })
+        }
+        let elsewhere = try ChartRender.render(
+            ChartRender.merged(["config": ["cluster": ["name": "c"], "linkerd": ["controlPlaneNamespace": "mesh"]]]))
+        #expect(value(try elsewhere.object("Role"), "metadata.namespace") as? String == "mesh")
+        let without = try ChartRender.render(ChartRender.merged(["rbac": ["trustRoots": false]]))
+        #expect(without.objects("Role").isEmpty && without.objects("RoleBinding").isEmpty)
         let binding = try render.object("ClusterRoleBinding")
         #expect(
             value(binding, "subjects.0.name") as? String == value(try render.object("ServiceAccount"), "metadata.name")
@@ -205,8 +233,12 @@ struct ChartTests {
         #expect(value(env.last, "valueFrom.fieldRef.fieldPath") as? String == "metadata.name")
         // The one write: the leader-election Lease, in the release namespace only.
         let lease = LeaderElectionPermissions.resource
+        let leaderElection = try #require(
+            render.objects("Role").first {
+                (value($0, "metadata.name") as? String)?.hasSuffix("-leader-election") == true
+            })
         #expect(
-            Self.grants(try render.object("Role"))
+            Self.grants(leaderElection)
                 == [
                     "\(lease.group)/\(lease.plural): \(LeaderElectionPermissions.verbs.sorted().joined(separator: ","))"
                 ])

@@ -37,14 +37,16 @@ import Testing
     }
 
     @Test func aHealthyMeshPassesEveryCheck() {
+        let anchor = TrustAnchor(subject: "CN=root.linkerd.cluster.local", notBefore: -86_400, notAfter: 365 * 86_400)
         let checks = MeshChecks.evaluate(
-            inventory: Self.inventory(Self.healthyControlPlane), certificates: Self.certificates())
+            inventory: Self.inventory(Self.healthyControlPlane), certificates: Self.certificates(),
+            trustAnchors: .read(source: "linkerd/linkerd-identity-trust-roots", .success([anchor])), now: 0)
         #expect(checks.map(\.id) == MeshChecks.ids)
         #expect(checks.allSatisfy { $0.status == .ok && $0.message.isEmpty && $0.subjects.isEmpty })
     }
 
     @Test func withoutTheInventoryOnlyTheCertificatesAreChecked() {
-        let checks = MeshChecks.evaluate(inventory: nil, certificates: Self.certificates())
+        let checks = MeshChecks.evaluate(inventory: nil, certificates: Self.certificates(), now: 0)
         #expect(checks.map(\.id) == ["data-plane-proxy-certificates"])
     }
 
