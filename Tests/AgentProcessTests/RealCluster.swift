@@ -226,11 +226,15 @@ final class RealCluster: @unchecked Sendable {
 
     /// One request as the admin; `json` is sent as the body.
     @discardableResult
+    /// With `as`, the admin impersonates that user (`system:serviceaccount:NS:NAME`), so the
+    /// authorizer answers as it would the agent.
     func request(
-        _ method: HTTPMethod, _ path: String, json: Any? = nil, contentType: String = "application/json"
+        _ method: HTTPMethod, _ path: String, json: Any? = nil, contentType: String = "application/json",
+        as user: String? = nil
     ) async throws -> (status: Int, body: Any?) {
         var request = HTTPClientRequest(url: server + path)
         request.method = method
+        if let user { request.headers.add(name: "Impersonate-User", value: user) }
         if let json {
             request.headers.add(name: "Content-Type", value: contentType)
             request.body = .bytes(ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: json)))

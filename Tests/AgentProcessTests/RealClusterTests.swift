@@ -64,6 +64,20 @@ import Glibc
         try await cluster.create(serviceAccount)
         try await cluster.create(Self.withoutDaemonSets(role))
         try await cluster.create(try #require(manifests.first { $0["kind"] as? String == "ClusterRoleBinding" }))
+        // The chart's Role for the trust anchors, in the control-plane namespace; the ConfigMap it
+        // names, and another the agent must not read.
+        try await cluster.create(try #require(manifests.first { $0["kind"] as? String == "Role" }))
+        try await cluster.create(try #require(manifests.first { $0["kind"] as? String == "RoleBinding" }))
+        let anchor = try SelfSignedAuthority.pem(commonName: "root.linkerd.cluster.local", untilDays: 365)
+        for (name, data) in [
+            ("linkerd-identity-trust-roots", ["ca-bundle.crt": anchor + "\n"]),
+            ("linkerd-config", ["values": "identityTrustAnchorsPEM: x\n"]),
+        ] {
+            try await cluster.create([
+                "apiVersion": "v1", "kind": "ConfigMap", "metadata": ["name": name, "namespace": "linkerd"],
+                "data": data,
+            ])
+        }
 
         // 2. A control plane and a meshed Deployment; the stand-in kubelet runs their pods.
         kubelet.start()
@@ -134,6 +148,35 @@ import Glibc
         #expect(
             Set(reported().workloads["shop/web"]?.podsWithOutdatedProxy ?? [])
                 == Set(try await cluster.runningPods("shop", app: "web")))
+
+        // 5b. The trust anchors, read under the chart's by-name Role: the agent's checks have them,
+        // and the Role admits that one ConfigMap (by name, or listed with a field selector naming
+        // it) and nothing else in the namespace, never a Secret.
+        func trustCheck() async -> [String: Any]? {
+            guard let mesh = try? await agent.get("/debug/mesh"),
+                let object = try? JSONSerialization.jsonObject(with: Data(mesh.body.utf8)) as? [String: Any],
+                let checks = object["checks"] as? [[String: Any]]
+            else { return nil }
+            return checks.first { $0["id"] as? String == "trust-anchors-valid" }
+        }
+        var trust: [String: Any] = [:]
+        #expect(
+            await eventually(within: 60) {
+                trust = await trustCheck() ?? [:]
+                return !trust.isEmpty
+            }, "\(agent.errors)")
+        #expect(trust["status"] as? String == "ok", "\(trust)")
+        #expect(agent.logs("cannot read the mesh's trust anchors").isEmpty, "\(agent.errors)")
+        #expect(agent.logs("read the mesh's trust anchors").last?["subjects"] == "CN=root.linkerd.cluster.local")
+        let user = "system:serviceaccount:\(namespace):\(accountName)"
+        let configMaps = "/api/v1/namespaces/linkerd/configmaps"
+        let selector = "?fieldSelector=metadata.name%3Dlinkerd-identity-trust-roots"
+        #expect(try await cluster.request(.GET, configMaps + "/linkerd-identity-trust-roots", as: user).status == 200)
+        #expect(try await cluster.request(.GET, configMaps + selector, as: user).status == 200)
+        #expect(try await cluster.request(.GET, configMaps + "/linkerd-config", as: user).status == 403)
+        #expect(try await cluster.request(.GET, configMaps, as: user).status == 403)
+        #expect(try await cluster.request(.GET, "/api/v1/namespaces/linkerd/secrets", as: user).status == 403)
+        #expect(try await cluster.request(.GET, "/api/v1/secrets", as: user).status == 403)
 
         // 6. A rollout (a new image), then its undo (the old template again, as `kubectl rollout
         // undo` writes it): STARTED and COMPLETED for revision 2, then ROLLED_BACK to revision 3.
