@@ -184,6 +184,9 @@ public final class Discovery: Sendable {
     /// The inventory as batches carry it.
     public func inventorySnapshot() -> InventorySnapshot { state.withLock { $0.inventory.snapshot() } }
 
+    /// The running meshed pods' proxies as the mesh's checks read them.
+    public func meshedPodIdentities() -> [MeshedPodIdentity] { state.withLock { $0.inventory.meshedPodIdentities() } }
+
     /// The revision numbers of ReplicaSets, keyed as asked, for those the inventory holds: how a
     /// window's destinations, which the proxies name by ReplicaSet, get their revision numbers.
     public func replicaSetRevisions(_ sets: Set<ObjectKey>) -> [ObjectKey: String] {

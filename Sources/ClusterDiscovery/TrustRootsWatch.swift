@@ -71,10 +71,10 @@ public final class TrustRootsWatch: Sendable {
         }
         guard let bundle = configMap.data?[TrustRootsPermissions.key] else {
             return .read(
-                source: source,
+                source: source, fingerprint: 0,
                 .failure(.init(reason: .empty, detail: "the ConfigMap has no \(TrustRootsPermissions.key) key")))
         }
-        return .read(source: source, TrustBundle.parse(bundle))
+        return .parsing(bundle, from: source)
     }
 
     /// Once per change of what the bundle says.
@@ -84,13 +84,13 @@ public final class TrustRootsWatch: Sendable {
             break
         case .unavailable(let why):
             logger.warning("cannot read the mesh's trust anchors", metadata: ["error": "\(why)"])
-        case .read(let source, .failure(let error)):
+        case .read(let source, _, .failure(let error)):
             logger.error(
                 "the mesh's trust bundle is not usable",
                 metadata: [
                     "k8s.configmap": "\(source)", "reason": "\(error.reason.rawValue)", "error": "\(error.detail)",
                 ])
-        case .read(let source, .success(let anchors)):
+        case .read(let source, _, .success(let anchors)):
             logger.info(
                 "read the mesh's trust anchors",
                 metadata: [

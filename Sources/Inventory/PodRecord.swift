@@ -33,6 +33,11 @@ public struct PodRecord: Sendable, Equatable {
     public var proxyVersion: String?
     /// Application images, for workloads known only through their pods (Jobs, bare pods).
     public var images: [String]
+    /// A fingerprint of the trust anchors the injector inlined into the proxy's environment
+    /// (whitespace trimmed), to compare with the bundle's without keeping the PEM of every pod.
+    public var trustAnchorsFingerprint: Int?
+    /// The proxy's `LINKERD2_PROXY_INBOUND_DEFAULT_POLICY` (`all-unauthenticated`, `deny`, ...).
+    public var inboundDefaultPolicy: String?
 
     public init(_ pod: Pod, controlPlaneNamespace: String) {
         key = pod.metadata.key
@@ -59,6 +64,10 @@ public struct PodRecord: Sendable, Equatable {
         adminPort = MeshedPodRule.adminPort(of: pod)
         proxyVersion = meshed || controlPlaneComponent ? MeshedPodRule.proxyVersion(of: pod) : nil
         images = pod.spec.containers.filter { $0.name != MeshedPodRule.proxyContainerName }.compactMap(\.image)
+        let proxy = MeshedPodRule.proxyContainer(of: pod)
+        trustAnchorsFingerprint = proxy?.proxyEnvironment["LINKERD2_PROXY_IDENTITY_TRUST_ANCHORS"].map(
+            TrustAnchorsFingerprint.of)
+        inboundDefaultPolicy = proxy?.proxyEnvironment["LINKERD2_PROXY_INBOUND_DEFAULT_POLICY"]
     }
 
     /// Whether the pod runs now: only running pods count as meshed, run a proxy version, or can

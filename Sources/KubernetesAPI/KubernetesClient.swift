@@ -58,8 +58,16 @@ public final class KubernetesClient: Sendable {
         // follow one to another host either.
         configuration.redirectConfiguration = .disallow
         if let tls = credentials.tlsConfiguration() { configuration.tlsConfiguration = tls }
+        // Over HTTP/1.1 each open watch holds a connection for minutes: room for every watch
+        // (each watched resource and the trust bundle's ConfigMap) and as many requests beside
+        // them (lists, the Lease's renewals). AsyncHTTPClient's default of 8 left the Lease's
+        // renewals queued behind the watches, and the leader lost its Lease.
+        configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = Self.maxConnections
         http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
+
+    /// Connections to the API server at most: the long-lived watches, and as many besides.
+    public static let maxConnections = 2 * (WatchedResource.all.count + 1)
 
     public func shutdown() async throws {
         try await http.shutdown()

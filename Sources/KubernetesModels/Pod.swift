@@ -62,12 +62,58 @@ extension Pod {
         public var ports: [ContainerPort]?
         /// `Always` on an init container makes it a native sidecar (Kubernetes 1.28+).
         public var restartPolicy: String?
+        /// The literal values of the `linkerd-proxy` container's variables the agent reads
+        /// (`proxyVariables`); empty on every other container, whose environment is not kept.
+        public var proxyEnvironment: [String: String]
 
-        public init(name: String, image: String? = nil, ports: [ContainerPort]? = nil, restartPolicy: String? = nil) {
+        /// The proxy's variables the mesh's checks read: the trust anchors inlined by the
+        /// injector, and the inbound policy a port without a Server falls back to.
+        public static let proxyVariables: Set<String> = [
+            "LINKERD2_PROXY_IDENTITY_TRUST_ANCHORS", "LINKERD2_PROXY_INBOUND_DEFAULT_POLICY",
+        ]
+
+        public init(
+            name: String, image: String? = nil, ports: [ContainerPort]? = nil, restartPolicy: String? = nil,
+            proxyEnvironment: [String: String] = [:]
+        ) {
             self.name = name
             self.image = image
             self.ports = ports
             self.restartPolicy = restartPolicy
+            self.proxyEnvironment = proxyEnvironment
+        }
+
+        private enum CodingKeys: String, CodingKey { case name, image, ports, restartPolicy, env }
+
+        private struct Variable: Codable {
+            var name: String
+            var value: String?
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            name = try container.decode(String.self, forKey: .name)
+            image = try container.decodeIfPresent(String.self, forKey: .image)
+            ports = try container.decodeIfPresent([ContainerPort].self, forKey: .ports)
+            restartPolicy = try container.decodeIfPresent(String.self, forKey: .restartPolicy)
+            proxyEnvironment = [:]
+            guard name == "linkerd-proxy" else { return }
+            for variable in try container.decodeIfPresent([Variable].self, forKey: .env) ?? []
+            where Self.proxyVariables.contains(variable.name) {
+                proxyEnvironment[variable.name] = variable.value
+            }
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(name, forKey: .name)
+            try container.encodeIfPresent(image, forKey: .image)
+            try container.encodeIfPresent(ports, forKey: .ports)
+            try container.encodeIfPresent(restartPolicy, forKey: .restartPolicy)
+            if !proxyEnvironment.isEmpty {
+                let variables = proxyEnvironment.keys.sorted().map { Variable(name: $0, value: proxyEnvironment[$0]) }
+                try container.encode(variables, forKey: .env)
+            }
         }
     }
 

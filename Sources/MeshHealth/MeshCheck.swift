@@ -60,7 +60,8 @@ public enum MeshChecks {
     /// Every check's id, for gauges with a bounded label.
     public static let ids = [
         "control-plane-pods-ready", "control-plane-proxies-version", "trust-anchors-valid", "trust-anchors-expiring",
-        "data-plane-proxies-version", "data-plane-proxy-certificates",
+        "data-plane-proxies-version", "data-plane-trust-anchors", "data-plane-agent-authorized",
+        "data-plane-proxy-certificates",
     ]
 
     /// How long before a trust anchor's NotAfter it warns: 60 days, as `linkerd check` does.
@@ -69,10 +70,11 @@ public enum MeshChecks {
     /// The checks at `now` (Unix seconds), as `certificates` was summed up. `inventory` is nil
     /// where this agent does not report the cluster (a follower in daemonset mode, or before its
     /// first lists): the checks that need it are then left out rather than guessed, and so are
-    /// the trust anchors' while they are not yet read.
+    /// the trust anchors' while they are not yet read. `pods` are the running meshed pods'
+    /// proxies, from the same inventory.
     public static func evaluate(
         inventory: InventorySnapshot?, certificates: ProxyCertificates.Summary,
-        trustAnchors: TrustAnchorsReading = .unknown, now: Double,
+        trustAnchors: TrustAnchorsReading = .unknown, pods: [MeshedPodIdentity] = [], now: Double,
         expiryWarningSeconds: Double = defaultExpiryWarningSeconds
     ) -> [MeshCheck] {
         var checks: [MeshCheck] = []
@@ -81,9 +83,53 @@ public enum MeshChecks {
             checks.append(controlPlaneProxiesVersion(inventory.controlPlane))
         }
         checks += self.trustAnchors(trustAnchors, now: now, warningSeconds: expiryWarningSeconds)
-        if let inventory { checks.append(dataPlaneProxiesVersion(inventory)) }
+        if let inventory {
+            checks.append(dataPlaneProxiesVersion(inventory))
+            if case .read(_, let fingerprint, .success) = trustAnchors {
+                checks.append(dataPlaneTrustAnchors(pods, bundle: fingerprint))
+            }
+            checks.append(agentAuthorized(pods))
+        }
         checks.append(proxyCertificates(certificates))
         return checks
+    }
+
+    /// Pods whose proxy was given other trust anchors than the bundle's (an anchor rotated
+    /// since they started): they cannot verify peers with certificates from the new issuer.
+    static func dataPlaneTrustAnchors(_ pods: [MeshedPodIdentity], bundle: Int) -> MeshCheck {
+        var check = MeshCheck(
+            id: "data-plane-trust-anchors", category: "linkerd-identity-data-plane",
+            title: "data plane proxies certificate match CA", status: .ok)
+        let stale = pods.filter { $0.trustAnchorsFingerprint.map { $0 != bundle } ?? false }.map(\.pod.description)
+        guard !stale.isEmpty else { return check }
+        check.status = .warning
+        check.subjects = stale.sorted()
+        check.message =
+            "\(stale.count) meshed pod\(stale.count == 1 ? " does" : "s do") not have the current trust bundle and must "
+            + "be restarted"
+        check.hint = "restart their workloads (kubectl rollout restart) so the injector gives them the current bundle"
+        return check
+    }
+
+    /// Pods whose proxy refuses, on a port without a Server, any client no policy admits: the
+    /// agent's scrapes of their admin port among them (the blind spot `linkerd viz check` warns
+    /// Prometheus of).
+    static func agentAuthorized(_ pods: [MeshedPodIdentity]) -> MeshCheck {
+        var check = MeshCheck(
+            id: "data-plane-agent-authorized", category: "linkerd-data-plane",
+            title: "the agent is authorized to scrape data plane pods", status: .ok)
+        let denying = pods.filter { $0.inboundDefaultPolicy == "deny" }.map(\.pod.description)
+        guard !denying.isEmpty else { return check }
+        check.status = .warning
+        check.subjects = denying.sorted()
+        check.message =
+            "\(denying.count) meshed pod\(denying.count == 1 ? "'s proxy denies" : "s' proxies deny") by default "
+            + "(LINKERD2_PROXY_INBOUND_DEFAULT_POLICY=deny): the agent's scrapes of their admin port are refused "
+            + "unless a policy admits them, and their traffic is missing from the reports"
+        check.hint =
+            "add a Server for the linkerd-admin port and an AuthorizationPolicy admitting the agent (its "
+            + "ServiceAccount's identity when the agent is meshed, else its network) in each of their namespaces"
+        return check
     }
 
     static func trustAnchors(_ reading: TrustAnchorsReading, now: Double, warningSeconds: Double) -> [MeshCheck] {
@@ -104,7 +150,7 @@ public enum MeshChecks {
                 "let the agent get the ConfigMap linkerd-identity-trust-roots in the control-plane namespace "
                 + "(the chart's Role does; helm upgrade with linkerd.controlPlaneNamespace set)"
             return [valid]
-        case .read(let source, .failure(let error)):
+        case .read(let source, _, .failure(let error)):
             valid.status = .error
             valid.subjects = [source]
             valid.message = "the trust bundle in \(source) is not usable: \(error.detail)"
@@ -112,7 +158,7 @@ public enum MeshChecks {
                 "every block of ca-bundle.crt must be a PEM CA certificate, with nothing but whitespace between "
                 + "them; no new proxy can verify its peers until it is fixed"
             return [valid]
-        case .read(let source, .success(let anchors)):
+        case .read(let source, _, .success(let anchors)):
             let invalid = anchors.filter { now < $0.notBefore || now >= $0.notAfter }
             if !invalid.isEmpty {
                 valid.status = .error

@@ -1,4 +1,5 @@
 import Foundation
+import Inventory
 import X509
 
 /// One certificate of the mesh's trust bundle: what an operator needs to see of it.
@@ -108,6 +109,12 @@ public enum TrustAnchorsReading: Sendable, Equatable {
     case unknown
     /// The agent may not read the ConfigMap (its Role is missing), or it does not exist; why.
     case unavailable(String)
-    /// The bundle as parsed, from where (`linkerd/linkerd-identity-trust-roots`).
-    case read(source: String, Result<[TrustAnchor], TrustBundleError>)
+    /// The bundle as parsed, from where (`linkerd/linkerd-identity-trust-roots`), with its
+    /// `TrustAnchorsFingerprint` to compare the pods' inlined anchors with.
+    case read(source: String, fingerprint: Int, Result<[TrustAnchor], TrustBundleError>)
+
+    /// The reading of `bundle`, from `source`.
+    public static func parsing(_ bundle: String, from source: String) -> TrustAnchorsReading {
+        .read(source: source, fingerprint: TrustAnchorsFingerprint.of(bundle), TrustBundle.parse(bundle))
+    }
 }

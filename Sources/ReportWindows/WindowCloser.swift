@@ -86,7 +86,8 @@ public final class WindowCloser: Sendable {
         // The cluster-wide checks (the trust anchors too) from the agent that reports the inventory.
         let checks = MeshChecks.evaluate(
             inventory: inventory, certificates: closed.certificates,
-            trustAnchors: inventory == nil ? .unknown : discovery.trustAnchors, now: time)
+            trustAnchors: inventory == nil ? .unknown : discovery.trustAnchors,
+            pods: inventory == nil ? [] : discovery.meshedPodIdentities(), now: time)
         lastWindow.checks.withLock { $0 = checks }
         observer.record(checks: checks)
         do {

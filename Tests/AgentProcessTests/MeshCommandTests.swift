@@ -59,6 +59,28 @@ import Testing
         #expect(report.output.hasSuffix("Status check results are ×\n"))
         #expect(await agent.metric("fathom_mesh_check", ["check": "control-plane-pods-ready", "status": "error"]) == 1)
 
+        // A pod whose proxy was given an older bundle and denies by default: named by both checks.
+        var pod = try #require(
+            scene.api.objects(Pod.self).first { $0.metadata.namespace == "emojivoto" && $0.spec.nodeName != nil })
+        let proxy = try #require(pod.spec.containers.firstIndex { $0.name == "linkerd-proxy" })
+        pod.spec.containers[proxy].proxyEnvironment = [
+            "LINKERD2_PROXY_IDENTITY_TRUST_ANCHORS": "-----BEGIN CERTIFICATE-----\nold\n-----END CERTIFICATE-----",
+            "LINKERD2_PROXY_INBOUND_DEFAULT_POLICY": "deny",
+        ]
+        scene.api.apply(pod)
+        let name = "emojivoto/\(pod.metadata.name)"
+        #expect(
+            await eventually(within: 60) {
+                report = (try? await Self.mesh(address)) ?? (nil, "")
+                return report.output.contains("‼ data plane proxies certificate match CA\n")
+                    && report.output.contains("‼ the agent is authorized to scrape data plane pods\n")
+            }, "\(report.output)")
+        for title in ["data plane proxies certificate match CA", "the agent is authorized to scrape data plane pods"] {
+            let block = report.output.components(separatedBy: "‼ \(title)\n").last?.components(separatedBy: "\n‼ ")
+                .first
+            #expect(block?.contains("        * \(name)\n") == true, "\(title): \(report.output)")
+        }
+
         // A bundle someone appended a note to: not usable, said why.
         let anchor = try SelfSignedAuthority.pem(commonName: "root.linkerd.cluster.local", untilDays: 365)
         scene.api.apply(

@@ -15,10 +15,13 @@ func injectedPodJSON(
         {"name":"linkerd-proxy","image":"cr.l5d.io/linkerd/proxy:stable-2.14.10",\(native ? #""restartPolicy":"Always","# : "")
          "ports":[{"containerPort":4143,"name":"linkerd-proxy","protocol":"TCP"},
                   {"containerPort":4191,"name":"linkerd-admin","protocol":"TCP"}],
-         "env":[{"name":"LINKERD2_PROXY_ADMIN_LISTEN_ADDR","value":"0.0.0.0:4191"}]}
+         "env":[{"name":"LINKERD2_PROXY_ADMIN_LISTEN_ADDR","value":"0.0.0.0:4191"},
+                {"name":"LINKERD2_PROXY_INBOUND_DEFAULT_POLICY","value":"all-unauthenticated"},
+                {"name":"LINKERD2_PROXY_IDENTITY_TRUST_ANCHORS","value":"\(injectedTrustAnchors.replacingOccurrences(of: "\n", with: "\\n"))"},
+                {"name":"_pod_ns","valueFrom":{"fieldRef":{"fieldPath":"metadata.namespace"}}}]}
         """
     let app =
-        #"{"name":"web-svc","image":"docker.l5d.io/buoyantio/emojivoto-web:v11","ports":[{"containerPort":8080,"name":"http","protocol":"TCP"}]}"#
+        #"{"name":"web-svc","image":"docker.l5d.io/buoyantio/emojivoto-web:v11","ports":[{"containerPort":8080,"name":"http","protocol":"TCP"}],"env":[{"name":"LINKERD2_PROXY_INBOUND_DEFAULT_POLICY","value":"deny"}]}"#
     let initContainers =
         native
         ? "[{\"name\":\"linkerd-init\",\"image\":\"cr.l5d.io/linkerd/proxy-init:v2.2.3\"},\(proxy)]"
@@ -46,6 +49,9 @@ func injectedPodJSON(
         """
 }
 
+/// The bundle the injector inlined (its shape; the agent compares it, it does not parse it).
+let injectedTrustAnchors = "-----BEGIN CERTIFICATE-----\nMIIBwDCCAWagAwIBAgIQ\n-----END CERTIFICATE-----\n"
+
 func decodePod(_ json: String) throws -> Pod {
     try JSONDecoder().decode(Pod.self, from: Data(json.utf8))
 }
@@ -62,6 +68,27 @@ struct MeshedPodTests {
         #expect(pod.isReady)
         // Another control plane's pods are not ours.
         #expect(!MeshedPodRule.isMeshed(pod, controlPlaneNamespace: "linkerd-other"))
+    }
+
+    @Test("the proxy's trust anchors and default policy are kept, as a fingerprint, and no other environment")
+    func proxyEnvironment() throws {
+        let pod = try decodePod(injectedPodJSON(native: false))
+        let proxy = try #require(MeshedPodRule.proxyContainer(of: pod))
+        #expect(
+            proxy.proxyEnvironment == [
+                "LINKERD2_PROXY_IDENTITY_TRUST_ANCHORS": injectedTrustAnchors,
+                "LINKERD2_PROXY_INBOUND_DEFAULT_POLICY": "all-unauthenticated",
+            ])
+        // The application's environment is not kept, even a variable of the same name.
+        #expect(pod.spec.containers.allSatisfy { $0.name == "linkerd-proxy" || $0.proxyEnvironment.isEmpty })
+        let record = PodRecord(pod, controlPlaneNamespace: "linkerd")
+        #expect(record.inboundDefaultPolicy == "all-unauthenticated")
+        // The bundle with other whitespace around it is the same bundle (linkerd2#3880).
+        #expect(record.trustAnchorsFingerprint == TrustAnchorsFingerprint.of("\n  " + injectedTrustAnchors + "\n\n"))
+        #expect(record.trustAnchorsFingerprint != TrustAnchorsFingerprint.of(injectedTrustAnchors + "x"))
+        // What the model encodes decodes to the same pod (the fake API server serves it so).
+        let again = try JSONDecoder().decode(Pod.self, from: try JSONEncoder().encode(pod))
+        #expect(again == pod)
     }
 
     @Test("decoding keeps only the annotations the agent reads")

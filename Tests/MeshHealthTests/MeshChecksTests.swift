@@ -40,7 +40,8 @@ import Testing
         let anchor = TrustAnchor(subject: "CN=root.linkerd.cluster.local", notBefore: -86_400, notAfter: 365 * 86_400)
         let checks = MeshChecks.evaluate(
             inventory: Self.inventory(Self.healthyControlPlane), certificates: Self.certificates(),
-            trustAnchors: .read(source: "linkerd/linkerd-identity-trust-roots", .success([anchor])), now: 0)
+            trustAnchors: .read(source: "linkerd/linkerd-identity-trust-roots", fingerprint: 1, .success([anchor])),
+            now: 0)
         #expect(checks.map(\.id) == MeshChecks.ids)
         #expect(checks.allSatisfy { $0.status == .ok && $0.message.isEmpty && $0.subjects.isEmpty })
     }
@@ -97,6 +98,38 @@ import Testing
         // Expired first, each group sorted.
         #expect(both.subjects == ["shop/db-0", "shop/db-1", "shop/web-1"])
         #expect(both.message == "2 proxy certificates have expired; 1 proxy fails to renew its certificate")
+    }
+
+    @Test func podsWithAnotherBundleOrADenyingProxyAreNamed() {
+        let bundle = TrustAnchorsFingerprint.of("anchors")
+        func pod(_ name: String, anchors: String?, policy: String? = "all-unauthenticated") -> MeshedPodIdentity {
+            MeshedPodIdentity(
+                pod: .init(namespace: "shop", name: name),
+                trustAnchorsFingerprint: anchors.map(TrustAnchorsFingerprint.of),
+                inboundDefaultPolicy: policy)
+        }
+        let pods = [
+            pod("web-1", anchors: "anchors\n"), pod("web-2", anchors: "old anchors"),
+            pod("db-0", anchors: nil, policy: "deny"), pod("db-1", anchors: " anchors", policy: "deny"),
+        ]
+        let drift = MeshChecks.dataPlaneTrustAnchors(pods, bundle: bundle)
+        #expect(drift.status == .warning)
+        #expect(drift.subjects == ["shop/web-2"])
+        #expect(drift.message == "1 meshed pod does not have the current trust bundle and must be restarted")
+        let denied = MeshChecks.agentAuthorized(pods)
+        #expect(denied.status == .warning)
+        #expect(denied.subjects == ["shop/db-0", "shop/db-1"])
+        #expect(MeshChecks.agentAuthorized([pods[0]]).status == .ok)
+        // Compared only with a bundle that was read.
+        let inventory = Self.inventory(Self.healthyControlPlane)
+        let unread = MeshChecks.evaluate(inventory: inventory, certificates: Self.certificates(), pods: pods, now: 0)
+        #expect(!unread.map(\.id).contains("data-plane-trust-anchors"))
+        #expect(unread.first { $0.id == "data-plane-agent-authorized" }?.status == .warning)
+        let read = MeshChecks.evaluate(
+            inventory: inventory, certificates: Self.certificates(),
+            trustAnchors: .read(source: "linkerd/linkerd-identity-trust-roots", fingerprint: bundle, .success([])),
+            pods: pods, now: 0)
+        #expect(read.first { $0.id == "data-plane-trust-anchors" }?.subjects == ["shop/web-2"])
     }
 
     @Test func statusesOrderFromOkToError() {

@@ -19,7 +19,7 @@ import Testing
 
     static func checks(_ bundle: String) -> [MeshCheck] {
         MeshChecks.trustAnchors(
-            .read(source: "linkerd/linkerd-identity-trust-roots", TrustBundle.parse(bundle)), now: now,
+            .parsing(bundle, from: "linkerd/linkerd-identity-trust-roots"), now: now,
             warningSeconds: MeshChecks.defaultExpiryWarningSeconds)
     }
 
