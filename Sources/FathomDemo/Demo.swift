@@ -140,8 +140,12 @@ public struct Demo: Sendable {
         now: @Sendable () -> Double
     ) async {
         var cluster = cluster
-        // The script's clock starts when the agent is up (its windows start then too).
-        while agent.adminPort == 0 {
+        // The script's clock starts once the agent has scraped every proxy (or after 30 s, so a
+        // broken discovery still shows its windows): a restart or a refused renewal before the
+        // agent's first page of that proxy would be history to it, not an event, and a loaded
+        // machine can take seconds to get there.
+        let patience = now() + 30
+        while agent.adminPort == 0 || (agent.proxiesScraped < proxies.ports.count && now() < patience) {
             do { try await Task.sleep(for: .milliseconds(20)) } catch { return }
         }
         let start = now()

@@ -35,8 +35,9 @@ struct PageExchangeState {
 
     private enum Phase {
         case idle
-        case awaitingHead(Limits)
-        case receivingBody(Limits, status: Int, gzip: Bool, close: Bool, answeredAt: Double)
+        /// `sentAt`: when the request was written.
+        case awaitingHead(Limits, sentAt: Double)
+        case receivingBody(Limits, status: Int, gzip: Bool, close: Bool, takenAt: Double)
     }
 
     private var phase = Phase.idle
@@ -49,22 +50,25 @@ struct PageExchangeState {
         return true
     }
 
-    /// A request for a page, to be answered within `limits`.
-    mutating func request(_ head: HTTPRequestHead, limits: Limits) -> Action {
+    /// A request for a page, written at `time`, to be answered within `limits`.
+    mutating func request(_ head: HTTPRequestHead, limits: Limits, at time: Double) -> Action {
         guard case .idle = phase else {
             return .refuse(
                 PageFetchError(
                     reason: .other, detail: "a request while another is in flight on this connection",
                     beforeResponse: true))
         }
-        phase = .awaitingHead(limits)
+        phase = .awaitingHead(limits, sentAt: time)
         body = []
         return .send(head)
     }
 
-    /// The answer's head arrived at `time`; `contentLength` when it declared one.
+    /// The answer's head arrived at `time`; `contentLength` when it declared one. The page was
+    /// taken halfway between the request's write and this: the proxy rendered it somewhere in
+    /// between, and the middle halves the error of either end (a loaded agent reads the answer
+    /// late, and its first request waits for the connection).
     mutating func head(status: Int, gzip: Bool, keepAlive: Bool, contentLength: Int?, at time: Double) -> Action {
-        guard case .awaitingHead(let limits) = phase else { return outOfStep() }
+        guard case .awaitingHead(let limits, let sentAt) = phase else { return outOfStep() }
         if let length = contentLength {
             guard length <= limits.maxBytes else {
                 return fail(.init(reason: .tooLarge, detail: "Content-Length \(length) over \(limits.maxBytes) bytes"))
@@ -72,7 +76,8 @@ struct PageExchangeState {
             guard limits.reserve(length) else { return failOverBudget(needing: length) }
             body.reserveCapacity(length)
         }
-        phase = .receivingBody(limits, status: status, gzip: gzip, close: !keepAlive, answeredAt: time)
+        phase = .receivingBody(
+            limits, status: status, gzip: gzip, close: !keepAlive, takenAt: sentAt + max(0, time - sentAt) / 2)
         return .none
     }
 
@@ -95,10 +100,10 @@ struct PageExchangeState {
 
     /// The answer ended.
     mutating func end() -> Action {
-        guard case .receivingBody(_, let status, let gzip, let close, let answeredAt) = phase else {
+        guard case .receivingBody(_, let status, let gzip, let close, let takenAt) = phase else {
             return outOfStep()
         }
-        let page = RawPage(status: status, gzip: gzip, body: body, answeredAt: answeredAt)
+        let page = RawPage(status: status, gzip: gzip, body: body, takenAt: takenAt)
         phase = .idle
         body = []
         return .succeed(page, close: close)

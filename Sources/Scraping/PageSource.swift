@@ -16,16 +16,16 @@ public protocol PageConnection: Sendable {
     func close()
 }
 
-/// A fetched page and when the target answered it (seconds since the epoch, when its answer's
-/// head arrived): the proxy renders its counters just before it answers, so this is their time,
-/// more nearly than the request's start (which includes connecting) or the end of its decoding.
+/// A fetched page and when it was taken (seconds since the epoch): halfway between the request's
+/// write (after connecting) and the answer's head. The proxy renders its counters in between, so
+/// the middle is their time within half the exchange, whichever end a loaded agent is late at.
 public struct FetchedPage: Sendable {
     public var bytes: [UInt8]
-    public var answeredAt: Double
+    public var takenAt: Double
 
-    public init(bytes: [UInt8], answeredAt: Double) {
+    public init(bytes: [UInt8], takenAt: Double) {
         self.bytes = bytes
-        self.answeredAt = answeredAt
+        self.takenAt = takenAt
     }
 }
 

@@ -1,12 +1,13 @@
 import GzipCodec
 
-/// A page as received: the body bytes, whether they are gzip-compressed, and when the answer's
-/// head arrived (seconds since the epoch, read on the event loop as it came).
+/// A page as received: the body bytes, whether they are gzip-compressed, and when it was taken
+/// (seconds since the epoch: halfway between the request's write and the answer's head, both
+/// read on the event loop).
 struct RawPage: Sendable, Equatable {
     var status: Int
     var gzip: Bool
     var body: [UInt8]
-    var answeredAt: Double
+    var takenAt: Double
 
     /// The page it carries: a 200's body, inflated when it is gzip, within `maxBytes` and the
     /// allowance (which holds the body as received and the page as inflated while inflating).
@@ -14,11 +15,11 @@ struct RawPage: Sendable, Equatable {
         guard status == 200 else {
             return .failure(PageFetchError(reason: .httpStatus, detail: "HTTP \(status)"))
         }
-        guard gzip else { return .success(FetchedPage(bytes: body, answeredAt: answeredAt)) }
+        guard gzip else { return .success(FetchedPage(bytes: body, takenAt: takenAt)) }
         let received = body.capacity
         do {
             let inflated = try Gzip.decompress(body, limit: maxBytes) { allowance.reserve(upTo: received + $0) }
-            return .success(FetchedPage(bytes: inflated, answeredAt: answeredAt))
+            return .success(FetchedPage(bytes: inflated, takenAt: takenAt))
         } catch is Gzip.TooLarge {
             return .failure(PageFetchError(reason: .tooLarge, detail: "page over \(maxBytes) bytes once decompressed"))
         } catch let refused as Gzip.GrowthRefused {

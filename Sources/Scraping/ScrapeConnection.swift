@@ -215,7 +215,7 @@ final class PageResponseHandler: ChannelDuplexHandler {
         let exchange = unwrapOutboundIn(data)
         let allowance = exchange.allowance
         let limits = PageExchangeState.Limits(maxBytes: exchange.maxBytes) { allowance.reserve(upTo: $0) }
-        switch state.request(exchange.head, limits: limits) {
+        switch state.request(exchange.head, limits: limits, at: now()) {
         case .send(let head):
             promise = exchange.promise
             context.write(wrapOutboundOut(.head(head)), promise: nil)

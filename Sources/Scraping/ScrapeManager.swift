@@ -235,7 +235,7 @@ public actor ScrapeManager {
             guard let snapshot, snapshot.stats.samples > 0 || snapshot.stats.badLines == 0 else {
                 return .failed(target, .parseError, detail: "no sample on the page could be read")
             }
-            return .scraped(target, snapshot, seconds: seconds, at: page.answeredAt)
+            return .scraped(target, snapshot, seconds: seconds, at: page.takenAt)
         case .failure(let error):
             return .failed(target, error.reason, detail: error.detail)
         }

@@ -25,6 +25,10 @@ struct SyntheticCluster {
     ///   `adminPorts[i]` (the agent fleet benchmark, where each proxy is a loopback server).
     init(podCount: Int, adminPorts: [Int]? = nil) {
         let lastApplied = String(repeating: "x", count: 2_000)
+        let trustAnchors =
+            "-----BEGIN CERTIFICATE-----\n"
+            + (0..<11).map { _ in String(repeating: "M", count: 64) }.joined(separator: "\n")
+            + "\n-----END CERTIFICATE-----\n"
         let deploymentCount = max(1, podCount / 20)
         for index in 0..<deploymentCount {
             let namespace = "team-\(index / 25)"
@@ -93,6 +97,12 @@ struct SyntheticCluster {
                                 ports: [
                                     Pod.ContainerPort(name: "linkerd-proxy", containerPort: 4143),
                                     Pod.ContainerPort(name: "linkerd-admin", containerPort: 4191),
+                                ],
+                                // As the injector inlines them: the bundle (one P-256 anchor's
+                                // size) and the default policy.
+                                proxyEnvironment: [
+                                    "LINKERD2_PROXY_IDENTITY_TRUST_ANCHORS": trustAnchors,
+                                    "LINKERD2_PROXY_INBOUND_DEFAULT_POLICY": "all-unauthenticated",
                                 ]),
                             Pod.Container(
                                 name: "app", image: "registry.example/\(name):1.\(owner % 7)",

@@ -60,6 +60,19 @@ import Testing
         return sent
     }
 
+    @Test func aPageIsTakenHalfwayBetweenTheRequestAndItsAnswer() {
+        var state = PageExchangeState()
+        let limits = PageExchangeState.Limits(maxBytes: 100) { _ in true }
+        _ = state.request(HTTPRequestHead(version: .http1_1, method: .GET, uri: "/metrics"), limits: limits, at: 10)
+        _ = state.head(status: 200, gzip: false, keepAlive: true, contentLength: nil, at: 10.5)
+        _ = state.bodyPart(ByteBuffer(string: "page\n"))
+        guard case .succeed(let page, close: false) = state.end() else {
+            Issue.record("a complete answer is a page")
+            return
+        }
+        #expect(page.takenAt == 10.25)
+    }
+
     @Test func aCompleteAnswerIsAPageAndTheConnectionIsKept() throws {
         let channel = try connectedChannel()
         for round in 1...2 {
@@ -68,7 +81,7 @@ import Testing
             #expect(outcome.result == nil)
             try answer(channel, "HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\npage \(round)\n")
             #expect(
-                outcome.page == RawPage(status: 200, gzip: false, body: Array("page \(round)\n".utf8), answeredAt: 42))
+                outcome.page == RawPage(status: 200, gzip: false, body: Array("page \(round)\n".utf8), takenAt: 42))
             #expect(channel.isActive, "kept alive for the next scrape")
         }
     }

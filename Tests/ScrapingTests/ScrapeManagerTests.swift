@@ -284,7 +284,7 @@ final class ScriptedPageSource: PageSource {
                 defer { fetches += 1 }
                 return min(fetches, script.count - 1)
             }
-            return script[index].map { FetchedPage(bytes: $0, answeredAt: 1_000) }
+            return script[index].map { FetchedPage(bytes: $0, takenAt: 1_000) }
         }
 
         func close() { closed.withLock { $0 = true } }
