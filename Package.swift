@@ -259,7 +259,7 @@ let package = Package(
             name: "ReportingTests",
             dependencies: [
                 "Reporting", "ReportEncoding", "ReportProtos", "RouteAggregation", "FathomModel", "ProxySimulation",
-                "LocalServers",
+                "LocalServers", "MeshHealth",
                 "AgentTestSupport", httpClient, logging, .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
         ),

@@ -2,8 +2,11 @@ import MeshHealth
 import ReportProtos
 
 extension Fathom_Agent_V1_MeshCheck {
-    /// A check as the protocol carries it; the texts are capped so a check naming thousands of
-    /// pods still fits a batch (the subjects are not: the complete list is the point).
+    /// The subjects a batch carries per check: every batch carries every check, so a check that
+    /// names thousands of pods must not make every batch large (`/debug/mesh` has them all).
+    static let maxSubjects = 100
+
+    /// A check as the protocol carries it, its texts and subjects capped.
     init(_ check: MeshCheck) {
         self.init()
         id = check.id
@@ -17,6 +20,7 @@ extension Fathom_Agent_V1_MeshCheck {
             }
         message = String(check.message.prefix(1_000))
         hint = String(check.hint.prefix(1_000))
-        subjects = check.subjects
+        subjects = Array(check.subjects.prefix(Self.maxSubjects))
+        subjectsTotal = UInt32(clamping: check.subjects.count)
     }
 }

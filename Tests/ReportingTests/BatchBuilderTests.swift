@@ -2,6 +2,7 @@ import AgentTestSupport
 import FathomModel
 import Foundation
 import GzipCodec
+import MeshHealth
 import ReportEncoding
 import ReportProtos
 import Reporting
@@ -50,6 +51,28 @@ import Testing
         #expect(decoded.health.targets == 12)
         #expect(decoded.health.scrapeFailures.map(\.reason) == ["refused", "timeout"])
         #expect(decoded.health.scrapeFailures.map(\.count) == [1, 2])
+    }
+
+    @Test func everyBatchCarriesTheChecksWithTheirFirstHundredSubjects() throws {
+        var builder = BatchBuilder(identity: identity)
+        let outdated = (0..<250).map { "shop/web-\(1_000 + $0)" }
+        let checks = [
+            MeshCheck(id: "control-plane-pods-ready", category: "linkerd-existence", title: "ready", status: .ok),
+            MeshCheck(
+                id: "data-plane-proxies-version", category: "linkerd-data-plane", title: "versions match",
+                status: .warning, message: "250 meshed pods run proxies not on stable-2.14.10", hint: "restart them",
+                subjects: outdated),
+        ]
+        let message = builder.message(window: window(), health: HealthSummary(), checks: checks)
+        #expect(message.meshHealth.checks.map(\.id) == ["control-plane-pods-ready", "data-plane-proxies-version"])
+        #expect(message.meshHealth.checks.map(\.status) == [.ok, .warning])
+        let version = message.meshHealth.checks[1]
+        #expect(version.subjects == Array(outdated.prefix(100)))
+        #expect(version.subjectsTotal == 250)
+        #expect(
+            version.message == "250 meshed pods run proxies not on stable-2.14.10" && version.hint == "restart them")
+        // Without checks (an agent that made none yet), no message at all.
+        #expect(!builder.message(window: window(), health: HealthSummary()).hasMeshHealth)
     }
 
     @Test func sequenceGrowsByOne() throws {

@@ -1395,9 +1395,13 @@ public nonisolated struct Fathom_Agent_V1_MeshCheck: Sendable {
 
   public var hint: String = String()
 
-  /// What the check names, complete and sorted: pods as "namespace/name", control-plane
-  /// components by name.
+  /// What the check names, sorted: pods as "namespace/name", control-plane components by name,
+  /// anchors by subject. At most the first 100, since every batch carries the checks; the
+  /// complete list is on the agent's /debug/mesh (and outdated pods in the inventory).
   public var subjects: [String] = []
+
+  /// How many the check names in all (more than subjects holds when it was cut).
+  public var subjectsTotal: UInt32 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -2961,7 +2965,7 @@ nonisolated extension Fathom_Agent_V1_MeshHealth: SwiftProtobuf.Message, SwiftPr
 
 nonisolated extension Fathom_Agent_V1_MeshCheck: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".MeshCheck"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}category\0\u{1}title\0\u{1}status\0\u{1}message\0\u{1}hint\0\u{1}subjects\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}category\0\u{1}title\0\u{1}status\0\u{1}message\0\u{1}hint\0\u{1}subjects\0\u{3}subjects_total\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2976,6 +2980,7 @@ nonisolated extension Fathom_Agent_V1_MeshCheck: SwiftProtobuf.Message, SwiftPro
       case 5: try { try decoder.decodeSingularStringField(value: &self.message) }()
       case 6: try { try decoder.decodeSingularStringField(value: &self.hint) }()
       case 7: try { try decoder.decodeRepeatedStringField(value: &self.subjects) }()
+      case 8: try { try decoder.decodeSingularUInt32Field(value: &self.subjectsTotal) }()
       default: break
       }
     }
@@ -3003,6 +3008,9 @@ nonisolated extension Fathom_Agent_V1_MeshCheck: SwiftProtobuf.Message, SwiftPro
     if !self.subjects.isEmpty {
       try visitor.visitRepeatedStringField(value: self.subjects, fieldNumber: 7)
     }
+    if self.subjectsTotal != 0 {
+      try visitor.visitSingularUInt32Field(value: self.subjectsTotal, fieldNumber: 8)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -3014,6 +3022,7 @@ nonisolated extension Fathom_Agent_V1_MeshCheck: SwiftProtobuf.Message, SwiftPro
     if lhs.message != rhs.message {return false}
     if lhs.hint != rhs.hint {return false}
     if lhs.subjects != rhs.subjects {return false}
+    if lhs.subjectsTotal != rhs.subjectsTotal {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
