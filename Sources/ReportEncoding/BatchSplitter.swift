@@ -5,8 +5,9 @@ import SwiftProtobuf
 /// Splits a batch the collector refused as too large (413) into two parts that together hold
 /// what it held (`BatchPart` in the protocol says how a receiver puts them back together).
 ///
-/// The batch's lists (route metrics, inventory upserts and deletions, rollout events, in that
-/// order) are cut in the middle of their items; the first part keeps everything else. Each part
+/// The batch's lists (route metrics, inventory upserts and deletions, rollout events, the mesh's
+/// checks, in that order) are cut in the middle of their items; the first part keeps everything
+/// else. Each part
 /// keeps the batch's sequence and window and is named by its path of halvings, in the
 /// idempotency key too, so a part is retried, acknowledged and spooled like any batch.
 public enum BatchSplitter {
@@ -39,7 +40,7 @@ public enum BatchSplitter {
     ) {
         let counts = [
             batch.routeMetrics.count, batch.inventory.upserted.count, batch.inventory.deleted.count,
-            batch.rolloutEvents.count,
+            batch.rolloutEvents.count, batch.meshHealth.checks.count,
         ]
         let total = counts.reduce(0, +)
         guard total >= 2 else { throw .singleItem }
@@ -56,6 +57,8 @@ public enum BatchSplitter {
         first.inventory.upserted = Array(batch.inventory.upserted.prefix(taken[1]))
         first.inventory.deleted = Array(batch.inventory.deleted.prefix(taken[2]))
         first.rolloutEvents = Array(batch.rolloutEvents.prefix(taken[3]))
+        first.meshHealth.checks = Array(batch.meshHealth.checks.prefix(taken[4]))
+        if first.meshHealth.checks.isEmpty { first.clearMeshHealth() }
         first.part = .with { $0.path = path + "0" }
 
         var second = Fathom_Agent_V1_ReportBatch()
@@ -72,6 +75,8 @@ public enum BatchSplitter {
             second.inventory.deleted = deleted
         }
         second.rolloutEvents = Array(batch.rolloutEvents.dropFirst(taken[3]))
+        let checks = Array(batch.meshHealth.checks.dropFirst(taken[4]))
+        if !checks.isEmpty { second.meshHealth.checks = checks }
         second.part = .with { $0.path = path + "1" }
         return (first, second)
     }

@@ -63,7 +63,10 @@ import Testing
                 abs(route.requestRate - 400) <= 8,
                 "window \(index + 1) of \(windows.count): \(route.requestRate) rps over \(route.duration) s, \(route.requestCount) requests; window \(window.duration) s"
             )
-            #expect(route.duration <= window.duration + 0.5, "the counts cannot cover more than the window")
+            // The counts run from the last page before the window's start to the last before its
+            // end: each within a scrape interval (0.5 s) of its boundary, give or take how late a
+            // loaded agent takes it in.
+            #expect(route.duration <= window.duration + 1, "the counts cannot cover much more than the window")
         }
         try await api.shutdown()
         try await proxies.shutdown()

@@ -59,6 +59,27 @@ import Testing
         #expect(a.windowEndUnixMs == 11_000 && b.windowStartUnixMs == 1_000 && b.agent.instanceID == "inst")
     }
 
+    @Test func theChecksAreSplitLikeTheOtherLists() throws {
+        var whole = Self.batch(routes: 2, upserted: 0, deleted: 0, events: 0)
+        whole.meshHealth.checks = (0..<4).map { index in .with { $0.id = "c\(index)" } }
+        let (first, second) = try BatchSplitter.split(try Self.encoded(whole))
+        let (a, b) = (try Self.decoded(first), try Self.decoded(second))
+        // Six items: the two routes and the first check, then the other three checks.
+        #expect(a.routeMetrics.count == 2 && a.meshHealth.checks.map(\.id) == ["c0"])
+        #expect(b.routeMetrics.isEmpty && b.meshHealth.checks.map(\.id) == ["c1", "c2", "c3"])
+        // A part without checks carries no MeshHealth at all.
+        let (_, routesOnly) = try BatchSplitter.split(
+            try Self.encoded(Self.batch(routes: 2, upserted: 0, deleted: 0, events: 0)))
+        #expect(!(try Self.decoded(routesOnly)).hasMeshHealth)
+        let checksOnly = Self.batch(routes: 0, upserted: 0, deleted: 0, events: 0)
+        var twoChecks = checksOnly
+        twoChecks.meshHealth.checks = [.with { $0.id = "c0" }, .with { $0.id = "c1" }]
+        let (c0, c1) = try BatchSplitter.split(try Self.encoded(twoChecks))
+        #expect(try Self.decoded(c0).meshHealth.checks.map(\.id) == ["c0"])
+        #expect(try Self.decoded(c1).meshHealth.checks.map(\.id) == ["c1"])
+        #expect(try Self.decoded(c0).health.targets == 6)
+    }
+
     @Test func aPartSplitsAgainUnderItsOwnPath() throws {
         let (_, second) = try BatchSplitter.split(
             try Self.encoded(Self.batch(routes: 8, upserted: 0, deleted: 0, events: 0)))

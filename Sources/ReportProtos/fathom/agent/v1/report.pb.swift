@@ -495,8 +495,8 @@ public nonisolated struct Fathom_Agent_V1_ReportBatch: @unchecked Sendable {
 
 /// A part of a split batch. The parts of a batch share agent, sequence and window; each holds a
 /// share of the batch's lists (route_metrics, inventory.upserted, inventory.deleted,
-/// rollout_events, in that order), and the first part (the path of zeros) also everything else
-/// (health, mesh_health, the inventory's kind, control plane and proxy versions). A receiver applies a split
+/// rollout_events, mesh_health.checks, in that order), and the first part (the path of zeros)
+/// also everything else (health, the inventory's kind, control plane and proxy versions). A receiver applies a split
 /// batch once it has every part, as one batch: the parts of a full inventory are one snapshot.
 public nonisolated struct Fathom_Agent_V1_BatchPart: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
