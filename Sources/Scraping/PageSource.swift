@@ -16,9 +16,9 @@ public protocol PageConnection: Sendable {
     func close()
 }
 
-/// A fetched page and when it was taken (seconds since the epoch): halfway between the request's
-/// write (after connecting) and the answer's head. The proxy renders its counters in between, so
-/// the middle is their time within half the exchange, whichever end a loaded agent is late at.
+/// A fetched page and when it was taken (seconds since the epoch): when its request was written,
+/// after connecting. The proxy renders its counters as the request arrives; a loaded agent may
+/// read the answer much later.
 public struct FetchedPage: Sendable {
     public var bytes: [UInt8]
     public var takenAt: Double

@@ -1,8 +1,7 @@
 import GzipCodec
 
 /// A page as received: the body bytes, whether they are gzip-compressed, and when it was taken
-/// (seconds since the epoch: halfway between the request's write and the answer's head, both
-/// read on the event loop).
+/// (seconds since the epoch: when its request was written, read on the event loop).
 struct RawPage: Sendable, Equatable {
     var status: Int
     var gzip: Bool
