@@ -268,7 +268,8 @@ let package = Package(
             dependencies: [
                 "AgentApp", "FathomDemo", "RouteAggregation", "FathomModel", "Scraping", "LinkerdMetrics",
                 "PrometheusText", "LocalServers", "ProxySimulation", "Reporting", "ReportProtos", "AgentConfiguration",
-                "KubernetesModels", "KubernetesAPI", "AgentTestSupport", "MeshHealth", httpClient, logging,
+                "KubernetesModels", "KubernetesAPI", "AgentTestSupport", "MeshHealth", "ReportWindows", httpClient,
+                logging,
             ]
         ),
         // The built executables as subprocesses, with config files, as users run them: against

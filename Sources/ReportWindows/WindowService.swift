@@ -26,8 +26,8 @@ public struct WindowService: Service {
         case .everyReportInterval:
             var next = now() + interval()
             while await sleepUnlessShuttingDown(seconds: next - now()) {
-                next += interval()
                 await windows.close(at: now())
+                next = WindowSchedule.nextClose(after: next, interval: interval(), now: now())
             }
         case .onTrigger(let trigger):
             while await trigger.next() { await windows.close(at: now()) }
@@ -43,6 +43,18 @@ public struct WindowService: Service {
 public enum WindowSchedule: Sendable {
     case everyReportInterval
     case onTrigger(WindowTrigger)
+
+    /// When the window after the one due at `due` closes: an interval later, on the same beat. A
+    /// process that was paused past more than one close (a stopped VM, a node starved of CPU)
+    /// skips the closes it missed, as a Go ticker drops ticks: one window then spans the pause,
+    /// and the counters' increase over it is in that window with its true length, where a burst
+    /// of empty windows a moment long each would say the pause had no traffic.
+    public static func nextClose(after due: Double, interval: Double, now: Double) -> Double {
+        let next = due + interval
+        guard next <= now, interval > 0 else { return next }
+        let missed = ((now - next) / interval).rounded(.down) + 1
+        return next + missed * interval
+    }
 }
 
 /// Closes the agent's windows on request (`WindowSchedule.onTrigger`).

@@ -98,6 +98,44 @@ import Glibc
         try await scene.shutdown()
     }
 
+    /// A paused agent (SIGSTOP, as a stopped VM or a frozen cgroup does it) that resumes after
+    /// missing three window closes sends one window for the pause, with the pause's traffic in
+    /// it, not a burst of empty windows a moment long each.
+    @Test func anAgentPausedPastSeveralWindowsSendsOneWindowForThePause() async throws {
+        let scene = try await ProcessScene.start()
+        let agent = try Self.run(try scene.writeConfiguration(scene.configuration(reportInterval: "5s")))
+        defer { agent.kill() }
+        #expect(
+            await eventually(within: 60) { scene.collector.acceptedBatches.contains { !$0.routeMetrics.isEmpty } },
+            "\(agent.errors)")
+        let before = scene.collector.acceptedBatches.count
+        agent.signal(SIGSTOP)
+        let stoppedAt = Date().timeIntervalSince1970
+        // What is under test is wall-clock time passing while the agent cannot run.
+        _ = await eventually(within: 30) { Date().timeIntervalSince1970 >= stoppedAt + 17 }
+        agent.signal(SIGCONT)
+        #expect(
+            await eventually(within: 60) { scene.collector.acceptedBatches.count >= before + 2 }, "\(agent.errors)")
+        agent.signal(SIGTERM)
+        #expect(await agent.exitStatus(within: 30) == 0, "\(agent.errors)")
+
+        let windows = scene.collector.acceptedBatches.sorted { $0.sequence < $1.sequence }.dropFirst(before)
+            .dropLast()  // the window cut short at shutdown
+        func seconds(_ milliseconds: Int64) -> Double { Double(milliseconds) / 1_000 }
+        let pause = try #require(
+            windows.first {
+                seconds($0.windowStartUnixMs) <= stoppedAt && seconds($0.windowEndUnixMs) >= stoppedAt + 17
+            },
+            "one window spans the pause: \(windows.map { (seconds($0.windowStartUnixMs), seconds($0.windowEndUnixMs)) })"
+        )
+        #expect(!pause.routeMetrics.isEmpty, "the pause's traffic is in it")
+        let shortWindows = windows.map { seconds($0.windowEndUnixMs) - seconds($0.windowStartUnixMs) }.filter {
+            $0 < 2.5
+        }
+        #expect(shortWindows.isEmpty, "no window of a moment")
+        try await scene.shutdown()
+    }
+
     @Test func sigtermDuringAnOutageSpoolsAndTheNextStartDeliversEachBatchOnce() async throws {
         let scene = try await ProcessScene.start()
         scene.collector.setOutage(503)
