@@ -86,6 +86,14 @@ struct MeshedPodTests {
         // The bundle with other whitespace around it is the same bundle (linkerd2#3880).
         #expect(record.trustAnchorsFingerprint == TrustAnchorsFingerprint.of("\n  " + injectedTrustAnchors + "\n\n"))
         #expect(record.trustAnchorsFingerprint != TrustAnchorsFingerprint.of(injectedTrustAnchors + "x"))
+        #expect(
+            TrustAnchorsFingerprint.of("\t\r\u{0B}\u{0C}" + injectedTrustAnchors + " ")
+                == record.trustAnchorsFingerprint)
+        #expect(TrustAnchorsFingerprint.of(" \n") == TrustAnchorsFingerprint.of(""))
+        // Whitespace inside the bundle is part of it.
+        #expect(
+            TrustAnchorsFingerprint.of(injectedTrustAnchors.replacingOccurrences(of: "\n", with: "\n\n"))
+                != record.trustAnchorsFingerprint)
         // What the model encodes decodes to the same pod (the fake API server serves it so).
         let again = try JSONDecoder().decode(Pod.self, from: try JSONEncoder().encode(pod))
         #expect(again == pod)
