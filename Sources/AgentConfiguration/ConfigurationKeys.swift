@@ -214,7 +214,8 @@ extension ConfigurationKey {
             "File holding the API token (mounted from a Secret); re-read when it changes."),
         .duration(
             "report.interval", \.reportInterval, 5...3_600, default: "30s", .live(.reportInterval),
-            "Length of an aggregation window; one report batch per window."),
+            "Length of an aggregation window; one report batch per window. A paused agent (a stopped VM, a starved node) skips the closes it missed: one window spans the pause."
+        ),
         .duration(
             "report.requestTimeout", \.requestTimeout, 1...600, default: "10s", .restart, "Time one upload may take."),
         .bytes(

@@ -117,8 +117,10 @@ struct LeaderElectionTests {
         let client = try KubernetesClient(connection: api.connection)
         var logger = Logger(label: "election")
         logger.logLevel = .critical
-        let a = LeaseElector(client: client, settings: Self.settings("pod-a", scale: 4), logger: logger)
-        let b = LeaseElector(client: client, settings: Self.settings("pod-b", scale: 4), logger: logger)
+        // A 20 s lease (retries every 2 s): a loaded machine's delays are far shorter than its
+        // expiry, so a takeover before it can only come from the release.
+        let a = LeaseElector(client: client, settings: Self.settings("pod-a", scale: 20), logger: logger)
+        let b = LeaseElector(client: client, settings: Self.settings("pod-b", scale: 20), logger: logger)
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await a.run() }
             #expect(await eventually { a.isLeader })
@@ -127,9 +129,9 @@ struct LeaderElectionTests {
             // b keeps waiting while a renews: both have read the Lease twice more since b began.
             #expect(await eventually { api.requestCounts["get leases", default: 0] >= reads + 4 })
             #expect(a.isLeader && !b.isLeader)
-            // a hands the lease back on shutdown: b leads well before a lease duration (4 s).
+            // a hands the lease back on shutdown: b leads well before a lease duration (20 s).
             await a.release()
-            #expect(await eventually(within: 3) { b.isLeader })
+            #expect(await eventually(within: 15) { b.isLeader })
             let lease = try? await client.get(Lease.self, namespace: "fathom", name: "fathom-leader")
             #expect(lease?.spec.holderIdentity == "pod-b")
             #expect((lease?.spec.leaseTransitions ?? 0) >= 1)
