@@ -71,11 +71,12 @@ public enum MeshChecks {
     /// where this agent does not report the cluster (a follower in daemonset mode, or before its
     /// first lists): the checks that need it are then left out rather than guessed, and so are
     /// the trust anchors' while they are not yet read. `pods` are the running meshed pods'
-    /// proxies, from the same inventory.
+    /// proxies, from the same inventory; `refusingScrapes` the pods (`namespace/name`) whose proxy
+    /// last answered this agent's scrape with a 403, which every agent knows of its own scrapes.
     public static func evaluate(
         inventory: InventorySnapshot?, certificates: ProxyCertificates.Summary,
-        trustAnchors: TrustAnchorsReading = .unknown, pods: [MeshedPodIdentity] = [], now: Double,
-        expiryWarningSeconds: Double = defaultExpiryWarningSeconds
+        trustAnchors: TrustAnchorsReading = .unknown, pods: [MeshedPodIdentity] = [], refusingScrapes: [String] = [],
+        now: Double, expiryWarningSeconds: Double = defaultExpiryWarningSeconds
     ) -> [MeshCheck] {
         var checks: [MeshCheck] = []
         if let inventory {
@@ -88,7 +89,9 @@ public enum MeshChecks {
             if case .read(_, let fingerprint, .success) = trustAnchors {
                 checks.append(dataPlaneTrustAnchors(pods, bundle: fingerprint))
             }
-            checks.append(agentAuthorized(pods))
+        }
+        if inventory != nil || !refusingScrapes.isEmpty {
+            checks.append(agentAuthorized(inventory == nil ? [] : pods, refusing: refusingScrapes))
         }
         checks.append(proxyCertificates(certificates))
         return checks
@@ -111,13 +114,24 @@ public enum MeshChecks {
         return check
     }
 
-    /// Pods whose proxy refuses, on a port without a Server, any client no policy admits: the
-    /// agent's scrapes of their admin port among them (the blind spot `linkerd viz check` warns
-    /// Prometheus of).
-    static func agentAuthorized(_ pods: [MeshedPodIdentity]) -> MeshCheck {
+    /// Pods whose proxy refuses the agent's scrapes of its admin port (the blind spot `linkerd viz
+    /// check` warns Prometheus of): an error for those whose last answer was a 403, a warning for
+    /// those that deny by default on a port without a Server, which a policy may still admit.
+    static func agentAuthorized(_ pods: [MeshedPodIdentity], refusing: [String] = []) -> MeshCheck {
         var check = MeshCheck(
             id: "data-plane-agent-authorized", category: "linkerd-data-plane",
             title: "the agent is authorized to scrape data plane pods", status: .ok)
+        if !refusing.isEmpty {
+            check.status = .error
+            check.subjects = refusing.sorted()
+            check.message =
+                "\(refusing.count) meshed pod\(refusing.count == 1 ? "'s proxy refuses" : "s' proxies refuse") the "
+                + "agent's scrapes (HTTP 403 from their authorization policy): their traffic is missing from the reports"
+            check.hint =
+                "admit the agent to the linkerd-admin port: an AuthorizationPolicy for the Server of that port naming "
+                + "the agent's ServiceAccount identity when the agent is meshed, else its network"
+            return check
+        }
         let denying = pods.filter { $0.inboundDefaultPolicy == "deny" }.map(\.pod.description)
         guard !denying.isEmpty else { return check }
         check.status = .warning

@@ -36,6 +36,8 @@ public actor WindowAggregation {
     /// Every scraped proxy's identity certificate, and those in trouble as last logged.
     private var certificates = ProxyCertificates()
     private var troubledCertificates: [ProxyID: CertificateState] = [:]
+    /// Proxies whose last answer to a scrape was a 403 from their authorization policy.
+    private var refusingProxies: Set<ProxyID> = []
     private let logger: Logger
 
     /// - Parameter buildSeen: told when a proxy reports a version of itself it had not before.
@@ -76,16 +78,20 @@ public actor WindowAggregation {
                 snapshot, from: target.proxy, workload: target.workload,
                 revision: revisions[target.proxy] ?? "", at: time)
             certificates.observe(snapshot.certificate, of: target.proxy)
+            refusingProxies.remove(target.proxy)
         case .failed(let target, let reason, _):
             targets.insert(target.proxy)
             windowTargets.insert(target.proxy)
             health.scrapeFailures[reason.rawValue, default: 0] += 1
+            // Another failure (a timeout) says nothing about the policy: the last answer stands.
+            if reason == .forbidden { refusingProxies.insert(target.proxy) }
         case .removed(let target, let time):
             targets.remove(target.proxy)
             builds[target.proxy] = nil
             aggregator.forgetProxy(target.proxy, at: time)
             certificates.forget(target.proxy)
             troubledCertificates[target.proxy] = nil
+            refusingProxies.remove(target.proxy)
         }
     }
 
@@ -97,6 +103,8 @@ public actor WindowAggregation {
         var pageBytes: Int
         var aggregation: RouteAggregator.Stats
         var certificates: ProxyCertificates.Summary
+        /// The proxies (`namespace/name`) whose last answer to a scrape was a 403, sorted.
+        var refusingProxies: [String]
     }
 
     /// Closes the window at `time`.
@@ -113,7 +121,7 @@ public actor WindowAggregation {
         lastWindow.window.withLock { $0 = window }
         let result = Closed(
             window: window, health: summary, pageBytes: pageBytes, aggregation: aggregator.stats,
-            certificates: certificateSummary)
+            certificates: certificateSummary, refusingProxies: refusingProxies.map(\.rawValue).sorted())
         health = HealthSummary()
         pageBytes = 0
         return result

@@ -87,7 +87,8 @@ public final class WindowCloser: Sendable {
         let checks = MeshChecks.evaluate(
             inventory: inventory, certificates: closed.certificates,
             trustAnchors: inventory == nil ? .unknown : discovery.trustAnchors,
-            pods: inventory == nil ? [] : discovery.meshedPodIdentities(), now: time)
+            pods: inventory == nil ? [] : discovery.meshedPodIdentities(), refusingScrapes: closed.refusingProxies,
+            now: time)
         lastWindow.checks.withLock { $0 = checks }
         observer.record(checks: checks)
         do {

@@ -12,7 +12,9 @@ struct RawPage: Sendable, Equatable {
     /// allowance (which holds the body as received and the page as inflated while inflating).
     func page(maxBytes: Int, allowance: PageAllowance) -> Result<FetchedPage, PageFetchError> {
         guard status == 200 else {
-            return .failure(PageFetchError(reason: .httpStatus, detail: "HTTP \(status)"))
+            guard status == 403 else { return .failure(PageFetchError(reason: .httpStatus, detail: "HTTP \(status)")) }
+            return .failure(
+                PageFetchError(reason: .forbidden, detail: "HTTP 403: refused by the proxy's authorization policy"))
         }
         guard gzip else { return .success(FetchedPage(bytes: body, takenAt: takenAt)) }
         let received = body.capacity

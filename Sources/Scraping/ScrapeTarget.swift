@@ -62,6 +62,9 @@ public enum ScrapeFailure: String, Sendable, CaseIterable, Error {
     case refused
     case reset
     case httpStatus = "http_status"
+    /// A 403: the proxy's authorization policy refused the scrape (a default-deny policy, or a
+    /// Server on the admin port whose AuthorizationPolicy does not admit the agent).
+    case forbidden
     case tooLarge = "too_large"
     /// The answer ended before its body did (short of its `Content-Length`, or a chunked body
     /// without its last chunk).

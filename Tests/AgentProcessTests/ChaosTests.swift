@@ -179,6 +179,14 @@ struct ChaosRow: Sendable, CustomTestStringConvertible {
                 fault: .proxy { _ in .delayed(seconds: 3_600, status: 200) },
                 counted: failures("timeout"), logged: scrapeFailed),
             ChaosRow(
+                // As a proxy's admin server answers a scrape its authorization policy refuses.
+                name: "proxy: 403 from its authorization policy",
+                fault: .proxy { _ in .reply(status: 403, body: Array("unauthorized request on route\n".utf8)) },
+                counted: failures("forbidden") + [
+                    ChaosRow.Counted(
+                        name: "fathom_mesh_check", labels: ["check": "data-plane-agent-authorized", "status": "error"])
+                ], logged: scrapeFailed),
+            ChaosRow(
                 name: "proxy: garbage and NUL bytes",
                 fault: .proxy { _ in
                     .reply(status: 200, body: (0..<65_536).map { UInt8(truncatingIfNeeded: $0 &* 2_654_435_761 >> 13) })

@@ -132,6 +132,25 @@ import Testing
         #expect(read.first { $0.id == "data-plane-trust-anchors" }?.subjects == ["shop/web-2"])
     }
 
+    /// Scrapes a proxy answered with a 403 are an error naming those pods, whether or not this
+    /// agent reports the inventory (each agent knows its own scrapes); a default-deny policy
+    /// alone stays a warning.
+    @Test func scrapesRefusedByPolicyAreAnErrorNamingThePods() {
+        let denying = MeshedPodIdentity(
+            pod: .init(namespace: "shop", name: "db-0"), trustAnchorsFingerprint: nil, inboundDefaultPolicy: "deny")
+        let refused = MeshChecks.agentAuthorized([denying], refusing: ["shop/web-2", "shop/web-1"])
+        #expect(refused.status == .error)
+        #expect(refused.subjects == ["shop/web-1", "shop/web-2"])
+        #expect(refused.message.hasPrefix("2 meshed pods' proxies refuse the agent's scrapes (HTTP 403"))
+        #expect(MeshChecks.agentAuthorized([denying]).status == .warning)
+
+        let follower = MeshChecks.evaluate(
+            inventory: nil, certificates: Self.certificates(), refusingScrapes: ["shop/web-1"], now: 0)
+        #expect(follower.first { $0.id == "data-plane-agent-authorized" }?.subjects == ["shop/web-1"])
+        let quiet = MeshChecks.evaluate(inventory: nil, certificates: Self.certificates(), now: 0)
+        #expect(!quiet.map(\.id).contains("data-plane-agent-authorized"), "nothing to say without the inventory")
+    }
+
     @Test func statusesOrderFromOkToError() {
         #expect([CheckStatus.error, .ok, .warning].max() == .error)
         #expect([CheckStatus.ok, .warning].max() == .warning)

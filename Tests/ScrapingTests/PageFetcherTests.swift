@@ -99,6 +99,7 @@ final class SeenEncodings: Sendable {
                         stream.write(Self.page)
                         stream.schedule(after: 0.05) { stream.abort() }
                     }
+                case "/403": return .reply(status: 403)
                 default: return .reply(status: 404)
                 }
             },
@@ -107,6 +108,10 @@ final class SeenEncodings: Sendable {
                 #expect(
                     reason(await fetcher.fetch(base + "/500", timeout: patientTimeout, maxBytes: 1 << 20))
                         == .httpStatus)
+                // The proxy's authorization policy refused the scrape.
+                #expect(
+                    reason(await fetcher.fetch(base + "/403", timeout: patientTimeout, maxBytes: 1 << 20))
+                        == .forbidden)
                 #expect(
                     reason(await fetcher.fetch(base + "/big", timeout: patientTimeout, maxBytes: 1_000)) == .tooLarge)
                 #expect(
