@@ -130,8 +130,9 @@ public final class Agent: Sendable {
             inventory: InventoryReporter(snapshotEvery: configuration.inventorySnapshotEvery))
         let windows = WindowCloser(
             aggregation: aggregation, reporter: reporter, discovery: discovery, uploader: uploader, elector: elector,
-            reportInterval: configuration.reportInterval, observer: metrics, lastWindow: lastWindow, logger: logger,
-            onBatch: environment.onBatch)
+            reportInterval: configuration.reportInterval,
+            trustAnchorExpiryWarning: { live.current.trustAnchorExpiryWarning }, observer: metrics,
+            lastWindow: lastWindow, logger: logger, onBatch: environment.onBatch)
         let admin = AdminService(
             address: configuration.adminAddress, port: configuration.adminPort, metrics: metrics,
             readiness: { discovery.readiness }, lastWindow: lastWindow, logger: logger)
@@ -250,8 +251,8 @@ public final class Agent: Sendable {
                 await scraper.update(settings: ScrapeSettings(applied))
             case .namespaceFilter:
                 discovery.update(namespaces: applied.namespaceFilter)
-            case .reportInterval:
-                break  // The window clock reads it at every window.
+            case .reportInterval, .meshChecks:
+                break  // The window clock and the window's checks read them at every window.
             case .logLevel:
                 if let level = Logger.Level(rawValue: applied.logLevel) { logLevel?.level = level }
             }

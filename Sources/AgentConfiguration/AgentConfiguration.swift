@@ -21,6 +21,8 @@ public struct AgentConfiguration: Sendable, Equatable {
     public var reportEndpoint: String
     public var tokenFile: String
     public var reportInterval: Double
+    /// Seconds before a trust anchor's expiry that `trust-anchors-expiring` warns.
+    public var trustAnchorExpiryWarning: Double
     public var requestTimeout: Double
     public var queueMaxBytes: Int
     /// Nil when the spool is disabled.
@@ -70,6 +72,7 @@ public struct AgentConfiguration: Sendable, Equatable {
         reportEndpoint = ""
         tokenFile = ""
         reportInterval = 0
+        trustAnchorExpiryWarning = 0
         requestTimeout = 0
         queueMaxBytes = 0
         spoolDirectory = nil

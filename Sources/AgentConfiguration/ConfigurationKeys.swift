@@ -44,6 +44,8 @@ public enum LiveSetting: String, Sendable, Hashable, CaseIterable {
     case namespaceFilter
     /// The window clock, from the next window.
     case reportInterval
+    /// The mesh's checks, from the next window (they read their thresholds at every window).
+    case meshChecks
     /// Every logger at once.
     case logLevel
 }
@@ -191,6 +193,11 @@ extension ConfigurationKey {
         .text(
             "linkerd.controlPlaneNamespace", \.controlPlaneNamespace, default: "linkerd", .restart,
             "Namespace of Linkerd's control plane; a meshed pod's linkerd.io/control-plane-ns label names it."),
+        .duration(
+            "linkerd.trustAnchorExpiryWarning", \.trustAnchorExpiryWarning, 3_600...(3_650 * 86_400), default: "60d",
+            .live(.meshChecks),
+            "A trust anchor expiring within this warns (trust-anchors-expiring), as linkerd check does at 60 days; "
+                + "an expired one is an error whatever this is."),
         .text(
             "kubernetes.nodeName", \.nodeName, default: "", .restart,
             "Watch and scrape only the pods of this node (daemonset mode; the chart sets it from spec.nodeName); "

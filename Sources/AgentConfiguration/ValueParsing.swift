@@ -59,7 +59,8 @@ enum ValueParsing {
         return nil
     }
 
-    /// `1h30m`, `10s`, `500ms`, `2.5s`, or a bare number of seconds.
+    /// `1h30m`, `10s`, `500ms`, `2.5s`, `60d` (days, as Prometheus writes them), or a bare number
+    /// of seconds.
     static func duration(_ text: String) -> Double? {
         if let seconds = Double(text) { return seconds }
         var total = 0.0
@@ -76,6 +77,7 @@ enum ValueParsing {
             case "s": total += value
             case "m": total += value * 60
             case "h": total += value * 3_600
+            case "d": total += value * 86_400
             default: return nil
             }
         }

@@ -25,14 +25,21 @@ public final class WindowCloser: Sendable {
     /// Daemonset mode: the rollout events kept across leadership changes, and the leader term
     /// the last batch was built in.
     private let handover: Mutex<(events: RolloutHandover, term: Int)>
+    private let trustAnchorExpiryWarning: @Sendable () -> Double
 
-    /// - Parameter reportInterval: the report interval at the start, for how long rollout
-    ///   events are kept across a leader handover.
+    /// - Parameters:
+    ///   - reportInterval: the report interval at the start, for how long rollout events are
+    ///     kept across a leader handover.
+    ///   - trustAnchorExpiryWarning: seconds before a trust anchor's expiry that its check warns,
+    ///     asked anew at every window (`linkerd.trustAnchorExpiryWarning` reloads).
     public init(
         aggregation: WindowAggregation, reporter: Reporter, discovery: Discovery, uploader: Uploader,
-        elector: LeaseElector?, reportInterval: Double, observer: any WindowObserver, lastWindow: LastWindow,
-        logger: Logger, onBatch: @escaping @Sendable (QueuedBatch) -> Void
+        elector: LeaseElector?, reportInterval: Double,
+        trustAnchorExpiryWarning: @escaping @Sendable () -> Double,
+        observer: any WindowObserver, lastWindow: LastWindow, logger: Logger,
+        onBatch: @escaping @Sendable (QueuedBatch) -> Void
     ) {
+        self.trustAnchorExpiryWarning = trustAnchorExpiryWarning
         self.observer = observer
         self.lastWindow = lastWindow
         self.aggregation = aggregation
@@ -88,7 +95,7 @@ public final class WindowCloser: Sendable {
             inventory: inventory, certificates: closed.certificates,
             trustAnchors: inventory == nil ? .unknown : discovery.trustAnchors,
             pods: inventory == nil ? [] : discovery.meshedPodIdentities(), refusingScrapes: closed.refusingProxies,
-            now: time)
+            now: time, expiryWarningSeconds: trustAnchorExpiryWarning())
         lastWindow.checks.withLock { $0 = checks }
         observer.record(checks: checks)
         do {

@@ -104,6 +104,17 @@ import Testing
         }
     }
 
+    /// Durations take days, as Prometheus writes them; the trust anchors' threshold is one.
+    @Test func theTrustAnchorThresholdTakesDays() throws {
+        #expect(try ConfigurationLoader.load(yaml: Self.minimal).trustAnchorExpiryWarning == 60 * 86_400)
+        let set = try ConfigurationLoader.load(yaml: Self.minimal + "\nlinkerd: {trustAnchorExpiryWarning: 1d12h}")
+        #expect(set.trustAnchorExpiryWarning == 36 * 3_600)
+        let refused = #expect(throws: ConfigurationError.self, "a threshold under an hour is refused") {
+            try ConfigurationLoader.load(yaml: Self.minimal + "\nlinkerd: {trustAnchorExpiryWarning: 30m}")
+        }
+        #expect(refused?.problems.first?.key == "linkerd.trustAnchorExpiryWarning")
+    }
+
     @Test func environmentOverridesTheFile() throws {
         let configuration = try ConfigurationLoader.load(
             yaml: Self.minimal + "\nscrape: {interval: 10s}",
@@ -228,6 +239,7 @@ import Testing
         probe.reportEndpoint = "x"
         probe.tokenFile = "x"
         probe.reportInterval = 1
+        probe.trustAnchorExpiryWarning = 1
         probe.requestTimeout = 1
         probe.queueMaxBytes = 1
         probe.spoolDirectory = "x"

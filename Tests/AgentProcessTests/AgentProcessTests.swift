@@ -74,6 +74,31 @@ import Glibc
         try await scene.shutdown()
     }
 
+    /// The trust anchors' warning threshold is a live key: the demo's anchor expires in 20 days,
+    /// which a 10-day threshold passes and a 30-day one warns of, from the next window after the
+    /// file changes, without a restart.
+    @Test func theTrustAnchorThresholdIsALiveKey() async throws {
+        let scene = try await ProcessScene.start()
+        let mount = try MountedVolume(in: scene.directory, named: "configmap", file: "config.yaml")
+        let threshold = { (days: Int) in
+            scene.configuration(reportInterval: "5s") + "\nlinkerd: {trustAnchorExpiryWarning: \(days)d}\n"
+        }
+        try mount.publish(threshold(10))
+        let agent = try Self.run(mount.file)
+        defer { agent.kill() }
+        let expiring = { (status: String) in
+            await agent.metric("fathom_mesh_check", ["check": "trust-anchors-expiring", "status": status])
+        }
+        #expect(await eventually(within: 60) { await expiring("ok") == 1 }, "\(agent.errors)")
+        try mount.publish(threshold(30))
+        #expect(await eventually(within: 60) { await expiring("warning") == 1 }, "\(agent.errors)")
+        #expect(await agent.metric("fathom_config_reloads_total", ["result": "success"]) == 1)
+        #expect(await expiring("ok") == 0)
+        agent.signal(SIGTERM)
+        #expect(await agent.exitStatus(within: 30) == 0, "\(agent.errors)")
+        try await scene.shutdown()
+    }
+
     @Test func sigtermDeliversTheLastWindowExactlyOnce() async throws {
         let scene = try await ProcessScene.start()
         let agent = try Self.run(try scene.writeConfiguration(scene.configuration()))
