@@ -216,7 +216,9 @@ let package = Package(
         ),
         .executableTarget(
             name: "fathom-demo",
-            dependencies: ["FathomDemo", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: [
+                "FathomDemo", "AgentApp", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
         ),
         // Test-only helpers: the shared fixtures, page damage, subprocesses, certificates.
         .target(name: "AgentTestSupport", dependencies: ["ProxySimulation", logging]),

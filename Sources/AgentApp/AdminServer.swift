@@ -6,6 +6,7 @@ import MeshHealth
 import NIOCore
 import RouteAggregation
 import Synchronization
+import TransportErrors
 
 /// The agent's admin endpoints: `/metrics` (its own metrics, Prometheus text), `/healthz` (the
 /// process answers), `/readyz` (200 once every watcher has listed once; 503 with the reason
@@ -120,14 +121,15 @@ public enum AdminClient {
     public static func fetch<Answer: Decodable>(
         _ answer: Answer.Type, path: String, agent: String, client: HTTPClient, timeout: Double = 5
     ) async throws -> Answer {
-        let url = agent.hasSuffix("/") ? agent + path : agent + "/" + path
+        let base = baseURL(agent)
+        let url = base.hasSuffix("/") ? base + path : base + "/" + path
         let response: HTTPClientResponse
         do {
             response = try await client.execute(
                 HTTPClientRequest(url: url), timeout: .milliseconds(Int64(timeout * 1_000)))
         } catch {
             throw Failure(
-                description: "cannot reach the agent at \(url): \(error) "
+                description: "cannot reach the agent at \(url): \(why(error, timeout: timeout)) "
                     + "(port-forward its admin port: kubectl port-forward deploy/fathom-agent 9990)")
         }
         guard response.status == .ok else {
@@ -137,9 +139,29 @@ public enum AdminClient {
         return try JSONDecoder().decode(Answer.self, from: Data(body.readableBytesView))
     }
 
-    /// Runs `body` with a client of its own, shut down after.
+    /// The agent's address as a URL: `127.0.0.1:9990` and `localhost:9990` are taken as http.
+    static func baseURL(_ agent: String) -> String {
+        agent.contains("://") ? agent : "http://" + agent
+    }
+
+    /// Why a read failed, in words, from the error's type (`TransportFailure`), not its text.
+    static func why(_ error: any Error, timeout: Double) -> String {
+        switch TransportFailure(error) {
+        case .refused: "connection refused (nothing listens there)"
+        case .reset: "the connection was closed before an answer"
+        case .timeout: "no answer within \(timeout.formatted()) s"
+        case .tls: "the TLS handshake failed (the admin server speaks plain http)"
+        case .dns: "the host name does not resolve"
+        case .other: "\(error)"
+        }
+    }
+
+    /// Runs `body` with a client of its own, shut down after. A refused connection fails at once
+    /// (an agent that is not there is not retried until the deadline).
     static func withClient<Result>(_ body: (HTTPClient) async throws -> Result) async throws -> Result {
-        let client = HTTPClient(eventLoopGroupProvider: .singleton)
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool.retryConnectionEstablishment = false
+        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         do {
             let result = try await body(client)
             try await client.shutdown()

@@ -11,6 +11,7 @@ struct FathomAgent: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fathom-agent",
         abstract: "In-cluster metrics agent for Linkerd-meshed Kubernetes clusters.",
+        version: "fathom-agent \(AgentVersion.current)",
         subcommands: [
             RunCommand.self, RoutesCommand.self, MeshCommand.self, CheckCommand.self, ConfigReferenceCommand.self,
             VersionCommand.self,
@@ -53,7 +54,7 @@ struct RoutesCommand: AsyncParsableCommand {
         commandName: "routes",
         abstract: "Print a running agent's per-route table (success rate, RPS, latency quantiles) from /debug/routes.")
 
-    @Option(help: "The agent's admin address.")
+    @Option(help: "The agent's admin address (http://host:port, or host:port).")
     var agent = "http://127.0.0.1:9990"
 
     @Option(
@@ -68,7 +69,7 @@ struct RoutesCommand: AsyncParsableCommand {
         do {
             print(try await RoutesClient.table(agent: agent, by: by, allFailures: failures))
         } catch {
-            print("error: \(error)")
+            printError("error: \(error)")
             throw ExitCode(1)
         }
     }
@@ -83,7 +84,7 @@ struct MeshCommand: AsyncParsableCommand {
             "Print a running agent's mesh health checks as linkerd check does, from /debug/mesh; exits 1 when a check "
             + "errors, 2 when the agent cannot be read.")
 
-    @Option(help: "The agent's admin address.")
+    @Option(help: "The agent's admin address (http://host:port, or host:port).")
     var agent = "http://127.0.0.1:9990"
 
     func run() async throws {
@@ -91,7 +92,7 @@ struct MeshCommand: AsyncParsableCommand {
         do {
             checks = try await MeshReport.fetch(agent: agent)
         } catch {
-            print("error: \(error)")
+            printError("error: \(error)")
             throw ExitCode(2)
         }
         let report = MeshReport.render(checks)
@@ -136,4 +137,10 @@ struct VersionCommand: ParsableCommand {
     func run() {
         print("fathom-agent \(AgentVersion.current)")
     }
+}
+
+/// Writes a line to standard error: what went wrong stays apart from what a command prints for
+/// a pipe.
+func printError(_ line: String) {
+    FileHandle.standardError.write(Data((line + "\n").utf8))
 }

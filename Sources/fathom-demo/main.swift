@@ -1,5 +1,6 @@
 // The demo executable: the agent's own service graph against built-in stand-ins (a fake
 // Kubernetes API, simulated linkerd-proxies, a local collector), with a live per-route table.
+import AgentApp
 import ArgumentParser
 import FathomDemo
 
@@ -8,7 +9,8 @@ struct DemoCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fathom-demo",
         abstract:
-            "Run the real agent against a built-in simulated cluster and proxies; print a live per-route table.")
+            "Run the real agent against a built-in simulated cluster and proxies; print a live per-route table.",
+        version: "fathom-demo \(AgentVersion.current)")
 
     @Option(help: "Seconds to run; 0 runs until interrupted.")
     var duration: Double = 60

@@ -112,6 +112,8 @@ import Testing
         let mesh = try JSONDecoder().decode(DebugMesh.self, from: Data(try await get(client, base + "/debug/mesh").1))
         #expect(mesh.checks == [ready, outdated])
         #expect(try await MeshReport.fetch(agent: base) == [ready, outdated])
+        // The address as host:port, as users type it.
+        #expect(try await MeshReport.fetch(agent: "127.0.0.1:\(admin.port)") == [ready, outdated])
         let checked = try ParsedPage.parse(try await get(client, base + "/metrics").1, policy: .rejectPage)
         func check(_ id: String, _ status: String) -> Double? {
             checked.samples.first {
@@ -133,10 +135,15 @@ import Testing
         let port = admin.port
         try await client.shutdown()
         try await admin.shutdown()
-        let fresh = HTTPClient(eventLoopGroupProvider: .singleton)
-        await #expect(throws: AdminClient.Failure.self) {
-            try await RoutesClient.fetch(agent: "http://127.0.0.1:\(port)", client: fresh, timeout: 0.3)
+        // Nothing listens there any more: refused at once, not retried until the 30 s deadline
+        // (which would fail as "no answer within 30 s").
+        let refused = await #expect(throws: AdminClient.Failure.self) {
+            try await MeshReport.fetch(agent: "127.0.0.1:\(port)", timeout: 30)
         }
-        try await fresh.shutdown()
+        #expect(
+            refused?.description.hasPrefix(
+                "cannot reach the agent at http://127.0.0.1:\(port)/debug/mesh: connection refused (nothing listens there)"
+            )
+                == true, "\(String(describing: refused))")
     }
 }

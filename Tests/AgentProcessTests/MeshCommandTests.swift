@@ -1,3 +1,4 @@
+import AgentApp
 import AgentTestSupport
 import Foundation
 import KubernetesModels
@@ -13,6 +14,30 @@ import Testing
         defer { command.kill() }
         let status = await command.exitStatus(within: 60)
         return (status, command.output)
+    }
+
+    /// `routes` and `mesh` take the agent as host:port too; with no agent there they fail at once
+    /// (a refused connection is not retried), on standard error, saying what was refused, with
+    /// nothing on standard output; both binaries answer `--version`.
+    @Test func theCommandsAddressAnAgentAndSayClearlyWhenNoneIsThere() async throws {
+        let closedPort = try RealCluster.freePort()
+        for (command, exit) in [("routes", Int32(1)), ("mesh", Int32(2))] {
+            let run = try AgentSubprocess.start("fathom-agent", [command, "--agent", "127.0.0.1:\(closedPort)"])
+            defer { run.kill() }
+            #expect(await run.exitStatus(within: 60) == exit, "\(command): \(run.output)\(run.errors)")
+            #expect(run.output.isEmpty, "\(command) printed \(run.output)")
+            #expect(
+                run.errors.hasPrefix(
+                    "error: cannot reach the agent at http://127.0.0.1:\(closedPort)/debug/\(command): connection refused"
+                ),
+                "\(command): \(run.errors)")
+        }
+        for binary in ["fathom-agent", "fathom-demo"] {
+            let run = try AgentSubprocess.start(binary, ["--version"])
+            defer { run.kill() }
+            #expect(await run.exitStatus(within: 60) == 0)
+            #expect(run.output == "\(binary) \(AgentVersion.current)\n")
+        }
     }
 
     @Test func theDemosTwoWarningsThenAnErrorWhenIdentityLosesItsPod() async throws {
