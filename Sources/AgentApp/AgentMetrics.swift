@@ -20,9 +20,11 @@ public final class AgentMetrics: WindowObserver, Sendable {
     private let seriesOverLimit: Counter
     let targets: Gauge
     private let aggregationSeries: Gauge
-    private let foldedRoutes: Gauge
-    private let proxyRestarts: Gauge
-    private let counterResets: Gauge
+    private let foldedRoutes: Counter
+    private let proxyRestarts: Counter
+    private let seriesResets: Counter
+    /// Last cumulative values taken from `RouteAggregator.Stats`, to add only the difference.
+    private let aggregatorSeen = Mutex<RouteAggregator.Stats?>(nil)
     private let queueBatches: Gauge
     private let queueBytes: Gauge
     private let spoolBytes: Gauge
@@ -83,9 +85,11 @@ public final class AgentMetrics: WindowObserver, Sendable {
             "The most bytes the pages in flight held at once so far.")
         aggregationSeries = Self.gauge(
             in: registry, "fathom_aggregation_series", "Workload route series held in memory.")
-        foldedRoutes = Self.gauge(
-            in: registry, "fathom_aggregation_folded_routes", "Route mappings folded into overflow series so far.")
-        proxyRestarts = Self.gauge(in: registry, "fathom_proxy_restarts_seen", "Proxy restarts detected so far.")
+        foldedRoutes = registry.makeCounter(
+            descriptor: Self.descriptor(
+                "fathom_aggregation_folded_routes_total", "Route mappings folded into overflow series."))
+        proxyRestarts = registry.makeCounter(
+            descriptor: Self.descriptor("fathom_proxy_restarts_total", "Proxy restarts detected."))
         // Every state from the start, so an alert on refresh_failing > 0 has a series to read.
         var certificateGauges: [CertificateState: Gauge] = [:]
         for state in CertificateState.allCases {
@@ -115,9 +119,10 @@ public final class AgentMetrics: WindowObserver, Sendable {
             }
         }
         meshChecks = checkGauges
-        counterResets = Self.gauge(
-            in: registry, "fathom_counter_resets_seen",
-            "Proxy series seen lower than before so far (each counted as reset, as Prometheus's rate() does).")
+        seriesResets = registry.makeCounter(
+            descriptor: Self.descriptor(
+                "fathom_proxy_series_resets_total",
+                "Proxy series seen lower than before (each counted as a reset, as Prometheus's rate() does)."))
         queueBatches = Self.gauge(
             in: registry, "fathom_report_queue_batches", "Batches waiting for upload, in memory or only in the spool.")
         queueBytes = Self.gauge(
@@ -193,12 +198,21 @@ public final class AgentMetrics: WindowObserver, Sendable {
         }
     }
 
-    /// Sets the aggregation gauges.
+    /// Sets the aggregation gauge and brings its counters up to the aggregator's totals.
     public func record(aggregator: RouteAggregator) {
         aggregationSeries.set(Int64(aggregator.seriesCount))
-        foldedRoutes.set(Int64(aggregator.stats.foldedRoutes))
-        proxyRestarts.set(Int64(aggregator.stats.proxyRestarts))
-        counterResets.set(Int64(aggregator.stats.counterResets))
+        let stats = aggregator.stats
+        let previous = aggregatorSeen.withLock { seen in
+            defer { seen = stats }
+            return seen
+        }
+        for (counter, now, before) in [
+            (foldedRoutes, stats.foldedRoutes, previous?.foldedRoutes ?? 0),
+            (proxyRestarts, stats.proxyRestarts, previous?.proxyRestarts ?? 0),
+            (seriesResets, stats.counterResets, previous?.counterResets ?? 0),
+        ] where now > before {
+            counter.increment(by: Int64(now - before))
+        }
     }
 
     /// Brings the report metrics up to the uploader's cumulative statistics.

@@ -99,6 +99,29 @@ import Glibc
         try await scene.shutdown()
     }
 
+    /// The agent's own `/metrics`, after a window, passes Prometheus's linter (`promtool check
+    /// metrics`: names, types, units, help), as any target a Prometheus scrapes should.
+    @Test func theAgentsOwnMetricsPassPromtool() async throws {
+        guard (try? runCommand("promtool", ["--version"]))?.status == 0 else {
+            let required = ProcessInfo.processInfo.environment["FATHOM_REQUIRE_ORACLES"] == "1"
+            #expect(!required, "FATHOM_REQUIRE_ORACLES is set but promtool (Debian's prometheus) is missing")
+            return
+        }
+        let scene = try await ProcessScene.start()
+        let agent = try Self.run(try scene.writeConfiguration(scene.configuration()))
+        defer { agent.kill() }
+        #expect(await eventually(within: 60) { scene.collector.acceptedBatches.count >= 1 }, "\(agent.errors)")
+        let (status, body) = try await agent.get("/metrics")
+        #expect(status == 200)
+        let file = scene.directory + "/metrics.txt"
+        try body.write(toFile: file, atomically: true, encoding: .utf8)
+        let lint = try runCommand("sh", ["-c", "promtool check metrics < '\(file)' 2>&1"])
+        #expect(lint.status == 0, "promtool check metrics: \(lint.text)")
+        agent.signal(SIGTERM)
+        #expect(await agent.exitStatus(within: 30) == 0, "\(agent.errors)")
+        try await scene.shutdown()
+    }
+
     @Test func sigtermDeliversTheLastWindowExactlyOnce() async throws {
         let scene = try await ProcessScene.start()
         let agent = try Self.run(try scene.writeConfiguration(scene.configuration()))

@@ -249,7 +249,7 @@ struct ChaosRow: Sendable, CustomTestStringConvertible {
                     let value = 100 + 10 * page - (page % 3 == 2 ? 11 : 0)
                     return .reply(status: 200, body: Self.sample(value: value))
                 },
-                counted: [ChaosRow.Counted(name: "fathom_counter_resets_seen")], logged: nil),
+                counted: [ChaosRow.Counted(name: "fathom_proxy_series_resets_total")], logged: nil),
             ChaosRow(
                 // Kept as sent, as Prometheus stores them; histogram_quantile mends them when read.
                 name: "proxy: histogram buckets that are not monotonic",
@@ -282,7 +282,7 @@ struct ChaosRow: Sendable, CustomTestStringConvertible {
                                 + "route_group=\"\",route_kind=\"default\",route_namespace=\"\",route_name=\"http\",hostname=\"\","
                                 + "http_status=\"200\",error=\"\"} \(page)\n").utf8))
                 },
-                counted: [ChaosRow.Counted(name: "fathom_proxy_restarts_seen")], logged: nil),
+                counted: [ChaosRow.Counted(name: "fathom_proxy_restarts_total")], logged: nil),
             ChaosRow(
                 name: "proxy: a series twice on one page",
                 fault: .proxy { _ in .reply(status: 200, body: Self.sample + Self.sample) },
