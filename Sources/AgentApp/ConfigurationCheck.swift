@@ -13,6 +13,8 @@ public enum ConfigurationCheck {
         public var title: String
         /// What to do about a failure.
         public var hint: String?
+        /// What was found, one line each (every problem of an invalid configuration).
+        public var details: [String] = []
     }
 
     /// `fathom-agent check`: the local checks, then (unless `offline`, and only with a valid
@@ -37,8 +39,8 @@ public enum ConfigurationCheck {
         } catch {
             return [
                 Item(
-                    passed: false, title: "configuration file \(path) is readable",
-                    hint: error.problems.map(\.message).joined(separator: "; "))
+                    passed: false, title: "configuration file \(path) is readable", hint: nil,
+                    details: error.problems.map(\.message))
             ]
         }
         var items = [Item(passed: true, title: "configuration file \(path) is readable", hint: nil)]
@@ -50,8 +52,8 @@ public enum ConfigurationCheck {
             items.append(
                 Item(
                     passed: false, title: "configuration is valid",
-                    hint: error.problems.map(\.description).joined(separator: "; ")
-                        + " (run `fathom-agent config-reference` for every key)"))
+                    hint: "run `fathom-agent config-reference` for every key",
+                    details: error.problems.map(\.description)))
             return items
         }
         let problems = CredentialProblems.of(configuration)
@@ -81,10 +83,11 @@ public enum ConfigurationCheck {
         return items
     }
 
-    /// The checklist as printed.
+    /// The checklist as printed: each item's findings one per line under it, then its hint.
     public static func render(_ items: [Item]) -> String {
         items.map { item in
-            (item.passed ? "√ " : "× ") + item.title + (item.hint.map { "\n    see: \($0)" } ?? "")
+            (item.passed ? "√ " : "× ") + item.title + item.details.map { "\n    " + $0 }.joined()
+                + (item.hint.map { "\n    see: \($0)" } ?? "")
         }
         .joined(separator: "\n")
     }

@@ -97,7 +97,7 @@ public struct ClusterConnection: Sendable, Equatable {
             return body
         }
         guard let selected = contextName ?? root["current-context"] as? String, !selected.isEmpty else {
-            throw .configuration("kubeconfig has no current-context; pick one with --context")
+            throw .configuration("kubeconfig has no current-context; set one with kubectl config use-context NAME")
         }
         let context = try named("contexts", selected, "context")
         guard let clusterName = context["cluster"] as? String else {

@@ -31,7 +31,7 @@ import Testing
 
         items = ConfigurationCheck.run(path: config, environment: ["FATHOM_SCRAPE_INTERVAL": "forever"])
         #expect(items.map(\.passed) == [true, false])
-        #expect(items[1].hint?.contains("FATHOM_SCRAPE_INTERVAL (scrape.interval)") == true)
+        #expect(items[1].details.first?.contains("FATHOM_SCRAPE_INTERVAL (scrape.interval)") == true)
 
         items = ConfigurationCheck.run(path: config + "-missing", environment: [:])
         #expect(items.map(\.passed) == [false])

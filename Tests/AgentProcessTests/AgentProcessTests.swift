@@ -310,10 +310,19 @@ import Glibc
         #expect(await offline.exitStatus(within: 30) == 0, "\(offline.output)")
         #expect(!offline.output.contains("pods"), "offline reaches nothing")
 
-        let invalid = try scene.writeConfiguration("cluster: {name: x}\n", name: "invalid.yaml")
+        let invalid = try scene.writeConfiguration(
+            "cluster: {name: x}\nscrape: {intervall: 1s}\n", name: "invalid.yaml")
         let failing = try AgentSubprocess.start("fathom-agent", ["check", "--config", invalid])
         #expect(await failing.exitStatus(within: 30) == 1)
-        #expect(failing.output.contains("× configuration is valid"), "\(failing.output)")
+        // Every problem on a line of its own under the item, then what to do.
+        #expect(
+            failing.output.contains(
+                """
+                × configuration is valid
+                    scrape.intervall: unknown key (did you mean scrape.interval?)
+                    report.endpoint: required
+                    see: run `fathom-agent config-reference` for every key
+                """), "\(failing.output)")
 
         let missing = try AgentSubprocess.start("fathom-agent", ["check", "--config", scene.directory + "/none.yaml"])
         #expect(await missing.exitStatus(within: 30) == 1)
