@@ -27,6 +27,9 @@ public struct DemoOptions: Sendable {
     public var seed: UInt64 = 42
     /// Port of the admin endpoints on 127.0.0.1; 0 picks a free one.
     public var adminPort = 0
+    /// Whether SIGINT (Ctrl-C) and SIGTERM end the demo as they end the agent, delivering the
+    /// last window first: the executable's, not a test's, which shares its process.
+    public var handlesTerminationSignals = false
 
     public init() {}
 }
@@ -84,6 +87,7 @@ public struct Demo: Sendable {
             connection: api.connection,
             reflectorSettings: ReflectorSettings(initialBackoffSeconds: 0.2, maxBackoffSeconds: 2), now: now,
             targetPublishInterval: 0.2)
+        environment.handlesTerminationSignals = options.handlesTerminationSignals
         environment.onBatch = { queued in
             windows.withLock { $0.append(queued.window) }
             output(Self.describe(queued))

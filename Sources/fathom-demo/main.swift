@@ -3,6 +3,7 @@
 import AgentApp
 import ArgumentParser
 import FathomDemo
+import Foundation
 
 @main
 struct DemoCommand: AsyncParsableCommand {
@@ -40,11 +41,14 @@ struct DemoCommand: AsyncParsableCommand {
         options.windowLength = window
         options.seed = seed
         options.adminPort = adminPort
-        let demo = Demo(options: options, output: { line in print(line) })
+        options.handlesTerminationSignals = true
+        // Written a line at a time, also into a pipe (`| tee`): print's buffer would hold a
+        // pipe's output in 4 KB blocks, cut mid-row.
+        let demo = Demo(options: options, output: { line in FileHandle.standardOutput.write(Data((line + "\n").utf8)) })
         do {
             try await demo.run()
         } catch {
-            print("fathom-demo: \(error)")
+            FileHandle.standardError.write(Data("fathom-demo: \(error)\n".utf8))
             throw ExitCode(1)
         }
     }
