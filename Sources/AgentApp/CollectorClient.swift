@@ -36,15 +36,24 @@ public enum CollectorClient {
         }
     }
 
-    /// The client for `configuration`, with `environment` for the proxy variables.
-    public static func make(_ configuration: AgentConfiguration, environment: [String: String]) throws -> HTTPClient {
-        var settings = UploaderConfiguration.httpClient
+    /// Throws what `make` would refuse (an unreadable `report.caFile`, a proxy setting that is not
+    /// an `http://host:port` URL) without building a client: `check --offline` asks it.
+    public static func validate(_ configuration: AgentConfiguration, environment: [String: String]) throws {
         if let caFile = configuration.collectorCAFile {
             do {
                 _ = try NIOSSLCertificate.fromPEMFile(caFile)
             } catch {
                 throw Failure(description: "report.caFile: cannot read PEM certificates from \(caFile): \(error)")
             }
+        }
+        _ = try proxy(for: configuration, environment: environment)
+    }
+
+    /// The client for `configuration`, with `environment` for the proxy variables.
+    public static func make(_ configuration: AgentConfiguration, environment: [String: String]) throws -> HTTPClient {
+        try validate(configuration, environment: environment)
+        var settings = UploaderConfiguration.httpClient
+        if let caFile = configuration.collectorCAFile {
             var tls = TLSConfiguration.makeClientConfiguration()
             tls.additionalTrustRoots = [.file(caFile)]
             settings.tlsConfiguration = tls

@@ -56,6 +56,16 @@ public enum ConfigurationCheck {
                     details: error.problems.map(\.description)))
             return items
         }
+        // What `run` refuses at start, though the file is valid: the collector client's settings.
+        do {
+            try CollectorClient.validate(configuration, environment: environment)
+            items.append(Item(passed: true, title: "the collector client's settings are usable", hint: nil))
+        } catch {
+            items.append(
+                Item(
+                    passed: false, title: "the collector client's settings are usable",
+                    hint: "fix report.caFile, report.proxy or the proxy variables", details: ["\(error)"]))
+        }
         let problems = CredentialProblems.of(configuration)
         items.append(
             configuration.tokenFile.isEmpty

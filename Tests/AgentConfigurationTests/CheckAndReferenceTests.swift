@@ -21,8 +21,17 @@ import Testing
         """.write(toFile: config, atomically: true, encoding: .utf8)
 
         var items = ConfigurationCheck.run(path: config, environment: [:])
-        #expect(items.map(\.passed) == [true, true, false])
-        #expect(items[2].hint?.contains("mount the Secret") == true)
+        #expect(items.map(\.passed) == [true, true, true, false])
+        #expect(items[3].hint?.contains("mount the Secret") == true)
+
+        // What `run` would refuse at start though the file is valid: the collector client's
+        // settings, checked offline too.
+        items = ConfigurationCheck.run(path: config, environment: ["HTTPS_PROXY": "https://proxy.example.com:3128"])
+        #expect(items.map(\.passed) == [true, true, false, false])
+        #expect(items[2].details == ["HTTPS_PROXY must be an http://host:port proxy URL"], "\(items[2])")
+        items = ConfigurationCheck.run(path: config, environment: ["FATHOM_REPORT_CA_FILE": config + "-no-ca.pem"])
+        #expect(items[2].passed == false)
+        #expect(items[2].details.first?.hasPrefix("report.caFile: cannot read PEM certificates from ") == true)
 
         try "t0ken\n".write(toFile: token, atomically: true, encoding: .utf8)
         items = ConfigurationCheck.run(path: config, environment: [:])
