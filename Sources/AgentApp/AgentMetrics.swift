@@ -1,3 +1,4 @@
+import HTTPServing
 import KubernetesAPI
 import KubernetesModels
 import MeshHealth
@@ -156,6 +157,11 @@ public final class AgentMetrics: WindowObserver, Sendable {
             _ = credentialReloads(credential, "used")
             _ = credentialReloads(credential, "unusable")
         }
+        // Counters with a bounded label at 0 from the start, so that increase() sees their
+        // first event (a series that appears at 1 has no increase).
+        for result in ["success", "failure"] { _ = configReloads(result) }
+        for what in Self.encodedThings { _ = encodeFailures(what) }
+        for refusal in SimpleHTTPServer.Refusal.allCases { _ = adminRefusals(refusal.rawValue) }
         // One series per watched resource from the start, so a resource that never lists shows
         // as 0 rather than missing.
         for row in WatchedResource.all {
@@ -284,22 +290,32 @@ public final class AgentMetrics: WindowObserver, Sendable {
     /// Counts a failure to encode what the agent reports (`batch`, `debug_routes`).
 
     public func encodeFailed(_ what: String) {
+        encodeFailures(what).increment()
+    }
+
+    /// What the agent encodes (the `what` label of `fathom_encode_failures_total`).
+    static let encodedThings = ["batch", "debug_routes", "debug_mesh"]
+
+    private func encodeFailures(_ what: String) -> Counter {
         registry.makeCounter(
             descriptor: Self.descriptor(
-                "fathom_encode_failures_total", "Report batches or /debug/routes answers that could not be encoded."),
-            labels: [("what", what)]
-        ).increment()
+                "fathom_encode_failures_total",
+                "Report batches, /debug/routes or /debug/mesh answers that could not be encoded."),
+            labels: [("what", what)])
     }
 
     /// Counts a client the admin server cut off, by `SimpleHTTPServer.Refusal`.
     public func recordAdminRefusal(_ reason: String) {
+        adminRefusals(reason).increment()
+    }
+
+    private func adminRefusals(_ reason: String) -> Counter {
         registry.makeCounter(
             descriptor: Self.descriptor(
                 "fathom_admin_requests_refused_total",
                 "Clients the admin server cut off: too many connections, a head or body over its limit, "
                     + "a malformed request, or a request not complete in time."),
-            labels: [("reason", reason)]
-        ).increment()
+            labels: [("reason", reason)])
     }
 
     /// The credential files the agent reads again when they change (a bounded label).
@@ -325,12 +341,15 @@ public final class AgentMetrics: WindowObserver, Sendable {
 
     /// Counts a configuration reload by result (`success`, `failure`).
     public func recordConfigReload(_ result: String) {
+        configReloads(result).increment()
+    }
+
+    private func configReloads(_ result: String) -> Counter {
         registry.makeCounter(
             descriptor: Self.descriptor(
                 "fathom_config_reloads_total",
                 "Reloads of the mounted configuration file, by result (a failure keeps the running configuration)."),
-            labels: [("result", result)]
-        ).increment()
+            labels: [("result", result)])
     }
 
     /// Sets the page-budget gauges: the budget, what the pages in flight hold now, and the most
