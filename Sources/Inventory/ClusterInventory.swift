@@ -360,7 +360,7 @@ public struct ClusterInventory: Sendable {
             pods: pods.values.filter(\.controlPlaneComponent).map { pod in
                 ControlPlaneSummary.Pod(
                     name: pod.key.name, component: pod.controlPlaneComponentName ?? "", version: pod.proxyVersion,
-                    phase: pod.phase, ready: pod.ready)
+                    phase: pod.phase, ready: pod.ready, unschedulable: pod.unschedulable)
             }.sorted { $0.name < $1.name })
     }
 

@@ -20,6 +20,8 @@ public struct PodRecord: Sendable, Equatable {
     /// Nil when the pod may be scraped; otherwise why not (`Pending`, `Failed (Evicted)`, `no pod IP`).
     public var notScrapableReason: String?
     public var ready: Bool
+    /// The scheduler found no node for it (`PodScheduled` false, reason `Unschedulable`).
+    public var unschedulable: Bool
     /// `Pending`, `Running`, `Succeeded`, `Failed` or `Unknown` (a missing phase is `Pending`).
     public var phase: String
     /// Why a failed pod failed, bounded to the reasons the kubelet gives (`Evicted`, `NodeLost`,
@@ -52,6 +54,10 @@ public struct PodRecord: Sendable, Equatable {
         ip = pod.status.podIP
         notScrapableReason = MeshedPodRule.notScrapableReason(pod)
         ready = pod.isReady
+        unschedulable =
+            pod.status.conditions?.contains {
+                $0.type == "PodScheduled" && $0.status == "False" && $0.reason == "Unschedulable"
+            } ?? false
         phase = Self.phases.contains(pod.status.phase ?? "") ? pod.status.phase! : "Pending"
         failureReason =
             phase == "Failed"

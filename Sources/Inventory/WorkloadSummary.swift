@@ -76,6 +76,8 @@ public struct ControlPlaneSummary: Sendable, Equatable {
         public var version: String?
         public var phase: String
         public var ready: Bool
+        /// The scheduler found no node for it.
+        public var unschedulable = false
     }
 
     public var namespace: String

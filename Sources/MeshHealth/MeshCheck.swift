@@ -59,7 +59,8 @@ public enum MeshChecks {
 
     /// Every check's id, for gauges with a bounded label.
     public static let ids = [
-        "control-plane-pods-ready", "control-plane-proxies-version", "trust-anchors-valid", "trust-anchors-expiring",
+        "control-plane-pods-ready", "control-plane-pods-schedulable", "control-plane-proxies-version",
+        "trust-anchors-valid", "trust-anchors-expiring",
         "data-plane-proxies-version", "data-plane-trust-anchors", "data-plane-agent-authorized",
         "data-plane-proxy-certificates",
     ]
@@ -81,6 +82,7 @@ public enum MeshChecks {
         var checks: [MeshCheck] = []
         if let inventory {
             checks.append(controlPlanePodsReady(inventory.controlPlane))
+            checks.append(controlPlanePodsSchedulable(inventory.controlPlane))
             checks.append(controlPlaneProxiesVersion(inventory.controlPlane))
         }
         checks += self.trustAnchors(trustAnchors, now: now, warningSeconds: expiryWarningSeconds)
@@ -249,6 +251,25 @@ public enum MeshChecks {
             "\(outdated.count) meshed pod\(outdated.count == 1 ? " runs a proxy" : "s run proxies") "
             + "not on the control plane's version \(version)"
         check.hint = "restart their workloads so the injector gives them the current proxy (kubectl rollout restart)"
+        return check
+    }
+
+    /// Control-plane pods the scheduler found no node for, as `linkerd check`'s "no unschedulable
+    /// pods": a replica that never runs (an HA control plane short of nodes, or of resources).
+    static func controlPlanePodsSchedulable(_ controlPlane: ControlPlaneSummary) -> MeshCheck {
+        var check = MeshCheck(
+            id: "control-plane-pods-schedulable", category: "linkerd-existence", title: "no unschedulable pods",
+            status: .ok)
+        let stuck = controlPlane.pods.filter(\.unschedulable).map(\.name).sorted()
+        guard !stuck.isEmpty else { return check }
+        check.status = .error
+        check.subjects = stuck
+        check.message =
+            "\(stuck.count) control-plane pod\(stuck.count == 1 ? "" : "s") in namespace \(controlPlane.namespace) "
+            + "cannot be scheduled"
+        check.hint =
+            "kubectl -n \(controlPlane.namespace) describe pod \(stuck[0]) says why (no node with the resources, "
+            + "the node selector or the anti-affinity a high-availability install asks for)"
         return check
     }
 

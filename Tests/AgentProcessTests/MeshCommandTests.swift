@@ -9,11 +9,11 @@ import Testing
 /// printing the checks as `linkerd check` does and exiting as it does.
 @Suite struct MeshCommandTests {
     /// What `fathom-agent mesh --agent ADDRESS` printed and how it exited.
-    static func mesh(_ address: String) async throws -> (status: Int32?, output: String) {
+    static func mesh(_ address: String) async throws -> (status: Int32?, output: String, errors: String) {
         let command = try AgentSubprocess.start("fathom-agent", ["mesh", "--agent", address])
         defer { command.kill() }
         let status = await command.exitStatus(within: 60)
-        return (status, command.output)
+        return (status, command.output, command.errors)
     }
 
     /// `routes` and `mesh` take the agent as host:port too; with no agent there they fail at once
@@ -51,10 +51,10 @@ import Testing
 
         // The demo cluster's control plane is ready and one pod runs an older proxy: a warning
         // naming that pod, and the command exits 0, as `linkerd check` does on warnings.
-        var report: (status: Int32?, output: String) = (nil, "")
+        var report: (status: Int32?, output: String, errors: String) = (nil, "", "")
         #expect(
             await eventually(within: 60) {
-                report = (try? await Self.mesh(address)) ?? (nil, "")
+                report = (try? await Self.mesh(address)) ?? (nil, "", "")
                 return report.output.contains("‼ data plane proxies and control plane versions match")
             }, "\(report.output)\(agent.errors)")
         #expect(report.status == 0, "\(report.output)")
@@ -76,7 +76,7 @@ import Testing
         #expect(scene.api.delete(Pod.self, namespace: "linkerd", name: identity.metadata.name))
         #expect(
             await eventually(within: 60) {
-                report = (try? await Self.mesh(address)) ?? (nil, "")
+                report = (try? await Self.mesh(address)) ?? (nil, "", "")
                 return report.status == 1
             }, "\(report.output)")
         #expect(report.output.contains("× control plane pods are ready"))
@@ -96,7 +96,7 @@ import Testing
         let name = "emojivoto/\(pod.metadata.name)"
         #expect(
             await eventually(within: 60) {
-                report = (try? await Self.mesh(address)) ?? (nil, "")
+                report = (try? await Self.mesh(address)) ?? (nil, "", "")
                 return report.output.contains("‼ data plane proxies certificate match CA\n")
                     && report.output.contains("‼ the agent is authorized to scrape data plane pods\n")
             }, "\(report.output)")
@@ -114,7 +114,7 @@ import Testing
                 data: [TrustRootsPermissions.key: anchor + "\nrotated 2026-12-01\n"]))
         #expect(
             await eventually(within: 60) {
-                report = (try? await Self.mesh(address)) ?? (nil, "")
+                report = (try? await Self.mesh(address)) ?? (nil, "", "")
                 return report.output.contains("× trust anchors are within their validity period")
             }, "\(report.output)")
         #expect(report.output.contains("text outside the certificate blocks: \"rotated 2026-12-01\""))
@@ -126,7 +126,8 @@ import Testing
         #expect(await agent.exitStatus(within: 30) == 0, "\(agent.errors)")
         let gone = try await Self.mesh("http://127.0.0.1:\(port)")
         #expect(gone.status == 2)
-        #expect(gone.output.hasPrefix("error: cannot reach the agent at http://127.0.0.1:\(port)/debug/mesh"))
+        #expect(gone.output.isEmpty)
+        #expect(gone.errors.hasPrefix("error: cannot reach the agent at http://127.0.0.1:\(port)/debug/mesh"))
         try await scene.shutdown()
     }
 }

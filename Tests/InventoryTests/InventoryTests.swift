@@ -81,6 +81,21 @@ struct InventoryTests {
             [.deleted(ObjectKey(namespace: "shop", name: "web-abc12-bbb"), uid: "uid-web-abc12-bbb", last: nil)]
                 as [ReflectorDelta<Pod>], at: 1)
         #expect(inventory.workloads().first { $0.workload.name == "web" }?.outdatedProxyPods == [])
+
+        // A second identity replica the scheduler finds no node for: pending, and said so.
+        var pending = Build.meshedPod(
+            "linkerd-identity-2", namespace: "linkerd", owner: nil, ip: nil, controlPlaneComponent: "identity")
+        pending.status = Pod.Status(
+            phase: "Pending",
+            conditions: [
+                Condition(
+                    type: "PodScheduled", status: "False", reason: "Unschedulable",
+                    message: "0/3 nodes are available: 3 Insufficient cpu.")
+            ])
+        _ = inventory.apply([.upserted(pending)] as [ReflectorDelta<Pod>], at: 2)
+        let controlPlane = inventory.controlPlane().pods.map { ($0.name, $0.unschedulable) }
+        #expect(controlPlane.map(\.0) == ["linkerd-destination-1", "linkerd-identity-1", "linkerd-identity-2"])
+        #expect(controlPlane.map(\.1) == [false, false, true])
     }
 
     @Test("namespace filters: exclusion wins, a trailing * matches a prefix; the control plane is still read")

@@ -71,6 +71,26 @@ import Testing
         #expect(none.hint.contains("linkerd.controlPlaneNamespace"))
     }
 
+    /// A control-plane replica the scheduler found no node for is an error naming it, even when
+    /// another replica of its component runs ("no unschedulable pods").
+    @Test func unschedulableControlPlanePodsAreAnError() {
+        var controlPlane = Self.healthyControlPlane
+        #expect(MeshChecks.controlPlanePodsSchedulable(controlPlane).status == .ok)
+        var pending = ControlPlaneSummary.Pod(
+            name: "linkerd-identity-2", component: "identity", version: nil, phase: "Pending", ready: false)
+        pending.unschedulable = true
+        controlPlane.pods.append(pending)
+        let check = MeshChecks.controlPlanePodsSchedulable(controlPlane)
+        #expect(check.status == .error)
+        #expect(check.subjects == ["linkerd-identity-2"])
+        #expect(check.message == "1 control-plane pod in namespace linkerd cannot be scheduled")
+        #expect(check.hint.hasPrefix("kubectl -n linkerd describe pod linkerd-identity-2"))
+        #expect(MeshChecks.controlPlanePodsReady(controlPlane).status == .ok, "identity still has a ready pod")
+        let checks = MeshChecks.evaluate(
+            inventory: Self.inventory(controlPlane), certificates: Self.certificates(), now: 0)
+        #expect(checks.first { $0.id == "control-plane-pods-schedulable" }?.status == .error)
+    }
+
     @Test func proxiesOnAnotherVersionWarnWithTheCompleteList() {
         let inventory = Self.inventory(
             Self.healthyControlPlane, outdated: ["web": ["web-2", "web-1"], "api": ["api-1"]])
